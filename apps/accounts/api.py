@@ -1,0 +1,170 @@
+from django.conf import settings
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import generics, serializers, status
+from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from apps.common.idempotency import run_idempotent
+from apps.common.throttling import ScopedIPRateThrottle, ScopedUserRateThrottle
+
+from . import selectors, services
+from .serializers import (
+    AmountField,
+    MeOutputSerializer,
+    TokenPairSerializer,
+    UserOutputSerializer,
+    WalletTransactionSerializer,
+)
+
+IDEMPOTENCY_PARAMETER = OpenApiParameter(
+    "Idempotency-Key", str, OpenApiParameter.HEADER, required=False,
+    description="Replays the first response for the same key and body; another body is 409 IDEMPOTENCY_CONFLICT.",
+)  # fmt: skip
+
+
+class SignupApi(APIView):
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+    throttle_classes = [ScopedIPRateThrottle]
+    throttle_scope = "signup"
+
+    class InputSerializer(serializers.Serializer):
+        email = serializers.EmailField(max_length=254)
+        password = serializers.CharField(max_length=128, trim_whitespace=False)
+        name = serializers.CharField(max_length=100)
+        phone_number = serializers.RegexField(r"^\+?[0-9 ()\-]{3,32}$", max_length=32, required=False, allow_blank=True)
+        address = serializers.CharField(max_length=255, required=False, allow_blank=True)
+
+    @extend_schema(request=InputSerializer, responses={201: UserOutputSerializer}, operation_id="auth_signup")
+    def post(self, request: Request) -> Response:
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        user = services.signup(**serializer.validated_data)
+        return Response(UserOutputSerializer(user).data, status=status.HTTP_201_CREATED)
+
+
+class LoginApi(APIView):
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+    throttle_classes = [ScopedIPRateThrottle]
+    throttle_scope = "login"
+
+    class InputSerializer(serializers.Serializer):
+        email = serializers.CharField(max_length=254)
+        password = serializers.CharField(max_length=128, trim_whitespace=False)
+
+    @extend_schema(request=InputSerializer, responses={200: TokenPairSerializer}, operation_id="auth_login")
+    def post(self, request: Request) -> Response:
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        return Response(services.login(**serializer.validated_data))
+
+
+class RefreshInputSerializer(serializers.Serializer):
+    refresh = serializers.CharField(max_length=2000)
+
+
+class RefreshApi(APIView):
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+    throttle_classes = [ScopedIPRateThrottle]
+    throttle_scope = "login"
+
+    @extend_schema(request=RefreshInputSerializer, responses={200: TokenPairSerializer}, operation_id="auth_refresh")
+    def post(self, request: Request) -> Response:
+        serializer = RefreshInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        return Response(services.rotate_refresh_token(refresh=serializer.validated_data["refresh"]))
+
+
+class LogoutApi(APIView):
+    @extend_schema(request=RefreshInputSerializer, responses={204: None}, operation_id="auth_logout")
+    def post(self, request: Request) -> Response:
+        serializer = RefreshInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        services.logout(
+            user_id=request.user.pk, refresh=serializer.validated_data["refresh"], access_token=request.auth
+        )
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class VerifyEmailApi(APIView):
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+    throttle_classes = [ScopedIPRateThrottle]
+    throttle_scope = "login"
+
+    class InputSerializer(serializers.Serializer):
+        token = serializers.CharField(max_length=1000)
+
+    @extend_schema(
+        request=InputSerializer,
+        responses={200: inline_serializer("EmailVerified", {"email_verified": serializers.BooleanField()})},
+        operation_id="auth_verify_email",
+    )
+    def post(self, request: Request) -> Response:
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        user = services.verify_email(token=serializer.validated_data["token"])
+        return Response({"email_verified": user.email_verified})
+
+
+class MeApi(APIView):
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(responses={200: MeOutputSerializer}, operation_id="users_me")
+    def get(self, request: Request) -> Response:
+        return Response(MeOutputSerializer(request.user).data)
+
+
+class BalanceOutputSerializer(serializers.Serializer):
+    balance = serializers.DecimalField(max_digits=14, decimal_places=2)
+
+
+class BalanceApi(APIView):
+    @extend_schema(responses={200: BalanceOutputSerializer}, operation_id="wallet_balance")
+    def get(self, request: Request) -> Response:
+        return Response(BalanceOutputSerializer({"balance": selectors.balance(user_id=request.user.pk)}).data)
+
+
+class BalanceChargeApi(APIView):
+    throttle_classes = [ScopedUserRateThrottle]
+    throttle_scope = "charge"
+
+    class InputSerializer(serializers.Serializer):
+        amount = AmountField()
+
+    class OutputSerializer(serializers.Serializer):
+        balance = serializers.DecimalField(max_digits=14, decimal_places=2)
+        transaction_id = serializers.IntegerField()
+
+    @extend_schema(
+        request=InputSerializer,
+        responses={200: OutputSerializer},
+        parameters=[IDEMPOTENCY_PARAMETER],
+        operation_id="wallet_charge",
+        description=f"Add money to the wallet; at most {settings.WALLET_MAX_CHARGE} per charge.",
+    )
+    def post(self, request: Request) -> Response:
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+
+        def work() -> tuple[int, dict]:
+            entry = services.charge(user=request.user, amount=serializer.validated_data["amount"])
+            body = self.OutputSerializer({"balance": entry.balance_after, "transaction_id": entry.id}).data
+            return 200, dict(body)
+
+        return run_idempotent(request=request, scope="wallet.charge", work=work)
+
+
+class BalanceTransactionListApi(generics.ListAPIView):
+    serializer_class = WalletTransactionSerializer
+
+    def get_queryset(self):
+        return selectors.ledger(user_id=self.request.user.pk)
+
+    @extend_schema(operation_id="wallet_transactions")
+    def get(self, request: Request, *args: object, **kwargs: object) -> Response:
+        return super().get(request, *args, **kwargs)

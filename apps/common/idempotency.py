@@ -1,0 +1,68 @@
+"""`Idempotency-Key` for unsafe requests: the same key and body replays the first response and
+changes nothing; the same key with another body is 409 IDEMPOTENCY_CONFLICT.
+
+The key row is inserted in the same transaction as the work. A second request with the same key
+blocks on the unique index until the first commits (then it replays the stored response) or rolls
+back (then it does the work itself), so two racing requests do the work once. A request that fails
+stores nothing, so a retry after an error runs again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from .db import retry_on_lock_conflict
+from .error_codes import ErrorCode
+from .exceptions import Conflict, ValidationFailed
+from .models import IdempotencyKey
+
+HEADER = "Idempotency-Key"
+MAX_KEY_LENGTH = 255
+
+
+def request_fingerprint(*, scope: str, data: Any) -> str:
+    canonical = json.dumps({"scope": scope, "data": data}, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+@retry_on_lock_conflict
+def run_idempotent(*, request: Request, scope: str, work: Callable[[], tuple[int, dict[str, Any]]]) -> Response:
+    """Call `work()` (which returns status and body) at most once per (user, Idempotency-Key)."""
+    key = request.headers.get(HEADER)
+    if key is None:
+        status, body = work()
+        return Response(body, status=status)
+    if not key or len(key) > MAX_KEY_LENGTH or not key.isprintable():
+        raise ValidationFailed(
+            f"{HEADER} must be 1 to {MAX_KEY_LENGTH} printable characters.",
+            details={HEADER: ["Invalid key."]},
+        )
+    fingerprint = request_fingerprint(scope=scope, data=request.data)
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                record = IdempotencyKey.objects.create(
+                    user_id=request.user.id, key=key, scope=scope, request_hash=fingerprint
+                )
+        except IntegrityError:
+            existing = IdempotencyKey.objects.get(user_id=request.user.id, key=key)
+            if existing.request_hash != fingerprint:
+                raise Conflict(
+                    ErrorCode.IDEMPOTENCY_CONFLICT,
+                    f"This {HEADER} was already used with a different request.",
+                ) from None
+            response = Response(existing.response_body, status=existing.response_status)
+            response["Idempotent-Replayed"] = "true"
+            return response
+        status, body = work()
+        record.response_status = status
+        record.response_body = body
+        record.save(update_fields=["response_status", "response_body", "updated_at"])
+    return Response(body, status=status)

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class ConcertsConfig(AppConfig):
+    name = "apps.concerts"
+    label = "concerts"

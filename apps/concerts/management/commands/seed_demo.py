@@ -1,0 +1,13 @@
+from django.core.management.base import BaseCommand
+
+from apps.accounts.demo import seed_demo_users
+
+
+class Command(BaseCommand):
+    help = "Load the demo data that `make run` starts with. Idempotent: a second run changes nothing."
+
+    def handle(self, *args: object, **options: object) -> None:
+        logins = seed_demo_users()
+        self.stdout.write(self.style.SUCCESS("Demo logins (e-mail / password):"))
+        for login in logins:
+            self.stdout.write(f"  {login['email']:<24} {login['password']}")

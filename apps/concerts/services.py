@@ -1,0 +1,196 @@
+"""Catalogue writes and the seat-state transitions that reservations drive.
+
+Seat transitions (`mark_seats_held`, `mark_seats_reserved`, `release_seats`) run inside the caller's
+transaction: they lock the seat rows in ascending id order (one global order, so overlapping
+multi-seat holds cannot deadlock each other) and keep `inventory.remaining` equal to the number of
+AVAILABLE seats with a version-checked update. Each sends `seats_changed` after commit.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from decimal import Decimal
+from typing import Any
+
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from apps.common.error_codes import ErrorCode
+from apps.common.exceptions import Conflict, NotFound, ServiceUnavailable, ValidationFailed
+
+from .models import Concert, ConcertDate, Inventory, Seat, SeatStatus, Venue
+from .signals import seats_changed
+
+INVENTORY_VERSION_RETRIES = 8
+
+
+# --- Venue layout and dates ---------------------------------------------------------------------
+
+
+def validate_layout(layout: Any) -> list[dict[str, Any]]:
+    """A venue layout: a non-empty list of sections {name, rows, seats_per_row, price}."""
+    if not isinstance(layout, list) or not layout:
+        raise ValidationFailed("The layout must be a non-empty list of sections.", details={"layout": ["Invalid."]})
+    sections = []
+    names = set()
+    for section in layout:
+        try:
+            name = str(section["name"]).strip()
+            rows = int(section["rows"])
+            per_row = int(section["seats_per_row"])
+            price = Decimal(str(section["price"]))
+        except (KeyError, TypeError, ValueError, ArithmeticError):
+            raise ValidationFailed(
+                "Each section needs name, rows, seats_per_row and price.", details={"layout": ["Invalid section."]}
+            ) from None
+        if not name or name in names or not 0 < rows <= 200 or not 0 < per_row <= 500:
+            raise ValidationFailed(
+                "Sections need distinct names, 1-200 rows and 1-500 seats per row.", details={"layout": [name]}
+            )
+        if not price.is_finite() or price < 0 or price != price.quantize(Decimal("0.01")):
+            raise ValidationFailed("A section price is a non-negative amount.", details={"layout": [name]})
+        names.add(name)
+        sections.append({"name": name, "rows": rows, "seats_per_row": per_row, "price": str(price)})
+    return sections
+
+
+def layout_seat_count(layout: list[dict[str, Any]]) -> int:
+    return sum(int(section["rows"]) * int(section["seats_per_row"]) for section in layout)
+
+
+def row_label(index: int) -> str:
+    """0 → A, 25 → Z, 26 → AA."""
+    label = ""
+    index += 1
+    while index:
+        index, rest = divmod(index - 1, 26)
+        label = chr(65 + rest) + label
+    return label
+
+
+def create_venue(*, name: str, address: str = "", layout: Any) -> Venue:
+    sections = validate_layout(layout)
+    return Venue.objects.create(name=name, address=address, layout=sections, seat_count=layout_seat_count(sections))
+
+
+def create_concert(*, venue: Venue, name: str, artist: str, description: str = "") -> Concert:
+    return Concert.objects.create(venue=venue, name=name, artist=artist, description=description)
+
+
+def _seats_for_layout(*, concert_date: ConcertDate, venue: Venue) -> Iterable[Seat]:
+    seat_num = 0
+    for section in validate_layout(venue.layout):
+        price = Decimal(section["price"])
+        for row in range(section["rows"]):
+            for _ in range(section["seats_per_row"]):
+                seat_num += 1
+                yield Seat(
+                    concert_date=concert_date,
+                    venue=venue,
+                    seat_num=seat_num,
+                    section=section["name"],
+                    row=row_label(row),
+                    price=price,
+                )
+
+
+@transaction.atomic
+def create_concert_date(
+    *, concert: Concert, starts_at: dt.datetime, booking_opens_at: dt.datetime | None = None, batch_size: int = 2000
+) -> ConcertDate:
+    """A performance with one seat per place in the venue layout (bulk-inserted) and its inventory."""
+    venue = concert.venue
+    concert_date = ConcertDate.objects.create(
+        concert=concert,
+        starts_at=starts_at,
+        booking_opens_at=booking_opens_at or timezone.now(),
+        total_seats=layout_seat_count(venue.layout),
+    )
+    Seat.objects.bulk_create(_seats_for_layout(concert_date=concert_date, venue=venue), batch_size=batch_size)
+    Inventory.objects.create(
+        concert=concert, concert_date=concert_date, total=concert_date.total_seats, remaining=concert_date.total_seats
+    )
+    return concert_date
+
+
+def set_booking_open(*, concert_date_ids: Sequence[int], is_open: bool) -> int:
+    return ConcertDate.objects.filter(pk__in=concert_date_ids).update(booking_open=is_open, updated_at=timezone.now())
+
+
+# --- Seat state transitions (called inside the reservation/payment transaction) ---------------------
+
+
+def lock_seats(seat_ids: Sequence[int]) -> list[Seat]:
+    """Lock seat rows in ascending id order: the one global lock order of the system."""
+    return list(Seat.objects.select_for_update().filter(pk__in=sorted(set(seat_ids))).order_by("pk"))
+
+
+def _change_remaining(*, concert_date_id: int, delta: int) -> None:
+    """remaining += delta with an optimistic version check, retried a bounded number of times."""
+    for _ in range(INVENTORY_VERSION_RETRIES):
+        version = Inventory.objects.filter(concert_date_id=concert_date_id).values_list("version", flat=True).first()
+        if version is None:
+            raise NotFound("Unknown concert date.")
+        updated = Inventory.objects.filter(concert_date_id=concert_date_id, version=version).update(
+            remaining=F("remaining") + delta, version=F("version") + 1, updated_at=timezone.now()
+        )
+        if updated:
+            return
+    raise ServiceUnavailable("The seat inventory is busy; nothing was changed. Try again.")
+
+
+def _announce(concert_date_id: int) -> None:
+    transaction.on_commit(lambda: seats_changed.send(sender=Seat, concert_date_id=concert_date_id), robust=True)
+
+
+def mark_seats_held(*, concert_date_id: int, seat_ids: Sequence[int], held_until: dt.datetime) -> list[Seat]:
+    """AVAILABLE → HELD for every seat or none. Raises NOT_FOUND if a seat is not of this date,
+    SEAT_UNAVAILABLE (409, details.seat_ids) if any is held or reserved. Caller holds the transaction."""
+    seats = lock_seats(seat_ids)
+    if len(seats) != len(set(seat_ids)) or any(seat.concert_date_id != concert_date_id for seat in seats):
+        raise NotFound("One or more seats do not exist for this concert date.")
+    taken = [seat.pk for seat in seats if seat.status != SeatStatus.AVAILABLE]
+    if taken:
+        raise Conflict(
+            ErrorCode.SEAT_UNAVAILABLE,
+            f"Seat{'s' if len(taken) > 1 else ''} {', '.join(map(str, taken))} already taken.",
+            details={"seat_ids": taken},
+        )
+    Seat.objects.filter(pk__in=[seat.pk for seat in seats]).update(
+        status=SeatStatus.HELD, held_until=held_until, version=F("version") + 1, updated_at=timezone.now()
+    )
+    _change_remaining(concert_date_id=concert_date_id, delta=-len(seats))
+    _announce(concert_date_id)
+    for seat in seats:
+        seat.status, seat.held_until = SeatStatus.HELD, held_until
+    return seats
+
+
+def mark_seats_reserved(*, concert_date_id: int, seat_ids: Sequence[int]) -> None:
+    """HELD → RESERVED (paid). remaining does not change: it counts AVAILABLE seats only."""
+    seats = lock_seats(seat_ids)
+    if len(seats) != len(set(seat_ids)) or any(seat.status != SeatStatus.HELD for seat in seats):
+        raise Conflict(ErrorCode.INVALID_STATE, "The seats are no longer held for this reservation.")
+    Seat.objects.filter(pk__in=[seat.pk for seat in seats]).update(
+        status=SeatStatus.RESERVED, held_until=None, version=F("version") + 1, updated_at=timezone.now()
+    )
+    _announce(concert_date_id)
+
+
+def release_seats(*, concert_date_id: int, seat_ids: Sequence[int]) -> None:
+    """HELD/RESERVED → AVAILABLE (a hold expired or was cancelled, a booking was refunded)."""
+    seats = [seat for seat in lock_seats(seat_ids) if seat.status != SeatStatus.AVAILABLE]
+    if not seats:
+        return
+    Seat.objects.filter(pk__in=[seat.pk for seat in seats]).update(
+        status=SeatStatus.AVAILABLE, held_until=None, version=F("version") + 1, updated_at=timezone.now()
+    )
+    _change_remaining(concert_date_id=concert_date_id, delta=len(seats))
+    _announce(concert_date_id)
+
+
+def booking_window_open(concert_date: ConcertDate, now: dt.datetime | None = None) -> bool:
+    now = now or timezone.now()
+    return concert_date.booking_open and concert_date.booking_opens_at <= now < concert_date.starts_at

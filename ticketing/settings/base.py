@@ -1,0 +1,282 @@
+"""Settings for every environment. Every knob comes from the environment (django-environ).
+
+`make run` uses these defaults (SQLite + the embedded Redis it starts); production sets DEBUG=False,
+SECRET_KEY, DATABASE_URL and REDIS_URL. `ticketing.settings.test` adjusts a few for the test suite.
+"""
+
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import environ
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+
+env = environ.Env()
+environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+DEV_SECRET_KEY = "django-insecure-dev-only-key-change-me-in-production-0123456789"
+
+DEBUG = env.bool("DEBUG", default=True)
+SECRET_KEY = env.str("SECRET_KEY", default=DEV_SECRET_KEY if DEBUG else None)
+if not SECRET_KEY:
+    raise environ.ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off.")
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework_simplejwt.token_blacklist",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "apps.common",
+    "apps.accounts",
+    "apps.concerts",
+    "apps.queue",
+    "apps.reservations",
+    "apps.payments",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "apps.common.middleware.ApiErrorMiddleware",
+]
+
+ROOT_URLCONF = "ticketing.urls"
+WSGI_APPLICATION = "ticketing.wsgi.application"
+ASGI_APPLICATION = "ticketing.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database -------------------------------------------------------------------------------
+# Booking transactions wait at most this long for a row lock before the request answers 503.
+DB_LOCK_WAIT_TIMEOUT_SECONDS = env.int("DB_LOCK_WAIT_TIMEOUT_SECONDS", default=5)
+
+
+def database_config(url: str) -> dict:
+    """One database alias from a URL, with the options each engine needs for the booking rules."""
+    config = env.db_url_config(url)
+    engine = config["ENGINE"]
+    options = config.setdefault("OPTIONS", {})
+    if engine == "django.db.backends.sqlite3":
+        # Several processes (web, worker, beat) write the file at once. IMMEDIATE transactions take
+        # the write lock up front, which is what keeps seat and wallet rules true on SQLite
+        # (it ignores select_for_update); WAL lets readers run beside the writer.
+        options.setdefault("transaction_mode", "IMMEDIATE")
+        options.setdefault("timeout", 20)
+        options.setdefault("init_command", "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;")
+    elif engine in ("django.db.backends.mysql",):
+        options.setdefault("charset", "utf8mb4")
+        # READ COMMITTED: a locking read sees the latest committed row, not a stale snapshot.
+        options.setdefault("isolation_level", "read committed")
+        options.setdefault(
+            "init_command",
+            f"SET sql_mode='STRICT_TRANS_TABLES', innodb_lock_wait_timeout={DB_LOCK_WAIT_TIMEOUT_SECONDS}",
+        )
+        options.setdefault("connect_timeout", 5)
+        config.setdefault("TEST", {})["CHARSET"] = "utf8mb4"
+        config["TEST"]["COLLATION"] = "utf8mb4_unicode_ci"
+    config["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
+    config["CONN_HEALTH_CHECKS"] = True
+    config["ATOMIC_REQUESTS"] = False
+    return config
+
+
+DATABASES = {"default": database_config(env.str("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}"))}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_USER_MODEL = "accounts.User"
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+# --- Redis: cache, waiting queue, token deny-list, Celery broker -------------------------------
+REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
+# Short timeouts: when Redis is gone, requests answer 503 at once instead of hanging a worker.
+REDIS_SOCKET_TIMEOUT_SECONDS = env.float("REDIS_SOCKET_TIMEOUT_SECONDS", default=1.0)
+REDIS_CONNECT_TIMEOUT_SECONDS = env.float("REDIS_CONNECT_TIMEOUT_SECONDS", default=0.5)
+REDIS_KEY_PREFIX = env.str("REDIS_KEY_PREFIX", default="")
+
+CACHES = {
+    "default": {
+        "BACKEND": "django_redis.cache.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": REDIS_KEY_PREFIX,
+        "OPTIONS": {
+            "CLIENT_CLASS": "django_redis.client.DefaultClient",
+            "SOCKET_TIMEOUT": REDIS_SOCKET_TIMEOUT_SECONDS,
+            "SOCKET_CONNECT_TIMEOUT": REDIS_CONNECT_TIMEOUT_SECONDS,
+        },
+    }
+}
+
+# --- Celery --------------------------------------------------------------------------------
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL)
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
+CELERY_TASK_EAGER_PROPAGATES = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Publishing from a request must not hang when the broker is down: fail fast, the caller decides.
+CELERY_TASK_PUBLISH_RETRY = False
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "socket_timeout": REDIS_SOCKET_TIMEOUT_SECONDS,
+    "socket_connect_timeout": REDIS_CONNECT_TIMEOUT_SECONDS,
+    "max_retries": 1,
+}
+CELERY_TIMEZONE = "UTC"
+# Queues: what buyers wait for (hold release, queue admission) never sits behind e-mail.
+CELERY_TASK_DEFAULT_QUEUE = "default"
+CELERY_TASK_ROUTES = {
+    "apps.accounts.tasks.*": {"queue": "email"},
+    "apps.reservations.tasks.send_*": {"queue": "email"},
+    "apps.payments.tasks.send_*": {"queue": "email"},
+    "apps.reservations.tasks.release_expired_holds_task": {"queue": "booking"},
+    "apps.queue.tasks.*": {"queue": "booking"},
+}
+
+# --- Email ---------------------------------------------------------------------------------
+vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="tickets@localhost")
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
+EMAIL_VERIFICATION_MAX_AGE_SECONDS = env.int("EMAIL_VERIFICATION_MAX_AGE_SECONDS", default=3 * 24 * 3600)
+
+# --- DRF / JWT / OpenAPI ---------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["apps.accounts.authentication.JWTAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PAGINATION_CLASS": "apps.common.pagination.PageNumberPagination",
+    "PAGE_SIZE": 20,
+    "EXCEPTION_HANDLER": "apps.common.exceptions.api_exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "apps.common.schema.AutoSchema",
+    "DEFAULT_THROTTLE_RATES": {
+        "login": env.str("THROTTLE_LOGIN", default="10/min"),
+        "signup": env.str("THROTTLE_SIGNUP", default="5/min"),
+        "charge": env.str("THROTTLE_CHARGE", default="30/min"),
+        "queue_enter": env.str("THROTTLE_QUEUE_ENTER", default="30/min"),
+        "hold": env.str("THROTTLE_HOLD", default="30/min"),
+        "pay": env.str("THROTTLE_PAY", default="30/min"),
+        "anon_ip": env.str("THROTTLE_ANON_IP", default="60/min"),
+    },
+    "NUM_PROXIES": env.int("NUM_PROXIES", default=0),
+    "UNAUTHENTICATED_USER": None,
+}
+
+SIMPLE_JWT = {
+    "ACCESS_TOKEN_LIFETIME": timedelta(seconds=env.int("JWT_ACCESS_TTL_SECONDS", default=15 * 60)),
+    "REFRESH_TOKEN_LIFETIME": timedelta(seconds=env.int("JWT_REFRESH_TTL_SECONDS", default=7 * 24 * 3600)),
+    "ROTATE_REFRESH_TOKENS": True,
+    "BLACKLIST_AFTER_ROTATION": True,
+    "UPDATE_LAST_LOGIN": False,
+    "ALGORITHM": "HS256",
+    "SIGNING_KEY": SECRET_KEY,
+    "AUTH_HEADER_TYPES": ("Bearer",),
+    "USER_ID_FIELD": "id",
+    "USER_ID_CLAIM": "user_id",
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Concert ticketing API",
+    "DESCRIPTION": "Waiting queue, seat holds and wallet payments for concert dates.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {},
+}
+
+# --- Domain settings named by API.md ---------------------------------------------------------
+HOLD_TTL_SECONDS = env.int("HOLD_TTL_SECONDS", default=300)
+HOLD_SWEEP_INTERVAL_SECONDS = env.int("HOLD_SWEEP_INTERVAL_SECONDS", default=5)
+HOLD_SWEEP_BATCH = env.int("HOLD_SWEEP_BATCH", default=200)
+QUEUE_ADMIT_INTERVAL_SECONDS = env.int("QUEUE_ADMIT_INTERVAL_SECONDS", default=10)
+QUEUE_ADMIT_BATCH = env.int("QUEUE_ADMIT_BATCH", default=110)
+QUEUE_MAX_ACTIVE = env.int("QUEUE_MAX_ACTIVE", default=660)
+QUEUE_TOKEN_TTL_SECONDS = env.int("QUEUE_TOKEN_TTL_SECONDS", default=600)
+QUEUE_HEARTBEAT_TIMEOUT_SECONDS = env.int("QUEUE_HEARTBEAT_TIMEOUT_SECONDS", default=180)
+MAX_SEATS_PER_RESERVATION = env.int("MAX_SEATS_PER_RESERVATION", default=4)
+MAX_LIVE_HOLDS_PER_USER_PER_DATE = env.int("MAX_LIVE_HOLDS_PER_USER_PER_DATE", default=2)
+WALLET_MAX_CHARGE = Decimal(env.str("WALLET_MAX_CHARGE", default="10000000"))
+WALLET_MAX_BALANCE = Decimal(env.str("WALLET_MAX_BALANCE", default="999999999999.99"))
+REFUND_CUTOFF_HOURS = env.int("REFUND_CUTOFF_HOURS", default=24)
+# Deadlocks and lock-wait timeouts are retried this many times before the request answers 503.
+DB_RETRY_ATTEMPTS = env.int("DB_RETRY_ATTEMPTS", default=3)
+
+# --- Internationalisation, static files --------------------------------------------------------
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        if not DEBUG
+        else "django.contrib.staticfiles.storage.StaticFilesStorage"
+    },
+}
+
+# Request bodies: the API takes small JSON documents only.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=256 * 1024)
+DATA_UPLOAD_MAX_NUMBER_FIELDS = 1000
+
+# --- Security (production: DEBUG=False) -----------------------------------------------------
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+if not DEBUG:
+    SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_REDIRECT_EXEMPT = [r"^api/health$"]
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = True
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "loggers": {"django.request": {"level": "ERROR"}},
+}

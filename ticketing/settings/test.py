@@ -1,0 +1,20 @@
+"""Settings for the test suite: MariaDB/MySQL and a real Redis, as in production.
+
+TEST_DATABASE_URL / TEST_REDIS_URL let two checkouts run their suites side by side.
+"""
+
+import os
+
+os.environ.setdefault("DATABASE_URL", os.environ.get("TEST_DATABASE_URL", "mysql://root:@127.0.0.1:3306/test"))
+os.environ.setdefault("REDIS_URL", os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/1"))
+os.environ.setdefault("EMAIL_URL", "consolemail://")
+
+from .base import *  # noqa: F403
+from .base import REST_FRAMEWORK
+
+CELERY_TASK_ALWAYS_EAGER = True
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+# Race tests fire hundreds of requests from one "client"; throttling has its own tests.
+REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = dict.fromkeys(REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], "100000/min")
+LOGGING["root"]["level"] = "WARNING"  # noqa: F405
