@@ -13,6 +13,10 @@ api_patterns = [
         name="docs",
     ),
     path("", include("apps.accounts.urls")),
+    path("", include("apps.concerts.urls")),
+    path("", include("apps.queue.urls")),
+    path("", include("apps.reservations.urls")),
+    path("", include("apps.payments.urls")),
 ]
 
 urlpatterns = [
