@@ -1,8 +1,11 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, register_converter
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from apps.common.converters import IdConverter
 from apps.common.views import HealthApi
+
+register_converter(IdConverter, "id")
 
 api_patterns = [
     path("health", HealthApi.as_view(), name="health"),

@@ -151,13 +151,14 @@ def verify_email(*, token: str) -> User:
 # --- Wallet -----------------------------------------------------------------------------------
 
 
-def _lock_wallet(user_id: int) -> User:
+def lock_user(*, user_id: int) -> User:
+    """Lock the user row (the wallet) until the caller's transaction ends."""
     return User.objects.select_for_update().only("id", "balance").get(pk=user_id)
 
 
 def _post(*, user_id: int, kind: LedgerKind, amount: Decimal, reference: str) -> WalletTransaction:
     """Apply a signed amount to a locked wallet and write its ledger entry (caller holds a transaction)."""
-    wallet = _lock_wallet(user_id)
+    wallet = lock_user(user_id=user_id)
     new_balance = wallet.balance + amount
     if new_balance < 0:
         raise Conflict(

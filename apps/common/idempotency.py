@@ -32,6 +32,12 @@ def request_fingerprint(*, scope: str, data: Any) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+def has_stored_response(*, request: Request) -> bool:
+    """Whether this request's Idempotency-Key already has a completed response to replay."""
+    key = request.headers.get(HEADER)
+    return bool(key) and IdempotencyKey.objects.filter(user_id=request.user.id, key=key).exists()
+
+
 @retry_on_lock_conflict
 def run_idempotent(*, request: Request, scope: str, work: Callable[[], tuple[int, dict[str, Any]]]) -> Response:
     """Call `work()` (which returns status and body) at most once per (user, Idempotency-Key)."""

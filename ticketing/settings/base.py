@@ -219,6 +219,7 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_NAME_OVERRIDES": {},
+    "PATH_CONVERTER_OVERRIDES": {"id": int},
 }
 
 # --- Domain settings named by API.md ---------------------------------------------------------

@@ -1,0 +1,37 @@
+from django.contrib import admin
+
+from .models import Reservation, ReservationItem
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Bookings change only through the services that keep seats, inventory and money in step."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class ReservationItemInline(admin.TabularInline):
+    model = ReservationItem
+    fields = ["seat", "price", "live_seat"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Reservation)
+class ReservationAdmin(ReadOnlyAdmin):
+    list_display = ["id", "user", "concert", "concert_date", "status", "total_price", "expires_at", "created_at"]
+    list_filter = ["status", "concert_date__concert", "concert_date"]
+    search_fields = ["=id", "user__email"]
+    list_select_related = ["user", "concert", "concert_date__concert"]
+    date_hierarchy = "created_at"
+    inlines = [ReservationItemInline]

@@ -1,0 +1,201 @@
+"""Seat holds: create, expire, cancel, confirm.
+
+Lock order, the same everywhere so that transactions queue instead of deadlocking:
+reservation row → user row (wallet) → seat rows (ascending id) → inventory row.
+A hold locks the user row first (it has no reservation yet), which also serialises one user's own
+holds so the per-user cap is exact.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from apps.accounts.services import lock_user
+from apps.common.db import retry_on_lock_conflict
+from apps.common.error_codes import ErrorCode
+from apps.common.exceptions import Conflict, NotFound, ValidationFailed
+from apps.concerts import services as concert_services
+from apps.concerts.models import ConcertDate
+
+from .models import Reservation, ReservationItem, ReservationStatus
+from .signals import reservation_cancelled, reservation_confirmed
+
+logger = logging.getLogger(__name__)
+
+
+def _send_on_commit(signal: Any, reservation: Reservation) -> None:
+    kwargs = {
+        "reservation_id": reservation.pk,
+        "user_id": reservation.user_id,
+        "concert_date_id": reservation.concert_date_id,
+    }
+    transaction.on_commit(lambda: signal.send_robust(sender=Reservation, **kwargs))
+
+
+def _clean_seat_ids(seat_ids: Sequence[int]) -> list[int]:
+    if not 1 <= len(seat_ids) <= settings.MAX_SEATS_PER_RESERVATION:
+        raise ValidationFailed(
+            f"Choose 1 to {settings.MAX_SEATS_PER_RESERVATION} seats.", details={"seat_ids": ["Wrong number of seats."]}
+        )
+    if len(set(seat_ids)) != len(seat_ids):
+        raise ValidationFailed("A seat is listed twice.", details={"seat_ids": ["Duplicate seat ids."]})
+    return list(seat_ids)
+
+
+def _release_stale_holds_on(seat_ids: Sequence[int], now: dt.datetime) -> None:
+    """A seat still HELD by a hold that has expired is free (`expires_at` is the authority): release
+    those holds now, exactly as the sweep would, instead of refusing the seat until it runs."""
+    stale = list(
+        Reservation.objects.filter(
+            status=ReservationStatus.HELD,
+            expires_at__lte=now,
+            items__live_seat_id__in=seat_ids,
+        ).values_list("pk", flat=True)
+    )
+    if stale:
+        release_expired_holds(reservation_ids=stale, now=now)
+
+
+@retry_on_lock_conflict
+def hold_seats(*, user: Any, concert_date_id: int, seat_ids: Sequence[int]) -> Reservation:
+    """Hold every seat in `seat_ids` for HOLD_TTL_SECONDS, or none.
+
+    Raises NOT_FOUND (unknown date, or a seat not of this date), BOOKING_CLOSED (409),
+    SEAT_UNAVAILABLE (409, details.seat_ids lists the taken seats), HOLD_LIMIT_REACHED (409, the
+    user already has MAX_LIVE_HOLDS_PER_USER_PER_DATE live holds for the date), VALIDATION_ERROR."""
+    seat_ids = _clean_seat_ids(seat_ids)
+    concert_date = ConcertDate.objects.select_related("concert").filter(pk=concert_date_id).first()
+    if concert_date is None:
+        raise NotFound("Unknown concert date.")
+    now = timezone.now()
+    if not concert_services.booking_window_open(concert_date, now):
+        raise Conflict(ErrorCode.BOOKING_CLOSED, "Booking is not open for this concert date.")
+    _release_stale_holds_on(seat_ids, now)
+
+    expires_at = now + dt.timedelta(seconds=settings.HOLD_TTL_SECONDS)
+    with transaction.atomic():
+        lock_user(user_id=user.pk)
+        live_holds = Reservation.objects.filter(
+            user_id=user.pk, concert_date_id=concert_date_id, status=ReservationStatus.HELD, expires_at__gt=now
+        ).count()
+        if live_holds >= settings.MAX_LIVE_HOLDS_PER_USER_PER_DATE:
+            raise Conflict(
+                ErrorCode.HOLD_LIMIT_REACHED,
+                f"You already hold seats in {live_holds} reservations for this date; pay or cancel one first.",
+            )
+        seats = concert_services.mark_seats_held(
+            concert_date_id=concert_date_id, seat_ids=seat_ids, held_until=expires_at
+        )
+        reservation = Reservation.objects.create(
+            user_id=user.pk,
+            concert_id=concert_date.concert_id,
+            concert_date_id=concert_date_id,
+            total_price=sum((seat.price for seat in seats), start=0),
+            expires_at=expires_at,
+        )
+        ReservationItem.objects.bulk_create(
+            ReservationItem(reservation=reservation, seat=seat, live_seat=seat, price=seat.price) for seat in seats
+        )
+    return reservation
+
+
+def _end(reservation: Reservation, status: ReservationStatus, now: dt.datetime) -> None:
+    """End a live reservation (caller holds its lock): free its seats and its live-seat claims."""
+    seat_ids = list(reservation.items.values_list("seat_id", flat=True))
+    Reservation.objects.filter(pk=reservation.pk).update(status=status, ended_at=now, updated_at=now)
+    ReservationItem.objects.filter(reservation_id=reservation.pk).update(live_seat=None, updated_at=now)
+    concert_services.release_seats(concert_date_id=reservation.concert_date_id, seat_ids=seat_ids)
+    reservation.status, reservation.ended_at = status, now
+
+
+@retry_on_lock_conflict
+def release_expired_holds(
+    *, batch_size: int | None = None, reservation_ids: Sequence[int] | None = None, now: dt.datetime | None = None
+) -> int:
+    """EXPIRE every HELD reservation past `expires_at`, in batches, and return how many.
+
+    Rows are claimed with SELECT … FOR UPDATE SKIP LOCKED: a hold being paid right now is locked by
+    the payment and skipped (the payment then either confirms it or finds it expired and fails), and
+    two sweeps running at once never take the same row, so each hold is released exactly once."""
+    batch_size = batch_size or settings.HOLD_SWEEP_BATCH
+    released = 0
+    while True:
+        now_ = now or timezone.now()
+        with transaction.atomic():
+            query = Reservation.objects.filter(status=ReservationStatus.HELD, expires_at__lte=now_)
+            if reservation_ids is not None:
+                query = query.filter(pk__in=reservation_ids)
+            batch = list(query.select_for_update(skip_locked=True).order_by("pk")[:batch_size])
+            for reservation in batch:
+                _end(reservation, ReservationStatus.EXPIRED, now_)
+        released += len(batch)
+        if len(batch) < batch_size:
+            return released
+
+
+def _lock_own(*, user: Any, reservation_id: int) -> Reservation:
+    reservation = Reservation.objects.select_for_update().filter(pk=reservation_id, user_id=user.pk).first()
+    if reservation is None:
+        raise NotFound("Reservation not found.")
+    return reservation
+
+
+@retry_on_lock_conflict
+def cancel_reservation(*, user: Any, reservation_id: int) -> Reservation:
+    """Cancel one of the user's reservations. A live hold frees its seats; a confirmed booking is
+    refunded to the wallet until REFUND_CUTOFF_HOURS before the show. Raises NOT_FOUND (also for
+    another user's reservation) and INVALID_STATE (409: already ended, or too close to the show)."""
+    now = timezone.now()
+    with transaction.atomic():
+        reservation = _lock_own(user=user, reservation_id=reservation_id)
+        status = reservation.effective_status(now)
+        if status == ReservationStatus.HELD:
+            _end(reservation, ReservationStatus.CANCELLED, now)
+        elif status == ReservationStatus.CONFIRMED:
+            starts_at = ConcertDate.objects.values_list("starts_at", flat=True).get(pk=reservation.concert_date_id)
+            cutoff = starts_at - dt.timedelta(hours=settings.REFUND_CUTOFF_HOURS)
+            if now >= cutoff:
+                raise Conflict(
+                    ErrorCode.INVALID_STATE,
+                    f"Bookings can be cancelled until {settings.REFUND_CUTOFF_HOURS} hours before the show.",
+                )
+            from apps.payments.services import refund_reservation_payment
+
+            refund_reservation_payment(reservation=reservation, now=now)
+            _end(reservation, ReservationStatus.CANCELLED, now)
+        else:
+            raise Conflict(ErrorCode.INVALID_STATE, f"This reservation is already {status.lower()}.")
+        _send_on_commit(reservation_cancelled, reservation)
+    return reservation
+
+
+# --- Called by the payments service inside its transaction ---------------------------------------
+
+
+def lock_reservation_for_payment(*, user: Any, reservation_id: int, now: dt.datetime) -> Reservation:
+    """Lock the user's reservation and check it can be paid now: INVALID_STATE unless HELD,
+    HOLD_EXPIRED once `expires_at` has passed (even if the sweep has not run yet)."""
+    reservation = _lock_own(user=user, reservation_id=reservation_id)
+    if reservation.effective_status(now) == ReservationStatus.EXPIRED:
+        raise Conflict(ErrorCode.HOLD_EXPIRED, "The hold on these seats has expired; choose seats again.")
+    if reservation.status != ReservationStatus.HELD:
+        raise Conflict(ErrorCode.INVALID_STATE, f"This reservation is {reservation.status.lower()}, not held.")
+    return reservation
+
+
+def confirm_reservation(*, reservation: Reservation, now: dt.datetime) -> None:
+    """HELD → CONFIRMED and its seats RESERVED (caller holds the reservation lock, inside a payment)."""
+    seat_ids = list(reservation.items.values_list("seat_id", flat=True))
+    concert_services.mark_seats_reserved(concert_date_id=reservation.concert_date_id, seat_ids=seat_ids)
+    Reservation.objects.filter(pk=reservation.pk).update(
+        status=ReservationStatus.CONFIRMED, reserved_at=now, updated_at=now
+    )
+    reservation.status, reservation.reserved_at = ReservationStatus.CONFIRMED, now
+    _send_on_commit(reservation_confirmed, reservation)
