@@ -136,7 +136,7 @@ def render_exception(exc: BaseException) -> tuple[int, dict[str, Any], dict[str,
     if isinstance(exc, DjangoValidationError):
         details = exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
         return 400, error_body(ErrorCode.VALIDATION_ERROR, exc.messages[0], details), headers
-    if isinstance(exc, RequestDataTooBig):
+    if isinstance(exc, RequestDataTooBig) or getattr(exc, "default_code", None) == "payload_too_large":
         return 413, error_body(ErrorCode.PAYLOAD_TOO_LARGE, "The request body is too large."), headers
     if isinstance(exc, drf.Throttled):
         wait = math.ceil(exc.wait) if exc.wait is not None else 1

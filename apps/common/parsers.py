@@ -1,0 +1,38 @@
+"""A strict JSON parser for request bodies.
+
+DRF's own parser reads the request stream directly, so Django's DATA_UPLOAD_MAX_MEMORY_SIZE never
+applies to it, and a deeply nested document raises RecursionError (a 500). This one reads at most
+the limit (413 PAYLOAD_TOO_LARGE beyond it), refuses NaN/Infinity, and turns any malformed or too
+deeply nested document into 400 VALIDATION_ERROR."""
+
+import json
+from typing import Any
+
+from django.conf import settings
+from rest_framework import parsers
+from rest_framework.exceptions import APIException, ParseError
+
+
+class PayloadTooLarge(APIException):
+    status_code = 413
+    default_detail = "The request body is too large."
+    default_code = "payload_too_large"
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a valid JSON number")
+
+
+class StrictJSONParser(parsers.JSONParser):
+    def parse(self, stream: Any, media_type: str | None = None, parser_context: dict | None = None) -> Any:
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        raw = stream.read(limit + 1) if stream is not None else b""
+        if limit is not None and len(raw) > limit:
+            raise PayloadTooLarge()
+        encoding = (parser_context or {}).get("encoding", settings.DEFAULT_CHARSET)
+        try:
+            return json.loads(raw.decode(encoding), parse_constant=_reject_constant)
+        except RecursionError:
+            raise ParseError("JSON nested too deeply.") from None
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise ParseError(f"JSON parse error - {exc}") from None
