@@ -37,6 +37,14 @@ test: $(VENV)/.dev-installed services
 		$(PY) manage.py check --deploy --fail-level WARNING
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
+$(VENV)/.bench-installed: bench/requirements.txt $(VENV)/.dev-installed
+	$(PIP) install --quiet -r bench/requirements.txt
+	@touch $@
+
+bench: $(VENV)/.bench-installed services
+	$(PY) bench/seat_locking.py --seconds 3
+	$(PY) bench/holds.py --requests 1500
+
 lint:
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .

@@ -89,3 +89,4 @@ class JWTAuthenticationScheme(OpenApiAuthenticationExtension):
 
 class StatelessJWTAuthenticationScheme(JWTAuthenticationScheme):
     target_class = "apps.accounts.authentication.StatelessJWTAuthentication"
+    name = "jwtStatelessAuth"

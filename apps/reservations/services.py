@@ -36,7 +36,16 @@ def _send_on_commit(signal: Any, reservation: Reservation) -> None:
         "user_id": reservation.user_id,
         "concert_date_id": reservation.concert_date_id,
     }
-    transaction.on_commit(lambda: signal.send_robust(sender=Reservation, **kwargs))
+
+    def send() -> None:
+        # A receiver that fails (Redis down while ending queue access, a broker outage) must not
+        # turn a committed payment into an error; it is logged, and each effect has a fallback
+        # (access tokens expire on their own, the sweep and e-mail retries catch up).
+        for receiver, result in signal.send_robust(sender=Reservation, **kwargs):
+            if isinstance(result, Exception):
+                logger.error("receiver %r of %s failed", receiver, signal, exc_info=result)
+
+    transaction.on_commit(send)
 
 
 def _clean_seat_ids(seat_ids: Sequence[int]) -> list[int]:

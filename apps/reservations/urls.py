@@ -1,3 +1,9 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns: list = []
+from . import api
+
+urlpatterns = [
+    path("reservations", api.ReservationListCreateApi.as_view(), name="reservations"),
+    path("reservations/<id:reservation_id>", api.ReservationDetailApi.as_view(), name="reservation-detail"),
+    path("reservations/<id:reservation_id>/cancel", api.ReservationCancelApi.as_view(), name="reservation-cancel"),
+]

@@ -218,7 +218,14 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
-    "ENUM_NAME_OVERRIDES": {},
+    "ENUM_NAME_OVERRIDES": {
+        "RoleEnum": "apps.accounts.models.Role",
+        "LedgerKindEnum": "apps.accounts.models.LedgerKind",
+        "SeatStatusEnum": "apps.concerts.models.SeatStatus",
+        "ReservationStatusEnum": "apps.reservations.models.ReservationStatus",
+        "PaymentStatusEnum": "apps.payments.models.PaymentStatus",
+        "QueueStatusEnum": ["WAITING", "READY", "NOT_IN_QUEUE"],
+    },
     "PATH_CONVERTER_OVERRIDES": {"id": int},
 }
 

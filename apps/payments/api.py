@@ -1,0 +1,73 @@
+from drf_spectacular.utils import extend_schema
+from rest_framework import generics, serializers
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from apps.accounts.api import IDEMPOTENCY_PARAMETER
+from apps.common.idempotency import has_stored_response, run_idempotent
+from apps.common.throttling import ScopedUserRateThrottle
+from apps.queue.permissions import QueueTokenRequired
+from apps.reservations import selectors as reservation_selectors
+from apps.reservations.api import ID, QUEUE_TOKEN_PARAMETER
+
+from . import selectors, services
+from .serializers import PaymentCreatedSerializer, PaymentSerializer
+
+
+class PaymentListCreateApi(generics.GenericAPIView):
+    """GET lists the caller's payments; POST pays a held reservation from the wallet (needs the
+    queue token of the reservation's concert date; honours Idempotency-Key)."""
+
+    serializer_class = PaymentSerializer
+    throttle_scope = "pay"
+
+    class InputSerializer(serializers.Serializer):
+        reservation_id = serializers.IntegerField(**ID)
+
+    def get_permissions(self):
+        if self.request.method != "POST":
+            return [IsAuthenticated()]
+        # A retried payment whose first attempt succeeded must replay its response, although the
+        # payment has ended this user's queue access: the stored response is what it is checked against.
+        if self.request.user and self.request.user.is_authenticated and has_stored_response(request=self.request):
+            return [IsAuthenticated()]
+        return [IsAuthenticated(), QueueTokenRequired()]
+
+    def get_throttles(self):
+        return [ScopedUserRateThrottle()] if self.request.method == "POST" else []
+
+    def get_queryset(self):
+        return selectors.payments_of(user=self.request.user)
+
+    def get_input(self, request: Request) -> dict:
+        if not hasattr(self, "_input"):
+            serializer = self.InputSerializer(data=request.data)
+            serializer.is_valid(raise_exception=True)
+            self._input = serializer.validated_data
+        return self._input
+
+    def get_queue_concert_date_id(self, request: Request) -> int:
+        reservation_id = self.get_input(request)["reservation_id"]
+        return reservation_selectors.concert_date_of(user=request.user, reservation_id=reservation_id)
+
+    @extend_schema(operation_id="payments_list", responses={200: PaymentSerializer(many=True)})
+    def get(self, request: Request) -> Response:
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response(self.get_serializer(page, many=True).data)
+
+    @extend_schema(
+        request=InputSerializer,
+        responses={201: PaymentCreatedSerializer},
+        parameters=[QUEUE_TOKEN_PARAMETER, IDEMPOTENCY_PARAMETER],
+        operation_id="payments_create",
+    )
+    def post(self, request: Request) -> Response:
+        reservation_id = self.get_input(request)["reservation_id"]
+
+        def work() -> tuple[int, dict]:
+            payment, balance = services.pay_for_reservation(user=request.user, reservation_id=reservation_id)
+            payment.balance = balance
+            return 201, dict(PaymentCreatedSerializer(payment).data)
+
+        return run_idempotent(request=request, scope="payments.create", work=work)

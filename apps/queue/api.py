@@ -1,0 +1,109 @@
+"""The waiting-room endpoints. Crowds poll them, so they authenticate from the token's claims
+(StatelessJWTAuthentication: no database) and answer from Redis alone."""
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from apps.accounts.authentication import StatelessJWTAuthentication
+from apps.common.throttling import ScopedUserRateThrottle
+
+from . import services
+
+ID = {"min_value": 1, "max_value": 2**63 - 1}
+
+
+class QueueTargetSerializer(serializers.Serializer):
+    concert_id = serializers.IntegerField(**ID)
+    concert_date_id = serializers.IntegerField(**ID)
+
+
+class QueueStateSerializer(serializers.Serializer):
+    user_id = serializers.IntegerField()
+    concert_id = serializers.IntegerField()
+    concert_date_id = serializers.IntegerField()
+    status = serializers.ChoiceField(choices=["WAITING", "READY", "NOT_IN_QUEUE"])
+    position = serializers.IntegerField()
+    estimated_wait_seconds = serializers.IntegerField(allow_null=True)
+    token = serializers.CharField(allow_null=True)
+    expires_at = serializers.DateTimeField(allow_null=True)
+    poll_after_seconds = serializers.IntegerField(allow_null=True)
+
+
+class ReservationTokenSerializer(serializers.Serializer):
+    user_id = serializers.IntegerField()
+    concert_id = serializers.IntegerField()
+    concert_date_id = serializers.IntegerField()
+    status = serializers.ChoiceField(choices=["WAITING", "READY", "NOT_IN_QUEUE"])
+    position = serializers.IntegerField()
+    token = serializers.CharField(allow_null=True)
+    expiry_time = serializers.DateTimeField(allow_null=True, source="expires_at")
+
+
+def _respond(state: services.QueueState, http_status: int = status.HTTP_200_OK) -> Response:
+    response = Response(QueueStateSerializer(state).data, status=http_status)
+    if state.poll_after_seconds:
+        response["Retry-After"] = str(state.poll_after_seconds)
+    return response
+
+
+class QueueApi(APIView):
+    """POST enters the line; DELETE leaves it (or gives back the access token)."""
+
+    authentication_classes = [StatelessJWTAuthentication]
+    throttle_scope = "queue_enter"
+
+    def get_throttles(self):
+        return [ScopedUserRateThrottle()] if self.request.method == "POST" else []
+
+    @extend_schema(
+        request=QueueTargetSerializer,
+        responses={200: QueueStateSerializer, 201: QueueStateSerializer},
+        operation_id="queue_enter",
+    )
+    def post(self, request: Request) -> Response:
+        target = QueueTargetSerializer(data=request.data)
+        target.is_valid(raise_exception=True)
+        state = services.enter_queue(user_id=request.user.id, **target.validated_data)
+        return _respond(state, status.HTTP_201_CREATED if state.created else status.HTTP_200_OK)
+
+    @extend_schema(parameters=[QueueTargetSerializer], responses={204: None}, operation_id="queue_leave")
+    def delete(self, request: Request) -> Response:
+        target = QueueTargetSerializer(data=request.query_params)
+        target.is_valid(raise_exception=True)
+        services.leave_queue(user_id=request.user.id, **target.validated_data)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class QueueStatusApi(APIView):
+    authentication_classes = [StatelessJWTAuthentication]
+
+    @extend_schema(
+        parameters=[QueueTargetSerializer], responses={200: QueueStateSerializer}, operation_id="queue_status"
+    )
+    def get(self, request: Request) -> Response:
+        target = QueueTargetSerializer(data=request.query_params)
+        target.is_valid(raise_exception=True)
+        return _respond(services.queue_status(user_id=request.user.id, **target.validated_data))
+
+
+class ReservationTokenApi(APIView):
+    """The original service's token endpoint: enter (or stay in) the line and get its state."""
+
+    authentication_classes = [StatelessJWTAuthentication]
+    throttle_classes = [ScopedUserRateThrottle]
+    throttle_scope = "queue_enter"
+
+    @extend_schema(
+        request=QueueTargetSerializer, responses={200: ReservationTokenSerializer}, operation_id="reservation_token"
+    )
+    def post(self, request: Request) -> Response:
+        target = QueueTargetSerializer(data=request.data)
+        target.is_valid(raise_exception=True)
+        state = services.enter_queue(user_id=request.user.id, **target.validated_data)
+        response = Response(ReservationTokenSerializer(state).data)
+        if state.poll_after_seconds:
+            response["Retry-After"] = str(state.poll_after_seconds)
+        return response

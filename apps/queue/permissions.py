@@ -1,0 +1,34 @@
+"""Queue-protected endpoints (seat map, holds, payments) need the date's access token."""
+
+from typing import Any
+
+from rest_framework.exceptions import PermissionDenied
+from rest_framework.permissions import BasePermission
+
+from apps.common.error_codes import ErrorCode
+
+from .services import check_access_token
+
+HEADER = "X-Queue-Token"
+
+
+class QueueTokenMissing(PermissionDenied):
+    error_code = ErrorCode.QUEUE_TOKEN_REQUIRED
+    default_detail = "A valid queue access token for this concert date is required (X-Queue-Token)."
+
+
+class QueueTokenRequired(BasePermission):
+    """Allows the request when `X-Queue-Token` is an unexpired, unrevoked access token issued to
+    this user for the concert date the view names (`view.get_queue_concert_date_id(request)`)."""
+
+    def has_permission(self, request: Any, view: Any) -> bool:
+        user = request.user
+        if not user or not user.is_authenticated:
+            return False  # IsAuthenticated answers 401 first
+        concert_date_id = view.get_queue_concert_date_id(request)
+        token = request.headers.get(HEADER, "")
+        if concert_date_id is None or not check_access_token(
+            token=token, user_id=user.id, concert_date_id=concert_date_id
+        ):
+            raise QueueTokenMissing()
+        return True

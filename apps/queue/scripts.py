@@ -1,0 +1,125 @@
+"""The waiting room's Lua scripts. Each state change is one script, atomic in Redis with no lock
+and no read-modify-write from Python. Every key a script touches is passed in KEYS and carries the
+date's hash tag (`queue:{<date_id>}:…`), so all of them live in one Redis Cluster slot.
+
+Keys of one concert date:
+  waiting     ZSET user_id → arrival number (strict FIFO: numbers come from INCR on `seq`)
+  seq         STRING arrival counter
+  seen        ZSET user_id → last poll time in ms (heartbeat of waiters)
+  active      ZSET user_id → access expiry in ms (the record of each access token)
+  admissions  ZSET "<ms>:<n>" → ms, admissions of the last few minutes (the observed rate)
+"""
+
+from functools import cache
+
+from redis.commands.core import AsyncScript, Script
+
+from apps.common.redis import get_redis
+
+# KEYS: waiting, active, seq, seen, admissions
+# ARGV: user_id, now_ms, max_active, token_ttl_ms
+# → {status, position, expires_ms, created(0/1)}
+ENTER = """
+local uid, now, max_active, ttl = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local expires = tonumber(redis.call('ZSCORE', KEYS[2], uid))
+if expires and expires > now then
+  return {'READY', 0, expires, 0}
+end
+local rank = redis.call('ZRANK', KEYS[1], uid)
+if rank then
+  redis.call('ZADD', KEYS[4], now, uid)
+  return {'WAITING', rank + 1, 0, 0}
+end
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
+if redis.call('ZCARD', KEYS[1]) == 0 and redis.call('ZCARD', KEYS[2]) < max_active then
+  expires = now + ttl
+  redis.call('ZADD', KEYS[2], expires, uid)
+  redis.call('ZADD', KEYS[5], now, now .. ':1:' .. uid)
+  return {'READY', 0, expires, 1}
+end
+local seq = redis.call('INCR', KEYS[3])
+redis.call('ZADD', KEYS[1], seq, uid)
+redis.call('ZADD', KEYS[4], now, uid)
+return {'WAITING', redis.call('ZRANK', KEYS[1], uid) + 1, 0, 1}
+"""
+
+# KEYS: waiting, active, seen
+# ARGV: user_id, now_ms
+# → {status, position, expires_ms, waiting_count}
+STATUS = """
+local uid, now = ARGV[1], tonumber(ARGV[2])
+local expires = tonumber(redis.call('ZSCORE', KEYS[2], uid))
+if expires and expires > now then
+  return {'READY', 0, expires, 0}
+end
+local rank = redis.call('ZRANK', KEYS[1], uid)
+if rank then
+  redis.call('ZADD', KEYS[3], now, uid)
+  return {'WAITING', rank + 1, 0, redis.call('ZCARD', KEYS[1])}
+end
+return {'NOT_IN_QUEUE', 0, 0, 0}
+"""
+
+# KEYS: waiting, active, seen
+# ARGV: user_id
+# → number of structures the user was removed from
+LEAVE = """
+local removed = redis.call('ZREM', KEYS[1], ARGV[1]) + redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('ZREM', KEYS[3], ARGV[1])
+return removed
+"""
+
+# KEYS: waiting, active, seen, admissions
+# ARGV: now_ms, batch, max_active, token_ttl_ms, heartbeat_cutoff_ms, rate_window_ms, prune_limit, run_id
+# → {admitted, pruned_waiters, expired_actives, active_after, waiting_after}
+ADMIT = """
+local now, batch, max_active = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local ttl, cutoff, window, prune_limit = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
+local expired = redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
+local stale = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', cutoff, 'LIMIT', 0, prune_limit)
+for _, uid in ipairs(stale) do
+  redis.call('ZREM', KEYS[1], uid)
+  redis.call('ZREM', KEYS[3], uid)
+end
+redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now - window)
+local free = max_active - redis.call('ZCARD', KEYS[2])
+local count = math.min(batch, free)
+local admitted = 0
+if count > 0 then
+  local popped = redis.call('ZPOPMIN', KEYS[1], count)
+  for i = 1, #popped, 2 do
+    redis.call('ZADD', KEYS[2], now + ttl, popped[i])
+    redis.call('ZREM', KEYS[3], popped[i])
+    admitted = admitted + 1
+  end
+  if admitted > 0 then
+    redis.call('ZADD', KEYS[4], now, now .. ':' .. admitted .. ':' .. ARGV[8])
+  end
+end
+return {admitted, #stale, expired, redis.call('ZCARD', KEYS[2]), redis.call('ZCARD', KEYS[1])}
+"""
+
+# KEYS: admissions
+# ARGV: now_ms, rate_window_ms
+# → {admitted in the window, ms since the oldest admission in the window}
+RATE = """
+local now, window = tonumber(ARGV[1]), tonumber(ARGV[2])
+local entries = redis.call('ZRANGEBYSCORE', KEYS[1], now - window, '+inf', 'WITHSCORES')
+local total, oldest = 0, now
+for i = 1, #entries, 2 do
+  local n = tonumber(string.match(entries[i], '^%d+:(%d+)'))
+  total = total + n
+  oldest = math.min(oldest, tonumber(entries[i + 1]))
+end
+return {total, now - oldest}
+"""
+
+
+@cache
+def _registered(source: str) -> Script | AsyncScript:
+    return get_redis().register_script(source)
+
+
+def run(source: str, keys: list[str], args: list[object]) -> list:
+    """Run a script by SHA (EVALSHA; redis-py loads it once on NOSCRIPT) on the current client."""
+    return _registered(source)(keys=keys, args=args, client=get_redis())

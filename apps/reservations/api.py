@@ -1,0 +1,93 @@
+from django.conf import settings
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import generics, serializers, status
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from apps.common.throttling import ScopedUserRateThrottle
+from apps.queue.permissions import QueueTokenRequired
+
+from . import selectors, services
+from .serializers import ReservationSerializer
+
+QUEUE_TOKEN_PARAMETER = OpenApiParameter(
+    "X-Queue-Token", str, OpenApiParameter.HEADER, required=True,
+    description="The access token the waiting queue issued for this user and concert date.",
+)  # fmt: skip
+
+ID = {"min_value": 1, "max_value": 2**63 - 1}
+
+
+class ReservationListCreateApi(generics.GenericAPIView):
+    """GET lists the caller's reservations; POST holds seats (needs the date's queue token)."""
+
+    serializer_class = ReservationSerializer
+    throttle_scope = "hold"
+
+    def get_permissions(self):
+        if self.request.method == "POST":
+            return [IsAuthenticated(), QueueTokenRequired()]
+        return [IsAuthenticated()]
+
+    def get_throttles(self):
+        return [ScopedUserRateThrottle()] if self.request.method == "POST" else []
+
+    def get_queryset(self):
+        return selectors.reservations_of(user=self.request.user)
+
+    @extend_schema(operation_id="reservations_list", responses={200: ReservationSerializer(many=True)})
+    def get(self, request: Request) -> Response:
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response(self.get_serializer(page, many=True).data)
+
+    class InputSerializer(serializers.Serializer):
+        concert_date_id = serializers.IntegerField(**ID)
+        seat_ids = serializers.ListField(
+            child=serializers.IntegerField(**ID), min_length=1, max_length=settings.MAX_SEATS_PER_RESERVATION
+        )
+
+        def validate_seat_ids(self, value: list[int]) -> list[int]:
+            if len(set(value)) != len(value):
+                raise serializers.ValidationError("A seat is listed twice.")
+            return value
+
+    def get_input(self, request: Request) -> dict:
+        if not hasattr(self, "_input"):
+            serializer = self.InputSerializer(data=request.data)
+            serializer.is_valid(raise_exception=True)
+            self._input = serializer.validated_data
+        return self._input
+
+    def get_queue_concert_date_id(self, request: Request) -> int:
+        return self.get_input(request)["concert_date_id"]
+
+    @extend_schema(
+        request=InputSerializer,
+        responses={201: ReservationSerializer},
+        parameters=[QUEUE_TOKEN_PARAMETER],
+        operation_id="reservations_create",
+    )
+    def post(self, request: Request) -> Response:
+        data = self.get_input(request)
+        reservation = services.hold_seats(
+            user=request.user, concert_date_id=data["concert_date_id"], seat_ids=data["seat_ids"]
+        )
+        reservation = selectors.get_reservation(user=request.user, reservation_id=reservation.pk)
+        return Response(ReservationSerializer(reservation).data, status=status.HTTP_201_CREATED)
+
+
+class ReservationDetailApi(APIView):
+    @extend_schema(responses={200: ReservationSerializer}, operation_id="reservations_retrieve")
+    def get(self, request: Request, reservation_id: int) -> Response:
+        reservation = selectors.get_reservation(user=request.user, reservation_id=reservation_id)
+        return Response(ReservationSerializer(reservation).data)
+
+
+class ReservationCancelApi(APIView):
+    @extend_schema(request=None, responses={200: ReservationSerializer}, operation_id="reservations_cancel")
+    def post(self, request: Request, reservation_id: int) -> Response:
+        services.cancel_reservation(user=request.user, reservation_id=reservation_id)
+        reservation = selectors.get_reservation(user=request.user, reservation_id=reservation_id)
+        return Response(ReservationSerializer(reservation).data)

@@ -1,0 +1,170 @@
+"""Shared plumbing for the HTTP benchmarks: a scratch MariaDB database, a gunicorn server on a free
+loopback port, and a bounded asyncio load generator (httpx) that reports throughput and latency.
+
+Every benchmark stays on 127.0.0.1, bounds its requests by count and time, and stops by itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV_BIN = Path(sys.executable).parent
+
+
+def scratch_env(db_name: str, redis_db: int, **extra: str) -> dict[str, str]:
+    """Environment for a benchmark's Django processes: its own database and Redis db."""
+    env = dict(os.environ)
+    env.update(
+        DJANGO_SETTINGS_MODULE="ticketing.settings.base",
+        DATABASE_URL=f"mysql://root:@127.0.0.1:3306/{db_name}",
+        REDIS_URL=f"redis://127.0.0.1:6379/{redis_db}",
+        DEBUG="False",
+        SECRET_KEY="bench-secret-key-bench-secret-key-bench-secret-key",
+        ALLOWED_HOSTS="127.0.0.1,localhost",
+        SECURE_SSL_REDIRECT="False",
+        LOG_LEVEL="WARNING",
+        **extra,
+    )
+    return env
+
+
+def setup_django(env: dict[str, str]) -> None:
+    """Create the scratch database, point this process at it, migrate."""
+    import MySQLdb
+
+    db_name = env["DATABASE_URL"].rsplit("/", 1)[1]
+    admin = MySQLdb.connect(host="127.0.0.1", user="root", passwd="")
+    admin.cursor().execute(f"DROP DATABASE IF EXISTS `{db_name}`")
+    admin.cursor().execute(f"CREATE DATABASE `{db_name}` CHARACTER SET utf8mb4")
+    admin.close()
+    os.environ.update(env)
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+
+
+def drop_database(env: dict[str, str]) -> None:
+    import MySQLdb
+
+    db_name = env["DATABASE_URL"].rsplit("/", 1)[1]
+    admin = MySQLdb.connect(host="127.0.0.1", user="root", passwd="")
+    admin.cursor().execute(f"DROP DATABASE IF EXISTS `{db_name}`")
+    admin.close()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def gunicorn(env: dict[str, str], *, workers: int = 2, app: str = "ticketing.wsgi") -> Iterator[str]:
+    port = free_port()
+    process = subprocess.Popen(
+        [str(VENV_BIN / "gunicorn"), app, "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
+         "--worker-class", "sync", "--log-level", "warning"],
+        env=env, cwd=ROOT,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(200):
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                    break
+            except OSError:
+                if process.poll() is not None:
+                    raise RuntimeError("gunicorn exited") from None
+                time.sleep(0.1)
+        time.sleep(0.5)
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+
+
+@dataclass
+class LoadResult:
+    name: str
+    requests: int = 0
+    seconds: float = 0.0
+    latencies: list[float] = field(default_factory=list)
+    statuses: Counter = field(default_factory=Counter)
+
+    @property
+    def per_second(self) -> float:
+        return self.requests / self.seconds if self.seconds else 0.0
+
+    def percentile(self, p: float) -> float:
+        if not self.latencies:
+            return 0.0
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, int(len(ordered) * p))] * 1000
+
+    @property
+    def p50(self) -> float:
+        return statistics.median(self.latencies) * 1000 if self.latencies else 0.0
+
+    def row(self) -> str:
+        codes = " ".join(f"{code}:{n}" for code, n in sorted(self.statuses.items()))
+        return f"{self.name:<44} {self.requests:>7} {self.per_second:>8.0f} {self.p50:>8.1f} {self.percentile(0.99):>8.1f}  {codes}"
+
+
+HEADER = f"{'endpoint':<44} {'requests':>7} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8}  statuses"
+
+
+async def _drive(
+    name: str, make_request: Callable[[int], tuple[str, str, dict, dict | None]], *, total: int, concurrency: int,
+    max_seconds: float,
+) -> LoadResult:  # fmt: skip
+    import httpx
+
+    result = LoadResult(name)
+    counter = iter(range(total))
+    deadline = time.perf_counter() + max_seconds
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(limits=limits, timeout=30) as client:
+
+        async def worker() -> None:
+            while time.perf_counter() < deadline:
+                index = next(counter, None)
+                if index is None:
+                    return
+                method, url, headers, body = make_request(index)
+                began = time.perf_counter()
+                try:
+                    response = await client.request(method, url, headers=headers, json=body)
+                    status = response.status_code
+                except httpx.HTTPError:
+                    status = 0
+                result.latencies.append(time.perf_counter() - began)
+                result.statuses[status] += 1
+                result.requests += 1
+
+        began = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        result.seconds = time.perf_counter() - began
+    return result
+
+
+def drive(
+    name: str, make_request: Callable, *, total: int, concurrency: int = 16, max_seconds: float = 20
+) -> LoadResult:
+    """Send at most `total` requests (and for at most `max_seconds`) with `concurrency` in flight."""
+    return asyncio.run(_drive(name, make_request, total=total, concurrency=concurrency, max_seconds=max_seconds))
