@@ -9,13 +9,17 @@ from django.conf import settings
 
 @lru_cache(maxsize=1)
 def get_redis() -> redis.Redis:
-    return redis.Redis.from_url(
+    # A blocking pool: a burst of threads waits briefly for a connection instead of failing.
+    pool = redis.BlockingConnectionPool.from_url(
         settings.REDIS_URL,
+        max_connections=settings.REDIS_MAX_CONNECTIONS,
+        timeout=settings.REDIS_SOCKET_TIMEOUT_SECONDS * 2,
         socket_timeout=settings.REDIS_SOCKET_TIMEOUT_SECONDS,
         socket_connect_timeout=settings.REDIS_CONNECT_TIMEOUT_SECONDS,
         health_check_interval=30,
         decode_responses=True,
     )
+    return redis.Redis(connection_pool=pool)
 
 
 def redis_key(*parts: object) -> str:

@@ -1,0 +1,31 @@
+from django.contrib import admin
+
+from .models import QueueOverview
+from .selectors import queue_summary
+
+
+@admin.register(QueueOverview)
+class QueueOverviewAdmin(admin.ModelAdmin):
+    """Read-only: one Redis summary per row (waiting, active, admitted per minute, oldest wait)."""
+
+    list_display = ["id", "concert", "starts_at", "queue"]
+    list_select_related = ["concert"]
+    search_fields = ["concert__name"]
+
+    @admin.display(description="waiting room")
+    def queue(self, obj: QueueOverview) -> str:
+        try:
+            s = queue_summary(concert_date_id=obj.pk)
+        except Exception:  # Redis down: the page still renders and says so
+            return "Redis unavailable"
+        oldest = "-" if s.oldest_wait_seconds is None else f"{s.oldest_wait_seconds} s"
+        return f"{s.waiting} waiting · {s.active} active · {s.admitted_per_minute}/min admitted · oldest wait {oldest}"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -1,0 +1,325 @@
+import datetime as dt
+import time
+
+import pytest
+from django.test import override_settings
+from django.utils import timezone
+
+from apps.common.redis import get_redis
+from apps.queue import services
+from apps.queue.dates import forget_dates
+from apps.queue.tasks import admit_waiting_buyers_task
+from tests.conftest import assert_error, login_client, run_in_threads
+from tests.factories import UserFactory
+from tests.reservations.conftest import make_date
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _fresh_date_facts():
+    forget_dates()
+    yield
+    forget_dates()
+
+
+@pytest.fixture
+def date(db):
+    return make_date()
+
+
+def enter(user_id, date):
+    return services.enter_queue(user_id=user_id, concert_id=date.concert_id, concert_date_id=date.pk)
+
+
+def status(user_id, date):
+    return services.queue_status(user_id=user_id, concert_id=date.concert_id, concert_date_id=date.pk)
+
+
+def fill_capacity(date, settings, active=1):
+    """Occupy every admitted place so later entrants have to wait."""
+    settings.QUEUE_MAX_ACTIVE = active
+    for uid in range(10_000_000, 10_000_000 + active):
+        services.issue_access_token(user_id=uid, concert_date_id=date.pk)
+
+
+class TestEnter:
+    def test_free_capacity_and_nobody_waiting_admits_at_once(self, date):
+        state = enter(1, date)
+        assert (state.status, state.position, state.created) == ("READY", 0, True)
+        assert services.check_access_token(token=state.token, user_id=1, concert_date_id=date.pk)
+        again = enter(1, date)
+        assert (again.status, again.created, again.token) == ("READY", False, state.token)
+
+    def test_full_date_puts_entrants_in_line_in_arrival_order(self, date, settings):
+        fill_capacity(date, settings)
+        states = [enter(uid, date) for uid in (11, 12, 13)]
+        assert [(s.status, s.position, s.created) for s in states] == [("WAITING", n, True) for n in (1, 2, 3)]
+        assert states[0].token is None and states[0].expires_at is None
+        assert states[0].estimated_wait_seconds >= 1
+        assert 1 <= states[0].poll_after_seconds <= 60
+        # Entering again keeps the first place.
+        assert (enter(11, date).position, enter(11, date).created) == (1, False)
+
+    def test_someone_waiting_means_no_jumping_the_line(self, date, settings):
+        fill_capacity(date, settings)
+        enter(11, date)
+        settings.QUEUE_MAX_ACTIVE = 100  # capacity frees up, but 11 is still waiting
+        assert enter(12, date).status == "WAITING"
+
+    def test_unknown_or_mismatched_or_closed_dates(self, date, user):
+        other = make_date()
+        with pytest.raises(services.NotFound):
+            services.enter_queue(user_id=1, concert_id=date.concert_id, concert_date_id=10**12)
+        with pytest.raises(services.NotFound):
+            services.enter_queue(user_id=1, concert_id=other.concert_id, concert_date_id=date.pk)
+        closed = make_date(booking_open=False)
+        with pytest.raises(services.Conflict) as exc:
+            enter(1, closed)
+        assert exc.value.code == "BOOKING_CLOSED"
+        past = make_date(starts_in=-dt.timedelta(hours=2))
+        with pytest.raises(services.Conflict):
+            enter(1, past)
+
+
+class TestAdmission:
+    def test_admits_in_arrival_order_up_to_batch_and_cap(self, date, settings):
+        fill_capacity(date, settings, active=0)
+        settings.QUEUE_MAX_ACTIVE = 0
+        for uid in range(1, 11):
+            enter(uid, date)
+        settings.QUEUE_MAX_ACTIVE, settings.QUEUE_ADMIT_BATCH = 5, 3
+        run = services.admit_next_batch(concert_date_id=date.pk)
+        assert (run.admitted, run.active, run.waiting) == (3, 3, 7)
+        assert [status(uid, date).status for uid in (1, 2, 3, 4)] == ["READY", "READY", "READY", "WAITING"]
+        # Everyone behind moved up by exactly the number admitted.
+        assert [status(uid, date).position for uid in range(4, 11)] == list(range(1, 8))
+        run = services.admit_next_batch(concert_date_id=date.pk)
+        assert (run.admitted, run.active) == (2, 5)  # capped by QUEUE_MAX_ACTIVE
+        assert services.admit_next_batch(concert_date_id=date.pk).admitted == 0
+
+    def test_leaving_and_paying_free_places(self, date, settings):
+        settings.QUEUE_MAX_ACTIVE = 2
+        a, b = enter(1, date), enter(2, date)
+        assert (a.status, b.status) == ("READY", "READY")
+        assert enter(3, date).status == "WAITING"
+        services.end_access(user_id=1, concert_date_id=date.pk)  # e.g. the payment completed
+        assert not services.check_access_token(token=a.token, user_id=1, concert_date_id=date.pk)
+        assert services.admit_next_batch(concert_date_id=date.pk).admitted == 1
+        assert status(3, date).status == "READY"
+        assert status(1, date).status == "NOT_IN_QUEUE"
+
+    def test_expired_tokens_free_their_places(self, date, settings):
+        settings.QUEUE_MAX_ACTIVE, settings.QUEUE_TOKEN_TTL_SECONDS = 1, 1
+        first = enter(1, date)
+        assert enter(2, date).status == "WAITING"
+        time.sleep(1.1)
+        assert not services.check_access_token(token=first.token, user_id=1, concert_date_id=date.pk)
+        assert status(1, date).status == "NOT_IN_QUEUE"
+        run = services.admit_next_batch(concert_date_id=date.pk)
+        assert (run.expired_tokens, run.admitted) == (1, 1)
+        assert status(2, date).status == "READY"
+
+    def test_silent_waiters_lose_their_place(self, date, settings):
+        fill_capacity(date, settings)
+        enter(1, date)
+        enter(2, date)
+        keys = services.QueueKeys(date.pk)
+        get_redis().zadd(keys.seen, {"1": services.now_ms() - (settings.QUEUE_HEARTBEAT_TIMEOUT_SECONDS + 5) * 1000})
+        run = services.admit_next_batch(concert_date_id=date.pk)
+        assert run.pruned_waiters == 1
+        assert status(1, date).status == "NOT_IN_QUEUE"
+        assert status(2, date).position == 1
+
+    def test_the_beat_task_admits_every_date_with_waiters(self, settings):
+        settings.QUEUE_MAX_ACTIVE = 1
+        dates = [make_date(), make_date()]
+        for d in dates:
+            enter(100, d)  # admitted at once, fills the date
+            enter(101, d)  # waits
+        services.end_access(user_id=100, concert_date_id=dates[0].pk)
+        services.end_access(user_id=100, concert_date_id=dates[1].pk)
+        assert admit_waiting_buyers_task.delay().get() == 2
+        assert all(status(101, d).status == "READY" for d in dates)
+
+    def test_estimated_wait_follows_the_observed_rate(self, date, settings):
+        settings.QUEUE_ADMIT_BATCH, settings.QUEUE_ADMIT_INTERVAL_SECONDS = 10, 10
+        keys = services.QueueKeys(date.pk)
+        now = services.now_ms()
+        # 60 admitted over the last 60 s: 1 per second, not the configured 10/10 s... both 1/s; make it 2/s.
+        get_redis().zadd(keys.admissions, {f"{now - 60_000}:60:a": now - 60_000, f"{now - 1000}:60:b": now - 1000})
+        assert services.admission_rate_per_second(concert_date_id=date.pk, now=now) == pytest.approx(2.0)
+        get_redis().delete(keys.admissions)
+        assert services.admission_rate_per_second(concert_date_id=date.pk) == pytest.approx(1.0)
+
+    def test_poll_interval_grows_with_position(self, settings):
+        settings.QUEUE_ADMIT_BATCH = 100
+        near = [services.poll_after_seconds(5, 100) for _ in range(20)]
+        far = [services.poll_after_seconds(50_000, 100_000) for _ in range(20)]
+        assert max(near) <= 4
+        assert min(far) >= 30 and max(far) <= 60
+
+
+class TestTokens:
+    def test_every_kind_of_bad_token_is_refused(self, date, settings):
+        good = services.issue_access_token(user_id=1, concert_date_id=date.pk)
+        other_date = make_date()
+        check = services.check_access_token
+        assert check(token=good.token, user_id=1, concert_date_id=date.pk)
+        assert not check(token=good.token, user_id=2, concert_date_id=date.pk)  # another user
+        assert not check(token=good.token, user_id=1, concert_date_id=other_date.pk)  # another date
+        assert not check(token="", user_id=1, concert_date_id=date.pk)  # missing
+        assert not check(token="garbage", user_id=1, concert_date_id=date.pk)  # malformed
+        forged = services.signing.dumps(
+            {"u": 1, "d": date.pk, "e": 2**40}, salt="queue.access-token", key="not-the-key"
+        )
+        assert not check(token=forged, user_id=1, concert_date_id=date.pk)  # forged signature
+        tampered = good.token[:-2] + ("AA" if not good.token.endswith("AA") else "BB")
+        assert not check(token=tampered, user_id=1, concert_date_id=date.pk)
+        unrecorded = services.make_token(user_id=1, concert_date_id=date.pk, expires_ms=services.now_ms() + 60_000)
+        assert not check(token=unrecorded, user_id=1, concert_date_id=date.pk)  # signed but not issued
+        services.end_access(user_id=1, concert_date_id=date.pk)
+        assert not check(token=good.token, user_id=1, concert_date_id=date.pk)  # revoked
+
+    def test_a_new_admission_retires_the_old_token(self, date):
+        first = services.issue_access_token(user_id=1, concert_date_id=date.pk)
+        time.sleep(0.002)
+        second = services.issue_access_token(user_id=1, concert_date_id=date.pk)
+        assert not services.check_access_token(token=first.token, user_id=1, concert_date_id=date.pk)
+        assert services.check_access_token(token=second.token, user_id=1, concert_date_id=date.pk)
+
+
+@pytest.mark.django_db(transaction=True)
+class TestRaces:
+    def test_1000_concurrent_enters_get_1000_consecutive_positions(self, settings):
+        date = make_date()
+        fill_capacity(date, settings)
+        status(1, date)  # the date's facts are cached per process, as in a running server
+        results = run_in_threads(1000, lambda i: enter(1000 + i, date))
+        assert not [r for r in results if isinstance(r, BaseException)]
+        assert sorted(r.position for r in results) == list(range(1, 1001))
+        assert get_redis().zcard(services.QueueKeys(date.pk).waiting) == 1000
+
+    def test_one_user_entering_50_times_at_once_holds_one_place(self, settings):
+        date = make_date()
+        fill_capacity(date, settings)
+        enter(1, date)
+        results = run_in_threads(50, lambda i: enter(2, date))
+        assert {r.position for r in results} == {2}
+        assert sum(r.created for r in results) == 1
+        assert get_redis().zcard(services.QueueKeys(date.pk).waiting) == 2
+
+    def test_concurrent_admission_runs_never_exceed_the_caps(self, settings):
+        date = make_date()
+        fill_capacity(date, settings, active=0)
+        settings.QUEUE_MAX_ACTIVE = 0
+        for uid in range(1, 501):
+            enter(uid, date)
+        settings.QUEUE_MAX_ACTIVE, settings.QUEUE_ADMIT_BATCH = 120, 50
+        runs = run_in_threads(8, lambda i: services.admit_next_batch(concert_date_id=date.pk))
+        assert sum(run.admitted for run in runs) == 120
+        assert all(run.admitted <= 50 for run in runs)
+        keys = services.QueueKeys(date.pk)
+        assert get_redis().zcard(keys.active) == 120
+        # Admitted exactly the first 120 arrivals.
+        assert sorted(int(uid) for uid in get_redis().zrange(keys.active, 0, -1)) == list(range(1, 121))
+
+
+class TestApi:
+    def test_enter_status_leave_shapes(self, date, user, settings, django_assert_num_queries):
+        client = login_client(user)
+        body = {"concert_id": date.concert_id, "concert_date_id": date.pk}
+        first = client.post("/api/queue", body, format="json")
+        assert first.status_code == 201
+        data = first.json()
+        assert set(data) >= {
+            "user_id", "concert_id", "concert_date_id", "status", "position", "estimated_wait_seconds", "token", "expires_at",
+        }  # fmt: skip
+        assert (data["user_id"], data["status"], data["position"]) == (user.pk, "READY", 0)
+        assert client.post("/api/queue", body, format="json").status_code == 200
+        with django_assert_num_queries(0):
+            polled = client.get(f"/api/queue/status?concert_id={date.concert_id}&concert_date_id={date.pk}")
+        assert polled.json()["token"] == data["token"]
+        token = client.post("/api/reservations/token", body, format="json").json()
+        assert (token["status"], token["token"], token["expiry_time"]) == ("READY", data["token"], data["expires_at"])
+        left = client.delete(f"/api/queue?concert_id={date.concert_id}&concert_date_id={date.pk}")
+        assert left.status_code == 204
+        gone = client.get(f"/api/queue/status?concert_id={date.concert_id}&concert_date_id={date.pk}").json()
+        assert (gone["status"], gone["token"]) == ("NOT_IN_QUEUE", None)
+
+    def test_waiting_answer_tells_when_to_poll(self, date, user, settings):
+        fill_capacity(date, settings)
+        client = login_client(user)
+        response = client.post("/api/queue", {"concert_id": date.concert_id, "concert_date_id": date.pk}, format="json")
+        data = response.json()
+        assert (response.status_code, data["status"], data["position"], data["token"]) == (201, "WAITING", 1, None)
+        assert int(response["Retry-After"]) == data["poll_after_seconds"] >= 1
+
+    @pytest.mark.parametrize(
+        "query", ["", "concert_id=1", "concert_id=x&concert_date_id=1", "concert_id=1&concert_date_id=-5"]
+    )
+    def test_bad_parameters(self, user, query):
+        client = login_client(user)
+        assert_error(client.get(f"/api/queue/status?{query}"), 400, "VALIDATION_ERROR")
+        assert_error(client.delete(f"/api/queue?{query}"), 400, "VALIDATION_ERROR")
+
+    def test_errors(self, date, user, api_client):
+        client = login_client(user)
+        assert_error(
+            client.post("/api/queue", {"concert_id": date.concert_id, "concert_date_id": 10**12}, format="json"),
+            404,
+            "NOT_FOUND",
+        )
+        closed = make_date(booking_open=False)
+        assert_error(
+            client.post("/api/queue", {"concert_id": closed.concert_id, "concert_date_id": closed.pk}, format="json"),
+            409,
+            "BOOKING_CLOSED",
+        )
+        assert_error(api_client.post("/api/queue", {}, format="json"), 401, "NOT_AUTHENTICATED")
+
+    def test_logged_out_access_token_is_refused_without_a_database(self, date, user):
+        client = login_client(user)
+        client.post("/api/auth/logout", {"refresh": client.tokens["refresh"]}, format="json")
+        assert_error(
+            client.get(f"/api/queue/status?concert_id={date.concert_id}&concert_date_id={date.pk}"),
+            401,
+            "NOT_AUTHENTICATED",
+        )
+
+    def test_redis_down_is_503(self, date, user):
+        client = login_client(user)
+        get_redis.cache_clear()
+        try:
+            from apps.queue import scripts
+
+            scripts._registered.cache_clear()
+            with override_settings(REDIS_URL="redis://127.0.0.1:1/0"):
+                response = client.post(
+                    "/api/queue", {"concert_id": date.concert_id, "concert_date_id": date.pk}, format="json"
+                )
+        finally:
+            get_redis.cache_clear()
+            scripts._registered.cache_clear()
+        assert_error(response, 503, "SERVICE_UNAVAILABLE")
+
+    def test_queue_token_guards_the_protected_endpoints(self, date, user):
+        from tests.reservations.conftest import seat_ids
+
+        client = login_client(user)
+        state = client.post("/api/queue", {"concert_id": date.concert_id, "concert_date_id": date.pk}, format="json")
+        body = {"concert_date_id": date.pk, "seat_ids": seat_ids(date, 1)}
+        assert_error(client.post("/api/reservations", body, format="json"), 403, "QUEUE_TOKEN_REQUIRED")
+        response = client.post("/api/reservations", body, format="json", HTTP_X_QUEUE_TOKEN=state.json()["token"])
+        assert response.status_code == 201
+        other = login_client(UserFactory())
+        assert_error(
+            other.post("/api/reservations", body, format="json", HTTP_X_QUEUE_TOKEN=state.json()["token"]),
+            403,
+            "QUEUE_TOKEN_REQUIRED",
+        )
+
+
+def test_expires_at_is_in_the_future(date):
+    state = enter(5, date)
+    assert state.expires_at > timezone.now()
