@@ -4,3 +4,6 @@ from django.apps import AppConfig
 class ConcertsConfig(AppConfig):
     name = "apps.concerts"
     label = "concerts"
+
+    def ready(self) -> None:
+        from . import receivers  # noqa: F401

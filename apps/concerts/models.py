@@ -64,7 +64,8 @@ class Seat(TimeStampedModel):
     """A seat of one concert date. A HELD seat whose `held_until` has passed reads as AVAILABLE:
     `expires_at > now` is the authority, the sweep only tidies up."""
 
-    concert_date = models.ForeignKey(ConcertDate, on_delete=models.PROTECT, related_name="seats")
+    # Seats go with their date; a seat that was ever reserved is protected by its reservation item.
+    concert_date = models.ForeignKey(ConcertDate, on_delete=models.CASCADE, related_name="seats")
     venue = models.ForeignKey(Venue, on_delete=models.PROTECT, related_name="+", db_column="place_id")
     seat_num = models.PositiveIntegerField()
     section = models.CharField(max_length=50)

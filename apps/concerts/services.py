@@ -115,6 +115,19 @@ def create_concert_date(
     return concert_date
 
 
+def set_seat_price(*, seat_id: int, price: Decimal) -> None:
+    """Reprice an AVAILABLE seat. Only the price column is written, and only while the seat is still
+    AVAILABLE, so an edit can never undo a hold that landed after the form was loaded."""
+    if not Decimal(price).is_finite() or price < 0:
+        raise ValidationFailed("A price is a non-negative amount.", details={"price": ["Invalid price."]})
+    updated = Seat.objects.filter(pk=seat_id, status=SeatStatus.AVAILABLE).update(
+        price=price, updated_at=timezone.now()
+    )
+    if not updated:
+        raise Conflict(ErrorCode.SEAT_UNAVAILABLE, "The seat is held or reserved; its price cannot change now.")
+    _announce(Seat.objects.values_list("concert_date_id", flat=True).get(pk=seat_id))
+
+
 def set_booking_open(*, concert_date_ids: Sequence[int], is_open: bool) -> int:
     return ConcertDate.objects.filter(pk__in=concert_date_ids).update(booking_open=is_open, updated_at=timezone.now())
 

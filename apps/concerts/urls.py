@@ -1,3 +1,10 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns: list = []
+from . import api
+
+urlpatterns = [
+    path("concerts", api.ConcertListApi.as_view(), name="concerts"),
+    path("concerts/<id:concert_id>", api.ConcertDetailApi.as_view(), name="concert-detail"),
+    path("concerts/<id:concert_id>/dates", api.ConcertDateListApi.as_view(), name="concert-dates"),
+    path("concerts/<id:concert_id>/dates/<id:concert_date_id>/seats", api.SeatListApi.as_view(), name="seats"),
+]

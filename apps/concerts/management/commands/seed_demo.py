@@ -1,6 +1,7 @@
 from django.core.management.base import BaseCommand
 
 from apps.accounts.demo import seed_demo_users
+from apps.concerts.demo import seed_demo_catalogue
 
 
 class Command(BaseCommand):
@@ -8,6 +9,8 @@ class Command(BaseCommand):
 
     def handle(self, *args: object, **options: object) -> None:
         logins = seed_demo_users()
-        self.stdout.write(self.style.SUCCESS("Demo logins (e-mail / password):"))
+        dates = seed_demo_catalogue()
+        self.stdout.write(self.style.SUCCESS(f"Demo catalogue ready ({dates} new concert dates)."))
+        self.stdout.write(self.style.SUCCESS("Demo logins (e-mail / password); the staff login opens /admin/:"))
         for login in logins:
             self.stdout.write(f"  {login['email']:<24} {login['password']}")

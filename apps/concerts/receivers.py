@@ -1,0 +1,21 @@
+"""What the catalogue does on domain events (connected in ConcertsConfig.ready)."""
+
+import logging
+from typing import Any
+
+from django.dispatch import receiver
+
+from .selectors import invalidate_seat_map
+from .signals import seats_changed
+
+logger = logging.getLogger(__name__)
+
+
+@receiver(seats_changed, dispatch_uid="concerts.invalidate_seat_map")
+def drop_cached_seat_map(sender: Any, concert_date_id: int, **kwargs: Any) -> None:
+    try:
+        invalidate_seat_map(concert_date_id=concert_date_id)
+    except Exception:
+        # The change is committed; failing here would only turn it into an error. The map's short
+        # TTL bounds how long a missed invalidation can show a stale status.
+        logger.exception("could not invalidate the seat map of date %s", concert_date_id)

@@ -1,0 +1,138 @@
+"""Catalogue reads: concerts, dates with availability, and the cached seat map of a date."""
+
+from __future__ import annotations
+
+import logging
+from decimal import Decimal
+from typing import Any
+
+from django.core.cache import cache
+from django.db.models import Max, Min, Prefetch, QuerySet
+from django.utils import timezone
+
+from apps.common.exceptions import NotFound
+
+from .models import Concert, ConcertDate, Seat, SeatStatus
+
+logger = logging.getLogger(__name__)
+
+SEAT_MAP_TTL_SECONDS = 30  # a safety net only: every seat change bumps the date's map version
+
+
+def list_concerts() -> QuerySet[Concert]:
+    return (
+        Concert.objects.select_related("venue")
+        .annotate(first_date=Min("dates__starts_at"), last_date=Max("dates__starts_at"))
+        .order_by("id")
+    )
+
+
+def _dates() -> QuerySet[ConcertDate]:
+    return ConcertDate.objects.select_related("inventory").order_by("starts_at", "id")
+
+
+def get_concert(*, concert_id: int) -> Concert:
+    concert = (
+        Concert.objects.select_related("venue")
+        .prefetch_related(Prefetch("dates", queryset=_dates()))
+        .filter(pk=concert_id)
+        .first()
+    )
+    if concert is None:
+        raise NotFound("Concert not found.")
+    return concert
+
+
+def dates_with_availability(*, concert_id: int) -> list[ConcertDate]:
+    if not Concert.objects.filter(pk=concert_id).exists():
+        raise NotFound("Concert not found.")
+    return list(_dates().filter(concert_id=concert_id))
+
+
+def get_concert_date(*, concert_id: int, concert_date_id: int) -> ConcertDate:
+    """The date, if it belongs to that concert (otherwise NOT_FOUND, like an unknown id)."""
+    concert_date = ConcertDate.objects.filter(pk=concert_date_id, concert_id=concert_id).first()
+    if concert_date is None:
+        raise NotFound("Concert date not found.")
+    return concert_date
+
+
+def remaining_seats(concert_date: ConcertDate) -> int:
+    inventory = getattr(concert_date, "inventory", None)
+    return inventory.remaining if inventory is not None else 0
+
+
+def is_available(concert_date: ConcertDate, now: Any = None) -> bool:
+    """Bookable now: open, the booking window has started, the show has not, and seats are left."""
+    now = now or timezone.now()
+    return (
+        concert_date.booking_open
+        and concert_date.booking_opens_at <= now < concert_date.starts_at
+        and remaining_seats(concert_date) > 0
+    )
+
+
+def available_seats(*, concert_date_id: int) -> QuerySet[Seat]:
+    """AVAILABLE seats by the (concert_date, status) index. Holds past expiry are free too, but only
+    the sweep (within seconds) or a hold on that seat moves them back to AVAILABLE."""
+    return Seat.objects.filter(concert_date_id=concert_date_id, status=SeatStatus.AVAILABLE).order_by("seat_num")
+
+
+# --- The seat map cache --------------------------------------------------------------------------
+#
+# The cached map stores each seat's stored status and `held_until`, never a derived status, so an
+# expired hold reads AVAILABLE the moment it expires. Invalidation bumps a per-date version that is
+# part of the cache key: a reader that built a map from rows read before a change can only write it
+# under the old version, which no later reader asks for.
+
+
+def _version_key(concert_date_id: int) -> str:
+    return f"seatmap:{concert_date_id}:version"
+
+
+def _map_key(concert_date_id: int, version: int) -> str:
+    return f"seatmap:{concert_date_id}:v{version}"
+
+
+def invalidate_seat_map(*, concert_date_id: int) -> None:
+    key = _version_key(concert_date_id)
+    if not cache.add(key, 1, timeout=None):
+        cache.incr(key)
+
+
+def _build_seat_map(concert_date_id: int) -> list[dict[str, Any]]:
+    rows = Seat.objects.filter(concert_date_id=concert_date_id).order_by("seat_num")
+    return [
+        {
+            "id": pk, "seat_num": seat_num, "section": section, "row": row, "price": str(price),
+            "status": status, "held_until": held_until.timestamp() if held_until else None,
+        }
+        for pk, seat_num, section, row, price, status, held_until in rows.values_list(
+            "pk", "seat_num", "section", "row", "price", "status", "held_until"
+        )
+    ]  # fmt: skip
+
+
+def seat_map(*, concert_date_id: int, status: str | None = None) -> list[dict[str, Any]]:
+    """Every seat of the date as {id, seat_num, section, row, price, status}, from the cache (built
+    on a miss), with HELD seats whose hold has expired shown AVAILABLE; optionally one status only."""
+    version = cache.get_or_set(_version_key(concert_date_id), 1, timeout=None)
+    key = _map_key(concert_date_id, version)
+    seats = cache.get(key)
+    if seats is None:
+        seats = _build_seat_map(concert_date_id)
+        cache.set(key, seats, timeout=SEAT_MAP_TTL_SECONDS)
+    now = timezone.now().timestamp()
+    result = []
+    for seat in seats:
+        effective = seat["status"]
+        if effective == SeatStatus.HELD and seat["held_until"] is not None and seat["held_until"] <= now:
+            effective = SeatStatus.AVAILABLE
+        if status is None or effective == status:
+            result.append(
+                {
+                    "id": seat["id"], "seat_num": seat["seat_num"], "section": seat["section"], "row": seat["row"],
+                    "price": Decimal(seat["price"]), "status": effective,
+                }
+            )  # fmt: skip
+    return result
