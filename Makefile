@@ -43,7 +43,7 @@ $(VENV)/.bench-installed: bench/requirements.txt $(VENV)/.dev-installed
 
 bench: $(VENV)/.bench-installed services
 	$(PY) bench/seat_locking.py --seconds 3
-	$(PY) bench/holds.py --requests 1500
+	$(PY) bench/holds.py --seconds 5
 
 lint:
 	$(VENV)/bin/ruff check .

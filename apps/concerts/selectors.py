@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
+import threading
+import time
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -136,3 +140,50 @@ def seat_map(*, concert_date_id: int, status: str | None = None) -> list[dict[st
                 }
             )  # fmt: skip
     return result
+
+
+# --- Date facts for the hot paths ----------------------------------------------------------------
+#
+# The few facts about a concert date that queue polls and holds need, kept in process memory for a
+# few seconds so those paths do not read the date row on every request (DESIGN.md, "Hot paths").
+# Staff closing booking shows in this process at once and in others within DATE_FACTS_TTL_SECONDS.
+
+DATE_FACTS_TTL_SECONDS = 5.0
+
+_facts: dict[int, tuple[float, DateFacts | None]] = {}
+_facts_lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class DateFacts:
+    concert_date_id: int
+    concert_id: int
+    starts_at: dt.datetime
+    booking_opens_at: dt.datetime
+    booking_open: bool
+
+    def booking_open_now(self) -> bool:
+        now = timezone.now()
+        return self.booking_open and self.booking_opens_at <= now < self.starts_at
+
+
+def date_facts(concert_date_id: int) -> DateFacts | None:
+    now = time.monotonic()
+    cached = _facts.get(concert_date_id)
+    if cached and cached[0] > now:
+        return cached[1]
+    row = (
+        ConcertDate.objects.filter(pk=concert_date_id)
+        .values_list("concert_id", "starts_at", "booking_opens_at", "booking_open")
+        .first()
+    )
+    facts = DateFacts(concert_date_id, *row) if row else None
+    with _facts_lock:
+        if len(_facts) > 10_000:
+            _facts.clear()
+        _facts[concert_date_id] = (now + DATE_FACTS_TTL_SECONDS, facts)
+    return facts
+
+
+def forget_dates() -> None:
+    _facts.clear()

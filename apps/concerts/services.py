@@ -129,7 +129,13 @@ def set_seat_price(*, seat_id: int, price: Decimal) -> None:
 
 
 def set_booking_open(*, concert_date_ids: Sequence[int], is_open: bool) -> int:
-    return ConcertDate.objects.filter(pk__in=concert_date_ids).update(booking_open=is_open, updated_at=timezone.now())
+    from .selectors import forget_dates
+
+    updated = ConcertDate.objects.filter(pk__in=concert_date_ids).update(
+        booking_open=is_open, updated_at=timezone.now()
+    )
+    forget_dates()  # this process sees it at once; others within DATE_FACTS_TTL_SECONDS
+    return updated
 
 
 # --- Seat state transitions (called inside the reservation/payment transaction) ---------------------

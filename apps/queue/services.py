@@ -24,9 +24,9 @@ from django.core import signing
 from apps.common.error_codes import ErrorCode
 from apps.common.exceptions import Conflict, NotFound
 from apps.common.redis import get_redis, redis_key
+from apps.concerts.selectors import date_facts
 
 from . import scripts
-from .dates import date_facts
 
 TOKEN_SALT = "queue.access-token"
 RATE_WINDOW_MS = 5 * 60 * 1000

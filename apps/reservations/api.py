@@ -74,7 +74,6 @@ class ReservationListCreateApi(generics.GenericAPIView):
         reservation = services.hold_seats(
             user=request.user, concert_date_id=data["concert_date_id"], seat_ids=data["seat_ids"]
         )
-        reservation = selectors.get_reservation(user=request.user, reservation_id=reservation.pk)
         return Response(ReservationSerializer(reservation).data, status=status.HTTP_201_CREATED)
 
 

@@ -23,6 +23,7 @@ from apps.common.error_codes import ErrorCode
 from apps.common.exceptions import Conflict, NotFound, ValidationFailed
 from apps.concerts import services as concert_services
 from apps.concerts.models import ConcertDate
+from apps.concerts.selectors import date_facts
 
 from .models import Reservation, ReservationItem, ReservationStatus
 from .signals import reservation_cancelled, reservation_confirmed
@@ -58,7 +59,7 @@ def _clean_seat_ids(seat_ids: Sequence[int]) -> list[int]:
     return list(seat_ids)
 
 
-def _release_stale_holds_on(seat_ids: Sequence[int], now: dt.datetime) -> None:
+def _release_stale_holds_on(seat_ids: Sequence[int], now: dt.datetime) -> int:
     """A seat still HELD by a hold that has expired is free (`expires_at` is the authority): release
     those holds now, exactly as the sweep would, instead of refusing the seat until it runs."""
     stale = list(
@@ -68,8 +69,7 @@ def _release_stale_holds_on(seat_ids: Sequence[int], now: dt.datetime) -> None:
             items__live_seat_id__in=seat_ids,
         ).values_list("pk", flat=True)
     )
-    if stale:
-        release_expired_holds(reservation_ids=stale, now=now)
+    return release_expired_holds(reservation_ids=stale, now=now) if stale else 0
 
 
 @retry_on_lock_conflict
@@ -78,21 +78,34 @@ def hold_seats(*, user: Any, concert_date_id: int, seat_ids: Sequence[int]) -> R
 
     Raises NOT_FOUND (unknown date, or a seat not of this date), BOOKING_CLOSED (409),
     SEAT_UNAVAILABLE (409, details.seat_ids lists the taken seats), HOLD_LIMIT_REACHED (409, the
-    user already has MAX_LIVE_HOLDS_PER_USER_PER_DATE live holds for the date), VALIDATION_ERROR."""
+    user already has MAX_LIVE_HOLDS_PER_USER_PER_DATE live holds for the date), VALIDATION_ERROR.
+    The returned reservation carries its items and seats (no further query to render it)."""
     seat_ids = _clean_seat_ids(seat_ids)
-    concert_date = ConcertDate.objects.select_related("concert").filter(pk=concert_date_id).first()
-    if concert_date is None:
+    facts = date_facts(concert_date_id)
+    if facts is None:
         raise NotFound("Unknown concert date.")
-    now = timezone.now()
-    if not concert_services.booking_window_open(concert_date, now):
+    if not facts.booking_open_now():
         raise Conflict(ErrorCode.BOOKING_CLOSED, "Booking is not open for this concert date.")
-    _release_stale_holds_on(seat_ids, now)
+    now = timezone.now()
+    try:
+        return _hold(
+            user_id=user.pk, concert_id=facts.concert_id, concert_date_id=concert_date_id, seat_ids=seat_ids, now=now
+        )
+    except Conflict as exc:
+        # Seats whose hold has expired but not been swept yet: free them and try once more.
+        if exc.code != ErrorCode.SEAT_UNAVAILABLE or not _release_stale_holds_on(exc.details["seat_ids"], now):
+            raise
+    return _hold(
+        user_id=user.pk, concert_id=facts.concert_id, concert_date_id=concert_date_id, seat_ids=seat_ids, now=now
+    )
 
+
+def _hold(*, user_id: int, concert_id: int, concert_date_id: int, seat_ids: list[int], now: dt.datetime) -> Reservation:
     expires_at = now + dt.timedelta(seconds=settings.HOLD_TTL_SECONDS)
     with transaction.atomic():
-        lock_user(user_id=user.pk)
+        lock_user(user_id=user_id)
         live_holds = Reservation.objects.filter(
-            user_id=user.pk, concert_date_id=concert_date_id, status=ReservationStatus.HELD, expires_at__gt=now
+            user_id=user_id, concert_date_id=concert_date_id, status=ReservationStatus.HELD, expires_at__gt=now
         ).count()
         if live_holds >= settings.MAX_LIVE_HOLDS_PER_USER_PER_DATE:
             raise Conflict(
@@ -103,15 +116,16 @@ def hold_seats(*, user: Any, concert_date_id: int, seat_ids: Sequence[int]) -> R
             concert_date_id=concert_date_id, seat_ids=seat_ids, held_until=expires_at
         )
         reservation = Reservation.objects.create(
-            user_id=user.pk,
-            concert_id=concert_date.concert_id,
+            user_id=user_id,
+            concert_id=concert_id,
             concert_date_id=concert_date_id,
             total_price=sum((seat.price for seat in seats), start=0),
             expires_at=expires_at,
         )
-        ReservationItem.objects.bulk_create(
+        items = ReservationItem.objects.bulk_create(
             ReservationItem(reservation=reservation, seat=seat, live_seat=seat, price=seat.price) for seat in seats
         )
+    reservation._prefetched_objects_cache = {"items": items}  # rendered without reading it back
     return reservation
 
 

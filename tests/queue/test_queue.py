@@ -6,8 +6,8 @@ from django.test import override_settings
 from django.utils import timezone
 
 from apps.common.redis import get_redis
+from apps.concerts.selectors import forget_dates
 from apps.queue import services
-from apps.queue.dates import forget_dates
 from apps.queue.tasks import admit_waiting_buyers_task
 from tests.conftest import assert_error, login_client, run_in_threads
 from tests.factories import UserFactory
