@@ -44,6 +44,7 @@ $(VENV)/.bench-installed: bench/requirements.txt $(VENV)/.dev-installed
 bench: $(VENV)/.bench-installed services
 	$(PY) bench/seat_locking.py --seconds 3
 	$(PY) bench/holds.py --seconds 5
+	$(PY) bench/waiting_queue.py --seconds 4 --sizes 1000,100000,1000000
 
 lint:
 	$(VENV)/bin/ruff check .

@@ -16,7 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.http_server import HEADER, drop_database, gunicorn, scratch_env, setup_django, wrk  # noqa: E402
+from bench.http_server import HEADER, drop_database, gunicorn, scratch_env, setup_django, wrk
 
 
 def main() -> None:

@@ -16,10 +16,26 @@ from redis.commands.core import AsyncScript, Script
 
 from apps.common.redis import get_redis
 
+# Admissions in the last `window` ms and the span they cover, from the admissions set: the observed
+# rate, returned by ENTER and STATUS to waiters in the same round trip.
+_RATE = """
+local function observed_rate(key, now, window)
+  local entries = redis.call('ZRANGEBYSCORE', key, now - window, '+inf', 'WITHSCORES')
+  local total, oldest = 0, now
+  for i = 1, #entries, 2 do
+    total = total + tonumber(string.match(entries[i], '^%d+:(%d+)'))
+    oldest = math.min(oldest, tonumber(entries[i + 1]))
+  end
+  return total, now - oldest
+end
+"""
+
 # KEYS: waiting, active, seq, seen, admissions
-# ARGV: user_id, now_ms, max_active, token_ttl_ms
-# → {status, position, expires_ms, created(0/1)}
-ENTER = """
+# ARGV: user_id, now_ms, max_active, token_ttl_ms, rate_window_ms
+# → {status, position, expires_ms, created(0/1), admitted_in_window, window_span_ms}
+ENTER = (
+    _RATE
+    + """
 local uid, now, max_active, ttl = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local expires = tonumber(redis.call('ZSCORE', KEYS[2], uid))
 if expires and expires > now then
@@ -28,7 +44,8 @@ end
 local rank = redis.call('ZRANK', KEYS[1], uid)
 if rank then
   redis.call('ZADD', KEYS[4], now, uid)
-  return {'WAITING', rank + 1, 0, 0}
+  local total, span = observed_rate(KEYS[5], now, tonumber(ARGV[5]))
+  return {'WAITING', rank + 1, 0, 0, total, span}
 end
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
 if redis.call('ZCARD', KEYS[1]) == 0 and redis.call('ZCARD', KEYS[2]) < max_active then
@@ -40,13 +57,17 @@ end
 local seq = redis.call('INCR', KEYS[3])
 redis.call('ZADD', KEYS[1], seq, uid)
 redis.call('ZADD', KEYS[4], now, uid)
-return {'WAITING', redis.call('ZRANK', KEYS[1], uid) + 1, 0, 1}
+local total, span = observed_rate(KEYS[5], now, tonumber(ARGV[5]))
+return {'WAITING', redis.call('ZRANK', KEYS[1], uid) + 1, 0, 1, total, span}
 """
+)
 
-# KEYS: waiting, active, seen
-# ARGV: user_id, now_ms
-# → {status, position, expires_ms, waiting_count}
-STATUS = """
+# KEYS: waiting, active, seen, admissions
+# ARGV: user_id, now_ms, rate_window_ms
+# → {status, position, expires_ms, 0, admitted_in_window, window_span_ms}
+STATUS = (
+    _RATE
+    + """
 local uid, now = ARGV[1], tonumber(ARGV[2])
 local expires = tonumber(redis.call('ZSCORE', KEYS[2], uid))
 if expires and expires > now then
@@ -55,10 +76,12 @@ end
 local rank = redis.call('ZRANK', KEYS[1], uid)
 if rank then
   redis.call('ZADD', KEYS[3], now, uid)
-  return {'WAITING', rank + 1, 0, redis.call('ZCARD', KEYS[1])}
+  local total, span = observed_rate(KEYS[4], now, tonumber(ARGV[3]))
+  return {'WAITING', rank + 1, 0, 0, total, span}
 end
 return {'NOT_IN_QUEUE', 0, 0, 0}
 """
+)
 
 # KEYS: waiting, active, seen
 # ARGV: user_id
@@ -102,17 +125,13 @@ return {admitted, #stale, expired, redis.call('ZCARD', KEYS[2]), redis.call('ZCA
 # KEYS: admissions
 # ARGV: now_ms, rate_window_ms
 # → {admitted in the window, ms since the oldest admission in the window}
-RATE = """
-local now, window = tonumber(ARGV[1]), tonumber(ARGV[2])
-local entries = redis.call('ZRANGEBYSCORE', KEYS[1], now - window, '+inf', 'WITHSCORES')
-local total, oldest = 0, now
-for i = 1, #entries, 2 do
-  local n = tonumber(string.match(entries[i], '^%d+:(%d+)'))
-  total = total + n
-  oldest = math.min(oldest, tonumber(entries[i + 1]))
-end
-return {total, now - oldest}
+RATE = (
+    _RATE
+    + """
+local total, span = observed_rate(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]))
+return {total, span}
 """
+)
 
 
 @cache

@@ -150,15 +150,20 @@ def end_access(*, user_id: int, concert_date_id: int) -> bool:
 # --- Estimated wait and polling ---------------------------------------------------------------
 
 
-def admission_rate_per_second(*, concert_date_id: int, now: int | None = None) -> float:
-    """Admissions per second observed over the last few minutes; the configured batch/interval
-    until two admission runs' worth of history exists."""
-    now = now or now_ms()
-    total, span_ms = scripts.run(scripts.RATE, [QueueKeys(concert_date_id).admissions], [now, RATE_WINDOW_MS])
+def _rate(total: int, span_ms: int) -> float:
+    """Admissions per second observed over the window; the configured batch/interval until two
+    admission runs' worth of history exists."""
     configured = settings.QUEUE_ADMIT_BATCH / settings.QUEUE_ADMIT_INTERVAL_SECONDS
     if total <= 0 or span_ms < 2 * settings.QUEUE_ADMIT_INTERVAL_SECONDS * 1000:
         return configured
     return total / (span_ms / 1000)
+
+
+def admission_rate_per_second(*, concert_date_id: int, now: int | None = None) -> float:
+    total, span_ms = scripts.run(
+        scripts.RATE, [QueueKeys(concert_date_id).admissions], [now or now_ms(), RATE_WINDOW_MS]
+    )
+    return _rate(int(total), int(span_ms))
 
 
 def poll_after_seconds(position: int, estimated_wait: int) -> int:
@@ -188,7 +193,7 @@ def _state(*, user_id: int, concert_id: int, concert_date_id: int, raw: list[Any
             _from_ms(expires_ms), None, created,
         )  # fmt: skip
     if status == Status.WAITING:
-        rate = admission_rate_per_second(concert_date_id=concert_date_id)
+        rate = _rate(int(raw[4]), int(raw[5]))
         wait = math.ceil(position / rate) if rate > 0 else None
         poll = poll_after_seconds(position, wait or 0)
         return QueueState(
@@ -213,9 +218,9 @@ def enter_queue(*, user_id: int, concert_id: int, concert_date_id: int) -> Queue
     raw = scripts.run(
         scripts.ENTER,
         [keys.waiting, keys.active, keys.seq, keys.seen, keys.admissions],
-        [str(user_id), now_ms(), settings.QUEUE_MAX_ACTIVE, settings.QUEUE_TOKEN_TTL_SECONDS * 1000],
+        [str(user_id), now_ms(), settings.QUEUE_MAX_ACTIVE, settings.QUEUE_TOKEN_TTL_SECONDS * 1000, RATE_WINDOW_MS],
     )
-    if raw[0] in ("WAITING", b"WAITING"):
+    if raw[0] in ("WAITING", b"WAITING") and int(raw[3]):  # a new waiter: make sure admission sees the date
         get_redis().sadd(redis_key(DATES_WITH_WAITERS), concert_date_id)
     return _state(
         user_id=user_id, concert_id=concert_id, concert_date_id=concert_date_id, raw=raw, created=bool(int(raw[3]))
@@ -228,10 +233,11 @@ def queue_status(*, user_id: int, concert_id: int, concert_date_id: int) -> Queu
     if facts is None or facts.concert_id != concert_id:
         raise NotFound("Unknown concert date.")
     keys = QueueKeys(concert_date_id)
-    raw = scripts.run(scripts.STATUS, [keys.waiting, keys.active, keys.seen], [str(user_id), now_ms()])
-    if raw[0] in ("WAITING", b"WAITING"):
-        # Re-announce the date: an admission run that just saw its line empty may have dropped it.
-        get_redis().sadd(redis_key(DATES_WITH_WAITERS), concert_date_id)
+    raw = scripts.run(
+        scripts.STATUS,
+        [keys.waiting, keys.active, keys.seen, keys.admissions],
+        [str(user_id), now_ms(), RATE_WINDOW_MS],
+    )
     return _state(user_id=user_id, concert_id=concert_id, concert_date_id=concert_date_id, raw=raw)
 
 
@@ -288,6 +294,10 @@ def admit_all_dates() -> list[AdmissionRun]:
         runs.append(run)
         if run.waiting == 0 and run.active == 0:
             redis.srem(dates_key, raw_id)
+            # An entrant may have joined between the script and the SREM (its own SADD came before
+            # ours): look again, after the SREM, so the date is never dropped with someone waiting.
+            if redis.zcard(QueueKeys(int(raw_id)).waiting):
+                redis.sadd(dates_key, raw_id)
     return runs
 
 

@@ -56,7 +56,7 @@ MIDDLEWARE = [
     "apps.common.middleware.ApiErrorMiddleware",
 ]
 
-ROOT_URLCONF = "ticketing.urls"
+ROOT_URLCONF = env.str("ROOT_URLCONF", default="ticketing.urls")
 WSGI_APPLICATION = "ticketing.wsgi.application"
 ASGI_APPLICATION = "ticketing.asgi.application"
 
