@@ -1,6 +1,6 @@
 """Rate limits: 429 THROTTLED with Retry-After.
 
-A fixed-window counter in Redis (INCR and EXPIRE in one round trip) per scope and client. DRF's own
+A fixed-window counter in Redis (SET NX EX and INCR in one round trip) per scope and client. DRF's own
 throttles keep a pickled list of timestamps in the cache and read and write it on every request,
 which costs two round trips and grows with the rate; the queue endpoints cannot afford that.
 """
@@ -45,9 +45,9 @@ class ScopedUserRateThrottle(BaseThrottle):
         window = int(time.time()) // period
         key = redis_key("throttle", f"{scope}{self.scope_suffix()}", self.ident(request), window)
         pipe = get_redis().pipeline(transaction=False)
+        pipe.set(key, 0, ex=period + 1, nx=True)  # starts the window (EXPIRE NX needs Redis 7; make run has 6.2)
         pipe.incr(key)
-        pipe.expire(key, period + 1, nx=True)
-        count, _ = pipe.execute()
+        _, count = pipe.execute()
         if count > limit:
             self.wait_seconds = period - int(time.time()) % period
             return False
