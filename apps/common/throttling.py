@@ -36,9 +36,12 @@ class ScopedUserRateThrottle(BaseThrottle):
     def scope_suffix(self) -> str:
         return ""
 
+    def rate_for(self, scope: str) -> str | None:
+        return api_settings.DEFAULT_THROTTLE_RATES.get(scope)
+
     def allow_request(self, request: Any, view: Any) -> bool:
         scope = getattr(view, "throttle_scope", None)
-        rate = api_settings.DEFAULT_THROTTLE_RATES.get(scope) if scope else None
+        rate = self.rate_for(scope) if scope else None
         if rate is None:
             return True
         limit, period = parse_rate(rate)
@@ -58,10 +61,18 @@ class ScopedUserRateThrottle(BaseThrottle):
 
 
 class ScopedIPRateThrottle(ScopedUserRateThrottle):
-    """Per client IP whoever is logged in: stops one address cycling through many accounts."""
+    """Per client IP whoever is logged in: stops one address cycling through many accounts. Uses the
+    `<scope>_ip` rate when one is set (an office or a mobile carrier puts many buyers behind one IP)."""
+
+    def rate_for(self, scope: str) -> str | None:
+        rates = api_settings.DEFAULT_THROTTLE_RATES
+        return rates.get(f"{scope}_ip", rates.get(scope))
 
     def ident(self, request: Any) -> str:
         return f"ip:{self.get_ident(request)}"
 
     def scope_suffix(self) -> str:
         return "-ip"
+
+
+PER_USER_AND_IP = [ScopedUserRateThrottle, ScopedIPRateThrottle]

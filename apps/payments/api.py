@@ -6,7 +6,7 @@ from rest_framework.response import Response
 
 from apps.accounts.api import IDEMPOTENCY_PARAMETER
 from apps.common.idempotency import has_stored_response, run_idempotent
-from apps.common.throttling import ScopedUserRateThrottle
+from apps.common.throttling import PER_USER_AND_IP
 from apps.queue.permissions import QueueTokenRequired
 from apps.reservations import selectors as reservation_selectors
 from apps.reservations.api import ID, QUEUE_TOKEN_PARAMETER
@@ -35,7 +35,7 @@ class PaymentListCreateApi(generics.GenericAPIView):
         return [IsAuthenticated(), QueueTokenRequired()]
 
     def get_throttles(self):
-        return [ScopedUserRateThrottle()] if self.request.method == "POST" else []
+        return [throttle() for throttle in PER_USER_AND_IP] if self.request.method == "POST" else []
 
     def get_queryset(self):
         return selectors.payments_of(user=self.request.user)

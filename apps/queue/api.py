@@ -8,7 +8,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.accounts.authentication import StatelessJWTAuthentication
-from apps.common.throttling import ScopedUserRateThrottle
+from apps.common.throttling import PER_USER_AND_IP
 
 from . import services
 
@@ -56,7 +56,7 @@ class QueueApi(APIView):
     throttle_scope = "queue_enter"
 
     def get_throttles(self):
-        return [ScopedUserRateThrottle()] if self.request.method == "POST" else []
+        return [throttle() for throttle in PER_USER_AND_IP] if self.request.method == "POST" else []
 
     @extend_schema(
         request=QueueTargetSerializer,
@@ -93,7 +93,7 @@ class ReservationTokenApi(APIView):
     """The original service's token endpoint: enter (or stay in) the line and get its state."""
 
     authentication_classes = [StatelessJWTAuthentication]
-    throttle_classes = [ScopedUserRateThrottle]
+    throttle_classes = PER_USER_AND_IP
     throttle_scope = "queue_enter"
 
     @extend_schema(

@@ -6,7 +6,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.common.throttling import ScopedUserRateThrottle
+from apps.common.throttling import PER_USER_AND_IP
 from apps.queue.permissions import QueueTokenRequired
 
 from . import selectors, services
@@ -32,7 +32,7 @@ class ReservationListCreateApi(generics.GenericAPIView):
         return [IsAuthenticated()]
 
     def get_throttles(self):
-        return [ScopedUserRateThrottle()] if self.request.method == "POST" else []
+        return [throttle() for throttle in PER_USER_AND_IP] if self.request.method == "POST" else []
 
     def get_queryset(self):
         return selectors.reservations_of(user=self.request.user)

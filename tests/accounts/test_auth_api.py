@@ -177,3 +177,17 @@ def test_login_is_throttled_with_retry_after(api_client, user, settings):
     response = api_client.post("/api/auth/login", body, format="json")
     assert_error(response, 429, "THROTTLED")
     assert int(response["Retry-After"]) >= 1
+
+
+def test_a_failing_mail_server_does_not_fail_signup(api_client, monkeypatch, django_capture_on_commit_callbacks):
+    from apps.accounts import tasks
+
+    def refuse(*args, **kwargs):
+        raise ConnectionRefusedError("smtp down")
+
+    monkeypatch.setattr(tasks, "send_mail", refuse)
+    monkeypatch.setattr(tasks.send_verification_email, "max_retries", 0)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = signup(api_client)
+    assert response.status_code == 201
+    assert User.objects.filter(email="alice@example.com").exists()
