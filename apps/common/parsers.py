@@ -31,8 +31,12 @@ class StrictJSONParser(parsers.JSONParser):
             raise PayloadTooLarge()
         encoding = (parser_context or {}).get("encoding", settings.DEFAULT_CHARSET)
         try:
-            return json.loads(raw.decode(encoding), parse_constant=_reject_constant)
+            data = json.loads(raw.decode(encoding), parse_constant=_reject_constant)
+            # "\ud800" escapes decode to lone surrogates, which no UTF-8 consumer (the database
+            # driver, the password hasher) can encode: refuse them here, as malformed text.
+            json.dumps(data, ensure_ascii=False).encode("utf-8")
         except RecursionError:
             raise ParseError("JSON nested too deeply.") from None
-        except (ValueError, UnicodeDecodeError) as exc:
+        except (ValueError, UnicodeError) as exc:
             raise ParseError(f"JSON parse error - {exc}") from None
+        return data

@@ -122,3 +122,8 @@ def test_me_cannot_be_used_for_mass_assignment(auth_client, user):
         assert_error(response, 405, "METHOD_NOT_ALLOWED")
     user.refresh_from_db()
     assert (user.role, user.balance, user.email_verified) == ("USER", 0, False)
+
+
+def test_lone_surrogates_are_a_validation_error(api_client):
+    response = post_raw(api_client, "/api/auth/login", '{"email": "a@example.com", "password": "\\ud800"}')
+    assert_error(response, 400, "VALIDATION_ERROR")
