@@ -7,11 +7,10 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 
 from django.core.cache import cache
-from django.db.models import Max, Min, Prefetch, QuerySet
+from django.db.models import Max, Min, Prefetch, Q, QuerySet
 from django.utils import timezone
 
 from apps.common.exceptions import NotFound
@@ -76,10 +75,14 @@ def is_available(concert_date: ConcertDate, now: Any = None) -> bool:
     )
 
 
-def available_seats(*, concert_date_id: int) -> QuerySet[Seat]:
-    """AVAILABLE seats by the (concert_date, status) index. Holds past expiry are free too, but only
-    the sweep (within seconds) or a hold on that seat moves them back to AVAILABLE."""
-    return Seat.objects.filter(concert_date_id=concert_date_id, status=SeatStatus.AVAILABLE).order_by("seat_num")
+def available_seats(*, concert_date_id: int, now: dt.datetime | None = None) -> QuerySet[Seat]:
+    """Seats a buyer can hold now: AVAILABLE, or HELD with a hold that has expired (`held_until` is
+    the authority; the sweep only tidies up). Both arms are ranges of the (concert_date, status) index."""
+    now = now or timezone.now()
+    return Seat.objects.filter(
+        Q(status=SeatStatus.AVAILABLE) | Q(status=SeatStatus.HELD, held_until__lte=now),
+        concert_date_id=concert_date_id,
+    ).order_by("seat_num")
 
 
 # --- The seat map cache --------------------------------------------------------------------------
@@ -87,7 +90,15 @@ def available_seats(*, concert_date_id: int) -> QuerySet[Seat]:
 # The cached map stores each seat's stored status and `held_until`, never a derived status, so an
 # expired hold reads AVAILABLE the moment it expires. Invalidation bumps a per-date version that is
 # part of the cache key: a reader that built a map from rows read before a change can only write it
-# under the old version, which no later reader asks for.
+# under the old version, which no later reader asks for. A version starts at the clock in
+# nanoseconds, not at 1, so a version key lost to eviction or a Redis restart can never come back
+# at a number an old, still-cached map was written under. If Redis fails during an invalidation the
+# map can be stale until SEAT_MAP_TTL_SECONDS, the safety net that bounds every other miss too.
+
+SEAT_MAP_TTL_SECONDS = 30
+
+# (id, seat_num, section, row, price as a string, stored status, held_until as epoch seconds | None)
+SeatRow = tuple[int, int, str, str, str, str, float | None]
 
 
 def _version_key(concert_date_id: int) -> str:
@@ -100,45 +111,46 @@ def _map_key(concert_date_id: int, version: int) -> str:
 
 def invalidate_seat_map(*, concert_date_id: int) -> None:
     key = _version_key(concert_date_id)
-    if not cache.add(key, 1, timeout=None):
+    try:
         cache.incr(key)
+    except ValueError:  # no version yet (or evicted): any fresh clock value is a new one
+        cache.set(key, time.time_ns(), timeout=None)
 
 
-def _build_seat_map(concert_date_id: int) -> list[dict[str, Any]]:
+def _build_seat_map(concert_date_id: int) -> list[SeatRow]:
     rows = Seat.objects.filter(concert_date_id=concert_date_id).order_by("seat_num")
     return [
-        {
-            "id": pk, "seat_num": seat_num, "section": section, "row": row, "price": str(price),
-            "status": status, "held_until": held_until.timestamp() if held_until else None,
-        }
+        (pk, seat_num, section, row, str(price), status, held_until.timestamp() if held_until else None)
         for pk, seat_num, section, row, price, status, held_until in rows.values_list(
             "pk", "seat_num", "section", "row", "price", "status", "held_until"
         )
-    ]  # fmt: skip
+    ]
+
+
+def cached_seat_rows(*, concert_date_id: int) -> list[SeatRow]:
+    """The date's seat rows from the cache, built from the database on a miss."""
+    version = cache.get_or_set(_version_key(concert_date_id), time.time_ns, timeout=None)
+    key = _map_key(concert_date_id, version)
+    rows = cache.get(key)
+    if rows is None:
+        rows = _build_seat_map(concert_date_id)
+        cache.set(key, rows, timeout=SEAT_MAP_TTL_SECONDS)
+    return rows
 
 
 def seat_map(*, concert_date_id: int, status: str | None = None) -> list[dict[str, Any]]:
-    """Every seat of the date as {id, seat_num, section, row, price, status}, from the cache (built
-    on a miss), with HELD seats whose hold has expired shown AVAILABLE; optionally one status only."""
-    version = cache.get_or_set(_version_key(concert_date_id), 1, timeout=None)
-    key = _map_key(concert_date_id, version)
-    seats = cache.get(key)
-    if seats is None:
-        seats = _build_seat_map(concert_date_id)
-        cache.set(key, seats, timeout=SEAT_MAP_TTL_SECONDS)
+    """Every seat of the date as {id, seat_num, section, row, price, status} in seat order, from the
+    cache, with HELD seats whose hold has expired shown AVAILABLE; optionally one status only.
+    `price` is the decimal string of the API (the map is rendered as is, 50,000 seats at a time)."""
     now = timezone.now().timestamp()
+    held, available = SeatStatus.HELD.value, SeatStatus.AVAILABLE.value
     result = []
-    for seat in seats:
-        effective = seat["status"]
-        if effective == SeatStatus.HELD and seat["held_until"] is not None and seat["held_until"] <= now:
-            effective = SeatStatus.AVAILABLE
+    for pk, seat_num, section, row, price, stored, held_until in cached_seat_rows(concert_date_id=concert_date_id):
+        effective = available if stored == held and held_until is not None and held_until <= now else stored
         if status is None or effective == status:
             result.append(
-                {
-                    "id": seat["id"], "seat_num": seat["seat_num"], "section": seat["section"], "row": seat["row"],
-                    "price": Decimal(seat["price"]), "status": effective,
-                }
-            )  # fmt: skip
+                {"id": pk, "seat_num": seat_num, "section": section, "row": row, "price": price, "status": effective}
+            )
     return result
 
 

@@ -1,28 +1,32 @@
+"""Output pieces shared by the catalogue views (each view's own shape is its nested OutputSerializer)."""
+
 from rest_framework import serializers
 
 from . import selectors
-from .models import Concert, ConcertDate, SeatStatus, Venue
+from .models import ConcertDate, SeatStatus
 
 
-class VenueBriefSerializer(serializers.ModelSerializer):
-    class Meta:
-        model = Venue
-        fields = ["id", "name"]
+class VenueBriefSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
 
 
-class VenueSerializer(serializers.ModelSerializer):
-    class Meta:
-        model = Venue
-        fields = ["id", "name", "address", "seat_count"]
+class VenueSerializer(VenueBriefSerializer):
+    address = serializers.CharField()
+    seat_count = serializers.IntegerField()
 
 
-class ConcertDateSerializer(serializers.ModelSerializer):
-    remaining_seats = serializers.SerializerMethodField()
-    is_available = serializers.SerializerMethodField()
+class ConcertDateSerializer(serializers.Serializer):
+    """A performance with its availability. Needs `inventory` loaded with the date (the selectors do)."""
 
-    class Meta:
-        model = ConcertDate
-        fields = ["id", "starts_at", "booking_opens_at", "total_seats", "remaining_seats", "is_available"]
+    id = serializers.IntegerField()
+    starts_at = serializers.DateTimeField()
+    booking_opens_at = serializers.DateTimeField()
+    total_seats = serializers.IntegerField()
+    remaining_seats = serializers.SerializerMethodField(help_text="Seats neither held nor reserved.")
+    is_available = serializers.SerializerMethodField(
+        help_text="Booking is open and has started, the show has not, and seats are left."
+    )
 
     def get_remaining_seats(self, concert_date: ConcertDate) -> int:
         return selectors.remaining_seats(concert_date)
@@ -31,26 +35,9 @@ class ConcertDateSerializer(serializers.ModelSerializer):
         return selectors.is_available(concert_date)
 
 
-class ConcertListSerializer(serializers.ModelSerializer):
-    venue = VenueBriefSerializer()
-    first_date = serializers.DateTimeField(allow_null=True)
-    last_date = serializers.DateTimeField(allow_null=True)
-
-    class Meta:
-        model = Concert
-        fields = ["id", "name", "artist", "venue", "first_date", "last_date"]
-
-
-class ConcertDetailSerializer(serializers.ModelSerializer):
-    venue = VenueSerializer()
-    dates = ConcertDateSerializer(many=True)
-
-    class Meta:
-        model = Concert
-        fields = ["id", "name", "artist", "description", "venue", "dates"]
-
-
 class SeatSerializer(serializers.Serializer):
+    """The shape of a seat in the seat map (the selector builds it; this documents and checks it)."""
+
     id = serializers.IntegerField()
     seat_num = serializers.IntegerField()
     section = serializers.CharField()
