@@ -1,4 +1,5 @@
 from django.contrib import admin
+from redis.exceptions import RedisError
 
 from .models import QueueOverview
 from .selectors import queue_summary
@@ -16,7 +17,7 @@ class QueueOverviewAdmin(admin.ModelAdmin):
     def queue(self, obj: QueueOverview) -> str:
         try:
             s = queue_summary(concert_date_id=obj.pk)
-        except Exception:  # Redis down: the page still renders and says so
+        except RedisError:  # Redis down: the page still renders and says so
             return "Redis unavailable"
         oldest = "-" if s.oldest_wait_seconds is None else f"{s.oldest_wait_seconds} s"
         return f"{s.waiting} waiting · {s.active} active · {s.admitted_per_minute}/min admitted · oldest wait {oldest}"

@@ -6,8 +6,14 @@ Keys of one concert date:
   waiting     ZSET user_id → arrival number (strict FIFO: numbers come from INCR on `seq`)
   seq         STRING arrival counter
   seen        ZSET user_id → last poll time in ms (heartbeat of waiters)
+  arrived     HASH user_id → arrival time in ms (for operators: how long the head has waited)
   active      ZSET user_id → access expiry in ms (the record of each access token)
-  admissions  ZSET "<ms>:<n>" → ms, admissions of the last few minutes (the observed rate)
+  admissions  ZSET "<ms>:<n>:<run>" → ms, admission runs of the last few minutes (the observed rate)
+
+Only admissions from the line are recorded in `admissions`: an entrant admitted at once (nobody was
+waiting) does not move the line, and counting the first rush of immediate admissions would make the
+line look several times faster than it is for minutes afterwards. It also keeps that set at one
+member per admission run, which ENTER and STATUS scan on every call.
 """
 
 from functools import cache
@@ -30,7 +36,7 @@ local function observed_rate(key, now, window)
 end
 """
 
-# KEYS: waiting, active, seq, seen, admissions
+# KEYS: waiting, active, seq, seen, admissions, arrived
 # ARGV: user_id, now_ms, max_active, token_ttl_ms, rate_window_ms
 # → {status, position, expires_ms, created(0/1), admitted_in_window, window_span_ms}
 ENTER = (
@@ -51,12 +57,12 @@ redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
 if redis.call('ZCARD', KEYS[1]) == 0 and redis.call('ZCARD', KEYS[2]) < max_active then
   expires = now + ttl
   redis.call('ZADD', KEYS[2], expires, uid)
-  redis.call('ZADD', KEYS[5], now, now .. ':1:' .. uid)
   return {'READY', 0, expires, 1}
 end
 local seq = redis.call('INCR', KEYS[3])
 redis.call('ZADD', KEYS[1], seq, uid)
 redis.call('ZADD', KEYS[4], now, uid)
+redis.call('HSET', KEYS[6], uid, now)
 local total, span = observed_rate(KEYS[5], now, tonumber(ARGV[5]))
 return {'WAITING', redis.call('ZRANK', KEYS[1], uid) + 1, 0, 1, total, span}
 """
@@ -83,16 +89,17 @@ return {'NOT_IN_QUEUE', 0, 0, 0}
 """
 )
 
-# KEYS: waiting, active, seen
+# KEYS: waiting, active, seen, arrived
 # ARGV: user_id
 # → number of structures the user was removed from
 LEAVE = """
 local removed = redis.call('ZREM', KEYS[1], ARGV[1]) + redis.call('ZREM', KEYS[2], ARGV[1])
 redis.call('ZREM', KEYS[3], ARGV[1])
+redis.call('HDEL', KEYS[4], ARGV[1])
 return removed
 """
 
-# KEYS: waiting, active, seen, admissions
+# KEYS: waiting, active, seen, admissions, arrived
 # ARGV: now_ms, batch, max_active, token_ttl_ms, heartbeat_cutoff_ms, rate_window_ms, prune_limit, run_id
 # → {admitted, pruned_waiters, expired_actives, active_after, waiting_after}
 ADMIT = """
@@ -103,6 +110,7 @@ local stale = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', cutoff, 'LIMIT', 0, p
 for _, uid in ipairs(stale) do
   redis.call('ZREM', KEYS[1], uid)
   redis.call('ZREM', KEYS[3], uid)
+  redis.call('HDEL', KEYS[5], uid)
 end
 redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now - window)
 local free = max_active - redis.call('ZCARD', KEYS[2])
@@ -113,6 +121,7 @@ if count > 0 then
   for i = 1, #popped, 2 do
     redis.call('ZADD', KEYS[2], now + ttl, popped[i])
     redis.call('ZREM', KEYS[3], popped[i])
+    redis.call('HDEL', KEYS[5], popped[i])
     admitted = admitted + 1
   end
   if admitted > 0 then

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from apps.common.redis import get_redis, redis_key
 
-from .services import DATES_WITH_WAITERS, RATE_WINDOW_MS, QueueKeys, admission_rate_per_second, now_ms
+from .services import DATES_WITH_WAITERS, QueueKeys, now_ms
 
 
 @dataclass(frozen=True)
@@ -14,8 +14,8 @@ class QueueSummary:
     concert_date_id: int
     waiting: int
     active: int
-    admitted_per_minute: float
-    oldest_wait_seconds: int | None
+    admitted_per_minute: int  # admitted from the line in the last 60 s
+    oldest_wait_seconds: int | None  # how long the head of the line has waited
 
 
 def queue_summary(*, concert_date_id: int) -> QueueSummary:
@@ -26,15 +26,15 @@ def queue_summary(*, concert_date_id: int) -> QueueSummary:
     pipe.zcard(keys.waiting)
     pipe.zcount(keys.active, now + 1, "+inf")
     pipe.zrange(keys.waiting, 0, 0)
-    waiting, active, head = pipe.execute()
+    pipe.zrangebyscore(keys.admissions, now - 60_000, "+inf")
+    waiting, active, head, runs = pipe.execute()
     oldest = None
     if head:
-        # Arrival time is not the score (that is the arrival number): the first poll stamp is close.
-        first_seen = redis.zscore(keys.seen, head[0])
-        oldest = max(0, (now - int(first_seen)) // 1000) if first_seen is not None else None
-    total = redis.zcount(keys.admissions, now - RATE_WINDOW_MS, "+inf")
-    rate = admission_rate_per_second(concert_date_id=concert_date_id, now=now) if total else 0.0
-    return QueueSummary(concert_date_id, waiting, active, round(rate * 60, 1), oldest)
+        arrived = redis.hget(keys.arrived, head[0])
+        oldest = max(0, (now - int(arrived)) // 1000) if arrived is not None else None
+    # Each member is "<ms>:<admitted>:<run id>" (see scripts.ADMIT).
+    admitted = sum(int(run.split(":")[1]) for run in runs)
+    return QueueSummary(concert_date_id, waiting, active, admitted, oldest)
 
 
 def dates_with_queues() -> list[int]:

@@ -64,11 +64,15 @@ class QueueKeys:
         return self._key("seen")
 
     @property
+    def arrived(self) -> str:
+        return self._key("arrived")
+
+    @property
     def admissions(self) -> str:
         return self._key("admissions")
 
     def all(self) -> list[str]:
-        return [self.waiting, self.active, self.seq, self.seen, self.admissions]
+        return [self.waiting, self.active, self.seq, self.seen, self.arrived, self.admissions]
 
 
 @dataclass(frozen=True)
@@ -134,6 +138,7 @@ def issue_access_token(*, user_id: int, concert_date_id: int) -> AccessGrant:
     pipe = redis.pipeline(transaction=True)
     pipe.zrem(keys.waiting, str(user_id))
     pipe.zrem(keys.seen, str(user_id))
+    pipe.hdel(keys.arrived, str(user_id))
     pipe.zadd(keys.active, {str(user_id): expires})
     pipe.execute()
     return AccessGrant(
@@ -144,7 +149,7 @@ def issue_access_token(*, user_id: int, concert_date_id: int) -> AccessGrant:
 def end_access(*, user_id: int, concert_date_id: int) -> bool:
     """Leave the line or give back the access token; True if the user was in either."""
     keys = QueueKeys(concert_date_id)
-    return bool(scripts.run(scripts.LEAVE, [keys.waiting, keys.active, keys.seen], [str(user_id)]))
+    return bool(scripts.run(scripts.LEAVE, [keys.waiting, keys.active, keys.seen, keys.arrived], [str(user_id)]))
 
 
 # --- Estimated wait and polling ---------------------------------------------------------------
@@ -217,7 +222,7 @@ def enter_queue(*, user_id: int, concert_id: int, concert_date_id: int) -> Queue
     keys = QueueKeys(concert_date_id)
     raw = scripts.run(
         scripts.ENTER,
-        [keys.waiting, keys.active, keys.seq, keys.seen, keys.admissions],
+        [keys.waiting, keys.active, keys.seq, keys.seen, keys.admissions, keys.arrived],
         [str(user_id), now_ms(), settings.QUEUE_MAX_ACTIVE, settings.QUEUE_TOKEN_TTL_SECONDS * 1000, RATE_WINDOW_MS],
     )
     if raw[0] in ("WAITING", b"WAITING") and int(raw[3]):  # a new waiter: make sure admission sees the date
@@ -269,7 +274,7 @@ def admit_next_batch(*, concert_date_id: int, count: int | None = None) -> Admis
     now = now_ms()
     admitted, pruned, expired, active, waiting = scripts.run(
         scripts.ADMIT,
-        [keys.waiting, keys.active, keys.seen, keys.admissions],
+        [keys.waiting, keys.active, keys.seen, keys.admissions, keys.arrived],
         [
             now,
             settings.QUEUE_ADMIT_BATCH if count is None else count,

@@ -4,6 +4,7 @@ from django.test import override_settings
 
 from apps.common.redis import get_redis
 from apps.queue import services
+from apps.queue.selectors import queue_summary
 from tests.factories import UserFactory
 from tests.reservations.conftest import make_date
 
@@ -21,9 +22,28 @@ def test_operator_commands(capsys, settings):
     settings.QUEUE_MAX_ACTIVE = 10
     call_command("queue_admit", "--date", str(date.pk), "--count", "1")
     assert "admitted 1; now 2 active, 1 waiting" in capsys.readouterr().out
+    call_command("queue_status", "--date", str(date.pk))
+    # 1 waiting (user 3), 2 active, 1 admitted from the line in the last minute, head waited 0 s.
+    assert f"{date.pk:>8} {1:>9} {2:>8} {1:>13} {0:>14}" in capsys.readouterr().out
     call_command("queue_reset", "--date", str(date.pk))
     call_command("queue_status", "--date", str(date.pk))
     assert f"{date.pk:>8} {0:>9} {0:>8}" in capsys.readouterr().out
+
+
+def test_oldest_wait_is_the_heads_arrival_not_its_last_poll(settings):
+    date = make_date()
+    settings.QUEUE_MAX_ACTIVE = 0
+    services.enter_queue(user_id=1, concert_id=date.concert_id, concert_date_id=date.pk)
+    keys = services.QueueKeys(date.pk)
+    get_redis().hset(keys.arrived, "1", services.now_ms() - 90_000)  # entered 90 s ago
+    services.queue_status(user_id=1, concert_id=date.concert_id, concert_date_id=date.pk)  # polled just now
+    summary = queue_summary(concert_date_id=date.pk)
+    assert (summary.waiting, summary.active, summary.oldest_wait_seconds) == (1, 0, 90)
+    services.admit_next_batch(concert_date_id=date.pk, count=0)
+    settings.QUEUE_MAX_ACTIVE = 1
+    services.admit_next_batch(concert_date_id=date.pk)
+    assert get_redis().hlen(keys.arrived) == 0  # admitted waiters leave no trace behind
+    assert queue_summary(concert_date_id=date.pk).oldest_wait_seconds is None
 
 
 def test_admin_queue_overview_for_staff_even_with_redis_down(client):

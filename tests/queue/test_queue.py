@@ -122,14 +122,19 @@ class TestAdmission:
 
     def test_silent_waiters_lose_their_place(self, date, settings):
         fill_capacity(date, settings)
-        enter(1, date)
-        enter(2, date)
-        keys = services.QueueKeys(date.pk)
-        get_redis().zadd(keys.seen, {"1": services.now_ms() - (settings.QUEUE_HEARTBEAT_TIMEOUT_SECONDS + 5) * 1000})
+        settings.QUEUE_HEARTBEAT_TIMEOUT_SECONDS = 1
+        for uid in (1, 2, 3):
+            enter(uid, date)
+        time.sleep(1.2)
+        status(2, date)  # 2 keeps polling; 1 and 3 went quiet
         run = services.admit_next_batch(concert_date_id=date.pk)
-        assert run.pruned_waiters == 1
+        assert (run.pruned_waiters, run.admitted, run.waiting) == (2, 0, 1)
         assert status(1, date).status == "NOT_IN_QUEUE"
+        assert status(3, date).status == "NOT_IN_QUEUE"
         assert status(2, date).position == 1
+        # Coming back means a new place at the back, not the old one.
+        enter(1, date)
+        assert status(1, date).position == 2
 
     def test_the_beat_task_admits_every_date_with_waiters(self, settings):
         settings.QUEUE_MAX_ACTIVE = 1
@@ -143,14 +148,34 @@ class TestAdmission:
         assert all(status(101, d).status == "READY" for d in dates)
 
     def test_estimated_wait_follows_the_observed_rate(self, date, settings):
-        settings.QUEUE_ADMIT_BATCH, settings.QUEUE_ADMIT_INTERVAL_SECONDS = 10, 10
+        settings.QUEUE_ADMIT_BATCH, settings.QUEUE_ADMIT_INTERVAL_SECONDS = 10, 10  # configured: 1 per second
         keys = services.QueueKeys(date.pk)
         now = services.now_ms()
-        # 60 admitted over the last 60 s: 1 per second, not the configured 10/10 s... both 1/s; make it 2/s.
+        # Two runs of 60 over the last 60 s: 2 per second observed.
         get_redis().zadd(keys.admissions, {f"{now - 60_000}:60:a": now - 60_000, f"{now - 1000}:60:b": now - 1000})
         assert services.admission_rate_per_second(concert_date_id=date.pk, now=now) == pytest.approx(2.0)
+        fill_capacity(date, settings)
+        for uid in range(1, 11):
+            enter(uid, date)
+        # Position 10 at 2/s; the window has grown by a few ms since, so the rounding-up may add a second.
+        assert status(10, date).estimated_wait_seconds in (5, 6)
         get_redis().delete(keys.admissions)
         assert services.admission_rate_per_second(concert_date_id=date.pk) == pytest.approx(1.0)
+        assert status(10, date).estimated_wait_seconds == 10  # the configured rate, with no history
+
+    def test_admission_runs_are_what_the_rate_observes(self, date, settings):
+        settings.QUEUE_MAX_ACTIVE, settings.QUEUE_ADMIT_BATCH = 50, 5
+        for uid in range(1, 51):
+            assert enter(uid, date).status == "READY"
+        # 50 immediate admissions did not move anybody's place: they are not the line's pace.
+        assert get_redis().zcard(services.QueueKeys(date.pk).admissions) == 0
+        for uid in range(51, 61):
+            enter(uid, date)
+        for uid in range(1, 6):
+            services.end_access(user_id=uid, concert_date_id=date.pk)
+        assert services.admit_next_batch(concert_date_id=date.pk).admitted == 5
+        (member,) = get_redis().zrange(services.QueueKeys(date.pk).admissions, 0, -1)
+        assert member.split(":")[1] == "5"
 
     def test_poll_interval_grows_with_position(self, settings):
         settings.QUEUE_ADMIT_BATCH = 100
@@ -224,6 +249,25 @@ class TestRaces:
         # Admitted exactly the first 120 arrivals.
         assert sorted(int(uid) for uid in get_redis().zrange(keys.active, 0, -1)) == list(range(1, 121))
 
+    def test_positions_move_up_by_exactly_the_number_admitted_while_others_poll(self, settings):
+        date = make_date()
+        fill_capacity(date, settings, active=0)
+        settings.QUEUE_MAX_ACTIVE = 0
+        for uid in range(1, 301):
+            enter(uid, date)
+        settings.QUEUE_MAX_ACTIVE, settings.QUEUE_ADMIT_BATCH = 1000, 40
+
+        def work(i):
+            if i < 3:
+                return services.admit_next_batch(concert_date_id=date.pk).admitted
+            return status(300 - i, date).position  # pollers near the back, racing the admissions
+
+        results = run_in_threads(20, work)
+        assert not [r for r in results if isinstance(r, BaseException)]
+        assert sum(results[:3]) == 120
+        assert [status(uid, date).position for uid in range(121, 301)] == list(range(1, 181))
+        assert all(status(uid, date).status == "READY" for uid in range(1, 121))
+
 
 class TestApi:
     def test_enter_status_leave_shapes(self, date, user, settings, django_assert_num_queries):
@@ -287,17 +331,29 @@ class TestApi:
             "NOT_AUTHENTICATED",
         )
 
-    def test_redis_down_is_503(self, date, user):
-        client = login_client(user)
-        get_redis.cache_clear()
-        try:
-            from apps.queue import scripts
+    @pytest.mark.parametrize("method", ["post", "get", "delete", "token"])
+    def test_redis_down_is_503(self, date, user, method, monkeypatch):
+        from apps.common.throttling import ScopedUserRateThrottle
+        from apps.queue import scripts
 
-            scripts._registered.cache_clear()
+        # Authentication (deny-list) and throttling read Redis before the view: let them through so
+        # the outage is met by the queue itself, which must not catch and hide it.
+        monkeypatch.setattr("apps.accounts.authentication.is_access_denied", lambda jti: False)
+        monkeypatch.setattr(ScopedUserRateThrottle, "allow_request", lambda self, request, view: True)
+        client = login_client(user)
+        status(1, date)  # the date's facts are cached, as in a running server
+        query = f"concert_id={date.concert_id}&concert_date_id={date.pk}"
+        body = {"concert_id": date.concert_id, "concert_date_id": date.pk}
+        get_redis.cache_clear()
+        scripts._registered.cache_clear()
+        try:
             with override_settings(REDIS_URL="redis://127.0.0.1:1/0"):
-                response = client.post(
-                    "/api/queue", {"concert_id": date.concert_id, "concert_date_id": date.pk}, format="json"
-                )
+                response = {
+                    "post": lambda: client.post("/api/queue", body, format="json"),
+                    "get": lambda: client.get(f"/api/queue/status?{query}"),
+                    "delete": lambda: client.delete(f"/api/queue?{query}"),
+                    "token": lambda: client.post("/api/reservations/token", body, format="json"),
+                }[method]()
         finally:
             get_redis.cache_clear()
             scripts._registered.cache_clear()

@@ -1,0 +1,118 @@
+"""QueueTokenRequired through DRF's real request cycle and the project's exception handler: every
+rejection is 403 QUEUE_TOKEN_REQUIRED, and a Redis outage is 503, never a silent allow or deny."""
+
+import json
+import time
+
+import pytest
+from django.core import signing
+from django.test import override_settings
+from rest_framework.response import Response
+from rest_framework.test import APIRequestFactory, force_authenticate
+from rest_framework.views import APIView
+
+from apps.accounts.authentication import ClaimsUser
+from apps.common.redis import get_redis
+from apps.queue import scripts, services
+from apps.queue.permissions import QueueTokenRequired
+from apps.reservations.signals import reservation_confirmed
+from tests.conftest import assert_error
+
+DATE, OTHER_DATE, USER, OTHER_USER = 41, 42, 7, 8
+
+
+class ProtectedApi(APIView):
+    """A stand-in for the seat map, hold and payment views: the date comes from the query string."""
+
+    permission_classes = [QueueTokenRequired]
+
+    def get_queue_concert_date_id(self, request):
+        raw = request.query_params.get("date")
+        return int(raw) if raw and raw.isdigit() else None
+
+    def get(self, request):
+        return Response({"ok": True})
+
+
+def call(*, token: str | None, user_id: int = USER, date: str | int = DATE):
+    request = APIRequestFactory().get(
+        "/protected", {"date": date}, **({"HTTP_X_QUEUE_TOKEN": token} if token is not None else {})
+    )
+    force_authenticate(request, user=ClaimsUser({"user_id": user_id}))
+    response = ProtectedApi.as_view()(request)
+    response.render()
+    response.json = lambda: json.loads(response.content)  # the shape assert_error reads
+    return response
+
+
+def test_the_issued_token_opens_the_door():
+    grant = services.issue_access_token(user_id=USER, concert_date_id=DATE)
+    response = call(token=grant.token)
+    assert (response.status_code, response.data) == (200, {"ok": True})
+
+
+def _forged() -> str:
+    return signing.dumps(
+        {"u": USER, "d": DATE, "e": services.now_ms() + 60_000}, salt=services.TOKEN_SALT, key="someone-elses-key"
+    )
+
+
+@pytest.mark.parametrize(
+    "case",
+    ["missing", "empty", "malformed", "forged", "tampered", "unrecorded", "revoked", "other_user", "other_date",
+     "no_date", "oversized"],
+)  # fmt: skip
+def test_every_bad_token_is_403_queue_token_required(case):
+    grant = services.issue_access_token(user_id=USER, concert_date_id=DATE)
+    services.issue_access_token(user_id=OTHER_USER, concert_date_id=OTHER_DATE)
+    kwargs = {
+        "missing": {"token": None},
+        "empty": {"token": ""},
+        "malformed": {"token": "not-a-token"},
+        "forged": {"token": _forged()},
+        "tampered": {"token": grant.token[:-1] + ("A" if grant.token[-1] != "A" else "B")},
+        # Correctly signed, but never recorded in Redis: a leaked SECRET_KEY alone does not mint access.
+        "unrecorded": {
+            "token": services.make_token(user_id=USER, concert_date_id=DATE, expires_ms=services.now_ms() + 60_000)
+        },
+        "revoked": {"token": grant.token},
+        "other_user": {"token": grant.token, "user_id": OTHER_USER},
+        "other_date": {"token": grant.token, "date": OTHER_DATE},
+        "no_date": {"token": grant.token, "date": "x"},
+        "oversized": {"token": grant.token + "." + "A" * 4000},
+    }[case]
+    if case == "revoked":
+        services.end_access(user_id=USER, concert_date_id=DATE)
+    assert_error(call(**kwargs), 403, "QUEUE_TOKEN_REQUIRED")
+
+
+def test_an_expired_token_is_refused(settings):
+    settings.QUEUE_TOKEN_TTL_SECONDS = 1
+    grant = services.issue_access_token(user_id=USER, concert_date_id=DATE)
+    assert call(token=grant.token).status_code == 200
+    time.sleep(1.1)
+    assert_error(call(token=grant.token), 403, "QUEUE_TOKEN_REQUIRED")
+
+
+@pytest.mark.django_db  # every receiver of the event runs, the e-mail one included
+def test_a_completed_payment_ends_access_through_the_domain_event():
+    grant = services.issue_access_token(user_id=USER, concert_date_id=DATE)
+    other = services.issue_access_token(user_id=USER, concert_date_id=OTHER_DATE)
+    reservation_confirmed.send(sender=None, reservation_id=1, user_id=USER, concert_date_id=DATE)
+    assert_error(call(token=grant.token), 403, "QUEUE_TOKEN_REQUIRED")
+    # Only that date: the buyer's access to another date is untouched.
+    assert call(token=other.token, date=OTHER_DATE).status_code == 200
+    assert get_redis().zscore(services.QueueKeys(DATE).active, str(USER)) is None
+
+
+def test_redis_down_is_503_not_a_denial():
+    grant = services.issue_access_token(user_id=USER, concert_date_id=DATE)
+    get_redis.cache_clear()
+    scripts._registered.cache_clear()
+    try:
+        with override_settings(REDIS_URL="redis://127.0.0.1:1/0"):
+            response = call(token=grant.token)
+    finally:
+        get_redis.cache_clear()
+        scripts._registered.cache_clear()
+    assert_error(response, 503, "SERVICE_UNAVAILABLE")
