@@ -45,6 +45,7 @@ bench: $(VENV)/.bench-installed services
 	$(PY) bench/seat_locking.py --seconds 3
 	$(PY) bench/holds.py --seconds 5
 	$(PY) bench/waiting_queue.py --seconds 4 --sizes 1000,100000,1000000
+	$(PY) bench/rush.py
 
 lint:
 	$(VENV)/bin/ruff check .

@@ -5,7 +5,8 @@
 Side by side in one run, with --waiting users already in the line: a bare authenticated DRF endpoint
 that does nothing (the floor: stateless JWT + the logout deny-list check), POST /api/queue for new
 entrants, and GET /api/queue/status for users at the back of the line. Then status latency with the
-line at each of --sizes. Scratch database `bench_queue`, Redis db 12 (flushed before and after).
+line at each of --sizes. Scratch database `bench_queue`, Redis db --redis-db (default 9; only that db
+is flushed, before and after).
 """
 
 from __future__ import annotations
@@ -28,11 +29,12 @@ def main() -> None:
     parser.add_argument("--waiting", type=int, default=100_000)
     parser.add_argument("--sizes", default="1000,100000,1000000")
     parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--redis-db", type=int, default=9)
     args = parser.parse_args()
     sizes = [int(size) for size in args.sizes.split(",") if size]
 
     env = scratch_env(
-        "bench_queue", 12, ROOT_URLCONF="bench.floor_urls", THROTTLE_QUEUE_ENTER="100000000/min",
+        "bench_queue", args.redis_db, ROOT_URLCONF="bench.floor_urls", THROTTLE_QUEUE_ENTER="100000000/min", THROTTLE_QUEUE_ENTER_IP="100000000/min",
         QUEUE_MAX_ACTIVE="0",  # nobody is admitted: every entrant waits, as in a sold-out rush
     )  # fmt: skip
     setup_django(env)
