@@ -38,6 +38,7 @@ test: $(VENV)/.dev-installed services
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 $(VENV)/.bench-installed: bench/requirements.txt $(VENV)/.dev-installed
+	@scripts/ensure-bench-tools.sh
 	$(PIP) install --quiet -r bench/requirements.txt
 	@touch $@
 
