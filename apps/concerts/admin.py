@@ -11,6 +11,7 @@ from django.http import HttpRequest
 
 from . import services
 from .models import Concert, ConcertDate, Inventory, Seat, SeatStatus, Venue
+from .selectors import forget_dates
 
 
 class VenueForm(forms.ModelForm):
@@ -42,13 +43,9 @@ class VenueAdmin(admin.ModelAdmin):
 
 
 def has_bookings(concert_date_ids: Any) -> bool:
-    """Any seat of these dates held or reserved, or ever booked (a reservation row protects it)."""
-    from apps.reservations.models import Reservation
-
-    return (
-        Seat.objects.filter(concert_date_id__in=concert_date_ids).exclude(status=SeatStatus.AVAILABLE).exists()
-        or Reservation.objects.filter(concert_date_id__in=concert_date_ids).exists()
-    )
+    """Any seat of these dates held or reserved. (Reservation rows that ever named a date protect it
+    as well: the delete page lists them and refuses.)"""
+    return Seat.objects.filter(concert_date_id__in=concert_date_ids).exclude(status=SeatStatus.AVAILABLE).exists()
 
 
 class ConcertDateInline(admin.TabularInline):
@@ -79,10 +76,7 @@ class ConcertAdmin(admin.ModelAdmin):
         # A concert's dates have seats laid out for its venue: the venue is fixed once it has dates.
         return ["venue"] if obj is not None and obj.dates.exists() else []
 
-    def has_delete_permission(self, request: HttpRequest, obj: Concert | None = None) -> bool:
-        if obj is not None and has_bookings(obj.dates.values_list("pk", flat=True)):
-            return False
-        return super().has_delete_permission(request, obj)
+    # Deleting a concert with dates is refused by the PROTECT foreign key: the page lists the dates.
 
 
 class ConcertDateForm(forms.ModelForm):
@@ -118,6 +112,7 @@ class ConcertDateAdmin(admin.ModelAdmin):
     def save_model(self, request: HttpRequest, obj: ConcertDate, form: Any, change: bool) -> None:
         if change:
             super().save_model(request, obj, form, change)
+            forget_dates()  # booking_open or the window may have changed: the hot paths' facts too
             return
         created = services.create_concert_date(
             concert=obj.concert, starts_at=obj.starts_at, booking_opens_at=obj.booking_opens_at
@@ -127,26 +122,31 @@ class ConcertDateAdmin(admin.ModelAdmin):
         obj.pk = created.pk
         obj.refresh_from_db()
 
-    def has_delete_permission(self, request: HttpRequest, obj: ConcertDate | None = None) -> bool:
-        if obj is not None and has_bookings([obj.pk]):
-            return False
-        return super().has_delete_permission(request, obj)
-
     def get_deleted_objects(self, objs: Any, request: HttpRequest) -> tuple:
         # Seats and the inventory row belong to the date and go with it; their own admins refuse
         # deleting them one by one, which must not block deleting a date that has no bookings.
         deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
         perms_needed = perms_needed - {Seat._meta.verbose_name, Inventory._meta.verbose_name}
+        # A date whose seats are held or reserved is shown as protected, so that both the delete page
+        # and the bulk action answer "Cannot delete" with the reason instead of deleting.
+        booked = [obj for obj in objs if has_bookings([obj.pk])]
+        protected = [*protected, *(f"{obj}: seats are held or reserved; close its booking instead" for obj in booked)]
         return deleted, counts, perms_needed, protected
 
+    def delete_model(self, request: HttpRequest, obj: ConcertDate) -> None:
+        self.delete_queryset(request, ConcertDate.objects.filter(pk=obj.pk))
+
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[ConcertDate]) -> None:
-        booked = [d.pk for d in queryset if has_bookings([d.pk])]
-        if booked:
-            self.message_user(
-                request, f"Not deleted: dates {booked} have bookings. Close their booking instead.", messages.ERROR
-            )
-            return
-        super().delete_queryset(request, queryset)
+        # Each date through the service, which re-checks under the seat locks: the page was
+        # rendered before, and a hold may have landed since.
+        refused = []
+        for pk in queryset.values_list("pk", flat=True):
+            try:
+                services.delete_concert_date(concert_date_id=pk)
+            except (services.Conflict, services.NotFound) as exc:
+                refused.append(f"date {pk}: {exc.message}")
+        if refused:
+            self.message_user(request, "Not deleted: " + "; ".join(refused), messages.ERROR)
 
     @admin.action(description="Open booking for the selected dates")
     def open_booking(self, request: HttpRequest, queryset: QuerySet[ConcertDate]) -> None:

@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, ProtectedError
 from django.utils import timezone
 
 from apps.common.error_codes import ErrorCode
@@ -126,6 +126,32 @@ def set_seat_price(*, seat_id: int, price: Decimal) -> None:
     if not updated:
         raise Conflict(ErrorCode.SEAT_UNAVAILABLE, "The seat is held or reserved; its price cannot change now.")
     _announce(Seat.objects.values_list("concert_date_id", flat=True).get(pk=seat_id))
+
+
+@transaction.atomic
+def delete_concert_date(*, concert_date_id: int) -> None:
+    """Delete a performance with its seats and inventory. Refused with INVALID_STATE while any of its
+    seats is held or reserved, or when reservations ever named it (they protect the date and its
+    seats, so the booking history stays whole)."""
+    # Lock the seats in the global order (seats, then inventory), as a hold does: a hold racing the
+    # delete either commits first and is seen here, or waits and then finds its seats gone.
+    statuses = set(
+        Seat.objects.select_for_update()
+        .filter(concert_date_id=concert_date_id)
+        .order_by("pk")
+        .values_list("status", flat=True)
+    )
+    if statuses - {SeatStatus.AVAILABLE}:
+        raise Conflict(ErrorCode.INVALID_STATE, "Seats of this date are held or reserved; close its booking instead.")
+    try:
+        deleted, _ = ConcertDate.objects.filter(pk=concert_date_id).delete()
+    except ProtectedError:
+        raise Conflict(ErrorCode.INVALID_STATE, "Reservations were made for this date; close its booking instead.")
+    if not deleted:
+        raise NotFound("Concert date not found.")
+    from .selectors import forget_dates
+
+    forget_dates()
 
 
 def set_booking_open(*, concert_date_ids: Sequence[int], is_open: bool) -> int:
