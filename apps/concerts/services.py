@@ -9,8 +9,9 @@ AVAILABLE seats with a version-checked update. Each sends `seats_changed` after 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from decimal import Decimal
+from itertools import islice
 from typing import Any
 
 from django.db import transaction
@@ -98,9 +99,15 @@ def _seats_for_layout(*, concert_date: ConcertDate, venue: Venue) -> Iterable[Se
 
 @transaction.atomic
 def create_concert_date(
-    *, concert: Concert, starts_at: dt.datetime, booking_opens_at: dt.datetime | None = None, batch_size: int = 2000
+    *,
+    concert: Concert,
+    starts_at: dt.datetime,
+    booking_opens_at: dt.datetime | None = None,
+    batch_size: int = 2000,
+    progress: Callable[[int], object] | None = None,
 ) -> ConcertDate:
-    """A performance with one seat per place in the venue layout (bulk-inserted) and its inventory."""
+    """A performance with one seat per place in the venue layout (bulk-inserted in batches, each
+    reported to `progress` with its size) and its inventory, in one transaction."""
     venue = concert.venue
     concert_date = ConcertDate.objects.create(
         concert=concert,
@@ -108,7 +115,11 @@ def create_concert_date(
         booking_opens_at=booking_opens_at or timezone.now(),
         total_seats=layout_seat_count(venue.layout),
     )
-    Seat.objects.bulk_create(_seats_for_layout(concert_date=concert_date, venue=venue), batch_size=batch_size)
+    seats = iter(_seats_for_layout(concert_date=concert_date, venue=venue))
+    while batch := list(islice(seats, batch_size)):
+        Seat.objects.bulk_create(batch)
+        if progress is not None:
+            progress(len(batch))
     Inventory.objects.create(
         concert=concert, concert_date=concert_date, total=concert_date.total_seats, remaining=concert_date.total_seats
     )

@@ -12,8 +12,9 @@ from django.utils import timezone
 
 from apps.accounts.models import User, WalletTransaction
 from apps.concerts import selectors
-from apps.concerts.management.commands.seed_load import LOAD_PASSWORD
+from apps.concerts.management.commands.seed_load import LOAD_PASSWORD, load_layout
 from apps.concerts.models import Concert, ConcertDate, Inventory, Seat, Venue
+from apps.concerts.services import layout_seat_count, validate_layout
 
 pytestmark = pytest.mark.django_db
 
@@ -93,3 +94,9 @@ class TestSeedLoad:
             call_command("seed_load", "--dates", "1", "--seats-per-date", "20", "--users", "0", stdout=StringIO())
         with pytest.raises(CommandError):
             call_command("seed_load", "--dates", "1", "--seats-per-date", "0", stdout=StringIO())
+
+
+@pytest.mark.parametrize("seats", [1, 99, 250, 20_000, 50_000, 50_050, 100_000])
+def test_load_layouts_are_valid_for_any_size(seats):
+    layout = load_layout(seats)
+    assert validate_layout(layout) and layout_seat_count(layout) == seats

@@ -22,6 +22,20 @@ LOAD_PASSWORD = "load-test-pass-1"
 BATCH = 2000
 
 
+def load_layout(seats: int) -> list[dict]:
+    """Rows of 100 in sections of at most 200 rows (validate_layout's limit), the rest in a balcony."""
+    per_row = min(seats, 100)
+    full_rows, rest = divmod(seats, per_row)
+    blocks = [min(200, full_rows - start) for start in range(0, full_rows, 200)]
+    layout = [
+        {"name": "Floor" if i == 0 else f"Floor {i + 1}", "rows": rows, "seats_per_row": per_row, "price": "50000.00"}
+        for i, rows in enumerate(blocks)
+    ]
+    if rest:
+        layout.append({"name": "Balcony", "rows": 1, "seats_per_row": rest, "price": "30000.00"})
+    return layout
+
+
 class Command(BaseCommand):
     help = __doc__
 
@@ -38,13 +52,16 @@ class Command(BaseCommand):
             raise CommandError("need --dates >= 0, --users >= 0 and 1 <= --seats-per-date <= 100000")
         concert = self._concert(options["name"], seats)
         existing = concert.dates.count()
-        for _ in tqdm(range(existing, dates), desc="dates", unit="date", disable=dates <= existing):
-            services.create_concert_date(
-                concert=concert,
-                starts_at=timezone.now() + dt.timedelta(days=30 + concert.dates.count()),
-                booking_opens_at=timezone.now() - dt.timedelta(hours=1),
-                batch_size=BATCH,
-            )
+        missing = max(0, dates - existing)
+        with tqdm(total=missing * concert.venue.seat_count, desc="seats", unit="seat", disable=not missing) as bar:
+            for _ in range(missing):
+                services.create_concert_date(
+                    concert=concert,
+                    starts_at=timezone.now() + dt.timedelta(days=30 + concert.dates.count()),
+                    booking_opens_at=timezone.now() - dt.timedelta(hours=1),
+                    batch_size=BATCH,
+                    progress=bar.update,
+                )
         created = self._users(users, options["balance"])
         date_ids = list(concert.dates.order_by("pk").values_list("pk", flat=True))
         self.stdout.write(
@@ -60,11 +77,7 @@ class Command(BaseCommand):
             if concert.venue.seat_count != seats:
                 raise CommandError(f"{name!r} exists with {concert.venue.seat_count} seats per date, not {seats}")
             return concert
-        per_row = min(seats, 100)
-        full_rows, rest = divmod(seats, per_row)
-        layout = [{"name": "Floor", "rows": full_rows, "seats_per_row": per_row, "price": "50000.00"}]
-        if rest:
-            layout.append({"name": "Balcony", "rows": 1, "seats_per_row": rest, "price": "30000.00"})
+        layout = load_layout(seats)
         venue = Venue.objects.filter(name=f"{name} Arena").first() or services.create_venue(
             name=f"{name} Arena", address="Loopback", layout=layout
         )
