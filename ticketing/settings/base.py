@@ -141,8 +141,16 @@ CACHES = {
     }
 }
 
+# django-redis's connection factory, able to hand out a Redis Cluster client (apps.common.redis).
+DJANGO_REDIS_CONNECTION_FACTORY = "apps.common.redis.ClusterConnectionFactory"
+
 # --- Celery --------------------------------------------------------------------------------
-CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL)
+# Celery's Redis transport does not speak Redis Cluster: with a cluster REDIS_URL, the broker must be
+# named (a single Redis, or RabbitMQ: amqp://…).
+_cluster = REDIS_URL.startswith(("redis+cluster://", "rediss+cluster://"))
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=None if _cluster else REDIS_URL)
+if CELERY_BROKER_URL is None:
+    raise environ.ImproperlyConfigured("REDIS_URL names a Redis Cluster: set CELERY_BROKER_URL too.")
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)

