@@ -16,9 +16,13 @@ line look several times faster than it is for minutes afterwards. It also keeps 
 member per admission run, which ENTER and STATUS scan on every call.
 """
 
+from collections.abc import Callable
 from functools import cache
 
+from redis.client import Pipeline
+from redis.cluster import RedisCluster
 from redis.commands.core import AsyncScript, Script
+from redis.exceptions import NoScriptError
 
 from apps.common.redis import get_redis
 
@@ -151,3 +155,32 @@ def _registered(source: str) -> Script | AsyncScript:
 def run(source: str, keys: list[str], args: list[object]) -> list:
     """Run a script by SHA (EVALSHA; redis-py loads it once on NOSCRIPT) on the current client."""
     return _registered(source)(keys=keys, args=args, client=get_redis())
+
+
+def run_then(source: str, keys: list[str], args: list[object], then: Callable[[Pipeline], object]) -> list:
+    """Run a script by SHA and, in the same round trip, the commands `then` queues behind it: for a
+    key outside the script's hash-tag slot, which the script itself may not touch in a Cluster.
+
+    A plain pipeline, not redis-py's script-in-pipeline, which asks SCRIPT EXISTS first on every
+    execute (one more round trip); a NOSCRIPT (Redis restarted or flushed its scripts) loads the
+    script and sends the pipeline again, so the queued commands must be safe to repeat."""
+    script = _registered(source)
+    redis = get_redis()
+    if isinstance(redis, RedisCluster):
+        # redis-py refuses EVALSHA inside a cluster pipeline: the script, then the rest, in two trips.
+        result = script(keys=keys, args=args, client=redis)
+        pipe = redis.pipeline(transaction=False)
+        then(pipe)
+        pipe.execute()
+        return result
+    for attempt in range(2):
+        pipe = redis.pipeline(transaction=False)
+        pipe.evalsha(script.sha, len(keys), *keys, *args)
+        then(pipe)
+        try:
+            return pipe.execute()[0]
+        except NoScriptError:
+            if attempt:
+                raise
+            script.sha = redis.script_load(script.script)
+    raise AssertionError("unreachable")

@@ -220,13 +220,17 @@ def enter_queue(*, user_id: int, concert_id: int, concert_date_id: int) -> Queue
     if not facts.booking_open_now():
         raise Conflict(ErrorCode.BOOKING_CLOSED, "Booking is not open for this concert date.")
     keys = QueueKeys(concert_date_id)
-    raw = scripts.run(
+    dates_key = redis_key(DATES_WITH_WAITERS)
+    # Every entry marks the date for admission, in the script's round trip. Marking only new waiters
+    # would lose a line for good if the mark failed after the script ran: the client's retry finds its
+    # place already taken and, with it, no reason to mark again. A date with nobody waiting or admitted
+    # is dropped again by the next admission run.
+    raw = scripts.run_then(
         scripts.ENTER,
         [keys.waiting, keys.active, keys.seq, keys.seen, keys.admissions, keys.arrived],
         [str(user_id), now_ms(), settings.QUEUE_MAX_ACTIVE, settings.QUEUE_TOKEN_TTL_SECONDS * 1000, RATE_WINDOW_MS],
+        then=lambda pipe: pipe.sadd(dates_key, concert_date_id),
     )
-    if raw[0] in ("WAITING", b"WAITING") and int(raw[3]):  # a new waiter: make sure admission sees the date
-        get_redis().sadd(redis_key(DATES_WITH_WAITERS), concert_date_id)
     return _state(
         user_id=user_id, concert_id=concert_id, concert_date_id=concert_date_id, raw=raw, created=bool(int(raw[3]))
     )

@@ -147,6 +147,24 @@ class TestAdmission:
         assert admit_waiting_buyers_task.delay().get() == 2
         assert all(status(101, d).status == "READY" for d in dates)
 
+    def test_a_retried_entry_marks_the_date_for_admission_again(self, date, settings):
+        fill_capacity(date, settings)
+        dates_key = services.redis_key(services.DATES_WITH_WAITERS)
+        enter(1, date)
+        # As if the mark had been lost after the script ran (connection dropped, client retries).
+        get_redis().srem(dates_key, date.pk)
+        assert enter(1, date).created is False
+        assert get_redis().sismember(dates_key, date.pk)
+
+    def test_a_script_redis_forgot_is_loaded_again(self, date):
+        from apps.queue import scripts
+
+        # What a Redis restart does to every registered script, without flushing the shared server's.
+        scripts._registered(scripts.ENTER).sha = "0" * 40
+        scripts._registered(scripts.STATUS).sha = "0" * 40
+        assert enter(1, date).status == "READY"
+        assert status(1, date).status == "READY"
+
     def test_estimated_wait_follows_the_observed_rate(self, date, settings):
         settings.QUEUE_ADMIT_BATCH, settings.QUEUE_ADMIT_INTERVAL_SECONDS = 10, 10  # configured: 1 per second
         keys = services.QueueKeys(date.pk)
@@ -304,8 +322,19 @@ class TestApi:
     )
     def test_bad_parameters(self, user, query):
         client = login_client(user)
-        assert_error(client.get(f"/api/queue/status?{query}"), 400, "VALIDATION_ERROR")
+        error = assert_error(client.get(f"/api/queue/status?{query}"), 400, "VALIDATION_ERROR")
+        assert set(error["details"]) & {"concert_id", "concert_date_id"}  # names the bad field
         assert_error(client.delete(f"/api/queue?{query}"), 400, "VALIDATION_ERROR")
+
+    @pytest.mark.parametrize(
+        "body",
+        [{}, {"concert_id": 1}, {"concert_id": "x", "concert_date_id": 1}, {"concert_id": 1, "concert_date_id": 0}],
+    )
+    def test_bad_bodies(self, user, body):
+        client = login_client(user)
+        for path in ("/api/queue", "/api/reservations/token"):
+            error = assert_error(client.post(path, body, format="json"), 400, "VALIDATION_ERROR")
+            assert set(error["details"]) & {"concert_id", "concert_date_id"}
 
     def test_errors(self, date, user, api_client):
         client = login_client(user)
