@@ -242,9 +242,9 @@ def run(seat_count: int, rounds: int, other_dates: int) -> None:
     free = selectors.available_seats(concert_date_id=date.pk).count()
     table += with_and_without(f"late ({free:,} free)")
 
-    print(f"\n{'available_seats(concert_date_id)':<52} {'what':<6} {'p50 ms':>8} {'p95 ms':>8}  EXPLAIN")
+    print(f"\n{'available_seats(concert_date_id)':<60} {'what':<6} {'p50 ms':>8} {'p95 ms':>8}  EXPLAIN")
     for label, what, median, high, plan in table:
-        print(f"{label:<52} {what:<6} {median:>8.1f} {high:>8.1f}  {plan}")
+        print(f"{label:<60} {what:<6} {median:>8.1f} {high:>8.1f}  {plan}")
 
 
 if __name__ == "__main__":
