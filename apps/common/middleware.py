@@ -31,3 +31,28 @@ class ApiErrorMiddleware:
         for name, value in headers.items():
             response[name] = value
         return response
+
+
+class ReplicaReadsMiddleware:
+    """Send the reads of the named read-only catalogue views to the replica (ticketing.db_router)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_view(self, request: HttpRequest, view: Callable, args: tuple, kwargs: dict) -> HttpResponse | None:
+        from django.conf import settings
+
+        from ticketing.db_router import replica_reads
+
+        match = request.resolver_match
+        if (
+            request.method in ("GET", "HEAD")
+            and match is not None
+            and match.url_name in settings.REPLICA_READ_URL_NAMES
+        ):
+            with replica_reads():
+                return view(request, *args, **kwargs)
+        return None

@@ -54,6 +54,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "apps.common.middleware.ApiErrorMiddleware",
+    "apps.common.middleware.ReplicaReadsMiddleware",
 ]
 
 ROOT_URLCONF = env.str("ROOT_URLCONF", default="ticketing.urls")
@@ -110,6 +111,12 @@ def database_config(url: str) -> dict:
 
 
 DATABASES = {"default": database_config(env.str("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}"))}
+# A read replica for catalogue reads that may be a little stale (ticketing.db_router).
+if env.str("DATABASE_REPLICA_URL", default=""):
+    DATABASES["replica"] = database_config(env.str("DATABASE_REPLICA_URL"))
+    DATABASES["replica"].setdefault("TEST", {})["MIRROR"] = "default"
+DATABASE_ROUTERS = ["ticketing.db_router.ReplicaRouter"]
+REPLICA_READ_URL_NAMES = {"concerts", "concert-detail", "concert-dates"}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "accounts.User"
