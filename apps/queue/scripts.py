@@ -26,17 +26,21 @@ from redis.exceptions import NoScriptError
 
 from apps.common.redis import get_redis
 
-# Admissions in the last `window` ms and the span they cover, from the admissions set: the observed
-# rate, returned by ENTER and STATUS to waiters in the same round trip.
+# The observed rate, returned by ENTER and STATUS to waiters in the same round trip: the admissions
+# made after the first run in the window, over the time since that run. The first run's own count is
+# left out because it is where the measured span begins; counting it (k runs over k-1 intervals)
+# would overstate the pace by half with three runs of history, and promise waits that are too short.
 _RATE = """
 local function observed_rate(key, now, window)
   local entries = redis.call('ZRANGEBYSCORE', key, now - window, '+inf', 'WITHSCORES')
-  local total, oldest = 0, now
-  for i = 1, #entries, 2 do
-    total = total + tonumber(string.match(entries[i], '^%d+:(%d+)'))
-    oldest = math.min(oldest, tonumber(entries[i + 1]))
+  if #entries == 0 then
+    return 0, 0
   end
-  return total, now - oldest
+  local total = 0
+  for i = 3, #entries, 2 do
+    total = total + tonumber(string.match(entries[i], '^%d+:(%d+)'))
+  end
+  return total, now - tonumber(entries[2])
 end
 """
 

@@ -156,8 +156,8 @@ def end_access(*, user_id: int, concert_date_id: int) -> bool:
 
 
 def _rate(total: int, span_ms: int) -> float:
-    """Admissions per second observed over the window; the configured batch/interval until two
-    admission runs' worth of history exists."""
+    """Admissions per second observed over the window; the configured batch/interval until the
+    window holds admissions spanning two admission intervals."""
     configured = settings.QUEUE_ADMIT_BATCH / settings.QUEUE_ADMIT_INTERVAL_SECONDS
     if total <= 0 or span_ms < 2 * settings.QUEUE_ADMIT_INTERVAL_SECONDS * 1000:
         return configured

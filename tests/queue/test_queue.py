@@ -169,8 +169,9 @@ class TestAdmission:
         settings.QUEUE_ADMIT_BATCH, settings.QUEUE_ADMIT_INTERVAL_SECONDS = 10, 10  # configured: 1 per second
         keys = services.QueueKeys(date.pk)
         now = services.now_ms()
-        # Two runs of 60 over the last 60 s: 2 per second observed.
-        get_redis().zadd(keys.admissions, {f"{now - 60_000}:60:a": now - 60_000, f"{now - 1000}:60:b": now - 1000})
+        # Runs of 60 at -60 s, -30 s and now: 120 admitted in the 60 s since the first run, 2 per second.
+        runs = {f"{now - 60_000}:60:a": now - 60_000, f"{now - 30_000}:60:b": now - 30_000, f"{now}:60:c": now}
+        get_redis().zadd(keys.admissions, runs)
         assert services.admission_rate_per_second(concert_date_id=date.pk, now=now) == pytest.approx(2.0)
         fill_capacity(date, settings)
         for uid in range(1, 11):
@@ -180,6 +181,23 @@ class TestAdmission:
         get_redis().delete(keys.admissions)
         assert services.admission_rate_per_second(concert_date_id=date.pk) == pytest.approx(1.0)
         assert status(10, date).estimated_wait_seconds == 10  # the configured rate, with no history
+
+    def test_the_rate_follows_real_admission_runs(self, date, settings):
+        settings.QUEUE_ADMIT_BATCH, settings.QUEUE_ADMIT_INTERVAL_SECONDS = 4, 1  # configured: 4 per second
+        fill_capacity(date, settings, active=0)
+        settings.QUEUE_MAX_ACTIVE = 0
+        for uid in range(1, 41):
+            enter(uid, date)
+        settings.QUEUE_MAX_ACTIVE, settings.QUEUE_ADMIT_BATCH = 1000, 2  # the line actually moves 2 per run
+        for _ in range(3):
+            assert services.admit_next_batch(concert_date_id=date.pk).admitted == 2
+            time.sleep(1)
+        # 4 admitted in the ~3 s since the first run: 1.3 per second, not the configured 4.
+        rate = services.admission_rate_per_second(concert_date_id=date.pk)
+        assert 1.2 <= rate <= 2.0
+        last = status(40, date)
+        assert last.position == 34
+        assert abs(last.estimated_wait_seconds - 34 / rate) <= 1  # rounded up, a few ms later
 
     def test_admission_runs_are_what_the_rate_observes(self, date, settings):
         settings.QUEUE_MAX_ACTIVE, settings.QUEUE_ADMIT_BATCH = 50, 5
