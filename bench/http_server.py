@@ -249,3 +249,42 @@ def drive(
 ) -> LoadResult:
     """Send at most `total` requests (and for at most `max_seconds`) with `concurrency` in flight."""
     return asyncio.run(_drive(name, make_request, total=total, concurrency=concurrency, max_seconds=max_seconds))
+
+
+@contextmanager
+def web_tier(env: dict[str, str], *, servers: int = 1, workers: int = 2) -> Iterator[str]:
+    """One gunicorn, or `servers` gunicorns on their own ports behind HAProxy (round robin, HTTP
+    keep-alive to the backends) — what a deployment with several web machines looks like."""
+    if servers <= 1:
+        with gunicorn(env, workers=workers) as base:
+            yield base
+        return
+    import shutil
+    import tempfile
+    from contextlib import ExitStack
+
+    if shutil.which("haproxy") is None:
+        raise RuntimeError("several web servers need haproxy (scripts/ensure-bench-tools.sh installs it)")
+    with ExitStack() as stack:
+        backends = [stack.enter_context(gunicorn(env, workers=workers)) for _ in range(servers)]
+        port = free_port()
+        lines = [
+            "defaults", "  mode http", "  timeout connect 5s", "  timeout client 60s", "  timeout server 60s",
+            "frontend web", f"  bind 127.0.0.1:{port}", "  default_backend django",
+            "backend django", "  balance roundrobin",
+            *(f"  server web{i} {url.removeprefix('http://')}" for i, url in enumerate(backends)),
+        ]  # fmt: skip
+        config = Path(tempfile.mkdtemp()) / "haproxy.cfg"
+        config.write_text("\n".join(lines) + "\n")
+        proxy = subprocess.Popen(["haproxy", "-f", str(config), "-db"], stdout=subprocess.DEVNULL)
+        try:
+            for _ in range(100):
+                try:
+                    with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                        break
+                except OSError:
+                    time.sleep(0.05)
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            proxy.terminate()
+            proxy.wait(timeout=10)

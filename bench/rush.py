@@ -30,7 +30,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.http_server import ROOT, VENV_BIN, drop_database, gunicorn, scratch_env, setup_django
+from bench.http_server import ROOT, VENV_BIN, drop_database, scratch_env, setup_django, web_tier
 
 OUT = ROOT / "bench" / "out" / "rush"
 PASSWORD = "load-test-pass-1"
@@ -199,6 +199,8 @@ def main() -> None:
     parser.add_argument("--buyers", type=int)
     parser.add_argument("--seats", type=int)
     parser.add_argument("--abandon", type=float, default=0.15)
+    parser.add_argument("--web-servers", type=int, default=1, help="gunicorn servers (behind HAProxy when > 1)")
+    parser.add_argument("--celery-workers", type=int, default=1)
     args = parser.parse_args()
     buyers = args.buyers or (2000 if args.long else 200)
     seats = args.seats or (1000 if args.long else 100)
@@ -233,15 +235,19 @@ def main() -> None:
 
     OUT.mkdir(parents=True, exist_ok=True)
     celery = [str(VENV_BIN / "celery"), "-A", "ticketing"]
-    worker = subprocess.Popen([*celery, "worker", "-Q", "booking,default,email", "-c", "2", "--loglevel", "WARNING"],
-                              env=env, cwd=ROOT)  # fmt: skip
+    workers = [
+        subprocess.Popen([*celery, "worker", "-Q", "booking,default,email", "-c", "2", "-n", f"rush{i}@%h",
+                          "--loglevel", "WARNING"], env=env, cwd=ROOT)
+        for i in range(args.celery_workers)
+    ]  # fmt: skip
     beat = subprocess.Popen([*celery, "beat", "--schedule", str(OUT / "celerybeat-schedule"), "--loglevel", "WARNING"],
                             env=env, cwd=ROOT)  # fmt: skip
     stats = Stats()
     try:
-        with gunicorn(env) as base:
+        with web_tier(env, servers=args.web_servers) as base:
             print(f"rush: {buyers} buyers for {seats} seats; hold TTL {hold_ttl} s; sweep every {sweep} s; "
-                  f"admission every {admit_every} s; budget {budget} s")  # fmt: skip
+                  f"admission every {admit_every} s; budget {budget} s; {args.web_servers} web server(s), "
+                  f"{args.celery_workers} Celery worker(s), 1 beat")  # fmt: skip
             stats.started = time.monotonic()
             deadline = stats.started + budget
 
@@ -255,10 +261,10 @@ def main() -> None:
             # Let every abandoned hold reach its expiry and the sweep run.
             time.sleep(hold_ttl + 3 * sweep)
     finally:
-        worker.terminate()
-        beat.terminate()
-        worker.wait(30)
-        beat.wait(30)
+        for process in [*workers, beat]:
+            process.terminate()
+        for process in [*workers, beat]:
+            process.wait(30)
 
     sold_seats = Seat.objects.filter(concert_date_id=date_id, status="RESERVED").count()
     confirmed_items = ReservationItem.objects.filter(reservation__status="CONFIRMED").count()
