@@ -1,6 +1,8 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 
+from apps.common.admin import ReadOnlyAdminMixin
+
 from .models import User, WalletTransaction
 
 
@@ -23,17 +25,10 @@ class UserAdmin(BaseUserAdmin):
 
 
 @admin.register(WalletTransaction)
-class WalletTransactionAdmin(admin.ModelAdmin):
+class WalletTransactionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """The ledger is written only by the wallet services, with the balance, in one transaction."""
+
     list_display = ["id", "user", "kind", "amount", "balance_after", "reference", "created_at"]
     list_filter = ["kind"]
     search_fields = ["user__email", "reference"]
     list_select_related = ["user"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

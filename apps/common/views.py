@@ -14,6 +14,21 @@ from .exceptions import error_body
 from .redis import get_redis
 
 
+class ValidatedInputMixin:
+    """For views whose permission check needs the body (the queue token is checked for the concert
+    date a request names): the nested InputSerializer validates the body once per request, and a bad
+    body is a 400 before any permission decision."""
+
+    InputSerializer: type[serializers.Serializer]
+
+    def get_input(self, request: Request) -> dict:
+        if not hasattr(self, "_validated_input"):
+            serializer = self.InputSerializer(data=request.data)
+            serializer.is_valid(raise_exception=True)
+            self._validated_input = serializer.validated_data
+        return self._validated_input
+
+
 def json_not_found(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
     return JsonResponse(error_body(ErrorCode.NOT_FOUND, "Not found."), status=404)
 

@@ -7,6 +7,7 @@ from rest_framework.response import Response
 from apps.accounts.api import IDEMPOTENCY_PARAMETER
 from apps.common.idempotency import has_stored_response, run_idempotent
 from apps.common.throttling import PER_USER_AND_IP
+from apps.common.views import ValidatedInputMixin
 from apps.queue.permissions import QueueTokenRequired
 from apps.reservations import selectors as reservation_selectors
 from apps.reservations.api import ID, QUEUE_TOKEN_PARAMETER
@@ -15,7 +16,7 @@ from . import selectors, services
 from .serializers import PaymentCreatedSerializer, PaymentSerializer
 
 
-class PaymentListCreateApi(generics.GenericAPIView):
+class PaymentListCreateApi(ValidatedInputMixin, generics.GenericAPIView):
     """GET lists the caller's payments; POST pays a held reservation from the wallet (needs the
     queue token of the reservation's concert date; honours Idempotency-Key)."""
 
@@ -39,13 +40,6 @@ class PaymentListCreateApi(generics.GenericAPIView):
 
     def get_queryset(self):
         return selectors.payments_of(user=self.request.user)
-
-    def get_input(self, request: Request) -> dict:
-        if not hasattr(self, "_input"):
-            serializer = self.InputSerializer(data=request.data)
-            serializer.is_valid(raise_exception=True)
-            self._input = serializer.validated_data
-        return self._input
 
     def get_queue_concert_date_id(self, request: Request) -> int:
         reservation_id = self.get_input(request)["reservation_id"]

@@ -7,6 +7,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.common.throttling import PER_USER_AND_IP
+from apps.common.views import ValidatedInputMixin
 from apps.queue.permissions import QueueTokenRequired
 
 from . import selectors, services
@@ -20,7 +21,7 @@ QUEUE_TOKEN_PARAMETER = OpenApiParameter(
 ID = {"min_value": 1, "max_value": 2**63 - 1}
 
 
-class ReservationListCreateApi(generics.GenericAPIView):
+class ReservationListCreateApi(ValidatedInputMixin, generics.GenericAPIView):
     """GET lists the caller's reservations; POST holds seats (needs the date's queue token)."""
 
     serializer_class = ReservationSerializer
@@ -52,13 +53,6 @@ class ReservationListCreateApi(generics.GenericAPIView):
             if len(set(value)) != len(value):
                 raise serializers.ValidationError("A seat is listed twice.")
             return value
-
-    def get_input(self, request: Request) -> dict:
-        if not hasattr(self, "_input"):
-            serializer = self.InputSerializer(data=request.data)
-            serializer.is_valid(raise_exception=True)
-            self._input = serializer.validated_data
-        return self._input
 
     def get_queue_concert_date_id(self, request: Request) -> int:
         return self.get_input(request)["concert_date_id"]
