@@ -18,6 +18,7 @@ $(VENV)/.run-installed: requirements.txt | $(VENV)/bin/activate
 
 $(VENV)/.dev-installed: requirements.txt requirements-mysql.txt requirements-dev.txt | $(VENV)/bin/activate
 	@scripts/ensure-mysql-build-deps.sh
+	@scripts/ensure-browser.sh
 	$(PIP) install --quiet -r requirements-dev.txt
 	@touch $@ $(VENV)/.run-installed
 

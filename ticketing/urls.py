@@ -25,6 +25,7 @@ api_patterns = [
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include(api_patterns)),
+    path("", include("apps.web.urls")),
 ]
 
 handler404 = "apps.common.views.json_not_found"

@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "apps.queue",
     "apps.reservations",
     "apps.payments",
+    "apps.web",
 ]
 
 MIDDLEWARE = [
