@@ -42,6 +42,22 @@ local function observed_rate(key, now, window)
   end
   return total, now - tonumber(entries[2])
 end
+
+-- Where the user already stands: admitted (and not expired), or waiting (which stamps the heartbeat);
+-- nil when neither.
+local function current_place(waiting, active, seen, admissions, uid, now, window)
+  local expires = tonumber(redis.call('ZSCORE', active, uid))
+  if expires and expires > now then
+    return {'READY', 0, expires, 0}
+  end
+  local rank = redis.call('ZRANK', waiting, uid)
+  if rank then
+    redis.call('ZADD', seen, now, uid)
+    local total, span = observed_rate(admissions, now, window)
+    return {'WAITING', rank + 1, 0, 0, total, span}
+  end
+  return nil
+end
 """
 
 # KEYS: waiting, active, seq, seen, admissions, arrived
@@ -51,19 +67,13 @@ ENTER = (
     _RATE
     + """
 local uid, now, max_active, ttl = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
-local expires = tonumber(redis.call('ZSCORE', KEYS[2], uid))
-if expires and expires > now then
-  return {'READY', 0, expires, 0}
-end
-local rank = redis.call('ZRANK', KEYS[1], uid)
-if rank then
-  redis.call('ZADD', KEYS[4], now, uid)
-  local total, span = observed_rate(KEYS[5], now, tonumber(ARGV[5]))
-  return {'WAITING', rank + 1, 0, 0, total, span}
+local place = current_place(KEYS[1], KEYS[2], KEYS[4], KEYS[5], uid, now, tonumber(ARGV[5]))
+if place then
+  return place
 end
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
 if redis.call('ZCARD', KEYS[1]) == 0 and redis.call('ZCARD', KEYS[2]) < max_active then
-  expires = now + ttl
+  local expires = now + ttl
   redis.call('ZADD', KEYS[2], expires, uid)
   return {'READY', 0, expires, 1}
 end
@@ -83,17 +93,7 @@ STATUS = (
     _RATE
     + """
 local uid, now = ARGV[1], tonumber(ARGV[2])
-local expires = tonumber(redis.call('ZSCORE', KEYS[2], uid))
-if expires and expires > now then
-  return {'READY', 0, expires, 0}
-end
-local rank = redis.call('ZRANK', KEYS[1], uid)
-if rank then
-  redis.call('ZADD', KEYS[3], now, uid)
-  local total, span = observed_rate(KEYS[4], now, tonumber(ARGV[3]))
-  return {'WAITING', rank + 1, 0, 0, total, span}
-end
-return {'NOT_IN_QUEUE', 0, 0, 0}
+return current_place(KEYS[1], KEYS[2], KEYS[3], KEYS[4], uid, now, tonumber(ARGV[3])) or {'NOT_IN_QUEUE', 0, 0, 0}
 """
 )
 
