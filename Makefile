@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 
-.PHONY: run test lint format bench services clean
+.PHONY: run test lint format bench bench-all services clean
 
 $(VENV)/bin/activate:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "$(PYTHON) not found; using python3"; }
@@ -44,11 +44,17 @@ $(VENV)/.bench-installed: bench/requirements.txt $(VENV)/.dev-installed
 	$(PIP) install --quiet -r bench/requirements.txt
 	@touch $@
 
+# `make bench`: the short booking rush (under 3 minutes); `make bench LONG=1` runs the long one;
+# `make bench-all` also runs every micro-benchmark whose figures are in docs/PERFORMANCE.md.
 bench: $(VENV)/.bench-installed services
+	$(PY) bench/rush.py $(if $(LONG),--long,)
+
+bench-all: bench
 	$(PY) bench/seat_locking.py --seconds 3
 	$(PY) bench/holds.py --seconds 5
-	$(PY) bench/waiting_queue.py --seconds 4 --sizes 1000,100000,1000000
-	$(PY) bench/rush.py
+	$(PY) bench/waiting_queue.py
+	$(PY) bench/catalogue.py
+	$(PY) bench/rush.py --web-servers 2 --celery-workers 2
 
 lint:
 	$(VENV)/bin/ruff check .
