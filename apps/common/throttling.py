@@ -1,12 +1,13 @@
 """Rate limits: 429 THROTTLED with Retry-After.
 
-A fixed-window counter in Redis (SET NX EX and INCR in one round trip) per scope and client. DRF's own
-throttles keep a pickled list of timestamps in the cache and read and write it on every request,
-which costs two round trips and grows with the rate; the queue endpoints cannot afford that.
+Fixed-window counters in Redis: per window, `SET key 0 EX period NX` then `INCR key`, every counter a
+request touches in one pipelined round trip (EXPIRE NX would be shorter but needs Redis 7, and
+`make run` embeds 6.2). DRF's own throttles keep a pickled list of timestamps in the cache, read and
+write it on every request and grow with the rate; the queue endpoints cannot afford that.
 """
 
 import time
-from typing import Any
+from typing import Any, NamedTuple
 
 from rest_framework.settings import api_settings
 from rest_framework.throttling import BaseThrottle
@@ -21,38 +22,54 @@ def parse_rate(rate: str) -> tuple[int, int]:
     return int(count), PERIODS[period]
 
 
-class ScopedUserRateThrottle(BaseThrottle):
-    """Per authenticated user (per client IP for anonymous requests); rate from the view's
-    `throttle_scope` in DEFAULT_THROTTLE_RATES."""
+class Window(NamedTuple):
+    key: str
+    limit: int
+    period: int
+
+
+class RedisRateThrottle(BaseThrottle):
+    """Counts the request in every window `windows()` names, in one round trip; refuses it when any
+    window is over its limit. Rates come from the view's `throttle_scope` in DEFAULT_THROTTLE_RATES."""
 
     wait_seconds = 0
 
-    def ident(self, request: Any) -> str:
+    def windows(self, request: Any, scope: str) -> list[Window]:
+        raise NotImplementedError
+
+    def window(self, scope: str, rate_name: str, ident: str) -> Window | None:
+        rate = api_settings.DEFAULT_THROTTLE_RATES.get(rate_name)
+        if rate is None:
+            return None
+        limit, period = parse_rate(rate)
+        return Window(redis_key("throttle", scope, ident, int(time.time()) // period), limit, period)
+
+    def user_ident(self, request: Any) -> str:
         user = getattr(request, "user", None)
         if user is not None and getattr(user, "is_authenticated", False):
             return f"user:{user.pk}"
         return f"ip:{self.get_ident(request)}"
 
-    def scope_suffix(self) -> str:
-        return ""
-
-    def rate_for(self, scope: str) -> str | None:
-        return api_settings.DEFAULT_THROTTLE_RATES.get(scope)
+    def ip_window(self, request: Any, scope: str) -> Window | None:
+        # `<scope>_ip` when set: an office or a mobile carrier puts many buyers behind one address.
+        rates = api_settings.DEFAULT_THROTTLE_RATES
+        name = f"{scope}_ip" if f"{scope}_ip" in rates else scope
+        return self.window(f"{scope}-ip", name, f"ip:{self.get_ident(request)}")
 
     def allow_request(self, request: Any, view: Any) -> bool:
         scope = getattr(view, "throttle_scope", None)
-        rate = self.rate_for(scope) if scope else None
-        if rate is None:
+        windows = [w for w in self.windows(request, scope) if w is not None] if scope else []
+        if not windows:
             return True
-        limit, period = parse_rate(rate)
-        window = int(time.time()) // period
-        key = redis_key("throttle", f"{scope}{self.scope_suffix()}", self.ident(request), window)
         pipe = get_redis().pipeline(transaction=False)
-        pipe.set(key, 0, ex=period + 1, nx=True)  # starts the window (EXPIRE NX needs Redis 7; make run has 6.2)
-        pipe.incr(key)
-        _, count = pipe.execute()
-        if count > limit:
-            self.wait_seconds = period - int(time.time()) % period
+        for window in windows:
+            pipe.set(window.key, 0, ex=window.period + 1, nx=True)
+            pipe.incr(window.key)
+        counts = pipe.execute()[1::2]
+        over = [w for w, count in zip(windows, counts, strict=True) if count > w.limit]
+        if over:
+            now = int(time.time())
+            self.wait_seconds = max(w.period - now % w.period for w in over)
             return False
         return True
 
@@ -60,19 +77,25 @@ class ScopedUserRateThrottle(BaseThrottle):
         return max(self.wait_seconds, 1)
 
 
-class ScopedIPRateThrottle(ScopedUserRateThrottle):
-    """Per client IP whoever is logged in: stops one address cycling through many accounts. Uses the
-    `<scope>_ip` rate when one is set (an office or a mobile carrier puts many buyers behind one IP)."""
+class ScopedUserRateThrottle(RedisRateThrottle):
+    """Per authenticated user (per client IP for anonymous requests)."""
 
-    def rate_for(self, scope: str) -> str | None:
-        rates = api_settings.DEFAULT_THROTTLE_RATES
-        return rates.get(f"{scope}_ip", rates.get(scope))
-
-    def ident(self, request: Any) -> str:
-        return f"ip:{self.get_ident(request)}"
-
-    def scope_suffix(self) -> str:
-        return "-ip"
+    def windows(self, request: Any, scope: str) -> list[Window | None]:
+        return [self.window(scope, scope, self.user_ident(request))]
 
 
-PER_USER_AND_IP = [ScopedUserRateThrottle, ScopedIPRateThrottle]
+class ScopedIPRateThrottle(RedisRateThrottle):
+    """Per client IP whoever is logged in: stops one address cycling through many accounts."""
+
+    def windows(self, request: Any, scope: str) -> list[Window | None]:
+        return [self.ip_window(request, scope)]
+
+
+class UserAndIPRateThrottle(RedisRateThrottle):
+    """Both limits of the buying endpoints (queue entry, hold, payment), counted in one round trip."""
+
+    def windows(self, request: Any, scope: str) -> list[Window | None]:
+        return [self.window(scope, scope, self.user_ident(request)), self.ip_window(request, scope)]
+
+
+PER_USER_AND_IP = [UserAndIPRateThrottle]
