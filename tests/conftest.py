@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -27,6 +28,23 @@ def _clean_redis() -> Iterator[None]:
     get_redis().flushdb()
     cache.clear()
     return
+
+
+@contextmanager
+def redis_unreachable() -> Iterator[None]:
+    """Point the service's Redis client at a closed port (a Redis outage) for the duration."""
+    from django.test import override_settings
+
+    from apps.queue import scripts
+
+    get_redis.cache_clear()
+    scripts._registered.cache_clear()
+    try:
+        with override_settings(REDIS_URL="redis://127.0.0.1:1/0"):
+            yield
+    finally:
+        get_redis.cache_clear()
+        scripts._registered.cache_clear()
 
 
 @pytest.fixture

@@ -1,9 +1,7 @@
 import pytest
 from django.db import OperationalError
-from django.test import override_settings
 
-from apps.common.redis import get_redis
-from tests.conftest import assert_error
+from tests.conftest import assert_error, redis_unreachable
 
 pytestmark = pytest.mark.django_db
 
@@ -60,13 +58,9 @@ def test_database_down_is_503(auth_client, monkeypatch):
 
 
 def test_redis_down_is_503_for_authenticated_requests(auth_client):
-    get_redis.cache_clear()
-    try:
-        with override_settings(REDIS_URL="redis://127.0.0.1:1/0"):
-            response = auth_client.get("/api/users/me")
-            assert_error(response, 503, "SERVICE_UNAVAILABLE")
-    finally:
-        get_redis.cache_clear()
+    with redis_unreachable():
+        response = auth_client.get("/api/users/me")
+    assert_error(response, 503, "SERVICE_UNAVAILABLE")
 
 
 def test_health_reports_both_parts(api_client):
@@ -76,12 +70,8 @@ def test_health_reports_both_parts(api_client):
 
 
 def test_health_names_the_failing_part(api_client):
-    get_redis.cache_clear()
-    try:
-        with override_settings(REDIS_URL="redis://127.0.0.1:1/0"):
-            response = api_client.get("/api/health")
-    finally:
-        get_redis.cache_clear()
+    with redis_unreachable():
+        response = api_client.get("/api/health")
     assert response.status_code == 503
     body = response.json()
     assert (body["database"], body["redis"], body["error"]["code"]) == ("ok", "unavailable", "SERVICE_UNAVAILABLE")

@@ -1,10 +1,10 @@
 import pytest
 from django.core.management import call_command
-from django.test import override_settings
 
 from apps.common.redis import get_redis
 from apps.queue import services
 from apps.queue.selectors import queue_summary
+from tests.conftest import redis_unreachable
 from tests.factories import UserFactory
 from tests.reservations.conftest import make_date
 
@@ -54,11 +54,7 @@ def test_admin_queue_overview_for_staff_even_with_redis_down(client):
     response = client.get("/admin/queue/queueoverview/")
     assert response.status_code == 200
     assert b"1 active" in response.content
-    get_redis.cache_clear()
-    try:
-        with override_settings(REDIS_URL="redis://127.0.0.1:1/0"):
-            down = client.get("/admin/queue/queueoverview/")
-    finally:
-        get_redis.cache_clear()
+    with redis_unreachable():
+        down = client.get("/admin/queue/queueoverview/")
     assert down.status_code == 200
     assert b"Redis unavailable" in down.content

@@ -6,17 +6,16 @@ import time
 
 import pytest
 from django.core import signing
-from django.test import override_settings
 from rest_framework.response import Response
 from rest_framework.test import APIRequestFactory, force_authenticate
 from rest_framework.views import APIView
 
 from apps.accounts.authentication import ClaimsUser
 from apps.common.redis import get_redis
-from apps.queue import scripts, services
+from apps.queue import services
 from apps.queue.permissions import QueueTokenRequired
 from apps.reservations.signals import reservation_confirmed
-from tests.conftest import assert_error
+from tests.conftest import assert_error, redis_unreachable
 
 DATE, OTHER_DATE, USER, OTHER_USER = 41, 42, 7, 8
 
@@ -107,12 +106,6 @@ def test_a_completed_payment_ends_access_through_the_domain_event():
 
 def test_redis_down_is_503_not_a_denial():
     grant = services.issue_access_token(user_id=USER, concert_date_id=DATE)
-    get_redis.cache_clear()
-    scripts._registered.cache_clear()
-    try:
-        with override_settings(REDIS_URL="redis://127.0.0.1:1/0"):
-            response = call(token=grant.token)
-    finally:
-        get_redis.cache_clear()
-        scripts._registered.cache_clear()
+    with redis_unreachable():
+        response = call(token=grant.token)
     assert_error(response, 503, "SERVICE_UNAVAILABLE")

@@ -2,14 +2,13 @@ import datetime as dt
 import time
 
 import pytest
-from django.test import override_settings
 from django.utils import timezone
 
 from apps.common.redis import get_redis
 from apps.concerts.selectors import forget_dates
 from apps.queue import services
 from apps.queue.tasks import admit_waiting_buyers_task
-from tests.conftest import assert_error, login_client, run_in_threads
+from tests.conftest import assert_error, login_client, redis_unreachable, run_in_threads
 from tests.factories import UserFactory
 from tests.reservations.conftest import make_date
 
@@ -381,7 +380,6 @@ class TestApi:
     @pytest.mark.parametrize("method", ["post", "get", "delete", "token"])
     def test_redis_down_is_503(self, date, user, method, monkeypatch):
         from apps.common.throttling import ScopedUserRateThrottle
-        from apps.queue import scripts
 
         # Authentication (deny-list) and throttling read Redis before the view: let them through so
         # the outage is met by the queue itself, which must not catch and hide it.
@@ -391,19 +389,13 @@ class TestApi:
         status(1, date)  # the date's facts are cached, as in a running server
         query = f"concert_id={date.concert_id}&concert_date_id={date.pk}"
         body = {"concert_id": date.concert_id, "concert_date_id": date.pk}
-        get_redis.cache_clear()
-        scripts._registered.cache_clear()
-        try:
-            with override_settings(REDIS_URL="redis://127.0.0.1:1/0"):
-                response = {
-                    "post": lambda: client.post("/api/queue", body, format="json"),
-                    "get": lambda: client.get(f"/api/queue/status?{query}"),
-                    "delete": lambda: client.delete(f"/api/queue?{query}"),
-                    "token": lambda: client.post("/api/reservations/token", body, format="json"),
-                }[method]()
-        finally:
-            get_redis.cache_clear()
-            scripts._registered.cache_clear()
+        with redis_unreachable():
+            response = {
+                "post": lambda: client.post("/api/queue", body, format="json"),
+                "get": lambda: client.get(f"/api/queue/status?{query}"),
+                "delete": lambda: client.delete(f"/api/queue?{query}"),
+                "token": lambda: client.post("/api/reservations/token", body, format="json"),
+            }[method]()
         assert_error(response, 503, "SERVICE_UNAVAILABLE")
 
     def test_queue_token_guards_the_protected_endpoints(self, date, user):
