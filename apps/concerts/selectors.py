@@ -52,14 +52,6 @@ def dates_with_availability(*, concert_id: int) -> list[ConcertDate]:
     return list(_dates().filter(concert_id=concert_id))
 
 
-def get_concert_date(*, concert_id: int, concert_date_id: int) -> ConcertDate:
-    """The date, if it belongs to that concert (otherwise NOT_FOUND, like an unknown id)."""
-    concert_date = ConcertDate.objects.filter(pk=concert_date_id, concert_id=concert_id).first()
-    if concert_date is None:
-        raise NotFound("Concert date not found.")
-    return concert_date
-
-
 def remaining_seats(concert_date: ConcertDate) -> int:
     inventory = getattr(concert_date, "inventory", None)
     return inventory.remaining if inventory is not None else 0
