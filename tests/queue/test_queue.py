@@ -84,7 +84,6 @@ class TestEnter:
 class TestAdmission:
     def test_admits_in_arrival_order_up_to_batch_and_cap(self, date, settings):
         fill_capacity(date, settings, active=0)
-        settings.QUEUE_MAX_ACTIVE = 0
         for uid in range(1, 11):
             enter(uid, date)
         settings.QUEUE_MAX_ACTIVE, settings.QUEUE_ADMIT_BATCH = 5, 3
@@ -184,7 +183,6 @@ class TestAdmission:
     def test_the_rate_follows_real_admission_runs(self, date, settings):
         settings.QUEUE_ADMIT_BATCH, settings.QUEUE_ADMIT_INTERVAL_SECONDS = 4, 1  # configured: 4 per second
         fill_capacity(date, settings, active=0)
-        settings.QUEUE_MAX_ACTIVE = 0
         for uid in range(1, 41):
             enter(uid, date)
         settings.QUEUE_MAX_ACTIVE, settings.QUEUE_ADMIT_BATCH = 1000, 2  # the line actually moves 2 per run
@@ -272,7 +270,6 @@ class TestRaces:
     def test_concurrent_admission_runs_never_exceed_the_caps(self, settings):
         date = make_date()
         fill_capacity(date, settings, active=0)
-        settings.QUEUE_MAX_ACTIVE = 0
         for uid in range(1, 501):
             enter(uid, date)
         settings.QUEUE_MAX_ACTIVE, settings.QUEUE_ADMIT_BATCH = 120, 50
@@ -287,7 +284,6 @@ class TestRaces:
     def test_positions_move_up_by_exactly_the_number_admitted_while_others_poll(self, settings):
         date = make_date()
         fill_capacity(date, settings, active=0)
-        settings.QUEUE_MAX_ACTIVE = 0
         for uid in range(1, 301):
             enter(uid, date)
         settings.QUEUE_MAX_ACTIVE, settings.QUEUE_ADMIT_BATCH = 1000, 40
