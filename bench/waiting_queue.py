@@ -54,7 +54,8 @@ def main() -> None:
 
     from apps.common.redis import get_redis
     from apps.concerts import services as catalogue
-    from apps.queue.services import QueueKeys, enter_queue
+    from apps.queue.keys import QueueKeys
+    from apps.queue.services import enter_queue
 
     redis = get_redis()
     redis.flushdb()

@@ -11,6 +11,7 @@ from apps.accounts.authentication import StatelessJWTAuthentication
 from apps.common.throttling import PER_USER_AND_IP
 
 from . import services
+from .models import QueueStatus
 
 ID = {"min_value": 1, "max_value": 2**63 - 1}
 
@@ -24,7 +25,7 @@ class QueueStateSerializer(serializers.Serializer):
     user_id = serializers.IntegerField()
     concert_id = serializers.IntegerField()
     concert_date_id = serializers.IntegerField()
-    status = serializers.ChoiceField(choices=["WAITING", "READY", "NOT_IN_QUEUE"])
+    status = serializers.ChoiceField(choices=QueueStatus.choices)
     position = serializers.IntegerField()
     estimated_wait_seconds = serializers.IntegerField(allow_null=True)
     token = serializers.CharField(allow_null=True)
@@ -36,7 +37,7 @@ class ReservationTokenSerializer(serializers.Serializer):
     user_id = serializers.IntegerField()
     concert_id = serializers.IntegerField()
     concert_date_id = serializers.IntegerField()
-    status = serializers.ChoiceField(choices=["WAITING", "READY", "NOT_IN_QUEUE"])
+    status = serializers.ChoiceField(choices=QueueStatus.choices)
     position = serializers.IntegerField()
     token = serializers.CharField(allow_null=True)
     expiry_time = serializers.DateTimeField(allow_null=True, source="expires_at")

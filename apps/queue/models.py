@@ -1,4 +1,14 @@
+from django.db import models
+
 from apps.concerts.models import ConcertDate
+
+
+class QueueStatus(models.TextChoices):
+    """Where a buyer stands in a date's waiting room (the Lua scripts return these values)."""
+
+    WAITING = "WAITING", "Waiting in line"
+    READY = "READY", "Admitted (holds an access token)"
+    NOT_IN_QUEUE = "NOT_IN_QUEUE", "Not in the line"
 
 
 class QueueOverview(ConcertDate):

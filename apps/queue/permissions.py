@@ -7,7 +7,7 @@ from rest_framework.permissions import BasePermission
 
 from apps.common.error_codes import ErrorCode
 
-from .services import check_access_token
+from .tokens import check_access_token
 
 HEADER = "X-Queue-Token"
 

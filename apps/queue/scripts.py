@@ -2,7 +2,8 @@
 and no read-modify-write from Python. Every key a script touches is passed in KEYS and carries the
 date's hash tag (`queue:{<date_id>}:…`), so all of them live in one Redis Cluster slot.
 
-Keys of one concert date:
+Keys of one concert date (named in keys.QueueKeys); the statuses the scripts return are the values
+of models.QueueStatus:
   waiting     ZSET user_id → arrival number (strict FIFO: numbers come from INCR on `seq`)
   seq         STRING arrival counter
   seen        ZSET user_id → last poll time in ms (heartbeat of waiters)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from apps.common.redis import get_redis, redis_key
+from apps.common.redis import get_redis
 
-from .services import DATES_WITH_WAITERS, QueueKeys, now_ms
+from .keys import QueueKeys, dates_with_waiters_key, now_ms
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class QueueSummary:
     concert_date_id: int
     waiting: int
@@ -34,8 +34,14 @@ def queue_summary(*, concert_date_id: int) -> QueueSummary:
         oldest = max(0, (now - int(arrived)) // 1000) if arrived is not None else None
     # Each member is "<ms>:<admitted>:<run id>" (see scripts.ADMIT).
     admitted = sum(int(run.split(":")[1]) for run in runs)
-    return QueueSummary(concert_date_id, waiting, active, admitted, oldest)
+    return QueueSummary(
+        concert_date_id=concert_date_id,
+        waiting=waiting,
+        active=active,
+        admitted_per_minute=admitted,
+        oldest_wait_seconds=oldest,
+    )
 
 
 def dates_with_queues() -> list[int]:
-    return sorted(int(date_id) for date_id in get_redis().smembers(redis_key(DATES_WITH_WAITERS)))
+    return sorted(int(date_id) for date_id in get_redis().smembers(dates_with_waiters_key()))

@@ -21,6 +21,7 @@ from apps.common.redis import get_redis
 from apps.concerts.models import Seat
 from apps.payments.models import Payment
 from apps.queue import scripts
+from apps.queue.models import QueueStatus
 from apps.reservations import services as reservations
 from apps.reservations.models import Reservation
 from tests.conftest import assert_error, login_client
@@ -125,7 +126,7 @@ def test_redis_stopping_mid_rush_answers_503_fast_and_recovers_without_restart(o
         403,
         "QUEUE_TOKEN_REQUIRED",
     )
-    assert client.post("/api/queue", target, format="json").json()["status"] == "READY"
+    assert client.post("/api/queue", target, format="json").json()["status"] == QueueStatus.READY
 
 
 @pytest.mark.django_db

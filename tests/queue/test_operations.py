@@ -3,6 +3,7 @@ from django.core.management import call_command
 
 from apps.common.redis import get_redis
 from apps.queue import services
+from apps.queue.keys import QueueKeys, now_ms
 from apps.queue.selectors import queue_summary
 from tests.conftest import redis_unreachable
 from tests.factories import UserFactory
@@ -34,8 +35,8 @@ def test_oldest_wait_is_the_heads_arrival_not_its_last_poll(settings):
     date = make_date()
     settings.QUEUE_MAX_ACTIVE = 0
     services.enter_queue(user_id=1, concert_id=date.concert_id, concert_date_id=date.pk)
-    keys = services.QueueKeys(date.pk)
-    get_redis().hset(keys.arrived, "1", services.now_ms() - 90_000)  # entered 90 s ago
+    keys = QueueKeys(date.pk)
+    get_redis().hset(keys.arrived, "1", now_ms() - 90_000)  # entered 90 s ago
     services.queue_status(user_id=1, concert_id=date.concert_id, concert_date_id=date.pk)  # polled just now
     summary = queue_summary(concert_date_id=date.pk)
     assert (summary.waiting, summary.active, summary.oldest_wait_seconds) == (1, 0, 90)

@@ -12,7 +12,8 @@ from rest_framework.views import APIView
 
 from apps.accounts.authentication import ClaimsUser
 from apps.common.redis import get_redis
-from apps.queue import services
+from apps.queue import services, tokens
+from apps.queue.keys import QueueKeys, now_ms
 from apps.queue.permissions import QueueTokenRequired
 from apps.reservations.signals import reservation_confirmed
 from tests.conftest import assert_error, redis_unreachable
@@ -52,7 +53,7 @@ def test_the_issued_token_opens_the_door():
 
 def _forged() -> str:
     return signing.dumps(
-        {"u": USER, "d": DATE, "e": services.now_ms() + 60_000}, salt=services.TOKEN_SALT, key="someone-elses-key"
+        {"u": USER, "d": DATE, "e": now_ms() + 60_000}, salt=tokens.TOKEN_SALT, key="someone-elses-key"
     )
 
 
@@ -71,9 +72,7 @@ def test_every_bad_token_is_403_queue_token_required(case):
         "forged": {"token": _forged()},
         "tampered": {"token": grant.token[:-1] + ("A" if grant.token[-1] != "A" else "B")},
         # Correctly signed, but never recorded in Redis: a leaked SECRET_KEY alone does not mint access.
-        "unrecorded": {
-            "token": services.make_token(user_id=USER, concert_date_id=DATE, expires_ms=services.now_ms() + 60_000)
-        },
+        "unrecorded": {"token": tokens.make_token(user_id=USER, concert_date_id=DATE, expires_ms=now_ms() + 60_000)},
         "revoked": {"token": grant.token},
         "other_user": {"token": grant.token, "user_id": OTHER_USER},
         "other_date": {"token": grant.token, "date": OTHER_DATE},
@@ -101,7 +100,7 @@ def test_a_completed_payment_ends_access_through_the_domain_event():
     assert_error(call(token=grant.token), 403, "QUEUE_TOKEN_REQUIRED")
     # Only that date: the buyer's access to another date is untouched.
     assert call(token=other.token, date=OTHER_DATE).status_code == 200
-    assert get_redis().zscore(services.QueueKeys(DATE).active, str(USER)) is None
+    assert get_redis().zscore(QueueKeys(DATE).active, str(USER)) is None
 
 
 def test_redis_down_is_503_not_a_denial():

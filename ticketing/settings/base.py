@@ -244,7 +244,7 @@ SPECTACULAR_SETTINGS = {
         "SeatStatusEnum": "apps.concerts.models.SeatStatus",
         "ReservationStatusEnum": "apps.reservations.models.ReservationStatus",
         "PaymentStatusEnum": "apps.payments.models.PaymentStatus",
-        "QueueStatusEnum": ["WAITING", "READY", "NOT_IN_QUEUE"],
+        "QueueStatusEnum": "apps.queue.models.QueueStatus",
     },
     "PATH_CONVERTER_OVERRIDES": {"id": int},
 }

@@ -1,0 +1,79 @@
+"""Access tokens: who has been let through the waiting room, for which date, until when.
+
+An access token is `signing.dumps({"u": user, "d": date, "e": expiry_ms})` — HMAC-signed with a key
+derived from SECRET_KEY, checked in constant time — and its record in Redis is the user's entry in
+the date's `active` sorted set, scored with the same expiry. A token is valid while its signature is
+good, its claims name this user and date, it has not expired, and `active` still holds that exact
+expiry: removing the entry (payment completed, user left, operator reset) revokes it at once, and a
+later admission (a new expiry) makes older tokens of that user useless.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core import signing
+
+from apps.common.redis import get_redis
+
+from . import scripts
+from .keys import QueueKeys, datetime_from_ms, now_ms
+
+TOKEN_SALT = "queue.access-token"
+MAX_TOKEN_LENGTH = 512
+
+
+@dataclass(frozen=True)
+class AccessGrant:
+    token: str
+    expires_at: dt.datetime
+
+
+def make_token(*, user_id: int, concert_date_id: int, expires_ms: int) -> str:
+    return signing.dumps({"u": int(user_id), "d": int(concert_date_id), "e": int(expires_ms)}, salt=TOKEN_SALT)
+
+
+def _verified_claims(token: str) -> dict[str, int] | None:
+    """The token's claims if its signature is good and they have the expected shape, else None."""
+    if not token or len(token) > MAX_TOKEN_LENGTH:
+        return None
+    try:
+        claims = signing.loads(token, salt=TOKEN_SALT)
+    except signing.BadSignature:
+        return None
+    if not isinstance(claims, dict) or not all(isinstance(claims.get(k), int) for k in ("u", "d", "e")):
+        return None
+    return claims
+
+
+def check_access_token(*, token: str, user_id: int, concert_date_id: int) -> bool:
+    """Signature, claims (this user, this date, not expired) and the Redis record all agree."""
+    claims = _verified_claims(token)
+    if claims is None or claims["u"] != int(user_id) or claims["d"] != int(concert_date_id):
+        return False
+    if claims["e"] <= now_ms():
+        return False
+    recorded = get_redis().zscore(QueueKeys(int(concert_date_id)).active, str(int(user_id)))
+    return recorded is not None and int(recorded) == claims["e"]
+
+
+def issue_access_token(*, user_id: int, concert_date_id: int) -> AccessGrant:
+    """Admit a user directly, past the line (operators, tests, benchmarks)."""
+    keys = QueueKeys(concert_date_id)
+    expires = now_ms() + settings.QUEUE_TOKEN_TTL_SECONDS * 1000
+    pipe = get_redis().pipeline(transaction=True)
+    pipe.zrem(keys.waiting, str(user_id))
+    pipe.zrem(keys.seen, str(user_id))
+    pipe.hdel(keys.arrived, str(user_id))
+    pipe.zadd(keys.active, {str(user_id): expires})
+    pipe.execute()
+    token = make_token(user_id=user_id, concert_date_id=concert_date_id, expires_ms=expires)
+    return AccessGrant(token=token, expires_at=datetime_from_ms(expires))
+
+
+def end_access(*, user_id: int, concert_date_id: int) -> bool:
+    """Leave the line or give back the access token; True if the user was in either."""
+    keys = QueueKeys(concert_date_id)
+    return bool(scripts.run(scripts.LEAVE, [keys.waiting, keys.active, keys.seen, keys.arrived], [str(user_id)]))
