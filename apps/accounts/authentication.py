@@ -1,77 +1,64 @@
-"""JWT authentication with a logout deny-list.
+"""JWT authentication with revocation.
 
-Logout writes the access token's `jti` to Redis until the token would have expired, so the token
-stops working at once on every web process. `JWTAuthentication` loads the user row (for endpoints
-that need it); `StatelessJWTAuthentication` trusts the signed claims and touches no database, for
-the endpoints that crowds poll (the waiting queue).
+Every access token is checked against the revocation keys of `apps.accounts.revocation` (its
+session's family, the user's revoked-before stamp) in one Redis round trip, so logout, a detected
+refresh-token replay and deactivation end it at once on every web process. `JWTAuthentication`
+loads the user row (for endpoints that need it); `StatelessJWTAuthentication` trusts the signed
+claims and touches no database, for the endpoints that crowds poll (the waiting queue).
+A correctly signed token whose claims this service never issues (a non-integer user id) is 401.
 """
 
 from __future__ import annotations
 
-import time
 from functools import cached_property
 from typing import Any
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
-from rest_framework.request import Request
 from rest_framework_simplejwt import authentication
 from rest_framework_simplejwt.exceptions import AuthenticationFailed
 from rest_framework_simplejwt.models import TokenUser
-from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.tokens import Token
 
-from apps.common.redis import get_redis, redis_key
-
-
-def denied_access_key(jti: str) -> str:
-    return redis_key("auth", "denied", jti)
-
-
-def deny_access_token(*, jti: str, expires_at_epoch: int) -> None:
-    """Refuse an access token from now until it expires on its own."""
-    ttl = max(int(expires_at_epoch - time.time()) + 1, 1)
-    get_redis().set(denied_access_key(jti), "1", ex=ttl)
-
-
-def is_access_denied(jti: str) -> bool:
-    return bool(get_redis().exists(denied_access_key(jti)))
+from .revocation import MalformedClaims, is_token_revoked, user_id_from_claims
 
 
 class ClaimsUser(TokenUser):
-    """The user as the access token's claims name it, with an integer id like the real User."""
+    """The user as the access token's claims name it, with an integer id like the real User
+    (the claims were checked by `RevocationMixin` before this object is built)."""
 
     @cached_property
     def id(self) -> int:  # type: ignore[override]
-        try:
-            return int(self.token[api_settings.USER_ID_CLAIM])
-        except (KeyError, TypeError, ValueError):
-            raise AuthenticationFailed("Token names no user.", code="token_not_valid") from None
+        return user_id_from_claims(self.token)
 
     @cached_property
     def pk(self) -> int:  # type: ignore[override]
         return self.id
 
 
-class DenyListMixin:
+class RevocationMixin:
     def get_validated_token(self, raw_token: bytes) -> Token:
         token = super().get_validated_token(raw_token)  # type: ignore[misc]
-        jti = token.get("jti")
-        if not jti or is_access_denied(jti):
+        try:
+            revoked = is_token_revoked(token.payload)
+        except MalformedClaims:
+            raise AuthenticationFailed("Token names no valid user.", code="token_not_valid") from None
+        if revoked:
             raise AuthenticationFailed("Token has been revoked.", code="token_not_valid")
         return token
 
 
-class JWTAuthentication(DenyListMixin, authentication.JWTAuthentication):
-    def authenticate(self, request: Request) -> tuple[Any, Token] | None:
-        result = super().authenticate(request)
-        if result is not None:
-            user, _ = result
-            if getattr(user, "deleted_at", None) is not None:
-                raise AuthenticationFailed("User is inactive.", code="user_inactive")
-        return result
+class JWTAuthentication(RevocationMixin, authentication.JWTAuthentication):
+    def get_user(self, validated_token: Token) -> Any:
+        user_id = user_id_from_claims(validated_token.payload)  # checked already: never raises here
+        user = self.user_model.objects.filter(pk=user_id).first()
+        if user is None:
+            raise AuthenticationFailed("User not found.", code="user_not_found")
+        if not user.is_active or user.deleted_at is not None:
+            raise AuthenticationFailed("User is inactive.", code="user_inactive")
+        return user
 
 
-class StatelessJWTAuthentication(DenyListMixin, authentication.JWTStatelessUserAuthentication):
+class StatelessJWTAuthentication(RevocationMixin, authentication.JWTStatelessUserAuthentication):
     """No database: `request.user` is a TokenUser whose `id` comes from the signed claim."""
 
     def get_user(self, validated_token: Token) -> TokenUser:

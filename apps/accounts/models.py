@@ -113,3 +113,26 @@ class WalletTransaction(TimeStampedModel):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.amount} ({self.user_id})"
+
+
+class TokenFamily(models.Model):
+    """One login session: the chain of refresh tokens rotated from one login, and every access token
+    issued from them (they carry its id in the `fam` claim). Revoking the family (logout, a replayed
+    refresh token) ends them all; the row is the durable record that refuses its refresh tokens."""
+
+    id = models.CharField(primary_key=True, max_length=32)
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    # When the newest refresh token of the family expires: after that the row can be purged.
+    expires_at = models.DateTimeField()
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "token_family"
+        indexes = [
+            models.Index(fields=["expires_at"], name="token_family_expires"),
+            models.Index(fields=["user", "revoked_at"], name="token_family_user_live"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.id} ({self.user_id})"

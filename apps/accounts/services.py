@@ -6,8 +6,11 @@ its ledger entry in the same transaction, so the balance always equals the sum o
 
 from __future__ import annotations
 
+import logging
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
+from uuid import uuid4
 
 from django.conf import settings
 from django.contrib.auth import authenticate
@@ -15,18 +18,22 @@ from django.contrib.auth.password_validation import validate_password
 from django.core import signing
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.settings import api_settings as jwt_settings
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 from rest_framework_simplejwt.tokens import RefreshToken, Token
+from rest_framework_simplejwt.utils import datetime_from_epoch
 
 from apps.common.db import retry_on_lock_conflict
 from apps.common.error_codes import ErrorCode
 from apps.common.exceptions import Conflict, InvalidCredentials, NotAuthenticated, ValidationFailed
 from apps.common.tasks import enqueue_on_commit
 
-from .authentication import deny_access_token
-from .models import LedgerKind, User, WalletTransaction
+from . import revocation
+from .models import LedgerKind, TokenFamily, User, WalletTransaction
+
+logger = logging.getLogger(__name__)
 
 EMAIL_VERIFICATION_SALT = "accounts.email-verification"
 
@@ -63,9 +70,44 @@ def signup(*, email: str, password: str, name: str, phone_number: str = "", addr
     return user
 
 
+class _SignedRefreshToken(RefreshToken):
+    """A refresh token checked for signature, expiry and type, but not against the blacklist:
+    rotation reads the blacklist itself, under the family's lock, to tell a replay from a stranger."""
+
+    def verify(self) -> None:
+        Token.verify(self)
+
+
+def _parse_refresh(raw: str) -> tuple[_SignedRefreshToken, int, str]:
+    """The token, its user id and its family, or NOT_AUTHENTICATED (401)."""
+    try:
+        token = _SignedRefreshToken(raw)
+        return token, revocation.user_id_from_claims(token.payload), revocation.family_of(token.payload)
+    except (TokenError, revocation.MalformedClaims):
+        raise NotAuthenticated("The refresh token is invalid, expired or already used.") from None
+
+
+def _mint(*, user: User, family_id: str) -> tuple[dict[str, str], datetime]:
+    """A new refresh token of the family (recorded as outstanding) and its access token."""
+    refresh = RefreshToken()
+    refresh[jwt_settings.USER_ID_CLAIM] = str(user.pk)
+    refresh[revocation.FAMILY_CLAIM] = family_id
+    expires_at = datetime_from_epoch(refresh["exp"])
+    OutstandingToken.objects.create(
+        user=user, jti=refresh[jwt_settings.JTI_CLAIM], token=str(refresh), created_at=refresh.current_time,
+        expires_at=expires_at,
+    )  # fmt: skip
+    return {"access": str(refresh.access_token), "refresh": str(refresh)}, expires_at
+
+
 def issue_tokens(*, user: User) -> dict[str, str]:
-    refresh = RefreshToken.for_user(user)
-    return {"access": str(refresh.access_token), "refresh": str(refresh)}
+    """Access and refresh tokens of a new session (token family)."""
+    family_id = uuid4().hex
+    with transaction.atomic():
+        family = TokenFamily(id=family_id, user=user, expires_at=timezone.now())
+        pair, family.expires_at = _mint(user=user, family_id=family_id)
+        family.save(force_insert=True)
+    return pair
 
 
 def login(*, email: str, password: str) -> dict[str, str]:
@@ -77,47 +119,84 @@ def login(*, email: str, password: str) -> dict[str, str]:
     return issue_tokens(user=user)
 
 
-def _parse_refresh(raw: str) -> RefreshToken:
-    try:
-        return RefreshToken(raw)  # checks signature, expiry, type and the blacklist
-    except TokenError:
-        raise NotAuthenticated("The refresh token is invalid, expired or already used.") from None
+class RefreshTokenReplayed(NotAuthenticated):
+    default_message = "The refresh token was already used: the session has been ended. Log in again."
 
 
 @retry_on_lock_conflict
 def rotate_refresh_token(*, refresh: str) -> dict[str, str]:
-    """A new access + refresh pair; the presented refresh token stops working. Two requests racing
-    with the same refresh token get one new pair between them: the outstanding token row is locked
-    and blacklisted inside one transaction."""
-    token = _parse_refresh(refresh)
+    """A new access + refresh pair of the same session; the presented refresh token stops working.
+
+    Presenting a refresh token that was already rotated means two parties hold it (it was stolen,
+    or leaked from a client): the whole session is revoked, the tokens issued from it included, and
+    the caller gets NOT_AUTHENTICATED (401), as for any invalid, expired or revoked token. Rotations
+    of one session are serialised on its family row, so two racing requests with the same refresh
+    token get one new pair between them, and the loser's replay ends the session."""
+    token, user_id, family_id = _parse_refresh(refresh)
+    replayed = False
     with transaction.atomic():
-        outstanding = OutstandingToken.objects.select_for_update().filter(jti=token["jti"]).first()
-        if outstanding is None or BlacklistedToken.objects.filter(token=outstanding).exists():
+        family = TokenFamily.objects.select_for_update().filter(pk=family_id, user_id=user_id).first()
+        outstanding = OutstandingToken.objects.filter(jti=token[jwt_settings.JTI_CLAIM], user_id=user_id).first()
+        if family is None or family.revoked_at is not None or outstanding is None:
             raise NotAuthenticated("The refresh token is invalid, expired or already used.")
-        BlacklistedToken.objects.create(token=outstanding)
-        user = User.objects.filter(
-            pk=token[jwt_settings.USER_ID_CLAIM], is_active=True, deleted_at__isnull=True
-        ).first()
-        if user is None:
-            raise NotAuthenticated("The account is not active.")
-        return issue_tokens(user=user)
+        if BlacklistedToken.objects.filter(token=outstanding).exists():
+            family.revoked_at = timezone.now()
+            family.save(update_fields=["revoked_at"])
+            # Inside the transaction: with Redis down nothing is revoked and the caller gets 503.
+            revocation.revoke_family(user_id=user_id, family=family_id)
+            replayed = True
+        else:
+            user = User.objects.filter(pk=user_id, is_active=True, deleted_at__isnull=True).first()
+            if user is None:
+                raise NotAuthenticated("The account is not active.")
+            BlacklistedToken.objects.create(token=outstanding)
+            pair, family.expires_at = _mint(user=user, family_id=family_id)
+            family.save(update_fields=["expires_at"])
+    if replayed:
+        logger.warning("refresh token replayed: session %s of user %s revoked", family_id, user_id)
+        raise RefreshTokenReplayed()
+    return pair
 
 
 @retry_on_lock_conflict
 def logout(*, user_id: int, refresh: str, access_token: Token) -> None:
-    """Blacklist the refresh token and deny the presented access token, both or neither."""
+    """End the session: the refresh token, the presented access token and every other token of the
+    session (of both tokens' sessions, should they differ) stop working at once, or nothing changes."""
+    invalid = ValidationFailed(
+        "The refresh token is invalid, expired or already used.", details={"refresh": ["Invalid token."]}
+    )
     try:
-        token = RefreshToken(refresh)
-    except TokenError:
-        raise ValidationFailed(
-            "The refresh token is invalid, expired or already used.", details={"refresh": ["Invalid token."]}
-        ) from None
-    if str(token.get(jwt_settings.USER_ID_CLAIM)) != str(user_id):
+        token, refresh_user_id, refresh_family = _parse_refresh(refresh)
+    except NotAuthenticated:
+        raise invalid from None
+    if refresh_user_id != user_id:
         raise ValidationFailed("The refresh token belongs to another user.", details={"refresh": ["Invalid token."]})
+    families = {refresh_family, revocation.family_of(access_token.payload)}
     with transaction.atomic():
         token.blacklist()
-        # Inside the transaction: if Redis is down the blacklist entry rolls back too (503).
-        deny_access_token(jti=access_token["jti"], expires_at_epoch=int(access_token["exp"]))
+        TokenFamily.objects.filter(pk__in=families, user_id=user_id, revoked_at__isnull=True).update(
+            revoked_at=timezone.now()
+        )
+        # Inside the transaction: if Redis is down the database changes roll back too (503).
+        for family in sorted(families):
+            revocation.revoke_family(user_id=user_id, family=family)
+
+
+def end_all_sessions(*, user_id: int) -> None:
+    """Every token the user holds stops working: refresh tokens through their revoked families,
+    access tokens (on every endpoint, the stateless ones included) through the Redis stamp.
+    Call inside the transaction that deactivates the user, so a Redis outage undoes both."""
+    TokenFamily.objects.filter(user_id=user_id, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    revocation.revoke_user_tokens(user_id=user_id)
+
+
+@retry_on_lock_conflict
+def deactivate_user(*, user_id: int) -> None:
+    """Deactivate an account: it can no longer log in, and every token it holds stops working at once.
+    Saving a user as inactive in the admin does the same (`receivers.end_sessions_of_inactive_user`)."""
+    with transaction.atomic():
+        User.objects.filter(pk=user_id).update(is_active=False)
+        end_all_sessions(user_id=user_id)
 
 
 # --- E-mail verification ----------------------------------------------------------------------

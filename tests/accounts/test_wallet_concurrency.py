@@ -8,7 +8,7 @@ from django.db.models import Sum
 from apps.accounts import services
 from apps.accounts.models import User, WalletTransaction
 from apps.common.exceptions import Conflict
-from tests.conftest import login_client, run_in_threads
+from tests.conftest import assert_error, login_client, run_in_threads
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -70,3 +70,8 @@ def test_concurrent_refresh_with_one_token_rotates_once():
     codes = sorted(r.status_code for r in responses)
     assert codes.count(200) == 1, codes
     assert all(code == 401 for code in codes if code != 200), codes
+    # The losers replayed a rotated token: the session, the winner's new pair included, is over.
+    winner = next(r for r in responses if r.status_code == 200).json()
+    assert_error(
+        APIClient().post("/api/auth/refresh", {"refresh": winner["refresh"]}, format="json"), 401, "NOT_AUTHENTICATED"
+    )

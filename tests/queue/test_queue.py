@@ -395,9 +395,9 @@ class TestApi:
     def test_redis_down_is_503(self, date, user, method, monkeypatch):
         from apps.common.throttling import ScopedUserRateThrottle
 
-        # Authentication (deny-list) and throttling read Redis before the view: let them through so
+        # Authentication (revocation) and throttling read Redis before the view: let them through so
         # the outage is met by the queue itself, which must not catch and hide it.
-        monkeypatch.setattr("apps.accounts.authentication.is_access_denied", lambda jti: False)
+        monkeypatch.setattr("apps.accounts.authentication.is_token_revoked", lambda claims: False)
         monkeypatch.setattr(ScopedUserRateThrottle, "allow_request", lambda self, request, view: True)
         client = login_client(user)
         status(1, date)  # the date's facts are cached, as in a running server
