@@ -4,6 +4,8 @@ PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
+NODE_INSTALLED := node_modules/.installed
+ESLINT := node_modules/.bin/eslint
 
 .PHONY: run test lint format bench bench-all services clean
 
@@ -16,11 +18,18 @@ $(VENV)/.run-installed: requirements.txt | $(VENV)/bin/activate
 	$(PIP) install --quiet -r requirements.txt
 	@touch $@
 
-$(VENV)/.dev-installed: requirements.txt requirements-mysql.txt requirements-dev.txt | $(VENV)/bin/activate
+$(VENV)/.dev-installed: requirements.txt requirements-mysql.txt requirements-dev.txt $(NODE_INSTALLED) | $(VENV)/bin/activate
 	@scripts/ensure-mysql-build-deps.sh
 	@scripts/ensure-browser.sh
 	$(PIP) install --quiet -r requirements-dev.txt
 	@touch $@ $(VENV)/.run-installed
+
+# ESLint for the buyer's page script, from npm at the versions in package-lock.json (node_modules/ is
+# not in git).
+$(NODE_INSTALLED): package.json package-lock.json
+	@scripts/ensure-node.sh
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
 
 run: $(VENV)/.run-installed
 	$(PY) scripts/run.py
@@ -31,6 +40,7 @@ services:
 test: $(VENV)/.dev-installed services
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(ESLINT) .
 	DJANGO_SETTINGS_MODULE=ticketing.settings.test $(PY) manage.py check
 	DJANGO_SETTINGS_MODULE=ticketing.settings.test $(PY) manage.py makemigrations --check --dry-run
 	DJANGO_SETTINGS_MODULE=ticketing.settings.test $(PY) manage.py spectacular --validate --fail-on-warn --file /dev/null
@@ -56,13 +66,15 @@ bench-all: bench
 	$(PY) bench/catalogue.py
 	$(PY) bench/rush.py --web-servers 2 --celery-workers 2
 
-lint:
+lint: $(VENV)/.dev-installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(ESLINT) .
 
-format:
+format: $(VENV)/.dev-installed
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
+	$(ESLINT) --fix .
 
 clean:
-	rm -rf .run db.sqlite3 db.sqlite3-wal db.sqlite3-shm staticfiles
+	rm -rf .run db.sqlite3 db.sqlite3-wal db.sqlite3-shm staticfiles node_modules

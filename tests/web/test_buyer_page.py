@@ -6,6 +6,7 @@ import os
 import re
 from decimal import Decimal
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from django.utils import timezone
@@ -53,6 +54,44 @@ def concert_date(db):
     )
 
 
+# What the service's Content-Security-Policy allows, at most: the page must work with no inline script or
+# style and no eval. Every page here is served with it (on top of whatever the server sends), and any
+# violation fails the test.
+STRICT_CSP = "default-src 'self'; base-uri 'none'; object-src 'none'; form-action 'self'; frame-ancestors 'none'"
+
+
+class BrowserErrors(list):
+    def watch(self, page) -> None:
+        page.on("pageerror", lambda exc: self.append(str(exc)))
+        page.on("console", lambda m: self.append(m.text) if "Content Security Policy" in m.text else None)
+
+
+def _with_strict_csp(route) -> None:
+    response = route.fetch()
+    route.fulfill(response=response, headers={**response.headers, "content-security-policy": STRICT_CSP})
+
+
+@pytest.fixture
+def errors():
+    found = BrowserErrors()
+    yield found
+    assert not found, found
+
+
+@pytest.fixture
+def new_page(browser, errors):
+    """A page in its own context (its own sessionStorage: its own buyer), under the strict policy."""
+
+    def open_page(width: int = 1100, height: int = 900):
+        context = browser.new_context(viewport={"width": width, "height": height})
+        context.route(lambda url: urlsplit(url).path == "/", _with_strict_csp)
+        page = context.new_page()
+        errors.watch(page)
+        return page
+
+    return open_page
+
+
 def shot(page, name: str) -> None:
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
 
@@ -69,11 +108,9 @@ def seat_button(page, seat_id: int):
     return page.locator(f'button[data-seat-id="{seat_id}"]')
 
 
-def test_the_whole_purchase_in_a_browser(browser, live_server, concert_date, settings):
+def test_the_whole_purchase_in_a_browser(new_page, live_server, concert_date, settings):
     base = live_server.url
-    page = browser.new_page(viewport={"width": 1100, "height": 900})
-    errors = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page = new_page()
 
     # Sign up, charge the wallet, see the ledger.
     page.goto(f"{base}/#/signup")
@@ -134,7 +171,7 @@ def test_the_whole_purchase_in_a_browser(browser, live_server, concert_date, set
     playwright.expect(page.locator("#balance")).to_have_text("₩300,000")
 
     # Phone width: the seat map still fits and works.
-    phone = browser.new_page(viewport={"width": 390, "height": 844})
+    phone = new_page(390, 844)
     phone.goto(f"{base}/#/login")
     user = UserFactory()
     log_in(phone, base, user.email)
@@ -144,17 +181,16 @@ def test_the_whole_purchase_in_a_browser(browser, live_server, concert_date, set
     width = phone.evaluate("document.documentElement.scrollWidth")
     assert width <= 390, f"the page scrolls sideways at phone width ({width}px)"
     shot(phone, "09-seat-map-phone")
-    assert not errors, errors
 
 
-def test_two_buyers_racing_for_one_seat(browser, live_server, concert_date):
+def test_two_buyers_racing_for_one_seat(new_page, live_server, concert_date):
     base = live_server.url
     first, second = UserFactory(), UserFactory()
     for user in (first, second):
         accounts.charge(user=user, amount=Decimal("500000"))
     pages = []
     for user in (first, second):
-        page = browser.new_context(viewport={"width": 1000, "height": 900}).new_page()
+        page = new_page(1000)
         log_in(page, base, user.email)
         page.goto(f"{base}/#/queue/{concert_date.concert_id}/{concert_date.pk}")
         page.wait_for_url(re.compile(r"#/seats/"), timeout=20_000)

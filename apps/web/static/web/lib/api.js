@@ -1,0 +1,69 @@
+// The public API, as any other client sees it: the same endpoints, headers and error codes.
+
+import { accessToken, forgetTokens, refreshToken, saveTokens } from "./session.js";
+
+export const MESSAGES = {
+  NOT_AUTHENTICATED: "Please log in again.",
+  INVALID_CREDENTIALS: "That e-mail and password do not match an account.",
+  PERMISSION_DENIED: "You are not allowed to do that.",
+  QUEUE_TOKEN_REQUIRED: "Your turn in the waiting room has ended. Join the line again to continue.",
+  NOT_FOUND: "We could not find that. It may have been removed.",
+  EMAIL_TAKEN: "An account with this e-mail already exists. Log in instead.",
+  SEAT_UNAVAILABLE: "Someone else just took one of those seats. The map has been refreshed.",
+  HOLD_EXPIRED: "Your hold on these seats has expired. Please choose seats again.",
+  HOLD_LIMIT_REACHED: "You already hold seats for this date. Pay for or cancel that reservation first.",
+  BOOKING_CLOSED: "Booking is not open for this date.",
+  INVALID_STATE: "That is no longer possible for this reservation.",
+  INSUFFICIENT_BALANCE: "Your wallet does not cover this payment.",
+  IDEMPOTENCY_CONFLICT: "This request was already sent with different details.",
+  SERVICE_UNAVAILABLE: "We are very busy right now. Nothing was changed; please try again in a moment.",
+  INTERNAL_ERROR: "Something went wrong on our side. Please try again.",
+};
+
+const UNREACHABLE = { code: "SERVICE_UNAVAILABLE", message: MESSAGES.SERVICE_UNAVAILABLE };
+
+export function humanError(error, status) {
+  if (!error) return status >= 500 || status === 0 ? MESSAGES.SERVICE_UNAVAILABLE : "Something went wrong.";
+  if (error.code === "THROTTLED") return `Too many tries. Please wait ${error.retryAfter || "a few"} seconds.`;
+  if (error.code === "VALIDATION_ERROR") {
+    const fields = Object.entries(error.details || {}).map(([f, m]) => `${f}: ${[].concat(m).join(" ")}`);
+    return fields.length ? fields.join(" · ") : error.message;
+  }
+  return MESSAGES[error.code] || error.message;
+}
+
+async function refreshTokens() {
+  const refresh = refreshToken();
+  if (!refresh) return false;
+  const response = await fetch("/api/auth/refresh", {
+    method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ refresh }),
+  }).catch(() => null);
+  if (!response?.ok) return false;
+  saveTokens(await response.json());
+  return true;
+}
+
+// One request: JSON in and out, the access token refreshed once on a 401, errors in API.md's shape.
+// `headers` adds request headers (If-None-Match); `anonymous` sends no Authorization (public,
+// cacheable resources).
+export async function api(method, path, { body, queueToken, idempotencyKey, headers: extra, anonymous, retried } = {}) {
+  const headers = { Accept: "application/json", ...extra };
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  const access = anonymous ? null : accessToken();
+  if (access) headers.Authorization = `Bearer ${access}`;
+  if (queueToken) headers["X-Queue-Token"] = queueToken;
+  if (idempotencyKey) headers["Idempotency-Key"] = idempotencyKey;
+  let response;
+  try {
+    response = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  } catch {
+    return { ok: false, status: 0, data: null, error: UNREACHABLE, headers: new Headers() };
+  }
+  const data = [204, 304].includes(response.status) ? null : await response.json().catch(() => null);
+  if (response.status === 401 && access && !retried && path !== "/api/auth/refresh" && (await refreshTokens())) {
+    return api(method, path, { body, queueToken, idempotencyKey, headers: extra, retried: true });
+  }
+  const error = data?.error ? { ...data.error, retryAfter: response.headers.get("Retry-After") } : null;
+  if (response.status === 401 && path !== "/api/auth/login") forgetTokens();
+  return { ok: response.ok, status: response.status, data, error, headers: response.headers };
+}

@@ -1,0 +1,46 @@
+// Log in and sign up.
+
+import { api, humanError } from "../lib/api.js";
+import { fieldErrors, formFields, go, h, show } from "../lib/dom.js";
+import { render, routeGuard } from "../lib/page.js";
+import { saveTokens } from "../lib/session.js";
+
+export function loginScreen(params) {
+  const alive = routeGuard();
+  const form = h("form", { "aria-label": "Log in" },
+    h("label", {}, "E-mail", h("input", { name: "email", type: "email", required: true, autocomplete: "email" })),
+    h("label", {}, "Password", h("input", { name: "password", type: "password", required: true, autocomplete: "current-password" })),
+    h("button", { type: "submit" }, "Log in"));
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const result = await api("POST", "/api/auth/login", { body: formFields(form) });
+    if (!result.ok) return show(humanError(result.error, result.status));
+    saveTokens(result.data);
+    show("");
+    go(params.get("next") || "#/concerts");
+  });
+  render(alive, h("h1", {}, "Log in"), h("div", { class: "card" }, form),
+    h("p", {}, "No account yet? ", h("a", { href: "#/signup" }, "Sign up")));
+}
+
+export function signupScreen() {
+  const alive = routeGuard();
+  const form = h("form", { "aria-label": "Sign up" },
+    h("label", {}, "Name", h("input", { name: "name", required: true, autocomplete: "name" })),
+    h("label", {}, "E-mail", h("input", { name: "email", type: "email", required: true, autocomplete: "email" })),
+    h("label", {}, "Password", h("input", { name: "password", type: "password", required: true, autocomplete: "new-password" })),
+    h("button", { type: "submit" }, "Create account"));
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const fields = formFields(form);
+    const result = await api("POST", "/api/auth/signup", { body: fields });
+    fieldErrors(form, result.error);
+    if (!result.ok) return show(humanError(result.error, result.status));
+    const login = await api("POST", "/api/auth/login", { body: { email: fields.email, password: fields.password } });
+    if (!login.ok) return show(humanError(login.error, login.status));
+    saveTokens(login.data);
+    show("Welcome! We sent you an e-mail to confirm your address. Add money to your wallet to buy tickets.", "ok");
+    go("#/wallet");
+  });
+  render(alive, h("h1", {}, "Sign up"), h("div", { class: "card" }, form));
+}
