@@ -17,6 +17,7 @@ from .serializers import (
     UserOutputSerializer,
     WalletTransactionSerializer,
 )
+from .throttling import RefreshRateThrottle
 
 IDEMPOTENCY_PARAMETER = OpenApiParameter(
     "Idempotency-Key", str, OpenApiParameter.HEADER, required=False,
@@ -69,8 +70,8 @@ class RefreshInputSerializer(serializers.Serializer):
 class RefreshApi(APIView):
     authentication_classes: list = []
     permission_classes = [AllowAny]
-    throttle_classes = [ScopedIPRateThrottle]
-    throttle_scope = "login"
+    throttle_classes = [RefreshRateThrottle]
+    throttle_scope = "refresh"
 
     @extend_schema(request=RefreshInputSerializer, responses={200: TokenPairSerializer}, operation_id="auth_refresh")
     def post(self, request: Request) -> Response:
@@ -94,7 +95,7 @@ class VerifyEmailApi(APIView):
     authentication_classes: list = []
     permission_classes = [AllowAny]
     throttle_classes = [ScopedIPRateThrottle]
-    throttle_scope = "login"
+    throttle_scope = "verify_email"
 
     class InputSerializer(serializers.Serializer):
         token = serializers.CharField(max_length=1000)

@@ -87,6 +87,14 @@ def _parse_refresh(raw: str) -> tuple[_SignedRefreshToken, int, str]:
         raise NotAuthenticated("The refresh token is invalid, expired or already used.") from None
 
 
+def refresh_token_user_id(*, refresh: str) -> int | None:
+    """The user a correctly signed, unexpired refresh token names (blacklisted or not), else None."""
+    try:
+        return revocation.user_id_from_claims(_SignedRefreshToken(refresh).payload)
+    except (TokenError, revocation.MalformedClaims):
+        return None
+
+
 def _mint(*, user: User, family_id: str) -> tuple[dict[str, str], datetime]:
     """A new refresh token of the family (recorded as outstanding) and its access token."""
     refresh = RefreshToken()

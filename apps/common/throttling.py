@@ -4,6 +4,11 @@ Fixed-window counters in Redis: per window, `SET key 0 EX period NX` then `INCR 
 request touches in one pipelined round trip (EXPIRE NX would be shorter but needs Redis 7, and
 `make run` embeds 6.2). DRF's own throttles keep a pickled list of timestamps in the cache, read and
 write it on every request and grow with the rate; the queue endpoints cannot afford that.
+
+The client's address is DRF's `get_ident`: with `NUM_PROXIES=0` (the default) the TCP peer
+(REMOTE_ADDR); behind N trusted reverse proxies set `NUM_PROXIES=N` and it is the address the
+outermost of them appended to `X-Forwarded-For` (the N-th from the right), which a client cannot forge.
+Without it, every buyer behind the proxy shares the proxy's address and its per-IP budgets.
 """
 
 import time
@@ -57,8 +62,16 @@ class RedisRateThrottle(BaseThrottle):
         return self.window(f"{scope}-ip", name, f"ip:{self.get_ident(request)}")
 
     def allow_request(self, request: Any, view: Any) -> bool:
+        # DRF throttles before it looks for the method's handler: a PUT or OPTIONS on the login
+        # endpoint would use up the budget of real attempts and only then answer 405 (or metadata).
+        if request.method == "OPTIONS" or not hasattr(view, request.method.lower()):
+            return True
         scope = getattr(view, "throttle_scope", None)
-        windows = [w for w in self.windows(request, scope) if w is not None] if scope else []
+        return self.allow(self.windows(request, scope) if scope else [])
+
+    def allow(self, windows: list[Window | None]) -> bool:
+        """Count one request in every window; False (and `wait()` set) when any is over its limit."""
+        windows = [w for w in windows if w is not None]
         if not windows:
             return True
         pipe = get_redis().pipeline(transaction=False)

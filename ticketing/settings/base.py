@@ -25,7 +25,7 @@ ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[:
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "apps.common.admin_site.ThrottledAdminConfig",  # django.contrib.admin, its login rate limited
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -201,7 +201,14 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "apps.common.exceptions.api_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "apps.common.schema.AutoSchema",
     "DEFAULT_THROTTLE_RATES": {
+        # Per client IP; separate budgets, so buyers behind one NAT refreshing their tokens do not
+        # lock each other out of logging in. Refresh counts per user (the token's) and, far more
+        # generously, per IP.
         "login": env.str("THROTTLE_LOGIN", default="10/min"),
+        "admin_login": env.str("THROTTLE_ADMIN_LOGIN", default="10/min"),
+        "refresh": env.str("THROTTLE_REFRESH", default="20/min"),
+        "refresh_ip": env.str("THROTTLE_REFRESH_IP", default="600/min"),
+        "verify_email": env.str("THROTTLE_VERIFY_EMAIL", default="10/min"),
         "signup": env.str("THROTTLE_SIGNUP", default="5/min"),
         "charge": env.str("THROTTLE_CHARGE", default="30/min"),
         "queue_enter": env.str("THROTTLE_QUEUE_ENTER", default="30/min"),
@@ -212,6 +219,8 @@ REST_FRAMEWORK = {
         "pay_ip": env.str("THROTTLE_PAY_IP", default="600/min"),
         "anon_ip": env.str("THROTTLE_ANON_IP", default="60/min"),
     },
+    # How many trusted reverse proxies stand in front of the web processes: the client address used
+    # by every per-IP rate limit is then read from X-Forwarded-For (apps.common.throttling).
     "NUM_PROXIES": env.int("NUM_PROXIES", default=0),
     "UNAUTHENTICATED_USER": None,
 }
