@@ -1,16 +1,17 @@
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any
 
 import pytest
-from django.db import connection, connections
+from django.core.cache import cache
+from django.db import connection
 from rest_framework.test import APIClient
 
 from apps.common.redis import get_redis
-from tests.factories import UserFactory
+from apps.concerts.models import ConcertDate
+from tests import helpers
+from tests.factories import UserFactory, make_date
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -22,29 +23,9 @@ def _database_capacity(django_db_setup: None, django_db_blocker: Any) -> None:
 
 
 @pytest.fixture(autouse=True)
-def _clean_redis() -> Iterator[None]:
-    from django.core.cache import cache
-
+def _clean_redis() -> None:
     get_redis().flushdb()
     cache.clear()
-    return
-
-
-@contextmanager
-def redis_unreachable() -> Iterator[None]:
-    """Point the service's Redis client at a closed port (a Redis outage) for the duration."""
-    from django.test import override_settings
-
-    from apps.queue import scripts
-
-    get_redis.cache_clear()
-    scripts._registered.cache_clear()
-    try:
-        with override_settings(REDIS_URL="redis://127.0.0.1:1/0"):
-            yield
-    finally:
-        get_redis.cache_clear()
-        scripts._registered.cache_clear()
 
 
 @pytest.fixture
@@ -57,49 +38,27 @@ def user(db: None) -> Any:
     return UserFactory()
 
 
-def login_client(user: Any) -> APIClient:
-    from apps.accounts.services import issue_tokens
-
-    client = APIClient()
-    tokens = issue_tokens(user=user)
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {tokens['access']}")
-    client.tokens = tokens  # type: ignore[attr-defined]
-    return client
+@pytest.fixture
+def auth_client(user: Any) -> APIClient:
+    return helpers.login_client(user)
 
 
 @pytest.fixture
-def auth_client(user: Any) -> APIClient:
-    return login_client(user)
+def concert_date(db: None) -> ConcertDate:
+    return make_date()
 
 
-def run_in_threads(count: int, target: Callable[[int], Any]) -> list[Any]:
-    """Start `count` threads on a barrier so they hit the database together; each returns
-    target(i) or the exception it raised. Every thread closes its own DB connection."""
-    barrier = threading.Barrier(count)
-    results: list[Any] = [None] * count
+@pytest.fixture
+def admitted_client(db: None) -> Callable[..., APIClient]:
+    """Makes a logged-in buyer (a new one unless given) holding the queue access token of a date."""
 
-    def run(index: int) -> None:
-        try:
-            barrier.wait(timeout=60)
-            results[index] = target(index)
-        except BaseException as exc:
-            results[index] = exc
-        finally:
-            connections.close_all()
+    def make(date: ConcertDate, user: Any = None) -> APIClient:
+        return helpers.admitted_client(date, user or UserFactory())
 
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=240)
-    return results
+    return make
 
 
-def assert_error(response: Any, status: int, code: str) -> dict:
-    assert response.status_code == status, (response.status_code, getattr(response, "content", b"")[:500])
-    body = response.json()
-    assert set(body) >= {"error"}, body
-    assert body["error"]["code"] == code, body
-    assert isinstance(body["error"]["message"], str) and body["error"]["message"]
-    assert isinstance(body["error"]["details"], dict)
-    return body["error"]
+@pytest.fixture
+def buyer(user: Any, concert_date: ConcertDate) -> APIClient:
+    """`user`, logged in and holding the queue access token of `concert_date`."""
+    return helpers.admitted_client(concert_date, user)

@@ -1,13 +1,15 @@
 from django.conf import settings
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import generics, serializers, status
-from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.common.idempotency import run_idempotent
+from apps.common.schema import IDEMPOTENCY_PARAMETER
 from apps.common.throttling import ScopedIPRateThrottle, ScopedUserRateThrottle
+from apps.common.views import PublicApi
 
 from . import selectors, services
 from .serializers import (
@@ -19,15 +21,8 @@ from .serializers import (
 )
 from .throttling import RefreshRateThrottle
 
-IDEMPOTENCY_PARAMETER = OpenApiParameter(
-    "Idempotency-Key", str, OpenApiParameter.HEADER, required=False,
-    description="Replays the first response for the same key and body; another body is 409 IDEMPOTENCY_CONFLICT.",
-)  # fmt: skip
 
-
-class SignupApi(APIView):
-    authentication_classes: list = []
-    permission_classes = [AllowAny]
+class SignupApi(PublicApi):
     throttle_classes = [ScopedIPRateThrottle]
     throttle_scope = "signup"
 
@@ -46,9 +41,7 @@ class SignupApi(APIView):
         return Response(UserOutputSerializer(user).data, status=status.HTTP_201_CREATED)
 
 
-class LoginApi(APIView):
-    authentication_classes: list = []
-    permission_classes = [AllowAny]
+class LoginApi(PublicApi):
     throttle_classes = [ScopedIPRateThrottle]
     throttle_scope = "login"
 
@@ -67,9 +60,7 @@ class RefreshInputSerializer(serializers.Serializer):
     refresh = serializers.CharField(max_length=2000)
 
 
-class RefreshApi(APIView):
-    authentication_classes: list = []
-    permission_classes = [AllowAny]
+class RefreshApi(PublicApi):
     throttle_classes = [RefreshRateThrottle]
     throttle_scope = "refresh"
 
@@ -91,9 +82,7 @@ class LogoutApi(APIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class VerifyEmailApi(APIView):
-    authentication_classes: list = []
-    permission_classes = [AllowAny]
+class VerifyEmailApi(PublicApi):
     throttle_classes = [ScopedIPRateThrottle]
     throttle_scope = "verify_email"
 

@@ -28,7 +28,7 @@ from rest_framework_simplejwt.utils import datetime_from_epoch
 from apps.common.db import retry_on_lock_conflict
 from apps.common.error_codes import ErrorCode
 from apps.common.exceptions import Conflict, InvalidCredentials, NotAuthenticated, ValidationFailed
-from apps.common.tasks import enqueue_on_commit
+from apps.common.on_commit import enqueue_on_commit
 
 from . import revocation
 from .models import LedgerKind, TokenFamily, User, WalletTransaction

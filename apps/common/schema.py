@@ -1,4 +1,20 @@
+"""The OpenAPI pieces every API module shares: the schema class, the id bounds, the headers."""
+
 from drf_spectacular.openapi import AutoSchema as BaseAutoSchema
+from drf_spectacular.utils import OpenApiParameter
+
+# Bounds of a primary key in a request (a BIGINT): a larger number is a 400, not a database error.
+ID = {"min_value": 1, "max_value": 2**63 - 1}
+
+QUEUE_TOKEN_PARAMETER = OpenApiParameter(
+    "X-Queue-Token", str, OpenApiParameter.HEADER, required=True,
+    description="The access token the waiting queue issued for this user and concert date.",
+)  # fmt: skip
+
+IDEMPOTENCY_PARAMETER = OpenApiParameter(
+    "Idempotency-Key", str, OpenApiParameter.HEADER, required=False,
+    description="Replays the first response for the same key and body; another body is 409 IDEMPOTENCY_CONFLICT.",
+)  # fmt: skip
 
 
 class AutoSchema(BaseAutoSchema):

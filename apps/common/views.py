@@ -14,6 +14,14 @@ from .exceptions import error_body
 from .redis import get_redis
 
 
+class PublicApi(APIView):
+    """Base of the endpoints anyone may call: no authentication runs (a stale or bad token on a
+    public page is not an error) and no permission is needed."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+
 class ValidatedInputMixin:
     """For views whose permission check needs the body (the queue token is checked for the concert
     date a request names): the nested InputSerializer validates the body once per request, and a bad
@@ -37,10 +45,7 @@ def json_server_error(request: HttpRequest) -> JsonResponse:
     return JsonResponse(error_body(ErrorCode.INTERNAL_ERROR, "Something went wrong on our side."), status=500)
 
 
-class HealthApi(APIView):
-    authentication_classes: list = []
-    permission_classes = [AllowAny]
-
+class HealthApi(PublicApi):
     @extend_schema(
         responses={
             200: inline_serializer(

@@ -9,6 +9,8 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from apps.common.admin import ReadOnlyAdminMixin
+
 from . import services
 from .models import Concert, ConcertDate, Inventory, Seat, SeatStatus, Venue
 from .selectors import forget_dates
@@ -196,16 +198,7 @@ class SeatAdmin(admin.ModelAdmin):
 
 
 @admin.register(Inventory)
-class InventoryAdmin(admin.ModelAdmin):
+class InventoryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["concert_date", "concert", "total", "remaining", "version", "updated_at"]
     list_select_related = ["concert_date__concert", "concert"]
     readonly_fields = ["concert", "concert_date", "total", "remaining", "version"]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Inventory | None = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Inventory | None = None) -> bool:
-        return False

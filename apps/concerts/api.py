@@ -3,12 +3,12 @@ queue access token, because it is what admitted buyers hold seats from."""
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, serializers
-from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.common.exceptions import NotFound
+from apps.common.views import PublicApi
 from apps.queue.permissions import QueueTokenRequired
 
 from . import selectors
@@ -16,10 +16,7 @@ from .models import SeatStatus
 from .serializers import ConcertDateSerializer, SeatSerializer, VenueBriefSerializer, VenueSerializer
 
 
-class ConcertListApi(generics.ListAPIView):
-    authentication_classes: list = []
-    permission_classes = [AllowAny]
-
+class ConcertListApi(PublicApi, generics.ListAPIView):
     class OutputSerializer(serializers.Serializer):
         id = serializers.IntegerField()
         name = serializers.CharField()
@@ -38,10 +35,7 @@ class ConcertListApi(generics.ListAPIView):
         return super().get(request, *args, **kwargs)
 
 
-class ConcertDetailApi(APIView):
-    authentication_classes: list = []
-    permission_classes = [AllowAny]
-
+class ConcertDetailApi(PublicApi):
     class OutputSerializer(serializers.Serializer):
         id = serializers.IntegerField()
         name = serializers.CharField()
@@ -55,10 +49,7 @@ class ConcertDetailApi(APIView):
         return Response(self.OutputSerializer(selectors.get_concert(concert_id=concert_id)).data)
 
 
-class ConcertDateListApi(APIView):
-    authentication_classes: list = []
-    permission_classes = [AllowAny]
-
+class ConcertDateListApi(PublicApi):
     @extend_schema(responses={200: ConcertDateSerializer(many=True)}, operation_id="concert_dates_list")
     def get(self, request: Request, concert_id: int) -> Response:
         dates = selectors.dates_with_availability(concert_id=concert_id)
@@ -79,11 +70,9 @@ class SeatListApi(APIView):
         """The date of the URL, once it is known to belong to the URL's concert (404 otherwise,
         before the token is looked at, so that a token never reveals another concert's dates).
         From the few-second date facts: a date never moves to another concert."""
-        concert_date_id = self.kwargs["concert_date_id"]
-        facts = selectors.date_facts(concert_date_id)
-        if facts is None or facts.concert_id != self.kwargs["concert_id"]:
-            raise NotFound("Concert date not found.")
-        return concert_date_id
+        return selectors.date_of_concert(
+            concert_id=self.kwargs["concert_id"], concert_date_id=self.kwargs["concert_date_id"]
+        ).concert_date_id
 
     @extend_schema(parameters=[InputSerializer], responses={200: SeatSerializer(many=True)}, operation_id="seats_list")
     def get(self, request: Request, concert_id: int, concert_date_id: int) -> Response:

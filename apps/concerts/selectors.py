@@ -19,8 +19,6 @@ from .models import Concert, ConcertDate, Seat, SeatStatus
 
 logger = logging.getLogger(__name__)
 
-SEAT_MAP_TTL_SECONDS = 30  # a safety net only: every seat change bumps the date's map version
-
 
 def list_concerts() -> QuerySet[Concert]:
     return (
@@ -57,12 +55,23 @@ def remaining_seats(concert_date: ConcertDate) -> int:
     return inventory.remaining if inventory is not None else 0
 
 
-def is_available(concert_date: ConcertDate, now: Any = None) -> bool:
-    """Bookable now: open, the booking window has started, the show has not, and seats are left."""
+def in_booking_window(
+    *, booking_open: bool, booking_opens_at: dt.datetime, starts_at: dt.datetime, now: dt.datetime | None = None
+) -> bool:
+    """The booking rule: staff have not closed the date, its window has opened and the show has not started."""
     now = now or timezone.now()
+    return booking_open and booking_opens_at <= now < starts_at
+
+
+def is_available(concert_date: ConcertDate, now: dt.datetime | None = None) -> bool:
+    """Bookable now (the booking rule) with seats left."""
     return (
-        concert_date.booking_open
-        and concert_date.booking_opens_at <= now < concert_date.starts_at
+        in_booking_window(
+            booking_open=concert_date.booking_open,
+            booking_opens_at=concert_date.booking_opens_at,
+            starts_at=concert_date.starts_at,
+            now=now,
+        )
         and remaining_seats(concert_date) > 0
     )
 
@@ -167,8 +176,9 @@ class DateFacts:
     booking_open: bool
 
     def booking_open_now(self) -> bool:
-        now = timezone.now()
-        return self.booking_open and self.booking_opens_at <= now < self.starts_at
+        return in_booking_window(
+            booking_open=self.booking_open, booking_opens_at=self.booking_opens_at, starts_at=self.starts_at
+        )
 
 
 def date_facts(concert_date_id: int) -> DateFacts | None:
@@ -186,6 +196,15 @@ def date_facts(concert_date_id: int) -> DateFacts | None:
         if len(_facts) > 10_000:
             _facts.clear()
         _facts[concert_date_id] = (now + DATE_FACTS_TTL_SECONDS, facts)
+    return facts
+
+
+def date_of_concert(*, concert_id: int, concert_date_id: int) -> DateFacts:
+    """The facts of a concert date that belongs to this concert; NOT_FOUND for an unknown date or
+    one of another concert (so that an id never reveals another concert's dates)."""
+    facts = date_facts(concert_date_id)
+    if facts is None or facts.concert_id != concert_id:
+        raise NotFound("Concert date not found.")
     return facts
 
 

@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from apps.common.error_codes import ErrorCode
 from apps.common.exceptions import Conflict, NotFound, ServiceUnavailable, ValidationFailed
+from apps.common.on_commit import send_on_commit
 
 from .models import Concert, ConcertDate, Inventory, Seat, SeatStatus, Venue
 from .signals import seats_changed
@@ -198,7 +199,7 @@ def _change_remaining(*, concert_date_id: int, delta: int) -> None:
 
 
 def _announce(concert_date_id: int) -> None:
-    transaction.on_commit(lambda: seats_changed.send(sender=Seat, concert_date_id=concert_date_id), robust=True)
+    send_on_commit(seats_changed, sender=Seat, concert_date_id=concert_date_id)
 
 
 def mark_seats_held(*, concert_date_id: int, seat_ids: Sequence[int], held_until: dt.datetime) -> list[Seat]:
@@ -245,8 +246,3 @@ def release_seats(*, concert_date_id: int, seat_ids: Sequence[int]) -> None:
     )
     _change_remaining(concert_date_id=concert_date_id, delta=len(seats))
     _announce(concert_date_id)
-
-
-def booking_window_open(concert_date: ConcertDate, now: dt.datetime | None = None) -> bool:
-    now = now or timezone.now()
-    return concert_date.booking_open and concert_date.booking_opens_at <= now < concert_date.starts_at

@@ -1,12 +1,14 @@
 from django.contrib import admin
 
-from apps.reservations.admin import ReadOnlyAdmin
+from apps.common.admin import ReadOnlyAdminMixin
 
 from .models import Payment
 
 
 @admin.register(Payment)
-class PaymentAdmin(ReadOnlyAdmin):
+class PaymentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Payments change only through the payment and cancellation services, with the wallet."""
+
     list_display = ["id", "user", "reservation", "amount", "status", "paid_at", "refunded_at"]
     list_filter = ["status", "reservation__concert_date__concert", "reservation__concert_date"]
     search_fields = ["=id", "=reservation__id", "user__email"]

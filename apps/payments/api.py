@@ -3,14 +3,15 @@ from rest_framework import generics, serializers
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
-from apps.accounts.api import IDEMPOTENCY_PARAMETER
 from apps.common.idempotency import has_stored_response, run_idempotent
+from apps.common.schema import ID, IDEMPOTENCY_PARAMETER, QUEUE_TOKEN_PARAMETER
 from apps.common.throttling import PER_USER_AND_IP
 from apps.common.views import ValidatedInputMixin
 from apps.queue.permissions import QueueTokenRequired
 from apps.reservations import selectors as reservation_selectors
-from apps.reservations.api import ID, QUEUE_TOKEN_PARAMETER
+from apps.reservations.serializers import ReservationSerializer
 
 from . import selectors, services
 from .serializers import PaymentCreatedSerializer, PaymentSerializer
@@ -65,3 +66,13 @@ class PaymentListCreateApi(ValidatedInputMixin, generics.GenericAPIView):
             return 201, dict(PaymentCreatedSerializer(payment).data)
 
         return run_idempotent(request=request, scope="payments.create", work=work)
+
+
+class ReservationCancelApi(APIView):
+    """Cancels a hold, or a paid booking with a refund to the wallet."""
+
+    @extend_schema(request=None, responses={200: ReservationSerializer}, operation_id="reservations_cancel")
+    def post(self, request: Request, reservation_id: int) -> Response:
+        services.cancel_reservation(user=request.user, reservation_id=reservation_id)
+        reservation = reservation_selectors.get_reservation(user=request.user, reservation_id=reservation_id)
+        return Response(ReservationSerializer(reservation).data)

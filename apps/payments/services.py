@@ -1,10 +1,15 @@
-"""Paying for a hold from the wallet, and refunding a cancelled booking."""
+"""Paying for a hold from the wallet, and cancelling a reservation (refunding a paid one).
+
+Both span reservations, the wallet and the queue, so they live here, in the app on top: the
+reservations app supplies the steps (`lock_own_reservation`, `confirm_reservation`,
+`cancel_live_reservation`) and never calls back."""
 
 from __future__ import annotations
 
 import datetime as dt
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -12,17 +17,21 @@ from apps.accounts import services as wallet
 from apps.common.db import retry_on_lock_conflict
 from apps.common.error_codes import ErrorCode
 from apps.common.exceptions import Conflict
-from apps.common.tasks import enqueue_on_commit
+from apps.common.on_commit import enqueue_on_commit, run_on_commit
+from apps.concerts.selectors import date_facts
+from apps.queue import services as queue
 from apps.reservations import services as reservations
-from apps.reservations.models import Reservation
+from apps.reservations.models import Reservation, ReservationStatus
 
 from .models import Payment, PaymentStatus
+from .tasks import send_refund_email
 
 
 @retry_on_lock_conflict
 def pay_for_reservation(*, user: Any, reservation_id: int) -> tuple[Payment, Any]:
     """Debit the wallet by the reservation's total, record the payment, confirm the reservation and
-    reserve its seats: all in one transaction, or nothing. Returns (payment, balance after).
+    reserve its seats: all in one transaction, or nothing. Returns (payment, balance after). After
+    commit the buyer's queue access to the date ends: its place goes to the next waiter.
 
     Locks the reservation, then the wallet (the same order as every other booking transaction).
     Raises NOT_FOUND (also for another user's reservation), INVALID_STATE (409: not HELD, e.g. paid
@@ -41,20 +50,42 @@ def pay_for_reservation(*, user: Any, reservation_id: int) -> tuple[Payment, Any
             user_id=user.pk, reservation=reservation, amount=reservation.total_price, paid_at=now
         )
         reservations.confirm_reservation(reservation=reservation, now=now)
+        # Redis down here must not fail the committed payment: the token expires on its own.
+        concert_date_id = reservation.concert_date_id
+        run_on_commit(
+            lambda: queue.end_access(user_id=user.pk, concert_date_id=concert_date_id),
+            description="ending queue access after a payment",
+        )
     return payment, balance
 
 
-def refund_reservation_payment(*, reservation: Reservation, now: dt.datetime) -> Payment:
-    """Give a confirmed reservation's payment back to the wallet (ledger REFUND) and mark it
-    REFUNDED. Runs inside the cancellation's transaction, which holds the reservation lock."""
+@retry_on_lock_conflict
+def cancel_reservation(*, user: Any, reservation_id: int) -> Reservation:
+    """Cancel one of the user's reservations. A live hold frees its seats; a paid booking is also
+    refunded to the wallet (ledger REFUND, payment REFUNDED, an e-mail after commit), until
+    REFUND_CUTOFF_HOURS before the show. Raises NOT_FOUND (also for another user's reservation) and
+    INVALID_STATE (409: already ended, or too close to the show)."""
+    now = timezone.now()
+    with transaction.atomic():
+        reservation = reservations.lock_own_reservation(user=user, reservation_id=reservation_id)
+        if reservation.effective_status(now) == ReservationStatus.CONFIRMED:
+            _refund(reservation=reservation, now=now)
+        reservations.cancel_live_reservation(reservation=reservation, now=now)
+    return reservation
+
+
+def _refund(*, reservation: Reservation, now: dt.datetime) -> None:
+    """Give a confirmed reservation's payment back to the wallet (caller holds the reservation lock)."""
+    starts_at = date_facts(reservation.concert_date_id).starts_at
+    if now >= starts_at - dt.timedelta(hours=settings.REFUND_CUTOFF_HOURS):
+        raise Conflict(
+            ErrorCode.INVALID_STATE,
+            f"Bookings can be cancelled until {settings.REFUND_CUTOFF_HOURS} hours before the show.",
+        )
     payment = Payment.objects.select_for_update().get(reservation_id=reservation.pk)
     if payment.status != PaymentStatus.PAID:
         raise Conflict(ErrorCode.INVALID_STATE, "This payment was refunded already.")
     if payment.amount > 0:
         wallet.refund(user=reservation.user, amount=payment.amount, reference=f"reservation:{reservation.pk}")
     Payment.objects.filter(pk=payment.pk).update(status=PaymentStatus.REFUNDED, refunded_at=now, updated_at=now)
-    payment.status, payment.refunded_at = PaymentStatus.REFUNDED, now
-    from .tasks import send_refund_email
-
     enqueue_on_commit(send_refund_email, payment_id=payment.pk)
-    return payment

@@ -1,13 +1,15 @@
 from django.contrib import admin
 from redis.exceptions import RedisError
 
+from apps.common.admin import ReadOnlyAdminMixin
+
 from .models import QueueOverview
 from .selectors import queue_summary
 
 
 @admin.register(QueueOverview)
-class QueueOverviewAdmin(admin.ModelAdmin):
-    """Read-only: one Redis summary per row (waiting, active, admitted per minute, oldest wait)."""
+class QueueOverviewAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """One Redis summary per row (waiting, active, admitted per minute, oldest wait)."""
 
     list_display = ["id", "concert", "starts_at", "queue"]
     list_select_related = ["concert"]
@@ -21,12 +23,3 @@ class QueueOverviewAdmin(admin.ModelAdmin):
             return "Redis unavailable"
         oldest = "-" if s.oldest_wait_seconds is None else f"{s.oldest_wait_seconds} s"
         return f"{s.waiting} waiting · {s.active} active · {s.admitted_per_minute}/min admitted · oldest wait {oldest}"
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

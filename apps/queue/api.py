@@ -8,12 +8,11 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.accounts.authentication import StatelessJWTAuthentication
+from apps.common.schema import ID
 from apps.common.throttling import PER_USER_AND_IP
 
 from . import services
 from .models import QueueStatus
-
-ID = {"min_value": 1, "max_value": 2**63 - 1}
 
 
 class QueueTargetSerializer(serializers.Serializer):

@@ -12,8 +12,8 @@ from typing import Any
 from django.conf import settings
 
 from apps.common.error_codes import ErrorCode
-from apps.common.exceptions import Conflict, NotFound
-from apps.concerts.selectors import DateFacts, date_facts
+from apps.common.exceptions import Conflict
+from apps.concerts.selectors import date_of_concert
 
 from . import scripts
 from .keys import QueueKeys, dates_with_waiters_key, datetime_from_ms, now_ms
@@ -35,14 +35,6 @@ class QueueState:
     expires_at: dt.datetime | None = None
     poll_after_seconds: int | None = None
     created: bool = False
-
-
-def _facts_of_concert_date(*, concert_id: int, concert_date_id: int) -> DateFacts:
-    """The date's facts, or NOT_FOUND when the date is unknown or belongs to another concert."""
-    facts = date_facts(concert_date_id)
-    if facts is None or facts.concert_id != concert_id:
-        raise NotFound("Unknown concert date.")
-    return facts
 
 
 # --- Estimated wait and polling ---------------------------------------------------------------
@@ -116,7 +108,7 @@ def enter_queue(*, user_id: int, concert_id: int, concert_date_id: int) -> Queue
     """Take a place in the date's line (or keep the one held); admitted at once when the date has
     free capacity and nobody waits. Raises NOT_FOUND (unknown date, or not of this concert) and
     BOOKING_CLOSED (409: booking not open, or the show has started)."""
-    facts = _facts_of_concert_date(concert_id=concert_id, concert_date_id=concert_date_id)
+    facts = date_of_concert(concert_id=concert_id, concert_date_id=concert_date_id)
     if not facts.booking_open_now():
         raise Conflict(ErrorCode.BOOKING_CLOSED, "Booking is not open for this concert date.")
     keys = QueueKeys(concert_date_id)
@@ -142,7 +134,7 @@ def enter_queue(*, user_id: int, concert_id: int, concert_date_id: int) -> Queue
 
 def queue_status(*, user_id: int, concert_id: int, concert_date_id: int) -> QueueState:
     """Where the user stands; polling it is the waiter's heartbeat. Raises NOT_FOUND."""
-    _facts_of_concert_date(concert_id=concert_id, concert_date_id=concert_date_id)
+    date_of_concert(concert_id=concert_id, concert_date_id=concert_date_id)
     keys = QueueKeys(concert_date_id)
     reply = scripts.run(
         scripts.STATUS,
@@ -156,5 +148,5 @@ def queue_status(*, user_id: int, concert_id: int, concert_date_id: int) -> Queu
 
 def leave_queue(*, user_id: int, concert_id: int, concert_date_id: int) -> None:
     """Leave the line or give back the access token. Raises NOT_FOUND."""
-    _facts_of_concert_date(concert_id=concert_id, concert_date_id=concert_date_id)
+    date_of_concert(concert_id=concert_id, concert_date_id=concert_date_id)
     end_access(user_id=user_id, concert_date_id=concert_date_id)

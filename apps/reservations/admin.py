@@ -1,19 +1,8 @@
 from django.contrib import admin
 
+from apps.common.admin import ReadOnlyAdminMixin
+
 from .models import Reservation, ReservationItem
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Bookings change only through the services that keep seats, inventory and money in step."""
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class ReservationItemInline(admin.TabularInline):
@@ -28,7 +17,9 @@ class ReservationItemInline(admin.TabularInline):
 
 
 @admin.register(Reservation)
-class ReservationAdmin(ReadOnlyAdmin):
+class ReservationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Bookings change only through the services that keep seats, inventory and money in step."""
+
     list_display = ["id", "user", "concert", "concert_date", "status", "total_price", "expires_at", "created_at"]
     list_filter = ["status", "concert_date__concert", "concert_date"]
     search_fields = ["=id", "user__email"]

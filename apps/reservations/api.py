@@ -1,24 +1,18 @@
 from django.conf import settings
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import generics, serializers, status
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.common.schema import ID, QUEUE_TOKEN_PARAMETER
 from apps.common.throttling import PER_USER_AND_IP
 from apps.common.views import ValidatedInputMixin
 from apps.queue.permissions import QueueTokenRequired
 
 from . import selectors, services
 from .serializers import ReservationSerializer
-
-QUEUE_TOKEN_PARAMETER = OpenApiParameter(
-    "X-Queue-Token", str, OpenApiParameter.HEADER, required=True,
-    description="The access token the waiting queue issued for this user and concert date.",
-)  # fmt: skip
-
-ID = {"min_value": 1, "max_value": 2**63 - 1}
 
 
 class ReservationListCreateApi(ValidatedInputMixin, generics.GenericAPIView):
@@ -74,13 +68,5 @@ class ReservationListCreateApi(ValidatedInputMixin, generics.GenericAPIView):
 class ReservationDetailApi(APIView):
     @extend_schema(responses={200: ReservationSerializer}, operation_id="reservations_retrieve")
     def get(self, request: Request, reservation_id: int) -> Response:
-        reservation = selectors.get_reservation(user=request.user, reservation_id=reservation_id)
-        return Response(ReservationSerializer(reservation).data)
-
-
-class ReservationCancelApi(APIView):
-    @extend_schema(request=None, responses={200: ReservationSerializer}, operation_id="reservations_cancel")
-    def post(self, request: Request, reservation_id: int) -> Response:
-        services.cancel_reservation(user=request.user, reservation_id=reservation_id)
         reservation = selectors.get_reservation(user=request.user, reservation_id=reservation_id)
         return Response(ReservationSerializer(reservation).data)

@@ -4,7 +4,7 @@ from typing import Any
 
 from django.dispatch import receiver
 
-from apps.common.tasks import enqueue_on_commit
+from apps.common.on_commit import enqueue_on_commit
 
 from .signals import reservation_confirmed
 from .tasks import send_reservation_confirmed_email

@@ -1,4 +1,5 @@
-"""Seat holds: create, expire, cancel, confirm.
+"""Seat holds: create and expire them, and the steps the payments services build paying for and
+cancelling a reservation from (lock, confirm, cancel).
 
 Lock order, the same everywhere so that transactions queue instead of deadlocking:
 reservation row → user row (wallet) → seat rows (ascending id) → inventory row.
@@ -9,44 +10,34 @@ holds so the per-user cap is exact.
 from __future__ import annotations
 
 import datetime as dt
-import logging
 from collections.abc import Sequence
 from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.dispatch import Signal
 from django.utils import timezone
 
 from apps.accounts.services import lock_user
 from apps.common.db import retry_on_lock_conflict
 from apps.common.error_codes import ErrorCode
 from apps.common.exceptions import Conflict, NotFound, ValidationFailed
+from apps.common.on_commit import send_on_commit
 from apps.concerts import services as concert_services
-from apps.concerts.models import ConcertDate
 from apps.concerts.selectors import date_facts
 
 from .models import Reservation, ReservationItem, ReservationStatus
 from .signals import reservation_cancelled, reservation_confirmed
 
-logger = logging.getLogger(__name__)
 
-
-def _send_on_commit(signal: Any, reservation: Reservation) -> None:
-    kwargs = {
-        "reservation_id": reservation.pk,
-        "user_id": reservation.user_id,
-        "concert_date_id": reservation.concert_date_id,
-    }
-
-    def send() -> None:
-        # A receiver that fails (Redis down while ending queue access, a broker outage) must not
-        # turn a committed payment into an error; it is logged, and each effect has a fallback
-        # (access tokens expire on their own, the sweep and e-mail retries catch up).
-        for receiver, result in signal.send_robust(sender=Reservation, **kwargs):
-            if isinstance(result, Exception):
-                logger.error("receiver %r of %s failed", receiver, signal, exc_info=result)
-
-    transaction.on_commit(send)
+def _announce(signal: Signal, reservation: Reservation) -> None:
+    send_on_commit(
+        signal,
+        sender=Reservation,
+        reservation_id=reservation.pk,
+        user_id=reservation.user_id,
+        concert_date_id=reservation.concert_date_id,
+    )
 
 
 def _clean_seat_ids(seat_ids: Sequence[int]) -> list[int]:
@@ -129,7 +120,7 @@ def _hold(*, user_id: int, concert_id: int, concert_date_id: int, seat_ids: list
     return reservation
 
 
-def _end(reservation: Reservation, status: ReservationStatus, now: dt.datetime) -> None:
+def _end_reservation(reservation: Reservation, status: ReservationStatus, now: dt.datetime) -> None:
     """End a live reservation (caller holds its lock): free its seats and its live-seat claims."""
     seat_ids = list(reservation.items.values_list("seat_id", flat=True))
     Reservation.objects.filter(pk=reservation.pk).update(status=status, ended_at=now, updated_at=now)
@@ -157,55 +148,37 @@ def release_expired_holds(
                 query = query.filter(pk__in=reservation_ids)
             batch = list(query.select_for_update(skip_locked=True).order_by("pk")[:batch_size])
             for reservation in batch:
-                _end(reservation, ReservationStatus.EXPIRED, now_)
+                _end_reservation(reservation, ReservationStatus.EXPIRED, now_)
         released += len(batch)
         if len(batch) < batch_size:
             return released
 
 
-def _lock_own(*, user: Any, reservation_id: int) -> Reservation:
+# --- Building blocks of the payments services, called inside their transaction ------------------
+
+
+def lock_own_reservation(*, user: Any, reservation_id: int) -> Reservation:
+    """Lock one of the user's reservations; NOT_FOUND (also for another user's reservation)."""
     reservation = Reservation.objects.select_for_update().filter(pk=reservation_id, user_id=user.pk).first()
     if reservation is None:
         raise NotFound("Reservation not found.")
     return reservation
 
 
-@retry_on_lock_conflict
-def cancel_reservation(*, user: Any, reservation_id: int) -> Reservation:
-    """Cancel one of the user's reservations. A live hold frees its seats; a confirmed booking is
-    refunded to the wallet until REFUND_CUTOFF_HOURS before the show. Raises NOT_FOUND (also for
-    another user's reservation) and INVALID_STATE (409: already ended, or too close to the show)."""
-    now = timezone.now()
-    with transaction.atomic():
-        reservation = _lock_own(user=user, reservation_id=reservation_id)
-        status = reservation.effective_status(now)
-        if status == ReservationStatus.HELD:
-            _end(reservation, ReservationStatus.CANCELLED, now)
-        elif status == ReservationStatus.CONFIRMED:
-            starts_at = ConcertDate.objects.values_list("starts_at", flat=True).get(pk=reservation.concert_date_id)
-            cutoff = starts_at - dt.timedelta(hours=settings.REFUND_CUTOFF_HOURS)
-            if now >= cutoff:
-                raise Conflict(
-                    ErrorCode.INVALID_STATE,
-                    f"Bookings can be cancelled until {settings.REFUND_CUTOFF_HOURS} hours before the show.",
-                )
-            from apps.payments.services import refund_reservation_payment
-
-            refund_reservation_payment(reservation=reservation, now=now)
-            _end(reservation, ReservationStatus.CANCELLED, now)
-        else:
-            raise Conflict(ErrorCode.INVALID_STATE, f"This reservation is already {status.lower()}.")
-        _send_on_commit(reservation_cancelled, reservation)
-    return reservation
-
-
-# --- Called by the payments service inside its transaction ---------------------------------------
+def cancel_live_reservation(*, reservation: Reservation, now: dt.datetime) -> None:
+    """End a live reservation as CANCELLED and free its seats (caller holds its lock, and has
+    refunded a CONFIRMED one). Raises INVALID_STATE (409) for one that has already ended."""
+    status = reservation.effective_status(now)
+    if status not in (ReservationStatus.HELD, ReservationStatus.CONFIRMED):
+        raise Conflict(ErrorCode.INVALID_STATE, f"This reservation is already {status.lower()}.")
+    _end_reservation(reservation, ReservationStatus.CANCELLED, now)
+    _announce(reservation_cancelled, reservation)
 
 
 def lock_reservation_for_payment(*, user: Any, reservation_id: int, now: dt.datetime) -> Reservation:
     """Lock the user's reservation and check it can be paid now: INVALID_STATE unless HELD,
     HOLD_EXPIRED once `expires_at` has passed (even if the sweep has not run yet)."""
-    reservation = _lock_own(user=user, reservation_id=reservation_id)
+    reservation = lock_own_reservation(user=user, reservation_id=reservation_id)
     if reservation.effective_status(now) == ReservationStatus.EXPIRED:
         raise Conflict(ErrorCode.HOLD_EXPIRED, "The hold on these seats has expired; choose seats again.")
     if reservation.status != ReservationStatus.HELD:
@@ -221,4 +194,4 @@ def confirm_reservation(*, reservation: Reservation, now: dt.datetime) -> None:
         status=ReservationStatus.CONFIRMED, reserved_at=now, updated_at=now
     )
     reservation.status, reservation.reserved_at = ReservationStatus.CONFIRMED, now
-    _send_on_commit(reservation_confirmed, reservation)
+    _announce(reservation_confirmed, reservation)

@@ -5,8 +5,8 @@ from django.core import mail
 from rest_framework.test import APIClient
 
 from apps.accounts.models import User
-from tests.conftest import assert_error, login_client
 from tests.factories import DEFAULT_PASSWORD, UserFactory
+from tests.helpers import assert_error, login_client
 
 pytestmark = pytest.mark.django_db
 

@@ -4,8 +4,8 @@ import pytest
 
 from apps.accounts import services
 from apps.accounts.models import WalletTransaction
-from tests.conftest import assert_error, login_client
 from tests.factories import UserFactory
+from tests.helpers import assert_error, login_client
 
 pytestmark = pytest.mark.django_db
 

@@ -8,8 +8,8 @@ from django.db.models import Sum
 from apps.accounts import services
 from apps.accounts.models import User, WalletTransaction
 from apps.common.exceptions import Conflict
-from tests.conftest import assert_error, login_client, run_in_threads
 from tests.factories import UserFactory
+from tests.helpers import assert_error, login_client, run_in_threads
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

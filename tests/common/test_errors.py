@@ -1,7 +1,7 @@
 import pytest
 from django.db import OperationalError
 
-from tests.conftest import assert_error, redis_unreachable
+from tests.helpers import assert_error, redis_unreachable
 
 pytestmark = pytest.mark.django_db
 

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from apps.accounts.models import User, WalletTransaction
-from tests.conftest import assert_error
+from tests.helpers import assert_error
 
 pytestmark = pytest.mark.django_db
 
@@ -93,7 +93,7 @@ def test_odd_ids_in_paths_are_not_found(auth_client, path):
 def test_forged_and_unsigned_jwts_are_refused(api_client, user):
     import base64
 
-    from tests.conftest import login_client
+    from tests.helpers import login_client
 
     access = login_client(user).tokens["access"]
     header, payload, signature = access.split(".")

@@ -3,9 +3,8 @@
 import pytest
 from rest_framework.settings import api_settings
 
-from tests.conftest import assert_error, login_client
-from tests.factories import UserFactory
-from tests.reservations.conftest import make_date, queue_token, seat_ids
+from tests.factories import UserFactory, make_date, seat_ids
+from tests.helpers import assert_error, login_client, queue_token
 
 pytestmark = pytest.mark.django_db
 

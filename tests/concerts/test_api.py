@@ -10,10 +10,8 @@ from django.utils import timezone
 from apps.concerts import services
 from apps.concerts.models import Inventory, Seat, SeatStatus
 from apps.concerts.serializers import SeatSerializer
-from tests.conftest import assert_error, login_client
-from tests.factories import UserFactory
-
-from .factories import ConcertFactory, make_date, seat_ids
+from tests.factories import ConcertFactory, UserFactory, make_date, seat_ids
+from tests.helpers import assert_error, login_client
 
 pytestmark = pytest.mark.django_db
 

@@ -13,21 +13,14 @@ from django_redis.exceptions import ConnectionInterrupted
 from apps.concerts import selectors, services
 from apps.concerts.models import Seat, SeatStatus
 from apps.concerts.signals import seats_changed
-
-from .factories import make_date, seat_ids
+from tests.factories import make_date, seat_ids
+from tests.helpers import mark_held
 
 pytestmark = pytest.mark.django_db
 
 
 def statuses(date) -> dict[int, str]:
     return {seat["id"]: seat["status"] for seat in selectors.seat_map(concert_date_id=date.pk)}
-
-
-def hold(date, ids, held_until=None) -> None:
-    with transaction.atomic():
-        services.mark_seats_held(
-            concert_date_id=date.pk, seat_ids=ids, held_until=held_until or timezone.now() + dt.timedelta(minutes=5)
-        )
 
 
 def test_the_map_has_every_seat_in_order_with_api_fields(concert_date):
@@ -50,7 +43,7 @@ def test_a_committed_hold_shows_in_the_next_read(concert_date, django_capture_on
     target = seat_ids(concert_date, 2)
     assert set(statuses(concert_date).values()) == {"AVAILABLE"}  # cached
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
-        hold(concert_date, target)
+        mark_held(concert_date, target)
     assert len(callbacks) == 1
     assert [statuses(concert_date)[pk] for pk in target] == ["HELD", "HELD"]
     with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
@@ -67,7 +60,7 @@ def test_a_rolled_back_hold_sends_nothing(concert_date, django_capture_on_commit
 
         def hold_then_fail() -> None:
             with transaction.atomic():
-                hold(concert_date, seat_ids(concert_date, 1))
+                mark_held(concert_date, seat_ids(concert_date, 1))
                 raise RuntimeError("payment failed")
 
         with django_capture_on_commit_callbacks(execute=True) as callbacks, pytest.raises(RuntimeError):
@@ -83,7 +76,7 @@ def test_a_real_commit_invalidates_the_map():
     date = make_date()
     target = seat_ids(date, 1)
     assert statuses(date)[target[0]] == "AVAILABLE"
-    hold(date, target)  # a real COMMIT runs the on_commit hook
+    mark_held(date, target)  # a real COMMIT runs the on_commit hook
     assert statuses(date)[target[0]] == "HELD"
 
 
@@ -91,14 +84,14 @@ def test_only_the_changed_date_is_rebuilt(concert_date, django_capture_on_commit
     other = make_date(concert=concert_date.concert)
     selectors.seat_map(concert_date_id=other.pk)
     with django_capture_on_commit_callbacks(execute=True):
-        hold(concert_date, seat_ids(concert_date, 1))
+        mark_held(concert_date, seat_ids(concert_date, 1))
     with django_assert_num_queries(0):
         selectors.seat_map(concert_date_id=other.pk)
 
 
 def test_a_hold_expiring_shows_available_without_any_invalidation(concert_date, monkeypatch):
     target = seat_ids(concert_date, 1)[0]
-    hold(concert_date, [target], held_until=timezone.now() + dt.timedelta(seconds=30))
+    mark_held(concert_date, [target], held_until=timezone.now() + dt.timedelta(seconds=30))
     selectors.invalidate_seat_map(concert_date_id=concert_date.pk)
     assert statuses(concert_date)[target] == "HELD"  # cached with its held_until
     later = timezone.now() + dt.timedelta(seconds=31)
@@ -110,7 +103,7 @@ def test_a_hold_expiring_shows_available_without_any_invalidation(concert_date, 
 
 def test_the_status_filter(concert_date):
     held, reserved = seat_ids(concert_date, 2)
-    hold(concert_date, [held, reserved])
+    mark_held(concert_date, [held, reserved])
     with transaction.atomic():
         services.mark_seats_reserved(concert_date_id=concert_date.pk, seat_ids=[reserved])
     selectors.invalidate_seat_map(concert_date_id=concert_date.pk)
@@ -128,7 +121,7 @@ def test_a_build_from_rows_read_before_a_change_is_never_served_after_it(concert
     target = seat_ids(concert_date, 1)[0]
     version = cache.get_or_set(selectors._version_key(concert_date.pk), 1, timeout=None)
     stale_rows = selectors._build_seat_map(concert_date.pk)  # the slow reader's rows
-    hold(concert_date, [target])
+    mark_held(concert_date, [target])
     selectors.invalidate_seat_map(concert_date_id=concert_date.pk)  # what the on_commit hook does
     cache.set(selectors._map_key(concert_date.pk, version), stale_rows)  # the slow reader finishes
     assert statuses(concert_date)[target] == "HELD"
@@ -162,6 +155,6 @@ def test_redis_failing_at_invalidation_is_logged_not_raised(
         caplog.at_level(logging.ERROR, logger="apps.concerts.receivers"),
         django_capture_on_commit_callbacks(execute=True),
     ):
-        hold(concert_date, target)  # the commit stands; the hook must not raise
+        mark_held(concert_date, target)  # the commit stands; the hook must not raise
     assert Seat.objects.get(pk=target[0]).status == SeatStatus.HELD
     assert any("could not invalidate the seat map" in r.getMessage() for r in caplog.records)

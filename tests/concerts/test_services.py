@@ -11,26 +11,14 @@ from django.utils import timezone
 from apps.common.exceptions import Conflict, NotFound, ValidationFailed
 from apps.concerts import selectors, services
 from apps.concerts.models import ConcertDate, Inventory, Seat, SeatStatus
-from tests.conftest import run_in_threads
-
-from .factories import LAYOUT, ConcertFactory, VenueFactory, make_date, seat_ids
+from tests.factories import LAYOUT, ConcertFactory, VenueFactory, make_date, seat_ids
+from tests.helpers import mark_held, remaining_seats, run_in_threads
 
 pytestmark = pytest.mark.django_db
 
 
-def remaining(date: ConcertDate) -> int:
-    return Inventory.objects.get(concert_date=date).remaining
-
-
 def available(date: ConcertDate) -> int:
     return Seat.objects.filter(concert_date=date, status=SeatStatus.AVAILABLE).count()
-
-
-def hold(date: ConcertDate, ids: list[int], minutes: int = 5) -> None:
-    with transaction.atomic():
-        services.mark_seats_held(
-            concert_date_id=date.pk, seat_ids=ids, held_until=timezone.now() + dt.timedelta(minutes=minutes)
-        )
 
 
 class TestConstraints:
@@ -57,7 +45,7 @@ class TestConstraints:
         with pytest.raises((IntegrityError, DataError)), transaction.atomic():
             Inventory.objects.filter(concert_date=concert_date).update(remaining=-1)
         Inventory.objects.filter(concert_date=concert_date).update(remaining=0)
-        assert remaining(concert_date) == 0
+        assert remaining_seats(concert_date) == 0
 
     def test_one_inventory_row_per_date(self, concert_date):
         with pytest.raises(IntegrityError), transaction.atomic():
@@ -109,30 +97,30 @@ class TestLayout:
         # date, 10,000 seats in batches of 2,000, inventory, savepoint: no query per seat
         with django_assert_max_num_queries(12):
             date = services.create_concert_date(concert=concert, starts_at=timezone.now() + dt.timedelta(days=9))
-        assert date.seats.count() == 10_000 == remaining(date)
+        assert date.seats.count() == 10_000 == remaining_seats(date)
 
 
 class TestSeatTransitions:
     def test_each_transition_keeps_remaining_equal_to_available(self, concert_date):
         ids = seat_ids(concert_date, 3)
-        hold(concert_date, ids)
-        assert remaining(concert_date) == available(concert_date) == 17
+        mark_held(concert_date, ids)
+        assert remaining_seats(concert_date) == available(concert_date) == 17
         assert set(Seat.objects.filter(pk__in=ids).values_list("status", flat=True)) == {SeatStatus.HELD}
         with transaction.atomic():
             services.mark_seats_reserved(concert_date_id=concert_date.pk, seat_ids=ids[:2])
-        assert remaining(concert_date) == available(concert_date) == 17
+        assert remaining_seats(concert_date) == available(concert_date) == 17
         assert Seat.objects.get(pk=ids[0]).held_until is None
         with transaction.atomic():
             services.release_seats(concert_date_id=concert_date.pk, seat_ids=ids)
-        assert remaining(concert_date) == available(concert_date) == 20
+        assert remaining_seats(concert_date) == available(concert_date) == 20
         with transaction.atomic():
             services.release_seats(concert_date_id=concert_date.pk, seat_ids=ids)  # twice changes nothing
-        assert remaining(concert_date) == available(concert_date) == 20
+        assert remaining_seats(concert_date) == available(concert_date) == 20
 
     def test_every_transition_bumps_the_versions(self, concert_date):
         ids = seat_ids(concert_date, 1)
         before = Inventory.objects.get(concert_date=concert_date).version
-        hold(concert_date, ids)
+        mark_held(concert_date, ids)
         with transaction.atomic():
             services.release_seats(concert_date_id=concert_date.pk, seat_ids=ids)
         assert Seat.objects.get(pk=ids[0]).version == 2
@@ -140,24 +128,24 @@ class TestSeatTransitions:
 
     def test_a_hold_is_all_or_nothing(self, concert_date):
         first, second, third = seat_ids(concert_date, 3)
-        hold(concert_date, [second])
+        mark_held(concert_date, [second])
         with pytest.raises(Conflict) as caught:
-            hold(concert_date, [first, second, third])
+            mark_held(concert_date, [first, second, third])
         assert caught.value.code == "SEAT_UNAVAILABLE" and caught.value.details == {"seat_ids": [second]}
         assert Seat.objects.get(pk=first).status == Seat.objects.get(pk=third).status == SeatStatus.AVAILABLE
-        assert remaining(concert_date) == available(concert_date) == 19
+        assert remaining_seats(concert_date) == available(concert_date) == 19
 
     def test_seats_of_another_date_or_unknown_seats_are_not_found(self, concert_date):
         other = make_date(concert=concert_date.concert)
         with pytest.raises(NotFound):
-            hold(concert_date, [seat_ids(other, 1)[0]])
+            mark_held(concert_date, [seat_ids(other, 1)[0]])
         with pytest.raises(NotFound):
-            hold(concert_date, [seat_ids(concert_date, 1)[0], 987654321])
-        assert remaining(concert_date) == available(concert_date) == 20
+            mark_held(concert_date, [seat_ids(concert_date, 1)[0], 987654321])
+        assert remaining_seats(concert_date) == available(concert_date) == 20
 
     def test_only_held_seats_can_be_reserved(self, concert_date):
         ids = seat_ids(concert_date, 2)
-        hold(concert_date, ids[:1])
+        mark_held(concert_date, ids[:1])
         with pytest.raises(Conflict) as caught, transaction.atomic():
             services.mark_seats_reserved(concert_date_id=concert_date.pk, seat_ids=ids)
         assert caught.value.code == "INVALID_STATE"
@@ -168,7 +156,7 @@ class TestSeatTransitions:
         with pytest.raises(services.ServiceUnavailable), transaction.atomic():
             services.mark_seats_held(concert_date_id=concert_date.pk, seat_ids=seat_ids(concert_date, 1),
                                      held_until=timezone.now())  # fmt: skip
-        assert remaining(concert_date) == available(concert_date) == 20
+        assert remaining_seats(concert_date) == available(concert_date) == 20
 
     @pytest.mark.django_db(transaction=True)
     def test_racing_holds_on_one_seat_have_one_winner(self):
@@ -177,20 +165,20 @@ class TestSeatTransitions:
 
         def attempt(index: int) -> str:
             try:
-                hold(date, target if index % 2 else list(reversed(target)))
+                mark_held(date, target if index % 2 else list(reversed(target)))
                 return "won"
             except Conflict:
                 return "taken"
 
         results = run_in_threads(12, attempt)
         assert sorted(results) == ["taken"] * 11 + ["won"], results
-        assert remaining(date) == available(date) == 18
+        assert remaining_seats(date) == available(date) == 18
 
 
 class TestCatalogueWrites:
     def test_repricing_only_touches_available_seats(self, concert_date):
         held, free = seat_ids(concert_date, 2)
-        hold(concert_date, [held])
+        mark_held(concert_date, [held])
         services.set_seat_price(seat_id=free, price=Decimal("1.00"))
         assert Seat.objects.get(pk=free).price == Decimal("1.00")
         with pytest.raises(Conflict):
@@ -206,18 +194,33 @@ class TestCatalogueWrites:
         services.set_booking_open(concert_date_ids=[concert_date.pk], is_open=True)
         assert ConcertDate.objects.get(pk=concert_date.pk).booking_open is True
 
-    def test_booking_window(self):
-        now = timezone.now()
-        assert services.booking_window_open(make_date(), now)
-        assert not services.booking_window_open(make_date(opens_in=dt.timedelta(hours=1)), now)
-        assert not services.booking_window_open(make_date(starts_in=-dt.timedelta(minutes=1)), now)
-        assert not services.booking_window_open(make_date(booking_open=False), now)
+    @pytest.mark.parametrize(
+        ("kwargs", "bookable"),
+        [
+            ({}, True),
+            ({"opens_in": dt.timedelta(hours=1)}, False),
+            ({"starts_in": -dt.timedelta(minutes=1)}, False),
+            ({"booking_open": False}, False),
+        ],
+    )
+    def test_the_booking_window_rule_serves_the_catalogue_and_the_hot_paths(self, kwargs, bookable):
+        date = make_date(**kwargs)
+        assert selectors.is_available(date) is bookable
+        assert selectors.date_facts(date.pk).booking_open_now() is bookable
+
+    def test_a_date_of_another_concert_is_not_found(self, concert_date):
+        other = make_date()
+        facts = selectors.date_of_concert(concert_id=concert_date.concert_id, concert_date_id=concert_date.pk)
+        assert facts.concert_date_id == concert_date.pk
+        for concert_id, concert_date_id in [(other.concert_id, concert_date.pk), (concert_date.concert_id, 10**12)]:
+            with pytest.raises(NotFound):
+                selectors.date_of_concert(concert_id=concert_id, concert_date_id=concert_date_id)
 
 
 class TestAvailableSeats:
     def test_an_expired_hold_counts_as_available(self, concert_date):
         live, expired, reserved = seat_ids(concert_date, 3)
-        hold(concert_date, [live, expired, reserved])
+        mark_held(concert_date, [live, expired, reserved])
         Seat.objects.filter(pk=expired).update(held_until=timezone.now() - dt.timedelta(seconds=1))
         with transaction.atomic():
             services.mark_seats_reserved(concert_date_id=concert_date.pk, seat_ids=[reserved])

@@ -38,9 +38,8 @@ def no_server_error(ctx, response, case):
 
 @pytest.fixture
 def buyer_headers(transactional_db):
-    from tests.conftest import login_client
-    from tests.factories import UserFactory
-    from tests.reservations.conftest import fund, make_date, queue_token
+    from tests.factories import UserFactory, make_date
+    from tests.helpers import fund, login_client, queue_token
 
     date = make_date()
     user = UserFactory()

@@ -24,9 +24,8 @@ from apps.queue import scripts
 from apps.queue.models import QueueStatus
 from apps.reservations import services as reservations
 from apps.reservations.models import Reservation
-from tests.conftest import assert_error, login_client
-from tests.factories import UserFactory
-from tests.reservations.conftest import fund, make_date, seat_ids
+from tests.factories import UserFactory, make_date, seat_ids
+from tests.helpers import assert_error, fund, login_client
 
 
 def free_port() -> int:

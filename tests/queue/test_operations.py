@@ -5,9 +5,8 @@ from apps.common.redis import get_redis
 from apps.queue import services
 from apps.queue.keys import QueueKeys, now_ms
 from apps.queue.selectors import queue_summary
-from tests.conftest import redis_unreachable
-from tests.factories import UserFactory
-from tests.reservations.conftest import make_date
+from tests.factories import UserFactory, make_date
+from tests.helpers import redis_unreachable
 
 pytestmark = pytest.mark.django_db
 

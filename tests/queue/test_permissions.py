@@ -11,12 +11,10 @@ from rest_framework.test import APIRequestFactory, force_authenticate
 from rest_framework.views import APIView
 
 from apps.accounts.authentication import ClaimsUser
-from apps.common.redis import get_redis
 from apps.queue import services, tokens
-from apps.queue.keys import QueueKeys, now_ms
+from apps.queue.keys import now_ms
 from apps.queue.permissions import QueueTokenRequired
-from apps.reservations.signals import reservation_confirmed
-from tests.conftest import assert_error, redis_unreachable
+from tests.helpers import assert_error, redis_unreachable
 
 DATE, OTHER_DATE, USER, OTHER_USER = 41, 42, 7, 8
 
@@ -90,17 +88,6 @@ def test_an_expired_token_is_refused(settings):
     assert call(token=grant.token).status_code == 200
     time.sleep(1.1)
     assert_error(call(token=grant.token), 403, "QUEUE_TOKEN_REQUIRED")
-
-
-@pytest.mark.django_db  # every receiver of the event runs, the e-mail one included
-def test_a_completed_payment_ends_access_through_the_domain_event():
-    grant = services.issue_access_token(user_id=USER, concert_date_id=DATE)
-    other = services.issue_access_token(user_id=USER, concert_date_id=OTHER_DATE)
-    reservation_confirmed.send(sender=None, reservation_id=1, user_id=USER, concert_date_id=DATE)
-    assert_error(call(token=grant.token), 403, "QUEUE_TOKEN_REQUIRED")
-    # Only that date: the buyer's access to another date is untouched.
-    assert call(token=other.token, date=OTHER_DATE).status_code == 200
-    assert get_redis().zscore(QueueKeys(DATE).active, str(USER)) is None
 
 
 def test_redis_down_is_503_not_a_denial():

@@ -12,9 +12,8 @@ from apps.queue import line, services, tokens
 from apps.queue.keys import QueueKeys, dates_with_waiters_key, now_ms
 from apps.queue.models import QueueStatus
 from apps.queue.tasks import admit_waiting_buyers_task
-from tests.conftest import assert_error, login_client, redis_unreachable, run_in_threads
-from tests.factories import UserFactory
-from tests.reservations.conftest import make_date
+from tests.factories import UserFactory, make_date
+from tests.helpers import assert_error, login_client, redis_unreachable, run_in_threads
 
 pytestmark = pytest.mark.django_db
 
@@ -413,7 +412,7 @@ class TestApi:
         assert_error(response, 503, "SERVICE_UNAVAILABLE")
 
     def test_queue_token_guards_the_protected_endpoints(self, date, user):
-        from tests.reservations.conftest import seat_ids
+        from tests.factories import seat_ids
 
         client = login_client(user)
         state = client.post("/api/queue", {"concert_id": date.concert_id, "concert_date_id": date.pk}, format="json")

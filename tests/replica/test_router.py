@@ -5,9 +5,8 @@ from django.db import connections
 from django.test.utils import CaptureQueriesContext
 
 from apps.reservations import services as reservations
-from tests.conftest import login_client
-from tests.factories import UserFactory
-from tests.reservations.conftest import make_date, queue_token, seat_ids
+from tests.factories import UserFactory, make_date, seat_ids
+from tests.helpers import login_client, queue_token
 
 pytestmark = pytest.mark.django_db(transaction=True, databases=["default", "replica"])
 

@@ -2,9 +2,8 @@ import pytest
 
 from apps.payments import services as payments
 from apps.reservations import services
-from tests.factories import UserFactory
-
-from .conftest import fund, make_date, seat_ids
+from tests.factories import UserFactory, make_date, seat_ids
+from tests.helpers import fund
 
 pytestmark = pytest.mark.django_db
 

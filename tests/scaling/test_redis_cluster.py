@@ -18,9 +18,8 @@ from apps.concerts import selectors
 from apps.queue import scripts, services
 from apps.queue.keys import QueueKeys
 from apps.queue.models import QueueStatus
-from tests.conftest import assert_error, login_client, run_in_threads
-from tests.factories import UserFactory
-from tests.reservations.conftest import make_date, seat_ids
+from tests.factories import UserFactory, make_date, seat_ids
+from tests.helpers import assert_error, login_client, run_in_threads
 
 
 def _binary(name: str, fallback: str) -> str:

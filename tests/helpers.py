@@ -1,0 +1,126 @@
+"""Helpers the tests share (fixtures live in the conftest files)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from decimal import Decimal
+from typing import Any
+
+from django.db import connections, transaction
+from django.test import override_settings
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from apps.accounts import services as accounts
+from apps.common.redis import get_redis
+from apps.concerts import services as catalogue
+from apps.concerts.models import Inventory, Seat
+from apps.queue import scripts
+from apps.queue.services import issue_access_token
+
+
+@contextmanager
+def redis_unreachable() -> Iterator[None]:
+    """Point the service's Redis client at a closed port (a Redis outage) for the duration."""
+    get_redis.cache_clear()
+    scripts._registered.cache_clear()
+    try:
+        with override_settings(REDIS_URL="redis://127.0.0.1:1/0"):
+            yield
+    finally:
+        get_redis.cache_clear()
+        scripts._registered.cache_clear()
+
+
+def login_client(user: Any) -> APIClient:
+    """An API client logged in as `user` (its token pair in `client.tokens`)."""
+    client = APIClient()
+    tokens = accounts.issue_tokens(user=user)
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {tokens['access']}")
+    client.tokens = tokens  # type: ignore[attr-defined]
+    return client
+
+
+def queue_token(user: Any, date: Any) -> str:
+    """The queue access token of `date` for `user`, issued as admission would."""
+    return issue_access_token(user_id=user.pk, concert_date_id=date.pk).token
+
+
+def admitted_client(date: Any, user: Any) -> APIClient:
+    """A client logged in as `user` and sending the queue access token of `date` (`client.user`)."""
+    client = login_client(user)
+    client.credentials(
+        HTTP_AUTHORIZATION=f"Bearer {client.tokens['access']}", HTTP_X_QUEUE_TOKEN=queue_token(user, date)
+    )
+    client.user = user  # type: ignore[attr-defined]
+    return client
+
+
+def hold_via_api(client: APIClient, date: Any, ids: list[int]) -> Any:
+    """POST /api/reservations holding `ids` of `date`; returns the response."""
+    return client.post("/api/reservations", {"concert_date_id": date.pk, "seat_ids": ids}, format="json")
+
+
+def fund(user: Any, amount: str = "1000000.00") -> None:
+    """Charge `user`'s wallet through the wallet service (so the ledger matches the balance)."""
+    accounts.charge(user=user, amount=Decimal(amount))
+
+
+def run_in_threads(count: int, target: Callable[[int], Any]) -> list[Any]:
+    """Start `count` threads on a barrier so they hit the database together; each returns
+    target(i) or the exception it raised. Every thread closes its own DB connection."""
+    barrier = threading.Barrier(count)
+    results: list[Any] = [None] * count
+
+    def run(index: int) -> None:
+        try:
+            barrier.wait(timeout=60)
+            results[index] = target(index)
+        except BaseException as exc:
+            results[index] = exc
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=240)
+    return results
+
+
+def assert_error(response: Any, status: int, code: str) -> dict:
+    """The response is the API's error shape with this status and code; returns its `error`."""
+    assert response.status_code == status, (response.status_code, getattr(response, "content", b"")[:500])
+    body = response.json()
+    assert set(body) >= {"error"}, body
+    assert body["error"]["code"] == code, body
+    assert isinstance(body["error"]["message"], str) and body["error"]["message"]
+    assert isinstance(body["error"]["details"], dict)
+    return body["error"]
+
+
+def error_codes(results: list[Any]) -> list[str]:
+    """The error codes (or exception class names) of the failed results of `run_in_threads`."""
+    return [getattr(r, "code", type(r).__name__) for r in results if isinstance(r, BaseException)]
+
+
+def remaining_seats(date: Any) -> int:
+    """The date's inventory count, read from the database."""
+    return Inventory.objects.get(concert_date=date).remaining
+
+
+def seat_statuses(ids: list[int]) -> list[str]:
+    """The stored status of each seat, in id order."""
+    return list(Seat.objects.filter(pk__in=ids).order_by("pk").values_list("status", flat=True))
+
+
+def mark_held(date: Any, ids: list[int], held_until: dt.datetime | None = None) -> None:
+    """Hold seats at the catalogue level (no reservation), until `held_until` (5 minutes by default)."""
+    with transaction.atomic():
+        catalogue.mark_seats_held(
+            concert_date_id=date.pk, seat_ids=ids, held_until=held_until or timezone.now() + dt.timedelta(minutes=5)
+        )

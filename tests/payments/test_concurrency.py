@@ -1,0 +1,146 @@
+"""Paying and cancelling under real races on MariaDB (threads on a barrier, real row locks).
+
+Each test ends with `check_invariants`, which inspects the database as a whole.
+"""
+
+import datetime as dt
+import threading
+from decimal import Decimal
+
+import pytest
+from django.core.management import call_command
+from django.db.models import Sum
+
+from apps.accounts.models import User, WalletTransaction
+from apps.concerts.models import Inventory
+from apps.payments import services as payments
+from apps.payments.models import Payment
+from apps.reservations import services as reservations
+from apps.reservations.models import Reservation
+from tests.factories import UserFactory, make_date, seat_ids
+from tests.helpers import error_codes, fund, run_in_threads
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_the_same_reservation_paid_from_20_threads_is_paid_once():
+    date = make_date()
+    user = UserFactory()
+    fund(user, "1000000.00")
+    reservation = reservations.hold_seats(user=user, concert_date_id=date.pk, seat_ids=seat_ids(date, 2))
+    results = run_in_threads(20, lambda i: payments.pay_for_reservation(user=user, reservation_id=reservation.pk))
+    assert len([r for r in results if isinstance(r, tuple)]) == 1
+    assert set(error_codes(results)) == {"INVALID_STATE"}, error_codes(results)
+    assert Payment.objects.count() == 1
+    assert WalletTransaction.objects.filter(kind="PAYMENT").count() == 1
+    assert User.objects.get(pk=user.pk).balance == Decimal("1000000.00") - reservation.total_price
+    call_command("check_invariants")
+
+
+def test_one_wallet_paying_many_reservations_at_once_never_goes_negative():
+    user = UserFactory()
+    fund(user, "150000.00")  # covers 3 of the 8 single-seat holds below
+    # The per-user hold cap is per date, so spread the holds over dates.
+    dates = [make_date() for _ in range(8)]
+    holds = [reservations.hold_seats(user=user, concert_date_id=d.pk, seat_ids=seat_ids(d, 1)) for d in dates]
+    results = run_in_threads(8, lambda i: payments.pay_for_reservation(user=user, reservation_id=holds[i].pk))
+    assert len([r for r in results if isinstance(r, tuple)]) == 3
+    assert error_codes(results).count("INSUFFICIENT_BALANCE") == 5
+    assert User.objects.get(pk=user.pk).balance == Decimal("0.00")
+    call_command("check_invariants")
+
+
+def test_payment_racing_the_expiry_sweep_is_either_paid_or_expired_never_both():
+    """20 owners pay while 4 sweeps run with a clock past every hold's expiry: for the sweep each hold
+    has expired, for its payer it has not. Whichever locks a reservation first decides its fate."""
+    date = make_date(layout=[{"name": "Floor", "rows": 4, "seats_per_row": 10, "price": "1000.00"}])
+    ids = seat_ids(date)
+    users = UserFactory.create_batch(20)
+    for user in users:
+        fund(user, "1000.00")
+    holds = [reservations.hold_seats(user=users[i], concert_date_id=date.pk, seat_ids=[ids[i]]) for i in range(20)]
+    sweep_clock = max(h.expires_at for h in holds) + dt.timedelta(seconds=1)
+
+    def act(i: int):
+        if i < 20:
+            return payments.pay_for_reservation(user=users[i], reservation_id=holds[i].pk)
+        return reservations.release_expired_holds(batch_size=3, now=sweep_clock)
+
+    results = run_in_threads(24, act)  # 20 payers and 4 concurrent sweepers
+    assert set(error_codes(results)) <= {"HOLD_EXPIRED"}, error_codes(results)
+    reservations.release_expired_holds(now=sweep_clock)
+    paid = Reservation.objects.filter(pk__in=[h.pk for h in holds], status="CONFIRMED").count()
+    expired = Reservation.objects.filter(pk__in=[h.pk for h in holds], status="EXPIRED").count()
+    assert paid + expired == 20
+    assert Payment.objects.count() == paid
+    spent = -(WalletTransaction.objects.filter(kind="PAYMENT").aggregate(s=Sum("amount"))["s"] or 0)
+    assert spent == Decimal("1000.00") * paid
+    assert Inventory.objects.get(concert_date=date).remaining == date.total_seats - paid
+    call_command("check_invariants", grace_seconds=0)
+
+
+def test_sweep_skips_a_hold_whose_payment_is_in_flight(monkeypatch):
+    """Deterministic interleaving: the payment has locked the reservation (before its expiry) and is
+    paused; the sweep runs with a clock past the expiry. It must not release the hold, and the
+    payment commits."""
+    date = make_date()
+    user = UserFactory()
+    fund(user)
+    reservation = reservations.hold_seats(user=user, concert_date_id=date.pk, seat_ids=seat_ids(date, 1))
+    sweep_clock = reservation.expires_at + dt.timedelta(seconds=1)
+
+    locked, resume = threading.Event(), threading.Event()
+    real_confirm = reservations.confirm_reservation
+
+    def paused_confirm(**kwargs):
+        locked.set()
+        assert resume.wait(10)
+        return real_confirm(**kwargs)
+
+    monkeypatch.setattr(reservations, "confirm_reservation", paused_confirm)
+
+    def act(i: int):
+        if i == 0:
+            return payments.pay_for_reservation(user=user, reservation_id=reservation.pk)
+        assert locked.wait(10)
+        released = reservations.release_expired_holds(now=sweep_clock)  # its payment still in flight
+        resume.set()
+        return released
+
+    payment_result, released = run_in_threads(2, act)
+    assert isinstance(payment_result, tuple), payment_result
+    assert released == 0
+    reservation.refresh_from_db()
+    assert reservation.status == "CONFIRMED"
+    assert reservations.release_expired_holds(now=sweep_clock) == 0
+    call_command("check_invariants")
+
+
+def test_cancel_racing_payment_settles_one_way():
+    date = make_date()
+    ids = seat_ids(date)
+    pairs = []
+    for i in range(10):
+        user = UserFactory()
+        fund(user, "200000.00")
+        pairs.append((user, reservations.hold_seats(user=user, concert_date_id=date.pk, seat_ids=[ids[i]])))
+
+    def act(i: int):
+        user, reservation = pairs[i // 2]
+        if i % 2:
+            return payments.cancel_reservation(user=user, reservation_id=reservation.pk)
+        return payments.pay_for_reservation(user=user, reservation_id=reservation.pk)
+
+    results = run_in_threads(20, act)
+    assert set(error_codes(results)) <= {"INVALID_STATE"}, error_codes(results)
+    for user, reservation in pairs:
+        reservation.refresh_from_db()
+        user.refresh_from_db()
+        # Cancelled after payment → refunded; cancelled before → never charged. Either way the
+        # wallet is whole unless the booking stands.
+        if reservation.status == "CONFIRMED":
+            assert user.balance == Decimal("200000.00") - reservation.total_price
+        else:
+            assert reservation.status == "CANCELLED"
+            assert user.balance == Decimal("200000.00")
+    call_command("check_invariants")
