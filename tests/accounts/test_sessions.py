@@ -11,9 +11,8 @@ from rest_framework_simplejwt.tokens import AccessToken
 from apps.accounts import revocation, services
 from apps.accounts.models import TokenFamily
 from apps.common.redis import get_redis
-from tests.conftest import assert_error, login_client
-from tests.factories import UserFactory
-from tests.reservations.conftest import make_date
+from tests.factories import UserFactory, make_date
+from tests.helpers import assert_error, login_client
 
 pytestmark = pytest.mark.django_db
 
@@ -77,7 +76,7 @@ def test_revoked_family_is_durable_in_the_database_not_only_in_redis(user):
 
 
 def test_redis_down_at_replay_revokes_nothing_and_answers_503(user):
-    from tests.conftest import redis_unreachable
+    from tests.helpers import redis_unreachable
 
     first = login_client(user).tokens
     second = refresh(first["refresh"]).json()
