@@ -1,4 +1,4 @@
-"""Shared plumbing for the HTTP benchmarks: a scratch MariaDB database, a gunicorn server on a free
+"""Shared plumbing for the HTTP benchmarks (the scratch database is bench/scratch.py): a gunicorn server on a free
 loopback port, and a bounded asyncio load generator (httpx) that reports throughput and latency.
 
 Every benchmark stays on 127.0.0.1, bounds its requests by count and time, and stops by itself.
@@ -7,7 +7,6 @@ Every benchmark stays on 127.0.0.1, bounds its requests by count and time, and s
 from __future__ import annotations
 
 import asyncio
-import os
 import socket
 import statistics
 import subprocess
@@ -19,59 +18,30 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from bench.scratch import ROOT, drop_database, scratch_env, setup_django  # noqa: F401 (older imports)
+
 VENV_BIN = Path(sys.executable).parent
-
-
-def scratch_env(db_name: str, redis_db: int, **extra: str) -> dict[str, str]:
-    """Environment for a benchmark's Django processes: its own database and Redis db."""
-    env = dict(os.environ)
-    env.update(
-        DJANGO_SETTINGS_MODULE="ticketing.settings.base",
-        DATABASE_URL=f"mysql://root:@127.0.0.1:3306/{db_name}",
-        REDIS_URL=f"redis://127.0.0.1:6379/{redis_db}",
-        DEBUG="False",
-        SECRET_KEY="bench-secret-key-bench-secret-key-bench-secret-key",
-        ALLOWED_HOSTS="127.0.0.1,localhost",
-        SECURE_SSL_REDIRECT="False",
-        LOG_LEVEL="WARNING",
-        **extra,
-    )
-    return env
-
-
-def setup_django(env: dict[str, str]) -> None:
-    """Create the scratch database, point this process at it, migrate."""
-    import MySQLdb
-
-    db_name = env["DATABASE_URL"].rsplit("/", 1)[1]
-    admin = MySQLdb.connect(host="127.0.0.1", user="root", passwd="")
-    admin.cursor().execute(f"DROP DATABASE IF EXISTS `{db_name}`")
-    admin.cursor().execute(f"CREATE DATABASE `{db_name}` CHARACTER SET utf8mb4")
-    admin.close()
-    os.environ.update(env)
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
-
-
-def drop_database(env: dict[str, str]) -> None:
-    import MySQLdb
-
-    db_name = env["DATABASE_URL"].rsplit("/", 1)[1]
-    admin = MySQLdb.connect(host="127.0.0.1", user="root", passwd="")
-    admin.cursor().execute(f"DROP DATABASE IF EXISTS `{db_name}`")
-    admin.close()
 
 
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def wait_for_port(port: int, process: subprocess.Popen, *, what: str, seconds: float = 20) -> None:
+    """Return once something accepts connections on the loopback `port`; fail if `process` exits
+    first or nothing listens within `seconds`."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            if process.poll() is not None:
+                raise RuntimeError(f"{what} exited") from None
+            time.sleep(0.05)
+    raise RuntimeError(f"{what} did not listen on port {port} within {seconds:.0f} s")
 
 
 @contextmanager
@@ -84,15 +54,8 @@ def gunicorn(env: dict[str, str], *, workers: int = 2, app: str = "ticketing.wsg
     )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(200):
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                    break
-            except OSError:
-                if process.poll() is not None:
-                    raise RuntimeError("gunicorn exited") from None
-                time.sleep(0.1)
-        time.sleep(0.5)
+        wait_for_port(port, process, what="gunicorn")
+        time.sleep(0.5)  # the master listens before its workers are ready
         yield base
     finally:
         process.terminate()
@@ -278,12 +241,7 @@ def web_tier(env: dict[str, str], *, servers: int = 1, workers: int = 2) -> Iter
         config.write_text("\n".join(lines) + "\n")
         proxy = subprocess.Popen(["haproxy", "-f", str(config), "-db"], stdout=subprocess.DEVNULL)
         try:
-            for _ in range(100):
-                try:
-                    with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                        break
-                except OSError:
-                    time.sleep(0.05)
+            wait_for_port(port, proxy, what="haproxy", seconds=5)
             yield f"http://127.0.0.1:{port}"
         finally:
             proxy.terminate()
