@@ -33,6 +33,19 @@ class SignupApi(PublicApi):
         phone_number = serializers.RegexField(r"^\+?[0-9 ()\-]{3,32}$", max_length=32, required=False, allow_blank=True)
         address = serializers.CharField(max_length=255, required=False, allow_blank=True)
 
+        def validate_password(self, value: str) -> str:
+            # Here, beside the other fields' checks, so one answer lists every field's errors.
+            data = self.initial_data if isinstance(self.initial_data, dict) else {}
+            email, name = data.get("email"), data.get("name")
+            problems = services.password_problems(
+                password=value,
+                email=email if isinstance(email, str) else "",
+                name=name if isinstance(name, str) else "",
+            )
+            if problems:
+                raise serializers.ValidationError(problems)
+            return value
+
     @extend_schema(request=InputSerializer, responses={201: UserOutputSerializer}, operation_id="auth_signup")
     def post(self, request: Request) -> Response:
         serializer = self.InputSerializer(data=request.data)

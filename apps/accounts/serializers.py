@@ -1,3 +1,4 @@
+import re
 from decimal import Decimal
 
 from django.conf import settings
@@ -27,8 +28,14 @@ class TokenPairSerializer(serializers.Serializer):
     refresh = serializers.CharField()
 
 
+# ASCII digits, an optional fraction, an optional minus (refused by the minimum with its own message).
+# Decimal() alone also takes "\u0665" (an Arabic-Indic five), "1_000", " 5 ", "+5", "5e2" and "Infinity".
+PLAIN_DECIMAL = re.compile(r"-?[0-9]+(?:\.[0-9]+)?", re.ASCII)
+
+
 class AmountField(serializers.DecimalField):
-    """A money amount: decimal string or number, > 0, two decimals at most, at most WALLET_MAX_CHARGE."""
+    """A money amount: a plain decimal string ("50000.00") or a JSON number (read as Decimal by the
+    parser, never as float), > 0, at most two decimals, at most WALLET_MAX_CHARGE."""
 
     def __init__(self, **kwargs: object) -> None:
         super().__init__(
@@ -40,8 +47,14 @@ class AmountField(serializers.DecimalField):
         )
 
     def to_internal_value(self, data: object) -> Decimal:
-        if isinstance(data, bool) or not isinstance(data, (str, int, float)):
-            self.fail("invalid")
+        if isinstance(data, str):
+            if not PLAIN_DECIMAL.fullmatch(data):
+                self.fail("invalid")
+        elif isinstance(data, Decimal):
+            if not data.is_finite():
+                self.fail("invalid")
+        elif isinstance(data, bool) or not isinstance(data, int):
+            self.fail("invalid")  # floats included: whatever produced one has already rounded
         return super().to_internal_value(data)
 
 

@@ -45,16 +45,24 @@ def normalize_email(email: str) -> str:
     return email.strip().lower()
 
 
+def password_problems(*, password: str, email: str = "", name: str = "") -> list[str]:
+    """What Django's password validators find wrong with a new account's password (empty: none);
+    the e-mail and name feed the similarity check."""
+    try:
+        validate_password(password, user=User(email=normalize_email(email), name=name))
+    except DjangoValidationError as exc:
+        return list(exc.messages)
+    return []
+
+
 @retry_on_lock_conflict
 def signup(*, email: str, password: str, name: str, phone_number: str = "", address: str = "") -> User:
     """Create a USER account and send the verification e-mail after commit.
     Raises EMAIL_TAKEN (409) for a registered e-mail (any case), VALIDATION_ERROR for a weak password."""
     email = normalize_email(email)
-    candidate = User(email=email, name=name, phone_number=phone_number, address=address)
-    try:
-        validate_password(password, user=candidate)
-    except DjangoValidationError as exc:
-        raise ValidationFailed(exc.messages[0], details={"password": exc.messages}) from None
+    problems = password_problems(password=password, email=email, name=name)
+    if problems:
+        raise ValidationFailed(problems[0], details={"password": problems})
     if User.objects.filter(email__iexact=email).exists():
         raise Conflict(ErrorCode.EMAIL_TAKEN, "An account with this e-mail already exists.")
     try:

@@ -2,10 +2,12 @@
 
 DRF's own parser reads the request stream directly, so Django's DATA_UPLOAD_MAX_MEMORY_SIZE never
 applies to it, and a deeply nested document raises RecursionError (a 500). This one reads at most
-the limit (413 PAYLOAD_TOO_LARGE beyond it), refuses NaN/Infinity, and turns any malformed or too
-deeply nested document into 400 VALIDATION_ERROR."""
+the limit (413 PAYLOAD_TOO_LARGE beyond it), refuses NaN/Infinity, reads numbers with a fraction or
+an exponent as Decimal (never float), and turns any malformed or too deeply nested document into
+400 VALIDATION_ERROR."""
 
 import json
+from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
@@ -31,10 +33,12 @@ class StrictJSONParser(parsers.JSONParser):
             raise PayloadTooLarge()
         encoding = (parser_context or {}).get("encoding", settings.DEFAULT_CHARSET)
         try:
-            data = json.loads(raw.decode(encoding), parse_constant=_reject_constant)
+            # Numbers with a fraction or exponent become Decimal, exactly as written: a float would
+            # round 1.0000000000000001 to 1.0 (money read wrong without a word).
+            data = json.loads(raw.decode(encoding), parse_constant=_reject_constant, parse_float=Decimal)
             # "\ud800" escapes decode to lone surrogates, which no UTF-8 consumer (the database
             # driver, the password hasher) can encode: refuse them here, as malformed text.
-            json.dumps(data, ensure_ascii=False).encode("utf-8")
+            json.dumps(data, ensure_ascii=False, default=str).encode("utf-8")
         except RecursionError:
             raise ParseError("JSON nested too deeply.") from None
         except (ValueError, UnicodeError) as exc:

@@ -52,6 +52,19 @@ def test_signup_rejects_bad_input(api_client, overrides, field):
     assert User.objects.count() == 0
 
 
+def test_signup_reports_every_fields_errors_at_once(api_client):
+    response = signup(api_client, email="not-an-email", password="123", name="", phone_number="call me maybe")
+    error = assert_error(response, 400, "VALIDATION_ERROR")
+    assert set(error["details"]) == {"email", "password", "name", "phone_number"}
+    assert len(error["details"]["password"]) >= 2  # too short and entirely numeric: every reason
+    assert not User.objects.exists()
+
+
+def test_signup_password_similar_to_the_email_is_refused(api_client):
+    error = assert_error(signup(api_client, password="alice@example.com"), 400, "VALIDATION_ERROR")
+    assert set(error["details"]) == {"password"}
+
+
 def test_signup_cannot_set_role_or_balance(api_client):
     response = signup(api_client, role="STAFF", balance="1000000.00", email_verified=True)
     assert response.status_code == 201

@@ -144,3 +144,49 @@ class TestIdempotentCharge:
             "/api/users/me/balance/charge", {"amount": "5"}, format="json", HTTP_IDEMPOTENCY_KEY="k" * 300
         )
         assert_error(response, 400, "VALIDATION_ERROR")
+
+
+def charge_raw(client, raw: str):
+    return client.post("/api/users/me/balance/charge", data=raw, content_type="application/json")
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        '{"amount": "\u0665"}',  # an Arabic-Indic five: Decimal() reads it as 5
+        '{"amount": "1_000"}',  # Decimal() reads 1000
+        '{"amount": " 5"}',
+        '{"amount": "+5"}',
+        '{"amount": "5e2"}',
+        '{"amount": "5."}',
+        '{"amount": ".5"}',
+        '{"amount": "0x10"}',
+        '{"amount": "-Infinity"}',
+        '{"amount": 1.0000000000000001}',  # a float reads 1.0 and would charge 1.00
+        '{"amount": 10.005}',
+        '{"amount": 1e-7}',
+        '{"amount": 99999999999999999999.5}',
+    ],
+)
+def test_charge_accepts_only_plain_decimals_with_two_places(auth_client, user, raw):
+    error = assert_error(charge_raw(auth_client, raw), 400, "VALIDATION_ERROR")
+    assert "amount" in error["details"]
+    assert not WalletTransaction.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("raw", "charged"),
+    [
+        ('{"amount": 12.5}', "12.50"),
+        ('{"amount": 0.1}', "0.10"),
+        ('{"amount": 12.34}', "12.34"),
+        ('{"amount": 1e2}', "100.00"),
+        ('{"amount": 7}', "7.00"),
+        ('{"amount": "12.30"}', "12.30"),
+    ],
+)
+def test_json_numbers_are_read_as_exact_decimals(auth_client, user, raw, charged):
+    response = charge_raw(auth_client, raw)
+    assert response.status_code == 200, response.content
+    assert response.json()["balance"] == charged
+    assert WalletTransaction.objects.get().amount == Decimal(charged)
