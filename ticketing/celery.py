@@ -8,6 +8,9 @@ app = Celery("ticketing")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
+# Request ids into task messages and out again in the worker's logs; task latency and outcomes.
+import apps.common.task_signals  # noqa: E402, F401
+
 
 @app.on_after_finalize.connect
 def setup_periodic_tasks(sender: Celery, **kwargs: object) -> None:

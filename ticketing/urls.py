@@ -3,12 +3,14 @@ from django.urls import include, path, register_converter
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from apps.common.converters import IdConverter
-from apps.common.views import HealthApi
+from apps.common.views import HealthApi, HealthLiveApi, HealthReadyApi, metrics_view
 
 register_converter(IdConverter, "id")
 
 api_patterns = [
     path("health", HealthApi.as_view(), name="health"),
+    path("health/live", HealthLiveApi.as_view(), name="health-live"),
+    path("health/ready", HealthReadyApi.as_view(), name="health-ready"),
     path("schema", SpectacularAPIView.as_view(authentication_classes=[], permission_classes=[]), name="schema"),
     path(
         "docs",
@@ -23,6 +25,7 @@ api_patterns = [
 ]
 
 urlpatterns = [
+    path("metrics", metrics_view, name="metrics"),
     path("admin/", admin.site.urls),
     path("api/", include(api_patterns)),
     path("", include("apps.web.urls")),

@@ -1,12 +1,69 @@
 """Errors that happen outside a DRF view (unknown URLs, body-size limits, anything a view did not
 catch) still answer in the API.md error shape under /api/."""
 
+import json
+import time
 from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
+from . import metrics
 from .error_codes import ErrorCode
 from .exceptions import error_body, render_exception
+from .logs import accepted_request_id, bind_request_id, reset_request_id
+
+
+class RequestIdMiddleware:
+    """The request's id (the client's `X-Request-ID` if sane, else a new one) for the logs written
+    while serving it and the tasks it enqueues; returned in the response's `X-Request-ID`."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        request_id = accepted_request_id(request.META.get("HTTP_X_REQUEST_ID"))
+        request.request_id = request_id  # type: ignore[attr-defined]
+        token = bind_request_id(request_id)
+        try:
+            response = self.get_response(request)
+        finally:
+            reset_request_id(token)
+        response["X-Request-ID"] = request_id
+        return response
+
+
+class MetricsMiddleware:
+    """Latency per URL route (the pattern, not the path: a bounded set of series), responses by
+    status, error codes, and 503s. Error bodies are small, so reading their code costs only errors."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        started = time.perf_counter()
+        response = self.get_response(request)
+        match = request.resolver_match
+        route = "/" + match.route if match is not None else "unmatched"
+        if route == "/metrics":
+            return response
+        status = response.status_code
+        metrics.observe_request(
+            route=route, method=request.method or "", status=status, seconds=time.perf_counter() - started
+        )
+        if status >= 400:
+            metrics.api_error(code=_error_code(response), status=status)
+            if status == 503:
+                metrics.shed(route)
+        return response
+
+
+def _error_code(response: HttpResponse) -> str:
+    if getattr(response, "streaming", False) or not response.get("Content-Type", "").startswith("application/json"):
+        return "NON_JSON"
+    try:
+        return str(json.loads(response.content)["error"]["code"])
+    except (ValueError, KeyError, TypeError):
+        return "UNKNOWN"
 
 
 class ApiErrorMiddleware:

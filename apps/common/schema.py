@@ -2,6 +2,9 @@
 
 from drf_spectacular.openapi import AutoSchema as BaseAutoSchema
 from drf_spectacular.utils import OpenApiParameter
+from rest_framework import serializers
+
+from .error_codes import ErrorCode
 
 # Bounds of a primary key in a request (a BIGINT): a larger number is a 400, not a database error.
 ID = {"min_value": 1, "max_value": 2**63 - 1}
@@ -26,3 +29,22 @@ class AutoSchema(BaseAutoSchema):
         if "." in qualname:
             return qualname.replace(".", "").replace("Serializer", "")
         return super().get_serializer_name(serializer, direction)
+
+
+class ErrorDetailSerializer(serializers.Serializer):
+    """The inside of every error answer: a stable code, a message for people, details for programs."""
+
+    code = serializers.ChoiceField(choices=[code.value for code in ErrorCode])
+    message = serializers.CharField()
+    details = serializers.DictField(
+        help_text="Per-field messages for VALIDATION_ERROR; facts such as seat_ids for 409s."
+    )
+
+    class Meta:
+        ref_name = "ErrorDetail"
+
+
+class ErrorSerializer(serializers.Serializer):
+    """`{"error": {"code", "message", "details"}}`: the one shape of every 4xx and 5xx answer."""
+
+    error = ErrorDetailSerializer()

@@ -18,6 +18,7 @@ from django.db import transaction
 from django.db.models import F, ProtectedError
 from django.utils import timezone
 
+from apps.common import metrics
 from apps.common.error_codes import ErrorCode
 from apps.common.exceptions import Conflict, NotFound, ServiceUnavailable, ValidationFailed
 from apps.common.on_commit import send_on_commit
@@ -210,6 +211,7 @@ def mark_seats_held(*, concert_date_id: int, seat_ids: Sequence[int], held_until
         raise NotFound("One or more seats do not exist for this concert date.")
     taken = [seat.pk for seat in seats if seat.status != SeatStatus.AVAILABLE]
     if taken:
+        metrics.seat_conflict()
         raise Conflict(
             ErrorCode.SEAT_UNAVAILABLE,
             f"Seat{'s' if len(taken) > 1 else ''} {', '.join(map(str, taken))} already taken.",

@@ -14,6 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.accounts import services as wallet
+from apps.common import metrics
 from apps.common.db import retry_on_lock_conflict
 from apps.common.error_codes import ErrorCode
 from apps.common.exceptions import Conflict
@@ -56,6 +57,7 @@ def pay_for_reservation(*, user: Any, reservation_id: int) -> tuple[Payment, Any
             lambda: queue.end_access(user_id=user.pk, concert_date_id=concert_date_id),
             description="ending queue access after a payment",
         )
+    metrics.hold_paid()
     return payment, balance
 
 
@@ -89,3 +91,4 @@ def _refund(*, reservation: Reservation, now: dt.datetime) -> None:
         wallet.refund(user=reservation.user, amount=payment.amount, reference=f"reservation:{reservation.pk}")
     Payment.objects.filter(pk=payment.pk).update(status=PaymentStatus.REFUNDED, refunded_at=now, updated_at=now)
     enqueue_on_commit(send_refund_email, payment_id=payment.pk)
+    metrics.payment_refunded()

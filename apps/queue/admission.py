@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
+from apps.common import metrics
 from apps.common.redis import get_redis
 
 from . import scripts
@@ -47,6 +48,10 @@ def admit_next_batch(*, concert_date_id: int, count: int | None = None) -> Admis
             uuid.uuid4().hex[:8],
         ],
     )
+    metrics.admission_run(
+        concert_date_id=concert_date_id, admitted=admitted, active=active, waiting=waiting,
+        target_active=settings.QUEUE_MAX_ACTIVE,
+    )  # fmt: skip
     return AdmissionRun(
         concert_date_id=concert_date_id,
         admitted=admitted,

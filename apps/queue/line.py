@@ -11,6 +11,7 @@ from typing import Any
 
 from django.conf import settings
 
+from apps.common import metrics
 from apps.common.error_codes import ErrorCode
 from apps.common.exceptions import Conflict
 from apps.concerts.selectors import date_of_concert
@@ -123,6 +124,8 @@ def enter_queue(*, user_id: int, concert_id: int, concert_date_id: int) -> Queue
         [str(user_id), now_ms(), settings.QUEUE_MAX_ACTIVE, settings.QUEUE_TOKEN_TTL_SECONDS * 1000, RATE_WINDOW_MS],
         then=lambda pipe: pipe.sadd(dates_key, concert_date_id),
     )
+    if int(reply[3]):
+        metrics.queue_entered()
     return _state_from_script_reply(
         user_id=user_id,
         concert_id=concert_id,

@@ -19,6 +19,7 @@ from django.dispatch import Signal
 from django.utils import timezone
 
 from apps.accounts.services import lock_user
+from apps.common import metrics
 from apps.common.db import retry_on_lock_conflict
 from apps.common.error_codes import ErrorCode
 from apps.common.exceptions import Conflict, NotFound, ValidationFailed
@@ -117,6 +118,7 @@ def _hold(*, user_id: int, concert_id: int, concert_date_id: int, seat_ids: list
             ReservationItem(reservation=reservation, seat=seat, live_seat=seat, price=seat.price) for seat in seats
         )
     reservation._prefetched_objects_cache = {"items": items}  # rendered without reading it back
+    metrics.hold_made()
     return reservation
 
 
@@ -150,6 +152,7 @@ def release_expired_holds(
             for reservation in batch:
                 _end_reservation(reservation, ReservationStatus.EXPIRED, now_)
         released += len(batch)
+        metrics.holds_expired(len(batch))
         if len(batch) < batch_size:
             return released
 
@@ -172,6 +175,8 @@ def cancel_live_reservation(*, reservation: Reservation, now: dt.datetime) -> No
     if status not in (ReservationStatus.HELD, ReservationStatus.CONFIRMED):
         raise Conflict(ErrorCode.INVALID_STATE, f"This reservation is already {status.lower()}.")
     _end_reservation(reservation, ReservationStatus.CANCELLED, now)
+    if status == ReservationStatus.HELD:
+        metrics.hold_cancelled()
     _announce(reservation_cancelled, reservation)
 
 
