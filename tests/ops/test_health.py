@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.conftest import assert_error, redis_unreachable
+from tests.helpers import assert_error, redis_unreachable
 
 
 @pytest.mark.django_db

@@ -11,11 +11,11 @@ from django.test import override_settings
 from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
+from apps.payments import services as payments
 from apps.queue import services as queue
 from apps.reservations import services as reservations
-from tests.conftest import assert_error, login_client, redis_unreachable
-from tests.factories import UserFactory
-from tests.reservations.conftest import fund, make_date, queue_token, seat_ids
+from tests.factories import UserFactory, make_date, seat_ids
+from tests.helpers import admitted_client, assert_error, fund, redis_unreachable
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -50,20 +50,15 @@ def test_a_purchase_moves_the_request_and_domain_counters(metrics_client):
     date = make_date()
     buyer, rival = UserFactory(), UserFactory()
     fund(buyer)
-    client = login_client(buyer)
-    client.credentials(
-        HTTP_AUTHORIZATION=client._credentials["HTTP_AUTHORIZATION"], HTTP_X_QUEUE_TOKEN=queue_token(buyer, date)
-    )
+    client = admitted_client(date, buyer)
     seats = seat_ids(date, 2)
     before = scrape(metrics_client)
 
     held = client.post("/api/reservations", {"concert_date_id": date.pk, "seat_ids": seats}, format="json")
     assert held.status_code == 201, held.content
-    rival_client = login_client(rival)
-    rival_client.credentials(
-        HTTP_AUTHORIZATION=rival_client._credentials["HTTP_AUTHORIZATION"], HTTP_X_QUEUE_TOKEN=queue_token(rival, date)
+    taken = admitted_client(date, rival).post(
+        "/api/reservations", {"concert_date_id": date.pk, "seat_ids": seats[:1]}, format="json"
     )
-    taken = rival_client.post("/api/reservations", {"concert_date_id": date.pk, "seat_ids": seats[:1]}, format="json")
     assert_error(taken, 409, "SEAT_UNAVAILABLE")
     paid = client.post("/api/payments", {"reservation_id": held.json()["id"]}, format="json")
     assert paid.status_code in (200, 201), paid.content
@@ -88,16 +83,14 @@ def test_expiry_cancellation_and_refund_are_counted(metrics_client):
     before = scrape(metrics_client)
     expiring = reservations.hold_seats(user=user, concert_date_id=date.pk, seat_ids=seat_ids(date, 1))
     cancelled = reservations.hold_seats(user=user, concert_date_id=date.pk, seat_ids=seat_ids(date, 2)[1:])
-    reservations.cancel_reservation(user=user, reservation_id=cancelled.pk)
+    payments.cancel_reservation(user=user, reservation_id=cancelled.pk)
     released = reservations.release_expired_holds(
         reservation_ids=[expiring.pk], now=timezone.now() + dt.timedelta(hours=1)
     )
     assert released == 1
-    from apps.payments.services import pay_for_reservation
-
     booked = reservations.hold_seats(user=user, concert_date_id=date.pk, seat_ids=seat_ids(date, 4)[3:])
-    pay_for_reservation(user=user, reservation_id=booked.pk)
-    reservations.cancel_reservation(user=user, reservation_id=booked.pk)
+    payments.pay_for_reservation(user=user, reservation_id=booked.pk)
+    payments.cancel_reservation(user=user, reservation_id=booked.pk)
 
     after = scrape(metrics_client)
     assert moved(before, after, "ticketing_holds_total", event="made") == 3

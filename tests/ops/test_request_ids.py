@@ -16,7 +16,7 @@ from django.test import RequestFactory
 
 from apps.common.logs import JsonFormatter, RequestIdFilter, current_request_id
 from apps.common.middleware import RequestIdMiddleware
-from tests.conftest import redis_unreachable
+from tests.helpers import redis_unreachable
 
 
 @contextmanager
@@ -56,7 +56,7 @@ def test_a_missing_or_unsafe_id_is_replaced_by_a_new_one(client, sent):
 
 @pytest.mark.django_db
 def test_log_lines_are_json_with_the_request_id(client, json_log, user):
-    from tests.conftest import login_client
+    from tests.helpers import login_client
 
     api = login_client(user)
     with redis_unreachable():
