@@ -26,3 +26,11 @@ def setup_periodic_tasks(sender: Celery, **kwargs: object) -> None:
         sender.signature("apps.queue.tasks.admit_waiting_buyers_task"),
         name="admit waiting buyers",
     )
+    # Housekeeping: rows that only grow (stored idempotent responses, expired refresh tokens and
+    # sessions). A run that waited longer than the interval is dropped: the next one does its work.
+    purge = float(settings.PURGE_INTERVAL_SECONDS)
+    for task, name in (
+        ("apps.common.tasks.purge_idempotency_keys_task", "purge idempotency keys"),
+        ("apps.accounts.tasks.purge_expired_tokens_task", "purge expired tokens"),
+    ):
+        sender.add_periodic_task(purge, sender.signature(task).set(expires=purge), name=name)

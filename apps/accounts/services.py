@@ -215,6 +215,24 @@ def deactivate_user(*, user_id: int) -> None:
         end_all_sessions(user_id=user_id)
 
 
+def purge_expired_tokens(*, batch_size: int = 1000) -> int:
+    """Delete refresh-token records (outstanding, blacklisted) and sessions whose tokens have all
+    expired: an expired token is refused by its signature's `exp` alone, so its rows only grow the
+    tables (simplejwt's `flushexpiredtokens`, in batches). Returns how many rows were deleted."""
+    now = timezone.now()
+    deleted = 0
+    for model in (OutstandingToken, TokenFamily):  # blacklist rows go with their outstanding token
+        while True:
+            ids = list(
+                model.objects.filter(expires_at__lt=now).order_by("pk").values_list("pk", flat=True)[:batch_size]
+            )
+            if ids:
+                deleted += model.objects.filter(pk__in=ids).delete()[0]
+            if len(ids) < batch_size:
+                break
+    return deleted
+
+
 # --- E-mail verification ----------------------------------------------------------------------
 
 

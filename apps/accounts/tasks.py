@@ -23,3 +23,11 @@ def send_verification_email(*, user_id: int) -> None:
         from_email=settings.DEFAULT_FROM_EMAIL,
         recipient_list=[user.email],
     )
+
+
+@shared_task
+def purge_expired_tokens_task() -> int:
+    """Beat runs this every PURGE_INTERVAL_SECONDS (ticketing/celery.py)."""
+    from .services import purge_expired_tokens
+
+    return purge_expired_tokens()

@@ -12,9 +12,11 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -72,3 +74,23 @@ def run_idempotent(*, request: Request, scope: str, work: Callable[[], tuple[int
         record.response_body = body
         record.save(update_fields=["response_status", "response_body", "updated_at"])
     return Response(body, status=status)
+
+
+def purge_idempotency_keys(*, older_than: timedelta, batch_size: int = 1000) -> int:
+    """Delete the stored responses of keys used more than `older_than` ago, in short batches (each
+    its own small transaction, so a large backlog never holds many locks at once). Returns how many
+    were deleted. A client retrying after that long gets the request run again, as the header's
+    contract allows (Stripe keeps keys for 24 hours too)."""
+    cutoff = timezone.now() - older_than
+    deleted = 0
+    while True:
+        ids = list(
+            IdempotencyKey.objects.filter(created_at__lt=cutoff)
+            .order_by("pk")
+            .values_list("pk", flat=True)[:batch_size]
+        )
+        if not ids:
+            return deleted
+        deleted += IdempotencyKey.objects.filter(pk__in=ids).delete()[0]
+        if len(ids) < batch_size:
+            return deleted

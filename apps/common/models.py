@@ -22,6 +22,7 @@ class IdempotencyKey(TimeStampedModel):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["user", "key"], name="idempotency_key_unique_per_user")]
+        indexes = [models.Index(fields=["created_at"], name="idempotency_key_created")]  # the purge
 
     def __str__(self) -> str:
         return f"{self.scope} {self.key}"

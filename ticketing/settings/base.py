@@ -181,6 +181,7 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # Queues: what buyers wait for (hold release, queue admission) never sits behind e-mail.
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {
+    "apps.accounts.tasks.purge_*": {"queue": "default"},  # housekeeping, not e-mail (first match wins)
     "apps.accounts.tasks.*": {"queue": "email"},
     "apps.reservations.tasks.send_*": {"queue": "email"},
     "apps.payments.tasks.send_*": {"queue": "email"},
@@ -276,6 +277,10 @@ MAX_LIVE_HOLDS_PER_USER_PER_DATE = env.int("MAX_LIVE_HOLDS_PER_USER_PER_DATE", d
 WALLET_MAX_CHARGE = Decimal(env.str("WALLET_MAX_CHARGE", default="10000000"))
 WALLET_MAX_BALANCE = Decimal(env.str("WALLET_MAX_BALANCE", default="999999999999.99"))
 REFUND_CUTOFF_HOURS = env.int("REFUND_CUTOFF_HOURS", default=24)
+# Housekeeping (Celery beat): stored Idempotency-Key responses are kept this long; expired
+# refresh tokens and sessions are deleted on the same schedule.
+IDEMPOTENCY_KEY_TTL_HOURS = env.int("IDEMPOTENCY_KEY_TTL_HOURS", default=24)
+PURGE_INTERVAL_SECONDS = env.int("PURGE_INTERVAL_SECONDS", default=3600)
 # Deadlocks and lock-wait timeouts are retried this many times before the request answers 503.
 DB_RETRY_ATTEMPTS = env.int("DB_RETRY_ATTEMPTS", default=3)
 
