@@ -226,8 +226,8 @@ def main() -> None:
     from apps.reservations.models import Reservation, ReservationItem
 
     get_redis().flushdb()
-    call_command("seed_load", "--dates", "1", "--seats-per-date", str(seats), "--users", str(buyers),
-                 "--balance", str(WALLET), "--name", "Rush")  # fmt: skip
+    call_command("seed_load", "--dates", "1", "--seats-per-date", str(seats), "--name", "Rush")
+    call_command("seed_load_users", "--users", str(buyers), "--balance", str(WALLET))
     concert = Concert.objects.get(name="Rush")
     date_id = concert.dates.get().pk
     money_before = User.objects.aggregate(s=Sum("balance"))["s"]

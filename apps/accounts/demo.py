@@ -1,4 +1,4 @@
-"""Demo accounts for `make run` (called by `manage.py seed_demo`)."""
+"""Demo accounts for `make run` (called by `manage.py seed_demo_users`)."""
 
 from decimal import Decimal
 

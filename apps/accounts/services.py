@@ -15,7 +15,6 @@ from uuid import uuid4
 from django.conf import settings
 from django.contrib.auth import authenticate
 from django.contrib.auth.password_validation import validate_password
-from django.core import signing
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -32,11 +31,10 @@ from apps.common.on_commit import enqueue_on_commit
 
 from . import revocation
 from .models import LedgerKind, TokenFamily, User, WalletTransaction
+from .tasks import send_verification_email
+from .tokens import read_email_verification_token
 
 logger = logging.getLogger(__name__)
-
-EMAIL_VERIFICATION_SALT = "accounts.email-verification"
-
 
 # --- Sign-up, login, tokens -------------------------------------------------------------------
 
@@ -70,8 +68,6 @@ def signup(*, email: str, password: str, name: str, phone_number: str = "", addr
             user = User.objects.create_user(
                 email=email, password=password, name=name, phone_number=phone_number, address=address
             )
-            from .tasks import send_verification_email
-
             enqueue_on_commit(send_verification_email, user_id=user.id)
     except IntegrityError:  # a concurrent sign-up with the same e-mail won
         raise Conflict(ErrorCode.EMAIL_TAKEN, "An account with this e-mail already exists.") from None
@@ -236,23 +232,17 @@ def purge_expired_tokens(*, batch_size: int = 1000) -> int:
 # --- E-mail verification ----------------------------------------------------------------------
 
 
-def make_email_verification_token(*, user: User) -> str:
-    return signing.dumps({"uid": user.pk, "email": user.email}, salt=EMAIL_VERIFICATION_SALT)
-
-
 def verify_email(*, token: str) -> User:
     """Mark the e-mail named by a signed, unexpired verification token as verified.
     Raises VALIDATION_ERROR for a bad, expired or stale token (the e-mail changed since)."""
     invalid = ValidationFailed(
         "The verification link is invalid or has expired.", details={"token": ["Invalid token."]}
     )
-    try:
-        data = signing.loads(token, salt=EMAIL_VERIFICATION_SALT, max_age=settings.EMAIL_VERIFICATION_MAX_AGE_SECONDS)
-    except signing.BadSignature:
-        raise invalid from None
-    if not isinstance(data, dict):
+    claims = read_email_verification_token(token)
+    if claims is None:
         raise invalid
-    user = User.objects.filter(pk=data.get("uid"), email=data.get("email"), is_active=True).first()
+    user_id, email = claims
+    user = User.objects.filter(pk=user_id, email=email, is_active=True).first()
     if user is None:
         raise invalid
     if not user.email_verified:
@@ -269,7 +259,7 @@ def lock_user(*, user_id: int) -> User:
     return User.objects.select_for_update().only("id", "balance").get(pk=user_id)
 
 
-def _post(*, user_id: int, kind: LedgerKind, amount: Decimal, reference: str) -> WalletTransaction:
+def _post_ledger_entry(*, user_id: int, kind: LedgerKind, amount: Decimal, reference: str) -> WalletTransaction:
     """Apply a signed amount to a locked wallet and write its ledger entry (caller holds a transaction)."""
     wallet = lock_user(user_id=user_id)
     new_balance = wallet.balance + amount
@@ -290,7 +280,7 @@ def _post(*, user_id: int, kind: LedgerKind, amount: Decimal, reference: str) ->
     )
 
 
-def _positive(amount: Decimal) -> Decimal:
+def _positive_amount(amount: Decimal) -> Decimal:
     amount = Decimal(amount)
     if not amount.is_finite() or amount <= 0 or amount != amount.quantize(Decimal("0.01")):
         raise ValidationFailed(
@@ -302,26 +292,28 @@ def _positive(amount: Decimal) -> Decimal:
 @retry_on_lock_conflict
 def charge(*, user: Any, amount: Decimal, reference: str = "") -> WalletTransaction:
     """Add money to the wallet (ledger CHARGE). Raises VALIDATION_ERROR for a bad amount."""
-    amount = _positive(amount)
+    amount = _positive_amount(amount)
     if amount > settings.WALLET_MAX_CHARGE:
         raise ValidationFailed(
             f"A single charge is at most {settings.WALLET_MAX_CHARGE}.", details={"amount": ["Too large."]}
         )
     with transaction.atomic():
-        return _post(user_id=user.pk, kind=LedgerKind.CHARGE, amount=amount, reference=reference or "charge")
+        return _post_ledger_entry(
+            user_id=user.pk, kind=LedgerKind.CHARGE, amount=amount, reference=reference or "charge"
+        )
 
 
 @retry_on_lock_conflict
 def debit(*, user: Any, amount: Decimal, reference: str) -> WalletTransaction:
     """Take a payment from the wallet (ledger PAYMENT). Raises INSUFFICIENT_BALANCE (409)."""
-    amount = _positive(amount)
+    amount = _positive_amount(amount)
     with transaction.atomic():
-        return _post(user_id=user.pk, kind=LedgerKind.PAYMENT, amount=-amount, reference=reference)
+        return _post_ledger_entry(user_id=user.pk, kind=LedgerKind.PAYMENT, amount=-amount, reference=reference)
 
 
 @retry_on_lock_conflict
 def refund(*, user: Any, amount: Decimal, reference: str) -> WalletTransaction:
     """Give money back to the wallet (ledger REFUND)."""
-    amount = _positive(amount)
+    amount = _positive_amount(amount)
     with transaction.atomic():
-        return _post(user_id=user.pk, kind=LedgerKind.REFUND, amount=amount, reference=reference)
+        return _post_ledger_entry(user_id=user.pk, kind=LedgerKind.REFUND, amount=amount, reference=reference)

@@ -3,12 +3,11 @@ from django.conf import settings
 from django.core.mail import send_mail
 
 from .selectors import get_user
+from .tokens import make_email_verification_token
 
 
 @shared_task(autoretry_for=(OSError,), retry_backoff=True, max_retries=5)
 def send_verification_email(*, user_id: int) -> None:
-    from .services import make_email_verification_token
-
     user = get_user(user_id=user_id)
     if user is None or user.email_verified:
         return

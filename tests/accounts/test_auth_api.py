@@ -170,7 +170,7 @@ def test_verify_email_with_the_mailed_token(api_client, django_capture_on_commit
 
 
 def test_verify_email_rejects_bad_and_expired_tokens(api_client, settings, user):
-    from apps.accounts.services import make_email_verification_token
+    from apps.accounts.tokens import make_email_verification_token
 
     assert_error(api_client.post("/api/auth/verify-email", {"token": "forged"}, format="json"), 400, "VALIDATION_ERROR")
     settings.EMAIL_VERIFICATION_MAX_AGE_SECONDS = -1

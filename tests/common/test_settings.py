@@ -25,3 +25,35 @@ def test_production_starts_with_a_secret_key():
     result = load_settings(DEBUG="False", SECRET_KEY="a-long-random-production-secret-" * 2)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "False"
+
+
+def test_debug_defaults_to_off():
+    result = load_settings(SECRET_KEY="a-long-random-production-secret-" * 2)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "False"
+
+
+def test_production_refuses_the_published_development_key():
+    from ticketing.settings.base import DEV_SECRET_KEY
+
+    result = load_settings(SECRET_KEY=DEV_SECRET_KEY)
+    assert result.returncode != 0
+    assert "published development key" in result.stderr
+
+
+def test_development_mode_starts_with_the_development_key():
+    result = load_settings(DEBUG="True")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "True"
+
+
+def test_make_run_turns_development_mode_on(monkeypatch):
+    """scripts/run.py runs every process (migrate, the demo data, honcho) with DEBUG on unless told otherwise."""
+    sys.path.insert(0, str(ROOT / "scripts"))
+    try:
+        import run
+    finally:
+        sys.path.remove(str(ROOT / "scripts"))
+    monkeypatch.delenv("DEBUG", raising=False)
+    assert run.development_env({"PATH": "/usr/bin"})["DEBUG"] == "True"
+    assert run.development_env({"DEBUG": "False"})["DEBUG"] == "False"

@@ -1,7 +1,9 @@
 """Settings for every environment. Every knob comes from the environment (django-environ).
 
-`make run` uses these defaults (SQLite + the embedded Redis it starts); production sets DEBUG=False,
-SECRET_KEY, DATABASE_URL and REDIS_URL. `ticketing.settings.test` adjusts a few for the test suite.
+The defaults are production's (DEBUG off), so a missing variable never turns development mode on:
+production sets SECRET_KEY, DATABASE_URL and REDIS_URL. `make run` (scripts/run.py) turns DEBUG on and
+with it the development key, SQLite and the embedded Redis it starts. `ticketing.settings.test` adjusts a
+few for the test suite.
 """
 
 from datetime import timedelta
@@ -17,10 +19,13 @@ environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
 DEV_SECRET_KEY = "django-insecure-dev-only-key-change-me-in-production-0123456789"
 
-DEBUG = env.bool("DEBUG", default=True)
+DEBUG = env.bool("DEBUG", default=False)
 SECRET_KEY = env.str("SECRET_KEY", default=DEV_SECRET_KEY if DEBUG else None)
 if not SECRET_KEY:
     raise environ.ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off.")
+if SECRET_KEY == DEV_SECRET_KEY and not DEBUG:
+    # The development key is public (it is in this file): tokens signed with it can be forged.
+    raise environ.ImproperlyConfigured("SECRET_KEY is the published development key; set a secret one.")
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 

@@ -8,6 +8,9 @@ import os
 os.environ.setdefault("DATABASE_URL", os.environ.get("TEST_DATABASE_URL", "mysql://root:@127.0.0.1:3306/test"))
 os.environ.setdefault("REDIS_URL", os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/1"))
 os.environ.setdefault("EMAIL_URL", "consolemail://")
+# Plain HTTP and no collected static files, as in development (pytest-django still runs each test
+# with settings.DEBUG False); the production security settings have their own tests.
+os.environ.setdefault("DEBUG", "True")
 
 from .base import *  # noqa: F403
 from .base import REST_FRAMEWORK

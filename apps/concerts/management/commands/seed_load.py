@@ -1,24 +1,18 @@
-"""Bulk data for load tests: `manage.py seed_load --dates N --seats-per-date M --users U`.
+"""A catalogue for load tests: `manage.py seed_load --dates N --seats-per-date M` (one concert, N
+dates of M seats; its buyers come from `manage.py seed_load_users`).
 
-Idempotent and resumable: dates and users that exist are kept, missing ones are added. Users get the
-password `load-test-pass-1` and a wallet of --balance, written as a CHARGE ledger entry so that the
-balance equals the ledger (invariant 3).
+Idempotent and resumable: dates that exist are kept, missing ones are added.
 """
 
 import datetime as dt
-from decimal import Decimal
 
-from django.contrib.auth.hashers import make_password
 from django.core.management.base import BaseCommand, CommandError
-from django.db import transaction
 from django.utils import timezone
 from tqdm import tqdm
 
-from apps.accounts.models import LedgerKind, User, WalletTransaction
 from apps.concerts import services
 from apps.concerts.models import Concert, Venue
 
-LOAD_PASSWORD = "load-test-pass-1"
 BATCH = 2000
 
 
@@ -42,14 +36,12 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--dates", type=int, default=1)
         parser.add_argument("--seats-per-date", type=int, default=10_000)
-        parser.add_argument("--users", type=int, default=1_000)
-        parser.add_argument("--balance", type=Decimal, default=Decimal("1000000.00"))
         parser.add_argument("--name", default="Load Test", help="Concert name (one concert holds the dates).")
 
     def handle(self, *args: object, **options: object) -> None:
-        dates, seats, users = options["dates"], options["seats_per_date"], options["users"]
-        if dates < 0 or users < 0 or seats < 1 or seats > 100_000:
-            raise CommandError("need --dates >= 0, --users >= 0 and 1 <= --seats-per-date <= 100000")
+        dates, seats = options["dates"], options["seats_per_date"]
+        if dates < 0 or seats < 1 or seats > 100_000:
+            raise CommandError("need --dates >= 0 and 1 <= --seats-per-date <= 100000")
         concert = self._concert(options["name"], seats)
         existing = concert.dates.count()
         missing = max(0, dates - existing)
@@ -62,13 +54,9 @@ class Command(BaseCommand):
                     batch_size=BATCH,
                     progress=bar.update,
                 )
-        created = self._users(users, options["balance"])
         date_ids = list(concert.dates.order_by("pk").values_list("pk", flat=True))
         self.stdout.write(
-            self.style.SUCCESS(
-                f"concert {concert.pk}: dates {date_ids} with {concert.venue.seat_count} seats each; "
-                f"{created} new users (load0@example.com … load{users - 1}@example.com / {LOAD_PASSWORD})"
-            )
+            self.style.SUCCESS(f"concert {concert.pk}: dates {date_ids} with {concert.venue.seat_count} seats each")
         )
 
     def _concert(self, name: str, seats: int) -> Concert:
@@ -82,36 +70,3 @@ class Command(BaseCommand):
             name=f"{name} Arena", address="Loopback", layout=layout
         )
         return services.create_concert(venue=venue, name=name, artist="Load Generator")
-
-    def _users(self, count: int, balance: Decimal) -> int:
-        password = make_password(LOAD_PASSWORD)
-        have = set(
-            User.objects.filter(email__startswith="load", email__endswith="@example.com").values_list(
-                "email", flat=True
-            )
-        )
-        missing = [n for n in range(count) if f"load{n}@example.com" not in have]
-        for start in tqdm(range(0, len(missing), BATCH), desc="users", unit="batch", disable=not missing):
-            chunk = missing[start : start + BATCH]
-            with transaction.atomic():
-                User.objects.bulk_create(
-                    [
-                        User(email=f"load{n}@example.com", name=f"Load {n}", password=password, balance=balance,
-                             email_verified=True)
-                        for n in chunk
-                    ],
-                    batch_size=BATCH,
-                )  # fmt: skip
-                if balance > 0:
-                    ids = User.objects.filter(email__in=[f"load{n}@example.com" for n in chunk]).values_list(
-                        "pk", flat=True
-                    )
-                    WalletTransaction.objects.bulk_create(
-                        [
-                            WalletTransaction(user_id=pk, kind=LedgerKind.CHARGE, amount=balance, balance_after=balance,
-                                              reference="load test wallet")
-                            for pk in ids
-                        ],
-                        batch_size=BATCH,
-                    )  # fmt: skip
-        return len(missing)
