@@ -14,6 +14,20 @@ export async function concertsScreen() {
     h("p", { class: "muted" }, concert.first_date ? `${when(concert.first_date)} – ${when(concert.last_date)}` : "No dates yet"))));
 }
 
+// On sale: into the line. Not yet: the sale's opening, and the way into the pre-queue (the waiting
+// room itself says when that opens, if it is too early even for that).
+function dateAction(concertId, date) {
+  const queue = `#/queue/${concertId}/${date.id}`;
+  if (date.is_available) return h("a", { class: "button", href: queue }, "Get tickets");
+  if (!date.remaining_seats) return h("span", { class: "muted" }, "Sold out");
+  const now = Date.now();
+  if (new Date(date.booking_opens_at).getTime() > now && new Date(date.starts_at).getTime() > now) {
+    return h("div", { class: "date-action" }, h("span", { class: "muted" }, `Sale opens ${when(date.booking_opens_at)}`),
+      h("a", { class: "button secondary", href: queue }, "Join the waiting room"));
+  }
+  return h("span", { class: "muted" }, "Not on sale");
+}
+
 export async function concertScreen(concertId) {
   const alive = routeGuard();
   const [concert, dates] = await Promise.all([
@@ -28,8 +42,6 @@ export async function concertScreen(concertId) {
     h("div", { class: "dates" }, dates.data.map((date) => h("div", { class: "card date" },
       h("div", {}, h("strong", {}, when(date.starts_at)),
         h("div", { class: "muted" }, `${date.remaining_seats} of ${date.total_seats} seats left`)),
-      date.is_available
-        ? h("a", { class: "button", href: `#/queue/${concertId}/${date.id}` }, "Get tickets")
-        : h("span", { class: "muted" }, date.remaining_seats ? "Not on sale" : "Sold out")))),
+      dateAction(concertId, date)))),
   );
 }

@@ -1,43 +1,97 @@
 // The waiting room: the buyer's place in line, polled until admission hands out the queue token.
+//
+// Before the sale opens the buyer waits in the pre-queue: no place yet, because at the opening
+// everyone there gets a place drawn at random (arriving first gains nothing, so nobody needs to race
+// the opening second). Earlier still, the waiting room is closed and says when it opens.
 
 import { api, humanError } from "../lib/api.js";
-import { go, h, show } from "../lib/dom.js";
+import { go, h, show, when } from "../lib/dom.js";
 import { onLeave, render, requireLogin, routeGuard } from "../lib/page.js";
 import { saveQueueToken } from "../lib/session.js";
 
-const sleep = (seconds) => new Promise((resolve) => setTimeout(resolve, seconds * 1000));
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
+// Buyers told when the waiting room opens come back spread over this long after that moment: where
+// they land in the pre-queue does not matter, so there is nothing to gain by arriving first.
+const REENTRY_SPREAD_MS = 20_000;
+const REENTRY_WITHIN_MS = 60 * 60 * 1000; // further off than this, the buyer comes back by themselves
+
+const minutes = (seconds) => `About ${Math.max(1, Math.round(seconds / 60))} min to go`;
+
+function timeLeft(ms) {
+  const seconds = Math.max(0, Math.round(ms / 1000));
+  const [hours, rest] = [Math.floor(seconds / 3600), seconds % 3600];
+  const clock = `${String(Math.floor(rest / 60)).padStart(hours ? 2 : 1, "0")}:${String(rest % 60).padStart(2, "0")}`;
+  return hours ? `${hours}:${clock}` : clock;
+}
 
 export async function waitingRoomScreen(concertId, dateId) {
   const alive = routeGuard();
   if (!requireLogin()) return;
+  let here = true;
+  onLeave(() => { here = false; });
   const admitted = (token) => {
     saveQueueToken(dateId, token);
     show("It's your turn! Choose your seats.", "ok");
     go(`#/seats/${concertId}/${dateId}`);
   };
-  const entered = await api("POST", "/api/queue", { body: { concert_id: Number(concertId), concert_date_id: Number(dateId) } });
+  const target = { concert_id: Number(concertId), concert_date_id: Number(dateId) };
+
+  let entered = await api("POST", "/api/queue", { body: target });
+  const opensAt = entered.error?.code === "BOOKING_CLOSED" && entered.error.details?.queue_opens_at;
+  if (opensAt) {
+    // Too early even for the pre-queue: say when it opens, and come back then if that is soon.
+    const wait = new Date(opensAt).getTime() - Date.now();
+    render(alive, h("h1", {}, "Waiting room"), h("div", { class: "card", id: "queue-closed" },
+      h("p", {}, `The waiting room opens at ${when(opensAt)}.`),
+      h("p", { class: "muted" }, "Everyone in it when the sale opens gets a place in line drawn at random, so there is no need to be first.",
+        wait < REENTRY_WITHIN_MS ? " Keep this page open: you join automatically." : "")));
+    if (wait >= REENTRY_WITHIN_MS) return;
+    await sleep(wait + Math.random() * REENTRY_SPREAD_MS);
+    if (!here) return;
+    entered = await api("POST", "/api/queue", { body: target });
+  }
   if (!entered.ok) return show(humanError(entered.error, entered.status));
   if (entered.data.status === "READY") return admitted(entered.data.token); // free capacity, nobody waiting
-  const firstPosition = Math.max(entered.data.position, 1);
+
+  const title = h("p", { id: "place-title" });
   const position = h("p", { class: "big", id: "position" });
-  const wait = h("p", { class: "muted", id: "wait" });
+  const opensIn = h("p", { class: "big", id: "opens-in" });
   const bar = h("div");
+  const progress = h("div", { class: "progress", role: "progressbar", "aria-label": "Progress in line" }, bar);
+  const wait = h("p", { class: "muted", id: "wait" });
   render(alive, h("h1", {}, "Waiting room"),
-    h("div", { class: "card" }, h("p", {}, "Your place in line"), position, h("div", { class: "progress", role: "progressbar" }, bar), wait,
+    h("div", { class: "card" }, title, opensIn, position, progress, wait,
       h("p", { class: "muted" }, "Keep this page open: you move on automatically when it is your turn.")));
-  let here = true;
-  onLeave(() => { here = false; });
+  let firstPosition = null;
   let state = entered.data;
+  let clock = null;
+  const stopClock = () => clearInterval(clock);
+  onLeave(stopClock);
   while (here) {
     if (state.status === "READY") return admitted(state.token);
     if (state.status === "NOT_IN_QUEUE") {
       show("You are no longer in line. Join again to continue.", "info");
       return go(`#/concert/${concertId}`);
     }
-    position.textContent = `#${state.position}`;
-    wait.textContent = `About ${Math.max(1, Math.round(state.estimated_wait_seconds / 60))} min to go`;
-    bar.style.width = `${Math.max(3, Math.round(100 * (1 - (state.position - 1) / firstPosition)))}%`;
-    await sleep(Number(state.poll_after_seconds || 0) || 5);
+    stopClock();
+    if (state.position == null && state.opens_at) {
+      // The pre-queue: the place is drawn when the sale opens.
+      const opens = new Date(state.opens_at).getTime();
+      title.textContent = `The sale opens at ${when(state.opens_at)}. Your place in line will be drawn then.`;
+      const tick = () => { opensIn.textContent = `Opens in ${timeLeft(opens - Date.now())}`; };
+      tick();
+      clock = setInterval(tick, 1000);
+      [opensIn.hidden, position.hidden, progress.hidden] = [false, true, true];
+      wait.textContent = "Everyone here before the opening gets a random place, ahead of those who come later.";
+    } else {
+      firstPosition ??= Math.max(state.position, 1);
+      title.textContent = "Your place in line";
+      position.textContent = `#${state.position}`;
+      [opensIn.hidden, position.hidden, progress.hidden] = [true, false, false];
+      bar.style.width = `${Math.max(3, Math.round(100 * (1 - (state.position - 1) / firstPosition)))}%`;
+      wait.textContent = state.estimated_wait_seconds == null ? "" : minutes(state.estimated_wait_seconds);
+    }
+    await sleep((Number(state.poll_after_seconds) || 5) * 1000);
     if (!here) return;
     const polled = await api("GET", `/api/queue/status?concert_id=${concertId}&concert_date_id=${dateId}`);
     if (polled.ok) state = polled.data;
