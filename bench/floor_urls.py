@@ -1,10 +1,16 @@
-"""The service's URLs plus a bare authenticated DRF endpoint that does nothing: the framework's
-floor for the queue benchmark (selected with ROOT_URLCONF=bench.floor_urls, never in production)."""
+"""The service's URLs plus two authenticated DRF endpoints that do nothing, the framework floors of
+the HTTP benchmarks (selected with ROOT_URLCONF=bench.floor_urls, never in production):
+
+- `api/bench/floor/bare`: DRF + simplejwt's own `JWTStatelessUserAuthentication`, no Redis, no
+  database: the bare floor every HTTP benchmark reports its ratios against;
+- `api/bench/floor`: the project's stateless authentication, which adds the logout deny-list round trip.
+"""
 
 from django.urls import path
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
+from rest_framework_simplejwt.authentication import JWTStatelessUserAuthentication
 
 from apps.accounts.authentication import StatelessJWTAuthentication
 from ticketing.urls import urlpatterns as service_urlpatterns
@@ -17,4 +23,15 @@ class FloorApi(APIView):
         return Response({"user_id": request.user.id})
 
 
-urlpatterns = [path("api/bench/floor", FloorApi.as_view()), *service_urlpatterns]
+class BareFloorApi(APIView):
+    authentication_classes = [JWTStatelessUserAuthentication]
+
+    def get(self, request: Request) -> Response:
+        return Response({"user_id": request.user.id})
+
+
+urlpatterns = [
+    path("api/bench/floor", FloorApi.as_view()),
+    path("api/bench/floor/bare", BareFloorApi.as_view()),
+    *service_urlpatterns,
+]

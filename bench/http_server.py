@@ -45,8 +45,10 @@ def wait_for_port(port: int, process: subprocess.Popen, *, what: str, seconds: f
 
 
 @contextmanager
-def gunicorn(env: dict[str, str], *, workers: int = 2, app: str = "ticketing.wsgi") -> Iterator[str]:
-    port = free_port()
+def gunicorn(
+    env: dict[str, str], *, workers: int = 2, app: str = "ticketing.wsgi", port: int | None = None
+) -> Iterator[str]:
+    port = port or free_port()
     process = subprocess.Popen(
         [str(VENV_BIN / "gunicorn"), app, "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
          "--worker-class", "sync", "--log-level", "warning"],

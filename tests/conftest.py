@@ -9,6 +9,7 @@ from django.db import connection
 from rest_framework.test import APIClient
 
 from apps.common.redis import get_redis
+from apps.concerts import seat_map
 from apps.concerts.models import ConcertDate
 from tests import helpers
 from tests.factories import UserFactory, make_date
@@ -26,6 +27,7 @@ def _database_capacity(django_db_setup: None, django_db_blocker: Any) -> None:
 def _clean_redis() -> None:
     get_redis().flushdb()
     cache.clear()
+    seat_map.forget_local_copies()  # this process's copies of seat-map renders go with the cache
 
 
 @pytest.fixture

@@ -44,6 +44,9 @@ class ConcertDate(TimeStampedModel):
     booking_opens_at = models.DateTimeField(default=timezone.now)
     booking_open = models.BooleanField(default=True, help_text="Staff can close booking for a date at any time.")
     total_seats = models.PositiveIntegerField(default=0)
+    layout_version = models.PositiveIntegerField(
+        default=1, help_text="Bumped whenever staff change this date's seats or prices (the seat layout's version)."
+    )
 
     class Meta:
         db_table = "concert_date"

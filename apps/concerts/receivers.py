@@ -5,7 +5,7 @@ from typing import Any
 
 from django.dispatch import receiver
 
-from .selectors import invalidate_seat_map
+from .seat_map import invalidate_seat_map
 from .signals import seats_changed
 
 logger = logging.getLogger(__name__)
@@ -16,6 +16,6 @@ def drop_cached_seat_map(sender: Any, concert_date_id: int, **kwargs: Any) -> No
     try:
         invalidate_seat_map(concert_date_id=concert_date_id)
     except Exception:
-        # The change is committed; failing here would only turn it into an error. The map's short
-        # TTL bounds how long a missed invalidation can show a stale status.
+        # The change is committed; failing here would only turn it into an error. The stored map's
+        # SEAT_MAP_TTL_SECONDS bounds how long a missed invalidation can show a stale status.
         logger.exception("could not invalidate the seat map of date %s", concert_date_id)

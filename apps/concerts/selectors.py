@@ -1,4 +1,5 @@
-"""Catalogue reads: concerts, dates with availability, and the cached seat map of a date."""
+"""Catalogue reads: concerts, dates with availability, available seats, and the few facts about a date
+that the hot paths need (the seat map is read through `seat_map`)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from django.core.cache import cache
 from django.db.models import Max, Min, Prefetch, Q, QuerySet
 from django.utils import timezone
 
@@ -86,75 +86,6 @@ def available_seats(*, concert_date_id: int, now: dt.datetime | None = None) -> 
     ).order_by("seat_num")
 
 
-# --- The seat map cache --------------------------------------------------------------------------
-#
-# The cached map stores each seat's stored status and `held_until`, never a derived status, so an
-# expired hold reads AVAILABLE the moment it expires. Invalidation bumps a per-date version that is
-# part of the cache key: a reader that built a map from rows read before a change can only write it
-# under the old version, which no later reader asks for. A version starts at the clock in
-# nanoseconds, not at 1, so a version key lost to eviction or a Redis restart can never come back
-# at a number an old, still-cached map was written under. If Redis fails during an invalidation the
-# map can be stale until SEAT_MAP_TTL_SECONDS, the safety net that bounds every other miss too.
-
-SEAT_MAP_TTL_SECONDS = 30
-
-# (id, seat_num, section, row, price as a string, stored status, held_until as epoch seconds | None)
-SeatRow = tuple[int, int, str, str, str, str, float | None]
-
-
-def _version_key(concert_date_id: int) -> str:
-    return f"seatmap:{concert_date_id}:version"
-
-
-def _map_key(concert_date_id: int, version: int) -> str:
-    return f"seatmap:{concert_date_id}:v{version}"
-
-
-def invalidate_seat_map(*, concert_date_id: int) -> None:
-    key = _version_key(concert_date_id)
-    try:
-        cache.incr(key)
-    except ValueError:  # no version yet (or evicted): any fresh clock value is a new one
-        cache.set(key, time.time_ns(), timeout=None)
-
-
-def _build_seat_map(concert_date_id: int) -> list[SeatRow]:
-    rows = Seat.objects.filter(concert_date_id=concert_date_id).order_by("seat_num")
-    return [
-        (pk, seat_num, section, row, str(price), status, held_until.timestamp() if held_until else None)
-        for pk, seat_num, section, row, price, status, held_until in rows.values_list(
-            "pk", "seat_num", "section", "row", "price", "status", "held_until"
-        )
-    ]
-
-
-def cached_seat_rows(*, concert_date_id: int) -> list[SeatRow]:
-    """The date's seat rows from the cache, built from the database on a miss."""
-    version = cache.get_or_set(_version_key(concert_date_id), time.time_ns, timeout=None)
-    key = _map_key(concert_date_id, version)
-    rows = cache.get(key)
-    if rows is None:
-        rows = _build_seat_map(concert_date_id)
-        cache.set(key, rows, timeout=SEAT_MAP_TTL_SECONDS)
-    return rows
-
-
-def seat_map(*, concert_date_id: int, status: str | None = None) -> list[dict[str, Any]]:
-    """Every seat of the date as {id, seat_num, section, row, price, status} in seat order, from the
-    cache, with HELD seats whose hold has expired shown AVAILABLE; optionally one status only.
-    `price` is the decimal string of the API (the map is rendered as is, 50,000 seats at a time)."""
-    now = timezone.now().timestamp()
-    held, available = SeatStatus.HELD.value, SeatStatus.AVAILABLE.value
-    result = []
-    for pk, seat_num, section, row, price, stored, held_until in cached_seat_rows(concert_date_id=concert_date_id):
-        effective = available if stored == held and held_until is not None and held_until <= now else stored
-        if status is None or effective == status:
-            result.append(
-                {"id": pk, "seat_num": seat_num, "section": section, "row": row, "price": price, "status": effective}
-            )
-    return result
-
-
 # --- Date facts for the hot paths ----------------------------------------------------------------
 #
 # The few facts about a concert date that queue polls and holds need, kept in process memory for a
@@ -174,6 +105,7 @@ class DateFacts:
     starts_at: dt.datetime
     booking_opens_at: dt.datetime
     booking_open: bool
+    layout_version: int
 
     def booking_open_now(self) -> bool:
         return in_booking_window(
@@ -188,7 +120,7 @@ def date_facts(concert_date_id: int) -> DateFacts | None:
         return cached[1]
     row = (
         ConcertDate.objects.filter(pk=concert_date_id)
-        .values_list("concert_id", "starts_at", "booking_opens_at", "booking_open")
+        .values_list("concert_id", "starts_at", "booking_opens_at", "booking_open", "layout_version")
         .first()
     )
     facts = DateFacts(concert_date_id, *row) if row else None

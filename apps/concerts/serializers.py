@@ -36,7 +36,8 @@ class ConcertDateSerializer(serializers.Serializer):
 
 
 class SeatSerializer(serializers.Serializer):
-    """The shape of a seat in the seat map (the selector builds it; this documents and checks it)."""
+    """The shape of a seat in the seat list (`seat_map.seat_list` renders it as stored bytes; this
+    documents it in the schema and the tests check the rendered list against it)."""
 
     id = serializers.IntegerField()
     seat_num = serializers.IntegerField()

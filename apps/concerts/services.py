@@ -128,9 +128,11 @@ def create_concert_date(
     return concert_date
 
 
+@transaction.atomic
 def set_seat_price(*, seat_id: int, price: Decimal) -> None:
     """Reprice an AVAILABLE seat. Only the price column is written, and only while the seat is still
-    AVAILABLE, so an edit can never undo a hold that landed after the form was loaded."""
+    AVAILABLE, so an edit can never undo a hold that landed after the form was loaded. The date's
+    `layout_version` moves with it (the seat layout names prices), in the same transaction."""
     if not Decimal(price).is_finite() or price < 0:
         raise ValidationFailed("A price is a non-negative amount.", details={"price": ["Invalid price."]})
     updated = Seat.objects.filter(pk=seat_id, status=SeatStatus.AVAILABLE).update(
@@ -138,7 +140,14 @@ def set_seat_price(*, seat_id: int, price: Decimal) -> None:
     )
     if not updated:
         raise Conflict(ErrorCode.SEAT_UNAVAILABLE, "The seat is held or reserved; its price cannot change now.")
-    _announce(Seat.objects.values_list("concert_date_id", flat=True).get(pk=seat_id))
+    concert_date_id = Seat.objects.values_list("concert_date_id", flat=True).get(pk=seat_id)
+    ConcertDate.objects.filter(pk=concert_date_id).update(
+        layout_version=F("layout_version") + 1, updated_at=timezone.now()
+    )
+    _announce(concert_date_id)
+    from .selectors import forget_dates
+
+    transaction.on_commit(forget_dates)  # this process sees the new layout at once, others within seconds
 
 
 @transaction.atomic

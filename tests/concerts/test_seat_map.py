@@ -1,8 +1,12 @@
-"""The cached seat map: rebuilt on a miss, dropped after every committed seat change, never
-showing a derived status that went stale, and never failing a committed change when Redis does."""
+"""The stored seat map: layout and status rendered once per version, a new status after every
+committed seat change, expiry read at `held_until` without a sweep, the safety net, and Redis
+failures that never fail a committed change nor serve a stale map."""
 
 import datetime as dt
+import gzip
+import json
 import logging
+from decimal import Decimal
 
 import pytest
 from django.core.cache import cache
@@ -10,8 +14,9 @@ from django.db import transaction
 from django.utils import timezone
 from django_redis.exceptions import ConnectionInterrupted
 
-from apps.concerts import selectors, services
-from apps.concerts.models import Seat, SeatStatus
+from apps.common.exceptions import UNAVAILABLE_EXCEPTIONS
+from apps.concerts import seat_map, selectors, services
+from apps.concerts.models import ConcertDate, Seat, SeatStatus
 from apps.concerts.signals import seats_changed
 from tests.factories import make_date, seat_ids
 from tests.helpers import mark_held
@@ -19,38 +24,135 @@ from tests.helpers import mark_held
 pytestmark = pytest.mark.django_db
 
 
-def statuses(date) -> dict[int, str]:
-    return {seat["id"]: seat["status"] for seat in selectors.seat_map(concert_date_id=date.pk)}
+def status(date) -> seat_map.Status:
+    return seat_map.seat_status(concert_date_id=date.pk)
 
 
-def test_the_map_has_every_seat_in_order_with_api_fields(concert_date):
-    seats = selectors.seat_map(concert_date_id=concert_date.pk)
-    assert [s["seat_num"] for s in seats] == list(range(1, 21))
-    assert seats[0] == {
-        "id": concert_date.seats.get(seat_num=1).pk, "seat_num": 1, "section": "VIP", "row": "A",
-        "price": "150000.00", "status": "AVAILABLE",
-    }  # fmt: skip
+def codes(date) -> str:
+    return status(date).codes
 
 
-def test_a_warm_map_is_read_without_the_database(concert_date, django_assert_num_queries):
+def layout(date) -> dict:
+    facts = selectors.date_facts(date.pk)
+    return json.loads(seat_map.seat_layout(concert_date_id=date.pk, layout_version=facts.layout_version).rendered.body)
+
+
+def position(date, seat_id: int) -> int:
+    return Seat.objects.get(pk=seat_id).seat_num - 1
+
+
+# --- The layout --------------------------------------------------------------------------------------
+
+
+def test_the_layout_lists_sections_rows_and_seat_pairs_in_seat_order(concert_date):
+    body = layout(concert_date)
+    seats = {seat.seat_num: seat.pk for seat in concert_date.seats.all()}
+    assert body["concert_date_id"] == concert_date.pk and body["layout_version"] == 1
+    assert [(s["name"], s["price"], s["seat_prices"]) for s in body["sections"]] == [
+        ("VIP", "150000.00", {}),
+        ("Floor", "50000.00", {}),
+    ]
+    vip, floor = body["sections"]
+    assert vip["rows"] == [{"row": "A", "seats": [[seats[n], n] for n in range(1, 5)]}]
+    assert [row["row"] for row in floor["rows"]] == ["A", "B"]
+    assert floor["rows"][1]["seats"] == [[seats[n], n] for n in range(13, 21)]
+
+
+def test_a_price_change_bumps_the_layout_version_and_shows_in_the_layout(
+    concert_date, django_capture_on_commit_callbacks
+):
+    assert layout(concert_date)["layout_version"] == 1
+    target = seat_ids(concert_date, 1)[0]
+    with django_capture_on_commit_callbacks(execute=True):
+        services.set_seat_price(seat_id=target, price=Decimal("45000.00"))
+    concert_date.refresh_from_db()
+    assert concert_date.layout_version == 2
+    body = layout(concert_date)  # this process forgot the date's facts on commit
+    assert body["layout_version"] == 2
+    assert body["sections"][1]["price"] == "50000.00"  # most Floor seats keep the section price
+    assert body["sections"][1]["seat_prices"] == {str(target): "45000.00"}
+    assert status(concert_date).layout_version == 2  # the status names the layout it follows
+
+
+def test_a_refused_price_change_leaves_the_layout_version(concert_date):
+    target = seat_ids(concert_date, 1)
+    mark_held(concert_date, target)
+    with pytest.raises(services.Conflict):
+        services.set_seat_price(seat_id=target[0], price=Decimal("1.00"))
+    assert ConcertDate.objects.get(pk=concert_date.pk).layout_version == 1
+
+
+def test_a_layout_is_built_once_per_version(concert_date, django_assert_num_queries):
+    selectors.date_facts(concert_date.pk)
     with django_assert_num_queries(1):
-        selectors.seat_map(concert_date_id=concert_date.pk)
+        first = layout(concert_date)
     with django_assert_num_queries(0):
-        assert len(selectors.seat_map(concert_date_id=concert_date.pk)) == 20
+        assert layout(concert_date) == first
+    seat_map.forget_local_copies()  # another process: from Redis, still no query
+    with django_assert_num_queries(0):
+        assert layout(concert_date) == first
 
 
-def test_a_committed_hold_shows_in_the_next_read(concert_date, django_capture_on_commit_callbacks):
+def test_the_layout_is_answered_from_the_database_when_redis_is_down(concert_date, cache_unreachable):
+    selectors.date_facts(concert_date.pk)
+    with cache_unreachable:
+        body = layout(concert_date)
+    assert sum(len(row["seats"]) for section in body["sections"] for row in section["rows"]) == 20
+
+
+# --- The status --------------------------------------------------------------------------------------
+
+
+def test_the_status_has_one_code_per_seat_in_layout_order(concert_date):
+    held, reserved = seat_ids(concert_date, 2)
+    mark_held(concert_date, [held, reserved])
+    with transaction.atomic():
+        services.mark_seats_reserved(concert_date_id=concert_date.pk, seat_ids=[reserved])
+    current = status(concert_date)
+    expected = ["A"] * 20
+    expected[position(concert_date, held)], expected[position(concert_date, reserved)] = "H", "R"
+    assert current.codes == "".join(expected)
+    assert json.loads(current.rendered.body) == {
+        "concert_date_id": concert_date.pk, "layout_version": 1, "version": current.version, "codes": current.codes,
+    }  # fmt: skip
+    assert 0 < current.version < 2**53  # exact as a JavaScript number
+
+
+def test_the_stored_bytes_carry_their_gzip_and_a_strong_etag(concert_date):
+    rendered = status(concert_date).rendered
+    assert gzip.decompress(rendered.gzipped) == rendered.body
+    assert rendered.etag.startswith('"') and not rendered.etag.startswith("W/")
+    assert rendered.gzip_etag != rendered.etag
+    seat_map.forget_local_copies()  # another process, the same stored render: the same validator
+    assert status(concert_date).rendered == rendered
+
+
+def test_a_warm_status_is_read_without_the_database(concert_date, django_assert_num_queries):
+    with django_assert_num_queries(1):
+        first = status(concert_date)
+    with django_assert_num_queries(0):
+        assert status(concert_date) is first  # this process's copy: no rendering, no Redis value read
+    seat_map.forget_local_copies()
+    with django_assert_num_queries(0):
+        assert status(concert_date).rendered == first.rendered  # from Redis
+
+
+def test_a_committed_change_shows_in_the_next_read_with_a_new_version(concert_date, django_capture_on_commit_callbacks):
     target = seat_ids(concert_date, 2)
-    assert set(statuses(concert_date).values()) == {"AVAILABLE"}  # cached
+    before = status(concert_date)
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         mark_held(concert_date, target)
     assert len(callbacks) == 1
-    assert [statuses(concert_date)[pk] for pk in target] == ["HELD", "HELD"]
+    held = status(concert_date)
+    assert held.version > before.version and held.rendered.etag != before.rendered.etag
+    assert [held.codes[position(concert_date, pk)] for pk in target] == ["H", "H"]
     with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
         services.mark_seats_reserved(concert_date_id=concert_date.pk, seat_ids=target[:1])
     with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
         services.release_seats(concert_date_id=concert_date.pk, seat_ids=target[1:])
-    assert [statuses(concert_date)[pk] for pk in target] == ["RESERVED", "AVAILABLE"]
+    after = status(concert_date)
+    assert after.version == held.version + 2
+    assert [after.codes[position(concert_date, pk)] for pk in target] == ["R", "A"]
 
 
 def test_a_rolled_back_hold_sends_nothing(concert_date, django_capture_on_commit_callbacks):
@@ -68,79 +170,82 @@ def test_a_rolled_back_hold_sends_nothing(concert_date, django_capture_on_commit
         assert callbacks == [] and received == []
     finally:
         seats_changed.disconnect(dispatch_uid="t-rb")
-    assert set(statuses(concert_date).values()) == {"AVAILABLE"}
+    assert set(codes(concert_date)) == {"A"}
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_real_commit_invalidates_the_map():
+def test_a_real_commit_renders_the_status_again():
     date = make_date()
     target = seat_ids(date, 1)
-    assert statuses(date)[target[0]] == "AVAILABLE"
+    assert codes(date)[position(date, target[0])] == "A"
     mark_held(date, target)  # a real COMMIT runs the on_commit hook
-    assert statuses(date)[target[0]] == "HELD"
+    assert codes(date)[position(date, target[0])] == "H"
 
 
 def test_only_the_changed_date_is_rebuilt(concert_date, django_capture_on_commit_callbacks, django_assert_num_queries):
     other = make_date(concert=concert_date.concert)
-    selectors.seat_map(concert_date_id=other.pk)
+    status(other)
     with django_capture_on_commit_callbacks(execute=True):
         mark_held(concert_date, seat_ids(concert_date, 1))
     with django_assert_num_queries(0):
-        selectors.seat_map(concert_date_id=other.pk)
+        status(other)
 
 
-def test_a_hold_expiring_shows_available_without_any_invalidation(concert_date, monkeypatch):
-    target = seat_ids(concert_date, 1)[0]
-    mark_held(concert_date, [target], held_until=timezone.now() + dt.timedelta(seconds=30))
-    selectors.invalidate_seat_map(concert_date_id=concert_date.pk)
-    assert statuses(concert_date)[target] == "HELD"  # cached with its held_until
-    later = timezone.now() + dt.timedelta(seconds=31)
-    monkeypatch.setattr(selectors.timezone, "now", lambda: later)
-    assert statuses(concert_date)[target] == "AVAILABLE"  # same cached map, read after the expiry
-    assert target in {s["id"] for s in selectors.seat_map(concert_date_id=concert_date.pk, status="AVAILABLE")}
-    assert selectors.seat_map(concert_date_id=concert_date.pk, status="HELD") == []
+def test_a_hold_reads_available_the_moment_it_ends_without_a_sweep(concert_date, clock, django_assert_num_queries):
+    first, second = seat_ids(concert_date, 2)
+    mark_held(concert_date, [first], held_until=timezone.now() + dt.timedelta(seconds=10))
+    mark_held(concert_date, [second], held_until=timezone.now() + dt.timedelta(seconds=20))
+    seat_map.invalidate_seat_map(concert_date_id=concert_date.pk)
+    held = status(concert_date)
+    assert (held.codes[position(concert_date, first)], held.codes[position(concert_date, second)]) == ("H", "H")
+    assert held.expires_at == pytest.approx(Seat.objects.get(pk=first).held_until.timestamp())
+    clock.move(10.5)
+    with django_assert_num_queries(0):  # rendered again from the stored holds, not from the rows
+        ended = status(concert_date)
+    assert (ended.codes[position(concert_date, first)], ended.codes[position(concert_date, second)]) == ("A", "H")
+    assert ended.version == held.version and ended.rendered.etag != held.rendered.etag
+    assert Seat.objects.get(pk=first).status == SeatStatus.HELD  # nothing swept it
+    clock.move(10)
+    assert set(codes(concert_date)) == {"A"}
 
 
-def test_the_status_filter(concert_date):
-    held, reserved = seat_ids(concert_date, 2)
-    mark_held(concert_date, [held, reserved])
-    with transaction.atomic():
-        services.mark_seats_reserved(concert_date_id=concert_date.pk, seat_ids=[reserved])
-    selectors.invalidate_seat_map(concert_date_id=concert_date.pk)
-    by_status = {
-        status: [s["id"] for s in selectors.seat_map(concert_date_id=concert_date.pk, status=status)]
-        for status in SeatStatus.values
-    }
-    assert by_status["HELD"] == [held] and by_status["RESERVED"] == [reserved]
-    assert len(by_status["AVAILABLE"]) == 18
+def test_a_hold_that_ended_before_the_build_reads_available(concert_date):
+    target = seat_ids(concert_date, 1)
+    mark_held(concert_date, target, held_until=timezone.now() - dt.timedelta(seconds=1))
+    current = status(concert_date)
+    assert set(current.codes) == {"A"} and current.holds == ()
 
 
 def test_a_build_from_rows_read_before_a_change_is_never_served_after_it(concert_date):
-    """A reader builds from old rows; the change commits and invalidates; the reader then writes its
-    map. The version in the key makes that late write invisible."""
+    """A reader builds from old rows; the change commits and bumps the version; the reader then
+    stores its render under the version it read, which no later reader asks for."""
     target = seat_ids(concert_date, 1)[0]
-    version = cache.get_or_set(selectors._version_key(concert_date.pk), 1, timeout=None)
-    stale_rows = selectors._build_seat_map(concert_date.pk)  # the slow reader's rows
+    version = seat_map.current_version(concert_date.pk)
+    stale = seat_map._build_status(concert_date.pk, version)  # the slow reader's rows
     mark_held(concert_date, [target])
-    selectors.invalidate_seat_map(concert_date_id=concert_date.pk)  # what the on_commit hook does
-    cache.set(selectors._map_key(concert_date.pk, version), stale_rows)  # the slow reader finishes
-    assert statuses(concert_date)[target] == "HELD"
+    seat_map.invalidate_seat_map(concert_date_id=concert_date.pk)  # what the on_commit hook does
+    cache.set(seat_map._status_key(concert_date.pk, version), stale)  # the slow reader finishes
+    assert codes(concert_date)[position(concert_date, target)] == "H"
 
 
-def test_a_lost_version_key_cannot_bring_back_an_old_map(concert_date):
+def test_a_lost_version_cannot_bring_back_an_old_render(concert_date):
     target = seat_ids(concert_date, 1)[0]
-    selectors.seat_map(concert_date_id=concert_date.pk)  # map cached under the first version
-    cache.delete(selectors._version_key(concert_date.pk))  # evicted, or Redis restarted without it
+    status(concert_date)  # stored under the first version
+    cache.delete(seat_map._version_key(concert_date.pk))  # evicted, or Redis restarted without it
     Seat.objects.filter(pk=target).update(status=SeatStatus.RESERVED)
-    selectors.invalidate_seat_map(concert_date_id=concert_date.pk)
-    assert statuses(concert_date)[target] == "RESERVED"
+    seat_map.invalidate_seat_map(concert_date_id=concert_date.pk)
+    assert codes(concert_date)[position(concert_date, target)] == "R"
 
 
-def test_the_cached_map_expires_on_its_own(concert_date):
-    selectors.seat_map(concert_date_id=concert_date.pk)
-    version = cache.get(selectors._version_key(concert_date.pk))
-    ttl = cache.ttl(selectors._map_key(concert_date.pk, version))
-    assert 0 < ttl <= selectors.SEAT_MAP_TTL_SECONDS
+def test_a_missed_invalidation_is_stale_for_at_most_the_safety_net(concert_date, clock):
+    target = seat_ids(concert_date, 1)[0]
+    current = status(concert_date)
+    ttl = cache.ttl(seat_map._status_key(concert_date.pk, current.version))
+    assert 0 < ttl <= seat_map.SEAT_MAP_TTL_SECONDS
+    Seat.objects.filter(pk=target).update(status=SeatStatus.RESERVED)  # committed, but no invalidation
+    assert codes(concert_date)[position(concert_date, target)] == "A"
+    clock.move(seat_map.SEAT_MAP_TTL_SECONDS)
+    assert codes(concert_date)[position(concert_date, target)] == "R"
 
 
 def test_redis_failing_at_invalidation_is_logged_not_raised(
@@ -149,7 +254,7 @@ def test_redis_failing_at_invalidation_is_logged_not_raised(
     def down(*args, **kwargs):
         raise ConnectionInterrupted(connection=None)
 
-    monkeypatch.setattr(selectors.cache, "incr", down)
+    monkeypatch.setattr(seat_map.cache, "incr", down)
     target = seat_ids(concert_date, 1)
     with (
         caplog.at_level(logging.ERROR, logger="apps.concerts.receivers"),
@@ -158,3 +263,55 @@ def test_redis_failing_at_invalidation_is_logged_not_raised(
         mark_held(concert_date, target)  # the commit stands; the hook must not raise
     assert Seat.objects.get(pk=target[0]).status == SeatStatus.HELD
     assert any("could not invalidate the seat map" in r.getMessage() for r in caplog.records)
+
+
+def test_the_status_is_never_served_without_its_version(concert_date, cache_unreachable):
+    """Without Redis there is no version to check a copy against: the read fails (503 at the API)
+    rather than serve this process's copy, which may be stale."""
+    status(concert_date)
+    with cache_unreachable, pytest.raises(UNAVAILABLE_EXCEPTIONS):
+        status(concert_date)
+
+
+# --- The seat list -----------------------------------------------------------------------------------
+
+
+def seat_list(date, wanted=None) -> list[dict]:
+    return json.loads(seat_map.seat_list(concert_date_id=date.pk, status=wanted).body)
+
+
+def test_the_seat_list_is_rendered_from_the_layout_and_the_status(concert_date, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        services.set_seat_price(seat_id=seat_ids(concert_date, 1)[0], price=Decimal("1.50"))
+    held, reserved = seat_ids(concert_date, 3)[1:]
+    mark_held(concert_date, [held, reserved])
+    with transaction.atomic():
+        services.mark_seats_reserved(concert_date_id=concert_date.pk, seat_ids=[reserved])
+    seat_map.invalidate_seat_map(concert_date_id=concert_date.pk)
+    expected = [
+        {"id": s.pk, "seat_num": s.seat_num, "section": s.section, "row": s.row, "price": f"{s.price:.2f}",
+         "status": s.status}
+        for s in Seat.objects.filter(concert_date=concert_date).order_by("seat_num")
+    ]  # fmt: skip
+    assert seat_list(concert_date) == expected
+    assert [s["id"] for s in seat_list(concert_date, "HELD")] == [held]
+    assert [s["id"] for s in seat_list(concert_date, "RESERVED")] == [reserved]
+    assert len(seat_list(concert_date, "AVAILABLE")) == 18
+
+
+def test_a_warm_seat_list_is_stored_bytes(concert_date, django_assert_num_queries):
+    selectors.date_facts(concert_date.pk)
+    with django_assert_num_queries(2):  # the status, then the layout
+        first = seat_map.seat_list(concert_date_id=concert_date.pk, status="AVAILABLE")
+    with django_assert_num_queries(0):
+        assert seat_map.seat_list(concert_date_id=concert_date.pk, status="AVAILABLE") is first
+
+
+def test_the_seat_list_follows_an_ended_hold(concert_date, clock):
+    target = seat_ids(concert_date, 1)
+    mark_held(concert_date, target, held_until=timezone.now() + dt.timedelta(seconds=5))
+    seat_map.invalidate_seat_map(concert_date_id=concert_date.pk)
+    assert [s["id"] for s in seat_list(concert_date, "HELD")] == target
+    clock.move(6)
+    assert seat_list(concert_date, "HELD") == []
+    assert target[0] in {s["id"] for s in seat_list(concert_date, "AVAILABLE")}

