@@ -8,7 +8,6 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any
 
 from django.db.models import Max, Min, Prefetch, Q, QuerySet
 from django.utils import timezone
