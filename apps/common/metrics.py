@@ -153,16 +153,27 @@ def multiprocess_dir() -> str | None:
     return os.environ.get("PROMETHEUS_MULTIPROC_DIR")
 
 
-def exposition() -> tuple[bytes, str]:
-    """The text format of every metric: added up over the processes of the directory in multiprocess
-    mode, else this process's own."""
+def _registry() -> CollectorRegistry:
     if multiprocess_dir():
         from prometheus_client import multiprocess
 
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
-        return _generate_latest(registry), CONTENT_TYPE_LATEST
-    return _generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+        return registry
+    return REGISTRY
+
+
+def serve(*, port: int, address: str) -> None:
+    """Serve the metrics over HTTP from a background thread (a Celery worker has no web server)."""
+    from prometheus_client import start_http_server
+
+    start_http_server(port, addr=address, registry=_registry())
+
+
+def exposition() -> tuple[bytes, str]:
+    """The text format of every metric: added up over the processes of the directory in multiprocess
+    mode, else this process's own."""
+    return _generate_latest(_registry()), CONTENT_TYPE_LATEST
 
 
 def process_exited(pid: int) -> None:

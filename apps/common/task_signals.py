@@ -7,10 +7,11 @@ Connected by importing this module (ticketing/celery.py does), in web and worker
 from __future__ import annotations
 
 import contextlib
+import os
 import time
 from typing import Any
 
-from celery.signals import before_task_publish, task_postrun, task_prerun
+from celery.signals import before_task_publish, task_postrun, task_prerun, worker_init, worker_process_shutdown
 
 from . import metrics
 from .logs import bind_request_id, bind_task, current_request_id, reset_request_id, reset_task
@@ -60,3 +61,17 @@ def task_ended(task_id: str | None = None, task: Any = None, state: str | None =
         reset_request_id(request_token)
     except ValueError:  # reset from another context (a pool that moved the task): nothing to undo here
         pass
+
+
+@worker_init.connect
+def serve_worker_metrics(**kwargs: Any) -> None:
+    """A worker in its own container (docker-compose) serves its metrics on CELERY_METRICS_PORT; under
+    `make run` the worker shares the web's PROMETHEUS_MULTIPROC_DIR and /metrics shows it already."""
+    port = os.environ.get("CELERY_METRICS_PORT")
+    if port:
+        metrics.serve(port=int(port), address=os.environ.get("CELERY_METRICS_ADDRESS", "127.0.0.1"))
+
+
+@worker_process_shutdown.connect
+def worker_child_exited(pid: int | None = None, **kwargs: Any) -> None:
+    metrics.process_exited(pid or os.getpid())

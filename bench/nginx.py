@@ -1,0 +1,155 @@
+"""Debian's nginx in front of a running server, with the production config (deploy/nginx).
+
+    .venv/bin/python bench/nginx.py --upstream 127.0.0.1:8001 --port 8080 [--static-root staticfiles]
+
+From code (the rush's `--proxy nginx`, the tests):
+
+    with nginx_proxy(upstream="127.0.0.1:8001", port=free_port()) as base:   # "http://127.0.0.1:<port>"
+        ...
+
+The config is deploy/nginx/ticketing.conf.template filled in and wrapped in a minimal main config whose
+pid file, temp directories and error log live in a scratch directory, so it runs beside anything else
+on the machine (no /etc/nginx change, no root-owned state left behind).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import socket
+import string
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+TEMPLATE = ROOT / "deploy" / "nginx" / "ticketing.conf.template"
+MIME_TYPES = Path("/etc/nginx/mime.types")
+
+MAIN_CONFIG = """\
+worker_processes {workers};
+daemon off;
+pid {workdir}/nginx.pid;
+error_log {workdir}/error.log warn;
+events {{
+    worker_connections 4096;
+}}
+http {{
+    {mime}
+    default_type application/octet-stream;
+    client_body_temp_path {workdir}/client_body;
+    proxy_temp_path {workdir}/proxy;
+    fastcgi_temp_path {workdir}/fastcgi;
+    uwsgi_temp_path {workdir}/uwsgi;
+    scgi_temp_path {workdir}/scgi;
+    sendfile on;
+    tcp_nopush on;
+    include {workdir}/ticketing.conf;
+}}
+"""
+
+
+def nginx_binary() -> str:
+    found = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
+    if found is None:
+        raise RuntimeError("nginx is not installed: run scripts/ensure-bench-tools.sh (Debian package nginx)")
+    return found
+
+
+def render_site(*, upstream: str, listen: str, static_root: Path) -> str:
+    """The site config with its three settings filled in; nginx's own $variables are left alone."""
+    values = {
+        "TICKETING_UPSTREAM": upstream,
+        "TICKETING_LISTEN": listen,
+        "TICKETING_STATIC_ROOT": str(static_root.resolve()),
+    }
+    return string.Template(TEMPLATE.read_text()).safe_substitute(values)
+
+
+def write_config(workdir: Path, *, upstream: str, port: int, static_root: Path, workers: int = 1) -> Path:
+    """Write nginx.conf and ticketing.conf into `workdir` (readable by nginx's unprivileged workers)."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    os.chmod(workdir, 0o755)
+    (workdir / "ticketing.conf").write_text(
+        render_site(upstream=upstream, listen=f"127.0.0.1:{port}", static_root=static_root)
+    )
+    mime = f"include {MIME_TYPES};" if MIME_TYPES.exists() else ""
+    config = workdir / "nginx.conf"
+    config.write_text(MAIN_CONFIG.format(workers=workers, workdir=workdir, mime=mime))
+    return config
+
+
+def check_config(config: Path) -> subprocess.CompletedProcess:
+    """`nginx -t` on the written config: returncode 0 and "syntax is ok" when it is valid."""
+    return subprocess.run(
+        [nginx_binary(), "-t", "-c", str(config), "-p", str(config.parent)], capture_output=True, text=True
+    )
+
+
+@contextmanager
+def nginx_proxy(
+    *, upstream: str, port: int, static_root: Path | None = None, workers: int = 1, workdir: Path | None = None
+) -> Iterator[str]:
+    """Run nginx on 127.0.0.1:`port` in front of `upstream` until the block ends; yields its base URL."""
+    own_dir = workdir is None
+    workdir = Path(tempfile.mkdtemp(prefix="ticketing-nginx-")) if workdir is None else workdir
+    static_root = static_root if static_root is not None else ROOT / "staticfiles"
+    config = write_config(workdir, upstream=upstream, port=port, static_root=static_root, workers=workers)
+    checked = check_config(config)
+    if checked.returncode != 0:
+        raise RuntimeError(f"nginx rejected the config:\n{checked.stderr}")
+    process = subprocess.Popen(
+        [nginx_binary(), "-c", str(config), "-p", str(workdir)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                    break
+            except OSError:
+                if process.poll() is not None:
+                    raise RuntimeError(f"nginx exited: {process.stderr.read().decode()}") from None
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"nginx did not listen on port {port}") from None
+                time.sleep(0.05)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGQUIT)  # graceful: finish the requests in flight
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=5)
+        if own_dir:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--upstream", required=True, help="host:port of the server to proxy (gunicorn)")
+    parser.add_argument("--port", type=int, required=True, help="loopback port nginx listens on")
+    parser.add_argument("--static-root", type=Path, default=ROOT / "staticfiles")
+    parser.add_argument("--workers", type=int, default=1)
+    args = parser.parse_args()
+    with nginx_proxy(
+        upstream=args.upstream, port=args.port, static_root=args.static_root, workers=args.workers
+    ) as base:
+        print(f"nginx at {base} -> {args.upstream} (Ctrl-C stops it)", flush=True)
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

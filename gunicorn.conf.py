@@ -1,0 +1,48 @@
+"""gunicorn settings for every way the service runs (Procfile, docker-compose, the Dockerfile's CMD):
+
+    gunicorn ticketing.wsgi -c gunicorn.conf.py
+
+Knobs from the environment: PORT (8000), BIND_HOST (127.0.0.1; the container sets 0.0.0.0),
+WEB_CONCURRENCY (worker processes, default 2 * cores + 1), GUNICORN_TIMEOUT (30 s).
+Sync workers are meant to sit behind a buffering proxy (deploy/nginx).
+"""
+
+import multiprocessing
+import os
+from pathlib import Path
+
+bind = f"{os.environ.get('BIND_HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
+workers = int(os.environ.get("WEB_CONCURRENCY") or multiprocessing.cpu_count() * 2 + 1)
+worker_class = "sync"
+# A request still running after this is killed (and its worker replaced); nginx waits a little longer.
+timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
+graceful_timeout = 20
+keepalive = 5  # nginx keeps upstream connections open (keepalive 32)
+# Recycle workers now and then so a slow leak never grows without bound; jitter keeps them apart.
+max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "5000"))
+max_requests_jitter = max_requests // 10
+# The proxy's X-Forwarded-* are trusted only from these addresses.
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+
+accesslog = "-"
+errorlog = "-"
+loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
+# JSON lines, with the request id the app returns (X-Request-ID), like the app's own logs.
+access_log_format = (
+    '{"time":"%(t)s","request_id":"%({x-request-id}o)s","remote_addr":"%(h)s","method":"%(m)s",'
+    '"path":"%(U)s","query":"%(q)s","status":%(s)s,"bytes":"%(B)s","duration_ms":%(M)s,"user_agent":"%(a)s"}'
+)
+
+
+def on_starting(server) -> None:
+    """Prometheus multiprocess mode: the directory must exist before a worker writes its first value."""
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if directory:
+        Path(directory).mkdir(parents=True, exist_ok=True)
+
+
+def child_exit(server, worker) -> None:
+    """A worker that has gone leaves no live gauge behind."""
+    from apps.common import metrics
+
+    metrics.process_exited(worker.pid)

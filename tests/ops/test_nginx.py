@@ -1,0 +1,131 @@
+"""The production nginx config (deploy/nginx) is valid and does what it says, run with Debian's nginx in
+front of a small upstream that records what reaches it."""
+
+import gzip
+import http.client
+import http.server
+import json
+import shutil
+import tempfile
+import threading
+from pathlib import Path
+
+import pytest
+
+from bench.http_server import free_port
+from bench.nginx import check_config, nginx_proxy, render_site, write_config
+
+pytestmark = pytest.mark.skipif(
+    shutil.which("nginx") is None and not Path("/usr/sbin/nginx").exists(),
+    reason="nginx is not installed (make test installs it on Debian: scripts/ensure-nginx.sh)",
+)
+
+
+class Upstream(http.server.ThreadingHTTPServer):
+    seen: list[dict]
+
+
+class Recorder(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def _answer(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        self.rfile.read(length)
+        self.server.seen.append({"path": self.path, "headers": dict(self.headers.items())})
+        body = json.dumps({"seats": [{"id": i, "status": "AVAILABLE"} for i in range(200)]}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_GET = do_POST = _answer
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope="module")
+def proxied():
+    upstream = Upstream(("127.0.0.1", 0), Recorder)
+    upstream.seen = []
+    threading.Thread(target=upstream.serve_forever, daemon=True).start()
+    static = Path(tempfile.mkdtemp(prefix="ticketing-static-"))
+    static.chmod(0o755)
+    (static / "app.css").write_text("body { color: black; }\n")
+    (static / "app.css").chmod(0o644)
+    port = free_port()
+    try:
+        with nginx_proxy(upstream=f"127.0.0.1:{upstream.server_port}", port=port, static_root=static):
+            yield port, upstream
+    finally:
+        upstream.shutdown()
+        shutil.rmtree(static, ignore_errors=True)
+
+
+def request(port, method, path, body=None, headers=None):
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    connection.request(method, path, body=body, headers=headers or {})
+    response = connection.getresponse()
+    data = response.read()
+    connection.close()
+    return response, data
+
+
+def test_the_config_passes_nginx_t(tmp_path):
+    config = write_config(tmp_path / "nginx", upstream="127.0.0.1:9", port=free_port(), static_root=tmp_path)
+    checked = check_config(config)
+    assert checked.returncode == 0, checked.stderr
+    assert "syntax is ok" in checked.stderr
+
+
+def test_every_placeholder_is_filled():
+    site = render_site(upstream="web:8000", listen="80", static_root=Path("/srv/static"))
+    assert "${TICKETING" not in site
+    assert "server web:8000;" in site and "listen 80;" in site
+
+
+def test_json_is_gzipped_and_request_ids_and_client_address_are_passed(proxied):
+    port, upstream = proxied
+    response, data = request(port, "GET", "/api/seats", headers={"Accept-Encoding": "gzip", "X-Request-ID": "rid-1"})
+    assert response.status == 200
+    assert response.getheader("Content-Encoding") == "gzip"
+    assert len(json.loads(gzip.decompress(data))["seats"]) == 200
+    headers = upstream.seen[-1]["headers"]
+    assert headers["X-Request-ID"] == "rid-1"
+    assert headers["X-Forwarded-For"] == "127.0.0.1"
+    assert headers["X-Forwarded-Proto"] == "http"
+
+    request(port, "GET", "/api/seats")
+    made = upstream.seen[-1]["headers"]["X-Request-ID"]
+    assert len(made) == 32 and int(made, 16) >= 0
+
+
+def test_metrics_are_not_exposed(proxied):
+    port, upstream = proxied
+    before = len(upstream.seen)
+    response, _ = request(port, "GET", "/metrics")
+    assert response.status == 404
+    assert len(upstream.seen) == before
+
+
+def test_a_body_over_the_limit_is_refused_before_the_app(proxied):
+    port, upstream = proxied
+    before = len(upstream.seen)
+    response, _ = request(
+        port, "POST", "/api/reservations", body=b"x" * (300 * 1024), headers={"Content-Type": "application/json"}
+    )
+    assert response.status == 413
+    assert len(upstream.seen) == before
+    ok, _ = request(port, "POST", "/api/reservations", body=b"{}", headers={"Content-Type": "application/json"})
+    assert ok.status == 200
+
+
+def test_static_files_are_served_by_nginx(proxied):
+    port, upstream = proxied
+    before = len(upstream.seen)
+    response, data = request(port, "GET", "/static/app.css")
+    assert response.status == 200
+    assert data == b"body { color: black; }\n"
+    assert response.getheader("Cache-Control") == "max-age=3600"
+    assert len(upstream.seen) == before
