@@ -1,6 +1,8 @@
-# `make run`: the whole service on SQLite + an embedded Redis, demo data loaded.
+# `make run`: the whole service on SQLite + a local Redis, demo data loaded (DATABASE_URL / REDIS_URL
+#   point it at real servers; a mysql:// URL gets its driver installed).
 # `make test`: the whole suite on MariaDB/MySQL + Redis (127.0.0.1, standard ports).
-PYTHON ?= python3.11
+# Any Python 3.11 or newer: `make run PYTHON=python3.12` picks another interpreter for the virtualenv.
+PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
@@ -10,8 +12,9 @@ ESLINT := node_modules/.bin/eslint
 .PHONY: run test lint format bench bench-all services clean
 
 $(VENV)/bin/activate:
-	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "$(PYTHON) not found; using python3"; }
-	@($(PYTHON) -m venv $(VENV) 2>/dev/null || python3 -m venv $(VENV))
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || \
+		{ echo "make: '$(PYTHON)' is missing or older than Python 3.11; run make with PYTHON=<a python3.11 or newer>" >&2; exit 1; }
+	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 
 $(VENV)/.run-installed: requirements.txt | $(VENV)/bin/activate
@@ -19,8 +22,9 @@ $(VENV)/.run-installed: requirements.txt | $(VENV)/bin/activate
 	@touch $@
 
 $(VENV)/.dev-installed: requirements.txt requirements-mysql.txt requirements-dev.txt $(NODE_INSTALLED) | $(VENV)/bin/activate
-	@scripts/ensure-mysql-build-deps.sh
+	@PYTHON=$(PY) scripts/ensure-mysql-build-deps.sh
 	@scripts/ensure-browser.sh
+	@scripts/ensure-nginx.sh
 	$(PIP) install --quiet -r requirements-dev.txt
 	@touch $@ $(VENV)/.run-installed
 

