@@ -1,9 +1,12 @@
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.db.models import QuerySet
+from django.http import HttpRequest
 
 from apps.common.admin import ReadOnlyAdminMixin
 
-from .models import User, WalletTransaction
+from . import services
+from .models import TokenFamily, User, WalletTransaction
 
 
 @admin.register(User)
@@ -22,6 +25,29 @@ class UserAdmin(BaseUserAdmin):
     ]
     add_fieldsets = [(None, {"classes": ["wide"], "fields": ["email", "name", "role", "password1", "password2"]})]
     filter_horizontal = ["groups", "user_permissions"]
+    actions = ["end_sessions", "deactivate"]
+
+    @admin.action(description="End every session (log out everywhere)", permissions=["change"])
+    def end_sessions(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
+        for user_id in queryset.values_list("pk", flat=True):
+            services.end_all_sessions(user_id=user_id)
+        self.message_user(request, f"Every session of {queryset.count()} user(s) has ended.", messages.SUCCESS)
+
+    @admin.action(description="Deactivate (and end every session)", permissions=["change"])
+    def deactivate(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
+        for user_id in queryset.values_list("pk", flat=True):
+            services.deactivate_user(user_id=user_id)
+        self.message_user(request, f"{queryset.count()} user(s) deactivated.", messages.SUCCESS)
+
+
+@admin.register(TokenFamily)
+class TokenFamilyAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Login sessions: one row per login, kept through every token rotation until it expires."""
+
+    list_display = ["id", "user", "created_at", "expires_at", "revoked_at"]
+    list_filter = [("revoked_at", admin.EmptyFieldListFilter)]
+    search_fields = ["user__email", "id"]
+    list_select_related = ["user"]
 
 
 @admin.register(WalletTransaction)

@@ -195,11 +195,13 @@ def logout(*, user_id: int, refresh: str, access_token: Token) -> None:
 
 
 def end_all_sessions(*, user_id: int) -> None:
-    """Every token the user holds stops working: refresh tokens through their revoked families,
-    access tokens (on every endpoint, the stateless ones included) through the Redis stamp.
-    Call inside the transaction that deactivates the user, so a Redis outage undoes both."""
-    TokenFamily.objects.filter(user_id=user_id, revoked_at__isnull=True).update(revoked_at=timezone.now())
-    revocation.revoke_user_tokens(user_id=user_id)
+    """Every token the user holds stops working ("log out everywhere"): refresh tokens through their
+    revoked families, access tokens (on every endpoint, the stateless ones included) through the
+    Redis stamp. Both or neither: with Redis down the families stay live and the caller gets 503.
+    Deactivation calls it inside its own transaction, so a Redis outage undoes that too."""
+    with transaction.atomic():
+        TokenFamily.objects.filter(user_id=user_id, revoked_at__isnull=True).update(revoked_at=timezone.now())
+        revocation.revoke_user_tokens(user_id=user_id)
 
 
 @retry_on_lock_conflict

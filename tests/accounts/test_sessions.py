@@ -233,3 +233,49 @@ def test_revocation_keys_share_the_users_hash_slot(user):
     stamp_key, family_key = revocation.revocation_keys(token.payload)
     tag = f"{{u{user.pk}}}"
     assert tag in stamp_key and tag in family_key
+
+
+# --- The admin ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("action", "still_active"), [("end_sessions", True), ("deactivate", False)])
+def test_admin_actions_end_every_session(user, action, still_active):
+    from django.test import Client
+
+    from tests.factories import DEFAULT_PASSWORD
+
+    date = make_date()
+    tokens = login_client(user).tokens
+    admin_user = UserFactory(role="STAFF", is_superuser=True)
+    client = Client()
+    assert client.login(email=admin_user.email, password=DEFAULT_PASSWORD)
+    response = client.post(
+        "/admin/accounts/user/", {"action": action, "_selected_action": [user.pk], "index": 0}, follow=True
+    )
+    assert response.status_code == 200
+    user.refresh_from_db()
+    assert user.is_active is still_active
+    assert queue_status(tokens["access"], date) == 401
+    assert_error(refresh(tokens["refresh"]), 401, "NOT_AUTHENTICATED")
+    assert client.get("/admin/accounts/tokenfamily/").status_code == 200
+
+
+def test_deactivating_in_the_admin_change_form_ends_every_session(user):
+    from django.test import Client
+
+    from tests.factories import DEFAULT_PASSWORD
+
+    date = make_date()
+    tokens = login_client(user).tokens
+    admin_user = UserFactory(role="STAFF", is_superuser=True)
+    client = Client()
+    assert client.login(email=admin_user.email, password=DEFAULT_PASSWORD)
+    form = {
+        "email": user.email, "name": user.name, "phone_number": "", "address": "", "role": "USER",
+        "is_active": "", "_save": "Save",
+    }  # fmt: skip
+    response = client.post(f"/admin/accounts/user/{user.pk}/change/", form)
+    assert response.status_code == 302, response.content[:2000]
+    user.refresh_from_db()
+    assert not user.is_active
+    assert queue_status(tokens["access"], date) == 401
