@@ -5,9 +5,11 @@ import json
 import time
 from collections.abc import Callable
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from . import metrics
+from .db_router import replica_reads
 from .error_codes import ErrorCode
 from .exceptions import error_body, render_exception
 from .logs import accepted_request_id, bind_request_id, reset_request_id
@@ -91,7 +93,7 @@ class ApiErrorMiddleware:
 
 
 class ReplicaReadsMiddleware:
-    """Send the reads of the named read-only catalogue views to the replica (ticketing.db_router)."""
+    """Send the reads of the named read-only catalogue views to the replica (apps.common.db_router)."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -100,10 +102,6 @@ class ReplicaReadsMiddleware:
         return self.get_response(request)
 
     def process_view(self, request: HttpRequest, view: Callable, args: tuple, kwargs: dict) -> HttpResponse | None:
-        from django.conf import settings
-
-        from ticketing.db_router import replica_reads
-
         match = request.resolver_match
         if (
             request.method in ("GET", "HEAD")

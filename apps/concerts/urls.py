@@ -6,15 +6,9 @@ urlpatterns = [
     path("concerts", api.ConcertListApi.as_view(), name="concerts"),
     path("concerts/<id:concert_id>", api.ConcertDetailApi.as_view(), name="concert-detail"),
     path("concerts/<id:concert_id>/dates", api.ConcertDateListApi.as_view(), name="concert-dates"),
-    path("concerts/<id:concert_id>/dates/<id:concert_date_id>/seats", api.SeatListApi.as_view(), name="seats"),
     path(
         "concerts/<id:concert_id>/dates/<id:concert_date_id>/seat-layout",
         api.SeatLayoutApi.as_view(),
         name="seat-layout",
-    ),
-    path(
-        "concerts/<id:concert_id>/dates/<id:concert_date_id>/seat-status",
-        api.SeatStatusApi.as_view(),
-        name="seat-status",
     ),
 ]

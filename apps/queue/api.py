@@ -1,18 +1,34 @@
-"""The waiting-room endpoints. Crowds poll them, so they authenticate from the token's claims
-(StatelessJWTAuthentication: no database) and answer from Redis alone."""
+"""The waiting-room endpoints, and the seat map of the buyers it admits. Crowds poll the waiting
+room, so its endpoints authenticate from the token's claims (StatelessJWTAuthentication: no
+database) and answer from Redis alone."""
 
+from django.http import HttpResponse
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.accounts.authentication import StatelessJWTAuthentication
-from apps.common.schema import ID
+from apps.common.schema import ID, QUEUE_TOKEN_PARAMETER
 from apps.common.throttling import PER_USER_AND_IP
+from apps.concerts import seat_map as catalogue_seat_map
+from apps.concerts import selectors as catalogue
+from apps.concerts.models import SeatStatus
+from apps.concerts.seat_map_http import (
+    ACCEPT_ENCODING,
+    IF_NONE_MATCH,
+    NOT_MODIFIED,
+    PRIVATE_CACHE_CONTROL,
+    response_headers,
+    stored_response,
+)
+from apps.concerts.serializers import SeatSerializer
 
 from . import services
 from .models import QueueStatus
+from .permissions import QueueTokenRequired
 
 
 class QueueTargetSerializer(serializers.Serializer):
@@ -111,3 +127,65 @@ class ReservationTokenApi(APIView):
     def post(self, request: Request) -> Response:
         state = services.enter_queue(user_id=request.user.id, **_target(request.data))
         return _respond(state, shape=TOKEN)
+
+
+class QueueProtectedDateApi(APIView):
+    """A read of one concert date for its admitted buyers: login (from the token's claims, no
+    database) and the date's queue access token."""
+
+    authentication_classes = [StatelessJWTAuthentication]
+    permission_classes = [IsAuthenticated, QueueTokenRequired]
+
+    def get_queue_concert_date_id(self, request: Request) -> int:
+        """The date of the URL, once it is known to belong to the URL's concert (404 otherwise,
+        before the token is looked at, so that a token never reveals another concert's dates)."""
+        return catalogue.date_of_concert(
+            concert_id=self.kwargs["concert_id"], concert_date_id=self.kwargs["concert_date_id"]
+        ).concert_date_id
+
+
+class SeatStatusApi(QueueProtectedDateApi):
+    """Each seat's status in layout order, one character a seat."""
+
+    class OutputSerializer(serializers.Serializer):
+        concert_date_id = serializers.IntegerField()
+        layout_version = serializers.IntegerField(help_text="The layout these codes follow.")
+        version = serializers.IntegerField(
+            help_text="Moves with every committed seat change (a hold ending changes the codes and the ETag only)."
+        )
+        codes = serializers.CharField(
+            help_text="One character per seat in layout order: A available, H held, R reserved."
+        )
+
+    @extend_schema(
+        parameters=[QUEUE_TOKEN_PARAMETER, IF_NONE_MATCH, ACCEPT_ENCODING, *response_headers(PRIVATE_CACHE_CONTROL)],
+        responses={200: OutputSerializer, 304: NOT_MODIFIED},
+        operation_id="seat_status_retrieve",
+    )
+    def get(self, request: Request, concert_id: int, concert_date_id: int) -> HttpResponse:
+        status = catalogue_seat_map.seat_status(concert_date_id=concert_date_id)
+        return stored_response(request, status.rendered, cache_control=PRIVATE_CACHE_CONTROL)
+
+
+class SeatListApi(QueueProtectedDateApi):
+    """Every seat of the date with its status (or one status only), from the same stored layout and
+    status as the seat-layout and seat-status endpoints."""
+
+    class InputSerializer(serializers.Serializer):
+        status = serializers.ChoiceField(
+            choices=SeatStatus.choices, required=False, help_text="Only seats with this status."
+        )
+
+    @extend_schema(
+        parameters=[InputSerializer, QUEUE_TOKEN_PARAMETER, IF_NONE_MATCH, ACCEPT_ENCODING,
+                    *response_headers(PRIVATE_CACHE_CONTROL)],
+        responses={200: SeatSerializer(many=True), 304: NOT_MODIFIED},
+        operation_id="seats_list",
+    )  # fmt: skip
+    def get(self, request: Request, concert_id: int, concert_date_id: int) -> HttpResponse:
+        filters = self.InputSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        rendered = catalogue_seat_map.seat_list(
+            concert_date_id=concert_date_id, status=filters.validated_data.get("status")
+        )
+        return stored_response(request, rendered, cache_control=PRIVATE_CACHE_CONTROL)

@@ -1,5 +1,5 @@
+from apps.common.db_router import ReplicaRouter, replica_reads
 from apps.concerts.models import Concert
-from ticketing.db_router import ReplicaRouter, replica_reads
 
 
 def test_without_a_replica_every_read_goes_to_the_primary(settings):

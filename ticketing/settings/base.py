@@ -121,11 +121,11 @@ def database_config(url: str) -> dict:
 
 
 DATABASES = {"default": database_config(env.str("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}"))}
-# A read replica for catalogue reads that may be a little stale (ticketing.db_router).
+# A read replica for catalogue reads that may be a little stale (apps.common.db_router).
 if env.str("DATABASE_REPLICA_URL", default=""):
     DATABASES["replica"] = database_config(env.str("DATABASE_REPLICA_URL"))
     DATABASES["replica"].setdefault("TEST", {})["MIRROR"] = "default"
-DATABASE_ROUTERS = ["ticketing.db_router.ReplicaRouter"]
+DATABASE_ROUTERS = ["apps.common.db_router.ReplicaRouter"]
 REPLICA_READ_URL_NAMES = {"concerts", "concert-detail", "concert-dates"}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

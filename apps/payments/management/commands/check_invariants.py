@@ -2,7 +2,7 @@ import datetime as dt
 
 from django.core.management.base import BaseCommand, CommandError
 
-from apps.reservations.invariants import breaches
+from apps.payments.invariants import breaches
 
 
 class Command(BaseCommand):

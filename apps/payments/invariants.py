@@ -1,4 +1,5 @@
 """Checks of DESIGN.md invariants 1-5 against the live database (`manage.py check_invariants`).
+They span seats, reservations, payments and wallets, so they live here, in the app on top of those.
 
 Each check returns human-readable breaches; an empty list means the invariant holds. They are
 read-only aggregate queries, cheap enough to run after every race test and on a live system.
@@ -15,9 +16,9 @@ from django.utils import timezone
 
 from apps.accounts.models import LedgerKind, User, WalletTransaction
 from apps.concerts.models import Inventory, Seat, SeatStatus
-from apps.payments.models import Payment, PaymentStatus
+from apps.reservations.models import LIVE_STATUSES, Reservation, ReservationItem, ReservationStatus
 
-from .models import LIVE_STATUSES, Reservation, ReservationItem, ReservationStatus
+from .models import Payment, PaymentStatus
 
 LIMIT = 20  # breaches listed per check; the count says how many there are
 

@@ -1,0 +1,69 @@
+"""The seat map's stored bodies over HTTP, for the catalogue's public layout view and the queue's
+gated seat views: the views only pick the representation (gzip or not), answer 304 to a matching
+`If-None-Match` and set the headers; and the OpenAPI description of all that."""
+
+from django.http import HttpResponse, HttpResponseNotModified
+from django.utils.http import parse_etags
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
+from rest_framework.request import Request
+
+from . import seat_map
+
+
+def accepts_gzip(request: Request) -> bool:
+    """`Accept-Encoding` names gzip (or `*`) without `q=0`."""
+    for coding in request.headers.get("Accept-Encoding", "").split(","):
+        name, _, params = coding.partition(";")
+        if name.strip().lower() in ("gzip", "*"):
+            quality = params.strip().lower().removeprefix("q=")
+            try:
+                return not params.strip() or float(quality) > 0
+            except ValueError:
+                return False
+    return False
+
+
+def stored_response(request: Request, rendered: seat_map.Rendered, *, cache_control: str) -> HttpResponse:
+    """The stored bytes as they are: gzip when accepted, 304 when `If-None-Match` names either
+    representation of this body (weak comparison, as RFC 9110 asks for If-None-Match)."""
+    gzipped = accepts_gzip(request)
+    tags = {tag.removeprefix("W/") for tag in parse_etags(request.headers.get("If-None-Match", ""))}
+    if "*" in tags or rendered.etag in tags or rendered.gzip_etag in tags:
+        response: HttpResponse = HttpResponseNotModified()
+    else:
+        response = HttpResponse(rendered.gzipped if gzipped else rendered.body, content_type="application/json")
+        if gzipped:
+            response["Content-Encoding"] = "gzip"
+    response["ETag"] = rendered.gzip_etag if gzipped else rendered.etag
+    response["Cache-Control"] = cache_control
+    response["Vary"] = "Accept-Encoding"
+    return response
+
+
+# --- OpenAPI pieces of the stored seat-map bodies ----------------------------------------------------
+
+IF_NONE_MATCH = OpenApiParameter(
+    "If-None-Match", str, OpenApiParameter.HEADER, required=False,
+    description="The `ETag` of the copy the client holds: 304 with no body while it is still current.",
+)  # fmt: skip
+ACCEPT_ENCODING = OpenApiParameter(
+    "Accept-Encoding", str, OpenApiParameter.HEADER, required=False,
+    description="`gzip` to receive the stored gzip bytes (`Content-Encoding: gzip`).",
+)  # fmt: skip
+
+
+def response_headers(cache_control: str) -> list[OpenApiParameter]:
+    return [
+        OpenApiParameter("ETag", str, OpenApiParameter.HEADER, response=[200, 304],
+                         description="Strong validator of this representation (the gzip one ends in `-gzip`)."),
+        OpenApiParameter("Cache-Control", str, OpenApiParameter.HEADER, response=[200, 304],
+                         description=f"`{cache_control}`"),
+        OpenApiParameter("Vary", str, OpenApiParameter.HEADER, response=[200, 304], description="`Accept-Encoding`"),
+        OpenApiParameter("Content-Encoding", str, OpenApiParameter.HEADER, response=[200],
+                         description="`gzip` when the client accepted it."),
+    ]  # fmt: skip
+
+
+NOT_MODIFIED = OpenApiResponse(description="Not modified: the `If-None-Match` copy is current. No body.")
+LAYOUT_CACHE_CONTROL = "public, max-age=300"
+PRIVATE_CACHE_CONTROL = "private, no-cache"  # the browser keeps it and revalidates every time
