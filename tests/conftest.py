@@ -30,6 +30,14 @@ def _clean_redis() -> None:
     seat_map.forget_local_copies()  # this process's copies of seat-map renders go with the cache
 
 
+@pytest.fixture(autouse=True)
+def _outbox_nudges_on() -> None:
+    """A test that failed a nudge must not leave the next test's commits un-nudged."""
+    from apps.common import outbox
+
+    outbox._nudges_paused_until = 0.0
+
+
 @pytest.fixture
 def api_client() -> APIClient:
     return APIClient()

@@ -16,21 +16,21 @@ import apps.common.task_signals  # noqa: E402, F401
 def setup_periodic_tasks(sender: Celery, **kwargs: object) -> None:
     from django.conf import settings
 
-    sender.add_periodic_task(
-        float(settings.HOLD_SWEEP_INTERVAL_SECONDS),
-        sender.signature("apps.reservations.tasks.release_expired_holds_task"),
-        name="release expired holds",
-    )
-    sender.add_periodic_task(
-        float(settings.QUEUE_ADMIT_INTERVAL_SECONDS),
-        sender.signature("apps.queue.tasks.admit_waiting_buyers_task"),
-        name="admit waiting buyers",
-    )
-    # Housekeeping: rows that only grow (stored idempotent responses, expired refresh tokens and
-    # sessions). A run that waited longer than the interval is dropped: the next one does its work.
-    purge = float(settings.PURGE_INTERVAL_SECONDS)
-    for task, name in (
-        ("apps.common.tasks.purge_idempotency_keys_task", "purge idempotency keys"),
-        ("apps.accounts.tasks.purge_expired_tokens_task", "purge expired tokens"),
-    ):
-        sender.add_periodic_task(purge, sender.signature(task).set(expires=purge), name=name)
+    purge = settings.PURGE_INTERVAL_SECONDS
+    periodic = [
+        # The booking queue's work (routed in settings): buyers wait on these.
+        (
+            settings.HOLD_SWEEP_INTERVAL_SECONDS,
+            "apps.reservations.tasks.release_expired_holds_task",
+            "release expired holds",
+        ),
+        (settings.QUEUE_ADMIT_INTERVAL_SECONDS, "apps.queue.tasks.admit_waiting_buyers_task", "admit waiting buyers"),
+        (settings.OUTBOX_RELAY_INTERVAL_SECONDS, "apps.common.tasks.relay_outbox_task", "relay the outbox"),
+        # Housekeeping: rows that only grow (stored idempotent responses, expired refresh tokens and sessions).
+        (purge, "apps.common.tasks.purge_idempotency_keys_task", "purge idempotency keys"),
+        (purge, "apps.accounts.tasks.purge_expired_tokens_task", "purge expired tokens"),
+    ]
+    for interval, task, name in periodic:
+        # A run not started within one interval is dropped (the next one does the same work), so a
+        # worker that was down comes back to one run of each, not to a pile of stale ones.
+        sender.add_periodic_task(float(interval), sender.signature(task), name=name, expires=float(interval))

@@ -1,4 +1,4 @@
-"""Periodic housekeeping of the common tables (scheduled in ticketing/celery.py)."""
+"""Periodic tasks of the common tables: housekeeping, and the outbox relay (apps.common.outbox)."""
 
 from datetime import timedelta
 
@@ -13,3 +13,13 @@ def purge_idempotency_keys_task() -> int:
     """Stored Idempotency-Key responses live IDEMPOTENCY_KEY_TTL_HOURS; without this the table grows
     by one row per keyed charge and payment forever."""
     return purge_idempotency_keys(older_than=timedelta(hours=settings.IDEMPOTENCY_KEY_TTL_HOURS))
+
+
+@shared_task(
+    soft_time_limit=settings.BOOKING_TASK_SOFT_TIME_LIMIT_SECONDS, time_limit=settings.BOOKING_TASK_TIME_LIMIT_SECONDS
+)
+def relay_outbox_task() -> int:
+    """Beat runs this every OUTBOX_RELAY_INTERVAL_SECONDS (and commits nudge it); safe to run twice at once."""
+    from .outbox import relay
+
+    return relay().handled

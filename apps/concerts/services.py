@@ -3,7 +3,9 @@
 Seat transitions (`mark_seats_held`, `mark_seats_reserved`, `release_seats`) run inside the caller's
 transaction: they lock the seat rows in ascending id order (one global order, so overlapping
 multi-seat holds cannot deadlock each other) and keep `inventory.remaining` equal to the number of
-AVAILABLE seats with a version-checked update. Each sends `seats_changed` after commit.
+AVAILABLE seats with a version-checked update. Each records a `concerts.seat_map_changed` outbox
+event in the transaction and sends `seats_changed` after commit (the fast path; the event is the
+guarantee when that fails).
 """
 
 from __future__ import annotations
@@ -18,11 +20,12 @@ from django.db import transaction
 from django.db.models import F, ProtectedError
 from django.utils import timezone
 
-from apps.common import metrics
+from apps.common import metrics, outbox
 from apps.common.error_codes import ErrorCode
 from apps.common.exceptions import Conflict, NotFound, ServiceUnavailable, ValidationFailed
 from apps.common.on_commit import send_on_commit
 
+from .effects import SEAT_MAP_CHANGED
 from .models import Concert, ConcertDate, Inventory, Seat, SeatStatus, Venue
 from .signals import seats_changed
 
@@ -209,6 +212,9 @@ def _change_remaining(*, concert_date_id: int, delta: int) -> None:
 
 
 def _announce(concert_date_id: int) -> None:
+    """The seat map must show a committed change in the next read: drop it right after commit. If
+    Redis fails at that moment, the outbox event (same transaction) drops it again within a second."""
+    outbox.emit(SEAT_MAP_CHANGED, concert_date_id=concert_date_id)
     send_on_commit(seats_changed, sender=Seat, concert_date_id=concert_date_id)
 
 

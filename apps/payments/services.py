@@ -14,25 +14,24 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.accounts import services as wallet
-from apps.common import metrics
+from apps.common import metrics, outbox
 from apps.common.db import retry_on_lock_conflict
 from apps.common.error_codes import ErrorCode
 from apps.common.exceptions import Conflict
-from apps.common.on_commit import enqueue_on_commit, run_on_commit
 from apps.concerts.selectors import date_facts
-from apps.queue import services as queue
 from apps.reservations import services as reservations
 from apps.reservations.models import Reservation, ReservationStatus
 
+from .effects import PAYMENT_COMPLETED, PAYMENT_REFUNDED
 from .models import Payment, PaymentStatus
-from .tasks import send_refund_email
 
 
 @retry_on_lock_conflict
 def pay_for_reservation(*, user: Any, reservation_id: int) -> tuple[Payment, Any]:
     """Debit the wallet by the reservation's total, record the payment, confirm the reservation and
-    reserve its seats: all in one transaction, or nothing. Returns (payment, balance after). After
-    commit the buyer's queue access to the date ends: its place goes to the next waiter.
+    reserve its seats: all in one transaction, or nothing. Returns (payment, balance after). The
+    transaction also records (outbox) that the buyer's queue access to the date ends and that the
+    confirmation e-mail is owed.
 
     Locks the reservation, then the wallet (the same order as every other booking transaction).
     Raises NOT_FOUND (also for another user's reservation), INVALID_STATE (409: not HELD, e.g. paid
@@ -51,11 +50,14 @@ def pay_for_reservation(*, user: Any, reservation_id: int) -> tuple[Payment, Any
             user_id=user.pk, reservation=reservation, amount=reservation.total_price, paid_at=now
         )
         reservations.confirm_reservation(reservation=reservation, now=now)
-        # Redis down here must not fail the committed payment: the token expires on its own.
-        concert_date_id = reservation.concert_date_id
-        run_on_commit(
-            lambda: queue.end_access(user_id=user.pk, concert_date_id=concert_date_id),
-            description="ending queue access after a payment",
+        # Owed after commit, through the outbox: the buyer's queue access ends (the place goes to the
+        # next waiter) and the confirmation e-mail goes out.
+        outbox.emit(
+            PAYMENT_COMPLETED,
+            nudge=True,
+            reservation_id=reservation.pk,
+            user_id=user.pk,
+            concert_date_id=reservation.concert_date_id,
         )
     metrics.hold_paid()
     return payment, balance
@@ -90,5 +92,5 @@ def _refund(*, reservation: Reservation, now: dt.datetime) -> None:
     if payment.amount > 0:
         wallet.refund(user=reservation.user, amount=payment.amount, reference=f"reservation:{reservation.pk}")
     Payment.objects.filter(pk=payment.pk).update(status=PaymentStatus.REFUNDED, refunded_at=now, updated_at=now)
-    enqueue_on_commit(send_refund_email, payment_id=payment.pk)
+    outbox.emit(PAYMENT_REFUNDED, nudge=True, payment_id=payment.pk)
     metrics.payment_refunded()

@@ -15,7 +15,6 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.dispatch import Signal
 from django.utils import timezone
 
 from apps.accounts.services import lock_user
@@ -23,22 +22,10 @@ from apps.common import metrics
 from apps.common.db import retry_on_lock_conflict
 from apps.common.error_codes import ErrorCode
 from apps.common.exceptions import Conflict, NotFound, ValidationFailed
-from apps.common.on_commit import send_on_commit
 from apps.concerts import services as concert_services
 from apps.concerts.selectors import date_facts
 
 from .models import Reservation, ReservationItem, ReservationStatus
-from .signals import reservation_cancelled, reservation_confirmed
-
-
-def _announce(signal: Signal, reservation: Reservation) -> None:
-    send_on_commit(
-        signal,
-        sender=Reservation,
-        reservation_id=reservation.pk,
-        user_id=reservation.user_id,
-        concert_date_id=reservation.concert_date_id,
-    )
 
 
 def _clean_seat_ids(seat_ids: Sequence[int]) -> list[int]:
@@ -177,7 +164,6 @@ def cancel_live_reservation(*, reservation: Reservation, now: dt.datetime) -> No
     _end_reservation(reservation, ReservationStatus.CANCELLED, now)
     if status == ReservationStatus.HELD:
         metrics.hold_cancelled()
-    _announce(reservation_cancelled, reservation)
 
 
 def lock_reservation_for_payment(*, user: Any, reservation_id: int, now: dt.datetime) -> Reservation:
@@ -199,4 +185,3 @@ def confirm_reservation(*, reservation: Reservation, now: dt.datetime) -> None:
         status=ReservationStatus.CONFIRMED, reserved_at=now, updated_at=now
     )
     reservation.status, reservation.reserved_at = ReservationStatus.CONFIRMED, now
-    _announce(reservation_confirmed, reservation)

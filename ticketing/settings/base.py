@@ -185,7 +185,8 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 CELERY_TIMEZONE = "UTC"
 # The worker logs through LOGGING (JSON lines with the request id), not a handler of its own.
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
-# Queues: what buyers wait for (hold release, queue admission) never sits behind e-mail.
+# Queues: what buyers wait for (hold release, queue admission, the outbox relay) runs on the
+# `booking` queue, which has a worker of its own, so it never sits behind e-mail.
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {
     "apps.accounts.tasks.purge_*": {"queue": "default"},  # housekeeping, not e-mail (first match wins)
@@ -194,7 +195,27 @@ CELERY_TASK_ROUTES = {
     "apps.payments.tasks.send_*": {"queue": "email"},
     "apps.reservations.tasks.release_expired_holds_task": {"queue": "booking"},
     "apps.queue.tasks.*": {"queue": "booking"},
+    "apps.common.tasks.relay_outbox_task": {"queue": "booking"},
 }
+# Every task has time limits (the booking tasks set tighter ones): a hung SMTP server or a stuck
+# query frees its worker instead of holding it for ever. Soft raises inside the task; hard kills it.
+CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=60)
+CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=90)
+BOOKING_TASK_SOFT_TIME_LIMIT_SECONDS = env.int("BOOKING_TASK_SOFT_TIME_LIMIT_SECONDS", default=25)
+BOOKING_TASK_TIME_LIMIT_SECONDS = env.int("BOOKING_TASK_TIME_LIMIT_SECONDS", default=30)
+
+# --- The outbox (apps.common.outbox): effects owed by committed changes ----------------------------
+OUTBOX_RELAY_INTERVAL_SECONDS = env.float("OUTBOX_RELAY_INTERVAL_SECONDS", default=1.0)
+OUTBOX_BATCH = env.int("OUTBOX_BATCH", default=100)
+OUTBOX_MAX_BATCHES_PER_RUN = env.int("OUTBOX_MAX_BATCHES_PER_RUN", default=20)
+OUTBOX_MAX_ATTEMPTS = env.int("OUTBOX_MAX_ATTEMPTS", default=10)
+# Attempt n+1 waits base · 2^(n-1) seconds (±25 %), at most the max: 2 s, 4 s, … about 17 min in all.
+OUTBOX_BACKOFF_BASE_SECONDS = env.float("OUTBOX_BACKOFF_BASE_SECONDS", default=2.0)
+OUTBOX_BACKOFF_MAX_SECONDS = env.float("OUTBOX_BACKOFF_MAX_SECONDS", default=300.0)
+# A claimed event is not due again before this; longer than the relay's hard time limit, so only a
+# relay that died gives its events back.
+OUTBOX_LEASE_SECONDS = env.int("OUTBOX_LEASE_SECONDS", default=60)
+OUTBOX_NUDGE_DEBOUNCE_MS = env.int("OUTBOX_NUDGE_DEBOUNCE_MS", default=200)
 
 # --- Email ---------------------------------------------------------------------------------
 vars().update(env.email_url("EMAIL_URL", default="consolemail://"))

@@ -1,0 +1,27 @@
+"""Outbox effects that payments owe (see apps.common.outbox). Each is idempotent."""
+
+from apps.common.models import OutboxEvent
+from apps.common.outbox import effect
+from apps.queue import services as queue
+from apps.reservations.tasks import send_reservation_confirmed_email
+
+from .tasks import send_refund_email
+
+PAYMENT_COMPLETED = "payments.completed"
+PAYMENT_REFUNDED = "payments.refunded"
+
+
+@effect(PAYMENT_COMPLETED)
+def payment_completed(event: OutboxEvent) -> None:
+    """The buyer's queue access to the date is used up (its place goes to the next waiter; leaving
+    twice is a no-op) and the confirmation e-mail goes out (once per event: send_mail_once)."""
+    queue.end_access(user_id=event.payload["user_id"], concert_date_id=event.payload["concert_date_id"])
+    send_reservation_confirmed_email.apply_async(
+        kwargs={"reservation_id": event.payload["reservation_id"], "event_id": event.pk}
+    )
+
+
+@effect(PAYMENT_REFUNDED)
+def payment_refunded(event: OutboxEvent) -> None:
+    """Tell the buyer about the refund: one e-mail per event (send_mail_once)."""
+    send_refund_email.apply_async(kwargs={"payment_id": event.payload["payment_id"], "event_id": event.pk})
