@@ -3,7 +3,7 @@
 from apps.common.models import OutboxEvent
 from apps.common.outbox import effect
 
-from .selectors import invalidate_seat_map
+from .seat_map import invalidate_seat_map
 
 SEAT_MAP_CHANGED = "concerts.seat_map_changed"
 

@@ -16,7 +16,7 @@ from django.utils import timezone
 from apps.common import outbox
 from apps.common.models import OutboxEvent, SentEmail
 from apps.common.redis import get_redis
-from apps.concerts import selectors as catalogue
+from apps.concerts import seat_map
 from apps.payments import services as payments
 from apps.queue import services as queue
 from apps.queue.keys import QueueKeys
@@ -89,8 +89,7 @@ def test_redis_and_the_broker_down_at_commit_then_back_every_effect_happens_once
     relay_until_quiet(timezone.now())
     OutboxEvent.objects.all().delete()
     mail.outbox.clear()
-    catalogue.cached_seat_rows(concert_date_id=date.pk)
-    map_version = catalogue.cache.get(catalogue._version_key(date.pk))
+    map_version = seat_map.seat_status(concert_date_id=date.pk).version
     with real_broker(own_redis.url):
         get_redis().save()  # the restarted server loads this: the line and the tokens survive the outage
         own_redis.stop()
@@ -116,7 +115,7 @@ def test_redis_and_the_broker_down_at_commit_then_back_every_effect_happens_once
         # The effects: the paid buyer's place went to the next waiter, the seat map was dropped, and
         # the two e-mails wait in the broker's `email` queue for a worker.
         assert get_redis().zscore(QueueKeys(date.pk).active, str(buyer.pk)) is None
-        assert catalogue.cache.get(catalogue._version_key(date.pk)) != map_version
+        assert seat_map.current_version(date.pk) != map_version
         assert grant.token  # (the token itself is refused from now on: tested in tests/queue)
         with start_worker(celery_app, pool="solo", perform_ping_check=False, queues=["email"], shutdown_timeout=10):
             wait_for_mails(2)
