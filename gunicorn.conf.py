@@ -3,7 +3,7 @@
     gunicorn ticketing.wsgi -c gunicorn.conf.py
 
 Knobs from the environment: PORT (8000), BIND_HOST (127.0.0.1; the container sets 0.0.0.0),
-WEB_CONCURRENCY (worker processes, default 2 * cores + 1), GUNICORN_TIMEOUT (30 s).
+WEB_CONCURRENCY (worker processes, default 2 * cores + 1), GUNICORN_TIMEOUT (30 s), GUNICORN_ACCESS_LOG.
 Sync workers are meant to sit behind a buffering proxy (deploy/nginx).
 """
 
@@ -24,7 +24,9 @@ max_requests_jitter = max_requests // 10
 # The proxy's X-Forwarded-* are trusted only from these addresses.
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 
-accesslog = "-"
+# GUNICORN_ACCESS_LOG="" turns the access log off (the benchmarks do; gunicorn also reads this file
+# by default when started from the project directory).
+accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "-") or None
 errorlog = "-"
 loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
 # JSON lines, with the request id the app returns (X-Request-ID), like the app's own logs.

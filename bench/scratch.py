@@ -34,6 +34,7 @@ def scratch_env(db_name: str, redis_db: int, **extra: str) -> dict[str, str]:
         ALLOWED_HOSTS="127.0.0.1,localhost",
         SECURE_SSL_REDIRECT="False",
         LOG_LEVEL="WARNING",
+        GUNICORN_ACCESS_LOG="",  # gunicorn reads gunicorn.conf.py from the project directory: no access log
     )
     env.update(extra)
     return env
