@@ -5,15 +5,16 @@
 
 In one run, side by side:
 - the bare floor (DRF + simplejwt's `JWTStatelessUserAuthentication`, no Redis, no database) and the
-  project's floor (adds the logout deny-list round trip);
+  project's floor (adds the token-revocation round trip);
 - throughput (wrk, 16 connections) of `…/seat-status` (200 with gzip, and 304 on `If-None-Match`),
   `…/seat-layout` (200 with gzip, and 304) and the seat list `…/seats?status=AVAILABLE`;
 - latency (one client, one request at a time) of the seat status and the seat list warm (stored
   bytes) and cold (the date's map version bumped before every request, as a committed seat change
   does), and the bytes each answer puts on the wire.
-The wrk rows run in interleaved rounds and each row reports its median round, with its ratio to the
-bare floor of the same round: this machine is shared, so only ratios within one run mean anything.
-An endpoint the checked-out code does not have is reported as such (the "before" run).
+Every wrk row runs right after a run of the bare floor, round after round, and reports its median
+round and the median of its ratios to the floor run next to it: this machine is shared, and only
+ratios measured side by side mean anything. An endpoint the checked-out code does not have is
+reported as such (the "before" run).
 
 `--index` adds the available-seat query with and without the `seat_date_status` index (EXPLAIN and
 timings), mid-sale and late in the sale. Other dates of the same concert (copies of the first,
@@ -26,6 +27,7 @@ Uses a scratch database `bench_catalogue` on 127.0.0.1 (created and dropped), Re
 from __future__ import annotations
 
 import argparse
+import functools
 import gzip
 import http.client
 import json
@@ -180,146 +182,154 @@ def seed(seat_count: int, other_dates: int):
     return concert, date, ids, fate
 
 
-def run(args: argparse.Namespace, env: dict[str, str]) -> None:
+Plan = list[tuple[str, str, list[dict[str, str]] | None]]  # (row name, path, request headers | not in this code)
+
+
+def credentials(date_id: int) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
+    """16 admitted buyers (login + the date's queue token) and 16 bare tokens for the floor."""
     from rest_framework_simplejwt.tokens import AccessToken
 
     from apps.accounts.services import issue_tokens
-    from apps.concerts.models import Seat
     from apps.queue.services import issue_access_token
     from tests.factories import UserFactory
 
-    start = time.perf_counter()
-    concert, date, ids, fate = seed(args.seats, args.other_dates)
-    seed_seconds = time.perf_counter() - start
-    n, free = len(ids), len(ids) - len(fate["reserved"]) - len(fate["held"])
-
-    # Buyers with a login and the date's queue token (the seat list loads the user row: real users).
     buyers = []
     for _ in range(16):
         user = UserFactory()
         buyers.append({
             "Authorization": f"Bearer {issue_tokens(user=user)['access']}",
-            "X-Queue-Token": issue_access_token(user_id=user.pk, concert_date_id=date.pk).token,
+            "X-Queue-Token": issue_access_token(user_id=user.pk, concert_date_id=date_id).token,
         })  # fmt: skip
     bare = []
-    for n_user in range(16):
+    for n in range(16):
         token = AccessToken()
-        token["user_id"] = str(900_000 + n_user)
+        token["user_id"] = str(900_000 + n)
         bare.append({"Authorization": f"Bearer {token}"})
+    return buyers, bare
 
-    base_path = f"/api/concerts/{concert.pk}/dates/{date.pk}"
-    status_path, layout_path = f"{base_path}/seat-status", f"{base_path}/seat-layout"
-    seats_path, available_path = f"{base_path}/seats", f"{base_path}/seats?status=AVAILABLE"
+
+def run(args: argparse.Namespace, env: dict[str, str]) -> None:
+    from apps.concerts.models import Seat
 
     try:  # where the map version lives (before the stored seat map: in selectors)
         from apps.concerts.seat_map import invalidate_seat_map
     except ImportError:
         from apps.concerts.selectors import invalidate_seat_map
 
-    def bump() -> None:
-        invalidate_seat_map(concert_date_id=date.pk)
-
-    print(f"\nseeded 1 date with {n:,} seats in {seed_seconds:.1f} s; the seat table holds {Seat.objects.count():,} "
-          f"rows ({args.other_dates} more dates)")  # fmt: skip
+    start = time.perf_counter()
+    concert, date, ids, fate = seed(args.seats, args.other_dates)
+    n, free = len(ids), len(ids) - len(fate["reserved"]) - len(fate["held"])
+    print(f"\nseeded 1 date with {n:,} seats in {time.perf_counter() - start:.1f} s; the seat table holds "
+          f"{Seat.objects.count():,} rows ({args.other_dates} more dates)")  # fmt: skip
     print(f"mid-sale, scattered: {len(fate['reserved']):,} reserved, {len(fate['held']):,} held, "
           f"{len(fate['expired']):,} held past expiry, {free:,} available to read")  # fmt: skip
-    print(f"gunicorn: 2 sync workers on port {args.port}; wrk: 16 connections, {args.seconds:.0f} s per row, "
-          f"{args.rounds} interleaved rounds, median round shown\n")  # fmt: skip
+    print(f"gunicorn: 2 sync workers on port {args.port}; wrk: 16 connections; each row runs right after the "
+          f"bare floor, {args.seconds:.0f} s each, {args.rounds} rounds: median round and median paired ratio\n")  # fmt: skip
+    buyers, bare = credentials(date.pk)
+    base = f"/api/concerts/{concert.pk}/dates/{date.pk}"
+    paths = {"status": f"{base}/seat-status", "layout": f"{base}/seat-layout", "all": f"{base}/seats",
+             "available": f"{base}/seats?status=AVAILABLE"}  # fmt: skip
+    headers = {"status": buyers[0], "layout": {}, "all": buyers[0], "available": buyers[0]}
 
     with gunicorn(env, port=args.port) as base_url:
         client = Client(base_url)
-        first = buyers[0]
+        answers = {key: client.get(path, {**headers[key], **GZIP}) for key, path in paths.items()}
+        answers = {key: answer if answer.status != 404 else None for key, answer in answers.items()}
+        check_answers(answers, n, free)
 
-        def check(path: str, headers: dict[str, str]) -> Answer | None:
-            answer = client.get(path, headers)
-            if answer.status == 404:
+        def zipped(who: list[dict[str, str]], key: str, revalidate: bool = False) -> list[dict[str, str]] | None:
+            answer = answers[key]
+            if answer is None or (revalidate and "etag" not in answer.headers):
                 return None
-            assert answer.status == 200, (path, answer.status, answer.wire[:300])
-            return answer
+            return [{**h, **GZIP, **({"If-None-Match": answer.headers["etag"]} if revalidate else {})} for h in who]
 
-        status_answer = check(status_path, {**first, **GZIP})
-        layout_answer = check(layout_path, GZIP)
-        available_answer = check(available_path, {**first, **GZIP})
-        all_answer = check(seats_path, {**first, **GZIP})
-        assert available_answer is not None and all_answer is not None
-        assert len(json.loads(all_answer.body)) == n
-        assert len(json.loads(available_answer.body)) == free
-        if status_answer is not None:
-            codes = json.loads(status_answer.body)["codes"]
-            assert len(codes) == n and codes.count("A") == free, (len(codes), codes.count("A"))
+        plan: Plan = [
+            ("project floor (+ revocation round trip)", "/api/bench/floor", bare),
+            ("seat-status 200 (gzip)", paths["status"], zipped(buyers, "status")),
+            ("seat-status 304", paths["status"], zipped(buyers, "status", revalidate=True)),
+            ("seat-layout 200 (gzip)", paths["layout"], zipped([{}], "layout")),
+            ("seat-layout 304", paths["layout"], zipped([{}], "layout", revalidate=True)),
+            ("seats?status=AVAILABLE 200 (gzip)", paths["available"], zipped(buyers, "available")),
+            ("seats?status=AVAILABLE 304", paths["available"], zipped(buyers, "available", revalidate=True)),
+        ]
+        rows = throughput(base_url, plan, bare, rounds=args.rounds, seconds=args.seconds)
 
-        # --- Throughput: wrk rows, interleaved rounds -----------------------------------------------
-        def with_etag(answer: Answer | None, headers: list[dict[str, str]]) -> list[dict[str, str]] | None:
-            if answer is None or "etag" not in answer.headers:
-                return None
-            return [{**h, **GZIP, "If-None-Match": answer.headers["etag"]} for h in headers]
+        def bump() -> None:
+            invalidate_seat_map(concert_date_id=date.pk)
 
-        plan: list[tuple[str, str, str, list[dict[str, str]] | None]] = [
-            ("bare", "bare floor (DRF + simplejwt stateless, no Redis/DB)", "/api/bench/floor/bare", bare),
-            ("floor", "project floor (+ deny-list round trip)", "/api/bench/floor", bare),
-            ("status", "seat-status 200 (gzip)", status_path,
-             [{**h, **GZIP} for h in buyers] if status_answer else None),
-            ("status304", "seat-status 304", status_path, with_etag(status_answer, buyers)),
-            ("layout", "seat-layout 200 (gzip)", layout_path, [GZIP] if layout_answer else None),
-            ("layout304", "seat-layout 304", layout_path, with_etag(layout_answer, [{}])),
-            ("available", "seats?status=AVAILABLE 200 (gzip accepted)", available_path,
-             [{**h, **GZIP} for h in buyers]),
-            ("available304", "seats?status=AVAILABLE 304", available_path, with_etag(available_answer, buyers)),
-        ]  # fmt: skip
-        rows: dict[str, list[LoadResult]] = {}
-        ratios: dict[str, list[float]] = {}
-        for _ in range(args.rounds):
-            results = {}
-            for key, name, path, headers in plan:
-                if headers is None:
-                    continue
-                requests = [("GET", path, h, None) for h in headers]
-                results[key] = wrk(name, base_url, requests, seconds=args.seconds)
-                rows.setdefault(key, []).append(results[key])
-            for key, result in results.items():
-                ratios.setdefault(key, []).append(result.per_second / results["bare"].per_second)
-
-        # --- Latency: one request at a time, warm and cold -------------------------------------------
         latency = []
-        for name, path, headers, answer in [
-            ("seat-status", status_path, {**first, **GZIP}, status_answer),
-            ("seats?status=AVAILABLE", available_path, {**first, **GZIP}, available_answer),
-            ("seats (all)", seats_path, {**first, **GZIP}, all_answer),
-            ("seat-layout", layout_path, GZIP, layout_answer),
-        ]:
-            if answer is None:
-                latency.append((name, None, None, None, None))
+        for key, name in [("status", "seat-status"), ("available", "seats?status=AVAILABLE"), ("all", "seats (all)"),
+                          ("layout", "seat-layout")]:  # fmt: skip
+            if answers[key] is None:
+                latency.append((name, None, None, None))
                 continue
 
-            def call(path: str = path, headers: dict[str, str] = headers) -> None:
-                assert client.get(path, headers).status == 200
+            call = functools.partial(fetch, client, paths[key], {**headers[key], **GZIP})
 
-            cold = timed(call, args.samples, bump) if name != "seat-layout" else None
-            warm = timed(call, args.samples * 2)
-            latency.append((name, warm, cold, len(answer.wire), len(answer.body)))
+            cold = timed(call, args.samples, bump) if key != "layout" else None
+            latency.append((name, timed(call, args.samples * 2), cold, answers[key]))
+    print_tables(plan, rows, latency)
+    if args.index:
+        index_comparison(date, args.samples)
 
-    print(f"{HEADER}  ÷ bare floor (median of rounds)")
-    print("-" * (len(HEADER) + 32))
-    for key, name, _path, headers in plan:
-        if headers is None:
+
+def fetch(client: Client, path: str, headers: dict[str, str]) -> None:
+    assert client.get(path, headers).status == 200
+
+
+def check_answers(answers: dict[str, Answer | None], seats: int, free: int) -> None:
+    """The bodies are what the benchmark thinks it measures (checked once, outside the timing)."""
+    assert answers["all"] is not None and answers["available"] is not None
+    assert len(json.loads(answers["all"].body)) == seats
+    assert len(json.loads(answers["available"].body)) == free
+    if answers["status"] is not None:
+        codes = json.loads(answers["status"].body)["codes"]
+        assert len(codes) == seats and codes.count("A") == free, (len(codes), codes.count("A"))
+
+
+def throughput(
+    base_url: str, plan: Plan, bare: list[dict[str, str]], *, rounds: int, seconds: float
+) -> dict[str, tuple[list[LoadResult], list[float], list[LoadResult]]]:
+    """wrk on each row right after wrk on the bare floor, round after round: each ratio is to the
+    floor measured next to it, so a burst of other work on the machine moves both."""
+    floor = [("GET", "/api/bench/floor/bare", h, None) for h in bare]
+    rows: dict[str, tuple[list[LoadResult], list[float], list[LoadResult]]] = {}
+    for _ in range(rounds):
+        for name, path, sent in plan:
+            if sent is None:
+                continue
+            base = wrk("bare floor", base_url, floor, seconds=seconds)
+            result = wrk(name, base_url, [("GET", path, h, None) for h in sent], seconds=seconds)
+            results, ratios, floors = rows.setdefault(name, ([], [], []))
+            results.append(result)
+            ratios.append(result.per_second / base.per_second)
+            floors.append(base)
+    return rows
+
+
+def print_tables(plan: Plan, rows: dict, latency: list) -> None:
+    print(f"{HEADER}  ÷ bare floor next to it: median (each round)")
+    print("-" * (len(HEADER) + 44))
+    all_floors = [floor for _, _, floors in rows.values() for floor in floors]
+    print(f"{median_round(all_floors).row()}  1.00 (median of all {len(all_floors)} floor runs)")
+    for name, _path, sent in plan:
+        if sent is None:
             print(f"{name:<44} {'not in this code':>24}")
             continue
-        per_round = ", ".join(f"{r:.2f}" for r in ratios[key])
-        print(f"{median_round(rows[key]).row()}  {statistics.median(ratios[key]):.2f} ({per_round})")
+        results, ratios, _ = rows[name]
+        per_round = ", ".join(f"{r:.2f}" for r in ratios)
+        print(f"{median_round(results).row()}  {statistics.median(ratios):.2f} ({per_round})")
 
     print(f"\n{'one request at a time':<26} {'warm p50':>9} {'warm p95':>9} {'cold p50':>9} {'cold p95':>9} "
           f"{'warm÷cold':>9} {'on the wire':>12} {'raw':>10}")  # fmt: skip
-    for name, warm, cold, wire, raw in latency:
+    for name, warm, cold, answer in latency:
         if warm is None:
             print(f"{name:<26} {'not in this code':>28}")
             continue
         cold_p50 = f"{statistics.median(cold):>9.1f} {p95(cold):>9.1f}" if cold else f"{'':>9} {'':>9}"
         ratio = f"{statistics.median(warm) / statistics.median(cold):>9.3f}" if cold else f"{'':>9}"
         print(f"{name:<26} {statistics.median(warm):>9.1f} {p95(warm):>9.1f} {cold_p50} {ratio} "
-              f"{wire / 1024:>9,.1f} KiB {raw / 1024:>6,.0f} KiB")  # fmt: skip
-
-    if args.index:
-        index_comparison(date, args.samples)
+              f"{len(answer.wire) / 1024:>9,.1f} KiB {len(answer.body) / 1024:>6,.0f} KiB")  # fmt: skip
 
 
 def index_comparison(date: object, rounds: int) -> None:

@@ -42,6 +42,7 @@ from typing import Any
 from django.core.cache import cache
 
 from apps.common.exceptions import UNAVAILABLE_EXCEPTIONS
+from apps.common.redis import get_redis, redis_key
 
 from .models import Seat, SeatStatus
 
@@ -250,7 +251,7 @@ def _status(template: Status | None = None, **fields: Any) -> Status:
 
 
 def _version_key(concert_date_id: int) -> str:
-    return f"seatmap:{concert_date_id}:status-version"
+    return redis_key("seatmap", concert_date_id, "status-version")
 
 
 def _status_key(concert_date_id: int, version: int) -> str:
@@ -262,16 +263,22 @@ def _fresh_version() -> int:
 
 
 def invalidate_seat_map(*, concert_date_id: int) -> None:
-    """A seat of the date changed: the next read renders the status (and the seat list) again."""
-    key = _version_key(concert_date_id)
-    try:
-        cache.incr(key)
-    except ValueError:  # no version yet (or evicted): any fresh clock value is a new one
-        cache.set(key, _fresh_version(), timeout=None)
+    """A seat of the date changed: the next read renders the status (and the seat list) again.
+    One round trip; a missing counter starts at a fresh clock value, never at 1."""
+    pipe = get_redis().pipeline(transaction=False)
+    pipe.set(_version_key(concert_date_id), _fresh_version(), nx=True)
+    pipe.incr(_version_key(concert_date_id))
+    pipe.execute()
 
 
 def current_version(concert_date_id: int) -> int:
-    return cache.get_or_set(_version_key(concert_date_id), _fresh_version, timeout=None)
+    """The date's status version: one GET on the plain Redis client (the hot path of every read)."""
+    redis = get_redis()
+    value = redis.get(_version_key(concert_date_id))
+    if value is None:
+        redis.set(_version_key(concert_date_id), _fresh_version(), nx=True)
+        value = redis.get(_version_key(concert_date_id))
+    return int(value)
 
 
 def _build_status(concert_date_id: int, version: int) -> Status:

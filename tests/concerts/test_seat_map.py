@@ -12,14 +12,14 @@ import pytest
 from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
-from django_redis.exceptions import ConnectionInterrupted
 
 from apps.common.exceptions import UNAVAILABLE_EXCEPTIONS
+from apps.common.redis import get_redis
 from apps.concerts import seat_map, selectors, services
 from apps.concerts.models import ConcertDate, Seat, SeatStatus
 from apps.concerts.signals import seats_changed
 from tests.factories import make_date, seat_ids
-from tests.helpers import mark_held
+from tests.helpers import mark_held, redis_unreachable
 
 pytestmark = pytest.mark.django_db
 
@@ -231,7 +231,7 @@ def test_a_build_from_rows_read_before_a_change_is_never_served_after_it(concert
 def test_a_lost_version_cannot_bring_back_an_old_render(concert_date):
     target = seat_ids(concert_date, 1)[0]
     status(concert_date)  # stored under the first version
-    cache.delete(seat_map._version_key(concert_date.pk))  # evicted, or Redis restarted without it
+    get_redis().delete(seat_map._version_key(concert_date.pk))  # evicted, or Redis restarted without it
     Seat.objects.filter(pk=target).update(status=SeatStatus.RESERVED)
     seat_map.invalidate_seat_map(concert_date_id=concert_date.pk)
     assert codes(concert_date)[position(concert_date, target)] == "R"
@@ -248,16 +248,11 @@ def test_a_missed_invalidation_is_stale_for_at_most_the_safety_net(concert_date,
     assert codes(concert_date)[position(concert_date, target)] == "R"
 
 
-def test_redis_failing_at_invalidation_is_logged_not_raised(
-    concert_date, django_capture_on_commit_callbacks, monkeypatch, caplog
-):
-    def down(*args, **kwargs):
-        raise ConnectionInterrupted(connection=None)
-
-    monkeypatch.setattr(seat_map.cache, "incr", down)
+def test_redis_failing_at_invalidation_is_logged_not_raised(concert_date, django_capture_on_commit_callbacks, caplog):
     target = seat_ids(concert_date, 1)
     with (
         caplog.at_level(logging.ERROR, logger="apps.concerts.receivers"),
+        redis_unreachable(),  # still down when the on-commit hook runs, as the block closes
         django_capture_on_commit_callbacks(execute=True),
     ):
         mark_held(concert_date, target)  # the commit stands; the hook must not raise
@@ -265,12 +260,23 @@ def test_redis_failing_at_invalidation_is_logged_not_raised(
     assert any("could not invalidate the seat map" in r.getMessage() for r in caplog.records)
 
 
-def test_the_status_is_never_served_without_its_version(concert_date, cache_unreachable):
+def test_the_status_is_never_served_without_its_version(concert_date):
     """Without Redis there is no version to check a copy against: the read fails (503 at the API)
     rather than serve this process's copy, which may be stale."""
     status(concert_date)
-    with cache_unreachable, pytest.raises(UNAVAILABLE_EXCEPTIONS):
+    with redis_unreachable(), pytest.raises(UNAVAILABLE_EXCEPTIONS):
         status(concert_date)
+
+
+def test_the_render_store_down_alone_serves_fresh_renders_from_the_database(
+    concert_date, cache_unreachable, django_capture_on_commit_callbacks
+):
+    target = seat_ids(concert_date, 1)
+    status(concert_date)
+    with cache_unreachable:
+        with django_capture_on_commit_callbacks(execute=True):
+            mark_held(concert_date, target)  # the version still moves (plain Redis client)
+        assert codes(concert_date)[position(concert_date, target[0])] == "H"
 
 
 # --- The seat list -----------------------------------------------------------------------------------
