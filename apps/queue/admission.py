@@ -1,4 +1,5 @@
-"""Letting waiters through: the admission run (beat-driven) and the operators' reset."""
+"""Letting waiters through: the admission run (beat, every QUEUE_ADMIT_INTERVAL_SECONDS), which also
+draws the pre-queue at the opening and takes back places that ended, and the operators' reset."""
 
 from __future__ import annotations
 
@@ -9,13 +10,16 @@ from django.conf import settings
 
 from apps.common import metrics
 from apps.common.redis import get_redis
+from apps.concerts.selectors import date_facts
 
 from . import scripts
-from .keys import QueueKeys, dates_with_waiters_key, now_ms
+from .controller import LOOKBACK_SECONDS, BookingLoad, ControllerState, Decision, Limits, decide
+from .keys import QueueKeys, dates_with_waiters_key, ms_from_datetime, now_ms
 from .line import RATE_WINDOW_MS
 
-# Waiters dropped for a silent heartbeat per admission run, at most: bounds the script's time.
-PRUNE_LIMIT = 1000
+# Entries each clean-up of one run handles at most (expired tokens, idle buyers, silent waiters):
+# bounds the script's time; the rest go in the next run.
+CLEANUP_LIMIT = 1000
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -24,61 +28,115 @@ class AdmissionRun:
     admitted: int
     pruned_waiters: int
     expired_tokens: int
+    idle_reclaimed: int
     active: int
     waiting: int
+    prequeued: int  # in the pre-queue, waiting for the draw
+    drawn: int  # pre-queued buyers given a place by this run's draw
+    capacity: int  # the target (auto) or QUEUE_MAX_ACTIVE (fixed) this run admitted up to
+    decision: Decision | None  # the controller's decision (auto), None when it did not decide
 
 
-def admit_next_batch(*, concert_date_id: int, count: int | None = None) -> AdmissionRun:
-    """Admit up to QUEUE_ADMIT_BATCH (or `count`) waiters in arrival order, never beyond
-    QUEUE_MAX_ACTIVE at a time. Expired tokens free their places and waiters silent for longer than
-    QUEUE_HEARTBEAT_TIMEOUT_SECONDS lose theirs first. One script: two runs at once cannot overshoot."""
+def _opens_ms(concert_date_id: int) -> int:
+    """When the date's sale opens, in epoch ms (0 for an unknown date: nothing to wait for)."""
+    facts = date_facts(concert_date_id)
+    return ms_from_datetime(facts.booking_opens_at) if facts else 0
+
+
+def _decide_target(*, keys: QueueKeys, now: int) -> tuple[ControllerState, Decision, ControllerState] | None:
+    """Read the controller's state, the booking-path histograms since its last decision and the
+    date's counts, and decide: (state read, decision, next state), or None (decided moments ago)."""
+    limits = Limits.from_settings()
+    state = ControllerState.from_redis(get_redis().hgetall(keys.control), initial_target=limits.min_active)
+    first = max((state.decided_at or now - limits.interval_ms) // 1000, now // 1000 - LOOKBACK_SECONDS)
+    pipe = get_redis().pipeline(transaction=False)
+    for second in range(first, now // 1000):
+        pipe.hgetall(keys.latency(second))
+    pipe.zcount(keys.active, now + 1, "+inf")
+    pipe.zcard(keys.waiting)
+    *histograms, active, waiting = pipe.execute()
+    load = BookingLoad.from_histograms(histograms)
+    decided = decide(state=state, load=load, active=active, waiting=waiting, now=now, limits=limits)
+    return None if decided is None else (state, *decided)
+
+
+def admit_next_batch(*, concert_date_id: int, count: int | None = None, now: int | None = None) -> AdmissionRun:
+    """One admission run for a date. Draws the pre-queue once the sale has opened; ends expired tokens
+    and the places of admitted buyers idle past QUEUE_ACTIVE_IDLE_SECONDS; drops waiters silent for
+    longer than QUEUE_HEARTBEAT_TIMEOUT_SECONDS; then admits in order of place up to
+    `target - active` (auto) or QUEUE_ADMIT_BATCH within QUEUE_MAX_ACTIVE (fixed); `count` caps the
+    run further. One script: runs racing each other (beat replicas) cannot overshoot or draw twice,
+    and only one of them applies a controller decision."""
     keys = QueueKeys(concert_date_id)
-    now = now_ms()
-    admitted, pruned, expired, active, waiting = scripts.run(
+    now = now_ms() if now is None else now
+    auto = settings.QUEUE_ADMISSION == "auto"
+    decided = _decide_target(keys=keys, now=now) if auto else None
+    seen, decision, next_state = decided if decided is not None else (None, None, None)
+    batch = settings.QUEUE_ADMIT_BATCH if not auto else -1
+    if count is not None:
+        batch = count if batch < 0 else min(batch, count)
+    admitted, pruned, expired, idled, active, waiting, prequeued, drawn, capacity = scripts.run(
         scripts.ADMIT,
-        [keys.waiting, keys.active, keys.seen, keys.admissions, keys.arrived],
+        [
+            keys.waiting, keys.active, keys.seen, keys.admissions, keys.arrived, keys.prequeue,
+            keys.seq, keys.drawn, keys.idle, keys.control, keys.decisions,
+        ],
         [
             now,
-            settings.QUEUE_ADMIT_BATCH if count is None else count,
-            settings.QUEUE_MAX_ACTIVE,
+            batch,
+            settings.QUEUE_MIN_ACTIVE if auto else settings.QUEUE_MAX_ACTIVE,
+            1 if auto else 0,
             settings.QUEUE_TOKEN_TTL_SECONDS * 1000,
             now - settings.QUEUE_HEARTBEAT_TIMEOUT_SECONDS * 1000,
             RATE_WINDOW_MS,
-            PRUNE_LIMIT,
+            CLEANUP_LIMIT,
             uuid.uuid4().hex[:8],
+            _opens_ms(concert_date_id),
+            scripts.draw_secret(),
+            settings.QUEUE_ACTIVE_IDLE_SECONDS * 1000,
+            "" if seen is None or seen.decided_at is None else str(seen.decided_at),
+            "" if decision is None else decision.to_json(),
+            *([] if next_state is None else next_state.as_fields()),
         ],
-    )
+    )  # fmt: skip
     metrics.admission_run(
-        concert_date_id=concert_date_id, admitted=admitted, active=active, waiting=waiting,
-        target_active=settings.QUEUE_MAX_ACTIVE,
+        concert_date_id=concert_date_id, admitted=admitted, active=active, waiting=waiting, target_active=capacity
     )  # fmt: skip
     return AdmissionRun(
         concert_date_id=concert_date_id,
         admitted=admitted,
         pruned_waiters=pruned,
         expired_tokens=expired,
+        idle_reclaimed=idled,
         active=active,
         waiting=waiting,
+        prequeued=prequeued,
+        drawn=drawn,
+        capacity=capacity,
+        decision=decision,
     )
 
 
 def admit_all_dates() -> list[AdmissionRun]:
-    """One admission run for every date that has had someone waiting (the beat task)."""
+    """One admission run for every date that has had someone waiting or pre-queued (the beat task)."""
     redis = get_redis()
     dates_key = dates_with_waiters_key()
     runs = []
     for raw_id in redis.smembers(dates_key):
-        run = admit_next_batch(concert_date_id=int(raw_id))
+        date_id = int(raw_id)
+        run = admit_next_batch(concert_date_id=date_id)
         runs.append(run)
-        if run.waiting == 0 and run.active == 0:
+        if run.waiting == 0 and run.active == 0 and run.prequeued == 0:
             redis.srem(dates_key, raw_id)
             # An entrant may have joined between the script and the SREM (its own SADD came before
             # ours): look again, after the SREM, so the date is never dropped with someone waiting.
-            if redis.zcard(QueueKeys(int(raw_id)).waiting):
+            keys = QueueKeys(date_id)
+            if redis.zcard(keys.waiting) or redis.scard(keys.prequeue):
                 redis.sadd(dates_key, raw_id)
     return runs
 
 
 def reset_queue(*, concert_date_id: int) -> None:
-    """Operators: empty the date's line and revoke every access token of it."""
+    """Operators: empty the date's line and pre-queue, revoke every access token of it and forget
+    the controller's state."""
     get_redis().delete(*QueueKeys(concert_date_id).all())

@@ -36,24 +36,38 @@ class QueueTargetSerializer(serializers.Serializer):
     concert_date_id = serializers.IntegerField(**ID)
 
 
+STATUS_HELP = (
+    "WAITING: in line (`position` 1 = next) or, before the sale opens, in the pre-queue (`position` null, "
+    "`opens_at` set: places are drawn at random at the opening); READY: admitted, `token` is the access "
+    "token; NOT_IN_QUEUE: never entered, left, or the access ended (expired, idle, paid)."
+)
+
+
 class QueueStateSerializer(serializers.Serializer):
     user_id = serializers.IntegerField()
     concert_id = serializers.IntegerField()
     concert_date_id = serializers.IntegerField()
-    status = serializers.ChoiceField(choices=QueueStatus.choices)
-    position = serializers.IntegerField()
+    status = serializers.ChoiceField(choices=QueueStatus.choices, help_text=STATUS_HELP)
+    position = serializers.IntegerField(
+        allow_null=True, help_text="1-based place in line; 0 when READY; null while pre-queued (not drawn yet)."
+    )
     estimated_wait_seconds = serializers.IntegerField(allow_null=True)
     token = serializers.CharField(allow_null=True)
     expires_at = serializers.DateTimeField(allow_null=True)
     poll_after_seconds = serializers.IntegerField(allow_null=True)
+    opens_at = serializers.DateTimeField(
+        allow_null=True,
+        help_text="While pre-queued: when the sale opens and every pre-queued buyer's place is drawn. "
+        "Null once the sale is open.",
+    )
 
 
 class ReservationTokenSerializer(serializers.Serializer):
     user_id = serializers.IntegerField()
     concert_id = serializers.IntegerField()
     concert_date_id = serializers.IntegerField()
-    status = serializers.ChoiceField(choices=QueueStatus.choices)
-    position = serializers.IntegerField()
+    status = serializers.ChoiceField(choices=QueueStatus.choices, help_text=STATUS_HELP)
+    position = serializers.IntegerField(allow_null=True)
     token = serializers.CharField(allow_null=True)
     expiry_time = serializers.DateTimeField(allow_null=True, source="expires_at")
 
@@ -93,6 +107,13 @@ class QueueApi(APIView):
         request=QueueTargetSerializer,
         responses={200: QueueStateSerializer, 201: QueueStateSerializer},
         operation_id="queue_enter",
+        description=(
+            "Enter the concert date's line (201), or keep the place already held (200). From "
+            "QUEUE_PREQUEUE_SECONDS before the sale opens the buyer joins the pre-queue (WAITING, "
+            "`position` null, `opens_at` set) and gets a uniformly random place at the opening, ahead of "
+            "everyone who enters later. Earlier than that: 409 BOOKING_CLOSED with "
+            "`details.queue_opens_at`; after the show has started or with booking closed: 409 BOOKING_CLOSED."
+        ),
     )
     def post(self, request: Request) -> Response:
         state = services.enter_queue(user_id=request.user.id, **_target(request.data))

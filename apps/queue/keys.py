@@ -29,6 +29,15 @@ def datetime_from_ms(ms: int) -> dt.datetime:
     return dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC)
 
 
+def ms_from_datetime(moment: dt.datetime) -> int:
+    return int(moment.timestamp() * 1000)
+
+
+def iso_utc(moment: dt.datetime) -> str:
+    """ISO 8601 in UTC with a Z, as the API renders every other time."""
+    return moment.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+
+
 @dataclass(frozen=True)
 class QueueKeys:
     concert_date_id: int
@@ -60,5 +69,42 @@ class QueueKeys:
     def admissions(self) -> str:
         return self._key("admissions")
 
+    @property
+    def prequeue(self) -> str:
+        return self._key("prequeue")
+
+    @property
+    def drawn(self) -> str:
+        return self._key("drawn")
+
+    @property
+    def idle(self) -> str:
+        return self._key("idle")
+
+    @property
+    def control(self) -> str:
+        return self._key("control")
+
+    @property
+    def decisions(self) -> str:
+        return self._key("decisions")
+
+    def latency(self, second: int) -> str:
+        """The booking-path latency histogram of one epoch second (expires on its own)."""
+        return self._key(f"latency:{second}")
+
     def all(self) -> list[str]:
-        return [self.waiting, self.active, self.seq, self.seen, self.arrived, self.admissions]
+        """Every key of the date but the latency histograms, which expire within a minute."""
+        return [
+            self.waiting,
+            self.active,
+            self.seq,
+            self.seen,
+            self.arrived,
+            self.admissions,
+            self.prequeue,
+            self.drawn,
+            self.idle,
+            self.control,
+            self.decisions,
+        ]

@@ -14,10 +14,10 @@ from django.conf import settings
 from apps.common import metrics
 from apps.common.error_codes import ErrorCode
 from apps.common.exceptions import Conflict
-from apps.concerts.selectors import date_of_concert
+from apps.concerts.selectors import DateFacts, date_of_concert, in_booking_window
 
 from . import scripts
-from .keys import QueueKeys, dates_with_waiters_key, datetime_from_ms, now_ms
+from .keys import QueueKeys, dates_with_waiters_key, datetime_from_ms, iso_utc, ms_from_datetime, now_ms
 from .models import QueueStatus
 from .tokens import end_access, make_token
 
@@ -30,23 +30,49 @@ class QueueState:
     concert_id: int
     concert_date_id: int
     status: QueueStatus
-    position: int = 0
+    position: int | None = 0  # None: pre-queued, the place is drawn at the opening
     estimated_wait_seconds: int | None = None
     token: str | None = None
     expires_at: dt.datetime | None = None
     poll_after_seconds: int | None = None
+    opens_at: dt.datetime | None = None  # set while pre-queued: when the sale opens and places are drawn
     created: bool = False
+
+
+def _check_entry_window(facts: DateFacts, now: int) -> None:
+    """Entry follows the booking rule with the window opened QUEUE_PREQUEUE_SECONDS early (the
+    pre-queue). Raises BOOKING_CLOSED (409), with `queue_opens_at` when it is only too early."""
+    queue_opens_at = facts.booking_opens_at - dt.timedelta(seconds=settings.QUEUE_PREQUEUE_SECONDS)
+    moment = datetime_from_ms(now)
+    if in_booking_window(
+        booking_open=facts.booking_open, booking_opens_at=queue_opens_at, starts_at=facts.starts_at, now=moment
+    ):
+        return
+    if facts.booking_open and moment < queue_opens_at:
+        raise Conflict(
+            ErrorCode.BOOKING_CLOSED,
+            "The queue for this concert date is not open yet.",
+            details={"queue_opens_at": iso_utc(queue_opens_at)},
+        )
+    raise Conflict(ErrorCode.BOOKING_CLOSED, "Booking is not open for this concert date.")
 
 
 # --- Estimated wait and polling ---------------------------------------------------------------
 
 
+def _configured_admissions_per_second() -> float:
+    """The pace assumed before any admission has been observed: the batch per interval (fixed);
+    the least target turning over once per idle period (auto: a conservative guess)."""
+    if settings.QUEUE_ADMISSION == "fixed":
+        return settings.QUEUE_ADMIT_BATCH / settings.QUEUE_ADMIT_INTERVAL_SECONDS
+    return settings.QUEUE_MIN_ACTIVE / settings.QUEUE_ACTIVE_IDLE_SECONDS
+
+
 def _admissions_per_second(total: int, span_ms: int) -> float:
-    """Admissions per second observed over the window; the configured batch/interval until the
-    window holds admissions spanning two admission intervals."""
-    configured = settings.QUEUE_ADMIT_BATCH / settings.QUEUE_ADMIT_INTERVAL_SECONDS
+    """Admissions per second observed over the window; the configured pace until the window holds
+    admissions spanning two admission intervals."""
     if total <= 0 or span_ms < 2 * settings.QUEUE_ADMIT_INTERVAL_SECONDS * 1000:
-        return configured
+        return _configured_admissions_per_second()
     return total / (span_ms / 1000)
 
 
@@ -73,13 +99,24 @@ def poll_after_seconds(position: int, estimated_wait: int) -> int:
     return max(1, min(int(base), settings.QUEUE_HEARTBEAT_TIMEOUT_SECONDS // 3))
 
 
+def prequeue_poll_after_seconds(until_open_ms: int) -> int:
+    """Pre-queued buyers poll every 30-60 s, then once just after the opening (spread over ten
+    seconds, so the whole pre-queue does not ask in the same second) to learn the drawn place."""
+    base = random.uniform(30, 60)
+    if until_open_ms / 1000 < base:
+        base = max(until_open_ms, 0) / 1000 + random.uniform(1, 10)
+    return max(1, min(int(base), settings.QUEUE_HEARTBEAT_TIMEOUT_SECONDS // 3))
+
+
 def _state_from_script_reply(
-    *, user_id: int, concert_id: int, concert_date_id: int, reply: list[Any], created: bool = False
+    *, user_id: int, concert_id: int, facts: DateFacts, reply: list[Any], now: int, created: bool = False
 ) -> QueueState:
     """Turn ENTER's or STATUS's reply ({status, position, expires_ms, created, admitted, span})
-    into the buyer's state: the token for READY, the estimate and polling pace for WAITING."""
+    into the buyer's state: the token for READY; the estimate and polling pace for WAITING; the
+    opening for the pre-queued (position -1)."""
     raw_status = reply[0].decode() if isinstance(reply[0], bytes) else reply[0]
     status, position, expires_ms = QueueStatus(raw_status), int(reply[1]), int(reply[2])
+    concert_date_id = facts.concert_date_id
     who = {"user_id": user_id, "concert_id": concert_id, "concert_date_id": concert_date_id, "created": created}
     if status == QueueStatus.READY:
         return QueueState(
@@ -88,6 +125,14 @@ def _state_from_script_reply(
             estimated_wait_seconds=0,
             token=make_token(user_id=user_id, concert_date_id=concert_date_id, expires_ms=expires_ms),
             expires_at=datetime_from_ms(expires_ms),
+        )
+    if status == QueueStatus.WAITING and position == scripts.NO_POSITION:
+        return QueueState(
+            **who,
+            status=status,
+            position=None,
+            opens_at=facts.booking_opens_at,
+            poll_after_seconds=prequeue_poll_after_seconds(ms_from_datetime(facts.booking_opens_at) - now),
         )
     if status == QueueStatus.WAITING:
         rate = _admissions_per_second(int(reply[4]), int(reply[5]))
@@ -106,50 +151,61 @@ def _state_from_script_reply(
 
 
 def enter_queue(*, user_id: int, concert_id: int, concert_date_id: int) -> QueueState:
-    """Take a place in the date's line (or keep the one held); admitted at once when the date has
-    free capacity and nobody waits. Raises NOT_FOUND (unknown date, or not of this concert) and
-    BOOKING_CLOSED (409: booking not open, or the show has started)."""
+    """Take a place in the date's line (or keep the one held). Before the sale opens (within
+    QUEUE_PREQUEUE_SECONDS of it) the buyer joins the pre-queue and gets a drawn place at the
+    opening; after it, places are first come, first served, and an entrant is admitted at once when
+    the date has free capacity and nobody waits. Raises NOT_FOUND (unknown date, or not of this
+    concert) and BOOKING_CLOSED (409: too early, booking closed, or the show has started)."""
     facts = date_of_concert(concert_id=concert_id, concert_date_id=concert_date_id)
-    if not facts.booking_open_now():
-        raise Conflict(ErrorCode.BOOKING_CLOSED, "Booking is not open for this concert date.")
+    now = now_ms()
+    _check_entry_window(facts, now)
     keys = QueueKeys(concert_date_id)
     dates_key = dates_with_waiters_key()
+    auto = settings.QUEUE_ADMISSION == "auto"
     # Every entry marks the date for admission, in the script's round trip. Marking only new waiters
     # would lose a line for good if the mark failed after the script ran: the client's retry finds its
     # place already taken and, with it, no reason to mark again. A date with nobody waiting or admitted
     # is dropped again by the next admission run.
     reply = scripts.run_then(
         scripts.ENTER,
-        [keys.waiting, keys.active, keys.seq, keys.seen, keys.admissions, keys.arrived],
-        [str(user_id), now_ms(), settings.QUEUE_MAX_ACTIVE, settings.QUEUE_TOKEN_TTL_SECONDS * 1000, RATE_WINDOW_MS],
+        [
+            keys.waiting, keys.active, keys.seq, keys.seen, keys.admissions, keys.arrived,
+            keys.prequeue, keys.drawn, keys.idle, keys.control,
+        ],
+        [
+            str(user_id),
+            now,
+            settings.QUEUE_MIN_ACTIVE if auto else settings.QUEUE_MAX_ACTIVE,
+            1 if auto else 0,
+            settings.QUEUE_TOKEN_TTL_SECONDS * 1000,
+            RATE_WINDOW_MS,
+            ms_from_datetime(facts.booking_opens_at),
+            scripts.draw_secret(),
+            settings.QUEUE_ACTIVE_IDLE_SECONDS * 1000,
+        ],
         then=lambda pipe: pipe.sadd(dates_key, concert_date_id),
-    )
+    )  # fmt: skip
     if int(reply[3]):
         metrics.queue_entered()
     return _state_from_script_reply(
-        user_id=user_id,
-        concert_id=concert_id,
-        concert_date_id=concert_date_id,
-        reply=reply,
-        created=bool(int(reply[3])),
+        user_id=user_id, concert_id=concert_id, facts=facts, reply=reply, now=now, created=bool(int(reply[3]))
     )
 
 
 def queue_status(*, user_id: int, concert_id: int, concert_date_id: int) -> QueueState:
     """Where the user stands; polling it is the waiter's heartbeat. Raises NOT_FOUND."""
-    date_of_concert(concert_id=concert_id, concert_date_id=concert_date_id)
+    facts = date_of_concert(concert_id=concert_id, concert_date_id=concert_date_id)
+    now = now_ms()
     keys = QueueKeys(concert_date_id)
     reply = scripts.run(
         scripts.STATUS,
-        [keys.waiting, keys.active, keys.seen, keys.admissions],
-        [str(user_id), now_ms(), RATE_WINDOW_MS],
+        [keys.waiting, keys.active, keys.seen, keys.admissions, keys.prequeue, keys.seq, keys.drawn],
+        [str(user_id), now, RATE_WINDOW_MS, ms_from_datetime(facts.booking_opens_at), scripts.draw_secret()],
     )
-    return _state_from_script_reply(
-        user_id=user_id, concert_id=concert_id, concert_date_id=concert_date_id, reply=reply
-    )
+    return _state_from_script_reply(user_id=user_id, concert_id=concert_id, facts=facts, reply=reply, now=now)
 
 
 def leave_queue(*, user_id: int, concert_id: int, concert_date_id: int) -> None:
-    """Leave the line or give back the access token. Raises NOT_FOUND."""
+    """Leave the line or the pre-queue, or give back the access token. Raises NOT_FOUND."""
     date_of_concert(concert_id=concert_id, concert_date_id=concert_date_id)
     end_access(user_id=user_id, concert_date_id=concert_date_id)

@@ -7,6 +7,7 @@ from rest_framework.permissions import BasePermission
 
 from apps.common.error_codes import ErrorCode
 
+from .middleware import mark_booking_path
 from .tokens import check_access_token
 
 HEADER = "X-Queue-Token"
@@ -19,7 +20,9 @@ class QueueTokenMissing(PermissionDenied):
 
 class QueueTokenRequired(BasePermission):
     """Allows the request when `X-Queue-Token` is an unexpired, unrevoked access token issued to
-    this user for the concert date the view names (`view.get_queue_concert_date_id(request)`)."""
+    this user for the concert date the view names (`view.get_queue_concert_date_id(request)`), and
+    the buyer has not lost the place by idling. A request let through counts as activity, and is
+    marked for BookingPathMiddleware, which reports writes to the admission controller."""
 
     def has_permission(self, request: Any, view: Any) -> bool:
         user = request.user
@@ -31,4 +34,5 @@ class QueueTokenRequired(BasePermission):
             token=token, user_id=user.id, concert_date_id=concert_date_id
         ):
             raise QueueTokenMissing()
+        mark_booking_path(request._request, user_id=user.id, concert_date_id=concert_date_id)
         return True

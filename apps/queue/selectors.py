@@ -2,20 +2,32 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
+
+from django.conf import settings
 
 from apps.common.redis import get_redis
 
-from .keys import QueueKeys, dates_with_waiters_key, now_ms
+from .controller import ControllerState, Decision
+from .keys import QueueKeys, dates_with_waiters_key, datetime_from_ms, now_ms
+
+DECISIONS_SHOWN = 5
 
 
 @dataclass(frozen=True, kw_only=True)
 class QueueSummary:
     concert_date_id: int
-    waiting: int
+    mode: str  # QUEUE_ADMISSION: "auto" or "fixed"
+    target: int  # how many may be admitted at once now (auto: the controller's target)
     active: int
+    waiting: int
+    prequeued: int  # waiting for the draw at the opening
+    drawn_at: dt.datetime | None  # when the pre-queue was drawn
+    drawn: int  # how many the draw placed
     admitted_per_minute: int  # admitted from the line in the last 60 s
     oldest_wait_seconds: int | None  # how long the head of the line has waited
+    decisions: list[Decision]  # the controller's last decisions, newest first
 
 
 def queue_summary(*, concert_date_id: int) -> QueueSummary:
@@ -25,23 +37,63 @@ def queue_summary(*, concert_date_id: int) -> QueueSummary:
     pipe = redis.pipeline(transaction=False)
     pipe.zcard(keys.waiting)
     pipe.zcount(keys.active, now + 1, "+inf")
+    pipe.scard(keys.prequeue)
+    pipe.get(keys.drawn)
+    pipe.hgetall(keys.control)
+    pipe.lrange(keys.decisions, 0, DECISIONS_SHOWN - 1)
     pipe.zrange(keys.waiting, 0, 0)
     pipe.zrangebyscore(keys.admissions, now - 60_000, "+inf")
-    waiting, active, head, runs = pipe.execute()
+    waiting, active, prequeued, drawn, control, decisions, head, runs = pipe.execute()
     oldest = None
     if head:
         arrived = redis.hget(keys.arrived, head[0])
         oldest = max(0, (now - int(arrived)) // 1000) if arrived is not None else None
     # Each member is "<ms>:<admitted>:<run id>" (see scripts.ADMIT).
     admitted = sum(int(run.split(":")[1]) for run in runs)
+    drawn_ms, _, drawn_count = drawn.partition(":") if drawn else ("", "", "0")
+    auto = settings.QUEUE_ADMISSION == "auto"
     return QueueSummary(
         concert_date_id=concert_date_id,
-        waiting=waiting,
+        mode=settings.QUEUE_ADMISSION,
+        target=(
+            ControllerState.from_redis(control, initial_target=settings.QUEUE_MIN_ACTIVE).target
+            if auto
+            else settings.QUEUE_MAX_ACTIVE
+        ),
         active=active,
+        waiting=waiting,
+        prequeued=prequeued,
+        drawn_at=datetime_from_ms(int(drawn_ms)) if drawn_ms else None,
+        drawn=int(drawn_count),
         admitted_per_minute=admitted,
         oldest_wait_seconds=oldest,
+        decisions=[Decision.from_json(raw) for raw in decisions],
     )
 
 
 def dates_with_queues() -> list[int]:
     return sorted(int(date_id) for date_id in get_redis().smembers(dates_with_waiters_key()))
+
+
+def describe(summary: QueueSummary) -> str:
+    """One line for operators (admin, queue_status)."""
+    s = summary
+    oldest = "-" if s.oldest_wait_seconds is None else f"{s.oldest_wait_seconds} s"
+    line = (
+        f"{s.mode}: target {s.target} · {s.active} active · {s.waiting} waiting · "
+        f"{s.admitted_per_minute}/min admitted · oldest wait {oldest}"
+    )
+    if s.prequeued:
+        line += f" · {s.prequeued} pre-queued"
+    if s.drawn_at is not None:
+        line += f" · {s.drawn} drawn at {s.drawn_at:%H:%M:%S}"
+    return line
+
+
+def describe_decision(decision: Decision) -> str:
+    d = decision
+    p95 = "-" if d.p95_ms is None else f"{d.p95_ms:.0f} ms"
+    return (
+        f"{datetime_from_ms(d.at):%H:%M:%S} {d.action} {d.before}→{d.target}: {d.reason} "
+        f"(p95 {p95} over {d.samples}, {d.shed} shed, {d.active} active, {d.waiting} waiting)"
+    )

@@ -49,25 +49,37 @@ def _verified_claims(token: str) -> dict[str, int] | None:
 
 
 def check_access_token(*, token: str, user_id: int, concert_date_id: int) -> bool:
-    """Signature, claims (this user, this date, not expired) and the Redis record all agree."""
+    """Signature, claims (this user, this date, not expired) and the Redis record all agree, and the
+    buyer has not been idle past QUEUE_ACTIVE_IDLE_SECONDS (which ends the place). A valid check is
+    activity: it moves the idle deadline on, in the same round trip."""
     claims = _verified_claims(token)
     if claims is None or claims["u"] != int(user_id) or claims["d"] != int(concert_date_id):
         return False
-    if claims["e"] <= now_ms():
+    now = now_ms()
+    if claims["e"] <= now:
         return False
-    recorded = get_redis().zscore(QueueKeys(int(concert_date_id)).active, str(int(user_id)))
-    return recorded is not None and int(recorded) == claims["e"]
+    keys = QueueKeys(int(concert_date_id))
+    return bool(
+        scripts.run(
+            scripts.CHECK,
+            [keys.active, keys.idle],
+            [str(int(user_id)), claims["e"], now, settings.QUEUE_ACTIVE_IDLE_SECONDS * 1000],
+        )
+    )
 
 
 def issue_access_token(*, user_id: int, concert_date_id: int) -> AccessGrant:
     """Admit a user directly, past the line (operators, tests, benchmarks)."""
     keys = QueueKeys(concert_date_id)
-    expires = now_ms() + settings.QUEUE_TOKEN_TTL_SECONDS * 1000
+    now = now_ms()
+    expires = now + settings.QUEUE_TOKEN_TTL_SECONDS * 1000
     pipe = get_redis().pipeline(transaction=True)
     pipe.zrem(keys.waiting, str(user_id))
+    pipe.srem(keys.prequeue, str(user_id))
     pipe.zrem(keys.seen, str(user_id))
     pipe.hdel(keys.arrived, str(user_id))
     pipe.zadd(keys.active, {str(user_id): expires})
+    pipe.zadd(keys.idle, {str(user_id): now + settings.QUEUE_ACTIVE_IDLE_SECONDS * 1000})
     pipe.execute()
     token = make_token(user_id=user_id, concert_date_id=concert_date_id, expires_ms=expires)
     return AccessGrant(token=token, expires_at=datetime_from_ms(expires))
@@ -76,4 +88,10 @@ def issue_access_token(*, user_id: int, concert_date_id: int) -> AccessGrant:
 def end_access(*, user_id: int, concert_date_id: int) -> bool:
     """Leave the line or give back the access token; True if the user was in either."""
     keys = QueueKeys(concert_date_id)
-    return bool(scripts.run(scripts.LEAVE, [keys.waiting, keys.active, keys.seen, keys.arrived], [str(user_id)]))
+    return bool(
+        scripts.run(
+            scripts.LEAVE,
+            [keys.waiting, keys.active, keys.seen, keys.arrived, keys.prequeue, keys.idle],
+            [str(user_id)],
+        )
+    )

@@ -1,3 +1,5 @@
+import math
+
 import pytest
 from django.core.management import call_command
 
@@ -7,32 +9,45 @@ from apps.queue.keys import QueueKeys, now_ms
 from apps.queue.selectors import queue_summary
 from tests.factories import UserFactory, make_date
 from tests.helpers import redis_unreachable
+from tests.queue.helpers import fill_capacity
 
 pytestmark = pytest.mark.django_db
 
 
-def test_operator_commands(capsys, settings):
+def test_operator_commands(capsys, settings, fixed_admission):
     date = make_date()
     settings.QUEUE_MAX_ACTIVE = 1
     for uid in (1, 2, 3):
         services.enter_queue(user_id=uid, concert_id=date.concert_id, concert_date_id=date.pk)
     call_command("queue_status")
-    out = capsys.readouterr().out
-    assert f"{date.pk:>8} {2:>9} {1:>8}" in out
+    assert f"date {date.pk}: fixed: target 1 · 1 active · 2 waiting" in capsys.readouterr().out
     settings.QUEUE_MAX_ACTIVE = 10
     call_command("queue_admit", "--date", str(date.pk), "--count", "1")
     assert "admitted 1; now 2 active, 1 waiting" in capsys.readouterr().out
     call_command("queue_status", "--date", str(date.pk))
-    # 1 waiting (user 3), 2 active, 1 admitted from the line in the last minute, head waited 0 s.
-    assert f"{date.pk:>8} {1:>9} {2:>8} {1:>13} {0:>14}" in capsys.readouterr().out
+    # 2 active, 1 waiting (user 3), 1 admitted from the line in the last minute, head waited 0 s.
+    assert "fixed: target 10 · 2 active · 1 waiting · 1/min admitted · oldest wait 0 s" in capsys.readouterr().out
     call_command("queue_reset", "--date", str(date.pk))
     call_command("queue_status", "--date", str(date.pk))
-    assert f"{date.pk:>8} {0:>9} {0:>8}" in capsys.readouterr().out
+    assert "target 10 · 0 active · 0 waiting" in capsys.readouterr().out
 
 
-def test_oldest_wait_is_the_heads_arrival_not_its_last_poll(settings):
+def test_status_command_shows_the_target_and_the_controllers_decisions(capsys, settings, clock):
     date = make_date()
-    settings.QUEUE_MAX_ACTIVE = 0
+    fill_capacity(date, settings, active=2)
+    settings.QUEUE_MAX_ACTIVE = 100
+    services.enter_queue(user_id=1, concert_id=date.concert_id, concert_date_id=date.pk)
+    services.admit_next_batch(concert_date_id=date.pk)
+    call_command("queue_status", "--date", str(date.pk))
+    out = capsys.readouterr().out
+    step = math.ceil((100 - 2) / 30)
+    assert f"auto: target {2 + step} · 3 active · 0 waiting" in out
+    assert f"grow 2→{2 + step}: healthy and every place taken" in out
+
+
+def test_oldest_wait_is_the_heads_arrival_not_its_last_poll(settings, fixed_admission):
+    date = make_date()
+    fill_capacity(date, settings, active=0)
     services.enter_queue(user_id=1, concert_id=date.concert_id, concert_date_id=date.pk)
     keys = QueueKeys(date.pk)
     get_redis().hset(keys.arrived, "1", now_ms() - 90_000)  # entered 90 s ago

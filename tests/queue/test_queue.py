@@ -7,42 +7,15 @@ from django.utils import timezone
 
 from apps.common.exceptions import Conflict, NotFound
 from apps.common.redis import get_redis
-from apps.concerts.selectors import forget_dates
 from apps.queue import line, services, tokens
 from apps.queue.keys import QueueKeys, dates_with_waiters_key, now_ms
 from apps.queue.models import QueueStatus
 from apps.queue.tasks import admit_waiting_buyers_task
 from tests.factories import UserFactory, make_date
 from tests.helpers import assert_error, login_client, redis_unreachable, run_in_threads
+from tests.queue.helpers import enter, fill_capacity, status
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def _fresh_date_facts():
-    forget_dates()
-    yield
-    forget_dates()
-
-
-@pytest.fixture
-def date(db):
-    return make_date()
-
-
-def enter(user_id, date):
-    return services.enter_queue(user_id=user_id, concert_id=date.concert_id, concert_date_id=date.pk)
-
-
-def status(user_id, date):
-    return services.queue_status(user_id=user_id, concert_id=date.concert_id, concert_date_id=date.pk)
-
-
-def fill_capacity(date, settings, active=1):
-    """Occupy every admitted place so later entrants have to wait."""
-    settings.QUEUE_MAX_ACTIVE = active
-    for uid in range(10_000_000, 10_000_000 + active):
-        services.issue_access_token(user_id=uid, concert_date_id=date.pk)
 
 
 class TestEnter:
@@ -86,6 +59,7 @@ class TestEnter:
             enter(1, past)
 
 
+@pytest.mark.usefixtures("fixed_admission")
 class TestAdmission:
     def test_admits_in_arrival_order_up_to_batch_and_cap(self, date, settings):
         fill_capacity(date, settings, active=0)
@@ -256,6 +230,7 @@ class TestTokens:
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("fixed_admission")
 class TestRaces:
     def test_1000_concurrent_enters_get_1000_consecutive_positions(self, settings):
         date = make_date()
@@ -334,7 +309,7 @@ class TestApi:
         gone = client.get(f"/api/queue/status?concert_id={date.concert_id}&concert_date_id={date.pk}").json()
         assert (gone["status"], gone["token"]) == (QueueStatus.NOT_IN_QUEUE, None)
 
-    def test_waiting_answer_tells_when_to_poll(self, date, user, settings):
+    def test_waiting_answer_tells_when_to_poll(self, date, user, settings, fixed_admission):
         fill_capacity(date, settings)
         client = login_client(user)
         response = client.post("/api/queue", {"concert_id": date.concert_id, "concert_date_id": date.pk}, format="json")

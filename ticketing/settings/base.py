@@ -63,6 +63,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "apps.common.csp.HtmlCSPMiddleware",
+    "apps.queue.middleware.BookingPathMiddleware",
     "apps.common.middleware.ApiErrorMiddleware",
     "apps.common.middleware.ReplicaReadsMiddleware",
 ]
@@ -295,9 +296,19 @@ SPECTACULAR_SETTINGS = {
 HOLD_TTL_SECONDS = env.int("HOLD_TTL_SECONDS", default=300)
 HOLD_SWEEP_INTERVAL_SECONDS = env.int("HOLD_SWEEP_INTERVAL_SECONDS", default=5)
 HOLD_SWEEP_BATCH = env.int("HOLD_SWEEP_BATCH", default=200)
-QUEUE_ADMIT_INTERVAL_SECONDS = env.int("QUEUE_ADMIT_INTERVAL_SECONDS", default=10)
+# Waiting room: `auto` admits by capacity (an AIMD controller on the booking path's p95 latency and
+# sheds moves the target between QUEUE_MIN_ACTIVE and QUEUE_MAX_ACTIVE); `fixed` admits up to
+# QUEUE_ADMIT_BATCH per run, never beyond QUEUE_MAX_ACTIVE (the original plan's policy).
+QUEUE_ADMISSION = env.str("QUEUE_ADMISSION", default="auto")
+if QUEUE_ADMISSION not in ("auto", "fixed"):
+    raise environ.ImproperlyConfigured("QUEUE_ADMISSION must be 'auto' or 'fixed'.")
+QUEUE_ADMIT_INTERVAL_SECONDS = env.int("QUEUE_ADMIT_INTERVAL_SECONDS", default=10 if QUEUE_ADMISSION == "fixed" else 2)
 QUEUE_ADMIT_BATCH = env.int("QUEUE_ADMIT_BATCH", default=110)
+QUEUE_MIN_ACTIVE = env.int("QUEUE_MIN_ACTIVE", default=50)
 QUEUE_MAX_ACTIVE = env.int("QUEUE_MAX_ACTIVE", default=660)
+QUEUE_TARGET_P95_MS = env.int("QUEUE_TARGET_P95_MS", default=300)
+QUEUE_PREQUEUE_SECONDS = env.int("QUEUE_PREQUEUE_SECONDS", default=900)
+QUEUE_ACTIVE_IDLE_SECONDS = env.int("QUEUE_ACTIVE_IDLE_SECONDS", default=120)
 QUEUE_TOKEN_TTL_SECONDS = env.int("QUEUE_TOKEN_TTL_SECONDS", default=600)
 QUEUE_HEARTBEAT_TIMEOUT_SECONDS = env.int("QUEUE_HEARTBEAT_TIMEOUT_SECONDS", default=180)
 MAX_SEATS_PER_RESERVATION = env.int("MAX_SEATS_PER_RESERVATION", default=4)

@@ -4,11 +4,13 @@ from apps.queue.services import admit_next_batch
 
 
 class Command(BaseCommand):
-    help = "Admit the next waiters of a concert date now (within QUEUE_MAX_ACTIVE)."
+    help = "Run one admission for a concert date now (up to the target, or QUEUE_MAX_ACTIVE in fixed mode)."
 
     def add_arguments(self, parser):
         parser.add_argument("--date", type=int, required=True)
-        parser.add_argument("--count", type=int, help="How many to admit (default QUEUE_ADMIT_BATCH).")
+        parser.add_argument(
+            "--count", type=int, help="Admit at most this many (default: as the admission mode decides)."
+        )
 
     def handle(self, *args: object, **options: object) -> None:
         if options["count"] is not None and options["count"] < 0:

@@ -1,0 +1,61 @@
+"""The booking path reports to the admission controller from here, so neither reservations nor
+payments has to know about it: `QueueTokenRequired` marks the requests it lets through, and this
+middleware times every marked write (hold, payment) and reports its latency, whether it was shed
+(a 503: the database ran out of lock waits or is down) and, for a write that succeeded (a hold; a
+payment ends the access anyway), that the buyer's place is kept while the hold lives."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+from redis.exceptions import RedisError
+
+from .controller import record_booking_request
+from .keys import now_ms
+
+logger = logging.getLogger(__name__)
+
+# The attribute QueueTokenRequired sets on the Django request it lets through.
+BOOKING_PATH_MARK = "queue_booking_path"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+@dataclass(frozen=True, kw_only=True)
+class BookingPathRequest:
+    user_id: int
+    concert_date_id: int
+
+
+def mark_booking_path(request: HttpRequest, *, user_id: int, concert_date_id: int) -> None:
+    setattr(request, BOOKING_PATH_MARK, BookingPathRequest(user_id=user_id, concert_date_id=concert_date_id))
+
+
+class BookingPathMiddleware:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        started = time.perf_counter()
+        response = self.get_response(request)
+        marked: BookingPathRequest | None = getattr(request, BOOKING_PATH_MARK, None)
+        if marked is None or request.method in SAFE_METHODS:
+            return response
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        succeeded = 200 <= response.status_code < 300
+        try:
+            record_booking_request(
+                concert_date_id=marked.concert_date_id,
+                user_id=marked.user_id,
+                ms=elapsed_ms,
+                shed=response.status_code == 503,
+                keep_place_until_ms=now_ms() + settings.HOLD_TTL_SECONDS * 1000 if succeeded else 0,
+            )
+        except RedisError:
+            # The answer is already decided; a lost sample must not turn it into an error.
+            logger.warning("could not report a booking-path request to the admission controller", exc_info=True)
+        return response

@@ -1,0 +1,18 @@
+from apps.concerts.models import ConcertDate
+from apps.queue import services
+
+
+def enter(user_id: int, date: ConcertDate) -> services.QueueState:
+    return services.enter_queue(user_id=user_id, concert_id=date.concert_id, concert_date_id=date.pk)
+
+
+def status(user_id: int, date: ConcertDate) -> services.QueueState:
+    return services.queue_status(user_id=user_id, concert_id=date.concert_id, concert_date_id=date.pk)
+
+
+def fill_capacity(date: ConcertDate, settings, active: int = 1) -> None:
+    """Occupy every admitted place so later entrants have to wait (in either admission mode: the
+    controller starts at QUEUE_MIN_ACTIVE)."""
+    settings.QUEUE_MAX_ACTIVE = settings.QUEUE_MIN_ACTIVE = active
+    for uid in range(10_000_000, 10_000_000 + active):
+        services.issue_access_token(user_id=uid, concert_date_id=date.pk)
