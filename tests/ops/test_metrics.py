@@ -101,7 +101,7 @@ def test_expiry_cancellation_and_refund_are_counted(metrics_client):
 
 @pytest.mark.django_db
 def test_queue_entries_admissions_and_gauges(metrics_client, settings):
-    settings.QUEUE_MAX_ACTIVE = 1
+    settings.QUEUE_MIN_ACTIVE = settings.QUEUE_MAX_ACTIVE = 1  # one place, whatever the admission mode
     date = make_date()
     first, second, third = UserFactory(), UserFactory(), UserFactory()
     before = scrape(metrics_client)

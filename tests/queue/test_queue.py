@@ -1,5 +1,5 @@
 import datetime as dt
-import time
+import math
 
 import pytest
 from django.core import signing
@@ -91,23 +91,23 @@ class TestAdmission:
         assert status(3, date).status == QueueStatus.READY
         assert status(1, date).status == QueueStatus.NOT_IN_QUEUE
 
-    def test_expired_tokens_free_their_places(self, date, settings):
+    def test_expired_tokens_free_their_places(self, date, settings, clock):
         settings.QUEUE_MAX_ACTIVE, settings.QUEUE_TOKEN_TTL_SECONDS = 1, 1
         first = enter(1, date)
         assert enter(2, date).status == QueueStatus.WAITING
-        time.sleep(1.1)
+        clock.advance(1.1)
         assert not services.check_access_token(token=first.token, user_id=1, concert_date_id=date.pk)
         assert status(1, date).status == QueueStatus.NOT_IN_QUEUE
         run = services.admit_next_batch(concert_date_id=date.pk)
         assert (run.expired_tokens, run.admitted) == (1, 1)
         assert status(2, date).status == QueueStatus.READY
 
-    def test_silent_waiters_lose_their_place(self, date, settings):
+    def test_silent_waiters_lose_their_place(self, date, settings, clock):
         fill_capacity(date, settings)
         settings.QUEUE_HEARTBEAT_TIMEOUT_SECONDS = 1
         for uid in (1, 2, 3):
             enter(uid, date)
-        time.sleep(1.2)
+        clock.advance(1.2)
         status(2, date)  # 2 keeps polling; 1 and 3 went quiet
         run = services.admit_next_batch(concert_date_id=date.pk)
         assert (run.pruned_waiters, run.admitted, run.waiting) == (2, 0, 1)
@@ -164,7 +164,7 @@ class TestAdmission:
         assert line.admission_rate_per_second(concert_date_id=date.pk) == pytest.approx(1.0)
         assert status(10, date).estimated_wait_seconds == 10  # the configured rate, with no history
 
-    def test_the_rate_follows_real_admission_runs(self, date, settings):
+    def test_the_rate_follows_real_admission_runs(self, date, settings, clock):
         settings.QUEUE_ADMIT_BATCH, settings.QUEUE_ADMIT_INTERVAL_SECONDS = 4, 1  # configured: 4 per second
         fill_capacity(date, settings, active=0)
         for uid in range(1, 41):
@@ -172,13 +172,13 @@ class TestAdmission:
         settings.QUEUE_MAX_ACTIVE, settings.QUEUE_ADMIT_BATCH = 1000, 2  # the line actually moves 2 per run
         for _ in range(3):
             assert services.admit_next_batch(concert_date_id=date.pk).admitted == 2
-            time.sleep(1)
-        # 4 admitted in the ~3 s since the first run: 1.3 per second, not the configured 4.
+            clock.advance(1)
+        # Runs at 0, 1 and 2 s (the clock is now at 3 s): the 4 admitted after the first run, over the
+        # 3 s since it, is 1.33 per second, not the configured 4.
         rate = line.admission_rate_per_second(concert_date_id=date.pk)
-        assert 1.2 <= rate <= 2.0
+        assert rate == pytest.approx(4 / 3)
         last = status(40, date)
-        assert last.position == 34
-        assert abs(last.estimated_wait_seconds - 34 / rate) <= 1  # rounded up, a few ms later
+        assert (last.position, last.estimated_wait_seconds) == (34, math.ceil(34 / rate))
 
     def test_admission_runs_are_what_the_rate_observes(self, date, settings):
         settings.QUEUE_MAX_ACTIVE, settings.QUEUE_ADMIT_BATCH = 50, 5
@@ -221,9 +221,9 @@ class TestTokens:
         services.end_access(user_id=1, concert_date_id=date.pk)
         assert not check(token=good.token, user_id=1, concert_date_id=date.pk)  # revoked
 
-    def test_a_new_admission_retires_the_old_token(self, date):
+    def test_a_new_admission_retires_the_old_token(self, date, clock):
         first = services.issue_access_token(user_id=1, concert_date_id=date.pk)
-        time.sleep(0.002)
+        clock.advance(0.002)
         second = services.issue_access_token(user_id=1, concert_date_id=date.pk)
         assert not services.check_access_token(token=first.token, user_id=1, concert_date_id=date.pk)
         assert services.check_access_token(token=second.token, user_id=1, concert_date_id=date.pk)
