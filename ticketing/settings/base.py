@@ -313,6 +313,9 @@ QUEUE_TOKEN_TTL_SECONDS = env.int("QUEUE_TOKEN_TTL_SECONDS", default=600)
 QUEUE_HEARTBEAT_TIMEOUT_SECONDS = env.int("QUEUE_HEARTBEAT_TIMEOUT_SECONDS", default=180)
 MAX_SEATS_PER_RESERVATION = env.int("MAX_SEATS_PER_RESERVATION", default=4)
 MAX_LIVE_HOLDS_PER_USER_PER_DATE = env.int("MAX_LIVE_HOLDS_PER_USER_PER_DATE", default=2)
+# How often the buyer's page re-reads the seat status while the buyer chooses (spread ±20%): each
+# admitted buyer costs one seat-status request this often, most of them a 304.
+SEAT_STATUS_POLL_SECONDS = env.int("SEAT_STATUS_POLL_SECONDS", default=5)
 WALLET_MAX_CHARGE = Decimal(env.str("WALLET_MAX_CHARGE", default="10000000"))
 WALLET_MAX_BALANCE = Decimal(env.str("WALLET_MAX_BALANCE", default="999999999999.99"))
 REFUND_CUTOFF_HOURS = env.int("REFUND_CUTOFF_HOURS", default=24)

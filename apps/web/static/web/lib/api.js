@@ -44,9 +44,10 @@ async function refreshTokens() {
 }
 
 // One request: JSON in and out, the access token refreshed once on a 401, errors in API.md's shape.
-// `headers` adds request headers (If-None-Match); `anonymous` sends no Authorization (public,
-// cacheable resources).
-export async function api(method, path, { body, queueToken, idempotencyKey, headers: extra, anonymous, retried } = {}) {
+// `headers` adds request headers (If-None-Match), `cache` is fetch's cache mode, and `anonymous` sends
+// no Authorization (public, cacheable resources).
+export async function api(method, path, options = {}) {
+  const { body, queueToken, idempotencyKey, headers: extra, cache = "default", anonymous, retried } = options;
   const headers = { Accept: "application/json", ...extra };
   if (body !== undefined) headers["Content-Type"] = "application/json";
   const access = anonymous ? null : accessToken();
@@ -55,13 +56,13 @@ export async function api(method, path, { body, queueToken, idempotencyKey, head
   if (idempotencyKey) headers["Idempotency-Key"] = idempotencyKey;
   let response;
   try {
-    response = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+    response = await fetch(path, { method, headers, cache, body: body === undefined ? undefined : JSON.stringify(body) });
   } catch {
     return { ok: false, status: 0, data: null, error: UNREACHABLE, headers: new Headers() };
   }
   const data = [204, 304].includes(response.status) ? null : await response.json().catch(() => null);
   if (response.status === 401 && access && !retried && path !== "/api/auth/refresh" && (await refreshTokens())) {
-    return api(method, path, { body, queueToken, idempotencyKey, headers: extra, retried: true });
+    return api(method, path, { ...options, retried: true });
   }
   const error = data?.error ? { ...data.error, retryAfter: response.headers.get("Retry-After") } : null;
   if (response.status === 401 && path !== "/api/auth/login") forgetTokens();

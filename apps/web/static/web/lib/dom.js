@@ -21,7 +21,8 @@ export function show(message, kind = "error") {
   notice.hidden = !message || (Array.isArray(message) && !message.length);
 }
 
-export const money = (value) => `₩${Number(value).toLocaleString("en-US", { minimumFractionDigits: 0 })}`;
+const WON = new Intl.NumberFormat("en-US", { maximumFractionDigits: 2 }); // one formatter: the seat map formats thousands
+export const money = (value) => `₩${WON.format(Number(value))}`;
 export const when = (iso) => new Date(iso).toLocaleString([], { dateStyle: "medium", timeStyle: "short" });
 export const go = (hash) => { location.hash = hash; };
 

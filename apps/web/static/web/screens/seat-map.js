@@ -1,82 +1,364 @@
-// The seat map: choose up to MAX_SEATS seats and hold them.
+// The seat map of one concert date, for any size of venue.
+//
+// What never changes during a sale, the layout (sections, rows, seat ids and numbers, prices), is
+// public: it is fetched once per date and kept by the browser's cache. What does, each seat's status,
+// is one character per seat in layout order, fetched with If-None-Match (a 304 costs nothing) when
+// the screen opens, after every conflict and every few seconds while the buyer chooses. A large venue
+// is shown one section at a time, its rows built as they scroll into view, so a 50,000-seat date never
+// builds 50,000 buttons.
 
 import { api, humanError } from "../lib/api.js";
 import { go, h, money, show } from "../lib/dom.js";
-import { render, requireLogin, routeGuard } from "../lib/page.js";
+import { onLeave, render, requireLogin, routeGuard } from "../lib/page.js";
 import { seatLabel, seatList } from "../lib/seats.js";
 import { queueTokenFor } from "../lib/session.js";
 
 const MAX_SEATS = Number(document.body.dataset.maxSeats || 4);
+const WHOLE_MAP_SEATS = 1000; // a hall this small is shown whole, without the section picker
+const SEATS_PER_STEP = 1200; // seat buttons built at a time as the buyer scrolls down a section
+// The status is re-read this often while the buyer chooses, spread ±20% so admitted buyers do not poll
+// in step.
+const POLL_SECONDS = Number(document.body.dataset.statusPollSeconds || 5);
+const STATUS = { A: "AVAILABLE", H: "HELD", R: "RESERVED" };
+
+// Kept between visits of the screen within this page: the indexed layout and the last status of each
+// date, so that coming back (after a hold expired, say) costs a 304, not the whole map.
+const layouts = new Map();
+const statuses = new Map();
+const chosenSections = new Map();
+
+// Performance marks a test (or a curious buyer, in the browser's performance panel) can read: the
+// status arrived, and the map answers clicks.
+export const MARKS = { statusArrived: "seat-status:arrived", interactive: "seat-map:interactive", ready: "seat-map:ready" };
+
+const base = (concertId, dateId) => `/api/concerts/${concertId}/dates/${dateId}`;
+
+// The layout with the position of every seat in the status codes: sections, then rows, then seats.
+function indexLayout(data) {
+  let index = 0;
+  const sections = data.sections.map((section, number) => {
+    const start = index;
+    const rows = section.rows.map((row) => {
+      const indexed = { row: row.row, seats: row.seats, start: index };
+      index += row.seats.length;
+      return indexed;
+    });
+    return { number, name: section.name, price: section.price, seatPrices: section.seat_prices || {}, rows, start, end: index };
+  });
+  return { version: data.layout_version, sections, size: index, byId: null };
+}
+
+function lastAtOrBefore(items, index) {
+  let low = 0;
+  let high = items.length - 1;
+  while (low < high) {
+    const middle = (low + high + 1) >> 1;
+    if (items[middle].start <= index) low = middle;
+    else high = middle - 1;
+  }
+  return items[low];
+}
+
+// The seat at a position in the codes: {id, seat_num, section, row, price}.
+function seatAt(layout, index) {
+  const section = lastAtOrBefore(layout.sections, index);
+  const row = lastAtOrBefore(section.rows, index);
+  const [id, seatNum] = row.seats[index - row.start];
+  return { index, id, seat_num: seatNum, section: section.name, row: row.row, price: section.seatPrices[id] ?? section.price };
+}
+
+function indexOfSeat(layout, seatId) {
+  if (!layout.byId) {
+    layout.byId = new Map();
+    for (const section of layout.sections) {
+      for (const row of section.rows) row.seats.forEach(([id], k) => layout.byId.set(id, row.start + k));
+    }
+  }
+  return layout.byId.get(seatId);
+}
+
+async function loadLayout(concertId, dateId, { revalidate = false } = {}) {
+  const known = layouts.get(dateId);
+  if (known && !revalidate) return { layout: known };
+  // Public: no Authorization, so the browser (and any shared cache) keeps it; "no-cache" revalidates
+  // it with its ETag when the status says the layout changed.
+  const result = await api("GET", `${base(concertId, dateId)}/seat-layout`, {
+    anonymous: true, cache: revalidate ? "no-cache" : "default",
+  });
+  if (!result.ok) return { error: result };
+  const layout = indexLayout(result.data);
+  layouts.set(dateId, layout);
+  return { layout };
+}
+
+// The status, or the copy already held when the server answers 304.
+async function loadStatus(concertId, dateId, token) {
+  const known = statuses.get(dateId);
+  const result = await api("GET", `${base(concertId, dateId)}/seat-status`, {
+    queueToken: token, cache: "no-store", headers: known?.etag ? { "If-None-Match": known.etag } : {},
+  });
+  if (result.status === 304 && known) return { status: known };
+  if (!result.ok) return { error: result };
+  const status = { ...result.data, etag: result.headers.get("ETag") };
+  statuses.set(dateId, status);
+  return { status };
+}
 
 const legend = () => h("div", { class: "legend" },
   h("span", { class: "AVAILABLE" }, "Available"), h("span", { class: "selected" }, "Your choice"),
   h("span", { class: "HELD" }, "Held"), h("span", { class: "RESERVED" }, "Sold"));
 
-export async function seatMapScreen(concertId, dateId, takenSeatIds = []) {
+export async function seatMapScreen(concertId, dateId) {
   const alive = routeGuard();
   if (!requireLogin()) return;
   const token = queueTokenFor(dateId);
   if (!token) return go(`#/queue/${concertId}/${dateId}`);
-  const result = await api("GET", `/api/concerts/${concertId}/dates/${dateId}/seats`, { queueToken: token });
-  if (!result.ok) {
-    show(humanError(result.error, result.status));
-    if (result.error?.code === "QUEUE_TOKEN_REQUIRED") go(`#/queue/${concertId}/${dateId}`);
-    return;
+  const queueEnded = () => go(`#/queue/${concertId}/${dateId}`);
+  const failed = ({ error }) => {
+    show(humanError(error.error, error.status));
+    if (error.error?.code === "QUEUE_TOKEN_REQUIRED") queueEnded();
+  };
+
+  Object.values(MARKS).forEach((name) => performance.clearMarks(name));
+  performance.clearMeasures(MARKS.ready);
+  const [loaded, first] = await Promise.all([
+    loadLayout(concertId, dateId),
+    loadStatus(concertId, dateId, token).then((read) => { performance.mark(MARKS.statusArrived); return read; }),
+  ]);
+  if (loaded.error) return failed(loaded);
+  if (first.error) return failed(first);
+  let layout = loaded.layout;
+  let { codes } = first.status;
+  if (first.status.layout_version !== layout.version) {
+    const fresh = await loadLayout(concertId, dateId, { revalidate: true });
+    if (fresh.error) return failed(fresh);
+    layout = fresh.layout;
   }
-  const seats = result.data;
-  const seatsById = new Map(seats.map((seat) => [seat.id, seat]));
-  const selected = new Set();
+  if (!alive()) return;
+  if (codes.length !== layout.size) return show(humanError(null, 503)); // a layout change in flight
+
+  const selected = new Set(); // positions in the codes
+  const taken = new Set(); // seats someone else took while this buyer looked at them
+  const buttons = new Map(); // position → the button built for it (the shown section only)
+  const whole = layout.size <= WHOLE_MAP_SEATS || layout.sections.length === 1;
+  let current = whole ? null : layout.sections[chosenSections.get(dateId) ?? firstWithFreeSeats()];
+
+  function firstWithFreeSeats() {
+    const found = layout.sections.find((section) => codes.slice(section.start, section.end).includes("A"));
+    return (found || layout.sections[0]).number;
+  }
+
+  // ---- painting seats --------------------------------------------------------------------------
+
+  // `title` is "Floor B-14 · ₩50,000"; the accessible name adds the status.
+  const paint = (button, index) => {
+    const status = STATUS[codes[index]] || "RESERVED";
+    const isSelected = selected.has(index);
+    button.className = `seat ${status}${isSelected ? " selected" : ""}${taken.has(index) ? " taken" : ""}`;
+    button.disabled = status !== "AVAILABLE";
+    button.setAttribute("aria-pressed", String(isSelected));
+    button.setAttribute("aria-label", `${button.title.replace(" · ", ", ")}, ${status.toLowerCase()}`);
+  };
+
+  const seatButton = (section, row, k, sectionPrice) => {
+    const index = row.start + k;
+    const [id, seatNum] = row.seats[k];
+    const button = document.createElement("button");
+    button.type = "button";
+    button.dataset.index = index;
+    button.dataset.seatId = id;
+    button.textContent = seatNum;
+    const price = id in section.seatPrices ? money(section.seatPrices[id]) : sectionPrice;
+    button.title = `${seatLabel({ section: section.name, row: row.row, seat_num: seatNum })} · ${price}`;
+    paint(button, index);
+    buttons.set(index, button);
+    return button;
+  };
+
+  const rowElement = (section, row) => {
+    const seats = h("div", { class: "row-seats" });
+    const sectionPrice = money(section.price);
+    for (let k = 0; k < row.seats.length; k += 1) seats.append(seatButton(section, row, k, sectionPrice));
+    return h("div", { class: "row" }, h("span", { class: "row-label" }, row.row), seats);
+  };
+
+  // Rows are built a step at a time: the next step when the end of the built ones nears the screen.
+  const nextSteps = new WeakMap(); // sentinel element → build the next step
+  const observer = new IntersectionObserver((entries) => {
+    for (const entry of entries) {
+      if (!entry.isIntersecting) continue;
+      observer.unobserve(entry.target);
+      nextSteps.get(entry.target)();
+    }
+  }, { rootMargin: "1200px 0px" });
+
+  let timer = null;
+  let stopped = false;
+  const stop = () => {
+    stopped = true;
+    clearTimeout(timer);
+    observer.disconnect();
+  };
+  onLeave(stop);
+
+  const appendRows = (container, section, from) => {
+    const fragment = document.createDocumentFragment();
+    let built = 0;
+    let next = from;
+    while (next < section.rows.length && (built === 0 || built + section.rows[next].seats.length <= SEATS_PER_STEP)) {
+      fragment.append(rowElement(section, section.rows[next]));
+      built += section.rows[next].seats.length;
+      next += 1;
+    }
+    container.append(fragment);
+    if (next < section.rows.length) {
+      const sentinel = h("div", { class: "more-rows", "aria-hidden": "true" });
+      nextSteps.set(sentinel, () => { sentinel.remove(); appendRows(container, section, next); });
+      container.append(sentinel);
+      observer.observe(sentinel);
+    }
+  };
+
+  const sectionCard = (section) => {
+    const rows = h("div", { class: "rows" });
+    appendRows(rows, section, 0);
+    return h("section", { class: "section card", "aria-label": section.name, "data-section": section.name },
+      h("h2", {}, `${section.name} · ${money(section.price)}`), rows);
+  };
+
+  const map = h("div", { class: "seat-map" });
+  const showSections = () => {
+    observer.disconnect();
+    buttons.clear();
+    map.replaceChildren(...(current ? [sectionCard(current)] : layout.sections.map(sectionCard)));
+  };
+
+  // ---- the section picker (large venues) -------------------------------------------------------
+
+  const picker = whole ? null : h("div", { class: "section-picker", role: "group", "aria-label": "Sections" });
+  const pickerButtons = picker ? layout.sections.map((section) => h("button", {
+    type: "button", class: "secondary", "data-section": section.name,
+    onclick: () => {
+      current = section;
+      chosenSections.set(dateId, section.number);
+      paintPicker();
+      showSections();
+    },
+  })) : [];
+  const paintPicker = () => {
+    layout.sections.forEach((section, number) => {
+      let free = 0;
+      for (let i = section.start; i < section.end; i += 1) if (codes.charCodeAt(i) === 65) free += 1; // "A"
+      const button = pickerButtons[number];
+      button.replaceChildren(h("strong", {}, section.name), ` ${money(section.price)} · `,
+        free ? `${free.toLocaleString("en-US")} free` : "sold out");
+      button.setAttribute("aria-pressed", String(section === current));
+    });
+  };
+  if (picker) picker.append(...pickerButtons);
+
+  // ---- choosing and holding --------------------------------------------------------------------
+
   const holdButton = h("button", { type: "button", disabled: true, id: "hold" }, "Hold seats");
-  const summary = h("p", { id: "selection", class: "muted" }, `Choose up to ${MAX_SEATS} seats.`);
-  const bySection = new Map();
-  for (const seat of seats) {
-    if (!bySection.has(seat.section)) bySection.set(seat.section, new Map());
-    const rows = bySection.get(seat.section);
-    if (!rows.has(seat.row)) rows.set(seat.row, []);
-    rows.get(seat.row).push(seat);
-  }
-  const update = () => {
-    const chosen = [...selected].map((id) => seatsById.get(id));
+  const summary = h("p", { id: "selection", class: "muted" });
+  const paintSummary = () => {
+    const chosen = [...selected].map((index) => seatAt(layout, index));
     const total = chosen.reduce((sum, seat) => sum + Number(seat.price), 0);
     summary.textContent = chosen.length
       ? `${chosen.length} seat(s): ${seatList(chosen)} · ${money(total)}`
       : `Choose up to ${MAX_SEATS} seats.`;
     holdButton.disabled = chosen.length === 0;
   };
-  const seatButton = (seat) => h("button", {
-    type: "button", class: `seat ${seat.status}${takenSeatIds.includes(seat.id) ? " taken" : ""}`,
-    disabled: seat.status !== "AVAILABLE", "data-seat-id": seat.id, "aria-pressed": "false",
-    "aria-label": `${seatLabel(seat)}, ${money(seat.price)}, ${seat.status.toLowerCase()}`,
-    title: `${seatLabel(seat)} · ${money(seat.price)}`,
-  }, String(seat.seat_num));
-  const map = h("div", { class: "seat-map" }, [...bySection].map(([section, rows]) => h("div", { class: "section card" },
-    h("h2", {}, `${section} · ${money([...rows.values()][0][0].price)}`),
-    [...rows].map(([row, rowSeats]) => h("div", { class: "row" }, h("span", { class: "row-label" }, row),
-      rowSeats.map(seatButton))))));
+
   map.addEventListener("click", (event) => {
     const button = event.target.closest("button.seat");
     if (!button) return;
-    const id = Number(button.dataset.seatId);
-    if (selected.has(id)) selected.delete(id);
+    const index = Number(button.dataset.index);
+    if (selected.has(index)) selected.delete(index);
     else if (selected.size >= MAX_SEATS) return show(`You can choose at most ${MAX_SEATS} seats.`, "info");
-    else selected.add(id);
-    button.classList.toggle("selected", selected.has(id));
-    button.setAttribute("aria-pressed", String(selected.has(id)));
-    update();
+    else selected.add(index);
+    paint(button, index);
+    paintSummary();
   });
+
+  // A newer status: repaint what changed; a chosen seat someone else took is dropped, and said so.
+  const applyStatus = (status) => {
+    if (status.layout_version !== layout.version) { // staff changed seats or prices: start over
+      stop();
+      show("The seat map has changed. Please choose again.", "info");
+      seatMapScreen(concertId, dateId);
+      return null;
+    }
+    const before = codes;
+    codes = status.codes;
+    if (codes === before) return [];
+    const lost = [...selected].filter((index) => codes[index] !== "A");
+    for (const index of lost) {
+      selected.delete(index);
+      taken.add(index);
+    }
+    for (const [index, button] of buttons) {
+      if (before[index] !== codes[index] || lost.includes(index)) paint(button, index);
+    }
+    if (picker) paintPicker();
+    paintSummary();
+    return lost.map((index) => seatAt(layout, index));
+  };
+
+  const refresh = async () => {
+    const read = await loadStatus(concertId, dateId, token);
+    if (!alive() || stopped) return null;
+    if (read.error) {
+      failed(read);
+      return null;
+    }
+    return applyStatus(read.status);
+  };
+
   holdButton.addEventListener("click", async () => {
     holdButton.disabled = true;
-    const hold = await api("POST", "/api/reservations", {
-      body: { concert_date_id: Number(dateId), seat_ids: [...selected] }, queueToken: token,
-    });
+    const seatIds = [...selected].map((index) => seatAt(layout, index).id);
+    const hold = await api("POST", "/api/reservations", { body: { concert_date_id: Number(dateId), seat_ids: seatIds }, queueToken: token });
     if (hold.ok) {
       show("");
       return go(`#/hold/${concertId}/${dateId}/${hold.data.id}`);
     }
+    const code = hold.error?.code;
     show(humanError(hold.error, hold.status));
-    if (hold.error?.code === "SEAT_UNAVAILABLE") return seatMapScreen(concertId, dateId, hold.error.details.seat_ids || []);
-    if (hold.error?.code === "QUEUE_TOKEN_REQUIRED") return go(`#/queue/${concertId}/${dateId}`);
-    holdButton.disabled = false;
+    if (code === "QUEUE_TOKEN_REQUIRED") return queueEnded();
+    if (code === "SEAT_UNAVAILABLE") {
+      for (const id of hold.error.details?.seat_ids || []) {
+        const index = indexOfSeat(layout, id);
+        if (index === undefined) continue;
+        selected.delete(index);
+        taken.add(index);
+        buttons.get(index)?.classList.add("taken");
+      }
+      await refresh();
+    }
+    paintSummary();
   });
-  render(alive, h("h1", {}, "Choose your seats"), legend(), map, h("div", { class: "card" }, summary, holdButton));
+
+  // ---- polling while the buyer chooses -----------------------------------------------------------
+
+  const schedule = () => {
+    timer = setTimeout(poll, POLL_SECONDS * (0.8 + 0.4 * Math.random()) * 1000);
+  };
+  const poll = async () => {
+    if (!document.hidden) {
+      const lost = await refresh();
+      if (lost?.length) show(`${seatList(lost)} was just taken by someone else. Please choose another seat.`, "info");
+    }
+    if (!stopped) schedule();
+  };
+
+  paintSummary();
+  if (picker) paintPicker();
+  showSections();
+  render(alive, h("h1", {}, "Choose your seats"), legend(), picker || [], map, h("div", { class: "card hold-bar" }, summary, holdButton));
+  requestAnimationFrame(() => setTimeout(() => {
+    performance.mark(MARKS.interactive);
+    performance.measure(MARKS.ready, MARKS.statusArrived, MARKS.interactive);
+  }, 0));
+  schedule();
 }
