@@ -344,13 +344,23 @@ export async function seatMapScreen(concertId, dateId) {
   const schedule = () => {
     timer = setTimeout(poll, POLL_SECONDS * (0.8 + 0.4 * Math.random()) * 1000);
   };
+  // A hidden tab does not poll (an admitted buyer who stays away long enough then loses the place, as
+  // the queue intends); coming back reads the status at once.
+  let polling = false;
   const poll = async () => {
+    clearTimeout(timer);
+    if (polling) return;
+    polling = true;
     if (!document.hidden) {
       const lost = await refresh();
       if (lost?.length) show(`${seatList(lost)} was just taken by someone else. Please choose another seat.`, "info");
     }
-    if (!stopped) schedule();
+    polling = false;
+    if (!stopped && !document.hidden) schedule();
   };
+  const onVisibility = () => { if (!document.hidden && !stopped) poll(); };
+  document.addEventListener("visibilitychange", onVisibility);
+  onLeave(() => document.removeEventListener("visibilitychange", onVisibility));
 
   paintSummary();
   if (picker) paintPicker();
