@@ -1,9 +1,8 @@
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
 
-from tests.web.browser import ARGS, CHROMIUM, SHOTS, BrowserErrors, playwright, with_strict_csp
+from tests.web.browser import ARGS, CHROMIUM, SHOTS, BrowserErrors, playwright
 
 
 @pytest.fixture(scope="session")
@@ -25,13 +24,12 @@ def errors():
 
 @pytest.fixture
 def new_page(browser, errors):
-    """A page in its own context (its own sessionStorage: its own buyer), under the strict policy."""
+    """A page in its own context (its own sessionStorage and HTTP cache: its own buyer)."""
     contexts = []
 
     def open_page(width: int = 1100, height: int = 900):
         context = browser.new_context(viewport={"width": width, "height": height})
         contexts.append(context)
-        context.route(lambda url: urlsplit(url).path == "/", with_strict_csp)
         page = context.new_page()
         errors.watch(page)
         return page
