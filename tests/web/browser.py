@@ -40,8 +40,8 @@ class BrowserErrors(list):
             self.append(f"{response.url} is served without a strict Content-Security-Policy: {policy!r}")
 
 
-def shot(page, name: str) -> None:
-    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+def shot(page, name: str, *, full_page: bool = True) -> None:
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=full_page)
 
 
 def log_in(page, base: str, email: str) -> None:
