@@ -1,89 +1,156 @@
-"""Seat holds through the real HTTP stack (gunicorn, 2 sync workers, MariaDB, Redis on loopback).
+"""Seat holds and payments through the real HTTP stack (gunicorn, 2 sync workers, MariaDB, Redis on
+loopback), with the bare framework floor measured in the same run.
 
-    .venv/bin/python bench/holds.py [--requests 3000] [--concurrency 16]
+    .venv/bin/python bench/holds.py [--seconds 6] [--rounds 2] [--buyers 4000] [--hot-buyers 500]
 
-Side by side in one run: `GET /api/users/me` (DRF + JWT that loads the user row: the floor a hold
-cannot beat), holds of 2 seats on disjoint seats (every request succeeds), and the hot seat (every
-request wants the same seat: one 201, the rest 409). Prints requests/s and p50/p99 per row, then runs
-check_invariants on the result. Scratch database `bench_holds`, Redis db 14.
+Rows, interleaved in rounds (this machine is shared: a background burst during one row would
+otherwise decide a ratio), each round on a fresh concert date:
+- the bare floor: DRF + simplejwt's `JWTStatelessUserAuthentication`, no Redis, no database;
+- `GET /api/users/me` (DRF + JWT that loads the user row);
+- holds of 2 disjoint seats, every request by another buyer (every request succeeds while the
+  seats last);
+- payments of those holds, each by its own buyer (pay after hold, disjoint buyers);
+- the hot seat: --hot-buyers connections, each a different buyer, all wanting one seat (exactly
+  one 201 per round, the rest 409).
+Each row reports its median round and its ratio to the bare floor of the same round; the run ends
+with check_invariants. Scratch database `bench_holds`, Redis db --redis-db (default 14; only that db
+is flushed, before and after).
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
+from collections import defaultdict
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.http_server import HEADER, drop_database, gunicorn, scratch_env, setup_django, wrk
+from bench.http_server import HEADER, LoadResult, drop_database, gunicorn, scratch_env, setup_django, wrk
+
+
+def median_round(rounds: list[LoadResult]) -> LoadResult:
+    return sorted(rounds, key=lambda r: r.per_second)[len(rounds) // 2]
+
+
+def make_buyers(count: int) -> list:
+    """`count` funded buyers, bulk-inserted (one password hash for all: hashing is not measured here),
+    each with a CHARGE ledger entry equal to the balance, so invariant 3 holds."""
+    from decimal import Decimal
+
+    from django.contrib.auth.hashers import make_password
+
+    from apps.accounts.models import LedgerKind, User, WalletTransaction
+
+    password = make_password("bench-password-1")
+    balance = Decimal("1000000.00")
+    users = User.objects.bulk_create(
+        User(email=f"bench{n}@example.com", name=f"Buyer {n}", password=password, balance=balance) for n in range(count)
+    )
+    if not users or users[0].pk is None:  # MariaDB returns no ids from a bulk insert
+        users = list(User.objects.filter(email__startswith="bench").order_by("pk"))
+    WalletTransaction.objects.bulk_create(
+        WalletTransaction(user=u, kind=LedgerKind.CHARGE, amount=balance, balance_after=balance, reference="bench")
+        for u in users
+    )
+    return users
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seconds", type=float, default=8, help="wrk duration per row")
-    parser.add_argument("--holds", type=int, default=6000, help="distinct 2-seat holds available to the disjoint row")
+    parser.add_argument("--seconds", type=float, default=6, help="wrk duration per row")
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--buyers", type=int, default=4000, help="buyers (and 2-seat holds) per round")
+    parser.add_argument("--hot-buyers", type=int, default=500, help="concurrent buyers of the one hot seat")
     parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--redis-db", type=int, default=14)
     args = parser.parse_args()
 
     env = scratch_env(
-        "bench_holds", 14, MAX_LIVE_HOLDS_PER_USER_PER_DATE="100000", THROTTLE_HOLD="1000000/min",
-        QUEUE_TOKEN_TTL_SECONDS="3600",
+        "bench_holds", args.redis_db, ROOT_URLCONF="bench.floor_urls",
+        MAX_LIVE_HOLDS_PER_USER_PER_DATE="100000", QUEUE_TOKEN_TTL_SECONDS="3600",
+        THROTTLE_HOLD="100000000/min", THROTTLE_HOLD_IP="100000000/min",
+        THROTTLE_PAY="100000000/min", THROTTLE_PAY_IP="100000000/min",
     )  # fmt: skip
     setup_django(env)
     import datetime as dt
 
     from django.core.management import call_command
     from django.utils import timezone
+    from rest_framework_simplejwt.tokens import AccessToken
 
-    from apps.accounts.services import issue_tokens
     from apps.common.redis import get_redis
     from apps.concerts import services as catalogue
     from apps.concerts.models import Seat
     from apps.queue.services import issue_access_token
-    from tests.factories import UserFactory
+    from apps.reservations.models import Reservation
 
     get_redis().flushdb()
-    pairs = args.holds
-    rows = (2 * pairs + 99) // 100 + 1
+    buyers = make_buyers(args.buyers)
+    access = [f"Bearer {AccessToken.for_user(user)}" for user in buyers]
+    rows = (2 * args.buyers + 1 + 99) // 100
     venue = catalogue.create_venue(
         name="Bench Arena", layout=[{"name": "A", "rows": rows, "seats_per_row": 100, "price": "100.00"}]
     )
     concert = catalogue.create_concert(venue=venue, name="Bench", artist="Bench")
-    date = catalogue.create_concert_date(concert=concert, starts_at=timezone.now() + dt.timedelta(days=7))
-    seat_ids = list(Seat.objects.filter(concert_date=date).order_by("pk").values_list("pk", flat=True))
-    users = UserFactory.create_batch(args.connections * 4)
-    headers = []
-    for user in users:
-        access = issue_tokens(user=user)["access"]
-        token = issue_access_token(user_id=user.pk, concert_date_id=date.pk).token
-        headers.append({"Authorization": f"Bearer {access}", "X-Queue-Token": token})
-    hot_seat = seat_ids[-1]
-    print(f"{len(seat_ids)} seats on one date, {len(users)} buyers, wrk with {args.connections} connections\n")
-    print(HEADER)
-    print("-" * len(HEADER))
+    print(
+        f"{rows * 100} seats per date, {args.buyers} buyers, {args.rounds} rounds; wrk with {args.connections}"
+        f" connections ({args.hot_buyers} for the hot seat), {args.seconds:g} s per row\n"
+    )
+
+    results: dict[str, list[LoadResult]] = defaultdict(list)
+    ratios: dict[str, list[float]] = defaultdict(list)
+    hot_wins = []
     try:
         with gunicorn(env) as base:
-            me = wrk(
-                "GET /api/users/me (floor: JWT + user row)", base,
-                [("GET", "/api/users/me", h, None) for h in headers],
-                seconds=args.seconds, connections=args.connections,
-            )  # fmt: skip
-            print(me.row())
-            disjoint = wrk(
-                "POST /api/reservations, 2 disjoint seats", base,
-                [("POST", "/api/reservations", headers[i % len(headers)],
-                  {"concert_date_id": date.pk, "seat_ids": seat_ids[2 * i : 2 * i + 2]}) for i in range(pairs)],
-                seconds=args.seconds, connections=args.connections,
-            )  # fmt: skip
-            print(disjoint.row())
-            hot = wrk(
-                "POST /api/reservations, one hot seat", base,
-                [("POST", "/api/reservations", h, {"concert_date_id": date.pk, "seat_ids": [hot_seat]}) for h in headers],
-                seconds=args.seconds, connections=args.connections,
-            )  # fmt: skip
-            print(hot.row())
-        print(f"\nholds/floor throughput: {disjoint.per_second / me.per_second:.2f}")
+            for round_ in range(args.rounds):
+                date = catalogue.create_concert_date(concert=concert, starts_at=timezone.now() + dt.timedelta(days=7))
+                seats = list(Seat.objects.filter(concert_date=date).order_by("pk").values_list("pk", flat=True))
+                headers = [
+                    {"Authorization": bearer, "X-Queue-Token": issue_access_token(user_id=u.pk, concert_date_id=date.pk).token}
+                    for u, bearer in zip(buyers, access, strict=True)
+                ]  # fmt: skip
+                hot_seat = seats[-1]
+                by_user = dict(zip((u.pk for u in buyers), headers, strict=True))
+
+                def run(key: str, name: str, requests: list, connections: int = args.connections, n=round_) -> None:
+                    result = wrk(name, base, requests, seconds=args.seconds, connections=connections)
+                    results[key].append(result)
+                    print(f"round {n + 1}: {result.row()}")
+
+                run("bare", "bare floor (DRF + stateless JWT, no I/O)",
+                    [("GET", "/api/bench/floor/bare", h, None) for h in headers[:64]])  # fmt: skip
+                run(
+                    "me",
+                    "GET /api/users/me (JWT + user row)",
+                    [("GET", "/api/users/me", h, None) for h in headers[:64]],
+                )
+                run("hold", "POST /api/reservations, 2 disjoint seats",
+                    [("POST", "/api/reservations", h, {"concert_date_id": date.pk, "seat_ids": seats[2 * i : 2 * i + 2]})
+                     for i, h in enumerate(headers)])  # fmt: skip
+                held = list(Reservation.objects.filter(concert_date=date, status="HELD").values_list("pk", "user_id"))
+                run("pay", "POST /api/payments, one hold per buyer",
+                    [("POST", "/api/payments", by_user[user_id], {"reservation_id": pk}) for pk, user_id in held])  # fmt: skip
+                hot_headers = headers[-args.hot_buyers :]
+                run("hot", f"POST /api/reservations, hot seat, {args.hot_buyers} buyers",
+                    [("POST", "/api/reservations", h, {"concert_date_id": date.pk, "seat_ids": [hot_seat]})
+                     for h in hot_headers], connections=args.hot_buyers)  # fmt: skip
+                hot_wins.append(results["hot"][-1].statuses.get(201, 0))
+                bare = results["bare"][-1].per_second
+                for key in ("me", "hold", "pay", "hot"):
+                    ratios[key].append(results[key][-1].per_second / bare)
+                print(f"round {round_ + 1}: holds {len(held)} made, {results['pay'][-1].statuses.get(201, 0)} paid\n")
+
+        print("median round of each row, ratio = median of the per-round ratios to the bare floor\n")
+        print(f"{HEADER}  ÷ bare floor")
+        print("-" * (len(HEADER) + 14))
+        print(f"{median_round(results['bare']).row()}  1.00")
+        for key in ("me", "hold", "pay", "hot"):
+            print(f"{median_round(results[key]).row()}  {statistics.median(ratios[key]):.2f}")
+        fives = sum(n for r in results["hot"] for code, n in r.statuses.items() if code >= 500)
+        worst_p99 = max(r.percentile(0.99) for r in results["hot"])
+        print(f"\nhot seat: 201s per round {hot_wins}, 5xx {fives}, worst p99 {worst_p99:.0f} ms")
         call_command("check_invariants")
     finally:
         from django.db import connections

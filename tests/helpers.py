@@ -17,7 +17,8 @@ from rest_framework.test import APIClient
 from apps.accounts import services as accounts
 from apps.common.redis import get_redis
 from apps.concerts import services as catalogue
-from apps.concerts.models import Inventory, Seat
+from apps.concerts.models import Seat
+from apps.concerts.selectors import stored_remaining
 from apps.queue import scripts
 from apps.queue.services import issue_access_token
 
@@ -109,8 +110,8 @@ def error_codes(results: list[Any]) -> list[str]:
 
 
 def remaining_seats(date: Any) -> int:
-    """The date's inventory count, read from the database."""
-    return Inventory.objects.get(concert_date=date).remaining
+    """The date's inventory count (the sum of its shards), read from the database."""
+    return stored_remaining(concert_date_id=date.pk)
 
 
 def seat_statuses(ids: list[int]) -> list[str]:

@@ -11,7 +11,7 @@ from django.http import HttpRequest
 
 from apps.common.admin import ReadOnlyAdminMixin
 
-from . import services
+from . import selectors, services
 from .models import Concert, ConcertDate, Inventory, Seat, SeatStatus, Venue
 from .selectors import forget_dates
 
@@ -58,9 +58,12 @@ class ConcertDateInline(admin.TabularInline):
     can_delete = False
     show_change_link = True
 
+    def get_queryset(self, request: HttpRequest) -> Any:
+        return selectors.with_remaining(super().get_queryset(request))
+
     @admin.display(description="remaining")
     def remaining(self, obj: ConcertDate) -> int:
-        return obj.inventory.remaining
+        return selectors.remaining_seats(obj)
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False  # dates are added on their own page, where their seats are created
@@ -99,14 +102,16 @@ class ConcertDateAdmin(admin.ModelAdmin):
     list_display = ["id", "concert", "starts_at", "booking_opens_at", "booking_open", "total_seats", "remaining"]
     list_filter = ["booking_open", "concert__venue", "concert"]
     search_fields = ["concert__name", "concert__artist"]
-    list_select_related = ["concert", "inventory"]
+    list_select_related = ["concert"]
     date_hierarchy = "starts_at"
     actions = ["open_booking", "close_booking"]
 
+    def get_queryset(self, request: HttpRequest) -> Any:
+        return selectors.with_remaining(super().get_queryset(request))
+
     @admin.display(description="remaining")
-    def remaining(self, obj: ConcertDate) -> int | str:
-        inventory = getattr(obj, "inventory", None)
-        return inventory.remaining if inventory else "-"
+    def remaining(self, obj: ConcertDate) -> int:
+        return selectors.remaining_seats(obj)
 
     def get_readonly_fields(self, request: HttpRequest, obj: ConcertDate | None = None) -> list[str]:
         return ["concert", "total_seats", "remaining"] if obj is not None else []
@@ -199,6 +204,6 @@ class SeatAdmin(admin.ModelAdmin):
 
 @admin.register(Inventory)
 class InventoryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ["concert_date", "concert", "total", "remaining", "version", "updated_at"]
+    list_display = ["concert_date", "shard", "concert", "total", "remaining", "version", "updated_at"]
     list_select_related = ["concert_date__concert", "concert"]
     readonly_fields = ["concert", "concert_date", "total", "remaining", "version"]

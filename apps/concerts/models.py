@@ -100,11 +100,29 @@ class Seat(TimeStampedModel):
         return self.status
 
 
+# Changing either needs a data migration that re-splits every date's rows (see 0004_inventory_shards).
+INVENTORY_SHARDS = 16
+INVENTORY_SHARD_BLOCK = 4
+
+
+def inventory_shard_of(seat_id: int) -> int:
+    """The inventory shard that counts a seat: blocks of 4 consecutive seat ids, dealt round robin
+    over the shards. A date's seats get consecutive ids in seat order, so the few adjacent seats of
+    one hold usually share a shard (one counter update per hold), while a section of 100 seats, where
+    concurrent buyers cluster, is spread over all 16."""
+    return seat_id // INVENTORY_SHARD_BLOCK % INVENTORY_SHARDS
+
+
 class Inventory(TimeStampedModel):
-    """Per-date seat counts: `remaining` always equals the number of AVAILABLE seats of the date."""
+    """One of a date's INVENTORY_SHARDS seat counters (the ERD's `inventory`, split): `remaining`
+    always equals the number of AVAILABLE seats of the date that this shard counts
+    (`inventory_shard_of(seat.id) == shard`), so the date's remaining seats are the sum of its shards. Every hold of a date used to update one row,
+    which serialised the date's holds through its commit; shards let holds of other seats commit
+    side by side, and a shard can never go below zero, since it only counts its own seats."""
 
     concert = models.ForeignKey(Concert, on_delete=models.PROTECT, related_name="+")
-    concert_date = models.OneToOneField(ConcertDate, on_delete=models.CASCADE, related_name="inventory")
+    concert_date = models.ForeignKey(ConcertDate, on_delete=models.CASCADE, related_name="inventory_shards")
+    shard = models.PositiveSmallIntegerField(default=0)
     total = models.PositiveIntegerField()
     remaining = models.PositiveIntegerField()
     version = models.PositiveIntegerField(default=0)
@@ -112,7 +130,9 @@ class Inventory(TimeStampedModel):
     class Meta:
         db_table = "inventory"
         verbose_name_plural = "inventories"
+        ordering = ["concert_date_id", "shard"]
         constraints = [
+            models.UniqueConstraint(fields=["concert_date", "shard"], name="inventory_unique_shard"),
             models.CheckConstraint(condition=models.Q(remaining__gte=0), name="inventory_remaining_non_negative"),
             models.CheckConstraint(
                 condition=models.Q(remaining__lte=models.F("total")), name="inventory_remaining_le_total"
@@ -120,4 +140,4 @@ class Inventory(TimeStampedModel):
         ]
 
     def __str__(self) -> str:
-        return f"{self.remaining}/{self.total} for date {self.concert_date_id}"
+        return f"{self.remaining}/{self.total} for date {self.concert_date_id}, shard {self.shard}"

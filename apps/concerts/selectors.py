@@ -7,14 +7,16 @@ import datetime as dt
 import logging
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from django.db.models import Max, Min, Prefetch, Q, QuerySet
+from django.db.models import Count, IntegerField, Max, Min, OuterRef, Prefetch, Q, QuerySet, Subquery, Sum, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from apps.common.exceptions import NotFound
 
-from .models import Concert, ConcertDate, Seat, SeatStatus
+from .models import Concert, ConcertDate, Inventory, Seat, SeatStatus, inventory_shard_of
 
 logger = logging.getLogger(__name__)
 
@@ -27,14 +29,34 @@ def list_concerts() -> QuerySet[Concert]:
     )
 
 
-def _dates() -> QuerySet[ConcertDate]:
-    return ConcertDate.objects.select_related("inventory").order_by("starts_at", "id")
+def _count(queryset: QuerySet, field: str = "concert_date_id") -> Subquery:
+    """COUNT(*) of a correlated queryset as a scalar subquery (0 when no row matches)."""
+    counted = queryset.order_by().values(field).annotate(n=Count("pk")).values("n")
+    return Coalesce(Subquery(counted, output_field=IntegerField()), Value(0))
+
+
+def with_remaining(dates: QuerySet[ConcertDate], now: dt.datetime | None = None) -> QuerySet[ConcertDate]:
+    """`dates` with `stored_remaining` (the sum of the inventory shards: AVAILABLE seats) and
+    `expired_holds` (seats still HELD by a hold that has expired but not been swept yet), in one query."""
+    now = now or timezone.now()
+    shards = Inventory.objects.filter(concert_date_id=OuterRef("pk")).order_by().values("concert_date_id")
+    expired = Seat.objects.filter(concert_date_id=OuterRef("pk"), status=SeatStatus.HELD, held_until__lte=now)
+    return dates.annotate(
+        stored_remaining=Coalesce(
+            Subquery(shards.annotate(s=Sum("remaining")).values("s"), output_field=IntegerField()), Value(0)
+        ),
+        expired_holds=_count(expired),
+    )
+
+
+def dates_with_remaining() -> QuerySet[ConcertDate]:
+    return with_remaining(ConcertDate.objects.all()).order_by("starts_at", "id")
 
 
 def get_concert(*, concert_id: int) -> Concert:
     concert = (
         Concert.objects.select_related("venue")
-        .prefetch_related(Prefetch("dates", queryset=_dates()))
+        .prefetch_related(Prefetch("dates", queryset=dates_with_remaining()))
         .filter(pk=concert_id)
         .first()
     )
@@ -46,12 +68,52 @@ def get_concert(*, concert_id: int) -> Concert:
 def dates_with_availability(*, concert_id: int) -> list[ConcertDate]:
     if not Concert.objects.filter(pk=concert_id).exists():
         raise NotFound("Concert not found.")
-    return list(_dates().filter(concert_id=concert_id))
+    return list(dates_with_remaining().filter(concert_id=concert_id))
 
 
 def remaining_seats(concert_date: ConcertDate) -> int:
-    inventory = getattr(concert_date, "inventory", None)
-    return inventory.remaining if inventory is not None else 0
+    """Seats neither held nor reserved, as the seat map shows them: a seat whose hold has expired is
+    free from that moment, swept or not. A date from `with_remaining()` (the selectors return those)
+    costs no query."""
+    if not hasattr(concert_date, "stored_remaining"):  # a date not read through these selectors
+        counts = with_remaining(ConcertDate.objects.filter(pk=concert_date.pk)).values_list(
+            "stored_remaining", "expired_holds"
+        )
+        return sum(counts.first() or (0, 0))
+    return concert_date.stored_remaining + concert_date.expired_holds
+
+
+def stored_remaining(*, concert_date_id: int) -> int:
+    """The date's inventory: the sum of its shards' `remaining` (AVAILABLE seats, invariant 2)."""
+    total = Inventory.objects.filter(concert_date_id=concert_date_id).aggregate(s=Sum("remaining"))["s"]
+    return total or 0
+
+
+def hold_preview(*, concert_date_id: int, seat_ids: Sequence[int], now: dt.datetime) -> QuerySet[Inventory]:
+    """The inventory shards that count `seat_ids`, ascending, each with its `version` and `taken`: how
+    many of the requested seats are reserved or held by a live hold right now. A hold reads this in
+    one statement before it locks any seat: the versions save the version read before each
+    conditional update, and a seat already taken (the hot seat) is refused without locking anything.
+    Nothing read here is trusted for the decision to hold: the seat lock and the version check are."""
+    taken = Seat.objects.filter(pk__in=seat_ids, concert_date_id=concert_date_id).filter(
+        Q(status=SeatStatus.RESERVED) | Q(status=SeatStatus.HELD, held_until__gt=now)
+    )
+    shards = sorted({inventory_shard_of(seat_id) for seat_id in seat_ids})
+    return (
+        Inventory.objects.filter(concert_date_id=concert_date_id, shard__in=shards)
+        .annotate(taken=_count(taken))
+        .order_by("shard")
+    )
+
+
+def taken_seats(*, concert_date_id: int, seat_ids: Sequence[int], now: dt.datetime) -> list[int]:
+    """Which of `seat_ids` are reserved or held by a live hold right now (a plain read, no lock)."""
+    return list(
+        Seat.objects.filter(pk__in=seat_ids, concert_date_id=concert_date_id)
+        .filter(Q(status=SeatStatus.RESERVED) | Q(status=SeatStatus.HELD, held_until__gt=now))
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
 
 
 def in_booking_window(

@@ -2,16 +2,17 @@
 
 Seat transitions (`mark_seats_held`, `mark_seats_reserved`, `release_seats`) run inside the caller's
 transaction: they lock the seat rows in ascending id order (one global order, so overlapping
-multi-seat holds cannot deadlock each other) and keep `inventory.remaining` equal to the number of
-AVAILABLE seats with a version-checked update. Each records a `concerts.seat_map_changed` outbox
-event in the transaction and sends `seats_changed` after commit (the fast path; the event is the
-guarantee when that fails).
+multi-seat holds cannot deadlock each other) and keep each inventory shard's `remaining` equal to
+the number of its AVAILABLE seats with version-checked updates, shards in ascending order. Each
+records a `concerts.seat_map_changed` outbox event in the transaction and sends `seats_changed`
+after commit (the fast path; the event is the guarantee when that fails).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
 from itertools import islice
 from typing import Any
@@ -26,7 +27,7 @@ from apps.common.exceptions import Conflict, NotFound, ServiceUnavailable, Valid
 from apps.common.on_commit import send_on_commit
 
 from .effects import SEAT_MAP_CHANGED
-from .models import Concert, ConcertDate, Inventory, Seat, SeatStatus, Venue
+from .models import INVENTORY_SHARDS, Concert, ConcertDate, Inventory, Seat, SeatStatus, Venue, inventory_shard_of
 from .signals import seats_changed
 
 INVENTORY_VERSION_RETRIES = 8
@@ -112,7 +113,7 @@ def create_concert_date(
     progress: Callable[[int], object] | None = None,
 ) -> ConcertDate:
     """A performance with one seat per place in the venue layout (bulk-inserted in batches, each
-    reported to `progress` with its size) and its inventory, in one transaction."""
+    reported to `progress` with its size) and its inventory shards, in one transaction."""
     venue = concert.venue
     concert_date = ConcertDate.objects.create(
         concert=concert,
@@ -121,12 +122,20 @@ def create_concert_date(
         total_seats=layout_seat_count(venue.layout),
     )
     seats = iter(_seats_for_layout(concert_date=concert_date, venue=venue))
+    per_shard: Counter[int] = Counter()
     while batch := list(islice(seats, batch_size)):
-        Seat.objects.bulk_create(batch)
+        Seat.objects.bulk_create(batch)  # sets the ids (INSERT … RETURNING on MariaDB, SQLite, PostgreSQL)
+        ids = [seat.pk for seat in batch]
+        if None in ids:  # MySQL returns no ids from a bulk insert
+            numbers = [seat.seat_num for seat in batch]
+            ids = Seat.objects.filter(concert_date=concert_date, seat_num__in=numbers).values_list("pk", flat=True)
+        per_shard.update(map(inventory_shard_of, ids))
         if progress is not None:
             progress(len(batch))
-    Inventory.objects.create(
-        concert=concert, concert_date=concert_date, total=concert_date.total_seats, remaining=concert_date.total_seats
+    Inventory.objects.bulk_create(
+        Inventory(concert=concert, concert_date=concert_date, shard=shard, total=n, remaining=n)
+        for shard in range(INVENTORY_SHARDS)
+        for n in [per_shard[shard]]
     )
     return concert_date
 
@@ -192,23 +201,56 @@ def set_booking_open(*, concert_date_ids: Sequence[int], is_open: bool) -> int:
 # --- Seat state transitions (called inside the reservation/payment transaction) ---------------------
 
 
+class SeatsTaken(Conflict):
+    """SEAT_UNAVAILABLE (409) naming the taken seats in `details.seat_ids`. `expired` lists those of
+    them still HELD by a hold that has expired but not been swept: they are free once it is released."""
+
+    def __init__(self, seat_ids: Sequence[int], *, expired: Sequence[int] = ()) -> None:
+        super().__init__(
+            ErrorCode.SEAT_UNAVAILABLE,
+            f"Seat{'s' if len(seat_ids) > 1 else ''} {', '.join(map(str, seat_ids))} already taken.",
+            details={"seat_ids": list(seat_ids)},
+        )
+        self.expired = list(expired)
+
+
 def lock_seats(seat_ids: Sequence[int]) -> list[Seat]:
     """Lock seat rows in ascending id order: the one global lock order of the system."""
     return list(Seat.objects.select_for_update().filter(pk__in=sorted(set(seat_ids))).order_by("pk"))
 
 
-def _change_remaining(*, concert_date_id: int, delta: int) -> None:
-    """remaining += delta with an optimistic version check, retried a bounded number of times."""
-    for _ in range(INVENTORY_VERSION_RETRIES):
-        version = Inventory.objects.filter(concert_date_id=concert_date_id).values_list("version", flat=True).first()
-        if version is None:
-            raise NotFound("Unknown concert date.")
-        updated = Inventory.objects.filter(concert_date_id=concert_date_id, version=version).update(
-            remaining=F("remaining") + delta, version=F("version") + 1, updated_at=timezone.now()
-        )
-        if updated:
-            return
-    raise ServiceUnavailable("The seat inventory is busy; nothing was changed. Try again.")
+def shard_deltas(seat_ids: Iterable[int], *, per_seat: int) -> dict[int, int]:
+    """{inventory shard: change of its remaining} when each of `seat_ids` changes it by `per_seat`."""
+    return {shard: n * per_seat for shard, n in Counter(map(inventory_shard_of, seat_ids)).items()}
+
+
+def _change_remaining(
+    *, concert_date_id: int, deltas: Mapping[int, int], versions: Mapping[int, int] | None = None
+) -> None:
+    """remaining += delta on each shard in `deltas`, in ascending shard order (one lock order, so two
+    transactions touching the same shards cannot deadlock), each an optimistic version-checked UPDATE
+    retried a bounded number of times. `versions` are versions the caller read earlier in the
+    transaction (in a statement it needed anyway); a stale one costs one re-read."""
+    now = timezone.now()
+    for shard in sorted(deltas):
+        version = (versions or {}).get(shard)
+        for _ in range(INVENTORY_VERSION_RETRIES):
+            if version is None:
+                version = (
+                    Inventory.objects.filter(concert_date_id=concert_date_id, shard=shard)
+                    .values_list("version", flat=True)
+                    .first()
+                )
+                if version is None:
+                    raise NotFound("Unknown concert date.")
+            updated = Inventory.objects.filter(concert_date_id=concert_date_id, shard=shard, version=version).update(
+                remaining=F("remaining") + deltas[shard], version=F("version") + 1, updated_at=now
+            )
+            if updated:
+                break
+            version = None
+        else:
+            raise ServiceUnavailable("The seat inventory is busy; nothing was changed. Try again.")
 
 
 def _announce(concert_date_id: int) -> None:
@@ -218,24 +260,33 @@ def _announce(concert_date_id: int) -> None:
     send_on_commit(seats_changed, sender=Seat, concert_date_id=concert_date_id)
 
 
-def mark_seats_held(*, concert_date_id: int, seat_ids: Sequence[int], held_until: dt.datetime) -> list[Seat]:
+def mark_seats_held(
+    *,
+    concert_date_id: int,
+    seat_ids: Sequence[int],
+    held_until: dt.datetime,
+    shard_versions: Mapping[int, int] | None = None,
+) -> list[Seat]:
     """AVAILABLE → HELD for every seat or none. Raises NOT_FOUND if a seat is not of this date,
-    SEAT_UNAVAILABLE (409, details.seat_ids) if any is held or reserved. Caller holds the transaction."""
+    SEAT_UNAVAILABLE (409, details.seat_ids) if any is held or reserved. Caller holds the transaction;
+    `shard_versions` are the inventory shards' versions if it read them already (`hold_preview`)."""
     seats = lock_seats(seat_ids)
     if len(seats) != len(set(seat_ids)) or any(seat.concert_date_id != concert_date_id for seat in seats):
         raise NotFound("One or more seats do not exist for this concert date.")
-    taken = [seat.pk for seat in seats if seat.status != SeatStatus.AVAILABLE]
+    taken = [seat for seat in seats if seat.status != SeatStatus.AVAILABLE]
     if taken:
         metrics.seat_conflict()
-        raise Conflict(
-            ErrorCode.SEAT_UNAVAILABLE,
-            f"Seat{'s' if len(taken) > 1 else ''} {', '.join(map(str, taken))} already taken.",
-            details={"seat_ids": taken},
-        )
+        now = timezone.now()
+        expired = [seat.pk for seat in taken if seat.effective_status(now) == SeatStatus.AVAILABLE]
+        raise SeatsTaken([seat.pk for seat in taken], expired=expired)
     Seat.objects.filter(pk__in=[seat.pk for seat in seats]).update(
         status=SeatStatus.HELD, held_until=held_until, version=F("version") + 1, updated_at=timezone.now()
     )
-    _change_remaining(concert_date_id=concert_date_id, delta=-len(seats))
+    _change_remaining(
+        concert_date_id=concert_date_id,
+        deltas=shard_deltas((seat.pk for seat in seats), per_seat=-1),
+        versions=shard_versions,
+    )
     _announce(concert_date_id)
     for seat in seats:
         seat.status, seat.held_until = SeatStatus.HELD, held_until
@@ -243,13 +294,18 @@ def mark_seats_held(*, concert_date_id: int, seat_ids: Sequence[int], held_until
 
 
 def mark_seats_reserved(*, concert_date_id: int, seat_ids: Sequence[int]) -> None:
-    """HELD → RESERVED (paid). remaining does not change: it counts AVAILABLE seats only."""
-    seats = lock_seats(seat_ids)
-    if len(seats) != len(set(seat_ids)) or any(seat.status != SeatStatus.HELD for seat in seats):
-        raise Conflict(ErrorCode.INVALID_STATE, "The seats are no longer held for this reservation.")
-    Seat.objects.filter(pk__in=[seat.pk for seat in seats]).update(
+    """HELD → RESERVED (paid), every seat or none: INVALID_STATE (409) if one is not HELD, and the
+    caller's transaction must then roll back. remaining does not change: it counts AVAILABLE seats.
+
+    One conditional UPDATE instead of lock-then-update: the caller holds the lock of the reservation
+    that holds these seats, so nothing else can be changing them, and the UPDATE takes its row locks
+    in ascending id order (InnoDB walks an IN list in key order), the global order."""
+    seat_ids = sorted(set(seat_ids))
+    updated = Seat.objects.filter(pk__in=seat_ids, concert_date_id=concert_date_id, status=SeatStatus.HELD).update(
         status=SeatStatus.RESERVED, held_until=None, version=F("version") + 1, updated_at=timezone.now()
     )
+    if updated != len(seat_ids):
+        raise Conflict(ErrorCode.INVALID_STATE, "The seats are no longer held for this reservation.")
     _announce(concert_date_id)
 
 
@@ -261,5 +317,5 @@ def release_seats(*, concert_date_id: int, seat_ids: Sequence[int]) -> None:
     Seat.objects.filter(pk__in=[seat.pk for seat in seats]).update(
         status=SeatStatus.AVAILABLE, held_until=None, version=F("version") + 1, updated_at=timezone.now()
     )
-    _change_remaining(concert_date_id=concert_date_id, delta=len(seats))
+    _change_remaining(concert_date_id=concert_date_id, deltas=shard_deltas((seat.pk for seat in seats), per_seat=1))
     _announce(concert_date_id)

@@ -33,16 +33,19 @@ def pay_for_reservation(*, user: Any, reservation_id: int) -> tuple[Payment, Any
     transaction also records (outbox) that the buyer's queue access to the date ends and that the
     confirmation e-mail is owed.
 
-    Locks the reservation, then the wallet (the same order as every other booking transaction).
-    Raises NOT_FOUND (also for another user's reservation), INVALID_STATE (409: not HELD, e.g. paid
-    already), HOLD_EXPIRED (409), INSUFFICIENT_BALANCE (409)."""
+    Locks the reservation, then the wallet, then the seats (the order of every booking transaction):
+    eight statements. Raises NOT_FOUND (also for another user's reservation), INVALID_STATE (409: not
+    HELD, e.g. paid already), HOLD_EXPIRED (409), BOOKING_CLOSED (409: the show has started or staff
+    closed its booking), INSUFFICIENT_BALANCE (409)."""
     now = timezone.now()
     with transaction.atomic():
+        # A HELD reservation has no payment (paying confirms it in the same transaction, a refund
+        # cancels it), and the unique reservation column of payment backs that up.
         reservation = reservations.lock_reservation_for_payment(user=user, reservation_id=reservation_id, now=now)
-        if Payment.objects.filter(reservation_id=reservation.pk).exists():
-            raise Conflict(ErrorCode.INVALID_STATE, "This reservation is already paid.")
         if reservation.total_price > 0:
-            entry = wallet.debit(user=user, amount=reservation.total_price, reference=f"reservation:{reservation.pk}")
+            entry = wallet.debit_in_transaction(
+                user_id=user.pk, amount=reservation.total_price, reference=f"reservation:{reservation.pk}"
+            )
             balance = entry.balance_after
         else:
             balance = wallet.lock_user(user_id=user.pk).balance

@@ -15,6 +15,8 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Count, Subquery
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from apps.accounts.services import lock_user
@@ -22,6 +24,7 @@ from apps.common import metrics
 from apps.common.db import retry_on_lock_conflict
 from apps.common.error_codes import ErrorCode
 from apps.common.exceptions import Conflict, NotFound, ValidationFailed
+from apps.concerts import selectors as concert_selectors
 from apps.concerts import services as concert_services
 from apps.concerts.selectors import date_facts
 
@@ -70,9 +73,9 @@ def hold_seats(*, user: Any, concert_date_id: int, seat_ids: Sequence[int]) -> R
         return _hold(
             user_id=user.pk, concert_id=facts.concert_id, concert_date_id=concert_date_id, seat_ids=seat_ids, now=now
         )
-    except Conflict as exc:
+    except concert_services.SeatsTaken as exc:
         # Seats whose hold has expired but not been swept yet: free them and try once more.
-        if exc.code != ErrorCode.SEAT_UNAVAILABLE or not _release_stale_holds_on(exc.details["seat_ids"], now):
+        if not exc.expired or not _release_stale_holds_on(exc.expired, now):
             raise
     return _hold(
         user_id=user.pk, concert_id=facts.concert_id, concert_date_id=concert_date_id, seat_ids=seat_ids, now=now
@@ -80,19 +83,42 @@ def hold_seats(*, user: Any, concert_date_id: int, seat_ids: Sequence[int]) -> R
 
 
 def _hold(*, user_id: int, concert_id: int, concert_date_id: int, seat_ids: list[int], now: dt.datetime) -> Reservation:
+    """The hold transaction, in as few statements as the rules allow: lock the user; one read for the
+    user's live holds, the seats already taken and the inventory shards' versions; lock the seats;
+    flip them; one conditional update per inventory shard (usually one); insert the reservation and
+    its items."""
     expires_at = now + dt.timedelta(seconds=settings.HOLD_TTL_SECONDS)
+    live_holds = Reservation.objects.filter(
+        user_id=user_id, concert_date_id=concert_date_id, status=ReservationStatus.HELD, expires_at__gt=now
+    ).order_by()
     with transaction.atomic():
+        # The user lock comes first: it serialises one user's holds, so the count below is exact.
         lock_user(user_id=user_id)
-        live_holds = Reservation.objects.filter(
-            user_id=user_id, concert_date_id=concert_date_id, status=ReservationStatus.HELD, expires_at__gt=now
-        ).count()
-        if live_holds >= settings.MAX_LIVE_HOLDS_PER_USER_PER_DATE:
+        preview = list(
+            concert_selectors.hold_preview(concert_date_id=concert_date_id, seat_ids=seat_ids, now=now)
+            .annotate(
+                live_holds=Coalesce(Subquery(live_holds.values("user_id").annotate(n=Count("pk")).values("n")), 0)
+            )
+            .values_list("shard", "version", "taken", "live_holds")
+        )
+        if not preview:
+            raise NotFound("Unknown concert date.")
+        held_now = preview[0][3]
+        if held_now >= settings.MAX_LIVE_HOLDS_PER_USER_PER_DATE:
             raise Conflict(
                 ErrorCode.HOLD_LIMIT_REACHED,
-                f"You already hold seats in {live_holds} reservations for this date; pay or cancel one first.",
+                f"You already hold seats in {held_now} reservations for this date; pay or cancel one first.",
             )
+        if preview[0][2]:  # a requested seat is taken (the hot seat): refuse it without locking any
+            taken = concert_selectors.taken_seats(concert_date_id=concert_date_id, seat_ids=seat_ids, now=now)
+            if taken:
+                metrics.seat_conflict()
+                raise concert_services.SeatsTaken(taken)
         seats = concert_services.mark_seats_held(
-            concert_date_id=concert_date_id, seat_ids=seat_ids, held_until=expires_at
+            concert_date_id=concert_date_id,
+            seat_ids=seat_ids,
+            held_until=expires_at,
+            shard_versions={shard: version for shard, version, _, _ in preview},
         )
         reservation = Reservation.objects.create(
             user_id=user_id,
@@ -168,12 +194,16 @@ def cancel_live_reservation(*, reservation: Reservation, now: dt.datetime) -> No
 
 def lock_reservation_for_payment(*, user: Any, reservation_id: int, now: dt.datetime) -> Reservation:
     """Lock the user's reservation and check it can be paid now: INVALID_STATE unless HELD,
-    HOLD_EXPIRED once `expires_at` has passed (even if the sweep has not run yet)."""
+    HOLD_EXPIRED once `expires_at` has passed (even if the sweep has not run yet), BOOKING_CLOSED
+    once the show has started or staff closed the date's booking."""
     reservation = lock_own_reservation(user=user, reservation_id=reservation_id)
     if reservation.effective_status(now) == ReservationStatus.EXPIRED:
         raise Conflict(ErrorCode.HOLD_EXPIRED, "The hold on these seats has expired; choose seats again.")
     if reservation.status != ReservationStatus.HELD:
         raise Conflict(ErrorCode.INVALID_STATE, f"This reservation is {reservation.status.lower()}, not held.")
+    facts = date_facts(reservation.concert_date_id)
+    if facts is None or not facts.booking_open_now():
+        raise Conflict(ErrorCode.BOOKING_CLOSED, "Booking for this concert date has closed; the hold cannot be paid.")
     return reservation
 
 

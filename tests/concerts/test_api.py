@@ -7,7 +7,7 @@ import pytest
 from django.db import transaction
 from django.utils import timezone
 
-from apps.concerts import services
+from apps.concerts import seat_map, services
 from apps.concerts.models import Inventory, Seat, SeatStatus
 from apps.concerts.serializers import SeatSerializer
 from tests.factories import ConcertFactory, UserFactory, make_date, seat_ids
@@ -134,6 +134,19 @@ class TestConcertDates:
         Inventory.objects.filter(concert_date=date).update(remaining=0)
         body = api_client.get(f"/api/concerts/{date.concert_id}/dates").json()
         assert (body[0]["remaining_seats"], body[0]["is_available"]) == (0, False)
+
+    def test_an_expired_unswept_hold_counts_as_free_as_on_the_seat_map(self, api_client):
+        date = make_date()
+        ids = list(date.seats.order_by("pk").values_list("pk", flat=True))
+        hold(date, ids[:3])  # live
+        with transaction.atomic():
+            services.mark_seats_held(concert_date_id=date.pk, seat_ids=ids[3:], held_until=timezone.now())
+        # Every seat is HELD; all but 3 by a hold that has just expired, and no sweep has run.
+        body = api_client.get(f"/api/concerts/{date.concert_id}/dates").json()
+        assert (body[0]["remaining_seats"], body[0]["is_available"]) == (len(ids) - 3, True)
+        assert seat_map.seat_status(concert_date_id=date.pk).codes.count("A") == len(ids) - 3
+        concert = api_client.get(f"/api/concerts/{date.concert_id}").json()
+        assert (concert["dates"][0]["remaining_seats"], concert["dates"][0]["is_available"]) == (len(ids) - 3, True)
 
     def test_a_concert_without_dates_has_an_empty_list(self, api_client):
         assert api_client.get(f"/api/concerts/{ConcertFactory().pk}/dates").json() == []

@@ -11,7 +11,8 @@ from django.utils import timezone
 
 from apps.concerts import selectors
 from apps.concerts.management.commands.seed_load import load_layout
-from apps.concerts.models import Concert, ConcertDate, Inventory, Seat, Venue
+from apps.concerts.models import INVENTORY_SHARDS, Concert, ConcertDate, Inventory, Seat, Venue
+from apps.concerts.selectors import stored_remaining
 from apps.concerts.services import layout_seat_count, validate_layout
 
 pytestmark = pytest.mark.django_db
@@ -35,7 +36,7 @@ class TestSeedDemo:
         assert first[:3] == (2, 3, 5)
         assert Seat.objects.count() == sum(d.total_seats for d in ConcertDate.objects.all()) == first[3]
         now = timezone.now()
-        open_now = [d for d in ConcertDate.objects.select_related("inventory") if selectors.is_available(d, now)]
+        open_now = [d for d in selectors.dates_with_remaining() if selectors.is_available(d, now)]
         assert len(open_now) == 5 and all(d.starts_at > now for d in open_now)
         call_command("seed_demo", stdout=StringIO())
         assert snapshot() == first
@@ -65,7 +66,8 @@ class TestSeedLoad:
         concert = Concert.objects.get(name="Load Test")
         assert concert.venue.seat_count == 250
         assert concert.dates.count() == 2 and Seat.objects.filter(concert_date__concert=concert).count() == 500
-        assert set(Inventory.objects.filter(concert=concert).values_list("remaining", flat=True)) == {250}
+        assert {stored_remaining(concert_date_id=date.pk) for date in concert.dates.all()} == {250}
+        assert Inventory.objects.filter(concert=concert).count() == 2 * INVENTORY_SHARDS
         before = snapshot()
         call_command("seed_load", "--dates", "2", "--seats-per-date", "250", stdout=StringIO())
         assert snapshot() == before

@@ -2,15 +2,18 @@
 transitions that keep inventory.remaining equal to the AVAILABLE seats (invariant 2)."""
 
 import datetime as dt
+from collections import Counter
 from decimal import Decimal
+from itertools import pairwise
 
 import pytest
-from django.db import DataError, IntegrityError, transaction
+from django.db import DataError, IntegrityError, connection, transaction
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from apps.common.exceptions import Conflict, NotFound, ValidationFailed
 from apps.concerts import selectors, services
-from apps.concerts.models import ConcertDate, Inventory, Seat, SeatStatus
+from apps.concerts.models import INVENTORY_SHARDS, ConcertDate, Inventory, Seat, SeatStatus, inventory_shard_of
 from tests.factories import LAYOUT, ConcertFactory, VenueFactory, make_date, seat_ids
 from tests.helpers import mark_held, remaining_seats, run_in_threads
 
@@ -38,18 +41,21 @@ class TestConstraints:
         Seat.objects.filter(pk=seat.pk).update(price=Decimal("0.00"))  # free seats are allowed
         assert Seat.objects.get(pk=seat.pk).price == Decimal("0.00")
 
-    def test_remaining_stays_between_zero_and_total(self, concert_date):
+    def test_a_shard_stays_between_zero_and_its_total(self, concert_date):
+        shard = Inventory.objects.filter(concert_date=concert_date, total__gt=0).first()
         with pytest.raises(IntegrityError), transaction.atomic():
-            Inventory.objects.filter(concert_date=concert_date).update(remaining=concert_date.total_seats + 1)
+            Inventory.objects.filter(pk=shard.pk).update(remaining=shard.total + 1)
         # remaining is unsigned as well as CHECKed: MariaDB refuses -1 as out of range.
         with pytest.raises((IntegrityError, DataError)), transaction.atomic():
-            Inventory.objects.filter(concert_date=concert_date).update(remaining=-1)
+            Inventory.objects.filter(pk=shard.pk).update(remaining=-1)
         Inventory.objects.filter(concert_date=concert_date).update(remaining=0)
         assert remaining_seats(concert_date) == 0
 
-    def test_one_inventory_row_per_date(self, concert_date):
+    def test_one_inventory_row_per_shard_of_a_date(self, concert_date):
         with pytest.raises(IntegrityError), transaction.atomic():
-            Inventory.objects.create(concert=concert_date.concert, concert_date=concert_date, total=1, remaining=1)
+            Inventory.objects.create(
+                concert=concert_date.concert, concert_date=concert_date, shard=0, total=1, remaining=1
+            )
 
 
 class TestLayout:
@@ -62,8 +68,12 @@ class TestLayout:
         assert {s.price for s in seats[:4]} == {Decimal("150000.00")}
         assert {s.status for s in seats} == {SeatStatus.AVAILABLE}
         assert {s.venue_id for s in seats} == {concert_date.concert.venue_id}
-        inventory = Inventory.objects.get(concert_date=concert_date)
-        assert (inventory.concert_id, inventory.total, inventory.remaining) == (concert_date.concert_id, 20, 20)
+        shards = list(Inventory.objects.filter(concert_date=concert_date).order_by("shard"))
+        assert [shard.shard for shard in shards] == list(range(INVENTORY_SHARDS))
+        assert {shard.concert_id for shard in shards} == {concert_date.concert_id}
+        per_shard = Counter(inventory_shard_of(seat.pk) for seat in seats)
+        assert [(shard.total, shard.remaining) for shard in shards] == [(per_shard[k], per_shard[k]) for k in range(16)]
+        assert sum(shard.remaining for shard in shards) == 20
 
     def test_create_venue_normalises_the_layout_and_counts_seats(self):
         venue = services.create_venue(
@@ -119,12 +129,13 @@ class TestSeatTransitions:
 
     def test_every_transition_bumps_the_versions(self, concert_date):
         ids = seat_ids(concert_date, 1)
-        before = Inventory.objects.get(concert_date=concert_date).version
+        shard = Inventory.objects.filter(concert_date=concert_date, shard=inventory_shard_of(ids[0]))
+        before = shard.get().version
         mark_held(concert_date, ids)
         with transaction.atomic():
             services.release_seats(concert_date_id=concert_date.pk, seat_ids=ids)
         assert Seat.objects.get(pk=ids[0]).version == 2
-        assert Inventory.objects.get(concert_date=concert_date).version == before + 2
+        assert shard.get().version == before + 2
 
     def test_a_hold_is_all_or_nothing(self, concert_date):
         first, second, third = seat_ids(concert_date, 3)
@@ -150,6 +161,34 @@ class TestSeatTransitions:
             services.mark_seats_reserved(concert_date_id=concert_date.pk, seat_ids=ids)
         assert caught.value.code == "INVALID_STATE"
         assert Seat.objects.get(pk=ids[0]).status == SeatStatus.HELD
+
+    def test_a_stale_shard_version_is_read_again_and_the_update_lands_once(self, concert_date):
+        seat = seat_ids(concert_date, 1)[0]
+        row = Inventory.objects.get(concert_date=concert_date, shard=inventory_shard_of(seat))
+        with CaptureQueriesContext(connection) as queries, transaction.atomic():
+            services.mark_seats_held(
+                concert_date_id=concert_date.pk,
+                seat_ids=[seat],
+                held_until=timezone.now() + dt.timedelta(minutes=5),
+                shard_versions={row.shard: row.version + 7},  # another hold landed since it was read
+            )
+        updates = [q["sql"] for q in queries.captured_queries if q["sql"].startswith("UPDATE `inventory`")]
+        assert len(updates) == 2  # the stale one matched nothing; the one after the re-read landed
+        fresh = Inventory.objects.get(pk=row.pk)
+        assert (fresh.remaining, fresh.version) == (row.remaining - 1, row.version + 1)
+        assert remaining_seats(concert_date) == available(concert_date) == 19
+
+    def test_a_hold_across_two_shards_updates_each_in_ascending_order(self, concert_date):
+        ids = seat_ids(concert_date)
+        pair = next([a, b] for a, b in pairwise(ids) if inventory_shard_of(a) != inventory_shard_of(b))
+        with CaptureQueriesContext(connection) as queries:
+            mark_held(concert_date, pair[::-1])
+        updates = [q["sql"] for q in queries.captured_queries if q["sql"].startswith("UPDATE `inventory`")]
+        shards = sorted(inventory_shard_of(seat) for seat in pair)
+        assert [f"`inventory`.`shard` = {shard}" in sql for sql, shard in zip(updates, shards, strict=True)] == [
+            True
+        ] * 2
+        assert remaining_seats(concert_date) == available(concert_date) == 18
 
     def test_a_busy_inventory_row_is_a_503_not_a_lost_update(self, concert_date, monkeypatch):
         monkeypatch.setattr(services, "INVENTORY_VERSION_RETRIES", 0)

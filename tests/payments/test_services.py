@@ -8,6 +8,8 @@ from django.utils import timezone
 
 from apps.accounts.models import WalletTransaction
 from apps.common.exceptions import ApplicationError, NotFound
+from apps.concerts.models import ConcertDate
+from apps.concerts.selectors import forget_dates
 from apps.payments import services as payments
 from apps.payments.models import Payment
 from apps.queue import services as queue
@@ -112,6 +114,32 @@ class TestPay:
             payments.pay_for_reservation(user=user, reservation_id=reservation.pk)
         assert exc.value.code == "HOLD_EXPIRED"
         assert WalletTransaction.objects.filter(kind="PAYMENT").count() == 0
+
+    def test_a_hold_cannot_be_paid_once_the_show_has_started(self, concert_date, user):
+        fund(user)
+        reservation = reservations.hold_seats(
+            user=user, concert_date_id=concert_date.pk, seat_ids=seat_ids(concert_date, 1)
+        )
+        ConcertDate.objects.filter(pk=concert_date.pk).update(starts_at=timezone.now() - dt.timedelta(minutes=1))
+        forget_dates()
+        with pytest.raises(ApplicationError) as exc:
+            payments.pay_for_reservation(user=user, reservation_id=reservation.pk)
+        assert (exc.value.status_code, exc.value.code) == (409, "BOOKING_CLOSED")
+        reservation.refresh_from_db()
+        assert reservation.status == "HELD" and not Payment.objects.exists()
+        assert seat_statuses(seat_ids(concert_date, 1)) == ["HELD"]
+        assert type(user).objects.get(pk=user.pk).balance == Decimal("1000000.00")
+
+    def test_a_payment_is_eight_statements(self, concert_date, user, django_assert_num_queries):
+        fund(user)
+        reservation = reservations.hold_seats(
+            user=user, concert_date_id=concert_date.pk, seat_ids=seat_ids(concert_date, 2)
+        )
+        # reservation lock; wallet lock, balance, ledger; payment; the items' seats; the seats
+        # flipped; the reservation confirmed; and the savepoint pair the test's transaction adds
+        with django_assert_num_queries(8 + 2):
+            payments.pay_for_reservation(user=user, reservation_id=reservation.pk)
+        call_command("check_invariants")
 
     def test_paying_twice_is_invalid_state(self, concert_date, user):
         fund(user)

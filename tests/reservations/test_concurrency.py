@@ -10,11 +10,11 @@ import pytest
 from django.core.management import call_command
 
 from apps.common.exceptions import ApplicationError
-from apps.concerts.models import Inventory, Seat
+from apps.concerts.models import Inventory, Seat, inventory_shard_of
 from apps.reservations import services
 from apps.reservations.models import Reservation, ReservationItem
 from tests.factories import UserFactory, make_date, seat_ids
-from tests.helpers import error_codes, run_in_threads
+from tests.helpers import error_codes, remaining_seats, run_in_threads
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -27,7 +27,7 @@ def test_200_buyers_race_for_one_seat():
     winners = [r for r in results if isinstance(r, Reservation)]
     assert len(winners) == 1
     assert error_codes(results).count("SEAT_UNAVAILABLE") == 199, error_codes(results)
-    assert Inventory.objects.get(concert_date=date).remaining == date.total_seats - 1
+    assert remaining_seats(date) == date.total_seats - 1
     assert Seat.objects.get(pk=seat[0]).status == "HELD"
     call_command("check_invariants")
 
@@ -52,7 +52,7 @@ def test_overlapping_multi_seat_holds_never_share_a_seat():
     assert held
     live_seats = list(ReservationItem.objects.filter(live_seat__isnull=False).values_list("seat_id", flat=True))
     assert len(live_seats) == len(set(live_seats))
-    assert Inventory.objects.get(concert_date=date).remaining == date.total_seats - len(live_seats)
+    assert remaining_seats(date) == date.total_seats - len(live_seats)
     call_command("check_invariants")
 
 
@@ -68,5 +68,33 @@ def test_holds_of_many_buyers_on_disjoint_seats_all_succeed_and_count_exactly():
     assert all(isinstance(f, ApplicationError) and f.code == "SERVICE_UNAVAILABLE" for f in failures), failures
     held = Reservation.objects.filter(status="HELD").count()
     assert held == 50 - len(failures)
-    assert Inventory.objects.get(concert_date=date).remaining == 100 - 2 * held
+    assert remaining_seats(date) == 100 - 2 * held
+    call_command("check_invariants")
+
+
+def test_no_inventory_shard_goes_below_zero_when_buyers_race_for_all_its_seats():
+    """60 buyers at once for the seats of one inventory shard: each seat alone (6 buyers each) and in
+    overlapping pairs. The shard ends at exactly 0 with every one of its seats held once; a shard
+    asked to go below 0 would fail the request with a database error (remaining is unsigned and
+    CHECKed), which this test would see. Without the seat lock in `lock_seats` several buyers pass the
+    AVAILABLE check for one seat and the test fails (database errors, seats held twice over)."""
+    date = make_date(layout=[{"name": "Floor", "rows": 4, "seats_per_row": 16, "price": "100.00"}])
+    ids = seat_ids(date)
+    shard = inventory_shard_of(ids[10])
+    mine = [seat for seat in ids if inventory_shard_of(seat) == shard]
+    wanted = [[seat] for seat in mine for _ in range(6)]
+    wanted += [[mine[i], mine[(i + 1) % len(mine)]] for i in range(len(mine))] * 3
+    wanted = wanted[:60]
+    users = UserFactory.create_batch(len(wanted))
+
+    results = run_in_threads(
+        len(wanted), lambda i: services.hold_seats(user=users[i], concert_date_id=date.pk, seat_ids=wanted[i])
+    )
+    assert set(error_codes(results)) <= {"SEAT_UNAVAILABLE"}, error_codes(results)
+    live = list(ReservationItem.objects.filter(live_seat__isnull=False).values_list("seat_id", flat=True))
+    assert sorted(live) == sorted(mine)  # each seat of the shard held exactly once
+    row = Inventory.objects.get(concert_date=date, shard=shard)
+    assert (row.remaining, row.total) == (0, len(mine))
+    others = Inventory.objects.filter(concert_date=date).exclude(shard=shard)
+    assert all(other.remaining == other.total for other in others)
     call_command("check_invariants")

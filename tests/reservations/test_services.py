@@ -4,10 +4,14 @@ from decimal import Decimal
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.db import connection
+from django.db.models import F
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from apps.common.exceptions import ApplicationError, NotFound
-from apps.concerts.models import Inventory, Seat
+from apps.concerts.models import INVENTORY_SHARD_BLOCK, Inventory, Seat
+from apps.concerts.selectors import date_facts
 from apps.reservations import services
 from apps.reservations.models import Reservation, ReservationItem
 from tests.factories import UserFactory, make_date, seat_ids
@@ -88,6 +92,25 @@ class TestHold:
         assert remaining_seats(concert_date) == concert_date.total_seats - 2
         call_command("check_invariants")
 
+    def test_a_hold_is_seven_statements(self, concert_date, user, django_assert_num_queries):
+        # user lock; live holds + taken seats + shard versions in one read; seat lock; seat update; one
+        # shard update (4 adjacent seats from a block start share a shard); reservation; items
+        ids = seat_ids(concert_date)
+        start = next(i for i, seat in enumerate(ids) if seat % INVENTORY_SHARD_BLOCK == 0)
+        date_facts(concert_date.pk)  # cached per process (DATE_FACTS_TTL_SECONDS), as on a live server
+        with django_assert_num_queries(7 + 2):  # + the savepoint pair the test's transaction adds
+            services.hold_seats(user=user, concert_date_id=concert_date.pk, seat_ids=ids[start : start + 4])
+
+    def test_a_taken_seat_is_refused_without_locking_any_seat(self, concert_date, user):
+        ids = seat_ids(concert_date, 2)
+        services.hold_seats(user=UserFactory(), concert_date_id=concert_date.pk, seat_ids=ids[1:])
+        with CaptureQueriesContext(connection) as queries, pytest.raises(ApplicationError) as caught:
+            services.hold_seats(user=user, concert_date_id=concert_date.pk, seat_ids=ids)
+        assert (caught.value.code, caught.value.details) == ("SEAT_UNAVAILABLE", {"seat_ids": ids[1:]})
+        locks = [q["sql"] for q in queries.captured_queries if "FOR UPDATE" in q["sql"]]
+        assert len(locks) == 1 and locks[0].startswith("SELECT `users`")  # the user row, no seat
+        assert seat_statuses(ids) == ["AVAILABLE", "HELD"]
+
 
 class TestExpiry:
     def test_sweep_releases_expired_holds_once(self, concert_date, user):
@@ -127,12 +150,12 @@ class TestCheckInvariants:
     def test_reports_a_broken_inventory_and_a_broken_wallet(self, concert_date, user, capsys):
         services.hold_seats(user=user, concert_date_id=concert_date.pk, seat_ids=seat_ids(concert_date, 1))
         call_command("check_invariants")
-        Inventory.objects.filter(concert_date=concert_date).update(remaining=concert_date.total_seats)
+        Inventory.objects.filter(concert_date=concert_date).update(remaining=F("total"))
         type(user).objects.filter(pk=user.pk).update(balance=Decimal("5.00"))
         with pytest.raises(CommandError, match="2 invariant"):
             call_command("check_invariants")
         out = capsys.readouterr().out
-        assert f"date {concert_date.pk}: inventory says" in out
+        assert f"date {concert_date.pk} shard " in out and "inventory says" in out
         assert f"user {user.pk}: balance 5.00 but ledger sums to 0" in out
 
     def test_reports_a_seat_in_two_live_reservations_and_an_unreleased_hold(self, concert_date, user, capsys):
