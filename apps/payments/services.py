@@ -34,9 +34,9 @@ def pay_for_reservation(*, user: Any, reservation_id: int) -> tuple[Payment, Any
     confirmation e-mail is owed.
 
     Locks the reservation, then the wallet, then the seats (the order of every booking transaction):
-    eight statements. Raises NOT_FOUND (also for another user's reservation), INVALID_STATE (409: not
-    HELD, e.g. paid already), HOLD_EXPIRED (409), BOOKING_CLOSED (409: the show has started or staff
-    closed its booking), INSUFFICIENT_BALANCE (409)."""
+    eight statements and the outbox rows. Raises NOT_FOUND (also for another user's reservation),
+    INVALID_STATE (409: not HELD, e.g. paid already), HOLD_EXPIRED (409), BOOKING_CLOSED (409: the
+    show has started or staff closed its booking), INSUFFICIENT_BALANCE (409)."""
     now = timezone.now()
     with transaction.atomic():
         # A HELD reservation has no payment (paying confirms it in the same transaction, a refund

@@ -92,13 +92,14 @@ class TestHold:
         assert remaining_seats(concert_date) == concert_date.total_seats - 2
         call_command("check_invariants")
 
-    def test_a_hold_is_seven_statements(self, concert_date, user, django_assert_num_queries):
+    def test_a_hold_is_eight_statements(self, concert_date, user, django_assert_num_queries):
         # user lock; live holds + taken seats + shard versions in one read; seat lock; seat update; one
-        # shard update (4 adjacent seats from a block start share a shard); reservation; items
+        # shard update (4 adjacent seats from a block start share a shard); reservation; items; and the
+        # seat-map outbox event
         ids = seat_ids(concert_date)
         start = next(i for i, seat in enumerate(ids) if seat % INVENTORY_SHARD_BLOCK == 0)
         date_facts(concert_date.pk)  # cached per process (DATE_FACTS_TTL_SECONDS), as on a live server
-        with django_assert_num_queries(7 + 2):  # + the savepoint pair the test's transaction adds
+        with django_assert_num_queries(8 + 2):  # + the savepoint pair the test's transaction adds
             services.hold_seats(user=user, concert_date_id=concert_date.pk, seat_ids=ids[start : start + 4])
 
     def test_a_taken_seat_is_refused_without_locking_any_seat(self, concert_date, user):
