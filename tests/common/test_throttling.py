@@ -1,22 +1,11 @@
 """Rate limits on login, signup, queue entry, hold and payment: per user and per IP, 429 THROTTLED."""
 
 import pytest
-from rest_framework.settings import api_settings
 
 from tests.factories import UserFactory, make_date, seat_ids
 from tests.helpers import assert_error, login_client, queue_token
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def rates(settings):
-    def set_rates(**overrides: str) -> None:
-        settings.REST_FRAMEWORK = dict(
-            settings.REST_FRAMEWORK, DEFAULT_THROTTLE_RATES=dict(api_settings.DEFAULT_THROTTLE_RATES, **overrides)
-        )
-
-    return set_rates
 
 
 def test_signup_is_limited_per_ip(api_client, rates):

@@ -1,4 +1,4 @@
-"""Fixtures of the seat-map tests: the seat map's clock, and its cache out of reach."""
+"""Fixtures of the catalogue tests: the seat map's clock, its cache out of reach, a staff login."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import pytest
 from django.test import override_settings
 
 from apps.concerts import seat_map
+from tests.factories import UserFactory
 
 
 @pytest.fixture
@@ -38,3 +39,9 @@ def cache_unreachable() -> Any:
         }
     }
     return override_settings(CACHES=unreachable)
+
+
+@pytest.fixture
+def staff(client):
+    client.force_login(UserFactory(role="STAFF"))
+    return client

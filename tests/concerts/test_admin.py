@@ -17,12 +17,6 @@ from tests.helpers import remaining_seats
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def staff(client):
-    client.force_login(UserFactory(role="STAFF"))
-    return client
-
-
 def hold(date, ids):
     with transaction.atomic():
         services.mark_seats_held(

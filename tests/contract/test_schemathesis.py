@@ -36,18 +36,6 @@ def no_server_error(ctx, response, case):
     return None
 
 
-@pytest.fixture
-def buyer_headers(transactional_db):
-    from tests.factories import UserFactory, make_date
-    from tests.helpers import fund, login_client, queue_token
-
-    date = make_date()
-    user = UserFactory()
-    fund(user)
-    tokens = login_client(user).tokens
-    return {"Authorization": f"Bearer {tokens['access']}", "X-Queue-Token": queue_token(user, date)}
-
-
 # transaction=True: requests go through the real WSGI handler, whose request_started signal closes
 # any connection left inside a transaction, as the test-case wrapper would leave it.
 @pytest.mark.django_db(transaction=True)

