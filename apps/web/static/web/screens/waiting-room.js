@@ -78,7 +78,10 @@ export async function waitingRoomScreen(concertId, dateId) {
       // The pre-queue: the place is drawn when the sale opens.
       const opens = new Date(state.opens_at).getTime();
       title.textContent = `The sale opens at ${when(state.opens_at)}. Your place in line will be drawn then.`;
-      const tick = () => { opensIn.textContent = `Opens in ${timeLeft(opens - Date.now())}`; };
+      const tick = () => {
+        const left = opens - Date.now();
+        opensIn.textContent = left > 0 ? `Opens in ${timeLeft(left)}` : "Drawing places…";
+      };
       tick();
       clock = setInterval(tick, 1000);
       [opensIn.hidden, position.hidden, progress.hidden] = [false, true, true];

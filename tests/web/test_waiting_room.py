@@ -1,0 +1,64 @@
+"""The waiting room before the sale in a real browser: the pre-queue says when places are drawn and
+shows the drawn place at the opening, without the buyer doing anything; earlier still, the closed
+waiting room says when it opens."""
+
+import datetime as dt
+import re
+
+import pytest
+from django.utils import timezone
+
+from apps.concerts import services as catalogue
+from apps.queue import services as queue
+from tests.factories import UserFactory
+from tests.web.browser import expect, log_in, shot
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def date_opening_in(delay: dt.timedelta):
+    venue = catalogue.create_venue(
+        name="Olympic Hall", address="Seoul",
+        layout=[{"name": "Floor", "rows": 2, "seats_per_row": 10, "price": "50000.00"}],
+    )  # fmt: skip
+    concert = catalogue.create_concert(venue=venue, name="The Opening Night", artist="IU")
+    return catalogue.create_concert_date(
+        concert=concert, starts_at=timezone.now() + dt.timedelta(days=20), booking_opens_at=timezone.now() + delay
+    )
+
+
+def test_the_prequeue_then_the_drawn_place(new_page, live_server, settings):
+    # Nobody is admitted, so the drawn place stays on screen.
+    settings.QUEUE_ADMISSION, settings.QUEUE_MAX_ACTIVE = "fixed", 0
+    # Late enough for the buyer to log in and join before it; the page then asks again just after it.
+    date = date_opening_in(dt.timedelta(seconds=12))
+    for user_id in (9_000_001, 9_000_002):  # two more buyers in the pre-queue: the place is drawn among three
+        assert queue.enter_queue(user_id=user_id, concert_id=date.concert_id, concert_date_id=date.pk).position is None
+    page = new_page()
+    log_in(page, live_server.url, UserFactory().email)
+
+    page.goto(f"{live_server.url}/#/concert/{date.concert_id}")
+    expect(page.get_by_text("Sale opens")).to_be_visible()
+    page.get_by_role("link", name="Join the waiting room").click()
+    expect(page.locator("#place-title")).to_contain_text("The sale opens at")
+    expect(page.locator("#place-title")).to_contain_text("Your place in line will be drawn then.")
+    expect(page.locator("#opens-in")).to_have_text(re.compile(r"^Opens in 0:\d\d$"))
+    expect(page.locator("#position")).to_be_hidden()
+    shot(page, "12-prequeue")
+
+    # At the opening the draw happens (here in the page's first poll after it; beat does it too) and
+    # the page shows the drawn place by itself.
+    expect(page.locator("#position")).to_have_text(re.compile(r"^#[123]$"), timeout=30_000)
+    expect(page.locator("#place-title")).to_have_text("Your place in line")
+    expect(page.locator("#opens-in")).to_be_hidden()
+
+
+def test_a_closed_waiting_room_says_when_it_opens(new_page, live_server, settings):
+    settings.QUEUE_PREQUEUE_SECONDS = 300
+    date = date_opening_in(dt.timedelta(minutes=20))
+    page = new_page()
+    log_in(page, live_server.url, UserFactory().email)
+    page.goto(f"{live_server.url}/#/queue/{date.concert_id}/{date.pk}")
+    expect(page.locator("#queue-closed")).to_contain_text("The waiting room opens at")
+    expect(page.locator("#queue-closed")).to_contain_text("Keep this page open: you join automatically.")
+    expect(page.locator("#notice")).to_be_hidden()
