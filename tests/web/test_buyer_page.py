@@ -157,3 +157,19 @@ def test_the_open_map_follows_other_buyers(new_page, live_server, concert_date, 
     expect(page.locator("#notice")).to_contain_text(f"VIP {seat.row}-{seat.seat_num} was just taken by someone else")
     expect(page.locator("#selection")).to_contain_text("Choose up to")
     expect(page.get_by_role("button", name="Hold seats")).to_be_disabled()
+
+
+def test_a_price_change_reaches_the_open_map(new_page, live_server, concert_date, settings):
+    settings.SEAT_STATUS_POLL_SECONDS = 1
+    page = new_page()
+    log_in(page, live_server.url, UserFactory().email)
+    page.goto(f"{live_server.url}/#/queue/{concert_date.concert_id}/{concert_date.pk}")
+    page.wait_for_url(re.compile(r"#/seats/"))
+    seat = concert_date.seats.filter(section="Floor").order_by("seat_num").first()
+    expect(seat_button(page, seat.pk)).to_have_attribute("title", re.compile(r"₩50,000$"))
+
+    # Staff reprice the seat: the layout's version moves, the next status read says so, and the page
+    # fetches the layout again past the browser's cached copy (still fresh for minutes by its max-age).
+    catalogue.set_seat_price(seat_id=seat.pk, price=Decimal("45000.00"))
+    expect(seat_button(page, seat.pk)).to_have_attribute("title", re.compile(r"₩45,000$"), timeout=15_000)
+    expect(page.locator("#notice")).to_contain_text("The seat map has changed")

@@ -282,8 +282,12 @@ export async function seatMapScreen(concertId, dateId) {
   });
 
   // A newer status: repaint what changed; a chosen seat someone else took is dropped, and said so.
-  const applyStatus = (status) => {
-    if (status.layout_version !== layout.version) { // staff changed seats or prices: start over
+  const applyStatus = async (status) => {
+    if (status.layout_version !== layout.version) {
+      // Staff changed seats or prices: start over on the new layout, once it is served (a web process
+      // may take a few seconds to see the change; until then the next read tries again).
+      const fresh = await loadLayout(concertId, dateId, { revalidate: true });
+      if (stopped || fresh.layout?.version !== status.layout_version) return [];
       stop();
       show("The seat map has changed. Please choose again.", "info");
       seatMapScreen(concertId, dateId);
