@@ -99,7 +99,7 @@ def refresh_token_user_id(*, refresh: str) -> int | None:
         return None
 
 
-def _mint(*, user: User, family_id: str) -> tuple[dict[str, str], datetime]:
+def _mint_token_pair(*, user: User, family_id: str) -> tuple[dict[str, str], datetime]:
     """A new refresh token of the family (recorded as outstanding) and its access token."""
     refresh = RefreshToken()
     refresh[jwt_settings.USER_ID_CLAIM] = str(user.pk)
@@ -117,7 +117,7 @@ def issue_tokens(*, user: User) -> dict[str, str]:
     family_id = uuid4().hex
     with transaction.atomic():
         family = TokenFamily(id=family_id, user=user, expires_at=timezone.now())
-        pair, family.expires_at = _mint(user=user, family_id=family_id)
+        pair, family.expires_at = _mint_token_pair(user=user, family_id=family_id)
         family.save(force_insert=True)
     return pair
 
@@ -162,7 +162,7 @@ def rotate_refresh_token(*, refresh: str) -> dict[str, str]:
             if user is None:
                 raise NotAuthenticated("The account is not active.")
             BlacklistedToken.objects.create(token=outstanding)
-            pair, family.expires_at = _mint(user=user, family_id=family_id)
+            pair, family.expires_at = _mint_token_pair(user=user, family_id=family_id)
             family.save(update_fields=["expires_at"])
     if replayed:
         logger.warning("refresh token replayed: session %s of user %s revoked", family_id, user_id)

@@ -1,4 +1,4 @@
-"""The stable error codes of API.md, in one place (Saleor keeps its codes in enums the same way)."""
+"""The stable error codes of docs/API.md, in one place (Saleor keeps its codes in enums the same way)."""
 
 from enum import StrEnum
 

@@ -1,5 +1,5 @@
 """One error type for business rules and one DRF exception handler that renders every error
-in the API.md shape: {"error": {"code", "message", "details"}}."""
+in the docs/API.md shape: {"error": {"code", "message", "details"}}."""
 
 from __future__ import annotations
 
@@ -45,10 +45,6 @@ class NotAuthenticated(ApplicationError):
 
 class InvalidCredentials(ApplicationError):
     code, status_code, default_message = ErrorCode.INVALID_CREDENTIALS, 401, "E-mail or password is wrong."
-
-
-class PermissionDeniedError(ApplicationError):
-    code, status_code, default_message = ErrorCode.PERMISSION_DENIED, 403, "You may not do this."
 
 
 class NotFound(ApplicationError):

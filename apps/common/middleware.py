@@ -1,5 +1,5 @@
 """Errors that happen outside a DRF view (unknown URLs, body-size limits, anything a view did not
-catch) still answer in the API.md error shape under /api/."""
+catch) still answer in the docs/API.md error shape under /api/."""
 
 import json
 import time

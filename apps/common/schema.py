@@ -9,15 +9,19 @@ from .error_codes import ErrorCode
 # Bounds of a primary key in a request (a BIGINT): a larger number is a 400, not a database error.
 ID = {"min_value": 1, "max_value": 2**63 - 1}
 
-QUEUE_TOKEN_PARAMETER = OpenApiParameter(
-    "X-Queue-Token", str, OpenApiParameter.HEADER, required=True,
-    description="The access token the waiting queue issued for this user and concert date.",
-)  # fmt: skip
 
-IDEMPOTENCY_PARAMETER = OpenApiParameter(
-    "Idempotency-Key", str, OpenApiParameter.HEADER, required=False,
-    description="Replays the first response for the same key and body; another body is 409 IDEMPOTENCY_CONFLICT.",
-)  # fmt: skip
+def request_header(name: str, description: str, *, required: bool = False) -> OpenApiParameter:
+    """A request header a view reads, as an OpenAPI parameter."""
+    return OpenApiParameter(name, str, OpenApiParameter.HEADER, required=required, description=description)
+
+
+QUEUE_TOKEN_PARAMETER = request_header(
+    "X-Queue-Token", "The access token the waiting queue issued for this user and concert date.", required=True
+)
+IDEMPOTENCY_PARAMETER = request_header(
+    "Idempotency-Key",
+    "Replays the first response for the same key and body; another body is 409 IDEMPOTENCY_CONFLICT.",
+)
 
 
 class AutoSchema(BaseAutoSchema):

@@ -7,6 +7,8 @@ from django.utils.http import parse_etags
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
 from rest_framework.request import Request
 
+from apps.common.schema import request_header
+
 from . import seat_map
 
 
@@ -42,14 +44,12 @@ def stored_response(request: Request, rendered: seat_map.Rendered, *, cache_cont
 
 # --- OpenAPI pieces of the stored seat-map bodies ----------------------------------------------------
 
-IF_NONE_MATCH = OpenApiParameter(
-    "If-None-Match", str, OpenApiParameter.HEADER, required=False,
-    description="The `ETag` of the copy the client holds: 304 with no body while it is still current.",
-)  # fmt: skip
-ACCEPT_ENCODING = OpenApiParameter(
-    "Accept-Encoding", str, OpenApiParameter.HEADER, required=False,
-    description="`gzip` to receive the stored gzip bytes (`Content-Encoding: gzip`).",
-)  # fmt: skip
+IF_NONE_MATCH = request_header(
+    "If-None-Match", "The `ETag` of the copy the client holds: 304 with no body while it is still current."
+)
+ACCEPT_ENCODING = request_header(
+    "Accept-Encoding", "`gzip` to receive the stored gzip bytes (`Content-Encoding: gzip`)."
+)
 
 
 def response_headers(cache_control: str) -> list[OpenApiParameter]:

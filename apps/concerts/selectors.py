@@ -150,7 +150,7 @@ def available_seats(*, concert_date_id: int, now: dt.datetime | None = None) -> 
 # --- Date facts for the hot paths ----------------------------------------------------------------
 #
 # The few facts about a concert date that queue polls and holds need, kept in process memory for a
-# few seconds so those paths do not read the date row on every request (DESIGN.md, "Hot paths").
+# few seconds so those paths do not read the date row on every request (docs/DESIGN.md, "Hot paths").
 # Staff closing booking shows in this process at once and in others within DATE_FACTS_TTL_SECONDS.
 
 DATE_FACTS_TTL_SECONDS = 5.0

@@ -156,7 +156,7 @@ def set_seat_price(*, seat_id: int, price: Decimal) -> None:
     ConcertDate.objects.filter(pk=concert_date_id).update(
         layout_version=F("layout_version") + 1, updated_at=timezone.now()
     )
-    _announce(concert_date_id)
+    _announce_seat_change(concert_date_id)
     from .selectors import forget_dates
 
     transaction.on_commit(forget_dates)  # this process sees the new layout at once, others within seconds
@@ -253,7 +253,7 @@ def _change_remaining(
             raise ServiceUnavailable("The seat inventory is busy; nothing was changed. Try again.")
 
 
-def _announce(concert_date_id: int) -> None:
+def _announce_seat_change(concert_date_id: int) -> None:
     """The seat map must show a committed change in the next read: drop it right after commit. If
     Redis fails at that moment, the outbox event (same transaction) drops it again within a second."""
     outbox.emit(SEAT_MAP_CHANGED, concert_date_id=concert_date_id)
@@ -287,7 +287,7 @@ def mark_seats_held(
         deltas=shard_deltas((seat.pk for seat in seats), per_seat=-1),
         versions=shard_versions,
     )
-    _announce(concert_date_id)
+    _announce_seat_change(concert_date_id)
     for seat in seats:
         seat.status, seat.held_until = SeatStatus.HELD, held_until
     return seats
@@ -306,7 +306,7 @@ def mark_seats_reserved(*, concert_date_id: int, seat_ids: Sequence[int]) -> Non
     )
     if updated != len(seat_ids):
         raise Conflict(ErrorCode.INVALID_STATE, "The seats are no longer held for this reservation.")
-    _announce(concert_date_id)
+    _announce_seat_change(concert_date_id)
 
 
 def release_seats(*, concert_date_id: int, seat_ids: Sequence[int]) -> None:
@@ -318,4 +318,4 @@ def release_seats(*, concert_date_id: int, seat_ids: Sequence[int]) -> None:
         status=SeatStatus.AVAILABLE, held_until=None, version=F("version") + 1, updated_at=timezone.now()
     )
     _change_remaining(concert_date_id=concert_date_id, deltas=shard_deltas((seat.pk for seat in seats), per_seat=1))
-    _announce(concert_date_id)
+    _announce_seat_change(concert_date_id)

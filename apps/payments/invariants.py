@@ -1,4 +1,4 @@
-"""Checks of DESIGN.md invariants 1-5 against the live database (`manage.py check_invariants`).
+"""Checks of docs/DESIGN.md invariants 1-5 against the live database (`manage.py check_invariants`).
 They span seats, reservations, payments and wallets, so they live here, in the app on top of those.
 
 Each check returns human-readable breaches; an empty list means the invariant holds. They are

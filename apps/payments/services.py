@@ -76,12 +76,12 @@ def cancel_reservation(*, user: Any, reservation_id: int) -> Reservation:
     with transaction.atomic():
         reservation = reservations.lock_own_reservation(user=user, reservation_id=reservation_id)
         if reservation.effective_status(now) == ReservationStatus.CONFIRMED:
-            _refund(reservation=reservation, now=now)
+            _refund_payment(reservation=reservation, now=now)
         reservations.cancel_live_reservation(reservation=reservation, now=now)
     return reservation
 
 
-def _refund(*, reservation: Reservation, now: dt.datetime) -> None:
+def _refund_payment(*, reservation: Reservation, now: dt.datetime) -> None:
     """Give a confirmed reservation's payment back to the wallet (caller holds the reservation lock)."""
     starts_at = date_facts(reservation.concert_date_id).starts_at
     if now >= starts_at - dt.timedelta(hours=settings.REFUND_CUTOFF_HOURS):

@@ -70,19 +70,21 @@ def hold_seats(*, user: Any, concert_date_id: int, seat_ids: Sequence[int]) -> R
         raise Conflict(ErrorCode.BOOKING_CLOSED, "Booking is not open for this concert date.")
     now = timezone.now()
     try:
-        return _hold(
+        return _create_hold(
             user_id=user.pk, concert_id=facts.concert_id, concert_date_id=concert_date_id, seat_ids=seat_ids, now=now
         )
     except concert_services.SeatsTaken as exc:
         # Seats whose hold has expired but not been swept yet: free them and try once more.
         if not exc.expired or not _release_stale_holds_on(exc.expired, now):
             raise
-    return _hold(
+    return _create_hold(
         user_id=user.pk, concert_id=facts.concert_id, concert_date_id=concert_date_id, seat_ids=seat_ids, now=now
     )
 
 
-def _hold(*, user_id: int, concert_id: int, concert_date_id: int, seat_ids: list[int], now: dt.datetime) -> Reservation:
+def _create_hold(
+    *, user_id: int, concert_id: int, concert_date_id: int, seat_ids: list[int], now: dt.datetime
+) -> Reservation:
     """The hold transaction, in as few statements as the rules allow: lock the user; one read for the
     user's live holds, the seats already taken and the inventory shards' versions; lock the seats;
     flip them; one conditional update per inventory shard (usually one); insert the reservation and

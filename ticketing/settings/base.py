@@ -292,7 +292,7 @@ SPECTACULAR_SETTINGS = {
     "PATH_CONVERTER_OVERRIDES": {"id": int},
 }
 
-# --- Domain settings named by API.md ---------------------------------------------------------
+# --- Domain settings named by docs/API.md ---------------------------------------------------------
 HOLD_TTL_SECONDS = env.int("HOLD_TTL_SECONDS", default=300)
 HOLD_SWEEP_INTERVAL_SECONDS = env.int("HOLD_SWEEP_INTERVAL_SECONDS", default=5)
 HOLD_SWEEP_BATCH = env.int("HOLD_SWEEP_BATCH", default=200)

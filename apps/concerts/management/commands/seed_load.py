@@ -42,7 +42,7 @@ class Command(BaseCommand):
         dates, seats = options["dates"], options["seats_per_date"]
         if dates < 0 or seats < 1 or seats > 100_000:
             raise CommandError("need --dates >= 0 and 1 <= --seats-per-date <= 100000")
-        concert = self._concert(options["name"], seats)
+        concert = self._load_test_concert(options["name"], seats)
         existing = concert.dates.count()
         missing = max(0, dates - existing)
         with tqdm(total=missing * concert.venue.seat_count, desc="seats", unit="seat", disable=not missing) as bar:
@@ -59,7 +59,7 @@ class Command(BaseCommand):
             self.style.SUCCESS(f"concert {concert.pk}: dates {date_ids} with {concert.venue.seat_count} seats each")
         )
 
-    def _concert(self, name: str, seats: int) -> Concert:
+    def _load_test_concert(self, name: str, seats: int) -> Concert:
         concert = Concert.objects.filter(name=name).select_related("venue").first()
         if concert is not None:
             if concert.venue.seat_count != seats:

@@ -6,7 +6,7 @@ from apps.payments.invariants import breaches
 
 
 class Command(BaseCommand):
-    help = "Check DESIGN.md invariants 1-5 against the database; exit non-zero naming each breach."
+    help = "Check docs/DESIGN.md invariants 1-5 against the database; exit non-zero naming each breach."
 
     def add_arguments(self, parser):
         parser.add_argument(
