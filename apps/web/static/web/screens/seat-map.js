@@ -135,7 +135,9 @@ export async function seatMapScreen(concertId, dateId) {
     layout = fresh.layout;
   }
   if (!alive()) return;
-  if (codes.length !== layout.size) return show(humanError(null, 503)); // a layout change in flight
+  if (codes.length !== layout.size) { // a layout change still on its way to every web process
+    return show("The seat map is being updated. Please reload the page in a moment.", "info");
+  }
 
   const selected = new Set(); // positions in the codes
   const taken = new Set(); // seats someone else took while this buyer looked at them
