@@ -1,5 +1,6 @@
-"""`make run`: migrate, load demo data, and run web + Celery worker + Celery beat under honcho, in
-development mode (DEBUG on, unless the environment says otherwise; the settings default to off).
+"""`make run`: migrate, load demo data, and run the Procfile (web, the booking-queue worker, the
+e-mail worker, beat) under scripts/supervise.py, which restarts a process that dies without stopping
+the others, in development mode (DEBUG on, unless the environment says otherwise; the settings default to off).
 
 With no REDIS_URL in the environment it starts a local redis-server on a free port, with its data under
 .run/redis, and stops it on exit: the `redis-server` on PATH if there is one, else the binary that the
@@ -14,7 +15,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 from database_driver import ensure_database, ensure_driver
+from supervise import supervise
 
 ROOT = Path(__file__).resolve().parent.parent
 RUN_DIR = ROOT / ".run"
@@ -114,12 +115,8 @@ def main() -> int:
             f"\n  Admin: http://127.0.0.1:{env['PORT']}/admin/\n",
             flush=True,
         )
-        honcho = subprocess.Popen([str(BIN / "honcho"), "-f", str(ROOT / "Procfile"), "start"], env=env, cwd=ROOT)
-        try:
-            return honcho.wait()
-        except KeyboardInterrupt:
-            honcho.send_signal(signal.SIGINT)
-            return honcho.wait()
+        # Web, the booking worker, the e-mail worker and beat, each restarted on its own if it dies.
+        return supervise(ROOT / "Procfile", env=env, cwd=ROOT)
     finally:
         if redis_process is not None and redis_process.poll() is None:
             redis_process.terminate()

@@ -48,7 +48,7 @@ def test_development_mode_starts_with_the_development_key():
 
 
 def test_make_run_turns_development_mode_on(monkeypatch):
-    """scripts/run.py runs every process (migrate, the demo data, honcho) with DEBUG on unless told otherwise."""
+    """scripts/run.py runs every process (migrate, the demo data, the Procfile) with DEBUG on unless told otherwise."""
     sys.path.insert(0, str(ROOT / "scripts"))
     try:
         import run

@@ -4,7 +4,6 @@ killed in the middle of a batch. Every effect must happen once: none lost, none 
 import datetime as dt
 import time
 from collections import Counter
-from contextlib import contextmanager
 
 import pytest
 from celery.contrib.testing.worker import start_worker
@@ -23,23 +22,9 @@ from apps.queue.keys import QueueKeys
 from apps.reservations import services as reservations
 from apps.reservations.models import Reservation
 from tests.factories import UserFactory, make_date, seat_ids
+from tests.faults.conftest import real_broker
 from tests.helpers import fund
 from ticketing.celery import app as celery_app
-
-
-@contextmanager
-def real_broker(url: str):
-    """Send tasks through a real Redis broker at `url` instead of running them eagerly."""
-    saved = celery_app.conf.broker_url, celery_app.conf.task_always_eager
-    celery_app.conf.broker_url, celery_app.conf.task_always_eager = url, False
-    celery_app._pool = None
-    celery_app.amqp._producer_pool = None
-    try:
-        yield
-    finally:
-        celery_app.conf.broker_url, celery_app.conf.task_always_eager = saved
-        celery_app._pool = None
-        celery_app.amqp._producer_pool = None
 
 
 def later(seconds: float) -> dt.datetime:
