@@ -25,6 +25,7 @@ from apps.reservations.models import Reservation, ReservationStatus
 from tests.factories import UserFactory, make_date, seat_ids
 from tests.faults.conftest import real_broker
 from tests.helpers import fund
+from tests.queue.helpers import fill_capacity
 
 ROOT = Path(__file__).resolve().parents[2]
 MAILS = 3000
@@ -88,7 +89,7 @@ def test_a_flood_of_slow_e_mails_does_not_delay_hold_expiry_or_admission(setting
     Reservation.objects.filter(pk__in=[hold.pk for hold in holds]).update(
         expires_at=timezone.now() + dt.timedelta(seconds=2)
     )
-    settings.QUEUE_MAX_ACTIVE = 0  # full while they enter: they wait
+    fill_capacity(date, settings, active=1)  # full while they enter: they wait
     waiters = [UserFactory() for _ in range(3)]
     for user in waiters:
         state = queue.enter_queue(user_id=user.pk, concert_id=date.concert_id, concert_date_id=date.pk)
@@ -104,6 +105,8 @@ def test_a_flood_of_slow_e_mails_does_not_delay_hold_expiry_or_admission(setting
         "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
         "HOLD_SWEEP_INTERVAL_SECONDS": "1",
         "QUEUE_ADMIT_INTERVAL_SECONDS": "1",
+        "QUEUE_ADMISSION": "fixed",
+        "QUEUE_MIN_ACTIVE": "10",
         "QUEUE_MAX_ACTIVE": "10",
         "PROMETHEUS_MULTIPROC_DIR": "",
     }
