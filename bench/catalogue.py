@@ -263,7 +263,10 @@ def run(args: argparse.Namespace, env: dict[str, str]) -> None:
         def bump() -> None:
             invalidate_seat_map(concert_date_id=date.pk)
 
-        rows = throughput(base_url, plan, bare, bump, rounds=args.rounds, seconds=args.seconds)
+        def settle() -> None:  # a slow row leaves requests queued in gunicorn: wait them out
+            client.get("/api/bench/floor/bare", bare[0])
+
+        rows = throughput(base_url, plan, bare, bump, settle, rounds=args.rounds, seconds=args.seconds)
 
         latency = []
         for key, name in [("status", "seat-status"), ("available", "seats?status=AVAILABLE"), ("all", "seats (all)"),
@@ -296,7 +299,14 @@ def check_answers(answers: dict[str, Answer | None], seats: int, free: int) -> N
 
 
 def throughput(
-    base_url: str, plan: Plan, bare: list[dict[str, str]], bump: Callable[[], None], *, rounds: int, seconds: float
+    base_url: str,
+    plan: Plan,
+    bare: list[dict[str, str]],
+    bump: Callable[[], None],
+    settle: Callable[[], None],
+    *,
+    rounds: int,
+    seconds: float,
 ) -> dict[str, tuple[list[LoadResult], list[float], list[LoadResult]]]:
     """wrk on each row right after wrk on the bare floor, round after round: each ratio is to the
     floor measured next to it, so a burst of other work on the machine moves both. A row with seat
@@ -308,12 +318,14 @@ def throughput(
         for name, path, sent, changes in plan:
             if sent is None:
                 continue
+            settle()
             base = wrk("bare floor", base_url, floor, seconds=seconds)
+            settle()
             with seat_changes(bump, changes):
                 result = wrk(name, base_url, [("GET", path, h, None) for h in sent], seconds=seconds)
             results, ratios, floors = rows.setdefault(name, ([], [], []))
             results.append(result)
-            ratios.append(result.per_second / base.per_second)
+            ratios.append(result.per_second / base.per_second if base.per_second else float("nan"))
             floors.append(base)
     return rows
 
