@@ -121,6 +121,7 @@ class HealthLiveApi(PublicApi):
     web process restarted by its supervisor."""
 
     throttle_classes: list = []
+    may_be_unavailable = False  # no dependency behind it: never a 503 (apps.common.schema)
 
     @extend_schema(responses={200: inline_serializer("HealthLive", {"status": serializers.CharField()})})
     def get(self, request: Request) -> Response:
