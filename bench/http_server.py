@@ -49,10 +49,15 @@ def gunicorn(
     env: dict[str, str], *, workers: int = 2, app: str = "ticketing.wsgi", port: int | None = None
 ) -> Iterator[str]:
     port = port or free_port()
+    # gunicorn.conf.py (read from the project root) writes the JSON access log, as in production; it goes
+    # to a file here so that a benchmark's own figures stay readable.
+    logs = ROOT / "bench" / "out" / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    log = open(logs / f"gunicorn-{port}.log", "wb")  # noqa: SIM115 (closed with the process)
     process = subprocess.Popen(
         [str(VENV_BIN / "gunicorn"), app, "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
          "--worker-class", "sync", "--log-level", "warning"],
-        env=env, cwd=ROOT,
+        env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
     try:
@@ -62,6 +67,7 @@ def gunicorn(
     finally:
         process.terminate()
         process.wait(timeout=20)
+        log.close()
 
 
 @dataclass

@@ -1,316 +1,642 @@
-"""The booking rush, end to end: simulated buyers against gunicorn + a Celery worker + Celery beat,
+"""The on-sale rush, end to end: Locust buyers (open model) against gunicorn + Celery workers + beat,
 on MariaDB and Redis on this machine (loopback only, bounded in count and time).
 
-    .venv/bin/python bench/rush.py            # short: 200 buyers, 100 seats, well under 3 minutes
-    .venv/bin/python bench/rush.py --long     # 2,000 buyers, 1,000 seats
+    make rush                                  # the full scenario: 20,000 buyers, one date of 10,000 seats,
+                                               # fixed (110 per 10 s) and auto admission side by side
+    .venv/bin/python bench/rush.py --seats 50000          # the arena variant
+    .venv/bin/python bench/rush.py --short     # what `make bench` runs: scaled down, auto only, < 3 min
 
-Every buyer logs in, enters the queue of one date that will sell out, polls status as the server
-says (poll_after_seconds), and once admitted reads the seat map, holds 1-4 seats (retrying with other
-seats on SEAT_UNAVAILABLE) and pays; some abandon their hold. Afterwards it asserts: check_invariants
-passes; seats sold equal confirmed reservations' items; money is conserved; every abandoned hold was
-released; no 5xx but 503; the queue admitted in arrival order. It prints per-endpoint figures and
-writes CSV and PNG plots to bench/out/rush/.
+The scenario: every buyer is funded; 95 % hold tokens issued before the run, 5 % log in during it.
+60 % arrive during the pre-queue window before the opening, 40 % over the window after it (the pre-queue
+window is compressed by --time-scale; the window after the opening is not, so the server sees at least
+the real arrival rate). Buyers poll as the server says, read the layout once and the status, hold 1-4
+adjacent seats preferring the best sections (retrying on SEAT_UNAVAILABLE), 15 % abandon the hold and
+the rest pay. Client timeouts and transport errors are failures.
+
+At the end, per admission mode, it asserts: check_invariants passes; seats sold = confirmed items;
+money conserved to the cent; every abandoned hold released; no 5xx but 503 (with Retry-After); buyers
+were served (admitted, and the date sold out when demand exceeds supply); the pre-queue's order is a
+uniform draw (rank correlation with arrival order and a chi-square over arrival/position deciles) and
+later arrivals were admitted in arrival order. It prints time to sell out, seats sold per minute,
+admissions per minute, per-endpoint p50/p95/p99 and statuses, CPU per process (the load generator's
+share included), and writes CSV and plots to bench/out/rush/.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import csv
+import json
 import os
 import random
-import statistics
+import resource
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter, defaultdict
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.http_server import ROOT, VENV_BIN, drop_database, scratch_env, setup_django, web_tier
+from bench.http_server import VENV_BIN, web_tier
+from bench.scratch import ROOT, scratch_django
 
 OUT = ROOT / "bench" / "out" / "rush"
+WALLET = Decimal("10000000.00")
 PASSWORD = "load-test-pass-1"
-WALLET = Decimal("1000000.00")
+# Sections from the stage back: the dearer the section, the more buyers want it.
+SECTION_PRICES = ["180000.00", "150000.00", "120000.00", "100000.00", "90000.00", "70000.00", "50000.00", "30000.00"]
 
 
 @dataclass
-class Stats:
-    started: float = field(default_factory=time.monotonic)
-    latencies: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
-    codes: dict[str, Counter] = field(default_factory=lambda: defaultdict(Counter))
-    errors: Counter = field(default_factory=Counter)
-    server_errors: list[str] = field(default_factory=list)
-    ready_seen: list[tuple[float, int]] = field(default_factory=list)  # (received at, entry position)
-    waiting_seen: list[tuple[float, int]] = field(default_factory=list)  # (sent at, entry position)
-    waits: list[float] = field(default_factory=list)
-    sold: list[tuple[float, int]] = field(default_factory=list)
-    admitted_at: list[float] = field(default_factory=list)
-    abandoned: list[int] = field(default_factory=list)
-    paid: list[int] = field(default_factory=list)
-    gave_up: int = 0
+class Scenario:
+    buyers: int
+    seats: int
+    prequeue_seconds: float  # real-time length of the pre-queue arrival window
+    after_seconds: float  # arrivals after the opening (not compressed)
+    time_scale: float
+    prequeue_share: float = 0.6
+    login_share: float = 0.05
+    abandon: float = 0.15
+    hold_ttl: int = 60
+    budget: int = 900
+    think_choose: tuple[float, float] = (2.0, 6.0)
+    think_pay: tuple[float, float] = (2.0, 5.0)
+    seed: int = 20261125
+    web_servers: int = 1
+    celery_workers: int = 1
+    web_workers: int = 2
+
+    @property
+    def lead(self) -> float:
+        """Seconds from the first arrival to the opening."""
+        return self.prequeue_seconds * self.time_scale
 
 
-async def request(client, stats: Stats, name: str, method: str, path: str, **kwargs):
-    began = time.monotonic()
+@dataclass
+class Outcome:
+    mode: str
+    scenario: Scenario
+    opens_at: float = 0.0  # seconds since t0
+    result: dict[str, Any] = field(default_factory=dict)
+    samples: list[dict[str, float]] = field(default_factory=list)
+    scores: dict[int, float] = field(default_factory=dict)  # user id -> score in the waiting line
+    cpu: dict[str, float] = field(default_factory=dict)
+    wall: float = 0.0
+    db: dict[str, Any] = field(default_factory=dict)
+    failures: list[str] = field(default_factory=list)
+    figures: dict[str, Any] = field(default_factory=dict)
+
+
+# --- the data ---------------------------------------------------------------------------------------
+
+
+def sectioned_layout(seats: int) -> list[dict[str, Any]]:
+    """Eight sections of (about) equal size, rows of at most 50 seats, dearest first."""
+    per_section, rest = divmod(seats, len(SECTION_PRICES))
+    layout = []
+    for i, price in enumerate(SECTION_PRICES):
+        size = per_section + (1 if i < rest else 0)
+        per_row = next(n for n in range(min(50, size), 0, -1) if size % n == 0)
+        layout.append({"name": f"Section {chr(65 + i)}", "rows": size // per_row, "seats_per_row": per_row,
+                       "price": price})  # fmt: skip
+    return layout
+
+
+def seed(scenario: Scenario) -> dict[str, Any]:
+    """The date (its opening is set later, by open_booking_at), the funded buyers and their tokens."""
+    import datetime as dt
+
+    from django.core.management import call_command
+    from django.utils import timezone
+
+    from apps.accounts.models import User
+    from apps.accounts.services import issue_tokens
+    from apps.concerts import services
+
+    call_command("seed_load_users", "--users", str(scenario.buyers), "--balance", str(WALLET), verbosity=0)  # fmt: skip
+    venue = services.create_venue(name="Rush Arena", address="Loopback", layout=sectioned_layout(scenario.seats))
+    concert = services.create_concert(venue=venue, name="Rush", artist="Load Generator")
+    concert_date = services.create_concert_date(
+        concert=concert, starts_at=timezone.now() + dt.timedelta(days=30),
+        booking_opens_at=timezone.now() + dt.timedelta(days=1), batch_size=5000,
+    )  # fmt: skip
+    users = list(User.objects.filter(email__startswith="load", email__endswith="@example.com").order_by("pk"))
+    rng = random.Random(scenario.seed)
+    buyers = []
+    for user in users[: scenario.buyers]:
+        buyer = {"user_id": user.pk, "email": user.email}
+        if rng.random() >= scenario.login_share:
+            buyer.update(issue_tokens(user=user))
+        buyers.append(buyer)
+    rng.shuffle(buyers)
+    return {"concert_id": concert.pk, "date_id": concert_date.pk, "buyers": buyers}
+
+
+def arrivals(scenario: Scenario) -> list[float]:
+    """Arrival offsets from t0: the pre-queue share spread over the compressed pre-queue window, the
+    rest over the window after the opening."""
+    rng = random.Random(scenario.seed + 1)
+    early = round(scenario.buyers * scenario.prequeue_share)
+    times = [rng.uniform(0, scenario.lead * 0.98) for _ in range(early)]
+    times += [scenario.lead + rng.uniform(0, scenario.after_seconds) for _ in range(scenario.buyers - early)]
+    return sorted(times)
+
+
+# --- the processes ----------------------------------------------------------------------------------
+
+
+@contextmanager
+def celery(env: dict[str, str], workers: int) -> Any:
+    """Beat, one worker per `workers` for the booking queue and one for the rest (e-mail)."""
+    command = [str(VENV_BIN / "celery"), "-A", "ticketing"]
+    processes = [
+        subprocess.Popen(
+            [*command, "worker", "-Q", "booking", "-c", "1", "-n", f"rush-booking{i}@%h", "--loglevel", "WARNING"],
+            env=env,
+            cwd=ROOT,
+        )
+        for i in range(workers)
+    ]
+    processes.append(subprocess.Popen([*command, "worker", "-Q", "default,email", "-c", "1", "-n", "rush-mail@%h",
+                                       "--loglevel", "WARNING"], env=env, cwd=ROOT))  # fmt: skip
+    processes.append(subprocess.Popen([*command, "beat", "--schedule", str(OUT / "celerybeat-schedule"),
+                                       "--loglevel", "WARNING"], env=env, cwd=ROOT))  # fmt: skip
     try:
-        response = await client.request(method, path, **kwargs)
-    except Exception as exc:  # transport errors count as failures of that endpoint
-        stats.codes[name]["transport"] += 1
-        stats.errors[f"{name} {type(exc).__name__}"] += 1
-        return None, began
-    stats.latencies[name].append(time.monotonic() - began)
-    stats.codes[name][response.status_code] += 1
-    if response.status_code >= 500 and response.status_code != 503:
-        stats.server_errors.append(f"{name} {response.status_code} {response.text[:200]}")
-    if response.status_code >= 400:
-        try:
-            stats.errors[f"{name} {response.json()['error']['code']}"] += 1
-        except Exception:
-            stats.errors[f"{name} {response.status_code}"] += 1
-    return response, began
+        yield processes
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.wait(30)
 
 
-async def buyer(n: int, base: str, concert_id: int, date_id: int, stats: Stats, abandon_rate: float, deadline: float):
-    import httpx
+class Sampler(threading.Thread):
+    """Once a second: the line's length and admitted count in Redis, each waiter's score the first time it
+    is seen (the server's order of the line), and the CPU time of every process of the run."""
 
-    async with httpx.AsyncClient(base_url=base, timeout=30) as client:
-        await asyncio.sleep(random.uniform(0, 3))  # the crowd arrives over a few seconds
-        login, _ = await request(client, stats, "POST /api/auth/login", "POST", "/api/auth/login",
-                                 json={"email": f"load{n}@example.com", "password": PASSWORD})  # fmt: skip
-        if login is None or login.status_code != 200:
-            return
-        auth = {"Authorization": f"Bearer {login.json()['access']}"}
-        target = {"concert_id": concert_id, "concert_date_id": date_id}
-        entered_at = time.monotonic()
-        response, _ = await request(client, stats, "POST /api/queue", "POST", "/api/queue", json=target, headers=auth)
-        if response is None or response.status_code not in (200, 201):
-            return
-        state = response.json()
-        position = state["position"]
-        status_path = f"/api/queue/status?concert_id={concert_id}&concert_date_id={date_id}"
-        while state["status"] == "WAITING" and time.monotonic() < deadline:
-            await asyncio.sleep(state.get("poll_after_seconds") or 5)
-            sent = time.monotonic()
-            response, _ = await request(client, stats, "GET /api/queue/status", "GET", status_path, headers=auth)
-            if response is None or response.status_code != 200:
+    def __init__(self, outcome: Outcome, date_id: int, t0: float) -> None:
+        super().__init__(daemon=True)
+        self.outcome, self.date_id, self.t0 = outcome, date_id, t0
+        self.stopped = threading.Event()
+        self.cpu_start: dict[int, tuple[str, float]] = {}
+
+    def run(self) -> None:
+        from apps.common.redis import get_redis
+        from apps.queue.keys import QueueKeys
+
+        keys, redis = QueueKeys(self.date_id), get_redis()
+        self.cpu_snapshot(first=True)
+        while not self.stopped.wait(1.0):
+            waiting = redis.zrange(keys.waiting, 0, -1, withscores=True)
+            for member, score in waiting:
+                self.outcome.scores.setdefault(int(member), score)
+            self.outcome.samples.append({"t": time.time() - self.t0, "waiting": len(waiting),
+                                         "active": redis.zcard(keys.active)})  # fmt: skip
+        self.cpu_snapshot(first=False)
+
+    def cpu_snapshot(self, first: bool) -> None:
+        import psutil
+
+        totals: dict[str, float] = defaultdict(float)
+        for process in psutil.process_iter(["pid", "name", "cmdline"]):
+            try:
+                group = process_group(process.info["name"] or "", " ".join(process.info["cmdline"] or []))
+                if group is None:
+                    continue
+                times = process.cpu_times()
+                used = times.user + times.system
+            except (psutil.NoSuchProcess, psutil.AccessDenied):
                 continue
-            state = response.json()
-            if state["status"] == "WAITING":
-                stats.waiting_seen.append((sent, position))
-        if state["status"] != "READY":
-            return
-        stats.ready_seen.append((time.monotonic(), position))
-        stats.admitted_at.append(time.monotonic() - stats.started)
-        stats.waits.append(time.monotonic() - entered_at)
-        headers = {**auth, "X-Queue-Token": state["token"]}
-        seats_path = f"/api/concerts/{concert_id}/dates/{date_id}/seats?status=AVAILABLE"
-        reservation = None
-        for _ in range(4):
-            response, _ = await request(client, stats, "GET /seats", "GET", seats_path, headers=headers)
-            if response is None or response.status_code != 200:
-                break
-            available = response.json()
-            if not available:
-                break
-            wanted = random.sample(available, min(len(available), random.randint(1, 4)))
-            body = {"concert_date_id": date_id, "seat_ids": [seat["id"] for seat in wanted]}
-            response, _ = await request(client, stats, "POST /api/reservations", "POST", "/api/reservations",
-                                        json=body, headers=headers)  # fmt: skip
-            if response is not None and response.status_code == 201:
-                reservation = response.json()
-                break
-            if response is None or response.json()["error"]["code"] != "SEAT_UNAVAILABLE":
-                break
-        if reservation is None:
-            stats.gave_up += 1
-            return
-        if random.random() < abandon_rate:
-            stats.abandoned.append(reservation["id"])
-            return
-        response, _ = await request(client, stats, "POST /api/payments", "POST", "/api/payments",
-                                    json={"reservation_id": reservation["id"]},
-                                    headers={**headers, "Idempotency-Key": f"rush-{reservation['id']}"})  # fmt: skip
-        if response is not None and response.status_code == 201:
-            stats.paid.append(reservation["id"])
-            stats.sold.append((time.monotonic() - stats.started, len(reservation["seats"])))
+            if first:
+                self.cpu_start[process.pid] = (group, used)
+            else:
+                before = self.cpu_start.get(process.pid, (group, 0.0))[1]
+                totals[group] += used - before
+        if not first:
+            # Processes that ended during the run (none should) are not counted.
+            self.outcome.cpu = dict(totals)
+
+
+def process_group(name: str, cmdline: str) -> str | None:
+    if "gunicorn" in cmdline:
+        return "gunicorn"
+    if "celery" in cmdline and " beat" in cmdline:
+        return "celery beat"
+    if "celery" in cmdline:
+        return "celery workers"
+    if name in ("mariadbd", "mysqld"):
+        return "MariaDB"
+    if name == "redis-server":
+        return "Redis"
+    if name in ("haproxy", "nginx"):
+        return name
+    return None
+
+
+def run_locust(plan_path: Path, result_path: Path, base: str, csv_prefix: Path, budget: float) -> float:
+    """Run the buyers; returns the CPU seconds the load generator used."""
+    env = {**os.environ, "RUSH_PLAN": str(plan_path), "RUSH_RESULT": str(result_path)}
+    command = [str(VENV_BIN / "locust"), "-f", str(ROOT / "bench" / "rush_locust.py"), "--headless",
+               "--host", base, "--csv", str(csv_prefix), "--csv-full-history", "--only-summary",
+               "--loglevel", "ERROR", "--stop-timeout", "5"]  # fmt: skip
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    subprocess.run(command, env=env, cwd=ROOT, check=False, timeout=budget + 120)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if not result_path.exists():
+        raise RuntimeError("Locust wrote no result")
+    return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+# --- one mode ---------------------------------------------------------------------------------------
+
+
+def run_mode(mode: str, scenario: Scenario, redis_db: int) -> Outcome:
+    outcome = Outcome(mode=mode, scenario=scenario, opens_at=scenario.lead)
+    with scratch_django(f"bench_rush_{mode}", redis_db, **mode_settings(mode, scenario)) as env:
+        from django.db import connections
+
+        from apps.common.redis import get_redis
+
+        data = seed(scenario)
+        outcome.db["money_before"] = wallet_total()
+        # The opening is set once the data is in, so that a long seeding cannot eat into the pre-queue.
+        t0 = time.time() + 20  # the processes start, Locust imports
+        open_booking_at(data["date_id"], t0 + scenario.lead)
+        get_redis().flushdb()  # nothing cached about the date from before the change
+        connections.close_all()
+        OUT.mkdir(parents=True, exist_ok=True)
+        plan_path, result_path = OUT / f"plan-{mode}.json", OUT / f"result-{mode}.json"
+        plan_path.write_text(json.dumps(locust_plan(scenario, data, t0)))
+        result_path.unlink(missing_ok=True)
+        print(f"\n== {mode} admission: {scenario.buyers} buyers, {scenario.seats} seats; the pre-queue window "
+              f"({scenario.lead:.0f} s) starts in {t0 - time.time():.0f} s ==")  # fmt: skip
+        with (
+            celery(env, scenario.celery_workers),
+            web_tier(env, servers=scenario.web_servers, workers=scenario.web_workers) as base,
+        ):
+            time.sleep(max(0.0, t0 - time.time() - 3))
+            sampler = Sampler(outcome, data["date_id"], t0)
+            sampler.start()
+            locust_cpu = run_locust(plan_path, result_path, base, OUT / f"locust-{mode}", scenario.budget)
+            outcome.wall = time.time() - t0
+            time.sleep(scenario.hold_ttl + 10)  # every abandoned hold reaches its expiry and the sweep runs
+            sampler.stopped.set()
+            sampler.join()
+        outcome.cpu["load generator (Locust)"] = locust_cpu
+        outcome.result = json.loads(result_path.read_text())
+        collect_database_facts(outcome, data, t0)
+    return outcome
+
+
+def locust_plan(scenario: Scenario, data: dict[str, Any], t0: float) -> dict[str, Any]:
+    path = f"/api/concerts/{data['concert_id']}/dates/{data['date_id']}"
+    target = f"concert_id={data['concert_id']}&concert_date_id={data['date_id']}"
+    return {
+        **data, "t0": t0, "opens_at": scenario.lead, "arrivals": arrivals(scenario), "budget_seconds": scenario.budget, "password": PASSWORD,
+        "abandon": scenario.abandon, "seed": scenario.seed, "think_choose": scenario.think_choose,
+        "think_pay": scenario.think_pay, "hold_attempts": 5, "layout_path": f"{path}/seat-layout",
+        "status_path": f"{path}/seat-status", "queue_query": f"/api/queue?{target}",
+        "status_query": f"/api/queue/status?{target}",
+    }  # fmt: skip
+
+
+def open_booking_at(date_id: int, at: float) -> None:
+    import datetime as dt
+
+    from apps.concerts.models import ConcertDate
+
+    ConcertDate.objects.filter(pk=date_id).update(booking_opens_at=dt.datetime.fromtimestamp(at, tz=dt.UTC))
+
+
+def mode_settings(mode: str, scenario: Scenario) -> dict[str, str]:
+    unlimited = "1000000/min"
+    settings = {
+        "QUEUE_ADMISSION": mode, "HOLD_TTL_SECONDS": str(scenario.hold_ttl), "HOLD_SWEEP_INTERVAL_SECONDS": "2",
+        "QUEUE_PREQUEUE_SECONDS": str(int(scenario.lead + 300)), "EMAIL_URL": "dummymail://",
+        "WEB_CONCURRENCY": str(scenario.web_workers),
+    }  # fmt: skip
+    if mode == "fixed":
+        settings.update(QUEUE_ADMIT_INTERVAL_SECONDS="10", QUEUE_ADMIT_BATCH="110", QUEUE_MAX_ACTIVE="660")
+    # Every buyer comes from this one address: the per-IP limits would see one giant office behind NAT.
+    for scope in ("LOGIN", "REFRESH", "QUEUE_ENTER", "HOLD", "PAY", "QUEUE_ENTER_IP", "HOLD_IP", "PAY_IP", "ANON_IP"):
+        settings[f"THROTTLE_{scope}"] = unlimited
+    return settings
+
+
+def wallet_total() -> Decimal:
+    from django.db.models import Sum
+
+    from apps.accounts.models import User
+
+    return User.objects.aggregate(s=Sum("balance"))["s"] or Decimal(0)
+
+
+def collect_database_facts(outcome: Outcome, data: dict[str, Any], t0: float) -> None:
+    from django.core.management import call_command
+    from django.db.models import Sum
+
+    from apps.concerts.models import Seat
+    from apps.payments.models import Payment
+    from apps.reservations.models import Reservation, ReservationItem
+
+    date_id = data["date_id"]
+    abandoned = [j["reservation"] for j in outcome.result["journeys"] if j.get("outcome") == "abandoned"]
+    db = outcome.db
+    db["sold"] = Seat.objects.filter(concert_date_id=date_id, status="RESERVED").count()
+    db["confirmed_items"] = ReservationItem.objects.filter(reservation__status="CONFIRMED").count()
+    db["money_after"] = wallet_total()
+    db["paid_total"] = Payment.objects.filter(status="PAID").aggregate(s=Sum("amount"))["s"] or Decimal(0)
+    db["unreleased"] = Reservation.objects.filter(pk__in=abandoned).exclude(status="EXPIRED").count()
+    db["abandoned"] = len(abandoned)
+    # Seats sold over time, from the payments themselves (seconds since t0, seats in that payment).
+    db["sales"] = sorted(
+        (payment.paid_at.timestamp() - t0, payment.reservation.items.count())
+        for payment in Payment.objects.filter(status="PAID").select_related("reservation")
+    )
+    try:
+        call_command("check_invariants", grace_seconds=0)
+        db["invariants"] = "ok"
+    except BaseException as exc:  # the command exits non-zero on a breach
+        db["invariants"] = f"BROKEN: {exc}"
+
+
+# --- analysis ---------------------------------------------------------------------------------------
 
 
 def percentile(values: list[float], p: float) -> float:
     if not values:
         return 0.0
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(len(ordered) * p))] * 1000
+    return ordered[min(len(ordered) - 1, int(len(ordered) * p))]
 
 
-def fifo_violations(stats: Stats) -> int:
-    """A READY seen before someone further ahead was told WAITING means someone jumped the line."""
+def fairness(outcome: Outcome) -> dict[str, Any]:
+    """The pre-queue's drawn order against arrival order, and FIFO after the opening.
+
+    Drawn order: the server's score of each pre-queued buyer in the line (read by the sampler right after
+    the draw), ranked; arrival order: when the buyer entered. Under a uniform draw the two are independent.
+    FIFO: a buyer admitted while someone with a lower score (ahead in the line) was later seen waiting."""
+    from scipy import stats as scipy_stats
+
+    journeys = {j["user_id"]: j for j in outcome.result["journeys"] if "entered" in j}
+    early = [j for j in journeys.values() if j.get("prequeue") and j["user_id"] in outcome.scores]
+    figures: dict[str, Any] = {"prequeued": len(early)}
+    if len(early) >= 50:
+        by_arrival = sorted(early, key=lambda j: j["entered"])
+        drawn = [outcome.scores[j["user_id"]] for j in by_arrival]
+        rho, p_rho = scipy_stats.spearmanr(range(len(drawn)), drawn)
+        deciles = 10 if len(early) >= 500 else 4
+        position_rank = {score: rank for rank, score in enumerate(sorted(drawn))}
+        table = [[0] * deciles for _ in range(deciles)]
+        for arrival_rank, score in enumerate(drawn):
+            table[arrival_rank * deciles // len(drawn)][position_rank[score] * deciles // len(drawn)] += 1
+        chi2, p_chi2, _, _ = scipy_stats.chi2_contingency(table)
+        figures.update(rho=rho, p_rho=p_rho, chi2=chi2, p_chi2=p_chi2)
+        later = [outcome.scores[j["user_id"]] for j in journeys.values()
+                 if not j.get("prequeue") and j["user_id"] in outcome.scores]  # fmt: skip
+        figures["prequeue_behind_later"] = sum(1 for s in drawn if later and s > min(later))
+    admitted = sorted((j["admitted"], outcome.scores.get(uid)) for uid, j in journeys.items() if "admitted" in j)
+    waiting_seen = [(t, outcome.scores.get(uid)) for uid, j in journeys.items() for t, _ in j["polls"]]
     violations = 0
-    ready = sorted(stats.ready_seen)
-    for sent, position in stats.waiting_seen:
-        violations += sum(1 for at, p in ready if at < sent and p > position)
-    return violations
+    admitted_scores = [(t, s) for t, s in admitted if s is not None]
+    for seen_at, score in waiting_seen:
+        if score is None:
+            continue
+        # Someone behind this buyer was admitted a clear second before this buyer was still seen waiting.
+        violations += sum(1 for t, s in admitted_scores if t < seen_at - 1.0 and s > score)
+    figures["fifo_violations"] = violations
+    return figures
 
 
-def report(stats: Stats, wall: float) -> list[list[object]]:
+def summarise(outcome: Outcome) -> None:
+    s, db, result = outcome.scenario, outcome.db, outcome.result
+    journeys = result["journeys"]
+    sales = [(t - outcome.opens_at, n) for t, n in db["sales"]]
+    total, sold_out_at = 0, None
+    per_minute: Counter = Counter()
+    for t, n in sales:
+        total += n
+        per_minute[int(t // 60)] += n
+        if sold_out_at is None and total >= 0.99 * s.seats:
+            sold_out_at = t
+    admitted = [j["admitted"] - outcome.opens_at for j in journeys if "admitted" in j]
+    admissions_per_minute = Counter(int(t // 60) for t in admitted)
+    span = max((t for t, _ in sales), default=0.0) or 1.0
+    outcome.figures.update(
+        arrived=len(journeys), admitted=len(admitted), paid=sum(1 for j in journeys if j.get("outcome") == "paid"),
+        outcomes=Counter(j.get("outcome", "still waiting at the end") for j in journeys),
+        sold=db["sold"], sold_out_seconds=sold_out_at, peak_per_minute=max(per_minute.values(), default=0),
+        mean_per_minute=total / (span / 60), admissions_per_minute=dict(sorted(admissions_per_minute.items())),
+        **fairness(outcome),
+    )  # fmt: skip
+    check(outcome)
+
+
+def check(outcome: Outcome) -> None:
+    s, db, result, f = outcome.scenario, outcome.db, outcome.result, outcome.figures
+    fail = outcome.failures.append
+    if db["invariants"] != "ok":
+        fail(f"check_invariants: {db['invariants']}")
+    if db["sold"] != db["confirmed_items"]:
+        fail(f"seats sold {db['sold']} != confirmed items {db['confirmed_items']}")
+    if db["money_after"] + db["paid_total"] != db["money_before"]:
+        fail(f"money: {db['money_before']} before, {db['money_after']} + {db['paid_total']} paid after")
+    if db["unreleased"]:
+        fail(f"{db['unreleased']} abandoned holds not released")
+    transport = sum(int(codes.get("transport", 0)) for codes in result["statuses"].values())
+    if transport:
+        fail(f"{transport} client timeouts or transport errors")
+    if result["server_errors"]:
+        fail(f"5xx other than 503: {result['server_errors'][:3]}")
+    if result["missing_retry_after"]:
+        fail(f"429/503 without Retry-After: {result['missing_retry_after']}")
+    if not f["admitted"] or not f["sold"]:
+        fail("nobody was served: no admission or no seat sold")
+    demand = f["arrived"] * 2.5 * (1 - s.abandon)
+    if demand >= 1.2 * s.seats and f["sold"] < 0.99 * s.seats:
+        fail(f"demand ({demand:.0f} seats) exceeded supply but only {f['sold']} of {s.seats} seats sold")
+    if f.get("p_rho", 1) < 0.001 or f.get("p_chi2", 1) < 0.001:
+        fail(f"the pre-queue draw is not uniform (p = {f.get('p_rho'):.2g}, {f.get('p_chi2'):.2g})")
+    if f.get("prequeue_behind_later"):
+        fail(f"{f['prequeue_behind_later']} pre-queued buyers were placed behind later arrivals")
+    if f["fifo_violations"]:
+        fail(f"{f['fifo_violations']} admissions out of line order")
+
+
+# --- report -----------------------------------------------------------------------------------------
+
+ENDPOINT_ORDER = ["POST /api/auth/login", "POST /api/auth/refresh", "POST /api/queue", "GET /api/queue/status",
+                  "DELETE /api/queue", "GET seat-layout", "GET seat-status", "POST /api/reservations",
+                  "POST /api/payments"]  # fmt: skip
+
+
+def endpoint_rows(outcome: Outcome) -> list[list[Any]]:
     rows = []
-    print(f"\n{'endpoint':<26} {'requests':>8} {'req/s':>7} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8}  statuses")
-    for name, latencies in sorted(stats.latencies.items()):
-        codes = " ".join(f"{code}:{count}" for code, count in sorted(stats.codes[name].items(), key=str))
-        row = [name, len(latencies), len(latencies) / wall, statistics.median(latencies) * 1000,
-               percentile(latencies, 0.95), percentile(latencies, 0.99), codes]  # fmt: skip
-        rows.append(row)
-        print(f"{row[0]:<26} {row[1]:>8} {row[2]:>7.1f} {row[3]:>8.1f} {row[4]:>8.1f} {row[5]:>8.1f}  {codes}")
-    print("\nerrors by code:", dict(stats.errors) or "none")
+    for name in sorted(outcome.result["statuses"], key=lambda n: [*ENDPOINT_ORDER, n].index(n)):
+        values = outcome.result["latencies"].get(name, [])
+        codes = " ".join(f"{c}:{n}" for c, n in sorted(outcome.result["statuses"][name].items()))
+        rows.append([outcome.mode, name, len(values), round(len(values) / max(outcome.wall, 1), 1),
+                     round(percentile(values, 0.5), 1), round(percentile(values, 0.95), 1),
+                     round(percentile(values, 0.99), 1), codes])  # fmt: skip
     return rows
 
 
-def plots(stats: Stats, interval: int) -> None:
+def print_report(outcome: Outcome) -> None:
+    f, db = outcome.figures, outcome.db
+    print(f"\n-- {outcome.mode} admission --")
+    print(f"{'endpoint':<24} {'requests':>8} {'req/s':>7} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8}  statuses")
+    for row in endpoint_rows(outcome):
+        print(f"{row[1]:<24} {row[2]:>8} {row[3]:>7} {row[4]:>8} {row[5]:>8} {row[6]:>8}  {row[7]}")
+    sold_out = (
+        f"{f['sold_out_seconds']:.0f} s after the opening" if f["sold_out_seconds"] is not None else "not reached"
+    )
+    print(f"buyers arrived {f['arrived']}, admitted {f['admitted']}, paid {f['paid']}; outcomes {dict(f['outcomes'])}")
+    print(f"seats sold {f['sold']} of {outcome.scenario.seats}; >= 99 % sold: {sold_out}; seats/min peak "
+          f"{f['peak_per_minute']}, mean {f['mean_per_minute']:.0f}")  # fmt: skip
+    print(f"admissions per minute after the opening: {f['admissions_per_minute']}")
+    if "rho" in f:
+        print(f"draw of {f['prequeued']} pre-queued buyers: Spearman rho {f['rho']:+.3f} (p {f['p_rho']:.2f}), "
+              f"chi-square p {f['p_chi2']:.2f}; pre-queued behind later arrivals: {f['prequeue_behind_later']}")  # fmt: skip
+    print(f"FIFO violations: {f['fifo_violations']}; invariants {db['invariants']}; money before "
+          f"{db['money_before']}, after {db['money_after']} + paid {db['paid_total']}; abandoned {db['abandoned']}, "
+          f"unreleased {db['unreleased']}")  # fmt: skip
+    total_cpu = sum(outcome.cpu.values()) or 1.0
+    print("CPU seconds over the run (share of the machine's 2 cores x wall): " + ", ".join(
+        f"{group} {seconds:.0f} s ({seconds / (2 * max(outcome.wall, 1)):.0%})"
+        for group, seconds in sorted(outcome.cpu.items(), key=lambda kv: -kv[1])))  # fmt: skip
+    print(
+        f"load generator: {outcome.cpu.get('load generator (Locust)', 0) / total_cpu:.0%} of the CPU used, "
+        f"{1000 * outcome.cpu.get('load generator (Locust)', 0) / max(f['arrived'], 1):.0f} ms per simulated buyer"
+    )
+
+
+def write_files(outcomes: list[Outcome]) -> None:
+    with open(OUT / "endpoints.csv", "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["mode", "endpoint", "requests", "req_per_s", "p50_ms", "p95_ms", "p99_ms", "statuses"])
+        for outcome in outcomes:
+            writer.writerows(endpoint_rows(outcome))
+    with open(OUT / "timeline.csv", "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["mode", "seconds_since_opening", "waiting", "active", "seats_sold_total"])
+        for outcome in outcomes:
+            sales, total = iter(outcome.db["sales"]), 0
+            pending = next(sales, None)
+            for sample in outcome.samples:
+                while pending is not None and pending[0] <= sample["t"]:
+                    total += pending[1]
+                    pending = next(sales, None)
+                writer.writerow([outcome.mode, round(sample["t"] - outcome.opens_at, 1), sample["waiting"],
+                                 sample["active"], total])  # fmt: skip
+    with open(OUT / "latency.csv", "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["mode", "endpoint", "seconds_since_opening", "requests", "p50_ms", "p95_ms", "p99_ms"])
+        for outcome in outcomes:
+            for name, at, values in outcome.result["timeline"]:
+                writer.writerow([outcome.mode, name, round(at - outcome.opens_at, 1), len(values),
+                                 round(percentile(values, 0.5), 1), round(percentile(values, 0.95), 1),
+                                 round(percentile(values, 0.99), 1)])  # fmt: skip
+    plots(outcomes)
+
+
+def plots(outcomes: list[Outcome]) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
-    if stats.admitted_at:
-        buckets = Counter(int(t // interval) * interval for t in stats.admitted_at)
-        xs = sorted(buckets)
-        axes[0].bar(xs, [buckets[x] for x in xs], width=interval * 0.8)
-    axes[0].set(title=f"admitted per {interval} s (seen by buyers)", xlabel="s since start", ylabel="buyers")
-    axes[1].hist(stats.waits or [0], bins=20)
-    axes[1].set(title="wait from entry to admission", xlabel="s", ylabel="buyers")
-    sold = sorted(stats.sold)
-    cumulative, total = [], 0
-    for _, n in sold:
-        total += n
-        cumulative.append(total)
-    axes[2].plot([t for t, _ in sold], cumulative)
-    axes[2].set(title="seats sold over time", xlabel="s since start", ylabel="seats")
+    fig, axes = plt.subplots(2, 2, figsize=(14, 9))
+    (sold_ax, queue_ax), (admit_ax, latency_ax) = axes
+    for outcome in outcomes:
+        t, total, xs, ys = outcome.opens_at, 0, [], []
+        for at, n in outcome.db["sales"]:
+            total += n
+            xs.append(at - t)
+            ys.append(total)
+        sold_ax.plot(xs, ys, label=outcome.mode)
+        queue_ax.plot([s["t"] - t for s in outcome.samples], [s["waiting"] for s in outcome.samples],
+                      label=f"{outcome.mode}: waiting")  # fmt: skip
+        queue_ax.plot([s["t"] - t for s in outcome.samples], [s["active"] for s in outcome.samples], "--",
+                      label=f"{outcome.mode}: admitted")  # fmt: skip
+        admitted = Counter(int((j["admitted"] - t) // 10) * 10 for j in outcome.result["journeys"] if "admitted" in j)
+        admit_ax.step(sorted(admitted), [admitted[x] for x in sorted(admitted)], where="post", label=outcome.mode)
+        for name in ("GET /api/queue/status", "POST /api/reservations", "POST /api/payments"):
+            points = [(at - t, percentile(v, 0.95)) for n, at, v in outcome.result["timeline"] if n == name]
+            latency_ax.plot([p[0] for p in points], [p[1] for p in points], label=f"{outcome.mode}: {name}")
+    sold_ax.set(title="seats sold", xlabel="s since the opening", ylabel="seats")
+    queue_ax.set(title="queue length", xlabel="s since the opening", ylabel="buyers")
+    admit_ax.set(title="admissions per 10 s", xlabel="s since the opening", ylabel="buyers")
+    latency_ax.set(title="p95 latency per 5 s", xlabel="s since the opening", ylabel="ms", yscale="log")
+    for ax in axes.flat:
+        ax.axvline(0, color="grey", linewidth=0.5)
+        ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(OUT / "rush.png", dpi=90)
 
 
-def main() -> None:
+def print_comparison(outcomes: list[Outcome]) -> None:
+    if len(outcomes) < 2:
+        return
+    print(f"\n{'':<36}" + "".join(f"{o.mode:>14}" for o in outcomes))
+    rows = [
+        ("seats sold", lambda o: o.figures["sold"]),
+        ("sold >= 99 % (s after opening)", lambda o: round(o.figures["sold_out_seconds"] or -1)),
+        ("seats/min peak", lambda o: o.figures["peak_per_minute"]),
+        ("seats/min mean", lambda o: round(o.figures["mean_per_minute"])),
+        ("admitted", lambda o: o.figures["admitted"]),
+        ("hold p99 ms", lambda o: next((r[6] for r in endpoint_rows(o) if r[1] == "POST /api/reservations"), "-")),
+        ("status p99 ms", lambda o: next((r[6] for r in endpoint_rows(o) if r[1] == "GET /api/queue/status"), "-")),
+        ("checks failed", lambda o: len(o.failures)),
+    ]
+    for label, value in rows:
+        print(f"{label:<36}" + "".join(f"{value(o)!s:>14}" for o in outcomes))
+
+
+# --- command ----------------------------------------------------------------------------------------
+
+
+def parse() -> tuple[Scenario, list[str]]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--long", action="store_true")
-    parser.add_argument("--buyers", type=int)
-    parser.add_argument("--seats", type=int)
-    parser.add_argument("--abandon", type=float, default=0.15)
-    parser.add_argument("--web-servers", type=int, default=1, help="gunicorn servers (behind HAProxy when > 1)")
+    parser.add_argument("--short", action="store_true", help="scaled down for make bench: auto only, < 3 min")
+    parser.add_argument("--buyers", type=int, default=20_000)
+    parser.add_argument("--seats", type=int, default=10_000)
+    parser.add_argument("--admission", choices=["both", "auto", "fixed"], default="both")
+    parser.add_argument("--prequeue-seconds", type=float, default=600, help="real length of the pre-queue window")
+    parser.add_argument("--after-seconds", type=float, default=120, help="arrivals after the opening")
+    parser.add_argument("--time-scale", type=float, default=0.1, help="compression of the pre-queue window")
+    parser.add_argument("--hold-ttl", type=int, default=60)
+    parser.add_argument("--budget", type=int, default=900, help="seconds of load per admission mode, at most")
+    parser.add_argument("--web-servers", type=int, default=1)
     parser.add_argument("--celery-workers", type=int, default=1)
     args = parser.parse_args()
-    buyers = args.buyers or (2000 if args.long else 200)
-    seats = args.seats or (1000 if args.long else 100)
-    hold_ttl, sweep, admit_every = 15, 2, 2
-    budget = 600 if args.long else 90
+    if args.short:
+        scenario = Scenario(buyers=1200, seats=600, prequeue_seconds=200, after_seconds=20, time_scale=0.1,
+                            hold_ttl=20, budget=90, think_choose=(1.0, 3.0), think_pay=(1.0, 2.0))  # fmt: skip
+        return scenario, ["auto"]
+    scenario = Scenario(buyers=args.buyers, seats=args.seats, prequeue_seconds=args.prequeue_seconds,
+                        after_seconds=args.after_seconds, time_scale=args.time_scale, hold_ttl=args.hold_ttl,
+                        budget=args.budget, web_servers=args.web_servers, celery_workers=args.celery_workers)  # fmt: skip
+    return scenario, (["fixed", "auto"] if args.admission == "both" else [args.admission])
 
-    env = scratch_env(
-        "bench_rush", 11, HOLD_TTL_SECONDS=str(hold_ttl), HOLD_SWEEP_INTERVAL_SECONDS=str(sweep),
-        QUEUE_ADMIT_INTERVAL_SECONDS=str(admit_every), QUEUE_ADMIT_BATCH=str(max(10, buyers // 12)),
-        QUEUE_MAX_ACTIVE=str(max(20, buyers // 6)), THROTTLE_LOGIN="100000/min", THROTTLE_QUEUE_ENTER="100000/min",
-        THROTTLE_HOLD="100000/min", THROTTLE_PAY="100000/min", THROTTLE_QUEUE_ENTER_IP="100000/min",
-        THROTTLE_HOLD_IP="100000/min", THROTTLE_PAY_IP="100000/min", EMAIL_URL="dummymail://",
-    )  # fmt: skip
-    setup_django(env)
-    from django.core.management import call_command
-    from django.db import connections
-    from django.db.models import Sum
 
-    from apps.accounts.models import User
-    from apps.common.redis import get_redis
-    from apps.concerts.models import Concert, Seat
-    from apps.payments.models import Payment
-    from apps.reservations.models import Reservation, ReservationItem
-
-    get_redis().flushdb()
-    call_command("seed_load", "--dates", "1", "--seats-per-date", str(seats), "--name", "Rush")
-    call_command("seed_load_users", "--users", str(buyers), "--balance", str(WALLET))
-    concert = Concert.objects.get(name="Rush")
-    date_id = concert.dates.get().pk
-    money_before = User.objects.aggregate(s=Sum("balance"))["s"]
-    connections.close_all()
-
-    OUT.mkdir(parents=True, exist_ok=True)
-    celery = [str(VENV_BIN / "celery"), "-A", "ticketing"]
-    workers = [
-        subprocess.Popen([*celery, "worker", "-Q", "booking,default,email", "-c", "2", "-n", f"rush{i}@%h",
-                          "--loglevel", "WARNING"], env=env, cwd=ROOT)
-        for i in range(args.celery_workers)
-    ]  # fmt: skip
-    beat = subprocess.Popen([*celery, "beat", "--schedule", str(OUT / "celerybeat-schedule"), "--loglevel", "WARNING"],
-                            env=env, cwd=ROOT)  # fmt: skip
-    stats = Stats()
-    try:
-        with web_tier(env, servers=args.web_servers) as base:
-            print(f"rush: {buyers} buyers for {seats} seats; hold TTL {hold_ttl} s; sweep every {sweep} s; "
-                  f"admission every {admit_every} s; budget {budget} s; {args.web_servers} web server(s), "
-                  f"{args.celery_workers} Celery worker(s), 1 beat")  # fmt: skip
-            stats.started = time.monotonic()
-            deadline = stats.started + budget
-
-            async def crowd() -> None:
-                await asyncio.gather(*(buyer(n, base, concert.pk, date_id, stats, args.abandon, deadline)
-                                       for n in range(buyers)))  # fmt: skip
-
-            asyncio.run(crowd())
-            wall = time.monotonic() - stats.started
-            rows = report(stats, wall)
-            # Let every abandoned hold reach its expiry and the sweep run.
-            time.sleep(hold_ttl + 3 * sweep)
-    finally:
-        for process in [*workers, beat]:
-            process.terminate()
-        for process in [*workers, beat]:
-            process.wait(30)
-
-    sold_seats = Seat.objects.filter(concert_date_id=date_id, status="RESERVED").count()
-    confirmed_items = ReservationItem.objects.filter(reservation__status="CONFIRMED").count()
-    money_after = User.objects.aggregate(s=Sum("balance"))["s"]
-    paid_total = Payment.objects.filter(status="PAID").aggregate(s=Sum("amount"))["s"] or Decimal(0)
-    unreleased = Reservation.objects.filter(pk__in=stats.abandoned).exclude(status="EXPIRED").count()
-    violations = fifo_violations(stats)
-    waits = stats.waits or [0]
-    print(f"\nadmitted {len(stats.ready_seen)} of {buyers}; paid {len(stats.paid)}; abandoned {len(stats.abandoned)}; "
-          f"found no seat {stats.gave_up}; wait to admission p50 {statistics.median(waits):.1f} s, "
-          f"max {max(waits):.1f} s")  # fmt: skip
-    print(f"seats sold {sold_seats} of {seats}; confirmed reservation items {confirmed_items}")
-    print(f"money: wallets before {money_before}, after {money_after} + paid {paid_total} = {money_after + paid_total}")
-    print(f"abandoned holds not released: {unreleased}; FIFO violations: {violations}; "
-          f"5xx other than 503: {len(stats.server_errors)}")  # fmt: skip
-
-    with open(OUT / "endpoints.csv", "w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["endpoint", "requests", "req_per_s", "p50_ms", "p95_ms", "p99_ms", "statuses"])
-        writer.writerows(rows)
-    with open(OUT / "timeline.csv", "w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["event", "seconds_since_start", "value"])
-        writer.writerows(("admitted", round(t, 3), 1) for t in stats.admitted_at)
-        writer.writerows(("sold", round(t, 3), n) for t, n in stats.sold)
-    plots(stats, admit_every)
-    print(f"wrote {OUT / 'endpoints.csv'}, {OUT / 'timeline.csv'}, {OUT / 'rush.png'}")
-
-    failures = []
-    try:
-        call_command("check_invariants", grace_seconds=0)
-    except Exception as exc:
-        failures.append(f"check_invariants: {exc}")
-    if sold_seats != confirmed_items:
-        failures.append("seats sold differ from confirmed reservation items")
-    if money_after + paid_total != money_before:
-        failures.append("money was created or lost")
-    if unreleased:
-        failures.append(f"{unreleased} abandoned holds were not released")
-    if stats.server_errors:
-        failures.append(f"server errors: {stats.server_errors[:3]}")
-    if violations:
-        failures.append(f"{violations} FIFO violations")
-    connections.close_all()
-    get_redis().flushdb()
-    drop_database(env)
+def main() -> None:
+    scenario, modes = parse()
+    outcomes = []
+    for i, mode in enumerate(modes):
+        outcome = run_mode(mode, scenario, redis_db=11 + i)
+        summarise(outcome)
+        print_report(outcome)
+        outcomes.append(outcome)
+    write_files(outcomes)
+    print_comparison(outcomes)
+    print(f"\nwrote {OUT / 'endpoints.csv'}, {OUT / 'timeline.csv'}, {OUT / 'latency.csv'}, {OUT / 'rush.png'}")
+    failures = [f"{o.mode}: {failure}" for o in outcomes for failure in o.failures]
     if failures:
         print("RUSH FAILED:\n  " + "\n  ".join(failures))
         sys.exit(1)

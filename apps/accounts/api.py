@@ -48,7 +48,9 @@ class SignupApi(PublicApi):
 
     @extend_schema(request=InputSerializer, responses={201: UserOutputSerializer}, operation_id="auth_signup")
     def post(self, request: Request) -> Response:
-        user = services.signup(**self.get_input(request))
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        user = services.signup(**serializer.validated_data)
         return Response(UserOutputSerializer(user).data, status=status.HTTP_201_CREATED)
 
 
@@ -62,7 +64,9 @@ class LoginApi(PublicApi):
 
     @extend_schema(request=InputSerializer, responses={200: TokenPairSerializer}, operation_id="auth_login")
     def post(self, request: Request) -> Response:
-        return Response(services.login(**self.get_input(request)))
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        return Response(services.login(**serializer.validated_data))
 
 
 class RefreshInputSerializer(serializers.Serializer):
@@ -104,7 +108,9 @@ class VerifyEmailApi(PublicApi):
         operation_id="auth_verify_email",
     )
     def post(self, request: Request) -> Response:
-        user = services.verify_email(token=self.get_input(request)["token"])
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        user = services.verify_email(token=serializer.validated_data["token"])
         return Response({"email_verified": user.email_verified})
 
 

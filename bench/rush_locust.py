@@ -1,0 +1,307 @@
+"""The buyers of the rush, as a Locust scenario (run by bench/rush.py; not on its own).
+
+Open model: a LoadTestShape spawns one Locust user per buyer at the buyer's arrival time, drawn before
+the run and independent of how fast the server answers. Each user walks one buyer's journey once and then
+idles, so the user count is the number of buyers who have arrived. The plan (who arrives when, with which
+access token) comes from the JSON file named by RUSH_PLAN; what each buyer saw goes to RUSH_RESULT.
+
+A buyer enters the queue of the date (before the opening: the pre-queue), polls the status exactly as
+the server says (`poll_after_seconds`), and once admitted reads the seat layout once and the seat status,
+picks 1-4 adjacent seats preferring the best (dearest) sections, holds them, retries with other seats on
+SEAT_UNAVAILABLE after re-reading the status with If-None-Match, and pays; some abandon their hold.
+A 429 or 503 is honoured (Retry-After) and retried a bounded number of times.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import time
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import Any
+
+import gevent
+from locust import FastHttpUser, LoadTestShape, events, task
+
+PLAN: dict[str, Any] = json.loads(Path(os.environ["RUSH_PLAN"]).read_text()) if os.environ.get("RUSH_PLAN") else {}
+RESULT_PATH = os.environ.get("RUSH_RESULT", "")
+BUCKET_SECONDS = 5
+
+_next_buyer = 0
+_started_at = time.time()
+journeys: list[dict[str, Any]] = []
+latencies: dict[str, list[float]] = defaultdict(list)
+timeline: dict[tuple[str, int], list[float]] = defaultdict(list)  # (endpoint, bucket) -> latencies in ms
+statuses: dict[str, Counter] = defaultdict(Counter)
+missing_retry_after: Counter = Counter()
+server_errors: list[str] = []
+finished = 0
+
+
+@events.test_start.add_listener
+def _on_start(environment: Any, **_: Any) -> None:
+    global _started_at
+    _started_at = time.time()
+
+
+@events.request.add_listener
+def _on_request(request_type: str, name: str, response_time: float, response: Any, exception: Any, **_: Any) -> None:
+    code = getattr(response, "status_code", 0) or 0
+    if exception is not None and not code:
+        statuses[name]["transport"] += 1
+        return
+    latencies[name].append(response_time)
+    timeline[(name, int((time.time() - _started_at) // BUCKET_SECONDS))].append(response_time)
+    statuses[name][code] += 1
+    if code >= 500 and code != 503:
+        server_errors.append(f"{name} {code} {(response.text or '')[:200]}")
+    if code in (429, 503) and not response.headers.get("Retry-After"):
+        missing_retry_after[name] += 1
+
+
+@events.test_stop.add_listener
+def _on_stop(environment: Any, **_: Any) -> None:
+    if not RESULT_PATH:
+        return
+    result = {
+        "started_at": _started_at,
+        "journeys": journeys,
+        "latencies": latencies,
+        "timeline": [[name, bucket * BUCKET_SECONDS, values] for (name, bucket), values in sorted(timeline.items())],
+        "statuses": {name: {str(code): n for code, n in counts.items()} for name, counts in statuses.items()},
+        "missing_retry_after": dict(missing_retry_after),
+        "server_errors": server_errors[:50],
+    }
+    with open(RESULT_PATH, "w") as handle:
+        json.dump(result, handle)
+
+
+class RushShape(LoadTestShape):
+    """Users = buyers arrived so far (by the plan's arrival times); stops when every journey has ended."""
+
+    def tick(self) -> tuple[int, float] | None:
+        elapsed = time.time() - PLAN["t0"]
+        arrived = sum(1 for at in PLAN["arrivals"] if at <= elapsed)
+        everyone = len(PLAN["arrivals"])
+        if (finished >= everyone) or elapsed > PLAN["budget_seconds"]:
+            return None
+        return max(arrived, 1 if elapsed >= 0 else 0), 2000
+
+
+class GiveUp(Exception):
+    """The journey cannot go on (transport error, an answer the buyer cannot act on)."""
+
+
+class Buyer(FastHttpUser):
+    network_timeout = 30.0
+    connection_timeout = 30.0
+    insecure = True
+
+    def on_start(self) -> None:
+        global _next_buyer
+        self.buyer = PLAN["buyers"][_next_buyer]
+        _next_buyer += 1
+        self.journey: dict[str, Any] = {"user_id": self.buyer["user_id"], "arrived": self.now(), "polls": []}
+        journeys.append(self.journey)  # recorded at once, so a buyer still waiting when the run ends counts
+        self.rng = random.Random(PLAN["seed"] * 1_000_003 + self.buyer["user_id"])
+
+    def now(self) -> float:
+        return time.time() - PLAN["t0"]
+
+    @task
+    def walk(self) -> None:
+        global finished
+        try:
+            self.buy()
+        except GiveUp as exc:
+            self.journey.setdefault("outcome", f"gave up: {exc}")
+        finally:
+            self.journey["ended"] = self.now()
+            finished += 1
+        while True:  # one journey per buyer: stay idle until the run ends
+            gevent.sleep(3600)
+
+    # --- requests -----------------------------------------------------------------------------------
+
+    def call(self, method: str, path: str, name: str, *, ok: tuple[int, ...], headers: dict | None = None,
+             json_body: Any = None, tries: int = 6) -> Any:  # fmt: skip
+        """One request; honours 429/503 Retry-After up to `tries` times; returns the response."""
+        for _ in range(tries):
+            with self.client.request(method, path, name=name, headers=headers, json=json_body,
+                                     catch_response=True) as response:  # fmt: skip
+                code = response.status_code
+                if code == 401 and self.buyer.get("refresh") and "Authorization" in (headers or {}):
+                    response.success()
+                    headers = {**headers, **self.refresh_access()}
+                    continue
+                if code in ok or (400 <= code < 500 and code != 429):
+                    response.success()
+                elif code in (429, 503):
+                    response.success()
+                    gevent.sleep(min(30.0, float(response.headers.get("Retry-After") or 1)) * self.rng.uniform(1, 1.5))
+                    continue
+                else:
+                    response.failure(f"{code}")
+                    raise GiveUp(f"{name} answered {code}")
+                return response
+        raise GiveUp(f"{name} still refused after {tries} tries")
+
+    def refresh_access(self) -> dict[str, str]:
+        """The page's answer to an expired access token: rotate the refresh token once."""
+        refresh, self.buyer["refresh"] = self.buyer["refresh"], None
+        response = self.client.post("/api/auth/refresh", name="POST /api/auth/refresh", json={"refresh": refresh})
+        if response.status_code != 200:
+            raise GiveUp(f"refresh {response.status_code}")
+        self.access, self.buyer["refresh"] = response.json()["access"], response.json()["refresh"]
+        if hasattr(self, "headers"):
+            self.headers.update(self.auth())
+        return self.auth()
+
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.access}"}
+
+    # --- the journey --------------------------------------------------------------------------------
+
+    def buy(self) -> None:
+        self.access = self.buyer.get("access")
+        if not self.access:
+            response = self.call("POST", "/api/auth/login", "POST /api/auth/login", ok=(200,),
+                                 json_body={"email": self.buyer["email"], "password": PLAN["password"]})  # fmt: skip
+            if response.status_code != 200:
+                raise GiveUp(f"login {response.status_code}")
+            self.access, self.buyer["refresh"] = response.json()["access"], response.json()["refresh"]
+        state = self.wait_in_line()
+        self.journey["admitted"] = self.now()
+        self.headers = {**self.auth(), "X-Queue-Token": state["token"]}
+        reservation = self.hold()
+        if reservation is None:
+            self.call("DELETE", PLAN["queue_query"], "DELETE /api/queue", ok=(204,), headers=self.auth())
+            return
+        self.journey["reservation"] = reservation["id"]
+        self.journey["seats"] = len(reservation["seats"])
+        if self.rng.random() < PLAN["abandon"]:
+            self.journey["outcome"] = "abandoned"
+            return
+        gevent.sleep(self.rng.uniform(*PLAN["think_pay"]))
+        response = self.call("POST", "/api/payments", "POST /api/payments", ok=(201,), headers={
+            **self.headers, "Idempotency-Key": f"rush-{reservation['id']}"}, json_body={"reservation_id": reservation["id"]})  # fmt: skip
+        if response.status_code == 201:
+            self.journey["outcome"] = "paid"
+            self.journey["paid"] = self.now()
+        else:
+            self.journey["outcome"] = f"payment {response.json()['error']['code']}"
+
+    def wait_in_line(self) -> dict[str, Any]:
+        target = {"concert_id": PLAN["concert_id"], "concert_date_id": PLAN["date_id"]}
+        while True:
+            response = self.call("POST", "/api/queue", "POST /api/queue", ok=(200, 201), headers=self.auth(),
+                                 json_body=target)  # fmt: skip
+            if response.status_code in (200, 201):
+                break
+            body = response.json()["error"]
+            if body["code"] == "BOOKING_CLOSED" and self.now() < PLAN["opens_at"] + 5:
+                # Before the pre-queue (or the sale) opens: the page lets the buyer in when it does.
+                gevent.sleep(max(1.0, PLAN["opens_at"] - self.now()) + self.rng.uniform(0, 2))
+                continue
+            raise GiveUp(f"queue entry {body['code']}")
+        state = response.json()
+        self.journey["entered"] = self.now()
+        self.journey["entry_position"] = state.get("position")
+        self.journey["prequeue"] = state.get("opens_at") is not None
+        while state["status"] == "WAITING":
+            gevent.sleep(state.get("poll_after_seconds") or 5)
+            response = self.call("GET", PLAN["status_query"], "GET /api/queue/status", ok=(200,), headers=self.auth())
+            if response.status_code != 200:
+                raise GiveUp(f"status {response.status_code}")
+            state = response.json()
+            if state["status"] == "WAITING" and state.get("position") is not None:
+                self.journey["polls"].append([round(self.now(), 2), state["position"]])
+        if state["status"] != "READY":
+            raise GiveUp(f"queue status {state['status']}")
+        return state
+
+    def read_status(self, etag: str | None) -> tuple[str | None, str | None]:
+        headers = {**self.headers, **({"If-None-Match": etag} if etag else {}), "Accept-Encoding": "gzip"}
+        response = self.call("GET", PLAN["status_path"], "GET seat-status", ok=(200, 304), headers=headers)
+        if response.status_code == 304:
+            return etag, None
+        if response.status_code != 200:
+            raise GiveUp(f"seat status {response.status_code}")
+        return response.headers.get("ETag"), response.json()["codes"]
+
+    def hold(self) -> dict[str, Any] | None:
+        response = self.call("GET", PLAN["layout_path"], "GET seat-layout", ok=(200,))
+        if response.status_code != 200:
+            raise GiveUp(f"layout {response.status_code}")
+        sections = layout_sections(response.json())
+        etag, codes = self.read_status(None)
+        gevent.sleep(self.rng.uniform(*PLAN["think_choose"]))
+        for attempt in range(PLAN["hold_attempts"]):
+            if attempt:
+                etag, fresh = self.read_status(etag)
+                codes = fresh or codes
+            wanted = choose_seats(sections, codes, self.rng.choice((1, 2, 2, 2, 3, 4)), self.rng)
+            if not wanted:
+                self.journey["outcome"] = "sold out"
+                return None
+            response = self.call("POST", "/api/reservations", "POST /api/reservations", ok=(201,),
+                                 headers=self.headers, json_body={"concert_date_id": PLAN["date_id"], "seat_ids": wanted})  # fmt: skip
+            if response.status_code == 201:
+                return response.json()
+            code = response.json()["error"]["code"]
+            if code != "SEAT_UNAVAILABLE":
+                self.journey["outcome"] = f"hold {code}"
+                return None
+            taken = set(response.json()["error"]["details"].get("seat_ids") or wanted)
+            codes = mark_taken(sections, codes, taken)
+        self.journey["outcome"] = "no seat after retries"
+        return None
+
+
+def layout_sections(layout: dict[str, Any]) -> list[dict[str, Any]]:
+    """Sections in layout order with each seat's index in the status string, best (dearest) first."""
+    index, sections = 0, []
+    for section in layout["sections"]:
+        rows = []
+        for row in section["rows"]:
+            rows.append([(seat_id, index + i) for i, (seat_id, _num) in enumerate(row["seats"])])
+            index += len(row["seats"])
+        sections.append({"price": float(section["price"]), "rows": rows})
+    return sorted(sections, key=lambda s: -s["price"])
+
+
+def choose_seats(sections: list[dict[str, Any]], codes: str, count: int, rng: random.Random) -> list[int]:
+    """Adjacent available seats in a section drawn with a preference for the best ones (weight 1/(k+1))."""
+    open_sections = [s for s in sections if any(codes[i] == "A" for row in s["rows"] for _, i in row)]
+    if not open_sections:
+        return []
+    weights = [1 / (k + 1) for k in range(len(open_sections))]
+    section = rng.choices(open_sections, weights=weights)[0]
+    rows = [row for row in section["rows"] if any(codes[i] == "A" for _, i in row)]
+    # Buyers prefer the front rows of a section too: look at the first few rows with room first.
+    for row in rows[:3] + rng.sample(rows, len(rows)):
+        runs, run = [], []
+        for seat_id, i in row:
+            if codes[i] == "A":
+                run.append(seat_id)
+                if len(run) == count:
+                    runs.append(list(run))
+                    run.pop(0)
+            else:
+                run = []
+        if runs:
+            return rng.choice(runs)
+    free = [seat_id for row in rows for seat_id, i in row if codes[i] == "A"]
+    return rng.sample(free, min(count, len(free)))
+
+
+def mark_taken(sections: list[dict[str, Any]], codes: str, taken: set[int]) -> str:
+    chars = list(codes)
+    for section in sections:
+        for row in section["rows"]:
+            for seat_id, i in row:
+                if seat_id in taken:
+                    chars[i] = "H"
+    return "".join(chars)
