@@ -34,8 +34,10 @@ import json
 import random
 import statistics
 import sys
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -100,6 +102,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="interleaved wrk rounds (median shown)")
     parser.add_argument("--samples", type=int, default=15, help="sequential requests per latency row")
     parser.add_argument("--other-dates", type=int, default=4, help="more dates of as many seats, in the same table")
+    parser.add_argument("--churn", type=float, default=10, help="seat changes a second in the churn rows")
     parser.add_argument("--port", type=int, default=18300)
     parser.add_argument("--redis-db", type=int, default=13)
     parser.add_argument("--index", action="store_true", help="also time the available-seat query without its index")
@@ -182,7 +185,8 @@ def seed(seat_count: int, other_dates: int):
     return concert, date, ids, fate
 
 
-Plan = list[tuple[str, str, list[dict[str, str]] | None]]  # (row name, path, request headers | not in this code)
+# (row name, path, request headers or None when the code has no such endpoint, seat changes per second)
+Plan = list[tuple[str, str, list[dict[str, str]] | None, float]]
 
 
 def credentials(date_id: int) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
@@ -244,18 +248,25 @@ def run(args: argparse.Namespace, env: dict[str, str]) -> None:
             return [{**h, **GZIP, **({"If-None-Match": answer.headers["etag"]} if revalidate else {})} for h in who]
 
         plan: Plan = [
-            ("project floor (+ revocation round trip)", "/api/bench/floor", bare),
-            ("seat-status 200 (gzip)", paths["status"], zipped(buyers, "status")),
-            ("seat-status 304", paths["status"], zipped(buyers, "status", revalidate=True)),
-            ("seat-layout 200 (gzip)", paths["layout"], zipped([{}], "layout")),
-            ("seat-layout 304", paths["layout"], zipped([{}], "layout", revalidate=True)),
-            ("seats?status=AVAILABLE 200 (gzip)", paths["available"], zipped(buyers, "available")),
-            ("seats?status=AVAILABLE 304", paths["available"], zipped(buyers, "available", revalidate=True)),
-        ]
-        rows = throughput(base_url, plan, bare, rounds=args.rounds, seconds=args.seconds)
+            ("project floor (+ revocation round trip)", "/api/bench/floor", bare, 0),
+            ("seat-status 200 (gzip)", paths["status"], zipped(buyers, "status"), 0),
+            ("seat-status 304", paths["status"], zipped(buyers, "status", revalidate=True), 0),
+            ("seat-layout 200 (gzip)", paths["layout"], zipped([{}], "layout"), 0),
+            ("seat-layout 304", paths["layout"], zipped([{}], "layout", revalidate=True), 0),
+            ("seats?status=AVAILABLE 200 (gzip)", paths["available"], zipped(buyers, "available"), 0),
+            ("seats?status=AVAILABLE 304", paths["available"], zipped(buyers, "available", revalidate=True), 0),
+            (f"seat-status, {args.churn:g} seat changes/s", paths["status"], zipped(buyers, "status"), args.churn),
+            (f"seats?status=AVAILABLE, {args.churn:g} changes/s", paths["available"], zipped(buyers, "available"),
+             args.churn),
+        ]  # fmt: skip
 
         def bump() -> None:
             invalidate_seat_map(concert_date_id=date.pk)
+
+        def settle() -> None:  # a slow row leaves requests queued in gunicorn: wait them out
+            client.get("/api/bench/floor/bare", bare[0])
+
+        rows = throughput(base_url, plan, bare, bump, settle, rounds=args.rounds, seconds=args.seconds)
 
         latency = []
         for key, name in [("status", "seat-status"), ("available", "seats?status=AVAILABLE"), ("all", "seats (all)"),
@@ -288,23 +299,56 @@ def check_answers(answers: dict[str, Answer | None], seats: int, free: int) -> N
 
 
 def throughput(
-    base_url: str, plan: Plan, bare: list[dict[str, str]], *, rounds: int, seconds: float
+    base_url: str,
+    plan: Plan,
+    bare: list[dict[str, str]],
+    bump: Callable[[], None],
+    settle: Callable[[], None],
+    *,
+    rounds: int,
+    seconds: float,
 ) -> dict[str, tuple[list[LoadResult], list[float], list[LoadResult]]]:
     """wrk on each row right after wrk on the bare floor, round after round: each ratio is to the
-    floor measured next to it, so a burst of other work on the machine moves both."""
+    floor measured next to it, so a burst of other work on the machine moves both. A row with seat
+    changes has the map version bumped that many times a second while it runs (what holds and
+    payments committing do to it in a sale)."""
     floor = [("GET", "/api/bench/floor/bare", h, None) for h in bare]
     rows: dict[str, tuple[list[LoadResult], list[float], list[LoadResult]]] = {}
     for _ in range(rounds):
-        for name, path, sent in plan:
+        for name, path, sent, changes in plan:
             if sent is None:
                 continue
+            settle()
             base = wrk("bare floor", base_url, floor, seconds=seconds)
-            result = wrk(name, base_url, [("GET", path, h, None) for h in sent], seconds=seconds)
+            settle()
+            with seat_changes(bump, changes):
+                result = wrk(name, base_url, [("GET", path, h, None) for h in sent], seconds=seconds)
             results, ratios, floors = rows.setdefault(name, ([], [], []))
             results.append(result)
-            ratios.append(result.per_second / base.per_second)
+            ratios.append(result.per_second / base.per_second if base.per_second else float("nan"))
             floors.append(base)
     return rows
+
+
+@contextmanager
+def seat_changes(bump: Callable[[], None], per_second: float) -> Iterator[None]:
+    """`bump` called `per_second` times a second on a thread for the duration of the block."""
+    if not per_second:
+        yield
+        return
+    done = threading.Event()
+
+    def run() -> None:
+        while not done.wait(1 / per_second):
+            bump()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join()
 
 
 def print_tables(plan: Plan, rows: dict, latency: list) -> None:
@@ -312,7 +356,7 @@ def print_tables(plan: Plan, rows: dict, latency: list) -> None:
     print("-" * (len(HEADER) + 44))
     all_floors = [floor for _, _, floors in rows.values() for floor in floors]
     print(f"{median_round(all_floors).row()}  1.00 (median of all {len(all_floors)} floor runs)")
-    for name, _path, sent in plan:
+    for name, _path, sent, _changes in plan:
         if sent is None:
             print(f"{name:<44} {'not in this code':>24}")
             continue

@@ -48,9 +48,7 @@ class SignupApi(PublicApi):
 
     @extend_schema(request=InputSerializer, responses={201: UserOutputSerializer}, operation_id="auth_signup")
     def post(self, request: Request) -> Response:
-        serializer = self.InputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        user = services.signup(**serializer.validated_data)
+        user = services.signup(**self.get_input(request))
         return Response(UserOutputSerializer(user).data, status=status.HTTP_201_CREATED)
 
 
@@ -64,9 +62,7 @@ class LoginApi(PublicApi):
 
     @extend_schema(request=InputSerializer, responses={200: TokenPairSerializer}, operation_id="auth_login")
     def post(self, request: Request) -> Response:
-        serializer = self.InputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        return Response(services.login(**serializer.validated_data))
+        return Response(services.login(**self.get_input(request)))
 
 
 class RefreshInputSerializer(serializers.Serializer):
@@ -108,9 +104,7 @@ class VerifyEmailApi(PublicApi):
         operation_id="auth_verify_email",
     )
     def post(self, request: Request) -> Response:
-        serializer = self.InputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        user = services.verify_email(token=serializer.validated_data["token"])
+        user = services.verify_email(token=self.get_input(request)["token"])
         return Response({"email_verified": user.email_verified})
 
 

@@ -25,3 +25,29 @@ class ErrorCode(StrEnum):
     THROTTLED = "THROTTLED"
     SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
     INTERNAL_ERROR = "INTERNAL_ERROR"
+
+
+# The HTTP status each code is answered with (the error table of docs/API.md).
+STATUS_OF: dict[ErrorCode, int] = {
+    ErrorCode.VALIDATION_ERROR: 400,
+    ErrorCode.NOT_AUTHENTICATED: 401,
+    ErrorCode.INVALID_CREDENTIALS: 401,
+    ErrorCode.PERMISSION_DENIED: 403,
+    ErrorCode.QUEUE_TOKEN_REQUIRED: 403,
+    ErrorCode.NOT_FOUND: 404,
+    ErrorCode.METHOD_NOT_ALLOWED: 405,
+    ErrorCode.NOT_ACCEPTABLE: 406,
+    ErrorCode.EMAIL_TAKEN: 409,
+    ErrorCode.SEAT_UNAVAILABLE: 409,
+    ErrorCode.HOLD_EXPIRED: 409,
+    ErrorCode.HOLD_LIMIT_REACHED: 409,
+    ErrorCode.BOOKING_CLOSED: 409,
+    ErrorCode.INVALID_STATE: 409,
+    ErrorCode.INSUFFICIENT_BALANCE: 409,
+    ErrorCode.IDEMPOTENCY_CONFLICT: 409,
+    ErrorCode.PAYLOAD_TOO_LARGE: 413,
+    ErrorCode.UNSUPPORTED_MEDIA_TYPE: 415,
+    ErrorCode.THROTTLED: 429,
+    ErrorCode.INTERNAL_ERROR: 500,
+    ErrorCode.SERVICE_UNAVAILABLE: 503,
+}

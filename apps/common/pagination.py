@@ -17,3 +17,10 @@ class PageNumberPagination(pagination.PageNumberPagination):
             return super().paginate_queryset(queryset, request, view)
         except NotFound as exc:
             raise NotFound("That page does not exist.") from exc
+
+    def get_schema_operation_parameters(self, view):  # type: ignore[no-untyped-def]
+        """The bounds the checks above enforce: whole numbers from 1 (a larger page_size is capped)."""
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            parameter["schema"] = {**parameter["schema"], "minimum": 1, "maximum": 999_999_999}
+        return parameters

@@ -1,4 +1,5 @@
-"""JSON error pages for Django's own 404/500 handlers, and the health check."""
+"""The views' shared bases (validated input, public endpoints), JSON error pages for Django's own
+404/500 handlers, and the health checks."""
 
 from django.conf import settings
 from django.db import connection
@@ -18,18 +19,10 @@ from .redis import get_redis
 from .schema import ErrorDetailSerializer, ErrorSerializer
 
 
-class PublicApi(APIView):
-    """Base of the endpoints anyone may call: no authentication runs (a stale or bad token on a
-    public page is not an error) and no permission is needed."""
-
-    authentication_classes: list = []
-    permission_classes = [AllowAny]
-
-
 class ValidatedInputMixin:
-    """For views whose permission check needs the body (the queue token is checked for the concert
-    date a request names): the nested InputSerializer validates the body once per request, and a bad
-    body is a 400 before any permission decision."""
+    """The body, validated by the view's nested InputSerializer once per request (`get_input`): a bad
+    body is a 400 before anything else runs, and views whose permission check needs the body (the
+    queue token is checked for the concert date a request names) read it only once."""
 
     InputSerializer: type[serializers.Serializer]
 
@@ -39,6 +32,14 @@ class ValidatedInputMixin:
             serializer.is_valid(raise_exception=True)
             self._validated_input = serializer.validated_data
         return self._validated_input
+
+
+class PublicApi(ValidatedInputMixin, APIView):
+    """Base of the endpoints anyone may call: no authentication runs (a stale or bad token on a
+    public page is not an error) and no permission is needed."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
 
 
 def json_not_found(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
@@ -120,6 +121,7 @@ class HealthLiveApi(PublicApi):
     web process restarted by its supervisor."""
 
     throttle_classes: list = []
+    may_be_unavailable = False  # no dependency behind it: never a 503 (apps.common.schema)
 
     @extend_schema(responses={200: inline_serializer("HealthLive", {"status": serializers.CharField()})})
     def get(self, request: Request) -> Response:

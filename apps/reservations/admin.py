@@ -5,15 +5,11 @@ from apps.common.admin import ReadOnlyAdminMixin
 from .models import Reservation, ReservationItem
 
 
-class ReservationItemInline(admin.TabularInline):
+class ReservationItemInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = ReservationItem
     fields = ["seat", "price", "live_seat"]
     readonly_fields = fields
     extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Reservation)

@@ -44,14 +44,6 @@ class TestSeedDemoUsers:
         call_command("seed_demo_users", stdout=StringIO())
         assert snapshot() == first
 
-    def test_refuses_when_debug_is_off_unless_forced(self, settings):
-        settings.DEBUG = False
-        with pytest.raises(CommandError, match="--force"):
-            call_command("seed_demo_users", stdout=StringIO())
-        assert not User.objects.exists()
-        call_command("seed_demo_users", "--force", stdout=StringIO())
-        assert User.objects.count() == 1 + len(DEMO_BUYERS)
-
 
 class TestSeedLoadUsers:
     def test_is_resumable_and_idempotent(self):

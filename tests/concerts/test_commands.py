@@ -50,14 +50,6 @@ class TestSeedDemo:
         call_command("seed_demo", stdout=again)
         assert "(0 new concert dates)" in again.getvalue()
 
-    def test_refuses_when_debug_is_off_unless_forced(self, settings):
-        settings.DEBUG = False
-        with pytest.raises(CommandError, match="--force"):
-            call_command("seed_demo", stdout=StringIO())
-        assert not Concert.objects.exists()
-        call_command("seed_demo", "--force", stdout=StringIO())
-        assert ConcertDate.objects.count() == 5
-
 
 class TestSeedLoad:
     def test_is_resumable_and_idempotent(self):

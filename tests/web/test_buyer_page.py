@@ -173,3 +173,20 @@ def test_a_price_change_reaches_the_open_map(new_page, live_server, concert_date
     catalogue.set_seat_price(seat_id=seat.pk, price=Decimal("45000.00"))
     expect(seat_button(page, seat.pk)).to_have_attribute("title", re.compile(r"₩45,000$"), timeout=15_000)
     expect(page.locator("#notice")).to_contain_text("The seat map has changed")
+
+
+def test_a_buyer_whose_turn_ended_is_back_in_line(new_page, live_server, concert_date, settings):
+    settings.QUEUE_ADMISSION, settings.QUEUE_MAX_ACTIVE, settings.SEAT_STATUS_POLL_SECONDS = "fixed", 1, 1
+    buyer = UserFactory()
+    page = new_page()
+    log_in(page, live_server.url, buyer.email)
+    page.goto(f"{live_server.url}/#/queue/{concert_date.concert_id}/{concert_date.pk}")
+    page.wait_for_url(re.compile(r"#/seats/"))
+
+    # The place is taken back (idle, or the token expired) and someone else is admitted in it: the
+    # map's next status read is refused, and the page puts the buyer back in line, saying why.
+    queue.end_access(user_id=buyer.pk, concert_date_id=concert_date.pk)
+    queue.issue_access_token(user_id=999_999, concert_date_id=concert_date.pk)
+    page.wait_for_url(re.compile(r"#/queue/"), timeout=10_000)
+    expect(page.locator("#notice")).to_have_text("Your turn to choose seats has ended, so you are back in the line.")
+    expect(page.locator("#position")).to_have_text("#1")

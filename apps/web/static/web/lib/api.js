@@ -6,7 +6,7 @@ export const MESSAGES = {
   NOT_AUTHENTICATED: "Please log in again.",
   INVALID_CREDENTIALS: "That e-mail and password do not match an account.",
   PERMISSION_DENIED: "You are not allowed to do that.",
-  QUEUE_TOKEN_REQUIRED: "Your turn in the waiting room has ended. Join the line again to continue.",
+  QUEUE_TOKEN_REQUIRED: "Your turn to choose seats has ended, so you are back in the line.",
   NOT_FOUND: "We could not find that. It may have been removed.",
   EMAIL_TAKEN: "An account with this e-mail already exists. Log in instead.",
   SEAT_UNAVAILABLE: "Someone else just took one of those seats. The map has been refreshed.",
