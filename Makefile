@@ -45,6 +45,7 @@ test: $(VENV)/.dev-installed services
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(ESLINT) .
+	node --test tests/web/js/*.test.mjs
 	$(VENV)/bin/lint-imports --no-logo
 	DJANGO_SETTINGS_MODULE=ticketing.settings.test $(PY) manage.py check
 	DJANGO_SETTINGS_MODULE=ticketing.settings.test $(PY) manage.py makemigrations --check --dry-run
@@ -79,6 +80,7 @@ lint: $(VENV)/.dev-installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(ESLINT) .
+	node --test tests/web/js/*.test.mjs
 	$(VENV)/bin/lint-imports --no-logo
 
 format: $(VENV)/.dev-installed

@@ -32,7 +32,8 @@ export default [
     },
   },
   {
-    files: ["eslint.config.mjs"],
-    languageOptions: { sourceType: "module", globals: globals.node },
+    files: ["eslint.config.mjs", "tests/web/js/**/*.mjs"],
+    languageOptions: { ecmaVersion: 2022, sourceType: "module", globals: globals.node },
+    rules: { "semi": ["error", "always"], "prefer-const": "error", "no-var": "error" },
   },
 ];

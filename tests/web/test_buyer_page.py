@@ -60,8 +60,10 @@ def test_the_whole_purchase_in_a_browser(new_page, live_server, concert_date, se
     page.get_by_role("link", name="The Golden Hour Tour").click()
     expect(page.get_by_text("44 of 44 seats left")).to_be_visible()
     shot(page, "03-concert")
-    page.get_by_role("link", name="Get tickets").click()
+    with page.expect_request(re.compile(r"/seat-layout$")) as layout_read:  # read ahead: next in line
+        page.get_by_role("link", name="Get tickets").click()
     expect(page.locator("#position")).to_have_text("#1")
+    assert "#/queue/" in layout_read.value.frame.url
     shot(page, "04-waiting-room")
     queue.end_access(user_id=999_999, concert_date_id=concert_date.pk)
     assert queue.admit_next_batch(concert_date_id=concert_date.pk).admitted == 1

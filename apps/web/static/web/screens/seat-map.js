@@ -10,6 +10,7 @@
 import { api, humanError } from "../lib/api.js";
 import { go, h, money, show } from "../lib/dom.js";
 import { onLeave, render, requireLogin, routeGuard } from "../lib/page.js";
+import { freeSeats, indexLayout, indexOfSeat, seatAt } from "../lib/layout.js";
 import { seatLabel, seatList } from "../lib/seats.js";
 import { queueTokenFor } from "../lib/session.js";
 
@@ -21,8 +22,8 @@ const SEATS_PER_STEP = 1200; // seat buttons built at a time as the buyer scroll
 const POLL_SECONDS = Number(document.body.dataset.statusPollSeconds || 5);
 const STATUS = { A: "AVAILABLE", H: "HELD", R: "RESERVED" };
 
-// Kept between visits of the screen within this page: the indexed layout and the last status of each
-// date, so that coming back (after a hold expired, say) costs a 304, not the whole map.
+// Kept between visits of the screen within this page: the indexed layout (a promise of it) and the last
+// status of each date, so that coming back (after a hold expired, say) costs a 304, not the whole map.
 const layouts = new Map();
 const statuses = new Map();
 const chosenSections = new Map();
@@ -33,62 +34,26 @@ export const MARKS = { statusArrived: "seat-status:arrived", interactive: "seat-
 
 const base = (concertId, dateId) => `/api/concerts/${concertId}/dates/${dateId}`;
 
-// The layout with the position of every seat in the status codes: sections, then rows, then seats.
-function indexLayout(data) {
-  let index = 0;
-  const sections = data.sections.map((section, number) => {
-    const start = index;
-    const rows = section.rows.map((row) => {
-      const indexed = { row: row.row, seats: row.seats, start: index };
-      index += row.seats.length;
-      return indexed;
-    });
-    return { number, name: section.name, price: section.price, seatPrices: section.seat_prices || {}, rows, start, end: index };
-  });
-  return { version: data.layout_version, sections, size: index, byId: null };
-}
-
-function lastAtOrBefore(items, index) {
-  let low = 0;
-  let high = items.length - 1;
-  while (low < high) {
-    const middle = (low + high + 1) >> 1;
-    if (items[middle].start <= index) low = middle;
-    else high = middle - 1;
-  }
-  return items[low];
-}
-
-// The seat at a position in the codes: {id, seat_num, section, row, price}.
-function seatAt(layout, index) {
-  const section = lastAtOrBefore(layout.sections, index);
-  const row = lastAtOrBefore(section.rows, index);
-  const [id, seatNum] = row.seats[index - row.start];
-  return { index, id, seat_num: seatNum, section: section.name, row: row.row, price: section.seatPrices[id] ?? section.price };
-}
-
-function indexOfSeat(layout, seatId) {
-  if (!layout.byId) {
-    layout.byId = new Map();
-    for (const section of layout.sections) {
-      for (const row of section.rows) row.seats.forEach(([id], k) => layout.byId.set(id, row.start + k));
-    }
-  }
-  return layout.byId.get(seatId);
-}
-
-async function loadLayout(concertId, dateId, { revalidate = false } = {}) {
-  const known = layouts.get(dateId);
-  if (known && !revalidate) return { layout: known };
+// The layout, once per date for the life of the page (the same read when asked twice at once).
+function loadLayout(concertId, dateId, { revalidate = false } = {}) {
+  if (!revalidate && layouts.has(dateId)) return layouts.get(dateId);
   // Public: no Authorization, so the browser (and any shared cache) keeps it; "no-cache" revalidates
   // it with its ETag when the status says the layout changed.
-  const result = await api("GET", `${base(concertId, dateId)}/seat-layout`, {
+  const loading = api("GET", `${base(concertId, dateId)}/seat-layout`, {
     anonymous: true, cache: revalidate ? "no-cache" : "default",
+  }).then((result) => {
+    if (result.ok) return { layout: indexLayout(result.data) };
+    if (layouts.get(dateId) === loading) layouts.delete(dateId);
+    return { error: result };
   });
-  if (!result.ok) return { error: result };
-  const layout = indexLayout(result.data);
-  layouts.set(dateId, layout);
-  return { layout };
+  layouts.set(dateId, loading);
+  return loading;
+}
+
+// The waiting room reads the layout ahead when the buyer's turn is near, so that at admission the map
+// needs only the status.
+export function prefetchLayout(concertId, dateId) {
+  loadLayout(concertId, dateId);
 }
 
 // The status, or the copy already held when the server answers 304.
@@ -146,8 +111,7 @@ export async function seatMapScreen(concertId, dateId) {
   let current = whole ? null : layout.sections[chosenSections.get(dateId) ?? firstWithFreeSeats()];
 
   function firstWithFreeSeats() {
-    const found = layout.sections.find((section) => codes.slice(section.start, section.end).includes("A"));
-    return (found || layout.sections[0]).number;
+    return (layout.sections.find((section) => freeSeats(section, codes) > 0) || layout.sections[0]).number;
   }
 
   // ---- painting seats --------------------------------------------------------------------------
@@ -249,8 +213,7 @@ export async function seatMapScreen(concertId, dateId) {
   })) : [];
   const paintPicker = () => {
     layout.sections.forEach((section, number) => {
-      let free = 0;
-      for (let i = section.start; i < section.end; i += 1) if (codes.charCodeAt(i) === 65) free += 1; // "A"
+      const free = freeSeats(section, codes);
       const button = pickerButtons[number];
       button.replaceChildren(h("strong", {}, section.name), ` ${money(section.price)} · `,
         free ? `${free.toLocaleString("en-US")} free` : "sold out");

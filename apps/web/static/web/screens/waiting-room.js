@@ -8,12 +8,14 @@ import { api, humanError } from "../lib/api.js";
 import { go, h, show, when } from "../lib/dom.js";
 import { onLeave, render, requireLogin, routeGuard } from "../lib/page.js";
 import { saveQueueToken } from "../lib/session.js";
+import { prefetchLayout } from "./seat-map.js";
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
 // Buyers told when the waiting room opens come back spread over this long after that moment: where
 // they land in the pre-queue does not matter, so there is nothing to gain by arriving first.
 const REENTRY_SPREAD_MS = 20_000;
 const REENTRY_WITHIN_MS = 60 * 60 * 1000; // further off than this, the buyer comes back by themselves
+const PREFETCH_WITHIN_SECONDS = 60; // the seat layout is read ahead when the turn is this close (or next)
 
 const minutes = (seconds) => `About ${Math.max(1, Math.round(seconds / 60))} min to go`;
 
@@ -93,6 +95,9 @@ export async function waitingRoomScreen(concertId, dateId) {
       [opensIn.hidden, position.hidden, progress.hidden] = [true, false, false];
       bar.style.width = `${Math.max(3, Math.round(100 * (1 - (state.position - 1) / firstPosition)))}%`;
       wait.textContent = state.estimated_wait_seconds == null ? "" : minutes(state.estimated_wait_seconds);
+      if (state.position === 1 || (state.estimated_wait_seconds ?? Infinity) <= PREFETCH_WITHIN_SECONDS) {
+        prefetchLayout(concertId, dateId);
+      }
     }
     await sleep((Number(state.poll_after_seconds) || 5) * 1000);
     if (!here) return;
