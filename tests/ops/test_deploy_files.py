@@ -19,7 +19,10 @@ import healthcheck  # noqa: E402
 
 sys.path.remove(str(ROOT / "scripts"))
 
-APP_SERVICES = ("migrate", "web", "worker", "beat")
+
+def app_services(compose: dict) -> list[str]:
+    """Every service that runs the project's image (migrate, web, the workers, beat)."""
+    return [name for name, service in compose["services"].items() if service.get("image") == "ticketing:latest"]
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +33,8 @@ def compose() -> dict:
 def test_compose_requires_a_secret_key_and_seeds_no_demo_users(compose):
     text = (ROOT / "docker-compose.yml").read_text()
     assert "seed_demo" not in text
-    for name in APP_SERVICES:
+    assert {"migrate", "web", "worker", "booking-worker", "beat"} <= set(app_services(compose))
+    for name in app_services(compose):
         key = compose["services"][name]["environment"]["SECRET_KEY"]
         assert re.fullmatch(r"\$\{SECRET_KEY:\?[^}]+\}", key), (name, key)
         assert compose["services"][name]["environment"]["DEBUG"] == "False"
@@ -40,7 +44,7 @@ def test_migrations_run_once_before_the_app(compose):
     services = compose["services"]
     assert "migrate" in services["migrate"]["command"]
     assert services["migrate"]["restart"] == "no"
-    for name in ("web", "worker", "beat"):
+    for name in set(app_services(compose)) - {"migrate"}:
         assert services[name]["depends_on"]["migrate"] == {"condition": "service_completed_successfully"}
         assert "migrate" not in str(services[name]["command"])
 
@@ -48,7 +52,8 @@ def test_migrations_run_once_before_the_app(compose):
 def test_web_worker_and_beat_have_healthchecks(compose):
     services = compose["services"]
     assert services["web"]["healthcheck"]["test"] == ["CMD", "python", "scripts/healthcheck.py", "web"]
-    assert "inspect ping" in services["worker"]["healthcheck"]["test"][1]
+    for worker in ("worker", "booking-worker"):
+        assert "inspect ping" in services[worker]["healthcheck"]["test"][1]
     assert services["beat"]["healthcheck"]["test"] == ["CMD", "python", "scripts/healthcheck.py", "beat"]
     assert services["beat"]["environment"]["CELERY_BEAT_SCHEDULE"] in services["beat"]["command"]
 
