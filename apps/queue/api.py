@@ -136,7 +136,8 @@ class QueueStatusApi(APIView):
 
 
 class ReservationTokenApi(APIView):
-    """The original service's token endpoint: enter (or stay in) the line and get its state."""
+    """`POST /api/reservations/token` (docs/API.md): enter (or stay in) the line and get its state, the
+    token's expiry as `expiry_time`."""
 
     authentication_classes = [StatelessJWTAuthentication]
     throttle_classes = PER_USER_AND_IP

@@ -21,7 +21,7 @@ def date(db):
 
 @pytest.fixture
 def fixed_admission(settings):
-    """The original plan's policy: QUEUE_ADMIT_BATCH per run within QUEUE_MAX_ACTIVE."""
+    """The fixed admission policy: QUEUE_ADMIT_BATCH per run within QUEUE_MAX_ACTIVE."""
     settings.QUEUE_ADMISSION = "fixed"
     settings.QUEUE_ADMIT_INTERVAL_SECONDS = 10
 

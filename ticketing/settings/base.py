@@ -298,7 +298,7 @@ HOLD_SWEEP_INTERVAL_SECONDS = env.int("HOLD_SWEEP_INTERVAL_SECONDS", default=5)
 HOLD_SWEEP_BATCH = env.int("HOLD_SWEEP_BATCH", default=200)
 # Waiting room: `auto` admits by capacity (an AIMD controller on the booking path's p95 latency and
 # sheds moves the target between QUEUE_MIN_ACTIVE and QUEUE_MAX_ACTIVE); `fixed` admits up to
-# QUEUE_ADMIT_BATCH per run, never beyond QUEUE_MAX_ACTIVE (the original plan's policy).
+# QUEUE_ADMIT_BATCH per run, never beyond QUEUE_MAX_ACTIVE (a fixed pace; docs/QUEUE.md).
 QUEUE_ADMISSION = env.str("QUEUE_ADMISSION", default="auto")
 if QUEUE_ADMISSION not in ("auto", "fixed"):
     raise environ.ImproperlyConfigured("QUEUE_ADMISSION must be 'auto' or 'fixed'.")
