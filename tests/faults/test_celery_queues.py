@@ -96,6 +96,7 @@ def test_a_flood_of_slow_e_mails_does_not_delay_hold_expiry_or_admission(setting
         assert state.status == QueueStatus.WAITING
 
     run_dir = Path(tempfile.mkdtemp(prefix="celery-queues-"))
+    (run_dir / "prometheus").mkdir()
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "tests.faults.slow_mail",
@@ -108,7 +109,9 @@ def test_a_flood_of_slow_e_mails_does_not_delay_hold_expiry_or_admission(setting
         "QUEUE_ADMISSION": "fixed",
         "QUEUE_MIN_ACTIVE": "10",
         "QUEUE_MAX_ACTIVE": "10",
-        "PROMETHEUS_MULTIPROC_DIR": "",
+        # Per-process metrics: prometheus_client takes the variable's mere presence, even empty, as a
+        # directory (the working directory) to write its files to.
+        "PROMETHEUS_MULTIPROC_DIR": str(run_dir / "prometheus"),
     }
     processes = [
         celery("worker", "--queues", procfile_queues("worker"), "--concurrency", "1", "--hostname", "mail@%h",
