@@ -12,6 +12,7 @@ from apps.common.throttling import ScopedIPRateThrottle, ScopedUserRateThrottle
 from apps.common.views import PublicApi
 
 from . import selectors, services
+from .hashing_slots import hashing_slot
 from .serializers import (
     AmountField,
     MeOutputSerializer,
@@ -48,7 +49,8 @@ class SignupApi(PublicApi):
 
     @extend_schema(request=InputSerializer, responses={201: UserOutputSerializer}, operation_id="auth_signup")
     def post(self, request: Request) -> Response:
-        user = services.signup(**self.get_input(request))
+        with hashing_slot():
+            user = services.signup(**self.get_input(request))
         return Response(UserOutputSerializer(user).data, status=status.HTTP_201_CREATED)
 
 
@@ -62,7 +64,8 @@ class LoginApi(PublicApi):
 
     @extend_schema(request=InputSerializer, responses={200: TokenPairSerializer}, operation_id="auth_login")
     def post(self, request: Request) -> Response:
-        return Response(services.login(**self.get_input(request)))
+        with hashing_slot():
+            return Response(services.login(**self.get_input(request)))
 
 
 class RefreshInputSerializer(serializers.Serializer):

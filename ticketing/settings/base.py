@@ -6,6 +6,8 @@ with it the development key, SQLite and the embedded Redis it starts. `ticketing
 few for the test suite.
 """
 
+import os
+import tempfile
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -131,6 +133,23 @@ REPLICA_READ_URL_NAMES = {"concerts", "concert-detail", "concert-dates"}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "accounts.User"
+# Argon2id at OWASP's parameters first (apps/accounts/hashers.py); PBKDF2 stays second so that
+# the hashes made before verify, and Django re-hashes them with Argon2id on the next login.
+PASSWORD_HASHERS = [
+    "apps.accounts.hashers.Argon2idPasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2SHA1PasswordHasher",
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.BCryptSHA256PasswordHasher",
+    "django.contrib.auth.hashers.ScryptPasswordHasher",
+]
+# How many requests of one machine may hash a password at once (apps/accounts/hashing_slots.py):
+# the rest get 429 at once instead of taking every worker from the queue endpoints.
+PASSWORD_HASHING_CONCURRENCY = env.int("PASSWORD_HASHING_CONCURRENCY", default=max(1, (os.cpu_count() or 2) // 2))
+PASSWORD_HASHING_SLOTS_DIR = env.str(
+    "PASSWORD_HASHING_SLOTS_DIR", default=str(Path(tempfile.gettempdir()) / f"ticketing-hashing-{os.getuid()}")
+)
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},

@@ -4,6 +4,7 @@ TEST_DATABASE_URL / TEST_REDIS_URL let two checkouts run their suites side by si
 """
 
 import os
+import tempfile
 
 os.environ.setdefault("DATABASE_URL", os.environ.get("TEST_DATABASE_URL", "mysql://root:@127.0.0.1:3306/test"))
 os.environ.setdefault("REDIS_URL", os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/1"))
@@ -21,6 +22,10 @@ CELERY_TASK_ALWAYS_EAGER = True
 OUTBOX_NUDGE_DEBOUNCE_MS = 0
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+# Password-hashing slots of this test process alone (helpers' runs share the machine), and enough
+# of them that only the tests about the cap meet it.
+PASSWORD_HASHING_SLOTS_DIR = tempfile.mkdtemp(prefix="ticketing-hashing-test-")
+PASSWORD_HASHING_CONCURRENCY = 64
 # Race tests fire hundreds of requests from one "client"; throttling has its own tests.
 REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = dict.fromkeys(REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], "100000/min")
 LOGGING["root"]["level"] = "WARNING"  # noqa: F405
