@@ -8,7 +8,7 @@ from rest_framework.views import APIView
 
 from apps.common.idempotency import run_idempotent
 from apps.common.schema import IDEMPOTENCY_PARAMETER
-from apps.common.throttling import ScopedIPRateThrottle, ScopedUserRateThrottle
+from apps.common.throttling import ScopedUserRateThrottle
 from apps.common.views import PublicApi
 
 from . import selectors, services
@@ -24,7 +24,6 @@ from .throttling import RefreshRateThrottle
 
 
 class SignupApi(PublicApi):
-    throttle_classes = [ScopedIPRateThrottle]
     throttle_scope = "signup"
 
     class InputSerializer(serializers.Serializer):
@@ -55,7 +54,6 @@ class SignupApi(PublicApi):
 
 
 class LoginApi(PublicApi):
-    throttle_classes = [ScopedIPRateThrottle]
     throttle_scope = "login"
 
     class InputSerializer(serializers.Serializer):
@@ -95,7 +93,6 @@ class LogoutApi(APIView):
 
 
 class VerifyEmailApi(PublicApi):
-    throttle_classes = [ScopedIPRateThrottle]
     throttle_scope = "verify_email"
 
     class InputSerializer(serializers.Serializer):

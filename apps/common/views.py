@@ -17,6 +17,7 @@ from .error_codes import ErrorCode
 from .exceptions import error_body
 from .redis import get_redis
 from .schema import ErrorDetailSerializer, ErrorSerializer
+from .throttling import ScopedIPRateThrottle
 
 
 class ValidatedInputMixin:
@@ -36,10 +37,12 @@ class ValidatedInputMixin:
 
 class PublicApi(ValidatedInputMixin, APIView):
     """Base of the endpoints anyone may call: no authentication runs (a stale or bad token on a
-    public page is not an error) and no permission is needed."""
+    public page is not an error), no permission is needed, and a view that names a `throttle_scope`
+    is limited per client IP (one without a scope is not counted)."""
 
     authentication_classes: list = []
     permission_classes = [AllowAny]
+    throttle_classes = [ScopedIPRateThrottle]
 
 
 def json_not_found(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
