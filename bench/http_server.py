@@ -46,8 +46,10 @@ def wait_for_port(port: int, process: subprocess.Popen, *, what: str, seconds: f
 
 @contextmanager
 def gunicorn(
-    env: dict[str, str], *, workers: int = 2, app: str = "ticketing.wsgi", port: int | None = None
-) -> Iterator[str]:
+    env: dict[str, str], *, workers: int = 2, app: str = "ticketing.wsgi", port: int | None = None,
+    cwd: Path = ROOT,
+) -> Iterator[str]:  # fmt: skip
+    """A gunicorn serving the checkout at `cwd` (this one by default; another to compare against)."""
     port = port or free_port()
     # gunicorn.conf.py (read from the project root) writes the JSON access log, as in production; it goes
     # to a file here so that a benchmark's own figures stay readable.
@@ -57,7 +59,7 @@ def gunicorn(
     process = subprocess.Popen(
         [str(VENV_BIN / "gunicorn"), app, "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
          "--worker-class", "sync", "--log-level", "warning"],
-        env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+        env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
     try:

@@ -1,159 +1,187 @@
 """The waiting-room endpoints through the real HTTP stack (gunicorn, 2 sync workers; wrk on loopback).
 
-    .venv/bin/python bench/waiting_queue.py [--seconds 4] [--rounds 3] [--waiting 100000] [--sizes 1000,100000,1000000]
+    .venv/bin/python bench/waiting_queue.py [--seconds 3] [--rounds 3] [--waiting 100000]
+        [--sizes 1000,100000,1000000] [--baseline /path/to/another/checkout]
 
-Side by side in one run, with --waiting users already in the line: a bare authenticated DRF endpoint
-that does nothing (the floor: stateless JWT + the logout deny-list check), POST /api/queue for new
-entrants, and GET /api/queue/status for users at the back of the line. Then status latency with the
-line at each of --sizes, each size its own concert date loaded up front so that the sizes can be
-measured in alternation. The rows run in rounds, interleaved, and each row reports its median round:
-this machine is shared, and a background burst during one row would otherwise decide a ratio.
+Side by side in one run, with --waiting users already in the line:
+- the bare floor: a DRF view authenticated by simplejwt's own `JWTStatelessUserAuthentication` (no
+  Redis, no database), every ratio's denominator;
+- the project's floor: the same view with the project's stateless authentication (its revocation
+  check is one Redis round trip);
+- POST /api/queue for new entrants and GET /api/queue/status for users at the back of the line.
+Then status latency with the line at each of --sizes, each size its own concert date loaded up front.
+Every row runs right after a run of the bare floor and reports the median of those paired ratios
+over interleaved rounds, next to its median round: this machine is shared, and its load swings
+within seconds. With --baseline (e.g. `git worktree add /tmp/base main`), that checkout is served
+too, on the same database and Redis, and every row is measured on both, round by round: a before
+and after in one run.
 Scratch database `bench_queue`, Redis db --redis-db (default 9; only that db is flushed, before and after).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import statistics
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.http_server import HEADER, LoadResult, drop_database, gunicorn, scratch_env, setup_django, wrk
+from bench.http_server import HEADER, LoadResult, gunicorn, wrk
+from bench.scratch import bench_date, scratch_django
 
-TOKENS = 4000
+TOKENS = 4000  # fresh entrants per round, more than a round can serve: every entry is a first entry
+POLLERS = 64
+GOALS = {"status": 0.75, "enter": 0.55}
 
 
-def median_round(rounds: list[LoadResult]) -> LoadResult:
-    return sorted(rounds, key=lambda r: r.per_second)[len(rounds) // 2]
+@dataclass
+class Rows:
+    runs: dict[str, list[LoadResult]] = field(default_factory=dict)
+    ratios: dict[str, list[float]] = field(default_factory=dict)
+
+    def add(self, key: str, result: LoadResult, bare: LoadResult | None = None) -> None:
+        self.runs.setdefault(key, []).append(result)
+        if bare is not None and bare.per_second:  # a stalled floor run gives no ratio
+            self.ratios.setdefault(key, []).append(result.per_second / bare.per_second)
+
+    def median(self, key: str) -> LoadResult:
+        rounds = sorted(self.runs[key], key=lambda r: r.per_second)
+        return rounds[len(rounds) // 2]
+
+
+def bearer(user_id: int) -> dict[str, str]:
+    from rest_framework_simplejwt.tokens import AccessToken
+
+    token = AccessToken()  # stateless authentication never reads the user row: no user needed
+    token["user_id"] = str(user_id)
+    return {"Authorization": f"Bearer {token}"}
+
+
+def fill_line(date_id: int, target: int) -> None:
+    """Put placeholder waiters (ids above 10^8, never a real token) in the line up to `target`, in
+    ZADDs of 5,000 (a short command each: the Redis server is shared)."""
+    from apps.common.redis import get_redis
+    from apps.queue.keys import QueueKeys
+
+    redis, keys = get_redis(), QueueKeys(date_id)
+    first, seq = redis.zcard(keys.waiting), int(redis.get(keys.seq) or 0)
+    for start in range(first, target, 5000):
+        chunk = range(start, min(start + 5000, target))
+        redis.zadd(keys.waiting, {str(100_000_000 + n): seq + 1 + n - first for n in chunk})
+    redis.set(keys.seq, seq + max(0, target - first))
+
+
+def unload_lines(dates: list[Any]) -> None:
+    """UNLINK the big lines (freed in the background) before the scratch db is flushed."""
+    from apps.common.redis import get_redis
+    from apps.queue.keys import QueueKeys
+
+    get_redis().unlink(*(key for date in dates for key in QueueKeys(date.pk).all()))
+
+
+def load_lines(waiting: int, sizes: list[int]) -> tuple[Any, dict[int, Any]]:
+    """The main date (`waiting` in line) and one date per size, every line filled, pollers at the back."""
+    from apps.queue.services import enter_queue
+
+    main, size_dates = bench_date(seats=10), {size: bench_date(seats=10) for size in sizes}
+    for date, size in [(main, waiting), *((d, s) for s, d in size_dates.items())]:
+        fill_line(date.pk, size)
+        for n in range(POLLERS):
+            enter_queue(user_id=50_000 + n, concert_id=date.concert_id, concert_date_id=date.pk)
+    return main, size_dates
+
+
+def measure(servers: dict[str, str], args: argparse.Namespace, main: Any, size_dates: dict[int, Any]) -> Rows:
+    pollers = [bearer(50_000 + n) for n in range(POLLERS)]
+    floor = [("GET", "/api/bench/floor/bare", h, None) for h in pollers]
+
+    def status(date: Any) -> list:
+        path = f"/api/queue/status?concert_id={date.concert_id}&concert_date_id={date.pk}"
+        return [("GET", path, h, None) for h in pollers]
+
+    rows, entrant = Rows(), 1_000
+    target = {"concert_id": main.concert_id, "concert_date_id": main.pk}
+    for base in servers.values():  # warm the workers up (first requests import the URLconf), unmeasured
+        for requests in (floor, [("GET", "/api/bench/floor", h, None) for h in pollers], status(main)):
+            wrk("warm-up", base, requests, seconds=2)
+    for _ in range(args.rounds):
+        for server, base in servers.items():
+            entrants = [bearer(entrant + n) for n in range(TOKENS)]  # first entries only
+            entrant += TOKENS
+            run = {
+                "floor": ("floor + revocation check", [("GET", "/api/bench/floor", h, None) for h in pollers]),
+                "enter": ("POST /api/queue (new)", [("POST", "/api/queue", h, target) for h in entrants]),
+                "status": ("GET /api/queue/status (back)", status(main)),
+                **{f"size:{size}": (f"status @ {size:,}", status(date)) for size, date in size_dates.items()},
+            }  # fmt: skip
+            for key, (name, requests) in run.items():
+                bare = wrk(f"{server}bare floor (DRF + simplejwt)", base, floor, seconds=args.seconds)
+                rows.add(f"{server}bare", bare, bare)
+                rows.add(f"{server}{key}", wrk(f"{server}{name}", base, requests, seconds=args.seconds), bare)
+    return rows
+
+
+def report(rows: Rows, servers: list[str], sizes: list[int]) -> None:
+    print(f"{HEADER}  ÷ bare (median of paired rounds)")
+    print("-" * (len(HEADER) + 34))
+    for server in servers:
+        for key in ("bare", "floor", "enter", "status"):
+            ratios = rows.ratios[f"{server}{key}"]
+            goal = f"  goal ≥ {GOALS[key]:.2f}" if key in GOALS else ""
+            shown = (
+                ""
+                if key == "bare"
+                else f"  {statistics.median(ratios):.2f} ({', '.join(f'{r:.2f}' for r in ratios)}){goal}"
+            )
+            print(f"{rows.median(f'{server}{key}').row()}{shown}")  # fmt: skip
+    for server in servers:
+        print(f"\n{server + 'status with the line at':<28} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8}  ÷ bare")
+        for size in sizes:
+            row, ratio = rows.median(f"{server}size:{size}"), statistics.median(rows.ratios[f"{server}size:{size}"])
+            print(
+                f"{size:>10,} waiting{'':<10} {row.per_second:>8.0f} {row.p50:>8.1f} {row.percentile(0.99):>8.1f}  {ratio:.2f}"
+            )
+        if len(sizes) > 1:
+            p99 = [statistics.median(r.percentile(0.99) for r in rows.runs[f"{server}size:{size}"]) for size in sizes]
+            print(f"median p99 at {sizes[-1]:,} ÷ at {sizes[0]:,}: {p99[-1] / p99[0]:.2f} (goal ≤ 1.2)")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seconds", type=float, default=4)
+    parser.add_argument("--seconds", type=float, default=3)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--waiting", type=int, default=100_000)
     parser.add_argument("--sizes", default="1000,100000,1000000")
-    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--baseline", type=Path, help="another checkout to serve and measure side by side")
     parser.add_argument("--redis-db", type=int, default=9)
     args = parser.parse_args()
     sizes = [int(size) for size in args.sizes.split(",") if size]
-
-    env = scratch_env(
-        "bench_queue", args.redis_db, ROOT_URLCONF="bench.floor_urls",
-        THROTTLE_QUEUE_ENTER="100000000/min", THROTTLE_QUEUE_ENTER_IP="100000000/min",
-        QUEUE_MAX_ACTIVE="0",  # nobody is admitted: every entrant waits, as in a sold-out rush
-    )  # fmt: skip
-    setup_django(env)
-    import datetime as dt
-
-    from django.utils import timezone
-    from rest_framework_simplejwt.tokens import AccessToken
-
-    from apps.common.redis import get_redis
-    from apps.concerts import services as catalogue
-    from apps.queue.keys import QueueKeys
-    from apps.queue.services import enter_queue
-
-    redis = get_redis()
-    redis.flushdb()
-    venue = catalogue.create_venue(name="Q", layout=[{"name": "A", "rows": 1, "seats_per_row": 10, "price": "1"}])
-    concert = catalogue.create_concert(venue=venue, name="Q", artist="Q")
-
-    def new_date() -> int:
-        return catalogue.create_concert_date(concert=concert, starts_at=timezone.now() + dt.timedelta(days=3)).pk
-
-    def fill_line(date_id: int, target: int) -> None:
-        """Put placeholder waiters (ids above 10^8, never a real token) in the line up to `target`."""
-        keys = QueueKeys(date_id)
-        have = redis.zcard(keys.waiting)
-        seq = int(redis.get(keys.seq) or 0)
-        now = int(time.time() * 1000)
-        pipe = redis.pipeline(transaction=False)
-        for n in range(have, target):
-            seq += 1
-            uid = str(100_000_000 + n)
-            pipe.zadd(keys.waiting, {uid: seq})
-            pipe.zadd(keys.seen, {uid: now})
-            pipe.hset(keys.arrived, uid, now)
-            if len(pipe) >= 30_000:
-                pipe.execute()
-        pipe.set(keys.seq, seq)
-        pipe.execute()
-
-    def bearer(user_id: int) -> dict[str, str]:
-        token = AccessToken()
-        token["user_id"] = str(user_id)
-        return {"Authorization": f"Bearer {token}"}
-
-    # Stateless authentication never reads the user row, so the tokens need no users behind them.
-    pollers = [bearer(50_000 + n) for n in range(64)]
-
-    def status_requests(date_id: int) -> list:
-        path = f"/api/queue/status?concert_id={concert.pk}&concert_date_id={date_id}"
-        return [("GET", path, h, None) for h in pollers]
-
-    main_date = new_date()
-    size_dates = {size: new_date() for size in sizes}
-    for date_id, size in [(main_date, args.waiting), *((d, s) for s, d in size_dates.items())]:
-        fill_line(date_id, size)
-        for n in range(len(pollers)):  # the pollers stand at the back of each line
-            enter_queue(user_id=50_000 + n, concert_id=concert.pk, concert_date_id=date_id)
-    target = {"concert_id": concert.pk, "concert_date_id": main_date}
-    print(f"wrk: {args.connections} connections, {args.seconds:.0f} s per row, {args.rounds} interleaved rounds, "
-          f"median round shown; gunicorn: 2 sync workers")  # fmt: skip
-    print(f"line: {redis.zcard(QueueKeys(main_date).waiting):,} waiting; redis used_memory "
-          f"{redis.info('memory')['used_memory_human']}\n")  # fmt: skip
-
-    rows: dict[str, list[LoadResult]] = {}
-    ratios: dict[str, list[float]] = {"enter": [], "status": []}
-    entrant = 1_000
-    try:
-        with gunicorn(env) as base:
-            for _ in range(args.rounds):
-                # Fresh entrants every round, more than a round can serve: every request is a first entry.
-                entrants = [bearer(entrant + n) for n in range(TOKENS)]
-                entrant += TOKENS
-                run = {
-                    "floor": ("GET /api/bench/floor (DRF + JWT, no work)", [("GET", "/api/bench/floor", h, None) for h in pollers]),
-                    "enter": ("POST /api/queue (new entrants)", [("POST", "/api/queue", h, target) for h in entrants]),
-                    "status": ("GET /api/queue/status (back of the line)", status_requests(main_date)),
-                }  # fmt: skip
-                results = {}
-                for key, (name, requests) in run.items():
-                    results[key] = wrk(name, base, requests, seconds=args.seconds, connections=args.connections)
-                    rows.setdefault(key, []).append(results[key])
-                for key in ratios:
-                    ratios[key].append(results[key].per_second / results["floor"].per_second)
-                for size, date_id in size_dates.items():
-                    result = wrk(f"status @ {size}", base, status_requests(date_id),
-                                 seconds=args.seconds, connections=args.connections)  # fmt: skip
-                    rows.setdefault(f"size:{size}", []).append(result)
-
-            print(HEADER)
-            print("-" * len(HEADER))
-            for key in ("floor", "enter", "status"):
-                print(median_round(rows[key]).row())
-            print(
-                f"\nenter/floor: {statistics.median(ratios['enter']):.2f}   "
-                f"status/floor: {statistics.median(ratios['status']):.2f}   "
-                f"(median of per-round ratios: enter {', '.join(f'{r:.2f}' for r in ratios['enter'])}; "
-                f"status {', '.join(f'{r:.2f}' for r in ratios['status'])})\n"
-            )
-            print(f"{'status with the line at':<28} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8}")
-            for size in sizes:
-                row = median_round(rows[f"size:{size}"])
-                print(
-                    f"{size:>10,} waiting{'':<10} {row.per_second:>8.0f} {row.p50:>8.1f} {row.percentile(0.99):>8.1f}"
-                )
-    finally:
-        from django.db import connections
-
-        connections.close_all()
-        redis.flushdb()
-        drop_database(env)
+    settings = {
+        "ROOT_URLCONF": "bench.floor_urls",
+        "THROTTLE_QUEUE_ENTER": "100000000/min", "THROTTLE_QUEUE_ENTER_IP": "100000000/min",
+        # Nobody is admitted: every entrant waits, as in a sold-out rush.
+        "QUEUE_MIN_ACTIVE": "0", "QUEUE_MAX_ACTIVE": "0", "QUEUE_PREQUEUE_SECONDS": "0",
+    }  # fmt: skip
+    with scratch_django("bench_queue", args.redis_db, **settings) as env:
+        began = time.monotonic()
+        main, size_dates = load_lines(args.waiting, sizes)
+        print(f"lines loaded in {time.monotonic() - began:.0f} s; wrk: 16 connections, {args.seconds:.0f} s per row, "
+              f"{args.rounds} interleaved rounds; gunicorn: 2 sync workers per checkout\n")  # fmt: skip
+        try:
+            with contextlib.ExitStack() as stack:
+                servers = {}
+                if args.baseline:
+                    servers["before: "] = stack.enter_context(gunicorn(env, cwd=args.baseline.resolve()))
+                servers["after: " if args.baseline else ""] = stack.enter_context(gunicorn(env))
+                rows = measure(servers, args, main, size_dates)
+        finally:
+            unload_lines([main, *size_dates.values()])
+        report(rows, list(servers), sizes)
 
 
 if __name__ == "__main__":

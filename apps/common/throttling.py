@@ -12,6 +12,7 @@ Without it, every buyer behind the proxy shares the proxy's address and its per-
 """
 
 import time
+from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 from rest_framework.settings import api_settings
@@ -31,6 +32,25 @@ class Window(NamedTuple):
     key: str
     limit: int
     period: int
+
+
+def count_windows(pipe: Any, windows: Sequence[Window]) -> None:
+    """Queue the commands that count a request in every window (two replies per window), so that a
+    caller already making a round trip can carry them in it (the waiting room does)."""
+    for window in windows:
+        pipe.set(window.key, 0, ex=window.period + 1, nx=True)
+        pipe.incr(window.key)
+
+
+def seconds_until_allowed(windows: Sequence[Window], replies: Sequence[Any]) -> int | None:
+    """From the replies of `count_windows`: None when the request fits every window, else how long
+    until the last window it is over resets."""
+    counts = replies[1 : 2 * len(windows) : 2]
+    over = [w for w, count in zip(windows, counts, strict=True) if count > w.limit]
+    if not over:
+        return None
+    now = int(time.time())
+    return max(w.period - now % w.period for w in over)
 
 
 class RedisRateThrottle(BaseThrottle):
@@ -75,14 +95,10 @@ class RedisRateThrottle(BaseThrottle):
         if not windows:
             return True
         pipe = get_redis().pipeline(transaction=False)
-        for window in windows:
-            pipe.set(window.key, 0, ex=window.period + 1, nx=True)
-            pipe.incr(window.key)
-        counts = pipe.execute()[1::2]
-        over = [w for w, count in zip(windows, counts, strict=True) if count > w.limit]
-        if over:
-            now = int(time.time())
-            self.wait_seconds = max(w.period - now % w.period for w in over)
+        count_windows(pipe, windows)
+        wait = seconds_until_allowed(windows, pipe.execute())
+        if wait is not None:
+            self.wait_seconds = wait
             return False
         return True
 

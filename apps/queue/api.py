@@ -12,7 +12,6 @@ from rest_framework.views import APIView
 
 from apps.accounts.authentication import StatelessJWTAuthentication
 from apps.common.schema import ID, QUEUE_TOKEN_PARAMETER
-from apps.common.throttling import PER_USER_AND_IP
 from apps.concerts import seat_map as catalogue_seat_map
 from apps.concerts import selectors as catalogue
 from apps.concerts.models import SeatStatus
@@ -27,6 +26,7 @@ from apps.concerts.seat_map_http import (
 from apps.concerts.serializers import SeatSerializer
 
 from . import services
+from .access import AccessCheck, QueueJWTAuthentication
 from .models import QueueStatus
 from .permissions import QueueTokenRequired
 
@@ -73,8 +73,8 @@ class ReservationTokenSerializer(serializers.Serializer):
 
 
 # Built once and shared: DRF deep-copies every declared field for each new serializer instance,
-# ~110 µs of a poll's Python time for these three (the request's whole queue work is two Redis round
-# trips). Validating and rendering keep nothing on the instance, so sharing is safe.
+# ~110 µs of a poll's Python time for these three (the request's whole queue work is one Redis round
+# trip). Validating and rendering keep nothing on the instance, so sharing is safe.
 TARGET, STATE, TOKEN = QueueTargetSerializer(), QueueStateSerializer(), ReservationTokenSerializer()
 for _shared in (TARGET, STATE, TOKEN):
     _shared.fields  # noqa: B018 (bind the fields now, not racing on the first requests)
@@ -94,14 +94,24 @@ def _respond(
     return response
 
 
-class QueueApi(APIView):
-    """POST enters the line; DELETE leaves it (or gives back the access token)."""
+class WaitingRoomApi(APIView):
+    """The crowd's endpoints: the access token is checked in process, and its revocation and the
+    rate limits travel in the queue operation's own Redis round trip (`AccessCheck`), so a request
+    costs one round trip (docs/PERFORMANCE.md)."""
 
-    authentication_classes = [StatelessJWTAuthentication]
+    authentication_classes = [QueueJWTAuthentication]
+    throttle_classes: list = []  # counted by AccessCheck, in the queue operation's round trip
+    throttle_scope: str | None = None
+
+    def access(self, request: Request, *, limited: bool = False) -> AccessCheck:
+        return AccessCheck.of(request, throttle_scope=self.throttle_scope if limited else None)
+
+
+class QueueApi(WaitingRoomApi):
+    """POST enters the line (rate-limited per user and per IP); DELETE leaves it (or gives back the
+    access token)."""
+
     throttle_scope = "queue_enter"
-
-    def get_throttles(self):
-        return [throttle() for throttle in PER_USER_AND_IP] if self.request.method == "POST" else []
 
     @extend_schema(
         request=QueueTargetSerializer,
@@ -116,38 +126,38 @@ class QueueApi(APIView):
         ),
     )
     def post(self, request: Request) -> Response:
-        state = services.enter_queue(user_id=request.user.id, **_target(request.data))
+        target = _target(request.data)
+        state = services.enter_queue(user_id=request.user.id, **target, access=self.access(request, limited=True))
         return _respond(state, status.HTTP_201_CREATED if state.created else status.HTTP_200_OK)
 
     @extend_schema(parameters=[QueueTargetSerializer], responses={204: None}, operation_id="queue_leave")
     def delete(self, request: Request) -> Response:
-        services.leave_queue(user_id=request.user.id, **_target(request.query_params))
+        target = _target(request.query_params)
+        services.leave_queue(user_id=request.user.id, **target, access=self.access(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class QueueStatusApi(APIView):
-    authentication_classes = [StatelessJWTAuthentication]
-
+class QueueStatusApi(WaitingRoomApi):
     @extend_schema(
         parameters=[QueueTargetSerializer], responses={200: QueueStateSerializer}, operation_id="queue_status"
     )
     def get(self, request: Request) -> Response:
-        return _respond(services.queue_status(user_id=request.user.id, **_target(request.query_params)))
+        target = _target(request.query_params)
+        return _respond(services.queue_status(user_id=request.user.id, **target, access=self.access(request)))
 
 
-class ReservationTokenApi(APIView):
+class ReservationTokenApi(WaitingRoomApi):
     """`POST /api/reservations/token` (docs/API.md): enter (or stay in) the line and get its state, the
     token's expiry as `expiry_time`."""
 
-    authentication_classes = [StatelessJWTAuthentication]
-    throttle_classes = PER_USER_AND_IP
     throttle_scope = "queue_enter"
 
     @extend_schema(
         request=QueueTargetSerializer, responses={200: ReservationTokenSerializer}, operation_id="reservation_token"
     )
     def post(self, request: Request) -> Response:
-        state = services.enter_queue(user_id=request.user.id, **_target(request.data))
+        target = _target(request.data)
+        state = services.enter_queue(user_id=request.user.id, **target, access=self.access(request, limited=True))
         return _respond(state, shape=TOKEN)
 
 

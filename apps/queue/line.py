@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
+from rest_framework.exceptions import APIException
 
 from apps.common import metrics
 from apps.common.error_codes import ErrorCode
@@ -17,6 +18,7 @@ from apps.common.exceptions import Conflict
 from apps.concerts.selectors import DateFacts, date_of_concert, in_booking_window
 
 from . import scripts
+from .access import AccessCheck
 from .keys import QueueKeys, dates_with_waiters_key, datetime_from_ms, iso_utc, ms_from_datetime, now_ms
 from .models import QueueStatus
 from .tokens import end_access, make_token
@@ -150,12 +152,16 @@ def _state_from_script_reply(
 # --- Enter, status, leave ----------------------------------------------------------------------
 
 
-def enter_queue(*, user_id: int, concert_id: int, concert_date_id: int) -> QueueState:
+def enter_queue(
+    *, user_id: int, concert_id: int, concert_date_id: int, access: AccessCheck | None = None
+) -> QueueState:
     """Take a place in the date's line (or keep the one held). Before the sale opens (within
     QUEUE_PREQUEUE_SECONDS of it) the buyer joins the pre-queue and gets a drawn place at the
     opening; after it, places are first come, first served, and an entrant is admitted at once when
     the date has free capacity and nobody waits. Raises NOT_FOUND (unknown date, or not of this
-    concert) and BOOKING_CLOSED (409: too early, booking closed, or the show has started)."""
+    concert) and BOOKING_CLOSED (409: too early, booking closed, or the show has started).
+    `access` (the request's token revocation and rate limits) is checked in the same round trip:
+    401 or 429 then, and an entry the refused request made is taken back."""
     facts = date_of_concert(concert_id=concert_id, concert_date_id=concert_date_id)
     now = now_ms()
     _check_entry_window(facts, now)
@@ -166,7 +172,7 @@ def enter_queue(*, user_id: int, concert_id: int, concert_date_id: int) -> Queue
     # would lose a line for good if the mark failed after the script ran: the client's retry finds its
     # place already taken and, with it, no reason to mark again. A date with nobody waiting or admitted
     # is dropped again by the next admission run.
-    reply = scripts.run_then(
+    checked, reply = scripts.run_in_round_trip(
         scripts.ENTER,
         [
             keys.waiting, keys.active, keys.seq, keys.seen, keys.admissions, keys.arrived,
@@ -183,29 +189,48 @@ def enter_queue(*, user_id: int, concert_id: int, concert_date_id: int) -> Queue
             scripts.draw_secret(),
             settings.QUEUE_ACTIVE_IDLE_SECONDS * 1000,
         ],
-        then=lambda pipe: pipe.sadd(dates_key, concert_date_id),
+        before=access.queue if access else None,
+        after=lambda pipe: pipe.sadd(dates_key, concert_date_id),
     )  # fmt: skip
-    if int(reply[3]):
+    created = bool(int(reply[3]))
+    if access is not None:
+        try:
+            access.enforce(checked)
+        except APIException:
+            if created:
+                end_access(user_id=user_id, concert_date_id=concert_date_id)
+            raise
+    if created:
         metrics.queue_entered()
     return _state_from_script_reply(
-        user_id=user_id, concert_id=concert_id, facts=facts, reply=reply, now=now, created=bool(int(reply[3]))
+        user_id=user_id, concert_id=concert_id, facts=facts, reply=reply, now=now, created=created
     )
 
 
-def queue_status(*, user_id: int, concert_id: int, concert_date_id: int) -> QueueState:
-    """Where the user stands; polling it is the waiter's heartbeat. Raises NOT_FOUND."""
+def queue_status(
+    *, user_id: int, concert_id: int, concert_date_id: int, access: AccessCheck | None = None
+) -> QueueState:
+    """Where the user stands; polling it is the waiter's heartbeat. Raises NOT_FOUND; with `access`,
+    401 (revoked token) from the same round trip."""
     facts = date_of_concert(concert_id=concert_id, concert_date_id=concert_date_id)
     now = now_ms()
     keys = QueueKeys(concert_date_id)
-    reply = scripts.run(
+    checked, reply = scripts.run_in_round_trip(
         scripts.STATUS,
         [keys.waiting, keys.active, keys.seen, keys.admissions, keys.prequeue, keys.seq, keys.drawn],
         [str(user_id), now, RATE_WINDOW_MS, ms_from_datetime(facts.booking_opens_at), scripts.draw_secret()],
+        before=access.queue if access else None,
     )
+    if access is not None:
+        access.enforce(checked)  # what the script did (a heartbeat, perhaps the draw) is harmless
     return _state_from_script_reply(user_id=user_id, concert_id=concert_id, facts=facts, reply=reply, now=now)
 
 
-def leave_queue(*, user_id: int, concert_id: int, concert_date_id: int) -> None:
-    """Leave the line or the pre-queue, or give back the access token. Raises NOT_FOUND."""
+def leave_queue(*, user_id: int, concert_id: int, concert_date_id: int, access: AccessCheck | None = None) -> None:
+    """Leave the line or the pre-queue, or give back the access token. Raises NOT_FOUND; with
+    `access`, checks it first in a round trip of its own (a revoked token must not be able to take
+    its owner out of the line)."""
     date_of_concert(concert_id=concert_id, concert_date_id=concert_date_id)
+    if access is not None:
+        access.check_now()
     end_access(user_id=user_id, concert_date_id=concert_date_id)

@@ -33,6 +33,7 @@ removes the pre-queue as it does: a second script finds nothing left to draw.
 import secrets
 from collections.abc import Callable
 from functools import cache
+from typing import Any
 
 from redis.client import Pipeline
 from redis.cluster import RedisCluster
@@ -332,30 +333,52 @@ def run(source: str, keys: list[str], args: list[object]) -> list:
     return _registered(source)(keys=keys, args=args, client=get_redis())
 
 
-def run_then(source: str, keys: list[str], args: list[object], then: Callable[[Pipeline], object]) -> list:
-    """Run a script by SHA and, in the same round trip, the commands `then` queues behind it: for a
-    key outside the script's hash-tag slot, which the script itself may not touch in a Cluster.
+def run_in_round_trip(
+    source: str,
+    keys: list[str],
+    args: list[object],
+    *,
+    before: Callable[[Pipeline], None] | None = None,
+    after: Callable[[Pipeline], object] | None = None,
+) -> tuple[list, Any]:
+    """Run a script by SHA with the commands `before` queues ahead of it and `after` behind it, in one
+    round trip: for keys outside the script's hash-tag slot, which the script itself may not touch
+    in a Cluster. Returns (the replies of the `before` commands, the script's reply).
 
     A plain pipeline, not redis-py's script-in-pipeline, which asks SCRIPT EXISTS first on every
     execute (one more round trip); a NOSCRIPT (Redis restarted or flushed its scripts) loads the
-    script and sends the pipeline again, so the queued commands must be safe to repeat."""
+    script and sends the pipeline again, so the queued commands must be safe to repeat (counting a
+    request twice against a rate limit, once after a Redis restart, is)."""
     script = _registered(source)
     redis = get_redis()
     if isinstance(redis, RedisCluster):
-        # redis-py refuses EVALSHA inside a cluster pipeline: the script, then the rest, in two trips.
+        # redis-py refuses EVALSHA inside a cluster pipeline: the commands before, the script, the
+        # commands after, each its own request (a cluster pipeline goes to each key's node anyway).
+        replies = _execute(redis, before) if before else []
         result = script(keys=keys, args=args, client=redis)
-        pipe = redis.pipeline(transaction=False)
-        then(pipe)
-        pipe.execute()
-        return result
+        if after:
+            _execute(redis, after)
+        return replies, result
     for attempt in range(2):
         pipe = redis.pipeline(transaction=False)
+        if before:
+            before(pipe)
+        ahead = len(pipe)
         pipe.evalsha(script.sha, len(keys), *keys, *args)
-        then(pipe)
+        if after:
+            after(pipe)
         try:
-            return pipe.execute()[0]
+            replies = pipe.execute()
         except NoScriptError:
             if attempt:
                 raise
             script.sha = redis.script_load(script.script)
+            continue
+        return replies[:ahead], replies[ahead]
     raise AssertionError("unreachable")
+
+
+def _execute(redis: RedisCluster, queue: Callable[[Pipeline], object]) -> list:
+    pipe = redis.pipeline(transaction=False)
+    queue(pipe)
+    return pipe.execute()

@@ -1,5 +1,7 @@
+from django.core import signing
+
 from apps.concerts.models import ConcertDate
-from apps.queue import services
+from apps.queue import services, tokens
 
 
 def enter(user_id: int, date: ConcertDate) -> services.QueueState:
@@ -16,3 +18,9 @@ def fill_capacity(date: ConcertDate, settings, active: int = 1) -> None:
     settings.QUEUE_MAX_ACTIVE = settings.QUEUE_MIN_ACTIVE = active
     for uid in range(10_000_000, 10_000_000 + active):
         services.issue_access_token(user_id=uid, concert_date_id=date.pk)
+
+
+def same_admission(token: str, other: str) -> bool:
+    """Two access tokens of one admission (signed in different seconds they differ in the signing
+    time only)."""
+    return signing.loads(token, salt=tokens.TOKEN_SALT) == signing.loads(other, salt=tokens.TOKEN_SALT)

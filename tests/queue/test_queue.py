@@ -13,7 +13,7 @@ from apps.queue.models import QueueStatus
 from apps.queue.tasks import admit_waiting_buyers_task
 from tests.factories import UserFactory, make_date
 from tests.helpers import assert_error, login_client, redis_unreachable, run_in_threads
-from tests.queue.helpers import enter, fill_capacity, status
+from tests.queue.helpers import enter, fill_capacity, same_admission, status
 
 pytestmark = pytest.mark.django_db
 
@@ -297,13 +297,11 @@ class TestApi:
         assert client.post("/api/queue", body, format="json").status_code == 200
         with django_assert_num_queries(0):
             polled = client.get(f"/api/queue/status?concert_id={date.concert_id}&concert_date_id={date.pk}")
-        assert polled.json()["token"] == data["token"]
+        # The same admission (tokens signed in another second differ in their signing time only).
+        assert same_admission(polled.json()["token"], data["token"])
         token = client.post("/api/reservations/token", body, format="json").json()
-        assert (token["status"], token["token"], token["expiry_time"]) == (
-            QueueStatus.READY,
-            data["token"],
-            data["expires_at"],
-        )
+        assert (token["status"], token["expiry_time"]) == (QueueStatus.READY, data["expires_at"])
+        assert same_admission(token["token"], data["token"])
         left = client.delete(f"/api/queue?concert_id={date.concert_id}&concert_date_id={date.pk}")
         assert left.status_code == 204
         gone = client.get(f"/api/queue/status?concert_id={date.concert_id}&concert_date_id={date.pk}").json()
@@ -366,13 +364,9 @@ class TestApi:
         )
 
     @pytest.mark.parametrize("method", ["post", "get", "delete", "token"])
-    def test_redis_down_is_503(self, date, user, method, monkeypatch):
-        from apps.common.throttling import ScopedUserRateThrottle
-
-        # Authentication (revocation) and throttling read Redis before the view: let them through so
-        # the outage is met by the queue itself, which must not catch and hide it.
-        monkeypatch.setattr("apps.accounts.authentication.is_token_revoked", lambda claims: False)
-        monkeypatch.setattr(ScopedUserRateThrottle, "allow_request", lambda self, request, view: True)
+    def test_redis_down_is_503(self, date, user, method):
+        # The token's revocation and the rate limits travel with the queue operation: the outage is
+        # met by that one round trip, which must not catch and hide it.
         client = login_client(user)
         status(1, date)  # the date's facts are cached, as in a running server
         query = f"concert_id={date.concert_id}&concert_date_id={date.pk}"
