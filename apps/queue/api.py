@@ -1,6 +1,6 @@
 """The waiting-room endpoints, and the seat map of the buyers it admits. Crowds poll the waiting
-room, so its endpoints authenticate from the token's claims (StatelessJWTAuthentication: no
-database) and answer from Redis alone."""
+room, so its endpoints check the access token in process and answer from Redis alone, in one round
+trip that also carries the token's revocation check and the rate limits (apps/queue/access.py)."""
 
 from django.http import HttpResponse
 from drf_spectacular.utils import extend_schema
