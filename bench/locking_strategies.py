@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 
 from django.db import OperationalError, connections, transaction
-from django.db.models import F
+from django.db.models import F, Sum
 from django.utils import timezone
 
 from apps.common.exceptions import ApplicationError
@@ -49,7 +49,7 @@ def optimistic(date_id: int, ids: list[int]) -> None:
             if not Seat.objects.filter(pk=pk, version=version).update(status=SeatStatus.HELD, version=F("version") + 1):
                 transaction.set_rollback(True)
                 raise SeatTaken()
-        catalogue._change_remaining(concert_date_id=date_id, delta=-len(ids))
+        catalogue._change_remaining(concert_date_id=date_id, deltas=catalogue.shard_deltas(ids, per_seat=-1))
 
 
 def conditional_update(date_id: int, ids: list[int]) -> None:
@@ -61,7 +61,7 @@ def conditional_update(date_id: int, ids: list[int]) -> None:
         if changed != len(ids):
             transaction.set_rollback(True)
             raise SeatTaken()
-        catalogue._change_remaining(concert_date_id=date_id, delta=-len(ids))
+        catalogue._change_remaining(concert_date_id=date_id, deltas=catalogue.shard_deltas(ids, per_seat=-1))
 
 
 def redis_lock(date_id: int, ids: list[int]) -> None:
@@ -78,7 +78,7 @@ def redis_lock(date_id: int, ids: list[int]) -> None:
             if Seat.objects.filter(pk__in=ids, status=SeatStatus.AVAILABLE).count() != len(ids):
                 raise SeatTaken()
             Seat.objects.filter(pk__in=ids).update(status=SeatStatus.HELD, version=F("version") + 1)
-            catalogue._change_remaining(concert_date_id=date_id, delta=-len(ids))
+            catalogue._change_remaining(concert_date_id=date_id, deltas=catalogue.shard_deltas(ids, per_seat=-1))
     finally:
         if taken:
             redis.delete(*taken)
@@ -94,8 +94,10 @@ STRATEGIES: dict[str, Callable[[int, list[int]], None]] = {
 
 def reset(date_id: int) -> None:
     Seat.objects.filter(concert_date_id=date_id).update(status=SeatStatus.AVAILABLE, version=0)
-    total = Seat.objects.filter(concert_date_id=date_id).count()
-    Inventory.objects.filter(concert_date_id=date_id).update(remaining=total, version=0)
+    for shard, count in catalogue.shard_deltas(
+        Seat.objects.filter(concert_date_id=date_id).values_list("pk", flat=True), per_seat=1
+    ).items():
+        Inventory.objects.filter(concert_date_id=date_id, shard=shard).update(remaining=count, version=0)
 
 
 def run(strategy: Callable, date_id: int, seat_ids: list[int], *, threads: int, seconds: float, hot: bool) -> dict:
@@ -131,7 +133,10 @@ def run(strategy: Callable, date_id: int, seat_ids: list[int], *, threads: int, 
                 stats["latencies"].append(elapsed)
                 if hot and outcome == "ok":  # put the hot seats back so the race goes on
                     Seat.objects.filter(pk__in=hot_pair).update(status=SeatStatus.AVAILABLE)
-                    Inventory.objects.filter(concert_date_id=date_id).update(remaining=F("remaining") + 2)
+                    for shard, back in catalogue.shard_deltas(hot_pair, per_seat=1).items():
+                        Inventory.objects.filter(concert_date_id=date_id, shard=shard).update(
+                            remaining=F("remaining") + back
+                        )
         connections.close_all()
 
     pool = [threading.Thread(target=worker) for _ in range(threads)]
@@ -142,7 +147,7 @@ def run(strategy: Callable, date_id: int, seat_ids: list[int], *, threads: int, 
         thread.join()
     wall = time.perf_counter() - began
     latencies = sorted(stats["latencies"]) or [0.0]
-    remaining = Inventory.objects.get(concert_date_id=date_id).remaining
+    remaining = Inventory.objects.filter(concert_date_id=date_id).aggregate(n=Sum("remaining"))["n"]
     available = Seat.objects.filter(concert_date_id=date_id, status=SeatStatus.AVAILABLE).count()
     return {
         "ok": stats["ok"],
