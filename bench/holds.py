@@ -27,7 +27,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.http_server import HEADER, LoadResult, drop_database, gunicorn, scratch_env, setup_django, wrk
+from bench.http_server import HEADER, LoadResult, gunicorn, wrk
+from bench.scratch import drop_database, scratch_env, setup_django
 
 
 def median_round(rounds: list[LoadResult]) -> LoadResult:

@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.scratch import ROOT, drop_database, scratch_env, setup_django  # noqa: F401 (older imports)
+from bench.scratch import ROOT
 
 VENV_BIN = Path(sys.executable).parent
 

@@ -25,7 +25,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.http_server import drop_database, gunicorn, scratch_env, setup_django
+from bench.http_server import gunicorn
+from bench.scratch import drop_database, scratch_env, setup_django
 
 PASSWORD = "bench-login-password-7"
 
