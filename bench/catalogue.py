@@ -119,7 +119,7 @@ def seed(seat_count: int, other_dates: int):
     from django.utils import timezone
 
     from apps.concerts import services
-    from apps.concerts.models import ConcertDate, Inventory, Seat, SeatStatus
+    from apps.concerts.models import ConcertDate, Seat, SeatStatus
 
     per_row, sections = 100, 10
     rows, rest = divmod(seat_count, per_row)
@@ -145,9 +145,6 @@ def seed(seat_count: int, other_dates: int):
             concert=concert, starts_at=date.starts_at + dt.timedelta(days=day), booking_opens_at=date.booking_opens_at,
             total_seats=date.total_seats,
         )  # fmt: skip
-        Inventory.objects.create(
-            concert=concert, concert_date=other, total=date.total_seats, remaining=date.total_seats
-        )
         with connection.cursor() as cursor:
             cursor.execute(
                 "INSERT INTO seat (created_at, updated_at, seat_num, section, `row`, price, status, held_until,"
@@ -155,6 +152,7 @@ def seed(seat_count: int, other_dates: int):
                 " price, status, held_until, version, %s, place_id FROM seat WHERE concert_date_id = %s",
                 [other.pk, date.pk],
             )
+        services.recount_inventory(concert_date_id=other.pk)
 
     # Mid-sale: 60 % reserved, 4 % held, 2 % held with an expired hold (reads AVAILABLE), 34 % free,
     # scattered over the venue at random (fixed seed): a worse case for gzip than the blocks a real
@@ -178,8 +176,7 @@ def seed(seat_count: int, other_dates: int):
     set_status(fate["reserved"], SeatStatus.RESERVED)
     set_status(fate["held"], SeatStatus.HELD, timezone.now() + dt.timedelta(hours=1))
     set_status(fate["expired"], SeatStatus.HELD, timezone.now() - dt.timedelta(minutes=1))
-    not_available = len(fate["reserved"]) + len(fate["held"]) + len(fate["expired"])
-    Inventory.objects.filter(concert_date=date).update(remaining=len(ids) - not_available)
+    services.recount_inventory(concert_date_id=date.pk)
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE TABLE seat")
     return concert, date, ids, fate

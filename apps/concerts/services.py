@@ -141,6 +141,30 @@ def create_concert_date(
 
 
 @transaction.atomic
+@transaction.atomic
+def recount_inventory(*, concert_date_id: int) -> None:
+    """Rebuild the date's inventory shards from its seats (seats written in bulk outside the seat
+    transitions: seeding, benchmarks). Locks the date's seats in the global order, as a hold does."""
+    concert_id = ConcertDate.objects.values_list("concert_id", flat=True).get(pk=concert_date_id)
+    seats = Seat.objects.select_for_update().filter(concert_date_id=concert_date_id).order_by("pk")
+    total: Counter[int] = Counter()
+    available: Counter[int] = Counter()
+    for seat_id, status in seats.values_list("pk", "status").iterator(chunk_size=20_000):
+        total[inventory_shard_of(seat_id)] += 1
+        available[inventory_shard_of(seat_id)] += status == SeatStatus.AVAILABLE
+    Inventory.objects.filter(concert_date_id=concert_date_id).delete()
+    Inventory.objects.bulk_create(
+        Inventory(
+            concert_id=concert_id,
+            concert_date_id=concert_date_id,
+            shard=shard,
+            total=total[shard],
+            remaining=available[shard],
+        )
+        for shard in range(INVENTORY_SHARDS)
+    )
+
+
 def set_seat_price(*, seat_id: int, price: Decimal) -> None:
     """Reprice an AVAILABLE seat. Only the price column is written, and only while the seat is still
     AVAILABLE, so an edit can never undo a hold that landed after the form was loaded. The date's

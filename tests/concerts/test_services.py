@@ -190,6 +190,18 @@ class TestSeatTransitions:
         ] * 2
         assert remaining_seats(concert_date) == available(concert_date) == 18
 
+    def test_recount_rebuilds_the_shards_from_seats_written_in_bulk(self, concert_date):
+        ids = seat_ids(concert_date)
+        Seat.objects.filter(pk__in=ids[:5]).update(status=SeatStatus.RESERVED)  # behind the inventory's back
+        Inventory.objects.filter(concert_date=concert_date, shard__gt=3).delete()
+        services.recount_inventory(concert_date_id=concert_date.pk)
+        shards = {row.shard: row for row in Inventory.objects.filter(concert_date=concert_date)}
+        assert sorted(shards) == list(range(INVENTORY_SHARDS))
+        for shard, row in shards.items():
+            mine = [seat for seat in concert_date.seats.all() if inventory_shard_of(seat.pk) == shard]
+            assert (row.total, row.remaining) == (len(mine), sum(s.status == SeatStatus.AVAILABLE for s in mine))
+        assert remaining_seats(concert_date) == available(concert_date) == 15
+
     def test_a_busy_inventory_row_is_a_503_not_a_lost_update(self, concert_date, monkeypatch):
         monkeypatch.setattr(services, "INVENTORY_VERSION_RETRIES", 0)
         with pytest.raises(services.ServiceUnavailable), transaction.atomic():
