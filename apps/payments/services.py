@@ -18,7 +18,9 @@ from apps.common import metrics, outbox
 from apps.common.db import retry_on_lock_conflict
 from apps.common.error_codes import ErrorCode
 from apps.common.exceptions import Conflict
+from apps.common.on_commit import run_on_commit
 from apps.concerts.selectors import date_facts
+from apps.queue import services as queue
 from apps.reservations import services as reservations
 from apps.reservations.models import Reservation, ReservationStatus
 
@@ -55,12 +57,19 @@ def pay_for_reservation(*, user: Any, reservation_id: int) -> tuple[Payment, Any
         reservations.confirm_reservation(reservation=reservation, now=now)
         # Owed after commit, through the outbox: the buyer's queue access ends (the place goes to the
         # next waiter) and the confirmation e-mail goes out.
+        concert_date_id = reservation.concert_date_id
         outbox.emit(
             PAYMENT_COMPLETED,
             nudge=True,
             reservation_id=reservation.pk,
             user_id=user.pk,
-            concert_date_id=reservation.concert_date_id,
+            concert_date_id=concert_date_id,
+        )
+        # The access must end when the payment completes (invariant 6), not when the relay gets to it:
+        # end it right after commit too. If Redis fails there, the outbox event ends it a moment later.
+        run_on_commit(
+            lambda: queue.end_access(user_id=user.pk, concert_date_id=concert_date_id),
+            description="ending queue access after a payment",
         )
     metrics.hold_paid()
     return payment, balance

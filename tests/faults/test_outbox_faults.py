@@ -177,3 +177,17 @@ def test_a_relay_killed_mid_batch_loses_nothing_and_doubles_nothing(monkeypatch,
     assert set(OutboxEvent.objects.values_list("status", flat=True)) == {"DONE"}
     recipients = Counter(message.to[0] for message in mail.outbox if message.subject.startswith("Your tickets"))
     assert recipients == {reservation.user.email: 1 for reservation in booked}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_payment_ends_queue_access_at_commit_without_waiting_for_the_relay(monkeypatch):
+    monkeypatch.setattr(outbox, "nudge_relay", lambda: None)  # no relay runs in this test
+    date = make_date()
+    buyer = UserFactory()
+    fund(buyer)
+    grant = queue.issue_access_token(user_id=buyer.pk, concert_date_id=date.pk)
+    hold = reservations.hold_seats(user=buyer, concert_date_id=date.pk, seat_ids=seat_ids(date, 1))
+    payments.pay_for_reservation(user=buyer, reservation_id=hold.pk)
+    assert not queue.check_access_token(token=grant.token, user_id=buyer.pk, concert_date_id=date.pk)
+    # The outbox event is still owed (the e-mail, and ending the access again should the above have failed).
+    assert OutboxEvent.objects.get(kind="payments.completed").status == "PENDING"
