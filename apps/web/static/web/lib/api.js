@@ -32,7 +32,18 @@ export function humanError(error, status) {
   return MESSAGES[error.code] || error.message;
 }
 
-async function refreshTokens() {
+// One rotation at a time: calls that meet a 401 together share it. The server treats a rotated refresh
+// token sent again as stolen and ends the whole session, so two parallel rotations would log the buyer out.
+let rotation = null;
+
+function refreshTokens() {
+  rotation ??= rotateTokens().finally(() => {
+    rotation = null;
+  });
+  return rotation;
+}
+
+async function rotateTokens() {
   const refresh = refreshToken();
   if (!refresh) return false;
   const response = await fetch("/api/auth/refresh", {
@@ -61,7 +72,9 @@ export async function api(method, path, options = {}) {
     return { ok: false, status: 0, data: null, error: UNREACHABLE, headers: new Headers() };
   }
   const data = [204, 304].includes(response.status) ? null : await response.json().catch(() => null);
-  if (response.status === 401 && access && !retried && path !== "/api/auth/refresh" && (await refreshTokens())) {
+  // A 401 for a token that another call has already replaced needs no rotation of its own: retry.
+  const renewed = () => accessToken() !== access || refreshTokens();
+  if (response.status === 401 && access && !retried && path !== "/api/auth/refresh" && (await renewed())) {
     return api(method, path, { ...options, retried: true });
   }
   const error = data?.error ? { ...data.error, retryAfter: response.headers.get("Retry-After") } : null;
