@@ -29,6 +29,7 @@ def setup_periodic_tasks(sender: Celery, **kwargs: object) -> None:
         # Housekeeping: rows that only grow (stored idempotent responses, expired refresh tokens and sessions).
         (purge, "apps.common.tasks.purge_idempotency_keys_task", "purge idempotency keys"),
         (purge, "apps.accounts.tasks.purge_expired_tokens_task", "purge expired tokens"),
+        (purge, "apps.common.tasks.purge_outbox_task", "purge done outbox events"),
     ]
     for interval, task, name in periodic:
         # A run not started within one interval is dropped (the next one does the same work), so a

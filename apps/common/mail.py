@@ -9,6 +9,11 @@ from django.db import IntegrityError, transaction
 from .models import SentEmail
 
 
+def outbox_mail_key(event_id: int) -> str:
+    """The key of the e-mail an outbox event sends (also what purging the event removes)."""
+    return f"outbox:{event_id}"
+
+
 def send_mail_once(*, key: str, subject: str, message: str, recipient: str) -> bool:
     """Send the e-mail unless one was sent already under `key` (e.g. `outbox:<event id>`); True if sent.
 

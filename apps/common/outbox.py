@@ -27,7 +27,8 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from .models import OutboxEvent, OutboxStatus
+from .mail import outbox_mail_key
+from .models import OutboxEvent, OutboxStatus, SentEmail
 
 logger = logging.getLogger(__name__)
 
@@ -233,3 +234,25 @@ def retry(*, event_ids: Sequence[int] | None = None, kind: str | None = None, in
         query = query.filter(kind=kind)
     now = timezone.now()
     return query.update(status=OutboxStatus.PENDING, attempts=0, available_at=now, done_at=None, updated_at=now)
+
+
+def purge_done(*, older_than: timedelta, batch_size: int = 1000) -> int:
+    """Delete DONE events finished more than `older_than` ago, with the records of the e-mails they
+    sent, in short batches (each its own small transaction). Returns how many events. FAILED and
+    PENDING events stay until they are done. A DONE event's `available_at` is its last claim plus the
+    lease, close to when it was done, and the `(status, available_at)` index finds them."""
+    cutoff = timezone.now() - older_than
+    deleted = 0
+    while True:
+        ids = list(
+            OutboxEvent.objects.filter(status=OutboxStatus.DONE, available_at__lt=cutoff)
+            .order_by("status", "available_at")
+            .values_list("pk", flat=True)[:batch_size]
+        )
+        if not ids:
+            return deleted
+        with transaction.atomic():
+            SentEmail.objects.filter(key__in=[outbox_mail_key(pk) for pk in ids]).delete()
+            deleted += OutboxEvent.objects.filter(pk__in=ids).delete()[0]
+        if len(ids) < batch_size:
+            return deleted

@@ -15,6 +15,15 @@ def purge_idempotency_keys_task() -> int:
     return purge_idempotency_keys(older_than=timedelta(hours=settings.IDEMPOTENCY_KEY_TTL_HOURS))
 
 
+@shared_task
+def purge_outbox_task() -> int:
+    """DONE outbox events (one per hold, payment, refund …) are kept OUTBOX_KEEP_DONE_HOURS for
+    inspection and replay; without this the table grows by every booking forever."""
+    from .outbox import purge_done
+
+    return purge_done(older_than=timedelta(hours=settings.OUTBOX_KEEP_DONE_HOURS))
+
+
 @shared_task(
     soft_time_limit=settings.BOOKING_TASK_SOFT_TIME_LIMIT_SECONDS, time_limit=settings.BOOKING_TASK_TIME_LIMIT_SECONDS
 )

@@ -1,6 +1,6 @@
 from celery import shared_task
 
-from apps.common.mail import send_mail_once
+from apps.common.mail import outbox_mail_key, send_mail_once
 
 from .models import Payment
 
@@ -13,7 +13,7 @@ def send_refund_email(*, payment_id: int, event_id: int) -> None:
         return
     concert = payment.reservation.concert
     send_mail_once(
-        key=f"outbox:{event_id}",
+        key=outbox_mail_key(event_id),
         subject=f"Refund for {concert.name}",
         message=(
             f"Hello {payment.user.name},\n\nyour booking {payment.reservation_id} for {concert.name} was cancelled "

@@ -1,7 +1,7 @@
 from celery import shared_task
 from django.conf import settings
 
-from apps.common.mail import send_mail_once
+from apps.common.mail import outbox_mail_key, send_mail_once
 
 from . import services
 from .models import Reservation
@@ -28,7 +28,7 @@ def send_reservation_confirmed_email(*, reservation_id: int, event_id: int) -> N
         return
     seats = ", ".join(f"{item.seat.section} {item.seat.row}-{item.seat.seat_num}" for item in reservation.items.all())
     send_mail_once(
-        key=f"outbox:{event_id}",
+        key=outbox_mail_key(event_id),
         subject=f"Your tickets for {reservation.concert.name}",
         message=(
             f"Hello {reservation.user.name},\n\nbooking {reservation.pk} is confirmed: {reservation.concert.name}, "

@@ -283,6 +283,32 @@ class TestOperators:
         assert client.get("/admin/common/outboxevent/").status_code == 403
 
 
+@pytest.mark.django_db
+def test_done_events_and_their_e_mail_records_are_purged_after_the_keep_time(settings):
+    from apps.common.models import SentEmail
+    from apps.common.tasks import purge_outbox_task
+
+    settings.OUTBOX_MAX_ATTEMPTS = 1
+    failures_left["count"] = 1
+    outbox.emit(FLAKY, n=1)  # will be FAILED
+    for n in range(2, 5):
+        outbox.emit(RECORD, n=n)
+    outbox.relay()
+    outbox.emit(RECORD, n=5)  # still pending
+    old_done, recent_done = OutboxEvent.objects.filter(status="DONE").order_by("pk")[:2]
+    for event in OutboxEvent.objects.all():
+        send_mail_once(key=f"outbox:{event.pk}", subject="s", message="m", recipient="a@example.com")
+    hours_ago = timezone.now() - dt.timedelta(hours=settings.OUTBOX_KEEP_DONE_HOURS + 1)
+    OutboxEvent.objects.exclude(pk=recent_done.pk).update(available_at=hours_ago, created_at=hours_ago)
+
+    assert purge_outbox_task.delay().get() == 2  # the two old DONE ones
+    left = dict(OutboxEvent.objects.values_list("pk", "status"))
+    assert sorted(left.values()) == ["DONE", "FAILED", "PENDING"] and recent_done.pk in left
+    assert old_done.pk not in left
+    assert set(SentEmail.objects.values_list("key", flat=True)) == {f"outbox:{pk}" for pk in left}
+    assert outbox.purge_done(older_than=dt.timedelta(hours=settings.OUTBOX_KEEP_DONE_HOURS)) == 0
+
+
 def test_periodic_tasks_expire_after_their_interval_and_booking_work_has_its_own_queue(settings):
     from ticketing.celery import app
 

@@ -236,6 +236,8 @@ OUTBOX_BACKOFF_MAX_SECONDS = env.float("OUTBOX_BACKOFF_MAX_SECONDS", default=300
 # relay that died gives its events back.
 OUTBOX_LEASE_SECONDS = env.int("OUTBOX_LEASE_SECONDS", default=60)
 OUTBOX_NUDGE_DEBOUNCE_MS = env.int("OUTBOX_NUDGE_DEBOUNCE_MS", default=200)
+# DONE events (and their sent-e-mail records) are purged by the housekeeping beat task after this.
+OUTBOX_KEEP_DONE_HOURS = env.int("OUTBOX_KEEP_DONE_HOURS", default=72)
 
 # --- Email ---------------------------------------------------------------------------------
 vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
