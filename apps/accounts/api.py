@@ -6,6 +6,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.common.error_codes import ErrorCode
 from apps.common.idempotency import run_idempotent
 from apps.common.schema import IDEMPOTENCY_PARAMETER
 from apps.common.throttling import ScopedUserRateThrottle
@@ -25,6 +26,7 @@ from .throttling import RefreshRateThrottle
 
 class SignupApi(PublicApi):
     throttle_scope = "signup"
+    error_codes = (ErrorCode.EMAIL_TAKEN,)
 
     class InputSerializer(serializers.Serializer):
         email = serializers.EmailField(max_length=254)
@@ -55,6 +57,7 @@ class SignupApi(PublicApi):
 
 class LoginApi(PublicApi):
     throttle_scope = "login"
+    error_codes = (ErrorCode.INVALID_CREDENTIALS,)
 
     class InputSerializer(serializers.Serializer):
         email = serializers.CharField(max_length=254)
@@ -73,6 +76,7 @@ class RefreshInputSerializer(serializers.Serializer):
 class RefreshApi(PublicApi):
     throttle_classes = [RefreshRateThrottle]
     throttle_scope = "refresh"
+    error_codes = (ErrorCode.NOT_AUTHENTICATED,)  # a refresh token that is malformed, expired or used
 
     @extend_schema(request=RefreshInputSerializer, responses={200: TokenPairSerializer}, operation_id="auth_refresh")
     def post(self, request: Request) -> Response:

@@ -2,7 +2,10 @@ import re
 from decimal import Decimal
 
 from django.conf import settings
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+
+from apps.common.schema import amount_schema
 
 from .models import User, WalletTransaction
 
@@ -33,6 +36,7 @@ class TokenPairSerializer(serializers.Serializer):
 PLAIN_DECIMAL = re.compile(r"-?[0-9]+(?:\.[0-9]+)?", re.ASCII)
 
 
+@extend_schema_field(amount_schema(settings.WALLET_MAX_CHARGE))
 class AmountField(serializers.DecimalField):
     """A money amount: a plain decimal string ("50000.00") or a JSON number (read as Decimal by the
     parser, never as float), > 0, at most two decimals, at most WALLET_MAX_CHARGE."""

@@ -51,3 +51,29 @@ STATUS_OF: dict[ErrorCode, int] = {
     ErrorCode.INTERNAL_ERROR: 500,
     ErrorCode.SERVICE_UNAVAILABLE: 503,
 }
+
+
+# When each code is answered (the OpenAPI schema lists these under every operation's error statuses).
+MEANING_OF: dict[ErrorCode, str] = {
+    ErrorCode.VALIDATION_ERROR: "malformed JSON, or missing or invalid fields or parameters (`details` names them)",
+    ErrorCode.NOT_AUTHENTICATED: "no or bad access token, or one that expired or was logged out",
+    ErrorCode.INVALID_CREDENTIALS: "a wrong e-mail or password",
+    ErrorCode.PERMISSION_DENIED: "authenticated but not allowed",
+    ErrorCode.QUEUE_TOKEN_REQUIRED: "no valid, unexpired `X-Queue-Token` for this user and concert date",
+    ErrorCode.NOT_FOUND: "an unknown id (or one of another user's), or a page past the last",
+    ErrorCode.METHOD_NOT_ALLOWED: "the path exists, but not with this method",
+    ErrorCode.NOT_ACCEPTABLE: "the `Accept` header excludes JSON, the only representation",
+    ErrorCode.EMAIL_TAKEN: "the e-mail is already registered",
+    ErrorCode.SEAT_UNAVAILABLE: "a seat is held or reserved by someone else (`details.seat_ids`)",
+    ErrorCode.HOLD_EXPIRED: "the reservation's hold has expired",
+    ErrorCode.HOLD_LIMIT_REACHED: "the buyer already has the most live holds allowed for the date",
+    ErrorCode.BOOKING_CLOSED: "outside the date's booking window (before the pre-queue: `details.queue_opens_at`)",
+    ErrorCode.INVALID_STATE: "the action does not fit the object's state (paid or cancelled already, too late)",
+    ErrorCode.INSUFFICIENT_BALANCE: "the wallet cannot cover the payment",
+    ErrorCode.IDEMPOTENCY_CONFLICT: "the `Idempotency-Key` was used with another request body",
+    ErrorCode.PAYLOAD_TOO_LARGE: "the body is over the size limit",
+    ErrorCode.UNSUPPORTED_MEDIA_TYPE: "the body is not JSON",
+    ErrorCode.THROTTLED: "a rate limit was hit; `Retry-After` says when to try again",
+    ErrorCode.SERVICE_UNAVAILABLE: "a dependency is down or overloaded; nothing was changed; `Retry-After` is set",
+    ErrorCode.INTERNAL_ERROR: "a fault on the server's side (never with a stack trace)",
+}

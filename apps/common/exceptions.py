@@ -124,6 +124,8 @@ def render_exception(exc: BaseException) -> tuple[int, dict[str, Any], dict[str,
     """(status, body, headers) for any exception; used by the DRF handler and the middleware."""
     headers: dict[str, str] = {}
     if isinstance(exc, ApplicationError):
+        if exc.status_code == 503:
+            headers["Retry-After"] = "2"
         return exc.status_code, error_body(exc.code, exc.message, exc.details), headers
     if isinstance(exc, (Http404, drf.NotFound)):
         return 404, error_body(ErrorCode.NOT_FOUND, "Not found."), headers

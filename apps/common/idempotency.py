@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -27,6 +28,9 @@ from .models import IdempotencyKey
 
 HEADER = "Idempotency-Key"
 MAX_KEY_LENGTH = 255
+# Visible ASCII, no spaces (a UUID, say): what every proxy passes unchanged. The schema states it too.
+KEY_PATTERN = f"^[!-~]{{1,{MAX_KEY_LENGTH}}}$"
+_KEY = re.compile(KEY_PATTERN)
 
 
 def request_fingerprint(*, scope: str, data: Any) -> str:
@@ -35,7 +39,8 @@ def request_fingerprint(*, scope: str, data: Any) -> str:
 
 
 def has_stored_response(*, request: Request) -> bool:
-    """Whether this request's Idempotency-Key already has a completed response to replay."""
+    """Whether this request's Idempotency-Key already has a completed response (then the request
+    is answered from it: replayed for the same body, 409 IDEMPOTENCY_CONFLICT for another)."""
     key = request.headers.get(HEADER)
     return bool(key) and IdempotencyKey.objects.filter(user_id=request.user.id, key=key).exists()
 
@@ -47,9 +52,9 @@ def run_idempotent(*, request: Request, scope: str, work: Callable[[], tuple[int
     if key is None:
         status, body = work()
         return Response(body, status=status)
-    if not key or len(key) > MAX_KEY_LENGTH or not key.isprintable():
+    if not _KEY.fullmatch(key):
         raise ValidationFailed(
-            f"{HEADER} must be 1 to {MAX_KEY_LENGTH} printable characters.",
+            f"{HEADER} must be 1 to {MAX_KEY_LENGTH} visible ASCII characters (no spaces).",
             details={HEADER: ["Invalid key."]},
         )
     fingerprint = request_fingerprint(scope=scope, data=request.data)

@@ -1,6 +1,14 @@
 from rest_framework import pagination
 from rest_framework.exceptions import NotFound, ValidationError
 
+# The largest page or page size a query may name: nine digits.
+MAX_QUERY_NUMBER = 999_999_999
+
+
+def _positive_number(raw: str) -> bool:
+    """1 to MAX_QUERY_NUMBER in ASCII digits (str.isdigit also takes "\\u00b2", which int refuses)."""
+    return raw.isascii() and raw.isdigit() and len(raw) <= 9 and int(raw) >= 1
+
 
 class PageNumberPagination(pagination.PageNumberPagination):
     """`?page=N&page_size=M` → {count, next, previous, results}. page_size is capped, not refused."""
@@ -11,7 +19,7 @@ class PageNumberPagination(pagination.PageNumberPagination):
     def paginate_queryset(self, queryset, request, view=None):  # type: ignore[no-untyped-def]
         for name in (self.page_query_param, self.page_size_query_param):
             raw = request.query_params.get(name)
-            if raw is not None and raw != "last" and (not raw.isdigit() or int(raw) < 1 or len(raw) > 9):
+            if raw is not None and raw != "last" and not _positive_number(raw):
                 raise ValidationError({name: ["Must be a positive whole number."]})
         try:
             return super().paginate_queryset(queryset, request, view)
@@ -22,5 +30,5 @@ class PageNumberPagination(pagination.PageNumberPagination):
         """The bounds the checks above enforce: whole numbers from 1 (a larger page_size is capped)."""
         parameters = super().get_schema_operation_parameters(view)
         for parameter in parameters:
-            parameter["schema"] = {**parameter["schema"], "minimum": 1, "maximum": 999_999_999}
+            parameter["schema"] = {**parameter["schema"], "minimum": 1, "maximum": MAX_QUERY_NUMBER}
         return parameters

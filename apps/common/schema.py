@@ -2,14 +2,17 @@
 error shape.
 
 Every operation's error answers are documented from what the view is: a body or query parameters can
-be 400, authentication 401, the queue token 403, ids 404, an Idempotency-Key 409, a body 413/415,
-throttles 429, and anything that reaches the database or Redis 503. A view adds the codes only its
-service knows (`error_codes = (ErrorCode.SEAT_UNAVAILABLE, ...)`, or a dict by HTTP method). Each
-documented status lists its codes in its description; the body is the one `Error` component.
+be 400, authentication 401, the queue token 403, ids and pages 404, an Idempotency-Key 409, a body
+413/415, throttles 429, an `Accept` without JSON 406, and anything that reaches the database or Redis
+503. A view adds the codes only its service knows (`error_codes = (ErrorCode.SEAT_UNAVAILABLE, ...)`,
+or a dict by HTTP method). Each documented status lists its codes in its description, in
+`x-error-codes` and as one example each; the body is the one `Error` component. The contract test
+(tests/contract) refuses any error answer whose code its operation does not list for that status.
 """
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from drf_spectacular.drainage import get_override, set_override
@@ -18,23 +21,33 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema_field
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny, IsAuthenticated
 
-from .error_codes import STATUS_OF, ErrorCode
+from .error_codes import MEANING_OF, STATUS_OF, ErrorCode
+from .idempotency import KEY_PATTERN
 
 # Bounds of a primary key in a request (a BIGINT): a larger number is a 400, not a database error.
 ID = {"min_value": 1, "max_value": 2**63 - 1}
 
 
-def request_header(name: str, description: str, *, required: bool = False) -> OpenApiParameter:
+def request_header(
+    name: str, description: str, *, required: bool = False, pattern: str | None = None
+) -> OpenApiParameter:
     """A request header a view reads, as an OpenAPI parameter."""
-    return OpenApiParameter(name, str, OpenApiParameter.HEADER, required=required, description=description)
+    return OpenApiParameter(
+        name, str, OpenApiParameter.HEADER, required=required, description=description, pattern=pattern
+    )
 
 
 QUEUE_TOKEN_PARAMETER = request_header(
-    "X-Queue-Token", "The access token the waiting queue issued for this user and concert date.", required=True
+    "X-Queue-Token",
+    "The access token the waiting queue issued for this user and concert date (403 QUEUE_TOKEN_REQUIRED "
+    "without a valid one). A payment repeated with the Idempotency-Key of one that completed needs none.",
+    required=True,
 )
 IDEMPOTENCY_PARAMETER = request_header(
     "Idempotency-Key",
-    "Replays the first response for the same key and body; another body is 409 IDEMPOTENCY_CONFLICT.",
+    "Replays the first response for the same key and body; another body is 409 IDEMPOTENCY_CONFLICT. "
+    "1 to 255 visible ASCII characters (a UUID, say).",
+    pattern=KEY_PATTERN,
 )
 
 
@@ -43,6 +56,7 @@ STATUS_MEANING = {
     401: "Authentication failed",
     403: "Not allowed",
     404: "Not found",
+    406: "Not acceptable",
     409: "Conflicts with the current state",
     413: "The body is too large",
     415: "The body is not JSON",
@@ -67,12 +81,20 @@ class AutoSchema(BaseAutoSchema):
         if operation is None:
             return None
         error = self.resolve_serializer(ErrorSerializer, "response").ref
+        responses = operation["responses"]
         for status, codes in sorted(self.error_codes(operation).items()):
-            response = operation["responses"].setdefault(
-                str(status), {"content": {"application/json": {"schema": error}}}
-            )
-            listed = ", ".join(f"`{code}`" for code in codes)
-            response["description"] = f"{STATUS_MEANING.get(status, 'Error')}: {listed}."
+            response = responses.setdefault(str(status), {"content": {"application/json": {"schema": error}}})
+            listed = "\n".join(f"- `{code}`: {MEANING_OF[ErrorCode(code)]}" for code in codes)
+            response["description"] = f"{STATUS_MEANING.get(status, 'Error')}. `error.code` is one of:\n\n{listed}"
+            response["x-error-codes"] = codes
+            body = response["content"]["application/json"]
+            if body["schema"] == error:  # not the health checks' own body
+                body["examples"] = {
+                    code: {"summary": MEANING_OF[ErrorCode(code)], "value": _error_example(code)} for code in codes
+                }
+            if status in ERROR_HEADERS:
+                response["headers"] = {**ERROR_HEADERS[status], **response.get("headers", {})}
+        operation["responses"] = dict(sorted(responses.items()))
         return operation
 
     def error_codes(self, operation: dict) -> dict[int, list[str]]:
@@ -89,27 +111,30 @@ class AutoSchema(BaseAutoSchema):
             codes.append(ErrorCode.NOT_AUTHENTICATED)
         if ("header", QUEUE_TOKEN_PARAMETER.name) in located:
             codes.append(ErrorCode.QUEUE_TOKEN_REQUIRED)
-        if any(not isinstance(permission, (AllowAny, IsAuthenticated)) for permission in view.get_permissions()):
-            codes.append(ErrorCode.PERMISSION_DENIED)
+        for permission in view.get_permissions():
+            if not isinstance(permission, (AllowAny, IsAuthenticated)):
+                # A permission that refuses with a code of its own says so (QueueTokenRequired).
+                codes.append(getattr(permission, "error_code", ErrorCode.PERMISSION_DENIED))
         names = {name for _, name in located} | body_fields
         if any(where == "path" for where, _ in located) or any(name.endswith(("_id", "_ids")) for name in names):
             codes.append(ErrorCode.NOT_FOUND)
+        if ("query", "page") in located:
+            codes.append(ErrorCode.NOT_FOUND)  # a page past the last
         if ("header", IDEMPOTENCY_PARAMETER.name) in located:
-            codes.append(ErrorCode.IDEMPOTENCY_CONFLICT)
+            codes += [ErrorCode.VALIDATION_ERROR, ErrorCode.IDEMPOTENCY_CONFLICT]  # a malformed key, a reused one
         if has_body:
             codes += [ErrorCode.PAYLOAD_TOO_LARGE, ErrorCode.UNSUPPORTED_MEDIA_TYPE]
         if view.get_throttles():
             codes.append(ErrorCode.THROTTLED)
+        codes.append(ErrorCode.NOT_ACCEPTABLE)  # content negotiation runs on every operation
         if getattr(view, "may_be_unavailable", True):
             codes.append(ErrorCode.SERVICE_UNAVAILABLE)
         declared = getattr(view, "error_codes", ())
         if isinstance(declared, dict):
             declared = declared.get(self.method.lower(), ())
         by_status: dict[int, list[str]] = {}
-        for code in [*codes, *declared]:
-            listed = by_status.setdefault(STATUS_OF[code], [])
-            if code.value not in listed:
-                listed.append(code.value)
+        for code in sorted({*codes, *declared}, key=list(ErrorCode).index):
+            by_status.setdefault(STATUS_OF[code], []).append(code.value)
         return by_status
 
     def _request_field_names(self) -> set[str]:
@@ -118,6 +143,19 @@ class AutoSchema(BaseAutoSchema):
             serializer = serializer()
         fields = getattr(serializer, "fields", None)
         return set(fields) if fields is not None else set()
+
+
+_RETRY_AFTER = {"schema": {"type": "integer", "minimum": 1}, "required": True, "description": "Seconds to wait."}
+ERROR_HEADERS: dict[int, dict[str, dict[str, Any]]] = {
+    401: {"WWW-Authenticate": {"schema": {"type": "string"}, "required": True, "description": '`Bearer realm="api"`'}},
+    429: {"Retry-After": _RETRY_AFTER},
+    503: {"Retry-After": _RETRY_AFTER},
+}
+
+
+def _error_example(code: str) -> dict[str, Any]:
+    details = {"field": ["What is wrong with it."]} if code == ErrorCode.VALIDATION_ERROR else {}
+    return {"error": {"code": code, "message": MEANING_OF[ErrorCode(code)].capitalize() + ".", "details": details}}
 
 
 class ErrorDetailSerializer(serializers.Serializer):
@@ -163,3 +201,31 @@ class UniqueIdListField(serializers.ListField):
         if len(set(values)) != len(values):
             self.fail("duplicate")
         return values
+
+
+def amount_pattern(maximum: Decimal) -> str:
+    """The plain decimal strings from 0.01 to `maximum` (whole) with at most two decimals, leading
+    zeros allowed: exactly the strings the money fields take (tests/contract/test_schema_errors.py)."""
+    top = str(int(maximum))
+    fraction = r"(?:\.[0-9]{1,2})?"
+    branches = [r"0\.(?:0[1-9]|[1-9][0-9]?)"]  # under 1
+    if len(top) > 1:
+        branches.append(f"[1-9][0-9]{{0,{len(top) - 2}}}{fraction}")  # fewer digits than the maximum
+    for i, digit in enumerate(top):  # as many digits: equal up to position i, smaller there
+        lowest = 1 if i == 0 else 0
+        if int(digit) > lowest:
+            branches.append(f"{top[:i]}[{lowest}-{int(digit) - 1}][0-9]{{{len(top) - i - 1}}}{fraction}")
+    branches.append(f"{top}(?:\\.0{{1,2}})?")  # the maximum itself
+    return f"^0*(?:{'|'.join(branches)})$"
+
+
+def amount_schema(maximum: Decimal) -> dict[str, Any]:
+    """A money amount in a request: a plain decimal string or a JSON number, from 0.01 to `maximum`,
+    at most two decimals."""
+    return {
+        "oneOf": [
+            {"type": "string", "pattern": amount_pattern(maximum), "example": "50000.00"},
+            {"type": "number", "minimum": 0.01, "maximum": float(maximum), "multipleOf": 0.01},
+        ],
+        "description": f"A decimal string with at most two places, or a JSON number; 0.01 to {maximum}.",
+    }

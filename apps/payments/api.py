@@ -5,6 +5,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.common.error_codes import ErrorCode
 from apps.common.idempotency import has_stored_response, run_idempotent
 from apps.common.schema import ID, IDEMPOTENCY_PARAMETER, QUEUE_TOKEN_PARAMETER
 from apps.common.throttling import PER_USER_AND_IP
@@ -23,6 +24,7 @@ class PaymentListCreateApi(ValidatedInputMixin, generics.GenericAPIView):
 
     serializer_class = PaymentSerializer
     throttle_scope = "pay"
+    error_codes = {"post": (ErrorCode.HOLD_EXPIRED, ErrorCode.INVALID_STATE, ErrorCode.INSUFFICIENT_BALANCE)}
 
     class InputSerializer(serializers.Serializer):
         reservation_id = serializers.IntegerField(**ID)
@@ -70,6 +72,8 @@ class PaymentListCreateApi(ValidatedInputMixin, generics.GenericAPIView):
 
 class ReservationCancelApi(APIView):
     """Cancels a hold, or a paid booking with a refund to the wallet."""
+
+    error_codes = (ErrorCode.INVALID_STATE,)
 
     @extend_schema(request=None, responses={200: ReservationSerializer}, operation_id="reservations_cancel")
     def post(self, request: Request, reservation_id: int) -> Response:

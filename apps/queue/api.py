@@ -11,6 +11,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.accounts.authentication import StatelessJWTAuthentication
+from apps.common.error_codes import ErrorCode
 from apps.common.schema import ID, QUEUE_TOKEN_PARAMETER
 from apps.concerts import seat_map as catalogue_seat_map
 from apps.concerts import selectors as catalogue
@@ -112,6 +113,7 @@ class QueueApi(WaitingRoomApi):
     access token)."""
 
     throttle_scope = "queue_enter"
+    error_codes = {"post": (ErrorCode.BOOKING_CLOSED,)}
 
     @extend_schema(
         request=QueueTargetSerializer,
@@ -151,6 +153,7 @@ class ReservationTokenApi(WaitingRoomApi):
     token's expiry as `expiry_time`."""
 
     throttle_scope = "queue_enter"
+    error_codes = (ErrorCode.BOOKING_CLOSED,)
 
     @extend_schema(
         request=QueueTargetSerializer, responses={200: ReservationTokenSerializer}, operation_id="reservation_token"
@@ -205,7 +208,10 @@ class SeatListApi(QueueProtectedDateApi):
 
     class InputSerializer(serializers.Serializer):
         status = serializers.ChoiceField(
-            choices=SeatStatus.choices, required=False, help_text="Only seats with this status."
+            choices=SeatStatus.choices,
+            required=False,
+            allow_blank=True,  # `?status=` is no filter, like a form left blank (and the schema says so)
+            help_text="Only seats with this status; empty for all.",
         )
 
     @extend_schema(
@@ -218,6 +224,6 @@ class SeatListApi(QueueProtectedDateApi):
         filters = self.InputSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
         rendered = catalogue_seat_map.seat_list(
-            concert_date_id=concert_date_id, status=filters.validated_data.get("status")
+            concert_date_id=concert_date_id, status=filters.validated_data.get("status") or None
         )
         return stored_response(request, rendered, cache_control=PRIVATE_CACHE_CONTROL)

@@ -6,7 +6,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.common.schema import ID, QUEUE_TOKEN_PARAMETER
+from apps.common.error_codes import ErrorCode
+from apps.common.schema import ID, QUEUE_TOKEN_PARAMETER, UniqueIdListField
 from apps.common.throttling import PER_USER_AND_IP
 from apps.common.views import ValidatedInputMixin
 from apps.queue.permissions import QueueTokenRequired
@@ -20,6 +21,7 @@ class ReservationListCreateApi(ValidatedInputMixin, generics.GenericAPIView):
 
     serializer_class = ReservationSerializer
     throttle_scope = "hold"
+    error_codes = {"post": (ErrorCode.SEAT_UNAVAILABLE, ErrorCode.BOOKING_CLOSED, ErrorCode.HOLD_LIMIT_REACHED)}
 
     def get_permissions(self):
         if self.request.method == "POST":
@@ -39,14 +41,11 @@ class ReservationListCreateApi(ValidatedInputMixin, generics.GenericAPIView):
 
     class InputSerializer(serializers.Serializer):
         concert_date_id = serializers.IntegerField(**ID)
-        seat_ids = serializers.ListField(
-            child=serializers.IntegerField(**ID), min_length=1, max_length=settings.MAX_SEATS_PER_RESERVATION
+        seat_ids = UniqueIdListField(
+            min_length=1,
+            max_length=settings.MAX_SEATS_PER_RESERVATION,
+            error_messages={"duplicate": "A seat is listed twice."},
         )
-
-        def validate_seat_ids(self, value: list[int]) -> list[int]:
-            if len(set(value)) != len(value):
-                raise serializers.ValidationError("A seat is listed twice.")
-            return value
 
     def get_queue_concert_date_id(self, request: Request) -> int:
         return self.get_input(request)["concert_date_id"]

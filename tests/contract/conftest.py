@@ -4,12 +4,12 @@ import pytest
 
 
 @pytest.fixture
-def buyer_headers(transactional_db):
+def contract_buyer(transactional_db):
+    """A buyer with money and the queue access token of a date with seats: (user, queue token)."""
     from tests.factories import UserFactory, make_date
-    from tests.helpers import fund, login_client, queue_token
+    from tests.helpers import fund, queue_token
 
     date = make_date()
     user = UserFactory()
     fund(user)
-    tokens = login_client(user).tokens
-    return {"Authorization": f"Bearer {tokens['access']}", "X-Queue-Token": queue_token(user, date)}
+    return user, queue_token(user, date)

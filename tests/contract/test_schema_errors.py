@@ -1,8 +1,20 @@
 """The OpenAPI document states every error an operation can answer, in one Error component, and the
-bounds the server enforces (so that a generated client can trust it)."""
+bounds the server enforces (so that a generated client can trust it). The property-based run of every
+operation is test_schemathesis.py; these pin the mechanism and each constraint."""
+
+import re
+from decimal import Decimal
 
 import pytest
+from django.conf import settings
 from drf_spectacular.generators import SchemaGenerator
+from rest_framework.exceptions import ValidationError
+
+from apps.accounts.serializers import AmountField
+from apps.common.error_codes import MEANING_OF, STATUS_OF, ErrorCode
+from apps.common.exceptions import ServiceUnavailable, render_exception
+from apps.common.schema import amount_pattern
+from tests.helpers import assert_error
 
 ERROR_REF = "#/components/schemas/Error"
 
@@ -70,7 +82,184 @@ def test_page_parameters_state_their_minimum(schema):
 
 @pytest.mark.django_db
 def test_page_size_zero_is_refused_as_the_schema_says(auth_client):
-    from tests.helpers import assert_error
-
     assert_error(auth_client.get("/api/reservations?page_size=0"), 400, "VALIDATION_ERROR")
     assert auth_client.get("/api/reservations?page_size=1").status_code == 200
+
+
+def operation(schema, operation_id):
+    return next(op for _, _, op in operations(schema) if op["operationId"] == operation_id)
+
+
+def test_every_code_has_a_status_and_a_meaning():
+    assert set(STATUS_OF) == set(MEANING_OF) == set(ErrorCode)
+
+
+def test_every_error_status_lists_its_codes(schema):
+    for path, method, op in operations(schema):
+        errors = {status: response for status, response in op["responses"].items() if status >= "400"}
+        assert "406" in errors, (method, path)
+        for status, response in errors.items():
+            codes = response["x-error-codes"]
+            assert codes and all(STATUS_OF[ErrorCode(code)] == int(status) for code in codes), (path, status)
+            if not path.startswith("/api/health"):
+                assert set(response["content"]["application/json"]["examples"]) == set(codes)
+            assert all(f"`{code}`: {MEANING_OF[ErrorCode(code)]}" in response["description"] for code in codes)
+
+
+def codes_of(schema, operation_id):
+    return {
+        int(status): set(response.get("x-error-codes", []))
+        for status, response in operation(schema, operation_id)["responses"].items()
+        if status >= "400"
+    }
+
+
+def test_the_codes_follow_from_what_each_operation_declares(schema):
+    # Public, no body, no parameters: only what every operation can answer.
+    assert codes_of(schema, "concerts_retrieve") == {
+        404: {"NOT_FOUND"}, 406: {"NOT_ACCEPTABLE"}, 503: {"SERVICE_UNAVAILABLE"}
+    }  # fmt: skip
+    # Login needed, a body, a queue token, an Idempotency-Key, throttled, the payment's own rules.
+    assert codes_of(schema, "payments_create") == {
+        400: {"VALIDATION_ERROR"},
+        401: {"NOT_AUTHENTICATED"},
+        403: {"QUEUE_TOKEN_REQUIRED"},
+        404: {"NOT_FOUND"},
+        406: {"NOT_ACCEPTABLE"},
+        409: {"HOLD_EXPIRED", "INVALID_STATE", "INSUFFICIENT_BALANCE", "IDEMPOTENCY_CONFLICT"},
+        413: {"PAYLOAD_TOO_LARGE"},
+        415: {"UNSUPPORTED_MEDIA_TYPE"},
+        429: {"THROTTLED"},
+        503: {"SERVICE_UNAVAILABLE"},
+    }
+    assert codes_of(schema, "auth_login")[401] == {"INVALID_CREDENTIALS"}
+    assert codes_of(schema, "reservations_list")[404] == {"NOT_FOUND"}  # a page past the last
+    assert 429 not in codes_of(schema, "reservations_list")  # only holding is throttled
+    assert codes_of(schema, "seat_status_retrieve")[403] == {"QUEUE_TOKEN_REQUIRED"}
+
+
+def test_error_headers_are_documented(schema):
+    responses = operation(schema, "payments_create")["responses"]
+    assert responses["429"]["headers"]["Retry-After"]["required"] is True
+    assert responses["503"]["headers"]["Retry-After"]["required"] is True
+    assert "WWW-Authenticate" in responses["401"]["headers"]
+
+
+def test_a_503_raised_as_an_application_error_says_when_to_retry():
+    status, body, headers = render_exception(ServiceUnavailable())
+    assert (status, body["error"]["code"], headers.get("Retry-After")) == (503, "SERVICE_UNAVAILABLE", "2")
+
+
+# --- Constraints ---------------------------------------------------------------------------------
+
+
+def parameter(schema, operation_id, name):
+    return next(p for p in operation(schema, operation_id).get("parameters", []) if p["name"] == name)
+
+
+def test_pages_and_path_ids_have_their_bounds(schema):
+    for name in ("page", "page_size"):
+        assert parameter(schema, "payments_list", name)["schema"] == {
+            "type": "integer", "minimum": 1, "maximum": 999_999_999
+        }  # fmt: skip
+    assert parameter(schema, "reservations_retrieve", "reservation_id")["schema"] == {
+        "type": "integer", "minimum": 1, "maximum": 10**18 - 1
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize("page_size", ["0", "-1", "1000000000", "\u00b2", "\u0665", "1e2"])
+def test_a_page_size_outside_the_schema_is_400(auth_client, page_size):
+    assert_error(auth_client.get("/api/reservations", {"page_size": page_size}), 400, "VALIDATION_ERROR")
+
+
+def test_seat_ids_are_unique_items(schema):
+    body = schema["components"]["schemas"]["ReservationListCreateApiInputRequest"]
+    seat_ids = body["properties"]["seat_ids"]
+    assert (seat_ids["uniqueItems"], seat_ids["minItems"], seat_ids["maxItems"]) == (
+        True, 1, settings.MAX_SEATS_PER_RESERVATION
+    )  # fmt: skip
+
+
+def test_the_idempotency_key_pattern_is_the_one_enforced(schema, auth_client):
+    pattern = parameter(schema, "wallet_charge", "Idempotency-Key")["schema"]["pattern"]
+    assert re.fullmatch(pattern, "4f1c9d3e-9b1a-4c55-8a7e-0d2b6c1f7e21")
+    for key in ["with space", "", "caf\u00e9", "x" * 256]:
+        assert not re.fullmatch(pattern, key)
+    response = auth_client.post(
+        "/api/users/me/balance/charge", {"amount": "5"}, format="json", HTTP_IDEMPOTENCY_KEY="with space"
+    )
+    assert_error(response, 400, "VALIDATION_ERROR")
+
+
+def amount_field_takes(value: object) -> bool:
+    try:
+        AmountField().run_validation(value)
+    except ValidationError:
+        return False
+    return True
+
+
+AMOUNTS = [
+    "1", "0.01", "0.1", "0.10", "00.5", "007", "50000.00", "9999999.99", "10000000", "10000000.0",
+    "10000000.00", "0", "0.00", "0.001", "", " 5", "5 ", "+5", "-5", "5.", ".5", "5e2", "1_000",
+    "\u0665", "10000000.01", "10000001", "99999999", "1.234", "Infinity", "NaN",
+]  # fmt: skip
+
+
+def test_the_amount_pattern_takes_exactly_the_strings_the_field_takes():
+    pattern = re.compile(amount_pattern(Decimal(settings.WALLET_MAX_CHARGE)))
+    for value in AMOUNTS:
+        assert bool(pattern.fullmatch(value)) == amount_field_takes(value), value
+
+
+@pytest.mark.parametrize("maximum", ["9", "10", "250", "1000", "73519"])
+def test_the_amount_pattern_follows_its_maximum(maximum):
+    pattern = re.compile(amount_pattern(Decimal(maximum)))
+    top = int(maximum)
+    for whole in range(0, top + 3):
+        for fraction in ("", ".0", ".5", ".00", ".99"):
+            value = Decimal(f"{whole}{fraction or '.0'}")
+            assert bool(pattern.fullmatch(f"{whole}{fraction}")) == (Decimal("0.01") <= value <= top), (
+                maximum, f"{whole}{fraction}"
+            )  # fmt: skip
+
+
+def test_the_amount_schema_takes_strings_and_numbers(schema):
+    amount = schema["components"]["schemas"]["BalanceChargeApiInputRequest"]["properties"]["amount"]
+    string, number = amount["oneOf"]
+    assert string["type"] == "string" and string["pattern"] == amount_pattern(Decimal(settings.WALLET_MAX_CHARGE))
+    assert number == {
+        "type": "number",
+        "minimum": 0.01,
+        "maximum": float(settings.WALLET_MAX_CHARGE),
+        "multipleOf": 0.01,
+    }
+
+
+# --- Where the server answered differently from the contract -----------------------------------------
+
+
+def test_paying_without_a_queue_token_is_403_whatever_the_reservation(auth_client):
+    # It used to look the reservation up first: a missing token on an unknown id answered 404.
+    for body in ({"reservation_id": 999_999}, {"reservation_id": "not a number"}):
+        assert_error(auth_client.post("/api/payments", body, format="json"), 403, "QUEUE_TOKEN_REQUIRED")
+
+
+def test_seats_without_a_queue_token_is_403_even_for_an_unknown_date(auth_client, concert_date):
+    for path in ("seats", "seat-status"):
+        response = auth_client.get(f"/api/concerts/{concert_date.concert_id}/dates/999999/{path}")
+        assert_error(response, 403, "QUEUE_TOKEN_REQUIRED")
+
+
+def test_an_empty_seat_status_filter_is_in_the_schema(schema):
+    # The server reads `?status=` as no filter; a schema without "" in the enum made that a
+    # schema-violating request the server accepted.
+    assert "" in parameter(schema, "seats_list", "status")["schema"]["enum"]
+
+
+def test_a_seat_listed_twice_is_refused_with_its_message(buyer, concert_date):
+    seat = concert_date.seats.first()
+    response = buyer.post(
+        "/api/reservations", {"concert_date_id": concert_date.pk, "seat_ids": [seat.pk, seat.pk]}, format="json"
+    )
+    assert assert_error(response, 400, "VALIDATION_ERROR")["details"] == {"seat_ids": ["A seat is listed twice."]}

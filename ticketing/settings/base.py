@@ -310,7 +310,8 @@ SPECTACULAR_SETTINGS = {
         "PaymentStatusEnum": "apps.payments.models.PaymentStatus",
         "QueueStatusEnum": "apps.queue.models.QueueStatus",
     },
-    "PATH_CONVERTER_OVERRIDES": {"id": int},
+    # Path ids as apps.common.converters.IdConverter matches them (1 to 18 digits; 0 is not found).
+    "PATH_CONVERTER_OVERRIDES": {"id": {"type": "integer", "minimum": 1, "maximum": 10**18 - 1}},
 }
 
 # --- Domain settings named by docs/API.md ---------------------------------------------------------
