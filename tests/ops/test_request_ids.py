@@ -55,12 +55,13 @@ def test_a_missing_or_unsafe_id_is_replaced_by_a_new_one(client, sent):
 
 
 @pytest.mark.django_db
-def test_log_lines_are_json_with_the_request_id(client, json_log, user):
+def test_log_lines_are_json_with_the_request_id(client, json_log, user, concert_date):
     from tests.helpers import login_client
 
     api = login_client(user)
+    target = f"concert_id={concert_date.concert_id}&concert_date_id={concert_date.pk}"
     with redis_unreachable():
-        response = api.get("/api/queue/status?concert_id=1&concert_date_id=1", HTTP_X_REQUEST_ID="req-503-a")
+        response = api.get(f"/api/queue/status?{target}", HTTP_X_REQUEST_ID="req-503-a")
     assert response.status_code == 503
     assert response["X-Request-ID"] == "req-503-a"
     lines = [line for line in json_log() if line["logger"] == "apps.common.exceptions"]
