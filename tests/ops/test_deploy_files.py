@@ -10,7 +10,6 @@ import time
 from pathlib import Path
 
 import pytest
-import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "scripts"))
@@ -23,11 +22,6 @@ sys.path.remove(str(ROOT / "scripts"))
 def app_services(compose: dict) -> list[str]:
     """Every service that runs the project's image (migrate, web, the workers, beat)."""
     return [name for name, service in compose["services"].items() if service.get("image") == "ticketing:latest"]
-
-
-@pytest.fixture(scope="module")
-def compose() -> dict:
-    return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 
 
 def test_compose_requires_a_secret_key_and_seeds_no_demo_users(compose):

@@ -39,12 +39,6 @@ def moved(before, after, name: str, **labels) -> float:
     return value(after, name, **labels) - value(before, name, **labels)
 
 
-@pytest.fixture
-def metrics_client(api_client):
-    with override_settings(METRICS_OPEN=True, METRICS_TOKEN=""):
-        yield api_client
-
-
 @pytest.mark.django_db
 def test_a_purchase_moves_the_request_and_domain_counters(metrics_client):
     date = make_date()

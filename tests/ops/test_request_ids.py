@@ -1,12 +1,8 @@
 """Request ids: accepted or made, returned, on every log line (JSON), and carried into the Celery tasks
 a request enqueues, through a real broker and worker."""
 
-import io
-import json
 import logging
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 
 import pytest
 from celery import Celery
@@ -14,30 +10,9 @@ from celery.contrib.testing.worker import start_worker
 from django.http import HttpResponse
 from django.test import RequestFactory
 
-from apps.common.logs import JsonFormatter, RequestIdFilter, current_request_id
+from apps.common.logs import current_request_id
 from apps.common.middleware import RequestIdMiddleware
-from tests.helpers import redis_unreachable
-
-
-@contextmanager
-def json_lines(logger_name: str = "") -> Iterator[Callable[[], list[dict]]]:
-    """Lines written to a logger, formatted as production formats them."""
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(JsonFormatter())
-    handler.addFilter(RequestIdFilter())
-    logger = logging.getLogger(logger_name)
-    logger.addHandler(handler)
-    try:
-        yield lambda: [json.loads(line) for line in stream.getvalue().splitlines()]
-    finally:
-        logger.removeHandler(handler)
-
-
-@pytest.fixture
-def json_log():
-    with json_lines() as lines:
-        yield lines
+from tests.helpers import json_lines, redis_unreachable
 
 
 def test_a_sane_client_id_is_kept_and_returned(client):
