@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F
@@ -29,6 +30,8 @@ from django.utils import timezone
 
 from .mail import outbox_mail_key
 from .models import OutboxEvent, OutboxStatus, SentEmail
+from .redis import get_redis, redis_key
+from .tasks import relay_outbox_task
 
 logger = logging.getLogger(__name__)
 
@@ -80,9 +83,6 @@ def nudge_relay() -> None:
     rush of payments adds a handful of relay runs, not one per payment. Never raises: the event is
     committed and beat's relay picks it up whatever happens here."""
     global _nudges_paused_until
-    from .redis import get_redis, redis_key
-    from .tasks import relay_outbox_task
-
     if time.monotonic() < _nudges_paused_until:
         return
     try:
@@ -187,8 +187,6 @@ def _run_batch(events: list[OutboxEvent], result: RelayRun) -> None:
                 raise LookupError(f"no outbox effect is registered for {first.kind!r}")
             registered.run(first)
         except Exception as exc:
-            from celery.exceptions import SoftTimeLimitExceeded
-
             if isinstance(exc, SoftTimeLimitExceeded):
                 raise  # out of time: the rest of the batch comes back when its lease ends
             failing_kinds.add(first.kind)
