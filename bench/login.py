@@ -26,7 +26,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.http_server import gunicorn
-from bench.scratch import drop_database, scratch_env, setup_django
+from bench.scratch import bench_date, scratch_django
 
 PASSWORD = "bench-login-password-7"
 
@@ -112,70 +112,54 @@ def main() -> None:
     parser.add_argument("--redis-db", type=int, default=13)
     args = parser.parse_args()
 
-    env = scratch_env(
-        "bench_login", args.redis_db, THROTTLE_LOGIN="100000000/min", QUEUE_TOKEN_TTL_SECONDS="3600",
-        THROTTLE_ANON_IP="100000000/min",
-    )  # fmt: skip
-    setup_django(env)
-    import datetime as dt
+    unlimited = {"THROTTLE_LOGIN": "100000000/min", "THROTTLE_ANON_IP": "100000000/min"}
+    with scratch_django("bench_login", args.redis_db, QUEUE_TOKEN_TTL_SECONDS="3600", **unlimited) as env:
+        from django.conf import settings
+        from django.contrib.auth.hashers import make_password
+        from rest_framework_simplejwt.tokens import AccessToken
 
-    from django.conf import settings
-    from django.contrib.auth.hashers import make_password
-    from django.utils import timezone
-    from rest_framework_simplejwt.tokens import AccessToken
+        from apps.accounts.models import User
+        from apps.queue.services import issue_access_token
 
-    from apps.accounts.models import User
-    from apps.common.redis import get_redis
-    from apps.concerts import services as catalogue
-    from apps.queue.services import issue_access_token
+        print("CPU per password check (this process, one core):")
+        before_name, before = cpu_per_check("pbkdf2_sha256", max(2, args.checks // 4))
+        after_name, after = cpu_per_check(None, args.checks)
+        print(f"  before  {before * 1000:8.1f} ms  {before_name}")
+        print(f"  now     {after * 1000:8.1f} ms  {after_name}")
+        print(f"  now ÷ before: {after / before:.3f}\n")
 
-    print("CPU per password check (this process, one core):")
-    before_name, before = cpu_per_check("pbkdf2_sha256", max(2, args.checks // 4))
-    after_name, after = cpu_per_check(None, args.checks)
-    print(f"  before  {before * 1000:8.1f} ms  {before_name}")
-    print(f"  now     {after * 1000:8.1f} ms  {after_name}")
-    print(f"  now ÷ before: {after / before:.3f}\n")
-
-    get_redis().flushdb()
-    try:
         encoded = make_password(PASSWORD)  # one hash with the configured hasher, shared: setup is not measured
         User.objects.bulk_create(
             User(email=f"login{n}@example.com", name=f"Buyer {n}", password=encoded)
             for n in range(args.logins + args.pollers)
         )
         users = list(User.objects.order_by("pk"))
-        venue = catalogue.create_venue(name="L", layout=[{"name": "A", "rows": 1, "seats_per_row": 10, "price": "1"}])
-        concert = catalogue.create_concert(venue=venue, name="L", artist="L")
-        date = catalogue.create_concert_date(concert=concert, starts_at=timezone.now() + dt.timedelta(days=3))
+        date = bench_date(seats=10, price="1", starts_in_days=3)
         pollers = []
         for user in users[args.logins :]:
             issue_access_token(user_id=user.pk, concert_date_id=date.pk)
             pollers.append({"Authorization": f"Bearer {AccessToken.for_user(user)}"})
-        status_path = f"/api/queue/status?concert_id={concert.pk}&concert_date_id={date.pk}"
+        status_path = f"/api/queue/status?concert_id={date.concert_id}&concert_date_id={date.pk}"
         logins = [user.email for user in users[: args.logins]]
         cap = getattr(settings, "PASSWORD_HASHING_CONCURRENCY", None)
         print(f"gunicorn 2 sync workers; hashing slots per machine: {cap or 'no cap'}; {args.pollers} status pollers")
         with gunicorn(env) as base:
             result = asyncio.run(crowd(base, pollers, status_path, logins, args.calm_seconds))
-        calm, during = result["calm"], result["during"]
-        print(
-            f"  status alone:        {len(calm):6} polls  p50 {pct(calm, 0.5):8.1f} ms  p99 {pct(calm, 0.99):8.1f} ms"
-        )
-        print(
-            f"  status during burst: {len(during):6} polls  p50 {pct(during, 0.5):8.1f} ms  p99 {pct(during, 0.99):8.1f} ms"
-        )
-        print(
-            f"  {args.logins} logins at once: all in after {result['burst_seconds']:.1f} s; per login p50 "
-            f"{statistics.median(result['login_seconds']):.2f} s, p99 {pct(result['login_seconds'], 0.99) / 1000:.2f} s;"
-            f" answers {dict(sorted(result['login_statuses'].items()))}"
-        )
-        print(f"  status p99 during ÷ alone: {pct(during, 0.99) / max(pct(calm, 0.99), 0.001):.1f}")
-    finally:
-        from django.db import connections
+        report(result, args.logins)
 
-        connections.close_all()
-        get_redis().flushdb()
-        drop_database(env)
+
+def report(result: dict, logins: int) -> None:
+    calm, during = result["calm"], result["during"]
+    print(f"  status alone:        {len(calm):6} polls  p50 {pct(calm, 0.5):8.1f} ms  p99 {pct(calm, 0.99):8.1f} ms")
+    print(
+        f"  status during burst: {len(during):6} polls  p50 {pct(during, 0.5):8.1f} ms  p99 {pct(during, 0.99):8.1f} ms"
+    )
+    print(
+        f"  {logins} logins at once: all in after {result['burst_seconds']:.1f} s; per login p50 "
+        f"{statistics.median(result['login_seconds']):.2f} s, p99 {pct(result['login_seconds'], 0.99) / 1000:.2f} s;"
+        f" answers {dict(sorted(result['login_statuses'].items()))}"
+    )
+    print(f"  status p99 during ÷ alone: {pct(during, 0.99) / max(pct(calm, 0.99), 0.001):.1f}")
 
 
 if __name__ == "__main__":
