@@ -124,8 +124,8 @@ class AutoSchema(BaseAutoSchema):
             codes += [ErrorCode.VALIDATION_ERROR, ErrorCode.IDEMPOTENCY_CONFLICT]  # a malformed key, a reused one
         if has_body:
             codes += [ErrorCode.PAYLOAD_TOO_LARGE, ErrorCode.UNSUPPORTED_MEDIA_TYPE]
-        if view.get_throttles():
-            codes.append(ErrorCode.THROTTLED)
+        if view.get_throttles() and getattr(view, "throttle_scope", None):
+            codes.append(ErrorCode.THROTTLED)  # every throttle here counts a named scope, none without one
         codes.append(ErrorCode.NOT_ACCEPTABLE)  # content negotiation runs on every operation
         if getattr(view, "may_be_unavailable", True):
             codes.append(ErrorCode.SERVICE_UNAVAILABLE)
