@@ -113,7 +113,8 @@ class QueueApi(WaitingRoomApi):
     access token)."""
 
     throttle_scope = "queue_enter"
-    error_codes = {"post": (ErrorCode.BOOKING_CLOSED,)}
+    # THROTTLED too: counted by AccessCheck, not by a DRF throttle the schema could see.
+    error_codes = {"post": (ErrorCode.BOOKING_CLOSED, ErrorCode.THROTTLED)}
 
     @extend_schema(
         request=QueueTargetSerializer,
@@ -153,7 +154,7 @@ class ReservationTokenApi(WaitingRoomApi):
     token's expiry as `expiry_time`."""
 
     throttle_scope = "queue_enter"
-    error_codes = (ErrorCode.BOOKING_CLOSED,)
+    error_codes = (ErrorCode.BOOKING_CLOSED, ErrorCode.THROTTLED)  # AccessCheck counts the rate limit
 
     @extend_schema(
         request=QueueTargetSerializer, responses={200: ReservationTokenSerializer}, operation_id="reservation_token"

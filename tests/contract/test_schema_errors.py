@@ -133,6 +133,8 @@ def test_the_codes_follow_from_what_each_operation_declares(schema):
         503: {"SERVICE_UNAVAILABLE"},
     }
     assert codes_of(schema, "auth_login")[401] == {"INVALID_CREDENTIALS"}
+    assert codes_of(schema, "queue_enter")[429] == codes_of(schema, "reservation_token")[429] == {"THROTTLED"}
+    assert 429 not in codes_of(schema, "queue_status")
     assert codes_of(schema, "reservations_list")[404] == {"NOT_FOUND"}  # a page past the last
     assert 429 not in codes_of(schema, "reservations_list")  # only holding is throttled
     assert codes_of(schema, "seat_status_retrieve")[403] == {"QUEUE_TOKEN_REQUIRED"}
