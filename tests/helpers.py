@@ -30,6 +30,7 @@ from apps.concerts.models import Seat
 from apps.concerts.selectors import stored_remaining
 from apps.queue import scripts
 from apps.queue.services import issue_access_token
+from tests.factories import UserFactory
 
 
 def forget_redis_clients() -> None:
@@ -120,6 +121,13 @@ def hold_via_api(client: APIClient, date: Any, ids: list[int]) -> Any:
 def fund(user: Any, amount: str = "1000000.00") -> None:
     """Charge `user`'s wallet through the wallet service (so the ledger matches the balance)."""
     accounts.charge(user=user, amount=Decimal(amount))
+
+
+def funded_user(amount: str = "1000000.00") -> Any:
+    """A new buyer whose wallet holds `amount` (charged through the wallet service)."""
+    user = UserFactory()
+    fund(user, amount)
+    return user
 
 
 def run_in_threads(count: int, target: Callable[[int], Any]) -> list[Any]:

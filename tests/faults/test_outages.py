@@ -18,14 +18,13 @@ from apps.queue.models import QueueStatus
 from apps.reservations import services as reservations
 from apps.reservations.models import Reservation
 from tests.factories import UserFactory, make_date, seat_ids
-from tests.helpers import assert_error, fund, login_client
+from tests.helpers import assert_error, fund, funded_user, login_client
 
 
 @pytest.mark.django_db
 def test_redis_stopping_mid_rush_answers_503_fast_and_recovers_without_restart(own_redis):
     date = make_date()
-    buyer = UserFactory()
-    fund(buyer)
+    buyer = funded_user()
     client = login_client(buyer)
     target = {"concert_id": date.concert_id, "concert_date_id": date.pk}
     token = client.post("/api/queue", target, format="json").json()["token"]

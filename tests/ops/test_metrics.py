@@ -15,7 +15,7 @@ from apps.payments import services as payments
 from apps.queue import services as queue
 from apps.reservations import services as reservations
 from tests.factories import UserFactory, make_date, seat_ids
-from tests.helpers import admitted_client, assert_error, fund, redis_unreachable
+from tests.helpers import admitted_client, assert_error, fund, funded_user, redis_unreachable
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -72,8 +72,7 @@ def test_a_purchase_moves_the_request_and_domain_counters(metrics_client):
 @pytest.mark.django_db
 def test_expiry_cancellation_and_refund_are_counted(metrics_client):
     date = make_date()
-    user = UserFactory()
-    fund(user)
+    user = funded_user()
     before = scrape(metrics_client)
     expiring = reservations.hold_seats(user=user, concert_date_id=date.pk, seat_ids=seat_ids(date, 1))
     cancelled = reservations.hold_seats(user=user, concert_date_id=date.pk, seat_ids=seat_ids(date, 2)[1:])
