@@ -12,9 +12,9 @@ logger = logging.getLogger(__name__)
 
 
 @receiver(seats_changed, dispatch_uid="concerts.invalidate_seat_map")
-def drop_cached_seat_map(sender: Any, concert_date_id: int, **kwargs: Any) -> None:
+def drop_cached_seat_map(sender: Any, concert_date_id: int, seat_ids: list[int] | None = None, **kwargs: Any) -> None:
     try:
-        invalidate_seat_map(concert_date_id=concert_date_id)
+        invalidate_seat_map(concert_date_id=concert_date_id, seat_ids=seat_ids)
     except Exception:
         # The change is committed; failing here would only turn it into an error. The stored map's
         # SEAT_MAP_TTL_SECONDS bounds how long a missed invalidation can show a stale status.

@@ -35,6 +35,7 @@ import json
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -251,8 +252,13 @@ def _status(template: Status | None = None, **fields: Any) -> Status:
     return Status(**{**fields, "rendered": Rendered.of(body)})
 
 
+# The counter and its change log share the date's hash tag: one slot of a Redis Cluster, one script.
 def _version_key(concert_date_id: int) -> str:
-    return redis_key("seatmap", concert_date_id, "status-version")
+    return redis_key("seatmap", f"{{{concert_date_id}}}", "status-version")
+
+
+def _changes_key(concert_date_id: int) -> str:
+    return redis_key("seatmap", f"{{{concert_date_id}}}", "changes")
 
 
 def _status_key(concert_date_id: int, version: int) -> str:
@@ -263,13 +269,31 @@ def _fresh_version() -> int:
     return time.time_ns() // 1000
 
 
-def invalidate_seat_map(*, concert_date_id: int) -> None:
-    """A seat of the date changed: the next read renders the status (and the seat list) again.
-    One round trip; a missing counter starts at a fresh clock value, never at 1."""
-    pipe = get_redis().pipeline(transaction=False)
-    pipe.set(_version_key(concert_date_id), _fresh_version(), nx=True)
-    pipe.incr(_version_key(concert_date_id))
-    pipe.execute()
+CHANGES_KEPT = 256  # versions whose changed seats the log remembers
+CHANGES_TTL_SECONDS = 3600
+PATCH_MAX_VERSIONS = 64  # further behind than this, reading every seat again is as cheap
+
+# A missing counter starts at a fresh clock value (never at 1); each bump logs its changed seats
+# ("*" when it does not know them) under the new version, so a reader can tell a complete log apart.
+_BUMP = """
+redis.call('SET', KEYS[1], ARGV[1], 'NX')
+local version = redis.call('INCR', KEYS[1])
+redis.call('ZADD', KEYS[2], version, version .. ':' .. ARGV[2])
+redis.call('ZREMRANGEBYRANK', KEYS[2], 0, -(tonumber(ARGV[3]) + 1))
+redis.call('EXPIRE', KEYS[2], tonumber(ARGV[4]))
+return version
+"""
+
+
+def invalidate_seat_map(*, concert_date_id: int, seat_ids: Iterable[int] | None = None) -> None:
+    """Seats of the date changed (these, or any when None): the next read renders the status (and the
+    seat list) again, patching only the named seats when it can. One round trip."""
+    changed = ",".join(map(str, sorted(set(seat_ids)))) if seat_ids else "*"
+    bump = get_redis().register_script(_BUMP)
+    bump(
+        keys=[_version_key(concert_date_id), _changes_key(concert_date_id)],
+        args=[_fresh_version(), changed, CHANGES_KEPT, CHANGES_TTL_SECONDS],
+    )
 
 
 def current_version(concert_date_id: int) -> int:
@@ -280,6 +304,51 @@ def current_version(concert_date_id: int) -> int:
         redis.set(_version_key(concert_date_id), _fresh_version(), nx=True)
         value = redis.get(_version_key(concert_date_id))
     return int(value)
+
+
+def _changed_since(concert_date_id: int, since: int, version: int) -> set[int] | None:
+    """The seats changed by the versions after `since` up to `version`, or None when the log cannot
+    say: a bump that named no seats, entries trimmed or lost, a counter that jumped (lost and
+    restarted at the clock)."""
+    if not 0 < version - since <= PATCH_MAX_VERSIONS:
+        return None
+    entries = get_redis().zrangebyscore(_changes_key(concert_date_id), f"({since}", version)
+    if len(entries) != version - since:
+        return None
+    changed: set[int] = set()
+    for entry in entries:
+        seat_ids = entry.partition(":")[2]
+        if seat_ids == "*":
+            return None
+        changed.update(map(int, seat_ids.split(",")))
+    return changed
+
+
+def _patched(base: Status, version: int, seat_ids: set[int]) -> Status | None:
+    """`base` with the named seats read again (by primary key): the status at `version`. It keeps
+    base's `built_at`, so the whole map is still read again within the safety net. None when a
+    seat does not fit base's positions (the caller then reads every seat)."""
+    rows = Seat.objects.filter(pk__in=seat_ids, concert_date_id=base.concert_date_id).values_list(
+        "seat_num", "status", "held_until"
+    )
+    now = clock()
+    codes = bytearray(base.codes, "ascii")
+    positions, holds = set(), []
+    for seat_num, status, held_until in rows:
+        position = seat_num - 1
+        if not 0 <= position < len(codes):
+            return None
+        positions.add(position)
+        code = CODE[status]
+        if status == SeatStatus.HELD and held_until is not None:
+            ends = held_until.timestamp()
+            if ends <= now:
+                code = "A"
+            else:
+                holds.append((ends, position))
+        codes[position] = ord(code)
+    holds += [hold for hold in base.holds if hold[1] not in positions]
+    return _status(base, version=version, codes=codes.decode("ascii"), holds=tuple(sorted(holds)))
 
 
 def _build_status(concert_date_id: int, version: int) -> Status:
@@ -325,7 +394,13 @@ def seat_status(*, concert_date_id: int) -> Status:
     if status is None or status.version != version or now >= status.fresh_until:
         status = _cache_get(_status_key(concert_date_id, version))
         if status is None or now >= status.fresh_until:
-            status = _build_status(concert_date_id, version)
+            status = None
+            if local is not None and local.version < version and now < local.fresh_until:
+                changed = _changed_since(concert_date_id, local.version, version)
+                if changed is not None:
+                    status = _patched(local, version, changed)
+            if status is None:
+                status = _build_status(concert_date_id, version)
             _cache_set(_status_key(concert_date_id, version), status, SEAT_MAP_TTL_SECONDS)
     current = status.at(now)
     if current is not local:

@@ -277,11 +277,14 @@ def _change_remaining(
             raise ServiceUnavailable("The seat inventory is busy; nothing was changed. Try again.")
 
 
-def _announce_seat_change(concert_date_id: int) -> None:
+def _announce_seat_change(concert_date_id: int, seat_ids: Iterable[int] | None = None) -> None:
     """The seat map must show a committed change in the next read: drop it right after commit. If
-    Redis fails at that moment, the outbox event (same transaction) drops it again within a second."""
-    outbox.emit(SEAT_MAP_CHANGED, concert_date_id=concert_date_id)
-    send_on_commit(seats_changed, sender=Seat, concert_date_id=concert_date_id)
+    Redis fails at that moment, the outbox event (same transaction) drops it again within a second.
+    Naming the changed seats lets the map patch its last version instead of reading every seat
+    again; None means "anything may have changed" (a new layout)."""
+    changed = sorted(set(seat_ids)) if seat_ids is not None else None
+    outbox.emit(SEAT_MAP_CHANGED, concert_date_id=concert_date_id, seat_ids=changed)
+    send_on_commit(seats_changed, sender=Seat, concert_date_id=concert_date_id, seat_ids=changed)
 
 
 def mark_seats_held(
@@ -311,7 +314,7 @@ def mark_seats_held(
         deltas=shard_deltas((seat.pk for seat in seats), per_seat=-1),
         versions=shard_versions,
     )
-    _announce_seat_change(concert_date_id)
+    _announce_seat_change(concert_date_id, [seat.pk for seat in seats])
     for seat in seats:
         seat.status, seat.held_until = SeatStatus.HELD, held_until
     return seats
@@ -330,7 +333,7 @@ def mark_seats_reserved(*, concert_date_id: int, seat_ids: Sequence[int]) -> Non
     )
     if updated != len(seat_ids):
         raise Conflict(ErrorCode.INVALID_STATE, "The seats are no longer held for this reservation.")
-    _announce_seat_change(concert_date_id)
+    _announce_seat_change(concert_date_id, seat_ids)
 
 
 def release_seats(*, concert_date_id: int, seat_ids: Sequence[int]) -> None:
@@ -342,4 +345,4 @@ def release_seats(*, concert_date_id: int, seat_ids: Sequence[int]) -> None:
         status=SeatStatus.AVAILABLE, held_until=None, version=F("version") + 1, updated_at=timezone.now()
     )
     _change_remaining(concert_date_id=concert_date_id, deltas=shard_deltas((seat.pk for seat in seats), per_seat=1))
-    _announce_seat_change(concert_date_id)
+    _announce_seat_change(concert_date_id, [seat.pk for seat in seats])

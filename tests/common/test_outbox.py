@@ -70,12 +70,13 @@ class TestEmit:
     def test_a_hold_adds_one_insert_and_no_other_statement(self):
         date = make_date()
         user = UserFactory()
+        held = seat_ids(date, 2)
         with CaptureQueriesContext(transaction.get_connection()) as queries:
-            reservations.hold_seats(user=user, concert_date_id=date.pk, seat_ids=seat_ids(date, 2))
+            reservations.hold_seats(user=user, concert_date_id=date.pk, seat_ids=held)
         outbox_statements = [q["sql"] for q in queries.captured_queries if "common_outboxevent" in q["sql"]]
         assert len(outbox_statements) == 1 and outbox_statements[0].startswith("INSERT")
         assert list(OutboxEvent.objects.values_list("kind", "payload")) == [
-            ("concerts.seat_map_changed", {"concert_date_id": date.pk})
+            ("concerts.seat_map_changed", {"concert_date_id": date.pk, "seat_ids": sorted(held)})
         ]
 
 
@@ -149,7 +150,9 @@ class TestRelay:
         from apps.concerts import effects
 
         dropped: list[int] = []
-        monkeypatch.setattr(effects, "invalidate_seat_map", lambda *, concert_date_id: dropped.append(concert_date_id))
+        monkeypatch.setattr(
+            effects, "invalidate_seat_map", lambda *, concert_date_id, seat_ids=None: dropped.append(concert_date_id)
+        )
         for date_id in (5, 5, 6, 5):
             outbox.emit("concerts.seat_map_changed", concert_date_id=date_id)
         assert outbox.relay().done == 4

@@ -321,3 +321,68 @@ def test_the_seat_list_follows_an_ended_hold(concert_date, clock):
     clock.move(6)
     assert seat_list(concert_date, "HELD") == []
     assert target[0] in {s["id"] for s in seat_list(concert_date, "AVAILABLE")}
+
+
+# --- Patching the last version -------------------------------------------------------------------
+
+
+def test_a_committed_change_patches_the_last_version_from_its_seats_alone(
+    concert_date, django_capture_on_commit_callbacks, django_assert_num_queries
+):
+    first, second = seat_ids(concert_date, 2)
+    before = status(concert_date)
+    with django_capture_on_commit_callbacks(execute=True):
+        mark_held(concert_date, [first, second])
+    with django_assert_num_queries(1):  # the two changed seats, by primary key
+        patched = status(concert_date)
+    with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+        services.release_seats(concert_date_id=concert_date.pk, seat_ids=[second])
+    with django_assert_num_queries(1):
+        released = status(concert_date)
+    assert patched.version > before.version and released.version > patched.version
+    assert (released.codes[position(concert_date, first)], released.codes[position(concert_date, second)]) == (
+        "H",
+        "A",
+    )
+    assert [hold[1] for hold in released.holds] == [position(concert_date, first)]
+    seat_map.forget_local_copies()
+    get_redis().flushdb()  # no log, no stored render: every seat read again, the same answer
+    assert status(concert_date).codes == released.codes
+
+
+def test_a_patched_hold_still_ends_at_held_until(concert_date, clock, django_capture_on_commit_callbacks):
+    target = seat_ids(concert_date, 1)
+    status(concert_date)
+    with django_capture_on_commit_callbacks(execute=True):
+        mark_held(concert_date, target, held_until=timezone.now() + dt.timedelta(seconds=5))
+    assert codes(concert_date)[position(concert_date, target[0])] == "H"
+    clock.move(6)
+    assert codes(concert_date)[position(concert_date, target[0])] == "A"
+
+
+def test_a_change_that_names_no_seats_reads_every_seat(concert_date, django_assert_num_queries):
+    status(concert_date)
+    seat_map.invalidate_seat_map(concert_date_id=concert_date.pk)  # e.g. a new price
+    with django_assert_num_queries(3):
+        status(concert_date)
+
+
+def test_a_log_with_a_gap_reads_every_seat(concert_date, django_assert_num_queries):
+    target = seat_ids(concert_date, 1)
+    status(concert_date)
+    seat_map.invalidate_seat_map(concert_date_id=concert_date.pk, seat_ids=target)
+    get_redis().delete(seat_map._changes_key(concert_date.pk))  # trimmed, evicted or lost
+    Seat.objects.filter(pk=target[0]).update(status=SeatStatus.RESERVED)
+    seat_map.invalidate_seat_map(concert_date_id=concert_date.pk, seat_ids=target)
+    at = position(concert_date, target[0])
+    with django_assert_num_queries(3):
+        assert codes(concert_date)[at] == "R"
+
+
+def test_the_outbox_event_names_the_changed_seats(concert_date):
+    from apps.common.models import OutboxEvent
+
+    target = seat_ids(concert_date, 2)
+    mark_held(concert_date, target)
+    event = OutboxEvent.objects.filter(kind="concerts.seat_map_changed").latest("pk")
+    assert event.payload == {"concert_date_id": concert_date.pk, "seat_ids": sorted(target)}
