@@ -39,7 +39,8 @@ def wait_for_port(port: int, process: subprocess.Popen, *, what: str, seconds: f
                 return
         except OSError:
             if process.poll() is not None:
-                raise RuntimeError(f"{what} exited") from None
+                said = process.stderr.read().decode(errors="replace") if process.stderr else ""
+                raise RuntimeError(f"{what} exited{': ' + said if said else ''}") from None
             time.sleep(0.05)
     raise RuntimeError(f"{what} did not listen on port {port} within {seconds:.0f} s")
 

@@ -18,7 +18,6 @@ import argparse
 import os
 import shutil
 import signal
-import socket
 import string
 import subprocess
 import sys
@@ -28,7 +27,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.http_server import ROOT, wait_for_port
+
 TEMPLATE = ROOT / "deploy" / "nginx" / "ticketing.conf.template"
 MIME_TYPES = Path("/etc/nginx/mime.types")
 
@@ -108,17 +110,7 @@ def nginx_proxy(
         [nginx_binary(), "-c", str(config), "-p", str(workdir)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )
     try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                    break
-            except OSError:
-                if process.poll() is not None:
-                    raise RuntimeError(f"nginx exited: {process.stderr.read().decode()}") from None
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"nginx did not listen on port {port}") from None
-                time.sleep(0.05)
+        wait_for_port(port, process, what="nginx", seconds=10)
         yield f"http://127.0.0.1:{port}"
     finally:
         if process.poll() is None:

@@ -5,7 +5,6 @@ from typing import Any
 
 import pytest
 from django.core.cache import cache
-from django.db import connection
 from rest_framework.test import APIClient
 
 from apps.common.redis import get_redis
@@ -14,14 +13,6 @@ from apps.concerts.models import ConcertDate
 from apps.concerts.selectors import forget_dates
 from tests import helpers
 from tests.factories import UserFactory, make_date
-
-
-@pytest.fixture(scope="session", autouse=True)
-def _database_capacity(django_db_setup: None, django_db_blocker: Any) -> None:
-    """Race tests open one connection per thread (200 at once); the stock limit is 151."""
-    with django_db_blocker.unblock(), connection.cursor() as cursor:
-        if connection.vendor == "mysql":
-            cursor.execute("SET GLOBAL max_connections = GREATEST(@@GLOBAL.max_connections, 1000)")
 
 
 @pytest.fixture(autouse=True)
