@@ -7,8 +7,9 @@ from django.core.management.base import BaseCommand, CommandError
 
 
 class DevelopmentDataCommand(BaseCommand):
-    """A command that writes data with well-known logins (the demo): refused when DEBUG is off, so it
-    cannot run against a production database by mistake, unless `--force` says it is meant."""
+    """A command that writes the demo data (made-up concerts, logins with published passwords):
+    refused when DEBUG is off, so it cannot run against a production database by mistake, unless
+    `--force` says it is meant."""
 
     def add_arguments(self, parser: Any) -> None:
         parser.add_argument(
@@ -18,7 +19,7 @@ class DevelopmentDataCommand(BaseCommand):
     def execute(self, *args: Any, **options: Any) -> Any:
         if not settings.DEBUG and not options.get("force"):
             raise CommandError(
-                f"{self.__module__.rsplit('.', 1)[-1]} writes demo logins with published passwords; DEBUG is off, "
-                "so this looks like production. Pass --force if this really is a demo deployment."
+                f"{self.__module__.rsplit('.', 1)[-1]} writes demo data for development; DEBUG is off, so this "
+                "looks like production. Pass --force if this really is a demo deployment."
             )
         return super().execute(*args, **options)
