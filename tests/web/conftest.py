@@ -1,8 +1,13 @@
+import datetime as dt
 from pathlib import Path
 
 import pytest
+from django.utils import timezone
 
+from apps.concerts import services as catalogue
 from tests.web.browser import ARGS, CHROMIUM, SHOTS, BrowserErrors, playwright
+
+SECTIONS, ROWS, SEATS_PER_ROW = 10, 40, 50  # the stadium: 20,000 seats
 
 
 @pytest.fixture(scope="session")
@@ -37,3 +42,30 @@ def new_page(browser, errors):
     yield open_page
     for context in contexts:
         context.close()
+
+
+@pytest.fixture
+def hall_date(db):
+    """A date at a 44-seat hall (8 VIP, 36 Floor) whose booking is open, for the buyer's page."""
+    venue = catalogue.create_venue(
+        name="Olympic Hall", address="Seoul",
+        layout=[{"name": "VIP", "rows": 1, "seats_per_row": 8, "price": "150000.00"},
+                {"name": "Floor", "rows": 3, "seats_per_row": 12, "price": "50000.00"}],
+    )  # fmt: skip
+    concert = catalogue.create_concert(venue=venue, name="The Golden Hour Tour", artist="IU", description="Live.")
+    return catalogue.create_concert_date(
+        concert=concert, starts_at=timezone.now() + dt.timedelta(days=20), booking_opens_at=timezone.now()
+    )
+
+
+@pytest.fixture
+def stadium_date(db):
+    venue = catalogue.create_venue(
+        name="Seoul Olympic Stadium", address="Seoul",
+        layout=[{"name": f"S{i + 1}", "rows": ROWS, "seats_per_row": SEATS_PER_ROW, "price": f"{150 - 10 * i}000.00"}
+                for i in range(SECTIONS)],
+    )  # fmt: skip
+    concert = catalogue.create_concert(venue=venue, name="Stadium Night", artist="IU")
+    return catalogue.create_concert_date(
+        concert=concert, starts_at=timezone.now() + dt.timedelta(days=30), booking_opens_at=timezone.now()
+    )

@@ -2,12 +2,10 @@
 the whole purchase, and two buyers racing for one seat. Screenshots go to build/screenshots/
 (`SCREENSHOTS_DIR=docs/screenshots` refreshes the README's)."""
 
-import datetime as dt
 import re
 from decimal import Decimal
 
 import pytest
-from django.utils import timezone
 
 from apps.accounts import services as accounts
 from apps.concerts import services as catalogue
@@ -19,20 +17,7 @@ from tests.web.browser import expect, log_in, seat_button, shot
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-@pytest.fixture
-def concert_date(db):
-    venue = catalogue.create_venue(
-        name="Olympic Hall", address="Seoul",
-        layout=[{"name": "VIP", "rows": 1, "seats_per_row": 8, "price": "150000.00"},
-                {"name": "Floor", "rows": 3, "seats_per_row": 12, "price": "50000.00"}],
-    )  # fmt: skip
-    concert = catalogue.create_concert(venue=venue, name="The Golden Hour Tour", artist="IU", description="Live.")
-    return catalogue.create_concert_date(
-        concert=concert, starts_at=timezone.now() + dt.timedelta(days=20), booking_opens_at=timezone.now()
-    )
-
-
-def test_the_whole_purchase_in_a_browser(new_page, live_server, concert_date, settings):
+def test_the_whole_purchase_in_a_browser(new_page, live_server, hall_date, settings):
     base = live_server.url
     page = new_page()
 
@@ -55,7 +40,7 @@ def test_the_whole_purchase_in_a_browser(new_page, live_server, concert_date, se
 
     # The date is full: the buyer waits in line until admission gives them a place.
     settings.QUEUE_MIN_ACTIVE = settings.QUEUE_MAX_ACTIVE = 1  # one place, whatever the admission mode
-    blocker = queue.issue_access_token(user_id=999_999, concert_date_id=concert_date.pk)
+    blocker = queue.issue_access_token(user_id=999_999, concert_date_id=hall_date.pk)
     page.goto(f"{base}/#/concerts")
     page.get_by_role("link", name="The Golden Hour Tour").click()
     expect(page.get_by_text("44 of 44 seats left")).to_be_visible()
@@ -65,13 +50,13 @@ def test_the_whole_purchase_in_a_browser(new_page, live_server, concert_date, se
     expect(page.locator("#position")).to_have_text("#1")
     assert "#/queue/" in layout_read.value.frame.url
     shot(page, "04-waiting-room")
-    queue.end_access(user_id=999_999, concert_date_id=concert_date.pk)
-    assert queue.admit_next_batch(concert_date_id=concert_date.pk).admitted == 1
+    queue.end_access(user_id=999_999, concert_date_id=hall_date.pk)
+    assert queue.admit_next_batch(concert_date_id=hall_date.pk).admitted == 1
     assert blocker.token
 
     # Admitted: the page moves on to the seat map by itself.
     page.wait_for_url(re.compile(r"#/seats/"), timeout=20_000)
-    seats = list(concert_date.seats.filter(section="Floor").order_by("seat_num").values_list("pk", flat=True))
+    seats = list(hall_date.seats.filter(section="Floor").order_by("seat_num").values_list("pk", flat=True))
     seat_button(page, seats[0]).click()
     seat_button(page, seats[1]).click()
     expect(page.locator("#selection")).to_contain_text("₩100,000")
@@ -101,7 +86,7 @@ def test_the_whole_purchase_in_a_browser(new_page, live_server, concert_date, se
     phone.goto(f"{base}/#/login")
     user = UserFactory()
     log_in(phone, base, user.email)
-    phone.goto(f"{base}/#/queue/{concert_date.concert_id}/{concert_date.pk}")
+    phone.goto(f"{base}/#/queue/{hall_date.concert_id}/{hall_date.pk}")
     phone.wait_for_url(re.compile(r"#/seats/"), timeout=20_000)
     phone.locator("button.seat").first.wait_for()
     width = phone.evaluate("document.documentElement.scrollWidth")
@@ -109,7 +94,7 @@ def test_the_whole_purchase_in_a_browser(new_page, live_server, concert_date, se
     shot(phone, "09-seat-map-phone")
 
 
-def test_two_buyers_racing_for_one_seat(new_page, live_server, concert_date, settings):
+def test_two_buyers_racing_for_one_seat(new_page, live_server, hall_date, settings):
     settings.SEAT_STATUS_POLL_SECONDS = 3600  # the stale map is refreshed by the conflict, not a poll
     base = live_server.url
     first, second = UserFactory(), UserFactory()
@@ -119,11 +104,11 @@ def test_two_buyers_racing_for_one_seat(new_page, live_server, concert_date, set
     for user in (first, second):
         page = new_page(1000)
         log_in(page, base, user.email)
-        page.goto(f"{base}/#/queue/{concert_date.concert_id}/{concert_date.pk}")
+        page.goto(f"{base}/#/queue/{hall_date.concert_id}/{hall_date.pk}")
         page.wait_for_url(re.compile(r"#/seats/"), timeout=20_000)
         page.locator("button.seat").first.wait_for()
         pages.append(page)
-    seat = concert_date.seats.filter(section="VIP").order_by("seat_num").values_list("pk", flat=True).first()
+    seat = hall_date.seats.filter(section="VIP").order_by("seat_num").values_list("pk", flat=True).first()
     # Both have the map open with the seat free; the first buyer holds it.
     for page in pages:
         seat_button(page, seat).click()
@@ -137,14 +122,14 @@ def test_two_buyers_racing_for_one_seat(new_page, live_server, concert_date, set
     shot(pages[1], "10-seat-taken")
 
 
-def test_the_open_map_follows_other_buyers(new_page, live_server, concert_date, settings):
+def test_the_open_map_follows_other_buyers(new_page, live_server, hall_date, settings):
     settings.SEAT_STATUS_POLL_SECONDS = 1
     buyer, rival = UserFactory(), UserFactory()
     page = new_page()
     log_in(page, live_server.url, buyer.email)
-    page.goto(f"{live_server.url}/#/queue/{concert_date.concert_id}/{concert_date.pk}")
+    page.goto(f"{live_server.url}/#/queue/{hall_date.concert_id}/{hall_date.pk}")
     page.wait_for_url(re.compile(r"#/seats/"))
-    seat = concert_date.seats.filter(section="VIP").order_by("seat_num").first()
+    seat = hall_date.seats.filter(section="VIP").order_by("seat_num").first()
     seat_button(page, seat.pk).click()
     expect(page.locator("#selection")).to_contain_text(f"VIP {seat.row}-{seat.seat_num}")
 
@@ -154,20 +139,20 @@ def test_the_open_map_follows_other_buyers(new_page, live_server, concert_date, 
     assert unchanged.value.request.headers["if-none-match"]
 
     # Another buyer holds the chosen seat: the next read shows it, and the choice is dropped with a word.
-    reservations.hold_seats(user=rival, concert_date_id=concert_date.pk, seat_ids=[seat.pk])
+    reservations.hold_seats(user=rival, concert_date_id=hall_date.pk, seat_ids=[seat.pk])
     expect(seat_button(page, seat.pk)).to_have_class(re.compile(r"\bHELD\b.*\btaken\b"), timeout=10_000)
     expect(page.locator("#notice")).to_contain_text(f"VIP {seat.row}-{seat.seat_num} was just taken by someone else")
     expect(page.locator("#selection")).to_contain_text("Choose up to")
     expect(page.get_by_role("button", name="Hold seats")).to_be_disabled()
 
 
-def test_a_price_change_reaches_the_open_map(new_page, live_server, concert_date, settings):
+def test_a_price_change_reaches_the_open_map(new_page, live_server, hall_date, settings):
     settings.SEAT_STATUS_POLL_SECONDS = 1
     page = new_page()
     log_in(page, live_server.url, UserFactory().email)
-    page.goto(f"{live_server.url}/#/queue/{concert_date.concert_id}/{concert_date.pk}")
+    page.goto(f"{live_server.url}/#/queue/{hall_date.concert_id}/{hall_date.pk}")
     page.wait_for_url(re.compile(r"#/seats/"))
-    seat = concert_date.seats.filter(section="Floor").order_by("seat_num").first()
+    seat = hall_date.seats.filter(section="Floor").order_by("seat_num").first()
     expect(seat_button(page, seat.pk)).to_have_attribute("title", re.compile(r"₩50,000$"))
 
     # Staff reprice the seat: the layout's version moves, the next status read says so, and the page
@@ -177,18 +162,18 @@ def test_a_price_change_reaches_the_open_map(new_page, live_server, concert_date
     expect(page.locator("#notice")).to_contain_text("The seat map has changed")
 
 
-def test_a_buyer_whose_turn_ended_is_back_in_line(new_page, live_server, concert_date, settings):
+def test_a_buyer_whose_turn_ended_is_back_in_line(new_page, live_server, hall_date, settings):
     settings.QUEUE_ADMISSION, settings.QUEUE_MAX_ACTIVE, settings.SEAT_STATUS_POLL_SECONDS = "fixed", 1, 1
     buyer = UserFactory()
     page = new_page()
     log_in(page, live_server.url, buyer.email)
-    page.goto(f"{live_server.url}/#/queue/{concert_date.concert_id}/{concert_date.pk}")
+    page.goto(f"{live_server.url}/#/queue/{hall_date.concert_id}/{hall_date.pk}")
     page.wait_for_url(re.compile(r"#/seats/"))
 
     # The place is taken back (idle, or the token expired) and someone else is admitted in it: the
     # map's next status read is refused, and the page puts the buyer back in line, saying why.
-    queue.end_access(user_id=buyer.pk, concert_date_id=concert_date.pk)
-    queue.issue_access_token(user_id=999_999, concert_date_id=concert_date.pk)
+    queue.end_access(user_id=buyer.pk, concert_date_id=hall_date.pk)
+    queue.issue_access_token(user_id=999_999, concert_date_id=hall_date.pk)
     page.wait_for_url(re.compile(r"#/queue/"), timeout=10_000)
     expect(page.locator("#notice")).to_have_text("Your turn to choose seats has ended, so you are back in the line.")
     expect(page.locator("#position")).to_have_text("#1")

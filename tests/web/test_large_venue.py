@@ -2,13 +2,10 @@
 kilobytes, one section shown at a time; the map answers clicks within 2 s of the status arriving, and
 a hold succeeds after losing a seat to another buyer."""
 
-import datetime as dt
 import re
 
 import pytest
-from django.utils import timezone
 
-from apps.concerts import services as catalogue
 from apps.concerts.models import Seat
 from apps.reservations import services as reservations
 from tests.factories import UserFactory
@@ -16,7 +13,6 @@ from tests.web.browser import expect, log_in, seat_button, shot
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-SECTIONS, ROWS, SEATS_PER_ROW = 10, 40, 50  # 20,000 seats
 # The issue's acceptance criterion, from the moment the seat status arrives to a map that answers
 # clicks (one section of 2,000 seats built here takes a small fraction of it).
 INTERACTIVE_WITHIN_MS = 2000
@@ -26,22 +22,11 @@ LAYOUT_TRANSFER = (
 )
 
 
-@pytest.fixture
-def stadium_date(db):
-    venue = catalogue.create_venue(
-        name="Seoul Olympic Stadium", address="Seoul",
-        layout=[{"name": f"S{i + 1}", "rows": ROWS, "seats_per_row": SEATS_PER_ROW, "price": f"{150 - 10 * i}000.00"}
-                for i in range(SECTIONS)],
-    )  # fmt: skip
-    concert = catalogue.create_concert(venue=venue, name="Stadium Night", artist="IU")
-    return catalogue.create_concert_date(
-        concert=concert, starts_at=timezone.now() + dt.timedelta(days=30), booking_opens_at=timezone.now()
-    )
-
-
 def test_a_20000_seat_date_is_usable_and_a_hold_succeeds(new_page, live_server, stadium_date, settings):
     settings.SEAT_STATUS_POLL_SECONDS = 3600  # here only opening the map and the conflict read the status
-    total = SECTIONS * ROWS * SEATS_PER_ROW
+    layout = stadium_date.concert.venue.layout
+    per_section = layout[0]["rows"] * layout[0]["seats_per_row"]
+    total = len(layout) * per_section
     assert stadium_date.seats.count() == total
     buyer, rival = UserFactory(), UserFactory()
     page = new_page()
@@ -58,9 +43,9 @@ def test_a_20000_seat_date_is_usable_and_a_hold_succeeds(new_page, live_server, 
 
     # One section at a time: never 20,000 buttons.
     shown = page.locator("button.seat").count()
-    assert 0 < shown <= ROWS * SEATS_PER_ROW
+    assert 0 < shown <= per_section
     sections = page.get_by_role("group", name="Sections")
-    expect(sections.get_by_role("button")).to_have_count(SECTIONS)
+    expect(sections.get_by_role("button")).to_have_count(len(layout))
     expect(sections.get_by_role("button", name=re.compile(r"^S1\b"))).to_contain_text("2,000 free")
 
     (layout_read,) = [r for r in seat_requests if "/seat-layout" in r.url]
