@@ -70,7 +70,7 @@ class Scenario:
     seed: int = 20261125
     web_servers: int = 1
     celery_workers: int = 1
-    web_workers: int = 2
+    web_workers: int = 5  # gunicorn.conf.py's default on 2 cores: 2 x cores + 1
 
     @property
     def lead(self) -> float:
@@ -197,6 +197,7 @@ class Sampler(threading.Thread):
             for member, score in waiting:
                 self.outcome.scores.setdefault(int(member), score)
             self.outcome.samples.append({"t": time.time() - self.t0, "waiting": len(waiting),
+                                         "prequeue": redis.scard(keys.prequeue),
                                          "active": redis.zcard(keys.active)})  # fmt: skip
         self.cpu_snapshot(first=False)
 
@@ -261,26 +262,24 @@ def run_mode(mode: str, scenario: Scenario, redis_db: int) -> Outcome:
     with scratch_django(f"bench_rush_{mode}", redis_db, **mode_settings(mode, scenario)) as env:
         from django.db import connections
 
-        from apps.common.redis import get_redis
-
         data = seed(scenario)
         outcome.db["money_before"] = wallet_total()
-        # The opening is set once the data is in, so that a long seeding cannot eat into the pre-queue.
-        t0 = time.time() + 20  # the processes start, Locust imports
-        open_booking_at(data["date_id"], t0 + scenario.lead)
-        get_redis().flushdb()  # nothing cached about the date from before the change
         connections.close_all()
         OUT.mkdir(parents=True, exist_ok=True)
         plan_path, result_path = OUT / f"plan-{mode}.json", OUT / f"result-{mode}.json"
-        plan_path.write_text(json.dumps(locust_plan(scenario, data, t0)))
         result_path.unlink(missing_ok=True)
-        print(f"\n== {mode} admission: {scenario.buyers} buyers, {scenario.seats} seats; the pre-queue window "
-              f"({scenario.lead:.0f} s) starts in {t0 - time.time():.0f} s ==")  # fmt: skip
         with (
             celery(env, scenario.celery_workers),
             web_tier(env, servers=scenario.web_servers, workers=scenario.web_workers) as base,
         ):
-            time.sleep(max(0.0, t0 - time.time() - 3))
+            # The clock starts once every process is up (and Locust has had time to import), so that a
+            # slow start never eats into the pre-queue; nothing has read the date's opening yet.
+            t0 = time.time() + 10
+            open_booking_at(data["date_id"], t0 + scenario.lead)
+            connections.close_all()
+            plan_path.write_text(json.dumps(locust_plan(scenario, data, t0)))
+            print(f"\n== {mode} admission: {scenario.buyers} buyers, {scenario.seats} seats; the pre-queue "
+                  f"window ({scenario.lead:.0f} s) starts in {t0 - time.time():.0f} s ==")  # fmt: skip
             sampler = Sampler(outcome, data["date_id"], t0)
             sampler.start()
             locust_cpu = run_locust(plan_path, result_path, base, OUT / f"locust-{mode}", scenario.budget)
@@ -524,7 +523,7 @@ def write_files(outcomes: list[Outcome]) -> None:
             writer.writerows(endpoint_rows(outcome))
     with open(OUT / "timeline.csv", "w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["mode", "seconds_since_opening", "waiting", "active", "seats_sold_total"])
+        writer.writerow(["mode", "seconds_since_opening", "prequeue", "waiting", "active", "seats_sold_total"])
         for outcome in outcomes:
             sales, total = iter(outcome.db["sales"]), 0
             pending = next(sales, None)
@@ -532,7 +531,7 @@ def write_files(outcomes: list[Outcome]) -> None:
                 while pending is not None and pending[0] <= sample["t"]:
                     total += pending[1]
                     pending = next(sales, None)
-                writer.writerow([outcome.mode, round(sample["t"] - outcome.opens_at, 1), sample["waiting"],
+                writer.writerow([outcome.mode, round(sample["t"] - outcome.opens_at, 1), sample["prequeue"], sample["waiting"],
                                  sample["active"], total])  # fmt: skip
     with open(OUT / "latency.csv", "w", newline="") as handle:
         writer = csv.writer(handle)
@@ -562,10 +561,13 @@ def plots(outcomes: list[Outcome]) -> None:
         sold_ax.plot(xs, ys, label=outcome.mode)
         queue_ax.plot([s["t"] - t for s in outcome.samples], [s["waiting"] for s in outcome.samples],
                       label=f"{outcome.mode}: waiting")  # fmt: skip
+        queue_ax.plot([s["t"] - t for s in outcome.samples], [s["prequeue"] for s in outcome.samples], ":",
+                      label=f"{outcome.mode}: pre-queue")  # fmt: skip
         queue_ax.plot([s["t"] - t for s in outcome.samples], [s["active"] for s in outcome.samples], "--",
                       label=f"{outcome.mode}: admitted")  # fmt: skip
         admitted = Counter(int((j["admitted"] - t) // 10) * 10 for j in outcome.result["journeys"] if "admitted" in j)
-        admit_ax.step(sorted(admitted), [admitted[x] for x in sorted(admitted)], where="post", label=outcome.mode)
+        buckets = list(range(min(admitted, default=0), max(admitted, default=0) + 10, 10))
+        admit_ax.step(buckets, [admitted[x] for x in buckets], where="post", label=outcome.mode)
         for name in ("GET /api/queue/status", "POST /api/reservations", "POST /api/payments"):
             points = [(at - t, percentile(v, 0.95)) for n, at, v in outcome.result["timeline"] if n == name]
             latency_ax.plot([p[0] for p in points], [p[1] for p in points], label=f"{outcome.mode}: {name}")
@@ -614,6 +616,7 @@ def parse() -> tuple[Scenario, list[str]]:
     parser.add_argument("--budget", type=int, default=900, help="seconds of load per admission mode, at most")
     parser.add_argument("--web-servers", type=int, default=1)
     parser.add_argument("--celery-workers", type=int, default=1)
+    parser.add_argument("--web-workers", type=int, default=5, help="gunicorn sync workers per server")
     args = parser.parse_args()
     if args.short:
         scenario = Scenario(buyers=1200, seats=600, prequeue_seconds=200, after_seconds=20, time_scale=0.1,
@@ -621,7 +624,8 @@ def parse() -> tuple[Scenario, list[str]]:
         return scenario, ["auto"]
     scenario = Scenario(buyers=args.buyers, seats=args.seats, prequeue_seconds=args.prequeue_seconds,
                         after_seconds=args.after_seconds, time_scale=args.time_scale, hold_ttl=args.hold_ttl,
-                        budget=args.budget, web_servers=args.web_servers, celery_workers=args.celery_workers)  # fmt: skip
+                        budget=args.budget, web_servers=args.web_servers, celery_workers=args.celery_workers,
+                        web_workers=args.web_workers)  # fmt: skip
     return scenario, (["fixed", "auto"] if args.admission == "both" else [args.admission])
 
 
