@@ -10,7 +10,6 @@ from apps.accounts.hashing_slots import hashing_slot
 from apps.accounts.models import User
 from tests.factories import UserFactory
 from tests.helpers import assert_error
-from ticketing.settings import base
 
 pytestmark = pytest.mark.django_db
 
@@ -20,11 +19,6 @@ ARGON2ID_OWASP = "argon2$argon2id$v=19$m=19456,t=2,p=1$"
 
 def login(api_client, user):
     return api_client.post("/api/auth/login", {"email": user.email, "password": PASSWORD}, format="json")
-
-
-@pytest.fixture
-def production_hashers(settings):
-    settings.PASSWORD_HASHERS = base.PASSWORD_HASHERS  # the test settings hash with MD5, for speed
 
 
 @pytest.mark.usefixtures("production_hashers")

@@ -9,8 +9,6 @@ import threading
 import time
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "scripts"))
 try:
@@ -37,7 +35,6 @@ def alive(pid: int) -> bool:
     return True
 
 
-@pytest.fixture
 def procfile_names() -> list[str]:
     names = list(read_procfile(ROOT / "Procfile"))
     assert {"web", "booking", "worker", "beat"} <= set(names)
@@ -54,16 +51,17 @@ def start(commands: dict[str, str], **options) -> tuple[Supervisor, threading.Ev
     return supervisor, stop, thread, out
 
 
-def test_a_dead_worker_is_restarted_and_web_and_beat_stay_up(procfile_names):
+def test_a_dead_worker_is_restarted_and_web_and_beat_stay_up():
+    names = procfile_names()
     # The Procfile's own process names, each running a stand-in that stays up like the real ones.
-    supervisor, stop, thread, out = start(dict.fromkeys(procfile_names, SLEEPER))
+    supervisor, stop, thread, out = start(dict.fromkeys(names, SLEEPER))
     try:
         pids = {name: process.pid for name, process in supervisor.processes.items()}
         os.killpg(pids["worker"], signal.SIGKILL)  # the worker crashes (OOM killer, a segfault …)
         worker = supervisor.processes["worker"]
         wait_for(lambda: worker.running() and worker.pid != pids["worker"])
         assert worker.restarts == 1
-        for name in procfile_names:
+        for name in names:
             if name != "worker":
                 assert supervisor.processes[name].pid == pids[name] and alive(pids[name]), name
                 assert supervisor.processes[name].restarts == 0

@@ -1,6 +1,9 @@
+"""Fixtures of the queue tests: fresh date facts, the waiting room's fake clock, Redis round trips."""
+
 import datetime as dt
 
 import pytest
+from redis.connection import Connection
 
 from apps.concerts.selectors import forget_dates
 
@@ -64,3 +67,17 @@ def clock(monkeypatch):
     fake = FakeClock(time.time())
     monkeypatch.setattr("apps.queue.keys.time", fake)
     return fake
+
+
+@pytest.fixture
+def round_trips(monkeypatch):
+    """Counts what the process sends to Redis: one send per command or per pipeline."""
+    sent = []
+    original = Connection.send_packed_command
+
+    def counting(self, command, check_health=True):
+        sent.append(command)
+        return original(self, command, check_health)
+
+    monkeypatch.setattr(Connection, "send_packed_command", counting)
+    return sent

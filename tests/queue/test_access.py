@@ -2,7 +2,6 @@
 queue operation's own Redis round trip."""
 
 import pytest
-from redis.connection import Connection
 from rest_framework.settings import api_settings
 
 from apps.accounts import services as accounts
@@ -14,20 +13,6 @@ from tests.helpers import assert_error, login_client
 from tests.queue.helpers import enter, fill_capacity, status
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def round_trips(monkeypatch):
-    """Counts what the process sends to Redis: one send per command or per pipeline."""
-    sent = []
-    original = Connection.send_packed_command
-
-    def counting(self, command, check_health=True):
-        sent.append(command)
-        return original(self, command, check_health)
-
-    monkeypatch.setattr(Connection, "send_packed_command", counting)
-    return sent
 
 
 def query(date) -> str:
