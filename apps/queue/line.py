@@ -78,13 +78,6 @@ def _admissions_per_second(total: int, span_ms: int) -> float:
     return total / (span_ms / 1000)
 
 
-def admission_rate_per_second(*, concert_date_id: int, now: int | None = None) -> float:
-    total, span_ms = scripts.run(
-        scripts.RATE, [QueueKeys(concert_date_id).admissions], [now or now_ms(), RATE_WINDOW_MS]
-    )
-    return _admissions_per_second(int(total), int(span_ms))
-
-
 def poll_after_seconds(position: int, estimated_wait: int) -> int:
     """Near the front poll every few seconds; far back every 30-60 s with jitter, so 10,000 waiters
     do not cost 2,000 requests a second. Never so rarely that the heartbeat drops the waiter."""

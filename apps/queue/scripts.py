@@ -306,17 +306,6 @@ return {
 """
 )
 
-# KEYS: admissions
-# ARGV: now_ms, rate_window_ms
-# → {admitted in the window, ms since the oldest admission in the window}
-RATE = (
-    _COMMON
-    + """
-local total, span = observed_rate(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]))
-return {total, span}
-"""
-)
-
 
 def draw_secret() -> str:
     """128 bits from the OS's CSPRNG for a draw (used only if the script draws; never stored)."""
