@@ -15,6 +15,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from django.core.validators import RegexValidator
 from drf_spectacular.drainage import get_override, set_override
 from drf_spectacular.openapi import AutoSchema as BaseAutoSchema
 from drf_spectacular.utils import OpenApiParameter, extend_schema_field
@@ -96,6 +97,40 @@ class AutoSchema(BaseAutoSchema):
                 response["headers"] = {**ERROR_HEADERS[status], **response.get("headers", {})}
         operation["responses"] = dict(sorted(responses.items()))
         return operation
+
+    def _map_basic_serializer(self, serializer: Any, direction: str) -> dict:
+        self._mapping_direction = direction  # read by _insert_field_validators, which is not told
+        try:
+            return super()._map_basic_serializer(serializer, direction)
+        finally:
+            self._mapping_direction = None
+
+    def _insert_field_validators(self, field: Any, schema: dict) -> None:
+        """Text in a request states what DRF does with it: a NUL character anywhere is refused, and a
+        trimmed field (DRF's default) is checked for blankness and measured after its surrounding
+        whitespace is stripped, which a pattern can state and a raw maxLength cannot ("   " is blank,
+        and 50 spaces around 100 letters fit a max_length of 100)."""
+        super()._insert_field_validators(field, schema)
+        if (
+            getattr(self, "_mapping_direction", None) != "request"
+            or not isinstance(field, serializers.CharField)
+            or schema.get("type") != "string"
+            or {"pattern", "format", "enum"} & set(schema)
+            or any(isinstance(validator, RegexValidator) for validator in field.validators)
+        ):
+            return
+        if not field.trim_whitespace:
+            schema["pattern"] = r"^[^\x00]*$"
+            return
+        # From the first to the last non-whitespace character (at most max_length of them), with any
+        # whitespace around; where blank is allowed, the text may be missing.
+        if field.max_length == 1:
+            text = r"[^\s\x00]"
+        else:
+            inner = f"{{0,{field.max_length - 2}}}" if field.max_length else "*"
+            text = rf"[^\s\x00](?:[^\x00]{inner}[^\s\x00])?"
+        schema["pattern"] = rf"^\s*(?:{text})?\s*$" if field.allow_blank else rf"^\s*{text}\s*$"
+        schema.pop("maxLength", None)
 
     def error_codes(self, operation: dict) -> dict[int, list[str]]:
         """The error codes this operation can answer, by status."""

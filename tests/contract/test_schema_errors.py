@@ -265,3 +265,52 @@ def test_a_seat_listed_twice_is_refused_with_its_message(buyer, concert_date):
         "/api/reservations", {"concert_date_id": concert_date.pk, "seat_ids": [seat.pk, seat.pk]}, format="json"
     )
     assert assert_error(response, 400, "VALIDATION_ERROR")["details"] == {"seat_ids": ["A seat is listed twice."]}
+
+
+def _valid(instance: object, subschema: dict) -> bool:
+    import jsonschema
+
+    return jsonschema.Draft202012Validator(subschema).is_valid(instance)
+
+
+def signup_field(schema, name: str) -> dict:
+    ref = schema["paths"]["/api/auth/signup"]["post"]["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+    return schema["components"]["schemas"][ref.rsplit("/", 1)[1]]["properties"][name]
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("name", "  Ann  "),
+        ("name", " " * 50 + "A" * 100 + " " * 50),  # measured after trimming, as DRF measures it
+        ("name", "A  B"),
+        ("address", ""),
+        ("address", "   "),
+        ("password", "  spaces kept  "),
+    ],
+)
+def test_text_the_server_takes_is_valid_in_the_schema(schema, buyer_free_api_client, field, value):
+    assert _valid(value, signup_field(schema, field))
+    body = {"email": "text@example.com", "password": "a long pass phrase 7", "name": "Ann", field: value}
+    response = buyer_free_api_client.post("/api/auth/signup", body, format="json")
+    assert response.status_code == 201, response.content
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("name", "   "), ("name", "A" * 101), ("name", "A\x00B"), ("address", "x\x00"), ("password", "pass\x00word-long")],
+)
+def test_text_the_server_refuses_is_invalid_in_the_schema(schema, buyer_free_api_client, field, value):
+    from tests.helpers import assert_error
+
+    assert not _valid(value, signup_field(schema, field))
+    body = {"email": "text@example.com", "password": "a long pass phrase 7", "name": "Ann", field: value}
+    error = assert_error(buyer_free_api_client.post("/api/auth/signup", body, format="json"), 400, "VALIDATION_ERROR")
+    assert field in error["details"]
+
+
+@pytest.fixture
+def buyer_free_api_client(db):
+    from rest_framework.test import APIClient
+
+    return APIClient()
