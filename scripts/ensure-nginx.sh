@@ -8,10 +8,17 @@ if command -v apt-get >/dev/null 2>&1; then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   echo "installing nginx (tests of deploy/nginx, benchmarks behind a proxy)"
   $SUDO apt-get update -qq
-  # policy-rc.d 101: install the package without starting the system's nginx on port 80.
-  printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null && $SUDO chmod +x /usr/sbin/policy-rc.d
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq nginx >/dev/null || { $SUDO rm -f /usr/sbin/policy-rc.d; exit 1; }
-  $SUDO rm -f /usr/sbin/policy-rc.d
+  # policy-rc.d 101: install the package without starting the system's nginx on port 80 (a policy the
+  # machine already has is left as it is).
+  OWN_POLICY=""
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null && $SUDO chmod +x /usr/sbin/policy-rc.d
+    OWN_POLICY=1
+  fi
+  status=0
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq nginx >/dev/null || status=$?
+  [ -z "$OWN_POLICY" ] || $SUDO rm -f /usr/sbin/policy-rc.d
+  exit $status
 else
   echo "the nginx tests and benchmarks need nginx; install it first" >&2
   exit 1
