@@ -386,3 +386,13 @@ def test_the_outbox_event_names_the_changed_seats(concert_date):
     mark_held(concert_date, target)
     event = OutboxEvent.objects.filter(kind="concerts.seat_map_changed").latest("pk")
     assert event.payload == {"concert_date_id": concert_date.pk, "seat_ids": sorted(target)}
+
+
+def test_a_repeated_bump_keeps_the_body_and_its_etag(concert_date, django_capture_on_commit_callbacks):
+    target = seat_ids(concert_date, 1)
+    with django_capture_on_commit_callbacks(execute=True):
+        mark_held(concert_date, target)
+    held = status(concert_date)
+    seat_map.invalidate_seat_map(concert_date_id=concert_date.pk, seat_ids=target)  # the outbox, again
+    again = status(concert_date)
+    assert again.version > held.version and again.rendered == held.rendered  # a poller keeps its 304
