@@ -8,7 +8,7 @@ from rest_framework.views import APIView
 
 from apps.common.error_codes import ErrorCode
 from apps.common.idempotency import run_idempotent
-from apps.common.schema import IDEMPOTENCY_PARAMETER
+from apps.common.schema import IDEMPOTENCY_PARAMETER, JsonInput
 from apps.common.throttling import ScopedUserRateThrottle
 from apps.common.views import PublicApi
 
@@ -28,7 +28,7 @@ class SignupApi(PublicApi):
     throttle_scope = "signup"
     error_codes = (ErrorCode.EMAIL_TAKEN,)
 
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(JsonInput):
         email = serializers.EmailField(max_length=254)
         password = serializers.CharField(max_length=128, trim_whitespace=False)
         name = serializers.CharField(max_length=100)
@@ -59,7 +59,7 @@ class LoginApi(PublicApi):
     throttle_scope = "login"
     error_codes = (ErrorCode.INVALID_CREDENTIALS,)
 
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(JsonInput):
         email = serializers.CharField(max_length=254)
         password = serializers.CharField(max_length=128, trim_whitespace=False)
 
@@ -69,7 +69,7 @@ class LoginApi(PublicApi):
             return Response(services.login(**self.get_input(request)))
 
 
-class RefreshInputSerializer(serializers.Serializer):
+class RefreshInputSerializer(JsonInput):
     refresh = serializers.CharField(max_length=2000)
 
 
@@ -99,7 +99,7 @@ class LogoutApi(APIView):
 class VerifyEmailApi(PublicApi):
     throttle_scope = "verify_email"
 
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(JsonInput):
         token = serializers.CharField(max_length=1000)
 
     @extend_schema(
@@ -134,7 +134,7 @@ class BalanceChargeApi(APIView):
     throttle_classes = [ScopedUserRateThrottle]
     throttle_scope = "charge"
 
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(JsonInput):
         amount = AmountField()
 
     class OutputSerializer(serializers.Serializer):

@@ -16,6 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.core.validators import RegexValidator
+from django.http import QueryDict
 from drf_spectacular.drainage import get_override, set_override
 from drf_spectacular.openapi import AutoSchema as BaseAutoSchema
 from drf_spectacular.utils import OpenApiParameter, extend_schema_field
@@ -236,6 +237,47 @@ class UniqueIdListField(serializers.ListField):
         if len(set(values)) != len(values):
             self.fail("duplicate")
         return values
+
+
+def _json_type_problem(field: serializers.Field, value: Any) -> str | None:
+    """Why `value`, read from JSON, is not of the type the schema gives `field` (None if it is)."""
+    if value is None:
+        return None  # the field's own allow_null answers for it
+    if isinstance(field, serializers.ListField):
+        if isinstance(value, list) and field.child is not None:
+            problems = (_json_type_problem(field.child, item) for item in value)
+            return next((problem for problem in problems if problem), None)
+        return None  # the field refuses anything but a list itself
+    if isinstance(field, serializers.BooleanField):
+        return None if isinstance(value, bool) else "Must be true or false."
+    if isinstance(field, serializers.IntegerField):
+        return None if isinstance(value, int) and not isinstance(value, bool) else "Must be a whole number."
+    if isinstance(field, serializers.CharField):
+        return None if isinstance(value, str) else "Must be a string."
+    return None
+
+
+class JsonInput(serializers.Serializer):
+    """The input of a JSON request body: every field takes only its own JSON type, as the schema says
+    (DRF alone reads 5 as "5" for a string and "5" or 5.0 as 5 for an integer, and a client built from
+    the schema must not come to rely on that). Query parameters (a QueryDict) are text and are left to
+    the fields."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        if not isinstance(data, dict) or isinstance(data, QueryDict):
+            return super().to_internal_value(data)
+        wrong = {
+            name: [problem]
+            for name, field in self.fields.items()
+            if name in data and not field.read_only and (problem := _json_type_problem(field, data[name]))
+        }
+        try:
+            validated = super().to_internal_value(data)
+        except serializers.ValidationError as exc:
+            raise serializers.ValidationError({**exc.detail, **wrong}) from None
+        if wrong:
+            raise serializers.ValidationError(wrong)
+        return validated
 
 
 def amount_pattern(maximum: Decimal) -> str:

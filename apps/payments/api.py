@@ -7,7 +7,7 @@ from rest_framework.views import APIView
 
 from apps.common.error_codes import ErrorCode
 from apps.common.idempotency import has_stored_response, run_idempotent
-from apps.common.schema import ID, IDEMPOTENCY_PARAMETER, QUEUE_TOKEN_PARAMETER
+from apps.common.schema import ID, IDEMPOTENCY_PARAMETER, QUEUE_TOKEN_PARAMETER, JsonInput
 from apps.common.throttling import PER_USER_AND_IP
 from apps.common.views import ValidatedInputMixin
 from apps.queue.permissions import QueueTokenRequired
@@ -26,7 +26,7 @@ class PaymentListCreateApi(ValidatedInputMixin, generics.GenericAPIView):
     throttle_scope = "pay"
     error_codes = {"post": (ErrorCode.HOLD_EXPIRED, ErrorCode.INVALID_STATE, ErrorCode.INSUFFICIENT_BALANCE)}
 
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(JsonInput):
         reservation_id = serializers.IntegerField(**ID)
 
     def get_permissions(self):

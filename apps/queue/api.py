@@ -12,7 +12,7 @@ from rest_framework.views import APIView
 
 from apps.accounts.authentication import StatelessJWTAuthentication
 from apps.common.error_codes import ErrorCode
-from apps.common.schema import ID, QUEUE_TOKEN_PARAMETER
+from apps.common.schema import ID, QUEUE_TOKEN_PARAMETER, JsonInput
 from apps.concerts import seat_map as catalogue_seat_map
 from apps.concerts import selectors as catalogue
 from apps.concerts.models import SeatStatus
@@ -32,7 +32,7 @@ from .models import QueueStatus
 from .permissions import QueueTokenRequired
 
 
-class QueueTargetSerializer(serializers.Serializer):
+class QueueTargetSerializer(JsonInput):
     concert_id = serializers.IntegerField(**ID)
     concert_date_id = serializers.IntegerField(**ID)
 

@@ -7,7 +7,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.common.error_codes import ErrorCode
-from apps.common.schema import ID, QUEUE_TOKEN_PARAMETER, UniqueIdListField
+from apps.common.schema import ID, QUEUE_TOKEN_PARAMETER, JsonInput, UniqueIdListField
 from apps.common.throttling import PER_USER_AND_IP
 from apps.common.views import ValidatedInputMixin
 from apps.queue.permissions import QueueTokenRequired
@@ -39,7 +39,7 @@ class ReservationListCreateApi(ValidatedInputMixin, generics.GenericAPIView):
         page = self.paginate_queryset(self.get_queryset())
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(JsonInput):
         concert_date_id = serializers.IntegerField(**ID)
         seat_ids = UniqueIdListField(
             min_length=1,

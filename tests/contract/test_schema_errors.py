@@ -314,3 +314,37 @@ def buyer_free_api_client(db):
     from rest_framework.test import APIClient
 
     return APIClient()
+
+
+# --- JSON bodies: each field in the type the schema gives it ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        ("/api/queue", {"concert_id": "1", "concert_date_id": 1}, "concert_id"),
+        ("/api/queue", {"concert_id": 1, "concert_date_id": 1.0}, "concert_date_id"),
+        ("/api/queue", {"concert_id": True, "concert_date_id": 1}, "concert_id"),
+        ("/api/reservations", {"concert_date_id": 1, "seat_ids": ["7"]}, "seat_ids"),
+        ("/api/payments", {"reservation_id": "1"}, "reservation_id"),
+        ("/api/auth/refresh", {"refresh": 12345}, "refresh"),
+    ],
+)
+def test_a_field_of_another_json_type_is_refused(buyer, path, body, field):
+    # DRF alone would read "1" and 1.0 as 1, and 12345 as "12345": schema-violating yet accepted.
+    error = assert_error(buyer.post(path, body, format="json"), 400, "VALIDATION_ERROR")
+    assert field in error["details"]
+
+
+def test_a_type_error_is_reported_with_the_other_fields_errors(api_client, db):
+    body = {"email": "not-an-e-mail", "password": "correct horse battery staple", "name": 12345}
+    error = assert_error(api_client.post("/api/auth/signup", body, format="json"), 400, "VALIDATION_ERROR")
+    assert error["details"]["name"] == ["Must be a string."]
+    assert "email" in error["details"]
+
+
+def test_query_parameters_stay_text(buyer, concert_date):
+    response = buyer.get(
+        "/api/queue/status", {"concert_id": concert_date.concert_id, "concert_date_id": concert_date.pk}
+    )
+    assert response.status_code == 200
