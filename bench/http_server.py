@@ -226,9 +226,23 @@ def drive(
 
 
 @contextmanager
-def web_tier(env: dict[str, str], *, servers: int = 1, workers: int = 2) -> Iterator[str]:
+def web_tier(env: dict[str, str], *, servers: int = 1, workers: int = 2, proxy: str | None = None) -> Iterator[str]:
     """One gunicorn, or `servers` gunicorns on their own ports behind HAProxy (round robin, HTTP
-    keep-alive to the backends) — what a deployment with several web machines looks like."""
+    keep-alive to the backends) — what a deployment with several web machines looks like.
+    proxy="nginx": the gunicorn(s) behind Debian's nginx with the production config (deploy/nginx),
+    as buyers reach the service in production."""
+    if proxy == "nginx":
+        from contextlib import ExitStack
+
+        from bench.nginx import nginx_proxy
+
+        with ExitStack() as stack:
+            backends = [stack.enter_context(gunicorn(env, workers=workers)) for _ in range(max(servers, 1))]
+            upstream = ",".join(url.removeprefix("http://") for url in backends)
+            yield stack.enter_context(nginx_proxy(upstream=upstream, port=free_port(), workers=2))
+        return
+    if proxy not in (None, "none"):
+        raise ValueError(f"unknown proxy {proxy!r}")
     if servers <= 1:
         with gunicorn(env, workers=workers) as base:
             yield base

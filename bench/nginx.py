@@ -65,13 +65,18 @@ def nginx_binary() -> str:
 
 
 def render_site(*, upstream: str, listen: str, static_root: Path) -> str:
-    """The site config with its three settings filled in; nginx's own $variables are left alone."""
+    """The site config with its three settings filled in; nginx's own $variables are left alone.
+    `upstream` may name several servers, comma-separated (one `server` line each)."""
+    servers = [server.strip() for server in upstream.split(",") if server.strip()]
     values = {
-        "TICKETING_UPSTREAM": upstream,
+        "TICKETING_UPSTREAM": servers[0],
         "TICKETING_LISTEN": listen,
         "TICKETING_STATIC_ROOT": str(static_root.resolve()),
     }
-    return string.Template(TEMPLATE.read_text()).safe_substitute(values)
+    site = string.Template(TEMPLATE.read_text()).safe_substitute(values)
+    if len(servers) > 1:
+        site = site.replace(f"    server {servers[0]};\n", "".join(f"    server {server};\n" for server in servers), 1)
+    return site
 
 
 def write_config(workdir: Path, *, upstream: str, port: int, static_root: Path, workers: int = 1) -> Path:

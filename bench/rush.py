@@ -71,6 +71,7 @@ class Scenario:
     web_servers: int = 1
     celery_workers: int = 1
     web_workers: int = 5  # gunicorn.conf.py's default on 2 cores: 2 x cores + 1
+    proxy: str | None = None  # "nginx": buyers reach gunicorn through deploy/nginx (bench/nginx.py)
 
     @property
     def lead(self) -> float:
@@ -270,7 +271,7 @@ def run_mode(mode: str, scenario: Scenario, redis_db: int) -> Outcome:
         result_path.unlink(missing_ok=True)
         with (
             celery(env, scenario.celery_workers),
-            web_tier(env, servers=scenario.web_servers, workers=scenario.web_workers) as base,
+            web_tier(env, servers=scenario.web_servers, workers=scenario.web_workers, proxy=scenario.proxy) as base,
         ):
             # The clock starts once every process is up (and Locust has had time to import), so that a
             # slow start never eats into the pre-queue; nothing has read the date's opening yet.
@@ -617,15 +618,18 @@ def parse() -> tuple[Scenario, list[str]]:
     parser.add_argument("--web-servers", type=int, default=1)
     parser.add_argument("--celery-workers", type=int, default=1)
     parser.add_argument("--web-workers", type=int, default=5, help="gunicorn sync workers per server")
+    parser.add_argument("--proxy", choices=["none", "nginx"], default="none",
+                        help="nginx: Debian's nginx with deploy/nginx in front of the web servers")  # fmt: skip
     args = parser.parse_args()
     if args.short:
         scenario = Scenario(buyers=1200, seats=600, prequeue_seconds=200, after_seconds=20, time_scale=0.1,
-                            hold_ttl=20, budget=90, think_choose=(1.0, 3.0), think_pay=(1.0, 2.0))  # fmt: skip
+                            hold_ttl=20, budget=90, think_choose=(1.0, 3.0), think_pay=(1.0, 2.0),
+                            proxy=args.proxy)  # fmt: skip
         return scenario, ["auto"]
     scenario = Scenario(buyers=args.buyers, seats=args.seats, prequeue_seconds=args.prequeue_seconds,
                         after_seconds=args.after_seconds, time_scale=args.time_scale, hold_ttl=args.hold_ttl,
                         budget=args.budget, web_servers=args.web_servers, celery_workers=args.celery_workers,
-                        web_workers=args.web_workers)  # fmt: skip
+                        web_workers=args.web_workers, proxy=args.proxy)  # fmt: skip
     return scenario, (["fixed", "auto"] if args.admission == "both" else [args.admission])
 
 

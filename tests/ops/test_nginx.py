@@ -85,3 +85,30 @@ def test_static_files_are_served_by_nginx(proxied):
     assert data == b"body { color: black; }\n"
     assert response.getheader("Cache-Control") == "max-age=3600"
     assert len(upstream.seen) == before
+
+
+def test_several_upstreams_get_a_server_line_each():
+    site = render_site(upstream="127.0.0.1:8001,127.0.0.1:8002", listen="80", static_root=Path("/srv/static"))
+    assert "    server 127.0.0.1:8001;\n    server 127.0.0.1:8002;\n" in site
+
+
+def test_the_benchmarks_web_tier_behind_nginx_serves_the_app(tmp_path):
+    """bench/http_server.web_tier(proxy="nginx"): the rush's `--proxy nginx`, gunicorn behind deploy/nginx."""
+    import os
+
+    from bench.http_server import web_tier
+
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "ticketing.settings.test",
+        "GUNICORN_ACCESS_LOG": "",
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path),
+    }
+    with web_tier(env, servers=2, workers=1, proxy="nginx") as base:
+        port = int(base.rsplit(":", 1)[1])
+        response, body = request(port, "GET", "/api/health/live", headers={"X-Request-ID": "through-nginx-1"})
+        assert response.status == 200
+        assert json.loads(body) == {"status": "ok"}
+        assert response.getheader("X-Request-ID") == "through-nginx-1"
+        metrics, _ = request(port, "GET", "/metrics")
+        assert metrics.status == 404
