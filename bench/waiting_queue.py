@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import statistics
 import sys
 import time
@@ -42,16 +43,52 @@ GOALS = {"status": 0.75, "enter": 0.55}
 @dataclass
 class Rows:
     runs: dict[str, list[LoadResult]] = field(default_factory=dict)
-    ratios: dict[str, list[float]] = field(default_factory=dict)
+    ratios: dict[str, list[float]] = field(default_factory=dict)  # req/s ÷ the paired bare floor's
+    cpu: dict[str, list[float]] = field(default_factory=dict)  # server CPU ms per request
+    cpu_ratios: dict[str, list[float]] = field(default_factory=dict)  # the paired bare floor's ÷ this
 
-    def add(self, key: str, result: LoadResult, bare: LoadResult | None = None) -> None:
+    def add(self, key: str, result: LoadResult, cpu_ms: float, bare: LoadResult, bare_cpu_ms: float) -> None:
         self.runs.setdefault(key, []).append(result)
-        if bare is not None and bare.per_second:  # a stalled floor run gives no ratio
+        if cpu_ms:
+            self.cpu.setdefault(key, []).append(cpu_ms)
+        if bare.per_second:  # a stalled run gives no ratio
             self.ratios.setdefault(key, []).append(result.per_second / bare.per_second)
+        if bare_cpu_ms and cpu_ms:
+            self.cpu_ratios.setdefault(key, []).append(bare_cpu_ms / cpu_ms)
 
     def median(self, key: str) -> LoadResult:
         rounds = sorted(self.runs[key], key=lambda r: r.per_second)
         return rounds[len(rounds) // 2]
+
+
+def server_cpu_ticks(base: str) -> dict[int, int]:
+    """CPU ticks (user + system) used so far by each gunicorn process serving `base`: unlike req/s,
+    CPU per request hardly moves with what the machine's other users run."""
+    listen = f"127.0.0.1:{base.rsplit(':', 1)[1]}".encode()
+    ticks = {}
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+                if listen not in cmdline.read():
+                    continue
+            with open(f"/proc/{pid}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:  # the process ended meanwhile
+            continue
+        ticks[int(pid)] = int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks
+
+
+def timed_wrk(name: str, base: str, requests: list, seconds: float) -> tuple[LoadResult, float]:
+    """A wrk run and the server's CPU milliseconds per request during it (0 when unknown: a worker
+    was replaced meanwhile, taking its CPU count with it)."""
+    before = server_cpu_ticks(base)
+    result = wrk(name, base, requests, seconds=seconds)
+    after = server_cpu_ticks(base)
+    if set(after) != set(before) or not result.requests:
+        return result, 0.0
+    spent = sum(after.values()) - sum(before.values())
+    return result, spent / os.sysconf("SC_CLK_TCK") * 1000 / result.requests
 
 
 def bearer(user_id: int) -> dict[str, str]:
@@ -96,6 +133,44 @@ def load_lines(waiting: int, sizes: list[int]) -> tuple[Any, dict[int, Any]]:
     return main, size_dates
 
 
+def cpu_breakdown(main: Any, repeat: int = 300) -> None:
+    """Where a status poll's own CPU goes, in this process (no HTTP, no load generator): each step
+    alone, median of 9 blocks, so that the figures hold still while the machine's load moves."""
+    from rest_framework.request import Request
+    from rest_framework.test import APIRequestFactory
+
+    from apps.queue import api
+    from apps.queue.access import AccessCheck, QueueJWTAuthentication
+    from apps.queue.services import queue_status
+
+    user = 50_000  # a poller at the back of the main line
+    raw = APIRequestFactory().get(
+        f"/api/queue/status?concert_id={main.concert_id}&concert_date_id={main.pk}", **{
+            "HTTP_AUTHORIZATION": bearer(user)["Authorization"]}
+    )  # fmt: skip
+    request = Request(raw, authenticators=[QueueJWTAuthentication()])
+    target, access = api._target(request.query_params), AccessCheck.of(request)
+    state = queue_status(user_id=user, **target, access=access)
+    steps = {
+        "JWT check (as the bare floor's)": lambda: QueueJWTAuthentication().authenticate(Request(raw)),
+        "query validation": lambda: api._target(request.query_params),
+        "revocation keys (AccessCheck.of)": lambda: AccessCheck.of(request),
+        "queue_status (one round trip)": lambda: queue_status(user_id=user, **target, access=access),
+        "response body": lambda: api._respond(state),
+    }
+    blocks: dict[str, list[float]] = {name: [] for name in steps}
+    for _ in range(9):
+        for name, step in steps.items():
+            began = time.process_time()
+            for _ in range(repeat):
+                step()
+            blocks[name].append((time.process_time() - began) / repeat * 1e6)
+    print("a status poll's own CPU, in process (µs, median of 9 blocks):")
+    for name, values in blocks.items():
+        print(f"  {name:<36} {statistics.median(values):>6.0f}")
+    print()
+
+
 def measure(servers: dict[str, str], args: argparse.Namespace, main: Any, size_dates: dict[int, Any]) -> Rows:
     pollers = [bearer(50_000 + n) for n in range(POLLERS)]
     floor = [("GET", "/api/bench/floor/bare", h, None) for h in pollers]
@@ -120,35 +195,35 @@ def measure(servers: dict[str, str], args: argparse.Namespace, main: Any, size_d
                 **{f"size:{size}": (f"status @ {size:,}", status(date)) for size, date in size_dates.items()},
             }  # fmt: skip
             for key, (name, requests) in run.items():
-                bare = wrk(f"{server}bare floor (DRF + simplejwt)", base, floor, seconds=args.seconds)
-                rows.add(f"{server}bare", bare, bare)
-                rows.add(f"{server}{key}", wrk(f"{server}{name}", base, requests, seconds=args.seconds), bare)
+                bare, bare_cpu = timed_wrk(f"{server}bare floor (DRF + simplejwt)", base, floor, args.seconds)
+                rows.add(f"{server}bare", bare, bare_cpu, bare, bare_cpu)
+                result, cpu = timed_wrk(f"{server}{name}", base, requests, args.seconds)
+                rows.add(f"{server}{key}", result, cpu, bare, bare_cpu)
     return rows
 
 
+def _ratios(values: list[float]) -> str:
+    return f"{statistics.median(values):.2f} ({', '.join(f'{v:.2f}' for v in values)})"
+
+
 def report(rows: Rows, servers: list[str], sizes: list[int]) -> None:
-    print(f"{HEADER}  ÷ bare (median of paired rounds)")
-    print("-" * (len(HEADER) + 34))
+    print(f"{HEADER}  CPU ms/req")
+    print("-" * (len(HEADER) + 12))
     for server in servers:
-        for key in ("bare", "floor", "enter", "status"):
-            ratios = rows.ratios[f"{server}{key}"]
-            goal = f"  goal ≥ {GOALS[key]:.2f}" if key in GOALS else ""
-            shown = (
-                ""
-                if key == "bare"
-                else f"  {statistics.median(ratios):.2f} ({', '.join(f'{r:.2f}' for r in ratios)}){goal}"
-            )
-            print(f"{rows.median(f'{server}{key}').row()}{shown}")  # fmt: skip
+        for key in ("bare", "floor", "enter", "status", *(f"size:{size}" for size in sizes)):
+            cpu = rows.cpu.get(f"{server}{key}")
+            print(f"{rows.median(f'{server}{key}').row()}  {statistics.median(cpu) if cpu else 0:>9.2f}")
+    print("\n÷ the bare floor run just before, median of the rounds (each round's in brackets):")
     for server in servers:
-        print(f"\n{server + 'status with the line at':<28} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8}  ÷ bare")
-        for size in sizes:
-            row, ratio = rows.median(f"{server}size:{size}"), statistics.median(rows.ratios[f"{server}size:{size}"])
-            print(
-                f"{size:>10,} waiting{'':<10} {row.per_second:>8.0f} {row.p50:>8.1f} {row.percentile(0.99):>8.1f}  {ratio:.2f}"
-            )
+        for key in ("floor", "enter", "status"):
+            goal = f"   goal ≥ {GOALS[key]:.2f}" if key in GOALS else ""
+            print(f"  {server}{key:<7} req/s {_ratios(rows.ratios[f'{server}{key}'])}")
+            print(f"  {server}{'':<7} CPU   {_ratios(rows.cpu_ratios[f'{server}{key}'])}{goal}")
         if len(sizes) > 1:
             p99 = [statistics.median(r.percentile(0.99) for r in rows.runs[f"{server}size:{size}"]) for size in sizes]
-            print(f"median p99 at {sizes[-1]:,} ÷ at {sizes[0]:,}: {p99[-1] / p99[0]:.2f} (goal ≤ 1.2)")
+            print(
+                f"  {server}status p99 at {sizes[-1]:,} waiting ÷ at {sizes[0]:,}: {p99[-1] / p99[0]:.2f} (goal ≤ 1.2)"
+            )
 
 
 def main() -> None:
@@ -172,6 +247,7 @@ def main() -> None:
         main, size_dates = load_lines(args.waiting, sizes)
         print(f"lines loaded in {time.monotonic() - began:.0f} s; wrk: 16 connections, {args.seconds:.0f} s per row, "
               f"{args.rounds} interleaved rounds; gunicorn: 2 sync workers per checkout\n")  # fmt: skip
+        cpu_breakdown(main)
         try:
             with contextlib.ExitStack() as stack:
                 servers = {}
