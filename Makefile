@@ -75,6 +75,8 @@ bench-all: bench
 	$(PY) bench/waiting_queue.py
 	$(PY) bench/catalogue.py
 	$(PY) bench/rush.py --short --web-servers 2 --celery-workers 2
+	$(PY) bench/observability_cost.py
+	$(PY) bench/proxy_cost.py
 
 lint: $(VENV)/.dev-installed
 	$(VENV)/bin/ruff check .
