@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 from rest_framework.settings import api_settings
 
+from tests.common.outbox_effects import failures_left, performed
 from tests.web.browser import ARGS, CHROMIUM, playwright
 
 
@@ -35,3 +36,10 @@ def page_errors():
 
         yield open_page
         browser.close()
+
+
+@pytest.fixture(autouse=True)
+def _reset_outbox_effects():
+    """The test effects start every test with nothing performed and no failure pending."""
+    performed.clear()
+    failures_left["count"] = 0

@@ -16,31 +16,9 @@ from apps.common import outbox
 from apps.common.mail import send_mail_once
 from apps.common.models import OutboxEvent, OutboxStatus
 from apps.reservations import services as reservations
+from tests.common.outbox_effects import FLAKY, RECORD, failures_left, performed
 from tests.factories import UserFactory, make_date, seat_ids
 from tests.helpers import run_in_threads
-
-RECORD, FLAKY = "tests.record", "tests.flaky"
-performed: list[int] = []
-failures_left: dict[str, int] = {"count": 0}
-
-
-@outbox.effect(RECORD)
-def record(event: OutboxEvent) -> None:
-    performed.append(event.payload["n"])
-
-
-@outbox.effect(FLAKY)
-def flaky(event: OutboxEvent) -> None:
-    if failures_left["count"] > 0:
-        failures_left["count"] -= 1
-        raise ConnectionError("the broker is away")
-    performed.append(event.payload["n"])
-
-
-@pytest.fixture(autouse=True)
-def _reset():
-    performed.clear()
-    failures_left["count"] = 0
 
 
 def later(seconds: float) -> dt.datetime:

@@ -1,0 +1,22 @@
+"""Outbox effects the outbox tests emit: one that records what it performed, one that fails a set
+number of times first (registered on import, as the apps' effects modules are)."""
+
+from apps.common import outbox
+from apps.common.models import OutboxEvent
+
+RECORD, FLAKY = "tests.record", "tests.flaky"
+performed: list[int] = []
+failures_left: dict[str, int] = {"count": 0}
+
+
+@outbox.effect(RECORD)
+def record(event: OutboxEvent) -> None:
+    performed.append(event.payload["n"])
+
+
+@outbox.effect(FLAKY)
+def flaky(event: OutboxEvent) -> None:
+    if failures_left["count"] > 0:
+        failures_left["count"] -= 1
+        raise ConnectionError("the broker is away")
+    performed.append(event.payload["n"])
