@@ -17,6 +17,10 @@ its own. Every render is stored with its gzip and a strong ETag (a digest of the
 every web process and in this process's memory for the next request, keyed by the version that is
 read from Redis on every request: a committed change shows in the next read, on every process.
 
+A new version is usually a patch: a seat change names its seats, the bump logs them in Redis beside
+the counter, and a reader whose copy is a few versions behind re-reads only those seats by primary
+key, instead of all 50,000 (a bump that names no seats, or a gap in the log, reads them all).
+
 Expiry needs no sweep: a stored status carries its live holds (`held_until` and position), and a
 read after the earliest of them flips the expired ones to `A` and renders again, from memory.
 Renders are also rebuilt from the database after SEAT_MAP_TTL_SECONDS whatever the counter says:
