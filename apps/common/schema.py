@@ -42,8 +42,17 @@ def request_header(
 QUEUE_TOKEN_PARAMETER = request_header(
     "X-Queue-Token",
     "The access token the waiting queue issued for this user and concert date (403 QUEUE_TOKEN_REQUIRED "
-    "without a valid one). A payment repeated with the Idempotency-Key of one that completed needs none.",
+    "without a valid one).",
     required=True,
+)
+# A payment needs the token too, except when it repeats, with its Idempotency-Key, one that completed
+# (the payment ended the queue access; the stored answer is replayed): so the schema cannot call the
+# header required there.
+PAYMENT_QUEUE_TOKEN_PARAMETER = request_header(
+    "X-Queue-Token",
+    "The access token the waiting queue issued for this user and the reservation's concert date: needed "
+    "(403 QUEUE_TOKEN_REQUIRED without a valid one) unless the Idempotency-Key names a payment that "
+    "completed, whose answer is then replayed.",
 )
 IDEMPOTENCY_PARAMETER = request_header(
     "Idempotency-Key",

@@ -7,7 +7,7 @@ from rest_framework.views import APIView
 
 from apps.common.error_codes import ErrorCode
 from apps.common.idempotency import has_stored_response, run_idempotent
-from apps.common.schema import ID, IDEMPOTENCY_PARAMETER, QUEUE_TOKEN_PARAMETER, JsonInput
+from apps.common.schema import ID, IDEMPOTENCY_PARAMETER, PAYMENT_QUEUE_TOKEN_PARAMETER, JsonInput
 from apps.common.throttling import PER_USER_AND_IP
 from apps.common.views import ValidatedInputMixin
 from apps.queue.permissions import QueueTokenRequired
@@ -56,7 +56,7 @@ class PaymentListCreateApi(ValidatedInputMixin, generics.GenericAPIView):
     @extend_schema(
         request=InputSerializer,
         responses={201: PaymentCreatedSerializer},
-        parameters=[QUEUE_TOKEN_PARAMETER, IDEMPOTENCY_PARAMETER],
+        parameters=[PAYMENT_QUEUE_TOKEN_PARAMETER, IDEMPOTENCY_PARAMETER],
         operation_id="payments_create",
     )
     def post(self, request: Request) -> Response:

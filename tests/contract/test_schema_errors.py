@@ -348,3 +348,10 @@ def test_query_parameters_stay_text(buyer, concert_date):
         "/api/queue/status", {"concert_id": concert_date.concert_id, "concert_date_id": concert_date.pk}
     )
     assert response.status_code == 200
+
+
+def test_the_queue_token_is_required_where_nothing_can_do_without_it(schema):
+    for operation_id in ("reservations_create", "seats_list", "seat_status_retrieve"):
+        assert parameter(schema, operation_id, "X-Queue-Token")["required"] is True, operation_id
+    # A payment repeated with the Idempotency-Key of one that completed is replayed without it.
+    assert not parameter(schema, "payments_create", "X-Queue-Token").get("required", False)
