@@ -98,14 +98,17 @@ class Outcome:
 
 
 def sectioned_layout(seats: int) -> list[dict[str, Any]]:
-    """Eight sections of (about) equal size, rows of at most 50 seats, dearest first."""
-    per_section, rest = divmod(seats, len(SECTION_PRICES))
-    layout = []
-    for i, price in enumerate(SECTION_PRICES):
-        size = per_section + (1 if i < rest else 0)
-        per_row = next(n for n in range(min(50, size), 0, -1) if size % n == 0)
-        layout.append({"name": f"Section {chr(65 + i)}", "rows": size // per_row, "seats_per_row": per_row,
-                       "price": price})  # fmt: skip
+    """Eight sections of about equal size in rows of 50, dearest first; what does not fill a row of 50
+    sits in one last row of boxes (at most 399 seats, the cheapest)."""
+    rows = max(1, seats // len(SECTION_PRICES) // 50)
+    per_row = min(50, seats // len(SECTION_PRICES)) or 1
+    layout = [
+        {"name": f"Section {chr(65 + i)}", "rows": rows, "seats_per_row": per_row, "price": price}
+        for i, price in enumerate(SECTION_PRICES)
+    ]
+    rest = seats - len(SECTION_PRICES) * rows * per_row
+    if rest:
+        layout.append({"name": "Boxes", "rows": 1, "seats_per_row": rest, "price": "20000.00"})
     return layout
 
 
