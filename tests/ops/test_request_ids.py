@@ -13,6 +13,7 @@ from django.test import RequestFactory
 from apps.common.logs import current_request_id
 from apps.common.middleware import RequestIdMiddleware
 from tests.helpers import json_lines, redis_unreachable
+from ticketing.celery import app as service_app
 
 
 def test_a_sane_client_id_is_kept_and_returned(client):
@@ -80,12 +81,18 @@ def test_a_task_enqueued_by_a_request_logs_that_request_id():
         return HttpResponse("ok")
 
     # The worker sets Django up again, which reconfigures the root logger: listen on the task's own.
-    with (
-        json_lines("ops.task") as task_log,
-        start_worker(app, pool="solo", loglevel="WARNING", perform_ping_check=False, shutdown_timeout=10),
-    ):
-        response = RequestIdMiddleware(view)(RequestFactory().get("/api/x", HTTP_X_REQUEST_ID="buy-42"))
-        assert ran.wait(timeout=20)
+    try:
+        with (
+            json_lines("ops.task") as task_log,
+            start_worker(app, pool="solo", loglevel="WARNING", perform_ping_check=False, shutdown_timeout=10),
+        ):
+            response = RequestIdMiddleware(view)(RequestFactory().get("/api/x", HTTP_X_REQUEST_ID="buy-42"))
+            assert ran.wait(timeout=20)
+    finally:
+        # start_worker made the test app the current and default one: give the service its app back,
+        # or the tests that follow would send their tasks to this in-memory broker.
+        service_app.set_current()
+        service_app.set_default()
     assert response["X-Request-ID"] == "buy-42"
     assert seen["thread"] is not threading.current_thread()
     assert seen["request_id"] == "buy-42"
