@@ -6,12 +6,15 @@ import http.client
 import http.server
 import json
 import shutil
+import threading
 from pathlib import Path
 
 import pytest
 
 from bench.http_server import free_port
-from bench.nginx import check_config, render_site, write_config
+from bench.nginx import check_config, nginx_proxy, render_site, write_config
+
+from .conftest import Upstream
 
 pytestmark = pytest.mark.skipif(
     shutil.which("nginx") is None and not Path("/usr/sbin/nginx").exists(),
@@ -112,3 +115,51 @@ def test_the_benchmarks_web_tier_behind_nginx_serves_the_app(tmp_path):
         assert response.getheader("X-Request-ID") == "through-nginx-1"
         metrics, _ = request(port, "GET", "/metrics")
         assert metrics.status == 404
+
+
+class SlowLogin(http.server.BaseHTTPRequestHandler):
+    """An upstream whose logins hash until the test lets them go."""
+
+    protocol_version = "HTTP/1.1"
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.server.arrived.release()
+        self.server.go.wait(10)
+        body = b'{"access": "a", "refresh": "r"}'
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+def test_logins_beyond_two_at_a_time_are_refused_by_nginx_in_the_api_shape():
+    upstream = Upstream(("127.0.0.1", 0), SlowLogin)
+    upstream.arrived, upstream.go = threading.Semaphore(0), threading.Event()
+    threading.Thread(target=upstream.serve_forever, daemon=True).start()
+    port = free_port()
+    body = json.dumps({"email": "a@example.com", "password": "x"})
+    answers = []
+    try:
+        with nginx_proxy(upstream=f"127.0.0.1:{upstream.server_port}", port=port):
+            hashing = [
+                threading.Thread(target=lambda: answers.append(request(port, "POST", "/api/auth/login", body)))
+                for _ in range(2)
+            ]
+            for thread in hashing:
+                thread.start()
+            assert upstream.arrived.acquire(timeout=5) and upstream.arrived.acquire(timeout=5)
+            response, data = request(port, "POST", "/api/auth/login", body)  # a third while two hash
+            assert response.status == 429 and response.getheader("Retry-After") == "1"
+            assert json.loads(data)["error"]["code"] == "THROTTLED"
+            assert not upstream.arrived.acquire(timeout=0.2)  # it never reached the app
+            upstream.go.set()
+            for thread in hashing:
+                thread.join(10)
+            assert [r.status for r, _ in answers] == [200, 200]
+    finally:
+        upstream.shutdown()
