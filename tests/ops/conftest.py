@@ -4,7 +4,10 @@ front of a recording upstream."""
 import http.client
 import http.server
 import json
+import os
 import shutil
+import subprocess
+import sys
 import tempfile
 import threading
 from pathlib import Path
@@ -13,7 +16,7 @@ import pytest
 import yaml
 from django.test import override_settings
 
-from bench.http_server import free_port
+from bench.http_server import free_port, wait_for_port
 from bench.nginx import nginx_proxy
 from tests.helpers import json_lines
 
@@ -77,3 +80,38 @@ def proxied():
     finally:
         upstream.shutdown()
         shutil.rmtree(static, ignore_errors=True)
+
+
+@pytest.fixture
+def metrics_token() -> str:
+    return "scrape-token-for-the-test"
+
+
+@pytest.fixture
+def gunicorn_server(tmp_path, metrics_token):
+    """The service under gunicorn as deployed (gunicorn.conf.py, 3 workers, multiprocess metrics in
+    tmp_path/prometheus) on a free port; yields its base URL."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "ticketing.settings.test",
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "prometheus"),
+        "WEB_CONCURRENCY": "3",
+        "PORT": str(port),
+        "METRICS_TOKEN": metrics_token,
+        "GUNICORN_ACCESS_LOG": "",
+    }
+    process = subprocess.Popen(
+        [str(Path(sys.executable).parent / "gunicorn"), "ticketing.wsgi", "-c", str(ROOT / "gunicorn.conf.py")],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        wait_for_port(port, process, what="gunicorn", seconds=30)
+    except RuntimeError:
+        process.kill()
+        raise
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(timeout=30)

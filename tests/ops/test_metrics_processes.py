@@ -1,10 +1,6 @@
 """Metrics across processes as deployed: gunicorn with several workers (gunicorn.conf.py, multiprocess
 mode) adds every worker's counts up in one scrape, and a Celery worker serves its own on a port."""
 
-import os
-import socket
-import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -15,7 +11,6 @@ from prometheus_client.parser import text_string_to_metric_families
 from bench.http_server import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
-TOKEN = "scrape-token-for-the-test"
 
 
 def samples(text: str) -> dict:
@@ -32,43 +27,10 @@ def get(url: str, headers: dict | None = None) -> tuple[int, bytes]:
         return response.status, response.read()
 
 
-@pytest.fixture
-def gunicorn_server(tmp_path):
-    port = free_port()
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "ticketing.settings.test",
-        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "prometheus"),
-        "WEB_CONCURRENCY": "3",
-        "PORT": str(port),
-        "METRICS_TOKEN": TOKEN,
-        "GUNICORN_ACCESS_LOG": "",
-    }
-    process = subprocess.Popen(
-        [str(Path(sys.executable).parent / "gunicorn"), "ticketing.wsgi", "-c", str(ROOT / "gunicorn.conf.py")],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )  # fmt: skip
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                break
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                raise RuntimeError(f"gunicorn did not start: {process.stderr.read().decode()[-2000:]}") from None
-            time.sleep(0.1)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
-
-
-def test_one_scrape_adds_up_every_gunicorn_worker(gunicorn_server, tmp_path):
+def test_one_scrape_adds_up_every_gunicorn_worker(gunicorn_server, metrics_token, tmp_path):
     for _ in range(30):  # spread over the workers by the kernel's accept queue
         assert get(f"{gunicorn_server}/api/health/live")[0] == 200
-    status, body = get(f"{gunicorn_server}/metrics", {"Authorization": f"Bearer {TOKEN}"})
+    status, body = get(f"{gunicorn_server}/metrics", {"Authorization": f"Bearer {metrics_token}"})
     assert status == 200
     values = samples(body.decode())
     # Whichever workers served them, the one scrape counts all 30 (each worker writes its own files).
