@@ -1,6 +1,7 @@
 """Fixtures of the contract tests."""
 
 import pytest
+from drf_spectacular.generators import SchemaGenerator
 
 
 @pytest.fixture
@@ -13,3 +14,8 @@ def contract_buyer(transactional_db):
     user = UserFactory()
     fund(user)
     return user, queue_token(user, date)
+
+
+@pytest.fixture(scope="module")
+def schema() -> dict:
+    return SchemaGenerator().get_schema(request=None, public=True)
