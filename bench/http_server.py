@@ -225,6 +225,20 @@ def drive(
     return asyncio.run(_drive(name, make_request, total=total, concurrency=concurrency, max_seconds=max_seconds))
 
 
+def rotated_rounds(
+    plan: list[tuple[str, str, str, list]], *, rounds: int, seconds: float, connections: int
+) -> Iterator[dict[str, LoadResult]]:
+    """wrk over every row of `plan` ((key, name, base URL, requests)) once per round, starting one row
+    later each round so that no row always runs first or last on a machine whose load drifts; yields
+    each round's results by key."""
+    for round_ in range(rounds):
+        shift = round_ % len(plan)
+        yield {
+            key: wrk(name, base, requests, seconds=seconds, connections=connections)
+            for key, name, base, requests in plan[shift:] + plan[:shift]
+        }
+
+
 @contextmanager
 def web_tier(env: dict[str, str], *, servers: int = 1, workers: int = 2, proxy: str | None = None) -> Iterator[str]:
     """One gunicorn, or `servers` gunicorns on their own ports behind HAProxy (round robin, HTTP

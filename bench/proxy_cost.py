@@ -16,21 +16,16 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.http_server import HEADER, LoadResult, free_port, gunicorn, wrk
+from bench.http_server import HEADER, LoadResult, free_port, gunicorn, rotated_rounds
 from bench.nginx import nginx_proxy
-from bench.scratch import scratch_django
+from bench.queue_line import fill_line, median_round, pollers_at_the_back
+from bench.scratch import bench_date, scratch_django
 
 LINE = 10_000
-POLLERS = 64
-
-
-def median_round(rounds: list[LoadResult]) -> LoadResult:
-    return sorted(rounds, key=lambda r: r.per_second)[len(rounds) // 2]
 
 
 def main() -> None:
@@ -42,34 +37,9 @@ def main() -> None:
     args = parser.parse_args()
 
     with scratch_django("bench_proxy", args.redis_db, ROOT_URLCONF="bench.floor_urls", QUEUE_MAX_ACTIVE="0") as env:
-        from rest_framework_simplejwt.tokens import AccessToken
-
-        from apps.common.redis import get_redis
-        from apps.queue.keys import QueueKeys
-        from apps.queue.services import enter_queue
-        from bench.scratch import bench_date
-
-        redis = get_redis()
         date = bench_date(seats=10)
-        keys = QueueKeys(date.pk)
-        now = int(time.time() * 1000)
-        pipe = redis.pipeline(transaction=False)
-        for n in range(LINE):
-            uid = str(100_000_000 + n)
-            pipe.zadd(keys.waiting, {uid: n + 1})
-            pipe.zadd(keys.seen, {uid: now})
-            pipe.hset(keys.arrived, uid, now)
-        pipe.set(keys.seq, LINE)
-        pipe.execute()
-
-        def bearer(user_id: int) -> dict[str, str]:
-            token = AccessToken()
-            token["user_id"] = str(user_id)
-            return {"Authorization": f"Bearer {token}"}
-
-        pollers = [bearer(50_000 + n) for n in range(POLLERS)]
-        for n in range(POLLERS):
-            enter_queue(user_id=50_000 + n, concert_id=date.concert_id, concert_date_id=date.pk)
+        fill_line(date.pk, LINE)  # placeholder waiters ahead of the pollers
+        pollers = pollers_at_the_back(date)
         status_path = f"/api/queue/status?concert_id={date.concert_id}&concert_date_id={date.pk}"
         status = [("GET", status_path, h, None) for h in pollers]
         floor = [("GET", "/api/bench/floor/bare", h, None) for h in pollers]
@@ -83,12 +53,9 @@ def main() -> None:
                 ("status direct", "queue status, direct", direct, status),
                 ("status nginx", "queue status, through nginx", proxied, status),
             ]
-            for round_ in range(args.rounds):
-                shift = round_ % len(plan)
-                results = {}
-                for key, name, base, requests in plan[shift:] + plan[:shift]:
-                    results[key] = wrk(name, base, requests, seconds=args.seconds, connections=args.connections)
-                    rows.setdefault(key, []).append(results[key])
+            for results in rotated_rounds(plan, rounds=args.rounds, seconds=args.seconds, connections=args.connections):
+                for key, result in results.items():
+                    rows.setdefault(key, []).append(result)
                 for kind in ratios:
                     if results[f"{kind} direct"].per_second:
                         ratios[kind].append(results[f"{kind} nginx"].per_second / results[f"{kind} direct"].per_second)

@@ -33,10 +33,10 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.http_server import HEADER, LoadResult, gunicorn, wrk
+from bench.queue_line import POLLERS, bearer, fill_line
 from bench.scratch import bench_date, scratch_django
 
 TOKENS = 4000  # fresh entrants per round, more than a round can serve: every entry is a first entry
-POLLERS = 64
 GOALS = {"status": 0.75, "enter": 0.55}
 
 
@@ -91,28 +91,6 @@ def timed_wrk(name: str, base: str, requests: list, seconds: float) -> tuple[Loa
     return result, spent / os.sysconf("SC_CLK_TCK") * 1000 / result.requests
 
 
-def bearer(user_id: int) -> dict[str, str]:
-    from rest_framework_simplejwt.tokens import AccessToken
-
-    token = AccessToken()  # stateless authentication never reads the user row: no user needed
-    token["user_id"] = str(user_id)
-    return {"Authorization": f"Bearer {token}"}
-
-
-def fill_line(date_id: int, target: int) -> None:
-    """Put placeholder waiters (ids above 10^8, never a real token) in the line up to `target`, in
-    ZADDs of 5,000 (a short command each: the Redis server is shared)."""
-    from apps.common.redis import get_redis
-    from apps.queue.keys import QueueKeys
-
-    redis, keys = get_redis(), QueueKeys(date_id)
-    first, seq = redis.zcard(keys.waiting), int(redis.get(keys.seq) or 0)
-    for start in range(first, target, 5000):
-        chunk = range(start, min(start + 5000, target))
-        redis.zadd(keys.waiting, {str(100_000_000 + n): seq + 1 + n - first for n in chunk})
-    redis.set(keys.seq, seq + max(0, target - first))
-
-
 def unload_lines(dates: list[Any]) -> None:
     """UNLINK the big lines (freed in the background) before the scratch db is flushed."""
     from apps.common.redis import get_redis
@@ -127,7 +105,7 @@ def load_lines(waiting: int, sizes: list[int]) -> tuple[Any, dict[int, Any]]:
 
     main, size_dates = bench_date(seats=10), {size: bench_date(seats=10) for size in sizes}
     for date, size in [(main, waiting), *((d, s) for s, d in size_dates.items())]:
-        fill_line(date.pk, size)
+        fill_line(date.pk, size, heartbeats=False)
         for n in range(POLLERS):
             enter_queue(user_id=50_000 + n, concert_id=date.concert_id, concert_date_id=date.pk)
     return main, size_dates
