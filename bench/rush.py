@@ -198,14 +198,18 @@ class Sampler(threading.Thread):
         super().__init__(daemon=True)
         self.outcome, self.date_id, self.t0 = outcome, date_id, t0
         self.stopped = threading.Event()
-        self.cpu_start: dict[int, tuple[str, float]] = {}
+        # pid -> (group, CPU seconds at its first and at its last sample); processes that start during the
+        # run count from 0, those already running from the first sample.
+        self.cpu_first: dict[int, tuple[str, float]] = {}
+        self.cpu_last: dict[int, tuple[str, float]] = {}
+        self.busy: tuple[float, float] | None = None
 
     def run(self) -> None:
         from apps.common.redis import get_redis
         from apps.queue.keys import QueueKeys
 
         keys, redis = QueueKeys(self.date_id), get_redis()
-        self.cpu_snapshot(first=True)
+        self.cpu_sample()
         while not self.stopped.wait(1.0):
             waiting = redis.zrange(keys.waiting, 0, -1, withscores=True)
             for member, score in waiting:
@@ -213,14 +217,17 @@ class Sampler(threading.Thread):
             self.outcome.samples.append({"t": time.time() - self.t0, "waiting": len(waiting),
                                          "prequeue": redis.scard(keys.prequeue),
                                          "active": redis.zcard(keys.active)})  # fmt: skip
-        self.cpu_snapshot(first=False)
+            self.cpu_sample()
+        self.cpu_sample()
+        self.outcome.cpu = self.cpu_totals()
 
-    def cpu_snapshot(self, first: bool) -> None:
+    def cpu_sample(self) -> None:
+        """Every second, each process's CPU time so far: a process that ends during the run (gunicorn
+        recycles its workers, Celery its children) keeps what it used up to its last sample."""
         import psutil
 
-        totals: dict[str, float] = defaultdict(float)
         # The run's own processes, and the shared servers (MariaDB and Redis serve this run alone only on
-        # a machine nobody else uses: the report says so).
+        # a machine nobody else uses: the report shows what the rest of the machine took).
         ours = {child.pid for child in psutil.Process().children(recursive=True)}
         for process in psutil.process_iter(["pid", "name", "cmdline"]):
             try:
@@ -230,23 +237,21 @@ class Sampler(threading.Thread):
                 if group is None:
                     continue
                 times = process.cpu_times()
-                used = times.user + times.system
             except (psutil.NoSuchProcess, psutil.AccessDenied):
                 continue
-            if first:
-                self.cpu_start[process.pid] = (group, used)
-            else:
-                before = self.cpu_start.get(process.pid, (group, 0.0))[1]
-                totals[group] += used - before
+            used = times.user + times.system
+            first = self.cpu_first.setdefault(process.pid, (group, used if self.busy is None else 0.0))
+            self.cpu_last[process.pid] = (first[0], used)
         times = psutil.cpu_times()
         busy = times.user + times.nice + times.system + times.irq + times.softirq + times.steal
-        if first:
-            self.busy_start = busy
-        else:
-            # Processes that ended during the run (none should) are not counted; what the machine spent
-            # beyond this run's processes and servers is shown, so a busy machine cannot hide.
-            totals["everything else on the machine"] = max(0.0, busy - self.busy_start - sum(totals.values()))
-            self.outcome.cpu = dict(totals)
+        self.busy = (self.busy[0] if self.busy else busy, busy)
+
+    def cpu_totals(self) -> dict[str, float]:
+        totals: dict[str, float] = defaultdict(float)
+        for pid, (group, used) in self.cpu_last.items():
+            totals[group] += used - self.cpu_first[pid][1]
+        totals["everything else on the machine"] = max(0.0, self.busy[1] - self.busy[0] - sum(totals.values()))
+        return dict(totals)
 
 
 SHARED_SERVERS = ("mariadbd", "mysqld", "redis-server")
@@ -287,7 +292,8 @@ def run_locust(plan_path: Path, result_path: Path, base: str, csv_prefix: Path, 
 
 def run_mode(mode: str, scenario: Scenario, redis_db: int) -> Outcome:
     outcome = Outcome(mode=mode, scenario=scenario, opens_at=scenario.lead)
-    with scratch_django(f"bench_rush_{mode}", redis_db, **mode_settings(mode, scenario)) as env:
+    # One database and Redis db for every mode: this process's Django settings are made once.
+    with scratch_django("bench_rush", redis_db, **mode_settings(mode, scenario)) as env:
         from django.db import connections
 
         data = seed(scenario)
@@ -641,7 +647,7 @@ def parse() -> tuple[Scenario, list[str]]:
     parser.add_argument("--admission", choices=["both", "auto", "fixed"], default="both")
     parser.add_argument("--prequeue-seconds", type=float, default=600, help="real length of the pre-queue window")
     parser.add_argument("--after-seconds", type=float, default=120, help="arrivals after the opening")
-    parser.add_argument("--time-scale", type=float, default=0.1, help="compression of the pre-queue window")
+    parser.add_argument("--time-scale", type=float, default=0.25, help="compression of the pre-queue window")
     parser.add_argument("--hold-ttl", type=int, default=60)
     parser.add_argument("--budget", type=int, default=900, help="seconds of load per admission mode, at most")
     parser.add_argument("--web-servers", type=int, default=1)
@@ -665,8 +671,8 @@ def parse() -> tuple[Scenario, list[str]]:
 def main() -> None:
     scenario, modes = parse()
     outcomes = []
-    for i, mode in enumerate(modes):
-        outcome = run_mode(mode, scenario, redis_db=11 + i)
+    for mode in modes:
+        outcome = run_mode(mode, scenario, redis_db=11)
         summarise(outcome)
         print_report(outcome)
         outcomes.append(outcome)
