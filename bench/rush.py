@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import json
 import os
 import random
@@ -291,9 +292,13 @@ def run_locust(plan_path: Path, result_path: Path, base: str, csv_prefix: Path, 
 
 
 def run_mode(mode: str, scenario: Scenario, redis_db: int) -> Outcome:
+    """One run of the scenario. `mode` is the admission mode, with "+nginx" when the buyers reach
+    gunicorn through Debian's nginx with the production config (deploy/nginx)."""
+    admission, _, proxy = mode.partition("+")
+    scenario = dataclasses.replace(scenario, proxy=proxy or None)
     outcome = Outcome(mode=mode, scenario=scenario, opens_at=scenario.lead)
     # One database and Redis db for every mode: this process's Django settings are made once.
-    with scratch_django("bench_rush", redis_db, **mode_settings(mode, scenario)) as env:
+    with scratch_django("bench_rush", redis_db, **mode_settings(admission, scenario)) as env:
         from django.db import connections
 
         data = seed(scenario)
@@ -653,19 +658,25 @@ def parse() -> tuple[Scenario, list[str]]:
     parser.add_argument("--web-servers", type=int, default=1)
     parser.add_argument("--celery-workers", type=int, default=1)
     parser.add_argument("--web-workers", type=int, default=5, help="gunicorn sync workers per server")
-    parser.add_argument("--proxy", choices=["none", "nginx"], default="none",
-                        help="nginx: Debian's nginx with deploy/nginx in front of the web servers")  # fmt: skip
+    parser.add_argument("--proxy", choices=["none", "nginx", "both"], default="none",
+                        help="nginx: Debian's nginx with deploy/nginx in front of the web servers; "
+                             "both: every mode direct and through nginx, side by side")  # fmt: skip
     args = parser.parse_args()
     if args.short:
         scenario = Scenario(buyers=1200, seats=600, prequeue_seconds=200, after_seconds=20, time_scale=0.1,
-                            hold_ttl=20, budget=90, think_choose=(1.0, 3.0), think_pay=(1.0, 2.0),
-                            proxy=args.proxy)  # fmt: skip
-        return scenario, ["auto"]
+                            hold_ttl=20, budget=90, think_choose=(1.0, 3.0), think_pay=(1.0, 2.0))  # fmt: skip
+        return scenario, variants(["auto"], args.proxy)
     scenario = Scenario(buyers=args.buyers, seats=args.seats, prequeue_seconds=args.prequeue_seconds,
                         after_seconds=args.after_seconds, time_scale=args.time_scale, hold_ttl=args.hold_ttl,
                         budget=args.budget, web_servers=args.web_servers, celery_workers=args.celery_workers,
-                        web_workers=args.web_workers, proxy=args.proxy)  # fmt: skip
-    return scenario, (["fixed", "auto"] if args.admission == "both" else [args.admission])
+                        web_workers=args.web_workers)  # fmt: skip
+    return scenario, variants(["fixed", "auto"] if args.admission == "both" else [args.admission], args.proxy)
+
+
+def variants(modes: list[str], proxy: str) -> list[str]:
+    """Each admission mode direct, through nginx ("auto+nginx"), or both."""
+    suffixes = {"none": [""], "nginx": ["+nginx"], "both": ["", "+nginx"]}[proxy]
+    return [mode + suffix for suffix in suffixes for mode in modes]
 
 
 def main() -> None:
