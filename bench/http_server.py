@@ -1,19 +1,18 @@
 """Shared plumbing for the HTTP benchmarks (the scratch database is bench/scratch.py): a gunicorn server on a free
-loopback port, and a bounded asyncio load generator (httpx) that reports throughput and latency.
+loopback port (behind nginx or HAProxy when asked), and wrk driving it with throughput and latency reported.
 
 Every benchmark stays on 127.0.0.1, bounds its requests by count and time, and stops by itself.
 """
 
 from __future__ import annotations
 
-import asyncio
 import socket
 import statistics
 import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -182,47 +181,6 @@ def wrk(
         code, count = part.split(":")
         result.statuses[int(code)] += int(count)
     return result
-
-
-async def _drive(
-    name: str, make_request: Callable[[int], tuple[str, str, dict, dict | None]], *, total: int, concurrency: int,
-    max_seconds: float,
-) -> LoadResult:  # fmt: skip
-    import httpx
-
-    result = LoadResult(name)
-    counter = iter(range(total))
-    deadline = time.perf_counter() + max_seconds
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(limits=limits, timeout=30) as client:
-
-        async def worker() -> None:
-            while time.perf_counter() < deadline:
-                index = next(counter, None)
-                if index is None:
-                    return
-                method, url, headers, body = make_request(index)
-                began = time.perf_counter()
-                try:
-                    response = await client.request(method, url, headers=headers, json=body)
-                    status = response.status_code
-                except httpx.HTTPError:
-                    status = 0
-                result.latencies.append(time.perf_counter() - began)
-                result.statuses[status] += 1
-                result.requests += 1
-
-        began = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-        result.seconds = time.perf_counter() - began
-    return result
-
-
-def drive(
-    name: str, make_request: Callable, *, total: int, concurrency: int = 16, max_seconds: float = 20
-) -> LoadResult:
-    """Send at most `total` requests (and for at most `max_seconds`) with `concurrency` in flight."""
-    return asyncio.run(_drive(name, make_request, total=total, concurrency=concurrency, max_seconds=max_seconds))
 
 
 def rotated_rounds(
