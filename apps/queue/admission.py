@@ -15,7 +15,7 @@ from apps.concerts.selectors import date_facts
 from . import scripts
 from .controller import LOOKBACK_SECONDS, BookingLoad, ControllerState, Decision, Limits, decide
 from .keys import QueueKeys, dates_with_waiters_key, ms_from_datetime, now_ms
-from .line import RATE_WINDOW_MS
+from .line import RATE_WINDOW_MS, poll_cap_seconds
 
 # Entries each clean-up of one run handles at most (expired tokens, idle buyers, silent waiters):
 # bounds the script's time; the rest go in the next run.
@@ -79,7 +79,7 @@ def admit_next_batch(*, concert_date_id: int, count: int | None = None, now: int
         scripts.ADMIT,
         [
             keys.waiting, keys.active, keys.seen, keys.admissions, keys.arrived, keys.prequeue,
-            keys.seq, keys.drawn, keys.idle, keys.control, keys.decisions,
+            keys.seq, keys.drawn, keys.idle, keys.control, keys.decisions, keys.secret,
         ],
         [
             now,
@@ -93,7 +93,8 @@ def admit_next_batch(*, concert_date_id: int, count: int | None = None, now: int
             uuid.uuid4().hex[:8],
             _opens_ms(concert_date_id),
             scripts.draw_secret(),
-            settings.QUEUE_ACTIVE_IDLE_SECONDS * 1000,
+            # Admitted between two polls: the place is kept until the next poll can come, and then idles.
+            (settings.QUEUE_ACTIVE_IDLE_SECONDS + poll_cap_seconds()) * 1000,
             "" if seen is None or seen.decided_at is None else str(seen.decided_at),
             "" if decision is None else decision.to_json(),
             *([] if next_state is None else next_state.as_fields()),

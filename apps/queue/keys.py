@@ -78,6 +78,10 @@ class QueueKeys:
         return self._key("drawn")
 
     @property
+    def secret(self) -> str:
+        return self._key("secret")
+
+    @property
     def idle(self) -> str:
         return self._key("idle")
 
@@ -104,6 +108,7 @@ class QueueKeys:
             self.admissions,
             self.prequeue,
             self.drawn,
+            self.secret,
             self.idle,
             self.control,
             self.decisions,

@@ -78,9 +78,18 @@ def _admissions_per_second(total: int, span_ms: int) -> float:
     return total / (span_ms / 1000)
 
 
-def poll_after_seconds(position: int, estimated_wait: int) -> int:
-    """Near the front poll every few seconds; far back every 30-60 s with jitter, so 10,000 waiters
-    do not cost 2,000 requests a second. Never so rarely that the heartbeat drops the waiter."""
+def poll_cap_seconds() -> int:
+    """The longest a waiter is told to wait before the next poll: a third of the heartbeat timeout,
+    so that two late polls in a row still keep the place."""
+    return max(1, settings.QUEUE_HEARTBEAT_TIMEOUT_SECONDS // 3)
+
+
+def poll_after_seconds(position: int, estimated_wait: int, line_length: int = 0) -> int:
+    """Near the front poll every few seconds; further back less often: at least every 30-60 s
+    beyond twenty batches, and in a long line at `position x ln(length) / QUEUE_POLL_BUDGET`, which
+    keeps the polls of the whole line near QUEUE_POLL_BUDGET a second (the harmonic sum over the
+    places), so 20,000 waiters do not cost 500 requests a second. Never later than half the wait
+    (a waiter must not miss the turn), never so rarely that the heartbeat drops the waiter."""
     batch = max(settings.QUEUE_ADMIT_BATCH, 1)
     if position <= batch:
         base = random.uniform(2, 4)
@@ -90,25 +99,36 @@ def poll_after_seconds(position: int, estimated_wait: int) -> int:
         base = random.uniform(15, 30)
     else:
         base = random.uniform(30, 60)
+    paced = position * math.log(max(line_length, position) + 1) / max(settings.QUEUE_POLL_BUDGET, 1)
+    base = max(base, paced * random.uniform(0.8, 1.2))
     base = min(base, max(estimated_wait / 2, 2))
-    return max(1, min(int(base), settings.QUEUE_HEARTBEAT_TIMEOUT_SECONDS // 3))
+    return max(1, min(int(base), poll_cap_seconds()))
 
 
-def prequeue_poll_after_seconds(until_open_ms: int) -> int:
-    """Pre-queued buyers poll every 30-60 s, then once just after the opening (spread over ten
-    seconds, so the whole pre-queue does not ask in the same second) to learn the drawn place."""
-    base = random.uniform(30, 60)
-    if until_open_ms / 1000 < base:
-        base = max(until_open_ms, 0) / 1000 + random.uniform(1, 10)
-    return max(1, min(int(base), settings.QUEUE_HEARTBEAT_TIMEOUT_SECONDS // 3))
+def prequeue_poll_after_seconds(until_open_ms: int, *, quantile: float | None = None, prequeue_size: int = 0) -> int:
+    """Pre-queued buyers poll every 30-60 s (longer in a big pre-queue, to stay within
+    QUEUE_POLL_BUDGET), then once after the opening to learn the drawn place: in the order of the
+    draw (`quantile`, the buyer's share of the pre-queue drawn ahead of it), over a window of
+    `prequeue_size / QUEUE_POLL_BUDGET` seconds (at least ten), so the buyers drawn first ask first
+    and the whole pre-queue does not ask in the same few seconds."""
+    budget = max(settings.QUEUE_POLL_BUDGET, 1)
+    cap = poll_cap_seconds()
+    base = min(max(random.uniform(30, 60), prequeue_size / budget * random.uniform(0.8, 1.2)), cap)
+    if until_open_ms / 1000 >= base:
+        return max(1, int(base))
+    window = min(max(prequeue_size / budget, 10), cap)
+    place = random.random() if quantile is None else quantile
+    after_opening = 1 + place * window + random.uniform(0, 1)
+    return max(1, int(max(until_open_ms, 0) / 1000 + after_opening))
 
 
 def _state_from_script_reply(
     *, user_id: int, concert_id: int, facts: DateFacts, reply: list[Any], now: int, created: bool = False
 ) -> QueueState:
-    """Turn ENTER's or STATUS's reply ({status, position, expires_ms, created, admitted, span})
-    into the buyer's state: the token for READY; the estimate and polling pace for WAITING; the
-    opening for the pre-queued (position -1)."""
+    """Turn ENTER's or STATUS's reply ({status, position, expires_ms, created, then admitted, span,
+    line length for a waiter, or quantile, pre-queue size for the pre-queued}) into the buyer's
+    state: the token for READY; the estimate and polling pace for WAITING; the opening and the
+    first poll after it for the pre-queued (position -1)."""
     raw_status = reply[0].decode() if isinstance(reply[0], bytes) else reply[0]
     status, position, expires_ms = QueueStatus(raw_status), int(reply[1]), int(reply[2])
     concert_date_id = facts.concert_date_id
@@ -122,12 +142,17 @@ def _state_from_script_reply(
             expires_at=datetime_from_ms(expires_ms),
         )
     if status == QueueStatus.WAITING and position == scripts.NO_POSITION:
+        raw_quantile = int(reply[4])
         return QueueState(
             **who,
             status=status,
             position=None,
             opens_at=facts.booking_opens_at,
-            poll_after_seconds=prequeue_poll_after_seconds(ms_from_datetime(facts.booking_opens_at) - now),
+            poll_after_seconds=prequeue_poll_after_seconds(
+                ms_from_datetime(facts.booking_opens_at) - now,
+                quantile=None if raw_quantile < 0 else raw_quantile / 2**32,
+                prequeue_size=int(reply[5]),
+            ),
         )
     if status == QueueStatus.WAITING:
         rate = _admissions_per_second(int(reply[4]), int(reply[5]))
@@ -137,7 +162,7 @@ def _state_from_script_reply(
             status=status,
             position=position,
             estimated_wait_seconds=wait,
-            poll_after_seconds=poll_after_seconds(position, wait or 0),
+            poll_after_seconds=poll_after_seconds(position, wait or 0, int(reply[6])),
         )
     return QueueState(**who, status=status)
 
@@ -169,7 +194,7 @@ def enter_queue(
         scripts.ENTER,
         [
             keys.waiting, keys.active, keys.seq, keys.seen, keys.admissions, keys.arrived,
-            keys.prequeue, keys.drawn, keys.idle, keys.control,
+            keys.prequeue, keys.drawn, keys.idle, keys.control, keys.secret,
         ],
         [
             str(user_id),
@@ -210,7 +235,7 @@ def queue_status(
     keys = QueueKeys(concert_date_id)
     checked, reply = scripts.run_in_round_trip(
         scripts.STATUS,
-        [keys.waiting, keys.active, keys.seen, keys.admissions, keys.prequeue, keys.seq, keys.drawn],
+        [keys.waiting, keys.active, keys.seen, keys.admissions, keys.prequeue, keys.seq, keys.drawn, keys.secret],
         [str(user_id), now, RATE_WINDOW_MS, ms_from_datetime(facts.booking_opens_at), scripts.draw_secret()],
         before=access.queue if access else None,
     )

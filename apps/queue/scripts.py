@@ -6,6 +6,7 @@ Keys of one concert date (named in keys.QueueKeys); the statuses the scripts ret
 of models.QueueStatus:
   prequeue    SET user_id, buyers who entered before the opening (no order among them yet)
   drawn       STRING "<ms>:<n>" once the pre-queue has been drawn (exactly once per date)
+  secret      STRING the draw's secret, from the first pre-queue entry until the draw
   waiting     ZSET user_id → place number (strict order: numbers come from `seq`)
   seq         STRING place counter
   seen        ZSET user_id → last poll time in ms (heartbeat of waiters)
@@ -24,10 +25,17 @@ member per admission run, which ENTER and STATUS scan on every call.
 
 The draw. At the opening every pre-queued buyer gets a place in a uniformly random order, ahead of
 everyone who enters later: the order is that of HMAC-like keys sha1(secret ":" user_id), where the
-secret is 128 bits from Python's `secrets` passed in by the caller and never stored or returned, so
-no buyer can see or steer it. Whichever script first runs at or after the opening draws (the
-admission run from beat, or an entry or poll that comes first), inside that one atomic script, and
-removes the pre-queue as it does: a second script finds nothing left to draw.
+secret is 128 bits from Python's `secrets`, stored by the first pre-queue entry (SET NX) and deleted
+by the draw; it is never returned, so no buyer can see or steer the order. Whichever script first
+runs at or after the opening draws (the admission run from beat, or an entry or poll that comes
+first), inside that one atomic script, and removes the pre-queue as it does: a second script finds
+nothing left to draw.
+
+Because the secret exists before the draw, a pre-queued buyer's key is already known, and with it
+roughly where the buyer will stand: its first 32 bits over 2^32 (the buyer's quantile in the draw)
+times the pre-queue's size. ENTER and STATUS return that quantile to the pre-queued, so each comes
+back after the opening in the order of the draw, spread over a window sized to the pre-queue: the
+buyers drawn first learn their place first, and the 12,000 of a big opening do not all ask at once.
 """
 
 import secrets
@@ -70,11 +78,13 @@ end
 
 -- Give every pre-queued buyer a place, in the order of sha1(secret:uid), after everyone already
 -- placed; returns how many were drawn (0 when there is nothing to draw).
-local function draw_prequeue(prequeue, waiting, seq, seen, drawn, now, secret)
+local function draw_prequeue(prequeue, waiting, seq, seen, drawn, secret_key, now, fallback)
   local members = redis.call('SMEMBERS', prequeue)
   if #members == 0 then
+    redis.call('DEL', secret_key)
     return 0
   end
+  local secret = redis.call('GET', secret_key) or fallback
   local keyed = {}
   for i, uid in ipairs(members) do
     keyed[i] = redis.sha1hex(secret .. ':' .. uid) .. uid
@@ -93,14 +103,31 @@ local function draw_prequeue(prequeue, waiting, seq, seen, drawn, now, secret)
     redis.call('ZADD', waiting, unpack(places))
     redis.call('ZADD', seen, unpack(heartbeats))
   end
-  redis.call('DEL', prequeue)
+  redis.call('DEL', prequeue, secret_key)
   redis.call('SET', drawn, now .. ':' .. #keyed)
   return #keyed
 end
 
+-- A pre-queued buyer's answer: no place yet, the buyer's quantile in the coming draw (the first 32
+-- bits of the draw key; -1 without a stored secret) and the pre-queue's size.
+local function prequeued(prequeue, secret_key, uid, created)
+  local secret = redis.call('GET', secret_key)
+  local quantile = -1
+  if secret then
+    quantile = tonumber(string.sub(redis.sha1hex(secret .. ':' .. uid), 1, 8), 16)
+  end
+  return {'WAITING', -1, 0, created, quantile, redis.call('SCARD', prequeue)}
+end
+
+-- A waiter's answer: the place, the observed rate and the line's length (which paces the polls).
+local function waiter(waiting, admissions, rank, created, now, window)
+  local total, span = observed_rate(admissions, now, window)
+  return {'WAITING', rank + 1, 0, created, total, span, redis.call('ZCARD', waiting)}
+end
+
 -- Where the user already stands: admitted (and not expired), waiting with a place (which stamps the
 -- heartbeat), or pre-queued without one; nil when none of these.
-local function current_place(waiting, active, seen, admissions, prequeue, uid, now, window)
+local function current_place(waiting, active, seen, admissions, prequeue, secret_key, uid, now, window)
   local expires = tonumber(redis.call('ZSCORE', active, uid))
   if expires and expires > now then
     return {'READY', 0, expires, 0}
@@ -108,12 +135,11 @@ local function current_place(waiting, active, seen, admissions, prequeue, uid, n
   local rank = redis.call('ZRANK', waiting, uid)
   if rank then
     redis.call('ZADD', seen, now, uid)
-    local total, span = observed_rate(admissions, now, window)
-    return {'WAITING', rank + 1, 0, 0, total, span}
+    return waiter(waiting, admissions, rank, 0, now, window)
   end
   if redis.call('SISMEMBER', prequeue, uid) == 1 then
     redis.call('ZADD', seen, now, uid)
-    return {'WAITING', -1, 0, 0}
+    return prequeued(prequeue, secret_key, uid, 0)
   end
   return nil
 end
@@ -127,9 +153,10 @@ local function capacity(control, auto, fallback)
 end
 """
 
-# KEYS: waiting, active, seq, seen, admissions, arrived, prequeue, drawn, idle, control
+# KEYS: waiting, active, seq, seen, admissions, arrived, prequeue, drawn, idle, control, secret
 # ARGV: user_id, now_ms, capacity, auto(0/1), token_ttl_ms, rate_window_ms, opens_ms, secret, idle_ms
-# → {status, position (-1: none yet), expires_ms, created(0/1), admitted_in_window, window_span_ms}
+# → {status, position (-1: none yet), expires_ms, created(0/1), then for a waiter
+#    admitted_in_window, window_span_ms, line_length; for the pre-queued quantile (of 2^32), prequeue_size}
 ENTER = (
     _COMMON
     + """
@@ -137,17 +164,18 @@ local uid, now, cap, auto = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonum
 local ttl, window, opens, idle = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[9])
 local open = is_open(KEYS[8], now, opens)
 if open then
-  draw_prequeue(KEYS[7], KEYS[1], KEYS[3], KEYS[4], KEYS[8], now, ARGV[8])
+  draw_prequeue(KEYS[7], KEYS[1], KEYS[3], KEYS[4], KEYS[8], KEYS[11], now, ARGV[8])
 end
-local place = current_place(KEYS[1], KEYS[2], KEYS[4], KEYS[5], KEYS[7], uid, now, window)
+local place = current_place(KEYS[1], KEYS[2], KEYS[4], KEYS[5], KEYS[7], KEYS[11], uid, now, window)
 if place then
   return place
 end
 if not open then
+  redis.call('SET', KEYS[11], ARGV[8], 'NX')
   redis.call('SADD', KEYS[7], uid)
   redis.call('ZADD', KEYS[4], now, uid)
   redis.call('HSET', KEYS[6], uid, now)
-  return {'WAITING', -1, 0, 1}
+  return prequeued(KEYS[7], KEYS[11], uid, 1)
 end
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
 if redis.call('ZCARD', KEYS[1]) == 0 and redis.call('ZCARD', KEYS[2]) < capacity(KEYS[10], auto, cap) then
@@ -160,22 +188,22 @@ local seq = redis.call('INCR', KEYS[3])
 redis.call('ZADD', KEYS[1], seq, uid)
 redis.call('ZADD', KEYS[4], now, uid)
 redis.call('HSET', KEYS[6], uid, now)
-local total, span = observed_rate(KEYS[5], now, window)
-return {'WAITING', redis.call('ZRANK', KEYS[1], uid) + 1, 0, 1, total, span}
+return waiter(KEYS[1], KEYS[5], redis.call('ZRANK', KEYS[1], uid), 1, now, window)
 """
 )
 
-# KEYS: waiting, active, seen, admissions, prequeue, seq, drawn
-# ARGV: user_id, now_ms, rate_window_ms, opens_ms, secret
-# → {status, position (-1: none yet), expires_ms, 0, admitted_in_window, window_span_ms}
+# KEYS: waiting, active, seen, admissions, prequeue, seq, drawn, secret
+# ARGV: user_id, now_ms, rate_window_ms, opens_ms, secret (used only if none was stored)
+# → as ENTER's, created always 0
 STATUS = (
     _COMMON
     + """
 local uid, now, window = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 if now >= tonumber(ARGV[4]) then
-  draw_prequeue(KEYS[5], KEYS[1], KEYS[6], KEYS[3], KEYS[7], now, ARGV[5])
+  draw_prequeue(KEYS[5], KEYS[1], KEYS[6], KEYS[3], KEYS[7], KEYS[8], now, ARGV[5])
 end
-return current_place(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], uid, now, window) or {'NOT_IN_QUEUE', 0, 0, 0}
+return current_place(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[8], uid, now, window)
+  or {'NOT_IN_QUEUE', 0, 0, 0}
 """
 )
 
@@ -237,9 +265,10 @@ end
 return 1
 """
 
-# KEYS: waiting, active, seen, admissions, arrived, prequeue, seq, drawn, idle, control, decisions
+# KEYS: waiting, active, seen, admissions, arrived, prequeue, seq, drawn, idle, control, decisions, secret
 # ARGV: now_ms, batch (-1: no batch limit), capacity, auto(0/1), token_ttl_ms, heartbeat_cutoff_ms,
-#       rate_window_ms, cleanup_limit, run_id, opens_ms, secret, idle_ms,
+#       rate_window_ms, cleanup_limit, run_id, opens_ms, secret (used only if none was stored),
+#       first_idle_ms (an admitted buyer's first idle deadline: until the next poll, and then some),
 #       decided_at_seen ("" when never), decision_json ("" when no decision), then the controller's
 #       new state as field/value pairs
 # → {admitted, pruned_waiters, expired_tokens, idle_reclaimed, active_after, waiting_after,
@@ -252,7 +281,7 @@ local ttl, cutoff, window, limit = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumbe
 local idle = tonumber(ARGV[12])
 local drawn = 0
 if is_open(KEYS[8], now, tonumber(ARGV[10])) then
-  drawn = draw_prequeue(KEYS[6], KEYS[1], KEYS[7], KEYS[3], KEYS[8], now, ARGV[11])
+  drawn = draw_prequeue(KEYS[6], KEYS[1], KEYS[7], KEYS[3], KEYS[8], KEYS[12], now, ARGV[11])
 end
 -- Places that end: expired tokens, then admitted buyers idle past their deadline.
 local expired = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, limit)
@@ -308,7 +337,8 @@ return {
 
 
 def draw_secret() -> str:
-    """128 bits from the OS's CSPRNG for a draw (used only if the script draws; never stored)."""
+    """128 bits from the OS's CSPRNG for a draw: kept by the first pre-queue entry of a date (the
+    other calls' are discarded), deleted by the draw, never returned to anyone."""
     return secrets.token_hex(16)
 
 
@@ -335,9 +365,9 @@ def run_in_round_trip(
     in a Cluster. Returns (the replies of the `before` commands, the script's reply).
 
     A plain pipeline, not redis-py's script-in-pipeline, which asks SCRIPT EXISTS first on every
-    execute (one more round trip); a NOSCRIPT (Redis restarted or flushed its scripts) loads the
-    script and sends the pipeline again, so the queued commands must be safe to repeat (counting a
-    request twice against a rate limit, once after a Redis restart, is)."""
+    execute (one more round trip). On NOSCRIPT (a Redis that restarted, flushed its scripts or never
+    saw this one) the commands around the script have run all the same, so only the script is sent
+    again, alone (redis-py loads it): a rate limit in `before` is never counted twice."""
     script = _registered(source)
     redis = get_redis()
     if isinstance(redis, RedisCluster):
@@ -348,23 +378,20 @@ def run_in_round_trip(
         if after:
             _execute(redis, after)
         return replies, result
-    for attempt in range(2):
-        pipe = redis.pipeline(transaction=False)
-        if before:
-            before(pipe)
-        ahead = len(pipe)
-        pipe.evalsha(script.sha, len(keys), *keys, *args)
-        if after:
-            after(pipe)
-        try:
-            replies = pipe.execute()
-        except NoScriptError:
-            if attempt:
-                raise
-            script.sha = redis.script_load(script.script)
-            continue
-        return replies[:ahead], replies[ahead]
-    raise AssertionError("unreachable")
+    pipe = redis.pipeline(transaction=False)
+    if before:
+        before(pipe)
+    ahead = len(pipe)
+    pipe.evalsha(script.sha, len(keys), *keys, *args)
+    if after:
+        after(pipe)
+    replies = pipe.execute(raise_on_error=False)
+    if isinstance(replies[ahead], NoScriptError):
+        replies[ahead] = script(keys=keys, args=args, client=redis)
+    for reply in replies:
+        if isinstance(reply, Exception):
+            raise reply
+    return replies[:ahead], replies[ahead]
 
 
 def _execute(redis: RedisCluster, queue: Callable[[Pipeline], object]) -> list:

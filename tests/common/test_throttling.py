@@ -2,6 +2,7 @@
 
 import pytest
 
+from apps.common.redis import get_redis
 from tests.factories import UserFactory, make_date, seat_ids
 from tests.helpers import assert_error, login_client, queue_token
 
@@ -30,6 +31,20 @@ def test_queue_entry_is_limited_per_user(rates):
     assert_error(client.post("/api/queue", body, format="json"), 429, "THROTTLED")
     # Another user from the same address is not held back by the per-user limit.
     assert login_client(UserFactory()).post("/api/queue", body, format="json").status_code in (200, 201)
+
+
+def test_a_redis_without_the_queue_script_counts_the_entry_once(rates):
+    """A Redis that restarted (or never saw the script) answers NOSCRIPT: the entry still works, and
+    the rate limit travelling in the same round trip is counted once, not twice."""
+    rates(queue_enter="2/min")
+    date = make_date()
+    client = login_client(UserFactory())
+    body = {"concert_id": date.concert_id, "concert_date_id": date.pk}
+    get_redis().script_flush()
+    assert client.post("/api/queue", body, format="json").status_code in (200, 201)
+    get_redis().script_flush()
+    assert client.post("/api/queue", body, format="json").status_code == 200
+    assert_error(client.post("/api/queue", body, format="json"), 429, "THROTTLED")
 
 
 def test_holds_are_limited_per_ip_across_accounts(rates):

@@ -234,6 +234,23 @@ class TestIdleReclaim:
         assert (run.idle_reclaimed, run.admitted) == (1, 1)
         assert status(2, date).status == QueueStatus.READY
 
+    def test_a_buyer_admitted_between_polls_keeps_the_place_until_the_next_poll(
+        self, date, settings, clock, fixed_admission
+    ):
+        """Admitted by the run while told to come back in up to a third of the heartbeat timeout: the
+        place idles only from when that poll can have come."""
+        settings.QUEUE_ACTIVE_IDLE_SECONDS, settings.QUEUE_HEARTBEAT_TIMEOUT_SECONDS = 120, 540
+        settings.QUEUE_MAX_ACTIVE = 1
+        enter(1, date)
+        enter(2, date)  # waits behind 1
+        services.end_access(user_id=1, concert_date_id=date.pk)
+        assert services.admit_next_batch(concert_date_id=date.pk).admitted == 1
+        clock.advance(120 + 180 - 5)  # idle for longer than 120 s, but not since its poll could come
+        assert services.admit_next_batch(concert_date_id=date.pk).idle_reclaimed == 0
+        assert status(2, date).status == QueueStatus.READY
+        clock.advance(10)
+        assert services.admit_next_batch(concert_date_id=date.pk).idle_reclaimed == 1
+
     def test_a_live_hold_keeps_the_place_until_it_expires(self, date, user, settings, clock):
         settings.QUEUE_ACTIVE_IDLE_SECONDS, settings.HOLD_TTL_SECONDS = 120, 300
         client = login_client(user)

@@ -1,6 +1,7 @@
 """The pre-queue and the draw at the opening."""
 
 import datetime as dt
+import hashlib
 import random
 
 import pytest
@@ -69,10 +70,11 @@ class TestEntryWindow:
             None,
             data["opens_at"],
         )
-        # Shortly before the opening the next poll comes just after it (spread over a few seconds).
+        # Shortly before the opening the next poll comes just after it (within the ten-second window
+        # of a small pre-queue).
         clock.advance(OPENS_IN.total_seconds() - 5)
         soon = client.get(f"/api/queue/status?{query}").json()
-        assert 5 <= soon["poll_after_seconds"] <= 15
+        assert 6 <= soon["poll_after_seconds"] <= 17
         open_sale(clock, prequeue_date)
         drawn = client.get(f"/api/queue/status?{query}").json()  # this poll draws: beat has not run yet
         assert (drawn["status"], drawn["position"], drawn["opens_at"]) == (QueueStatus.WAITING, 1, None)
@@ -151,6 +153,63 @@ class TestDraw:
         late = enter(4, prequeue_date)
         assert late.position == 4
         assert sorted(drawn_order(prequeue_date)[:3]) == [1, 2, 3]
+
+
+@pytest.mark.usefixtures("no_capacity")
+class TestOpeningPolls:
+    """The pre-queue comes back after the opening in the order of the draw, spread over a window sized
+    to the pre-queue, instead of all at once."""
+
+    def test_first_polls_after_the_opening_follow_the_draw_over_the_window(self, prequeue_date, clock, settings):
+        settings.QUEUE_POLL_BUDGET = 25  # 1,000 pre-queued buyers: a 40 s window
+        buyers = list(range(1, 1001))
+        for uid in buyers:
+            enter(uid, prequeue_date)
+        opens = prequeue_date.booking_opens_at.timestamp()
+        clock.now = opens - 20  # the last poll before the opening
+        comes_back = {uid: clock.now + status(uid, prequeue_date).poll_after_seconds for uid in buyers}
+        assert all(status(uid, prequeue_date).position is None for uid in buyers[:3])
+        assert min(comes_back.values()) >= opens + 1
+        assert max(comes_back.values()) - min(comes_back.values()) >= 35  # spread over the window
+        assert max(comes_back.values()) <= opens + 1 + 40 + 1
+        open_sale(clock, prequeue_date)
+        assert services.admit_next_batch(concert_date_id=prequeue_date.pk).drawn == 1000
+        order = drawn_order(prequeue_date)
+        # The buyers drawn first come back first: the rank correlation of the drawn place and the
+        # time of the first poll after the opening is near 1 (whole seconds tie, hence not exactly).
+        by_time = sorted(buyers, key=lambda uid: comes_back[uid])
+        place_of = {uid: place for place, uid in enumerate(order)}
+        time_rank = {uid: rank for rank, uid in enumerate(by_time)}
+        n = len(buyers)
+        rho = 1 - 6 * sum((place_of[uid] - time_rank[uid]) ** 2 for uid in buyers) / (n * (n * n - 1))
+        assert rho > 0.95, rho
+        # At most about QUEUE_POLL_BUDGET of them in any one second.
+        per_second: dict[int, int] = {}
+        for moment in comes_back.values():
+            per_second[int(moment)] = per_second.get(int(moment), 0) + 1
+        assert max(per_second.values()) <= 2 * settings.QUEUE_POLL_BUDGET
+
+    def test_the_draw_secret_lives_from_the_first_entry_to_the_draw(self, prequeue_date, clock):
+        key = QueueKeys(prequeue_date.pk).secret
+        assert not get_redis().exists(key)
+        enter(1, prequeue_date)
+        secret = get_redis().get(key)
+        assert len(secret) == 32
+        enter(2, prequeue_date)
+        assert get_redis().get(key) == secret  # the first entry's, kept
+        open_sale(clock, prequeue_date)
+        services.admit_next_batch(concert_date_id=prequeue_date.pk)
+        assert not get_redis().exists(key)
+        # The order is that of the stored secret.
+        expected = sorted((1, 2), key=lambda uid: hashlib.sha1(f"{secret}:{uid}".encode()).hexdigest())
+        assert drawn_order(prequeue_date) == expected
+
+    def test_a_big_prequeue_polls_less_often_before_the_opening(self, prequeue_date, settings):
+        settings.QUEUE_POLL_BUDGET = 10
+        for uid in range(1, 1001):
+            enter(uid, prequeue_date)
+        paces = [status(uid, prequeue_date).poll_after_seconds for uid in range(1, 51)]
+        assert min(paces) >= 80 and max(paces) <= 120  # 1,000 / 10 a second, ± 20 %
 
 
 @pytest.mark.django_db(transaction=True)

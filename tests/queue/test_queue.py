@@ -193,9 +193,26 @@ class TestAdmission:
     def test_poll_interval_grows_with_position(self, settings):
         settings.QUEUE_ADMIT_BATCH = 100
         near = [line.poll_after_seconds(5, 100) for _ in range(20)]
-        far = [line.poll_after_seconds(50_000, 100_000) for _ in range(20)]
+        settings.QUEUE_POLL_BUDGET = 150
+        far = [line.poll_after_seconds(2_500, 100_000, 20_000) for _ in range(20)]  # 2,500 x ln 20,001 / 150
+        back = [line.poll_after_seconds(50_000, 100_000) for _ in range(20)]
         assert max(near) <= 4
-        assert min(far) >= 30 and max(far) <= 60
+        assert min(far) >= 0.8 * 165 - 1 and max(far) <= 180
+        settings.QUEUE_POLL_BUDGET = 10**6  # no pacing by the budget: the bands alone
+        assert min(line.poll_after_seconds(2_500, 100_000, 20_000) for _ in range(20)) >= 30
+        assert max(line.poll_after_seconds(2_500, 100_000, 20_000) for _ in range(20)) <= 60
+        assert set(back) == {settings.QUEUE_HEARTBEAT_TIMEOUT_SECONDS // 3}  # the heartbeat's bound
+
+    def test_a_long_line_polls_within_the_budget(self, settings):
+        """Summed over every place, the polls a second stay near QUEUE_POLL_BUDGET; a flat 30-60 s
+        far back would be about 450 a second for 20,000 waiters."""
+        settings.QUEUE_ADMIT_BATCH, settings.QUEUE_POLL_BUDGET = 110, 150
+        for length, most in ((5_000, 150), (20_000, 1.25 * 150)):
+            per_second = sum(1 / line.poll_after_seconds(p, 10**9, length) for p in range(1, length + 1))
+            assert per_second <= most, (length, per_second)
+
+    def test_nobody_is_told_to_poll_after_the_turn(self):
+        assert line.poll_after_seconds(3_000, 40, 20_000) <= 20
 
 
 class TestTokens:

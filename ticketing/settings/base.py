@@ -332,7 +332,11 @@ QUEUE_TARGET_P95_MS = env.int("QUEUE_TARGET_P95_MS", default=300)
 QUEUE_PREQUEUE_SECONDS = env.int("QUEUE_PREQUEUE_SECONDS", default=900)
 QUEUE_ACTIVE_IDLE_SECONDS = env.int("QUEUE_ACTIVE_IDLE_SECONDS", default=120)
 QUEUE_TOKEN_TTL_SECONDS = env.int("QUEUE_TOKEN_TTL_SECONDS", default=600)
-QUEUE_HEARTBEAT_TIMEOUT_SECONDS = env.int("QUEUE_HEARTBEAT_TIMEOUT_SECONDS", default=180)
+# A waiter silent this long loses the place; waiters are told to poll at most a third of it apart.
+QUEUE_HEARTBEAT_TIMEOUT_SECONDS = env.int("QUEUE_HEARTBEAT_TIMEOUT_SECONDS", default=540)
+# Polls a second one date's waiting room is paced to cost: the line's polls (further back, less
+# often) and the pre-queue's first polls after the opening (spread over pre-queue size / budget s).
+QUEUE_POLL_BUDGET = env.int("QUEUE_POLL_BUDGET", default=150)
 MAX_SEATS_PER_RESERVATION = env.int("MAX_SEATS_PER_RESERVATION", default=4)
 MAX_LIVE_HOLDS_PER_USER_PER_DATE = env.int("MAX_LIVE_HOLDS_PER_USER_PER_DATE", default=2)
 # How often the buyer's page re-reads the seat status while the buyer chooses (spread ±20%): each
