@@ -15,7 +15,9 @@ Two documents split what never changes during a sale from what does:
 The seat list (`…/seats`) is rendered from the same two documents, so it costs no database read of
 its own. Every render is stored with its gzip and a strong ETag (a digest of the body), in Redis for
 every web process and in this process's memory for the next request, keyed by the version that is
-read from Redis on every request: a committed change shows in the next read, on every process.
+read from Redis on every request (in the round trip that checks the buyer's queue token, for the
+queue-protected views: `queue_version_read`): a committed change shows in the next read, on every
+process.
 
 A new version is usually a patch: a seat change names its seats, the bump logs them in Redis beside
 the counter, and a reader whose copy is a few versions behind re-reads only those seats by primary
@@ -46,6 +48,7 @@ from typing import Any
 
 from django.core.cache import cache
 from django.db.models.functions import Substr
+from redis.client import Pipeline
 
 from apps.common.exceptions import UNAVAILABLE_EXCEPTIONS
 from apps.common.redis import get_redis, redis_key
@@ -302,12 +305,24 @@ def invalidate_seat_map(*, concert_date_id: int, seat_ids: Iterable[int] | None 
 
 def current_version(concert_date_id: int) -> int:
     """The date's status version: one GET on the plain Redis client (the hot path of every read)."""
-    redis = get_redis()
-    value = redis.get(_version_key(concert_date_id))
-    if value is None:
+    return version_from_reply(concert_date_id, get_redis().get(_version_key(concert_date_id)))
+
+
+def queue_version_read(pipe: Pipeline, concert_date_id: int) -> None:
+    """Queue the read of the date's status version (one GET) into a caller's pipeline, so that a
+    request that makes a round trip anyway (the queue token's check) reads it there; pass the reply
+    to `version_from_reply`, and the version to `seat_status` or `seat_list`."""
+    pipe.get(_version_key(concert_date_id))
+
+
+def version_from_reply(concert_date_id: int, reply: str | None) -> int:
+    """The version a GET of the counter answered. A counter that is missing (never read, evicted,
+    Redis restarted) starts here at the clock, in round trips of its own (once)."""
+    if reply is None:
+        redis = get_redis()
         redis.set(_version_key(concert_date_id), _fresh_version(), nx=True)
-        value = redis.get(_version_key(concert_date_id))
-    return int(value)
+        reply = redis.get(_version_key(concert_date_id))
+    return int(reply)
 
 
 def _changed_since(concert_date_id: int, since: int, version: int) -> set[int] | None:
@@ -392,11 +407,14 @@ def _build_status(concert_date_id: int, version: int) -> Status:
     )
 
 
-def seat_status(*, concert_date_id: int) -> Status:
+def seat_status(*, concert_date_id: int, version: int | None = None) -> Status:
     """The date's status as it reads now: this process's copy when it is of the current version,
     else the one stored in Redis, else built from the database (and stored for the others).
-    Redis failing on the version read raises (the caller answers 503)."""
-    version = current_version(concert_date_id)
+    `version` is the current version when the caller has read it already (`queue_version_read`, in a
+    round trip of its own); else it is read here. Redis failing on the version read raises (the
+    caller answers 503)."""
+    if version is None:
+        version = current_version(concert_date_id)
     now = clock()
     key = ("status", concert_date_id)
     status = local = _local.get(key)
@@ -440,11 +458,11 @@ def _seat_prefixes(layout: Layout) -> list[str]:
 _ENDINGS = {code: f'{status}"}}' for code, status in STATUS_OF.items()}
 
 
-def seat_list(*, concert_date_id: int, status: str | None = None) -> Rendered:
+def seat_list(*, concert_date_id: int, status: str | None = None, version: int | None = None) -> Rendered:
     """The seat list of the API (`[{id, seat_num, section, row, price, status}]` in seat order,
     optionally one status only), rendered from the current layout and status and kept for as long
-    as both stay the same."""
-    current = seat_status(concert_date_id=concert_date_id)
+    as both stay the same. `version` as for `seat_status`."""
+    current = seat_status(concert_date_id=concert_date_id, version=version)
     layout = seat_layout(concert_date_id=concert_date_id, layout_version=current.layout_version)
     sources = (current.rendered.etag, layout.rendered.etag)
     key = ("seats", concert_date_id, status)
