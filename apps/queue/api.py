@@ -1,16 +1,17 @@
 """The waiting-room endpoints, and the seat map of the buyers it admits. Crowds poll the waiting
 room, so its endpoints check the access token in process and answer from Redis alone, in one round
-trip that also carries the token's revocation check and the rate limits (apps/queue/access.py)."""
+trip that also carries the token's revocation check and the rate limits (apps/queue/access.py); the
+seat map's reads likewise check the revocation, the queue token and read the map's version in one."""
 
 from django.http import HttpResponse
 from drf_spectacular.utils import extend_schema
+from redis.client import Pipeline
 from rest_framework import serializers, status
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.accounts.authentication import StatelessJWTAuthentication
 from apps.common.error_codes import ErrorCode
 from apps.common.schema import ID, QUEUE_TOKEN_PARAMETER, JsonInput
 from apps.concerts import seat_map as catalogue_seat_map
@@ -166,11 +167,15 @@ class ReservationTokenApi(WaitingRoomApi):
 
 
 class QueueProtectedDateApi(APIView):
-    """A read of one concert date for its admitted buyers: login (from the token's claims, no
-    database) and the date's queue access token."""
+    """A read of one concert date's seat map for its admitted buyers, polled while they choose: login
+    from the token's claims (no database), the date's queue access token, and the map's version, in
+    one Redis round trip. QueueTokenRequired checks the access token's revocation (deferred by
+    QueueJWTAuthentication, as in the waiting room) and the queue token in one pipeline, which also
+    carries the version read this view queues (`queue_reads`)."""
 
-    authentication_classes = [StatelessJWTAuthentication]
+    authentication_classes = [QueueJWTAuthentication]
     permission_classes = [IsAuthenticated, QueueTokenRequired]
+    read_replies: list | None = None  # set by QueueTokenRequired: the replies of `queue_reads`
 
     def get_queue_concert_date_id(self, request: Request) -> int:
         """The date of the URL, once it is known to belong to the URL's concert (404 otherwise,
@@ -178,6 +183,15 @@ class QueueProtectedDateApi(APIView):
         return catalogue.date_of_concert(
             concert_id=self.kwargs["concert_id"], concert_date_id=self.kwargs["concert_date_id"]
         ).concert_date_id
+
+    def queue_reads(self, pipe: Pipeline, concert_date_id: int) -> None:
+        catalogue_seat_map.queue_version_read(pipe, concert_date_id)
+
+    def map_version(self, concert_date_id: int) -> int | None:
+        """The map version read in the token check's round trip (None: not read, read it now)."""
+        if self.read_replies is None:
+            return None
+        return catalogue_seat_map.version_from_reply(concert_date_id, self.read_replies[0])
 
 
 class SeatStatusApi(QueueProtectedDateApi):
@@ -199,7 +213,9 @@ class SeatStatusApi(QueueProtectedDateApi):
         operation_id="seat_status_retrieve",
     )
     def get(self, request: Request, concert_id: int, concert_date_id: int) -> HttpResponse:
-        status = catalogue_seat_map.seat_status(concert_date_id=concert_date_id)
+        status = catalogue_seat_map.seat_status(
+            concert_date_id=concert_date_id, version=self.map_version(concert_date_id)
+        )
         return stored_response(request, status.rendered, cache_control=PRIVATE_CACHE_CONTROL)
 
 
@@ -225,6 +241,8 @@ class SeatListApi(QueueProtectedDateApi):
         filters = self.InputSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
         rendered = catalogue_seat_map.seat_list(
-            concert_date_id=concert_date_id, status=filters.validated_data.get("status") or None
+            concert_date_id=concert_date_id,
+            status=filters.validated_data.get("status") or None,
+            version=self.map_version(concert_date_id),
         )
         return stored_response(request, rendered, cache_control=PRIVATE_CACHE_CONTROL)

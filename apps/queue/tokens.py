@@ -11,10 +11,12 @@ later admission (a new expiry) makes older tokens of that user useless.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.conf import settings
 from django.core import signing
+from redis.client import Pipeline
 
 from apps.common.redis import get_redis
 
@@ -48,24 +50,45 @@ def _verified_claims(token: str) -> dict[str, int] | None:
     return claims
 
 
+@dataclass(frozen=True)
+class TokenCheck:
+    """What is left to check of a token whose signature and claims hold: its record in Redis and the
+    buyer's idle deadline (the CHECK script, which also moves the deadline on)."""
+
+    keys: list[str]
+    args: list[object]
+
+    def run(self) -> bool:
+        return bool(scripts.run(scripts.CHECK, self.keys, self.args))
+
+    def run_in_round_trip(self, *, before: Callable[[Pipeline], None]) -> tuple[list, bool]:
+        """The check with the commands `before` queues, in one round trip: (their replies, valid)."""
+        replies, valid = scripts.run_in_round_trip(scripts.CHECK, self.keys, self.args, before=before)
+        return replies, bool(valid)
+
+
+def token_check(*, token: str, user_id: int, concert_date_id: int) -> TokenCheck | None:
+    """The Redis half of the check for a token whose signature and claims (this user, this date, not
+    expired) hold in process; None when they do not (the token is refused without a round trip)."""
+    claims = _verified_claims(token)
+    if claims is None or claims["u"] != int(user_id) or claims["d"] != int(concert_date_id):
+        return None
+    now = now_ms()
+    if claims["e"] <= now:
+        return None
+    keys = QueueKeys(int(concert_date_id))
+    return TokenCheck(
+        keys=[keys.active, keys.idle],
+        args=[str(int(user_id)), claims["e"], now, settings.QUEUE_ACTIVE_IDLE_SECONDS * 1000],
+    )
+
+
 def check_access_token(*, token: str, user_id: int, concert_date_id: int) -> bool:
     """Signature, claims (this user, this date, not expired) and the Redis record all agree, and the
     buyer has not been idle past QUEUE_ACTIVE_IDLE_SECONDS (which ends the place). A valid check is
     activity: it moves the idle deadline on, in the same round trip."""
-    claims = _verified_claims(token)
-    if claims is None or claims["u"] != int(user_id) or claims["d"] != int(concert_date_id):
-        return False
-    now = now_ms()
-    if claims["e"] <= now:
-        return False
-    keys = QueueKeys(int(concert_date_id))
-    return bool(
-        scripts.run(
-            scripts.CHECK,
-            [keys.active, keys.idle],
-            [str(int(user_id)), claims["e"], now, settings.QUEUE_ACTIVE_IDLE_SECONDS * 1000],
-        )
-    )
+    check = token_check(token=token, user_id=user_id, concert_date_id=concert_date_id)
+    return check is not None and check.run()
 
 
 def issue_access_token(*, user_id: int, concert_date_id: int) -> AccessGrant:
