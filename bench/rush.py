@@ -31,8 +31,10 @@ import json
 import os
 import random
 import resource
+import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections import Counter, defaultdict
@@ -94,6 +96,9 @@ class Outcome:
     db: dict[str, Any] = field(default_factory=dict)
     failures: list[str] = field(default_factory=list)
     figures: dict[str, Any] = field(default_factory=dict)
+    # (route, method) -> (requests, mean ms, p95 ms): the time Django spent on them inside the workers,
+    # from the service's own metrics; the client's latency minus this is time queued for a worker.
+    service: dict[str, tuple[int, float, float]] = field(default_factory=dict)
 
 
 # --- the data ---------------------------------------------------------------------------------------
@@ -307,6 +312,8 @@ def run_mode(mode: str, scenario: Scenario, redis_db: int) -> Outcome:
         OUT.mkdir(parents=True, exist_ok=True)
         plan_path, result_path = OUT / f"plan-{mode}.json", OUT / f"result-{mode}.json"
         result_path.unlink(missing_ok=True)
+        metrics_dir = tempfile.mkdtemp(prefix="rush-metrics-")
+        env = {**env, "PROMETHEUS_MULTIPROC_DIR": metrics_dir}
         with (
             celery(env, scenario.celery_workers),
             web_tier(env, servers=scenario.web_servers, workers=scenario.web_workers, proxy=scenario.proxy) as base,
@@ -330,8 +337,39 @@ def run_mode(mode: str, scenario: Scenario, redis_db: int) -> Outcome:
         other = outcome.cpu.get("everything else on the machine", 0.0)
         outcome.cpu["everything else on the machine"] = max(0.0, other - locust_cpu)
         outcome.result = json.loads(result_path.read_text())
+        outcome.service = service_times(metrics_dir)
+        shutil.rmtree(metrics_dir, ignore_errors=True)
         collect_database_facts(outcome, data, t0)
     return outcome
+
+
+def service_times(metrics_dir: str) -> dict[str, tuple[int, float, float]]:
+    """Per route: requests, mean and p95 (the upper edge of its bucket) of the time Django spent on
+    them in the web workers, read from the workers' multiprocess metric files."""
+    from prometheus_client import CollectorRegistry, multiprocess
+
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry, path=metrics_dir)
+    buckets: dict[str, list[tuple[float, float]]] = defaultdict(list)
+    totals: dict[str, dict[str, float]] = defaultdict(dict)
+    for family in registry.collect():
+        if family.name != "ticketing_http_request_duration_seconds":
+            continue
+        for sample in family.samples:
+            route = f"{sample.labels['method']} {sample.labels['route']}"
+            if sample.name.endswith("_bucket"):
+                buckets[route].append((float(sample.labels["le"]), sample.value))
+            elif sample.name.endswith(("_count", "_sum")):
+                totals[route][sample.name.rsplit("_", 1)[1]] = sample.value
+    times = {}
+    for route, total in totals.items():
+        count = int(total.get("count", 0))
+        if not count:
+            continue
+        edges = sorted(buckets[route])
+        p95 = next((edge for edge, seen in edges if seen >= 0.95 * count), float("inf"))
+        times[route] = (count, 1000 * total.get("sum", 0.0) / count, 1000 * p95)
+    return times
 
 
 def locust_plan(scenario: Scenario, data: dict[str, Any], t0: float) -> dict[str, Any]:
@@ -364,7 +402,8 @@ def mode_settings(mode: str, scenario: Scenario) -> dict[str, str]:
     if mode == "fixed":
         settings.update(QUEUE_ADMIT_INTERVAL_SECONDS="10", QUEUE_ADMIT_BATCH="110", QUEUE_MAX_ACTIVE="660")
     # Every buyer comes from this one address: the per-IP limits would see one giant office behind NAT.
-    for scope in ("LOGIN", "REFRESH", "QUEUE_ENTER", "HOLD", "PAY", "QUEUE_ENTER_IP", "HOLD_IP", "PAY_IP", "ANON_IP"):
+    for scope in ("LOGIN", "REFRESH", "QUEUE_ENTER", "HOLD", "PAY", "REFRESH_IP", "QUEUE_ENTER_IP", "HOLD_IP", "PAY_IP",
+                  "ANON_IP"):  # fmt: skip
         settings[f"THROTTLE_{scope}"] = unlimited
     return settings
 
@@ -533,6 +572,10 @@ def print_report(outcome: Outcome) -> None:
     print(f"{'endpoint':<24} {'requests':>8} {'req/s':>7} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8}  statuses")
     for row in endpoint_rows(outcome):
         print(f"{row[1]:<24} {row[2]:>8} {row[3]:>7} {row[4]:>8} {row[5]:>8} {row[6]:>8}  {row[7]}")
+    if outcome.service:
+        print("time in Django (inside a web worker; the rest of the client's latency was spent queued):")
+        for route, (count, mean_ms, p95_ms) in sorted(outcome.service.items(), key=lambda kv: -kv[1][0]):
+            print(f"  {route:<58} {count:>8} requests, mean {mean_ms:7.1f} ms, p95 <= {p95_ms:g} ms")
     sold_out = (
         f"{f['sold_out_seconds']:.0f} s after the opening" if f["sold_out_seconds"] is not None else "not reached"
     )
