@@ -575,7 +575,8 @@ def print_report(outcome: Outcome) -> None:
     if outcome.service:
         print("time in Django (inside a web worker; the rest of the client's latency was spent queued):")
         for route, (count, mean_ms, p95_ms) in sorted(outcome.service.items(), key=lambda kv: -kv[1][0]):
-            print(f"  {route:<58} {count:>8} requests, mean {mean_ms:7.1f} ms, p95 <= {p95_ms:g} ms")
+            route = route.replace("/api/concerts/<id:concert_id>/dates/<id:concert_date_id>/", "…/")
+            print(f"  {route:<24} {count:>8} requests, mean {mean_ms:7.1f} ms, p95 <= {p95_ms:g} ms")
     sold_out = (
         f"{f['sold_out_seconds']:.0f} s after the opening" if f["sold_out_seconds"] is not None else "not reached"
     )
