@@ -10,9 +10,9 @@ last decision and `decide()` moves the target, AIMD-style:
   that showed the overload (the admitted buyers at the time), by a factor sized to land the p95 back
   inside the healthy band (x 0.5 on sheds); then no further cut until that cut has taken effect
   (the admitted count has come down to the new target, and two intervals have passed);
-- healthy with headroom (p95 at most 80 % of the goal), the target actually limiting (every place
-  taken) and buyers waiting: grow by a fixed step, so the whole range is crossed in ~30 runs;
-- otherwise (p95 in the band 80-100 % of the goal, places free, nobody waiting): hold.
+- healthy with headroom (p95 at most 80 % of the goal), the target actually limiting (the line can
+  fill every place) and buyers waiting: grow by a fixed step, so the whole range is crossed in ~30 runs;
+- otherwise (p95 in the band 80-100 % of the goal, more places free than waiters, nobody waiting): hold.
 
 docs/QUEUE.md explains why this does not oscillate under a step load. `decide()` is pure (the clock
 is an argument), so it is tested with a fake clock against a simulated booking path.
@@ -213,8 +213,11 @@ def decide(
         return decided("cut", cut, why) if cut < target else decided("hold", target, f"{why}; at the minimum")
     if waiting == 0:
         return decided("hold", target, "nobody waiting")
-    if active < target:
-        return decided("hold", target, "places free: the target is not what limits admission")
+    if active + waiting < target:
+        # The decision comes before this run admits: places freed since the last run (payments end an
+        # access) are filled from the line now, so the target limits admission whenever the line can
+        # fill it. It does not when the line is shorter than the places free.
+        return decided("hold", target, "places free: the line cannot fill the target")
     if load.p95_ms is not None and load.p95_ms > HEADROOM * goal:
         return decided("hold", target, f"p95 {load.p95_ms:.0f} ms within the band below the goal")
     if target >= limits.max_active:

@@ -38,6 +38,14 @@ class TestDecide:
         assert (decision.action, decision.target) == ("grow", 100 + LIMITS.step)
         assert (after.target, after.decided_at) == (100 + LIMITS.step, 10_000)
 
+    def test_places_freed_since_the_last_run_count_as_taken_while_the_line_can_fill_them(self):
+        """The run decides before it admits: buyers who paid since the last run left places the run
+        is about to fill from the line. Calling them free would hold the target at its minimum for as
+        long as anyone pays within an interval."""
+        state = ControllerState(target=100)
+        decision, _ = decide(state=state, load=healthy(), active=93, waiting=500, now=10_000, limits=LIMITS)
+        assert (decision.action, decision.target) == ("grow", 100 + LIMITS.step)
+
     def test_the_step_shrinks_as_p95_nears_the_band(self):
         state = ControllerState(target=100)
         steps = []
@@ -49,7 +57,7 @@ class TestDecide:
     @pytest.mark.parametrize(
         ("load", "active", "waiting", "why"),
         [
-            (healthy(), 60, 500, "places free"),
+            (healthy(), 60, 30, "places free"),
             (healthy(), 100, 0, "nobody waiting"),
             (healthy(p95=0.9 * GOAL), 100, 500, "within the band"),
         ],
@@ -125,12 +133,14 @@ def run_controller(path: SimulatedBookingPath, *, intervals: int, capacity_step_
             waiting = 100_000
         if i == capacity_step_at:
             path.capacity = to
-        active -= active / 30  # buyers finishing
-        admitted = max(0, min(waiting, state.target - active))
-        active, waiting = active + admitted, waiting - admitted
+        active -= active / 30  # buyers finishing (paying) since the last run
         load = path.load(active)
-        decided = decide(state=state, load=load, active=int(active), waiting=waiting, now=i * 2000, limits=LIMITS)
-        decision, state = decided
+        # As in admit_next_batch: decide on the counts before this run admits, then admit up to the target.
+        decision, state = decide(
+            state=state, load=load, active=int(active), waiting=waiting, now=i * 2000, limits=LIMITS
+        )
+        admitted = max(0, min(waiting, state.target - int(active)))
+        active, waiting = active + admitted, waiting - admitted
         history.append((decision, load))
     return history
 
