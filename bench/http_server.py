@@ -208,6 +208,7 @@ def web_tier(env: dict[str, str], *, servers: int = 1, workers: int = 2, proxy: 
 
         from bench.nginx import nginx_proxy
 
+        env = {**env, "NUM_PROXIES": "1"}  # as deployed behind it (X-Forwarded-For, X-Request-Start)
         with ExitStack() as stack:
             backends = [stack.enter_context(gunicorn(env, workers=workers)) for _ in range(max(servers, 1))]
             upstream = ",".join(url.removeprefix("http://") for url in backends)

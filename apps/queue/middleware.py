@@ -2,7 +2,14 @@
 payments has to know about it: `QueueTokenRequired` marks the requests it lets through, and this
 middleware times every marked write (hold, payment) and reports its latency, whether it was shed
 (a 503: the database ran out of lock waits or is down) and, for a write that succeeded (a hold; a
-payment ends the access anyway), that the buyer's place is kept while the hold lives."""
+payment ends the access anyway), that the buyer's place is kept while the hold lives.
+
+The latency is what the buyer waits: the time in Django plus, behind the proxy, the time the
+request queued for a free web worker. nginx stamps each request with `X-Request-Start: t=<epoch
+seconds>` (deploy/nginx); when the web worker is saturated, requests wait there and not in Django,
+and a controller that saw only the time in Django would go on admitting buyers into seconds of
+queueing (the full rush did). The header is believed only behind a trusted proxy (NUM_PROXIES > 0),
+which overwrites whatever a client sent."""
 
 from __future__ import annotations
 
@@ -23,6 +30,23 @@ logger = logging.getLogger(__name__)
 # The attribute QueueTokenRequired sets on the Django request it lets through.
 BOOKING_PATH_MARK = "queue_booking_path"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+REQUEST_START_HEADER = "HTTP_X_REQUEST_START"
+# A stamp further back than this is a clock problem between the proxy and the worker, not a queue.
+MAX_QUEUED_MS = 60_000
+
+
+def queued_ms(request: HttpRequest, *, now: float) -> float:
+    """How long the request waited between the proxy and Django, from the proxy's X-Request-Start
+    (`t=1700000000.123`, seconds); 0 without a trusted proxy, a stamp, or a plausible one."""
+    if not settings.REST_FRAMEWORK.get("NUM_PROXIES"):
+        return 0.0
+    raw = request.META.get(REQUEST_START_HEADER, "").removeprefix("t=")
+    try:
+        started = float(raw)
+    except ValueError:
+        return 0.0
+    waited = (now - started) * 1000
+    return waited if 0 < waited <= MAX_QUEUED_MS else 0.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -40,12 +64,13 @@ class BookingPathMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
+        queued = queued_ms(request, now=time.time())
         started = time.perf_counter()
         response = self.get_response(request)
         marked: BookingPathRequest | None = getattr(request, BOOKING_PATH_MARK, None)
         if marked is None or request.method in SAFE_METHODS:
             return response
-        elapsed_ms = (time.perf_counter() - started) * 1000
+        elapsed_ms = queued + (time.perf_counter() - started) * 1000
         succeeded = 200 <= response.status_code < 300
         try:
             record_booking_request(

@@ -1,15 +1,18 @@
 """Capacity-based admission (the AIMD controller), idle reclaim and the booking path's reports."""
 
 import math
+import time
 
 import pytest
 
 from apps.common.redis import get_redis
 from apps.queue import services
 from apps.queue.controller import (
+    BIN_GROWTH,
     BookingLoad,
     ControllerState,
     Limits,
+    bin_upper_ms,
     decide,
     latency_bin,
     record_booking_request,
@@ -308,6 +311,32 @@ class TestBookingPathReports:
         # Reading the seat map passes the same check but is not a booking write: nothing recorded.
         client.get(f"/api/concerts/{date.concert_id}/dates/{date.pk}/seats", HTTP_X_QUEUE_TOKEN=token)
         assert sum(int(c) for f, c in get_redis().hgetall(QueueKeys(date.pk).latency(second)).items()) == 1
+
+    @pytest.mark.parametrize(
+        ("num_proxies", "stamp_ago_s", "recorded_ms"),
+        [
+            (1, 2.0, (1800, 2400)),  # behind the proxy: the 2 s queued for a worker count
+            (0, 2.0, (0, 300)),  # no trusted proxy: a client's header is ignored
+            (1, -5.0, (0, 300)),  # a stamp from the future is a clock problem, not a queue
+            (1, 3600.0, (0, 300)),  # and so is one an hour old
+        ],
+    )
+    def test_time_queued_behind_the_proxy_counts(
+        self, date, user, clock, settings, num_proxies, stamp_ago_s, recorded_ms
+    ):
+        settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "NUM_PROXIES": num_proxies}
+        client = login_client(user)
+        token = client.post(
+            "/api/queue", {"concert_id": date.concert_id, "concert_date_id": date.pk}, format="json"
+        ).json()["token"]
+        response = client.post(
+            "/api/reservations", {"concert_date_id": date.pk, "seat_ids": seat_ids(date, 1)}, format="json",
+            HTTP_X_QUEUE_TOKEN=token, HTTP_X_REQUEST_START=f"t={time.time() - stamp_ago_s:.3f}",
+        )  # fmt: skip
+        assert response.status_code == 201
+        (field,) = get_redis().hgetall(QueueKeys(date.pk).latency(clock.ms // 1000))
+        low, high = recorded_ms
+        assert low <= bin_upper_ms(field) / BIN_GROWTH <= high
 
     def test_histogram_bins_and_p95(self):
         fields = {}
