@@ -181,6 +181,8 @@ def measure(servers: dict[str, str], args: argparse.Namespace, main: Any, size_d
 
 
 def _ratios(values: list[float]) -> str:
+    if not values:  # every round of the row lost its CPU count (a worker replaced mid-run)
+        return "n/a"
     return f"{statistics.median(values):.2f} ({', '.join(f'{v:.2f}' for v in values)})"
 
 
@@ -195,8 +197,8 @@ def report(rows: Rows, servers: list[str], sizes: list[int]) -> None:
     for server in servers:
         for key in ("floor", "enter", "status"):
             goal = f"   goal ≥ {GOALS[key]:.2f}" if key in GOALS else ""
-            print(f"  {server}{key:<7} req/s {_ratios(rows.ratios[f'{server}{key}'])}")
-            print(f"  {server}{'':<7} CPU   {_ratios(rows.cpu_ratios[f'{server}{key}'])}{goal}")
+            print(f"  {server}{key:<7} req/s {_ratios(rows.ratios.get(f'{server}{key}', []))}")
+            print(f"  {server}{'':<7} CPU   {_ratios(rows.cpu_ratios.get(f'{server}{key}', []))}{goal}")
         if len(sizes) > 1:
             p99 = [statistics.median(r.percentile(0.99) for r in rows.runs[f"{server}size:{size}"]) for size in sizes]
             print(
