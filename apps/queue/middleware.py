@@ -64,13 +64,13 @@ class BookingPathMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        queued = queued_ms(request, now=time.time())
-        started = time.perf_counter()
+        entered, started = time.time(), time.perf_counter()
         response = self.get_response(request)
         marked: BookingPathRequest | None = getattr(request, BOOKING_PATH_MARK, None)
         if marked is None or request.method in SAFE_METHODS:
             return response
-        elapsed_ms = queued + (time.perf_counter() - started) * 1000
+        # The proxy's stamp is read only for the writes reported, not on every request (polls included).
+        elapsed_ms = queued_ms(request, now=entered) + (time.perf_counter() - started) * 1000
         succeeded = 200 <= response.status_code < 300
         try:
             record_booking_request(
