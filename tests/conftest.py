@@ -25,11 +25,19 @@ def _clean_redis_and_date_facts() -> None:
 
 
 @pytest.fixture(autouse=True)
-def _outbox_nudges_on() -> None:
-    """A test that failed a nudge must not leave the next test's commits un-nudged."""
+def _outbox_fast_path_on() -> None:
+    """A test whose effects failed after commit must not leave the next test without the fast path."""
     from apps.common import outbox
 
-    outbox._nudges_paused_until = 0.0
+    outbox.resume_fast_path()
+
+
+@pytest.fixture
+def without_fast_path(monkeypatch) -> None:
+    """Effects run only when the test runs the relay (as after a failure of the fast path)."""
+    from apps.common import outbox
+
+    monkeypatch.setattr(outbox, "_fast_path_paused_until", float("inf"))
 
 
 @pytest.fixture

@@ -6,4 +6,4 @@ class AccountsConfig(AppConfig):
     label = "accounts"
 
     def ready(self) -> None:
-        from . import receivers  # noqa: F401
+        from . import effects, receivers  # noqa: F401

@@ -24,14 +24,14 @@ from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, Ou
 from rest_framework_simplejwt.tokens import RefreshToken, Token
 from rest_framework_simplejwt.utils import datetime_from_epoch
 
+from apps.common import outbox
 from apps.common.db import retry_on_lock_conflict
 from apps.common.error_codes import ErrorCode
 from apps.common.exceptions import Conflict, InvalidCredentials, NotAuthenticated, ValidationFailed
-from apps.common.on_commit import enqueue_on_commit
 
 from . import revocation
+from .effects import VERIFICATION_OWED
 from .models import LedgerKind, TokenFamily, User, WalletTransaction
-from .tasks import send_verification_email
 from .tokens import read_email_verification_token
 
 logger = logging.getLogger(__name__)
@@ -68,7 +68,7 @@ def signup(*, email: str, password: str, name: str, phone_number: str = "", addr
             user = User.objects.create_user(
                 email=email, password=password, name=name, phone_number=phone_number, address=address
             )
-            enqueue_on_commit(send_verification_email, user_id=user.id)
+            outbox.emit(VERIFICATION_OWED, user_id=user.id)
     except IntegrityError:  # a concurrent sign-up with the same e-mail won
         raise Conflict(ErrorCode.EMAIL_TAKEN, "An account with this e-mail already exists.") from None
     return user

@@ -1,26 +1,28 @@
 from celery import shared_task
 from django.conf import settings
-from django.core.mail import send_mail
+
+from apps.common.mail import outbox_mail_key, send_mail_once
 
 from .selectors import get_user
 from .tokens import make_email_verification_token
 
 
 @shared_task(autoretry_for=(OSError,), retry_backoff=True, max_retries=5)
-def send_verification_email(*, user_id: int) -> None:
+def send_verification_email(*, user_id: int, event_id: int) -> None:
+    """Queued by the outbox effect of a sign-up; sent once per event, and not to a verified address."""
     user = get_user(user_id=user_id)
     if user is None or user.email_verified:
         return
     token = make_email_verification_token(user=user)
-    send_mail(
+    send_mail_once(
+        key=outbox_mail_key(event_id),
         subject="Confirm your e-mail address",
         message=(
             f"Hello {user.name},\n\nconfirm your e-mail address by sending this token to "
             f"POST /api/auth/verify-email:\n\n{token}\n\n"
             f"It stays valid for {settings.EMAIL_VERIFICATION_MAX_AGE_SECONDS // 3600} hours."
         ),
-        from_email=settings.DEFAULT_FROM_EMAIL,
-        recipient_list=[user.email],
+        recipient=user.email,
     )
 
 

@@ -1,13 +1,23 @@
-"""The transactional outbox: effects that a committed change owes the world outside the database.
+"""Effects: what a committed change owes the world outside the database, on one path.
 
-A service that changes bookings calls `emit(kind, **payload)` inside its transaction; the row
-commits or rolls back with the change. The relay (`relay`, run by Celery beat every
-OUTBOX_RELAY_INTERVAL_SECONDS on the `booking` queue, and nudged after commit for latency) claims due
-events with `SELECT … FOR UPDATE SKIP LOCKED`, leases them for OUTBOX_LEASE_SECONDS, performs each
-effect outside any transaction, and marks it DONE; a failure is retried with exponential backoff and
-parked as FAILED with its last error after OUTBOX_MAX_ATTEMPTS. A relay killed mid-batch leaves its
-unfinished events leased: they come back when the lease ends. So every effect runs at least once,
-and every effect is idempotent (e-mails are recorded by event in `SentEmail`), hence once.
+A service calls `emit(kind, **payload)` inside its transaction. That writes an outbox row, which
+commits or rolls back with the change, and asks for the effect to run right after commit in this
+process (the fast path: the seat map is fresh and the buyer's access ended by the time the response
+leaves). The fast path is best effort: a failure is logged, never raised into a request that has
+committed, and after one this process skips it for FAST_PATH_PAUSE_AFTER_FAILURE_SECONDS so that
+requests do not each pay a dead Redis's timeouts. An effect it ran is noted in Redis (`fast-done`).
+
+The relay (`relay`, run by Celery beat every OUTBOX_RELAY_INTERVAL_SECONDS on the `booking` queue)
+guarantees the effect: it claims due events with `SELECT … FOR UPDATE SKIP LOCKED`, leases them for
+OUTBOX_LEASE_SECONDS, marks those the fast path noted DONE without running them again, performs the
+others outside any transaction and marks them DONE; a failure is retried with exponential backoff
+and parked as FAILED with its last error after OUTBOX_MAX_ATTEMPTS. A relay killed mid-batch leaves
+its unfinished events leased: they come back when the lease ends. So every effect runs at least
+once, and every effect is idempotent (e-mails are recorded by event in `SentEmail`, access ends only
+if it is the one the event names), hence once.
+
+What the fast path costs a request: no database statement; after commit, the effect's own work and
+one Redis SADD per event (the note). The transaction does not wait for them, the response does.
 
 The apps register the effects they own with `@effect("app.what")` in their `effects.py`; this
 module never imports them, so `common` stays at the bottom of the dependency order.
@@ -31,7 +41,6 @@ from django.utils import timezone
 from .mail import outbox_mail_key
 from .models import OutboxEvent, OutboxStatus, SentEmail
 from .redis import get_redis, redis_key
-from .tasks import relay_outbox_task
 
 logger = logging.getLogger(__name__)
 
@@ -62,37 +71,67 @@ def effect(kind: str, *, coalesce: bool = False) -> Callable[[Handler], Handler]
     return register
 
 
-def emit(kind: str, *, nudge: bool = False, **payload: object) -> None:
-    """Record that the current transaction owes `kind(payload)`. With `nudge`, ask the relay to run
-    right after commit (best effort: beat runs it within a second anyway)."""
+def emit(kind: str, **payload: object) -> None:
+    """Record that the current transaction owes `kind(payload)`: the effect runs right after commit
+    (best effort) and the relay makes sure it ran. Outside a transaction (autocommit) "after commit"
+    is at once."""
     if kind not in _effects:
         raise ValueError(f"no outbox effect is registered for {kind!r}")
-    OutboxEvent.objects.create(kind=kind, payload=payload, available_at=timezone.now())
-    if nudge:
-        transaction.on_commit(nudge_relay, robust=True)
+    event = OutboxEvent.objects.create(kind=kind, payload=payload, available_at=timezone.now())
+    transaction.on_commit(_FastPath(event), robust=True)
 
 
-# After a failed nudge this process stops nudging for a while: with the broker down, each attempt
-# costs its connection timeouts, and a request that committed should not pay them again and again.
-NUDGE_PAUSE_AFTER_FAILURE_SECONDS = 10.0
-_nudges_paused_until = 0.0
+# --- The fast path -----------------------------------------------------------------------------------
+
+FAST_PATH_PAUSE_AFTER_FAILURE_SECONDS = 10.0
+_fast_path_paused_until = 0.0
 
 
-def nudge_relay() -> None:
-    """Queue one relay run now, at most once per OUTBOX_NUDGE_DEBOUNCE_MS across all processes, so a
-    rush of payments adds a handful of relay runs, not one per payment. Never raises: the event is
-    committed and beat's relay picks it up whatever happens here."""
-    global _nudges_paused_until
-    if time.monotonic() < _nudges_paused_until:
-        return
-    try:
-        debounce = settings.OUTBOX_NUDGE_DEBOUNCE_MS
-        if debounce and not get_redis().set(redis_key("outbox", "nudge"), 1, nx=True, px=debounce):
+def fast_done_key() -> str:
+    return redis_key("outbox", "fast-done")
+
+
+class _FastPath:
+    """The after-commit callback of one event: run its effect, then note that it ran."""
+
+    def __init__(self, event: OutboxEvent) -> None:
+        self.event = event
+
+    def __call__(self) -> None:
+        global _fast_path_paused_until
+        if time.monotonic() < _fast_path_paused_until:
             return
-        relay_outbox_task.apply_async(expires=settings.OUTBOX_RELAY_INTERVAL_SECONDS * 5)
+        event = self.event
+        try:
+            _effects[event.kind].run(event)
+        except Exception:
+            _fast_path_paused_until = time.monotonic() + FAST_PATH_PAUSE_AFTER_FAILURE_SECONDS
+            logger.warning("effect %s (%s) failed after commit; the relay runs it", event.pk, event.kind, exc_info=True)
+            return
+        try:
+            get_redis().sadd(fast_done_key(), event.pk)
+        except Exception:
+            logger.warning("could not note effect %s as run; the relay runs it again", event.pk, exc_info=True)
+
+
+def resume_fast_path() -> None:
+    """Forget a pause (a test that broke Redis must not leave the next one without the fast path)."""
+    global _fast_path_paused_until
+    _fast_path_paused_until = 0.0
+
+
+def _taken_by_fast_path(events: Sequence[OutboxEvent]) -> set[int]:
+    """The ids among `events` that the fast path ran, removed from its note. Redis down: none."""
+    if not events:
+        return set()
+    try:
+        pipe = get_redis().pipeline(transaction=False)
+        for event in events:
+            pipe.srem(fast_done_key(), event.pk)
+        return {event.pk for event, removed in zip(events, pipe.execute(), strict=True) if removed}
     except Exception:
-        _nudges_paused_until = time.monotonic() + NUDGE_PAUSE_AFTER_FAILURE_SECONDS
-        logger.warning("could not nudge the outbox relay; beat will run it", exc_info=True)
+        logger.warning("could not read which effects ran after commit; running them all", exc_info=True)
+        return set()
 
 
 # --- The relay ---------------------------------------------------------------------------------------
@@ -172,8 +211,12 @@ def _put_back(events: Sequence[OutboxEvent], now: datetime) -> None:
 
 
 def _run_batch(events: list[OutboxEvent], result: RelayRun) -> None:
+    ran = _taken_by_fast_path(events)
+    if ran:
+        _mark_done([event for event in events if event.pk in ran])
+        result.done += len(ran)
     failing_kinds: set[str] = set()
-    for group in _groups(events):
+    for group in _groups(event for event in events if event.pk not in ran):
         first = group[0]
         now = timezone.now()
         if first.kind in failing_kinds:

@@ -28,7 +28,7 @@ def purge_outbox_task() -> int:
     soft_time_limit=settings.BOOKING_TASK_SOFT_TIME_LIMIT_SECONDS, time_limit=settings.BOOKING_TASK_TIME_LIMIT_SECONDS
 )
 def relay_outbox_task() -> int:
-    """Beat runs this every OUTBOX_RELAY_INTERVAL_SECONDS (and commits nudge it); safe to run twice at once."""
+    """Beat runs this every OUTBOX_RELAY_INTERVAL_SECONDS (effects also run right after their commit); safe to run twice at once."""
     from .outbox import relay
 
     return relay().handled

@@ -6,4 +6,4 @@ class ConcertsConfig(AppConfig):
     label = "concerts"
 
     def ready(self) -> None:
-        from . import effects, receivers  # noqa: F401
+        from . import effects  # noqa: F401

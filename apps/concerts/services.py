@@ -4,8 +4,8 @@ Seat transitions (`mark_seats_held`, `mark_seats_reserved`, `release_seats`) run
 transaction: they lock the seat rows in ascending id order (one global order, so overlapping
 multi-seat holds cannot deadlock each other) and keep each inventory shard's `remaining` equal to
 the number of its AVAILABLE seats with version-checked updates, shards in ascending order. Each
-records a `concerts.seat_map_changed` outbox event in the transaction and sends `seats_changed`
-after commit (the fast path; the event is the guarantee when that fails).
+emits `concerts.seat_map_changed` in the transaction (apps.common.outbox: the map is dropped right
+after commit, and the relay makes sure it was).
 """
 
 from __future__ import annotations
@@ -24,11 +24,9 @@ from django.utils import timezone
 from apps.common import metrics, outbox
 from apps.common.error_codes import ErrorCode
 from apps.common.exceptions import Conflict, NotFound, ServiceUnavailable, ValidationFailed
-from apps.common.on_commit import send_on_commit
 
 from .effects import SEAT_MAP_CHANGED
 from .models import INVENTORY_SHARDS, Concert, ConcertDate, Inventory, Seat, SeatStatus, Venue, inventory_shard_of
-from .signals import seats_changed
 
 INVENTORY_VERSION_RETRIES = 8
 
@@ -140,7 +138,6 @@ def create_concert_date(
     return concert_date
 
 
-@transaction.atomic
 @transaction.atomic
 def recount_inventory(*, concert_date_id: int) -> None:
     """Rebuild the date's inventory shards from its seats (seats written in bulk outside the seat
@@ -278,13 +275,12 @@ def _change_remaining(
 
 
 def _announce_seat_change(concert_date_id: int, seat_ids: Iterable[int] | None = None) -> None:
-    """The seat map must show a committed change in the next read: drop it right after commit. If
-    Redis fails at that moment, the outbox event (same transaction) drops it again within a second.
-    Naming the changed seats lets the map patch its last version instead of reading every seat
-    again; None means "anything may have changed" (a new layout)."""
+    """The seat map must show a committed change in the next read: the effect drops it right after
+    commit, and if Redis fails at that moment the relay drops it within a second. Naming the changed
+    seats lets the map patch its last version instead of reading every seat again; None means
+    "anything may have changed" (a new layout)."""
     changed = sorted(set(seat_ids)) if seat_ids is not None else None
     outbox.emit(SEAT_MAP_CHANGED, concert_date_id=concert_date_id, seat_ids=changed)
-    send_on_commit(seats_changed, sender=Seat, concert_date_id=concert_date_id, seat_ids=changed)
 
 
 def mark_seats_held(

@@ -13,9 +13,15 @@ PAYMENT_REFUNDED = "payments.refunded"
 
 @effect(PAYMENT_COMPLETED)
 def payment_completed(event: OutboxEvent) -> None:
-    """The buyer's queue access to the date is used up (its place goes to the next waiter; leaving
-    twice is a no-op) and the confirmation e-mail goes out (once per event: send_mail_once)."""
-    queue.end_access(user_id=event.payload["user_id"], concert_date_id=event.payload["concert_date_id"])
+    """The queue access the payment used is spent (its place goes to the next waiter) and the
+    confirmation e-mail goes out (once per event: send_mail_once). Only that access ends: one the
+    buyer was granted after paying (entered the queue again) outlives a late run of this effect, and
+    ending it twice is a no-op."""
+    queue.end_access_granted_by(
+        user_id=event.payload["user_id"],
+        concert_date_id=event.payload["concert_date_id"],
+        expiring_by_ms=event.payload["access_expiring_by_ms"],
+    )
     send_reservation_confirmed_email.apply_async(
         kwargs={"reservation_id": event.payload["reservation_id"], "event_id": event.pk}
     )

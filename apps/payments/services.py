@@ -18,7 +18,6 @@ from apps.common import metrics, outbox
 from apps.common.db import retry_on_lock_conflict
 from apps.common.error_codes import ErrorCode
 from apps.common.exceptions import Conflict
-from apps.common.on_commit import run_on_commit
 from apps.concerts.selectors import date_facts
 from apps.queue import services as queue
 from apps.reservations import services as reservations
@@ -55,21 +54,14 @@ def pay_for_reservation(*, user: Any, reservation_id: int) -> tuple[Payment, Any
             user_id=user.pk, reservation=reservation, amount=reservation.total_price, paid_at=now
         )
         reservations.confirm_reservation(reservation=reservation, now=now)
-        # Owed after commit, through the outbox: the buyer's queue access ends (the place goes to the
-        # next waiter) and the confirmation e-mail goes out.
-        concert_date_id = reservation.concert_date_id
+        # Owed after commit: the queue access this payment used ends (at once: invariant 6; the place
+        # goes to the next waiter) and the confirmation e-mail goes out.
         outbox.emit(
             PAYMENT_COMPLETED,
-            nudge=True,
             reservation_id=reservation.pk,
             user_id=user.pk,
-            concert_date_id=concert_date_id,
-        )
-        # The access must end when the payment completes (invariant 6), not when the relay gets to it:
-        # end it right after commit too. If Redis fails there, the outbox event ends it a moment later.
-        run_on_commit(
-            lambda: queue.end_access(user_id=user.pk, concert_date_id=concert_date_id),
-            description="ending queue access after a payment",
+            concert_date_id=reservation.concert_date_id,
+            access_expiring_by_ms=queue.latest_expiry_of_access_granted_by(now),
         )
     metrics.hold_paid()
     return payment, balance
@@ -104,5 +96,5 @@ def _refund_payment(*, reservation: Reservation, now: dt.datetime) -> None:
     if payment.amount > 0:
         wallet.refund(user=reservation.user, amount=payment.amount, reference=f"reservation:{reservation.pk}")
     Payment.objects.filter(pk=payment.pk).update(status=PaymentStatus.REFUNDED, refunded_at=now, updated_at=now)
-    outbox.emit(PAYMENT_REFUNDED, nudge=True, payment_id=payment.pk)
+    outbox.emit(PAYMENT_REFUNDED, payment_id=payment.pk)
     metrics.payment_refunded()

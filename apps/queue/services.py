@@ -6,7 +6,14 @@ their revocation), `line` (enter, status, leave) and `admission` (letting waiter
 
 from .admission import AdmissionRun, admit_all_dates, admit_next_batch, reset_queue
 from .line import QueueState, enter_queue, leave_queue, queue_status
-from .tokens import AccessGrant, check_access_token, end_access, issue_access_token
+from .tokens import (
+    AccessGrant,
+    check_access_token,
+    end_access,
+    end_access_granted_by,
+    issue_access_token,
+    latest_expiry_of_access_granted_by,
+)
 
 __all__ = [
     "AccessGrant",
@@ -16,8 +23,10 @@ __all__ = [
     "admit_next_batch",
     "check_access_token",
     "end_access",
+    "end_access_granted_by",
     "enter_queue",
     "issue_access_token",
+    "latest_expiry_of_access_granted_by",
     "leave_queue",
     "queue_status",
     "reset_queue",

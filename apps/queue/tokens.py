@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from django.conf import settings
 from django.core import signing
@@ -21,10 +22,11 @@ from redis.client import Pipeline
 from apps.common.redis import get_redis
 
 from . import scripts
-from .keys import QueueKeys, datetime_from_ms, now_ms
+from .keys import QueueKeys, datetime_from_ms, ms_from_datetime, now_ms
 
 TOKEN_SALT = "queue.access-token"
 MAX_TOKEN_LENGTH = 512
+END_ACCESS_GRANTED_BY = (Path(__file__).parent / "lua" / "end_access_granted_by.lua").read_text()
 
 
 @dataclass(frozen=True)
@@ -118,3 +120,18 @@ def end_access(*, user_id: int, concert_date_id: int) -> bool:
             [str(user_id)],
         )
     )
+
+
+def latest_expiry_of_access_granted_by(moment: dt.datetime) -> int:
+    """The latest expiry (ms) an access granted at or before `moment` can have: every admission
+    gives QUEUE_TOKEN_TTL_SECONDS from the moment it is made."""
+    return ms_from_datetime(moment) + settings.QUEUE_TOKEN_TTL_SECONDS * 1000
+
+
+def end_access_granted_by(*, user_id: int, concert_date_id: int, expiring_by_ms: int) -> bool:
+    """End the user's access to the date if its expiry is at most `expiring_by_ms` (it was granted by
+    then; see `latest_expiry_of_access_granted_by`), atomically; True if it ended. An access granted
+    later, and the user's place in the line, are left alone: an effect that runs late ends only the
+    access it is about."""
+    keys = QueueKeys(concert_date_id)
+    return bool(scripts.run(END_ACCESS_GRANTED_BY, [keys.active, keys.idle], [str(int(user_id)), int(expiring_by_ms)]))

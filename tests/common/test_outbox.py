@@ -143,38 +143,46 @@ class TestRelay:
         assert "no outbox effect is registered" in OutboxEvent.objects.get().last_error
 
 
-def test_a_failed_nudge_pauses_nudging_in_this_process(monkeypatch, settings):
-    from apps.common.tasks import relay_outbox_task
+@pytest.mark.django_db(transaction=True)
+class TestFastPath:
+    def test_an_effect_runs_right_after_commit_and_the_relay_does_not_run_it_again(self):
+        with transaction.atomic():
+            outbox.emit(RECORD, n=1)
+            outbox.emit(RECORD, n=2)
+            assert performed == [], "nothing runs before the commit"
+        assert performed == [1, 2]
+        assert set(OutboxEvent.objects.values_list("status", flat=True)) == {"PENDING"}, "owed until the relay"
+        assert outbox.relay().done == 2
+        assert performed == [1, 2]
+        assert set(OutboxEvent.objects.values_list("status", flat=True)) == {"DONE"}
 
-    settings.OUTBOX_NUDGE_DEBOUNCE_MS = 0
-    tries: list[int] = []
+    def test_a_failure_pauses_the_fast_path_in_this_process_and_the_relay_runs_the_effect(self, monkeypatch):
+        failures_left["count"] = 1
+        with transaction.atomic():
+            outbox.emit(FLAKY, n=1)  # fails after commit: logged, not raised into the committed request
+        with transaction.atomic():
+            outbox.emit(FLAKY, n=2)  # not tried: a committed request does not pay the outage again
+        assert performed == [] and failures_left["count"] == 0
+        monkeypatch.setattr(outbox.time, "monotonic", lambda: outbox._fast_path_paused_until + 1)
+        with transaction.atomic():
+            outbox.emit(FLAKY, n=3)
+        assert performed == [3]
+        assert outbox.relay().done == 3
+        assert sorted(performed) == [1, 2, 3]
 
-    def broker_down(**kwargs):
-        tries.append(1)
-        raise ConnectionError("broker down")
+    def test_a_rolled_back_transaction_runs_nothing(self):
+        @transaction.atomic
+        def failing_change():
+            outbox.emit(RECORD, n=1)
+            raise RuntimeError("the change failed")
 
-    monkeypatch.setattr(relay_outbox_task, "apply_async", broker_down)
-    outbox.nudge_relay()
-    outbox.nudge_relay()  # a committed request does not pay the broker's timeouts again
-    assert len(tries) == 1
-    monkeypatch.setattr(outbox.time, "monotonic", lambda: outbox._nudges_paused_until + 1)
-    outbox.nudge_relay()
-    assert len(tries) == 2
-
-
-def test_nudges_are_debounced_across_processes(monkeypatch, settings):
-    from apps.common.tasks import relay_outbox_task
-
-    settings.OUTBOX_NUDGE_DEBOUNCE_MS = 60_000
-    sent: list[dict] = []
-    monkeypatch.setattr(relay_outbox_task, "apply_async", lambda **kwargs: sent.append(kwargs))
-    for _ in range(3):
-        outbox.nudge_relay()
-    assert sent == [{"expires": settings.OUTBOX_RELAY_INTERVAL_SECONDS * 5}]
+        with pytest.raises(RuntimeError):
+            failing_change()
+        assert performed == [] and not OutboxEvent.objects.exists()
 
 
 @pytest.mark.django_db(transaction=True)
-def test_relays_running_at_once_perform_each_event_once(monkeypatch):
+def test_relays_running_at_once_perform_each_event_once(monkeypatch, without_fast_path):
     for n in range(40):
         outbox.emit(RECORD, n=n)
     lock = threading.Lock()

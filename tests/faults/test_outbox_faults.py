@@ -136,8 +136,7 @@ def pay_bookings(count: int) -> list[Reservation]:
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("where", ["after an e-mail, before marking it done", "inside an effect (soft time limit)"])
-def test_a_relay_killed_mid_batch_loses_nothing_and_doubles_nothing(monkeypatch, settings, where):
-    monkeypatch.setattr(outbox, "nudge_relay", lambda: None)  # only the relays of this test run
+def test_a_relay_killed_mid_batch_loses_nothing_and_doubles_nothing(monkeypatch, settings, where, without_fast_path):
     booked = pay_bookings(5)
     confirmations = list(OutboxEvent.objects.filter(kind="payments.completed").order_by("pk"))
     assert len(confirmations) == 5
@@ -180,8 +179,7 @@ def test_a_relay_killed_mid_batch_loses_nothing_and_doubles_nothing(monkeypatch,
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_payment_ends_queue_access_at_commit_without_waiting_for_the_relay(monkeypatch):
-    monkeypatch.setattr(outbox, "nudge_relay", lambda: None)  # no relay runs in this test
+def test_a_payment_ends_queue_access_at_commit_without_waiting_for_the_relay():
     date = make_date()
     buyer = UserFactory()
     fund(buyer)
@@ -189,5 +187,30 @@ def test_a_payment_ends_queue_access_at_commit_without_waiting_for_the_relay(mon
     hold = reservations.hold_seats(user=buyer, concert_date_id=date.pk, seat_ids=seat_ids(date, 1))
     payments.pay_for_reservation(user=buyer, reservation_id=hold.pk)
     assert not queue.check_access_token(token=grant.token, user_id=buyer.pk, concert_date_id=date.pk)
-    # The outbox event is still owed (the e-mail, and ending the access again should the above have failed).
+    # The event stays owed until the relay has checked that its effect ran (it ran it should the above have failed).
     assert OutboxEvent.objects.get(kind="payments.completed").status == "PENDING"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_late_run_of_a_payment_effect_leaves_a_later_admission_working():
+    """The payment's effect ends the access the payment used, not one granted after it: pay, enter
+    the queue again (READY), and a run of the effect after that (a replay, or the relay after the
+    fast path failed) leaves the new token working and the buyer admitted."""
+    date = make_date()
+    buyer = UserFactory()
+    fund(buyer)
+    used = queue.issue_access_token(user_id=buyer.pk, concert_date_id=date.pk)
+    hold = reservations.hold_seats(user=buyer, concert_date_id=date.pk, seat_ids=seat_ids(date, 1))
+    payments.pay_for_reservation(user=buyer, reservation_id=hold.pk)
+    relay_until_quiet(timezone.now())
+    assert not queue.check_access_token(token=used.token, user_id=buyer.pk, concert_date_id=date.pk)
+
+    again = queue.enter_queue(user_id=buyer.pk, concert_id=date.concert_id, concert_date_id=date.pk)
+    assert again.status == "READY" and again.token
+    event = OutboxEvent.objects.get(kind="payments.completed")
+    assert outbox.retry(event_ids=[event.pk], include_done=True) == 1
+    assert outbox.relay().done == 1
+
+    assert queue.check_access_token(token=again.token, user_id=buyer.pk, concert_date_id=date.pk)
+    assert queue.queue_status(user_id=buyer.pk, concert_id=date.concert_id, concert_date_id=date.pk).status == "READY"
+    assert not queue.check_access_token(token=used.token, user_id=buyer.pk, concert_date_id=date.pk)

@@ -224,7 +224,7 @@ CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=90)
 BOOKING_TASK_SOFT_TIME_LIMIT_SECONDS = env.int("BOOKING_TASK_SOFT_TIME_LIMIT_SECONDS", default=25)
 BOOKING_TASK_TIME_LIMIT_SECONDS = env.int("BOOKING_TASK_TIME_LIMIT_SECONDS", default=30)
 
-# --- The outbox (apps.common.outbox): effects owed by committed changes ----------------------------
+# --- The outbox (apps.common.outbox): effects owed by committed changes, run after commit and by the relay
 OUTBOX_RELAY_INTERVAL_SECONDS = env.float("OUTBOX_RELAY_INTERVAL_SECONDS", default=1.0)
 OUTBOX_BATCH = env.int("OUTBOX_BATCH", default=100)
 OUTBOX_MAX_BATCHES_PER_RUN = env.int("OUTBOX_MAX_BATCHES_PER_RUN", default=20)
@@ -235,7 +235,6 @@ OUTBOX_BACKOFF_MAX_SECONDS = env.float("OUTBOX_BACKOFF_MAX_SECONDS", default=300
 # A claimed event is not due again before this; longer than the relay's hard time limit, so only a
 # relay that died gives its events back.
 OUTBOX_LEASE_SECONDS = env.int("OUTBOX_LEASE_SECONDS", default=60)
-OUTBOX_NUDGE_DEBOUNCE_MS = env.int("OUTBOX_NUDGE_DEBOUNCE_MS", default=200)
 # DONE events (and their sent-e-mail records) are purged by the housekeeping beat task after this.
 OUTBOX_KEEP_DONE_HOURS = env.int("OUTBOX_KEEP_DONE_HOURS", default=72)
 

@@ -17,9 +17,6 @@ from .base import *  # noqa: F403
 from .base import REST_FRAMEWORK
 
 CELERY_TASK_ALWAYS_EAGER = True
-# Every commit that nudges the outbox relay runs it there and then (eagerly), so a test sees the
-# effects of a payment as soon as it commits; production debounces the nudges.
-OUTBOX_NUDGE_DEBOUNCE_MS = 0
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # Password-hashing slots of this test process alone (helpers' runs share the machine), and enough
