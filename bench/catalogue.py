@@ -44,8 +44,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.http_server import HEADER, LoadResult, gunicorn, wrk
+from bench.http_server import HEADER, LoadResult, wrk
 from bench.scratch import scratch_django
+from scripts.local_servers import gunicorn
 
 DB_NAME = "bench_catalogue"
 GZIP = {"Accept-Encoding": "gzip"}
@@ -406,9 +407,17 @@ def print_tables(plan: Plan, rows: dict, latency: list) -> None:
 def index_comparison(date: object, rounds: int) -> None:
     """The available-seat query with and without its `seat_date_status (concert_date, status)` index."""
     from django.db import connection
+    from django.db.models import Q
+    from django.utils import timezone
 
-    from apps.concerts import selectors
     from apps.concerts.models import Seat, SeatStatus
+
+    def available_seats():
+        """Seats a buyer can hold now: AVAILABLE, or HELD by an expired hold (both ranges of the index)."""
+        return Seat.objects.filter(
+            Q(status=SeatStatus.AVAILABLE) | Q(status=SeatStatus.HELD, held_until__lte=timezone.now()),
+            concert_date_id=date.pk,
+        ).order_by("seat_num")
 
     def explain(sql: str, params: tuple) -> str:
         with connection.cursor() as cursor:
@@ -418,11 +427,11 @@ def index_comparison(date: object, rounds: int) -> None:
         return f"type={row['type']} key={row['key']} rows={row['rows']} extra={row['Extra']}"
 
     def index_rows(label: str) -> list[tuple[str, str, float, float, str]]:
-        qs = selectors.available_seats(concert_date_id=date.pk)
+        qs = available_seats()
         sql, params = qs.values_list("pk", flat=True).query.sql_with_params()
-        fetch = timed(lambda: list(selectors.available_seats(concert_date_id=date.pk).values_list("pk", flat=True)),
+        fetch = timed(lambda: list(available_seats().values_list("pk", flat=True)),
                       rounds)  # fmt: skip
-        count = timed(lambda: selectors.available_seats(concert_date_id=date.pk).count(), rounds)
+        count = timed(lambda: available_seats().count(), rounds)
         return [(label, "ids", statistics.median(fetch), p95(fetch), explain(sql, params)),
                 (label, "count", statistics.median(count), p95(count), "")]  # fmt: skip
 
@@ -440,13 +449,13 @@ def index_comparison(date: object, rounds: int) -> None:
                 cursor.execute("CREATE INDEX seat_date_status ON seat (concert_date_id, status)")
         return result
 
-    free = selectors.available_seats(concert_date_id=date.pk).count()
+    free = available_seats().count()
     table = with_and_without(f"mid-sale ({free:,} free)")
-    still_free = list(selectors.available_seats(concert_date_id=date.pk).values_list("pk", flat=True))
+    still_free = list(available_seats().values_list("pk", flat=True))
     late = still_free[: len(still_free) * 94 // 100]  # late in the sale: a few % left
     for i in range(0, len(late), 5000):
         Seat.objects.filter(pk__in=late[i : i + 5000]).update(status=SeatStatus.RESERVED, held_until=None)
-    free = selectors.available_seats(concert_date_id=date.pk).count()
+    free = available_seats().count()
     table += with_and_without(f"late ({free:,} free)")
 
     print(f"\n{'available_seats(concert_date_id)':<60} {'what':<6} {'p50 ms':>8} {'p95 ms':>8}  EXPLAIN")

@@ -28,8 +28,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.http_server import HEADER, LoadResult, gunicorn, wrk
+from bench.http_server import HEADER, LoadResult, wrk
 from bench.scratch import drop_database, scratch_env, setup_django
+from scripts.local_servers import gunicorn
 
 
 def median_round(rounds: list[LoadResult]) -> LoadResult:

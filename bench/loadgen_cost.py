@@ -25,8 +25,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.http_server import VENV_BIN, gunicorn
 from bench.scratch import ROOT, scratch_django
+from scripts.local_servers import VENV_BIN, gunicorn
 
 K6_SCRIPT = """
 import http from 'k6/http';

@@ -26,8 +26,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.http_server import gunicorn
 from bench.scratch import bench_date, scratch_django
+from scripts.local_servers import gunicorn
 
 PASSWORD = "bench-login-password-7"
 
@@ -160,8 +160,8 @@ def main() -> None:
         with ExitStack() as stack:
             base = stack.enter_context(gunicorn(env))
             if args.proxy == "nginx":
-                from bench.http_server import free_port
-                from bench.nginx import nginx_proxy
+                from scripts.local_servers import free_port
+                from scripts.nginx import nginx_proxy
 
                 base = stack.enter_context(nginx_proxy(upstream=base.removeprefix("http://"), port=free_port()))
             result = asyncio.run(crowd(base, pollers, status_path, logins, args.calm_seconds, args.max_burst_seconds))

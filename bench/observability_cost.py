@@ -33,9 +33,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.http_server import HEADER, LoadResult, gunicorn, rotated_rounds
+from bench.http_server import HEADER, LoadResult, rotated_rounds
 from bench.queue_line import fill_line, median_round, pollers_at_the_back
 from bench.scratch import bench_date, scratch_django
+from scripts.local_servers import gunicorn
 
 LINE = 10_000
 

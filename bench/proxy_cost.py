@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/proxy_cost.py [--seconds 4] [--rounds 5] [--connections 16]
 
-One gunicorn (2 sync workers) and nginx in front of it (bench/nginx.py), on one scratch database and
+One gunicorn (2 sync workers) and nginx in front of it (scripts/nginx.py), on one scratch database and
 Redis db. wrk drives, in rotated order each round: the bare framework floor (DRF + JWT, no work) and
 GET /api/queue/status for 64 users behind 10,000 others, each direct and through nginx; every row is
 its median round. nginx costs a hop per request but buffers slow clients, so that a sync worker is
@@ -20,10 +20,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.http_server import HEADER, LoadResult, free_port, gunicorn, rotated_rounds
-from bench.nginx import nginx_proxy
+from bench.http_server import HEADER, LoadResult, rotated_rounds
 from bench.queue_line import fill_line, median_round, pollers_at_the_back
 from bench.scratch import bench_date, scratch_django
+from scripts.local_servers import free_port, gunicorn
+from scripts.nginx import nginx_proxy
 
 LINE = 10_000
 

@@ -47,8 +47,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.http_server import VENV_BIN, web_tier
 from bench.scratch import ROOT, scratch_django
+from scripts.local_servers import VENV_BIN, web_tier
 
 OUT = ROOT / "bench" / "out" / "rush"
 WALLET = Decimal("10000000.00")
@@ -75,7 +75,7 @@ class Scenario:
     web_servers: int = 1
     celery_workers: int = 1
     web_workers: int = 5  # gunicorn.conf.py's default on 2 cores: 2 x cores + 1
-    proxy: str | None = None  # "nginx": buyers reach gunicorn through deploy/nginx (bench/nginx.py)
+    proxy: str | None = None  # "nginx": buyers reach gunicorn through deploy/nginx (scripts/nginx.py)
 
     @property
     def lead(self) -> float:

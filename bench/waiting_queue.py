@@ -32,9 +32,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.http_server import HEADER, LoadResult, gunicorn, wrk
+from bench.http_server import HEADER, LoadResult, wrk
 from bench.queue_line import POLLERS, bearer, fill_line
 from bench.scratch import bench_date, scratch_django
+from scripts.local_servers import gunicorn
 
 TOKENS = 4000  # fresh entrants per round, more than a round can serve: every entry is a first entry
 GOALS = {"status": 0.75, "enter": 0.55}

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Debian's nginx: the tests check deploy/nginx with `nginx -t` and run it in front of a test upstream, and
-# the benchmarks put it in front of gunicorn (bench/nginx.py). The package is small; its service is not
-# started (bench/nginx.py runs its own instance on a loopback port).
+# the benchmarks put it in front of gunicorn (scripts/nginx.py). The package is small; its service is not
+# started (scripts/nginx.py runs its own instance on a loopback port).
 set -euo pipefail
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] && exit 0
 if command -v apt-get >/dev/null 2>&1; then

@@ -1,6 +1,6 @@
 """Debian's nginx in front of a running server, with the production config (deploy/nginx).
 
-    .venv/bin/python bench/nginx.py --upstream 127.0.0.1:8001 --port 8080 [--static-root staticfiles]
+    .venv/bin/python scripts/nginx.py --upstream 127.0.0.1:8001 --port 8080 [--static-root staticfiles]
 
 From code (the rush's `--proxy nginx`, the tests):
 
@@ -29,7 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.http_server import ROOT, wait_for_port
+from scripts.local_servers import ROOT, wait_for_port
 
 TEMPLATE = ROOT / "deploy" / "nginx" / "ticketing.conf.template"
 MIME_TYPES = Path("/etc/nginx/mime.types")

@@ -29,7 +29,7 @@ def _outbox_fast_path_on() -> None:
     """A test whose effects failed after commit must not leave the next test without the fast path."""
     from apps.common import outbox
 
-    outbox.resume_fast_path()
+    outbox._fast_path_paused_until = 0.0
 
 
 @pytest.fixture

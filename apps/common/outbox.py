@@ -114,12 +114,6 @@ class _FastPath:
             logger.warning("could not note effect %s as run; the relay runs it again", event.pk, exc_info=True)
 
 
-def resume_fast_path() -> None:
-    """Forget a pause (a test that broke Redis must not leave the next one without the fast path)."""
-    global _fast_path_paused_until
-    _fast_path_paused_until = 0.0
-
-
 def _taken_by_fast_path(events: Sequence[OutboxEvent]) -> set[int]:
     """The ids among `events` that the fast path ran, removed from its note. Redis down: none."""
     if not events:

@@ -116,9 +116,10 @@ def inventory_shard_of(seat_id: int) -> int:
 class Inventory(TimeStampedModel):
     """One of a date's INVENTORY_SHARDS seat counters (the ERD's `inventory`, split): `remaining`
     always equals the number of AVAILABLE seats of the date that this shard counts
-    (`inventory_shard_of(seat.id) == shard`), so the date's remaining seats are the sum of its shards. Every hold of a date used to update one row,
-    which serialised the date's holds through its commit; shards let holds of other seats commit
-    side by side, and a shard can never go below zero, since it only counts its own seats."""
+    (`inventory_shard_of(seat.id) == shard`), so the date's remaining seats are the sum of its
+    shards. One row per date would serialise the date's holds through its commit; shards let holds
+    of other seats commit side by side, and a shard can never go below zero, since it only counts
+    its own seats."""
 
     concert = models.ForeignKey(Concert, on_delete=models.PROTECT, related_name="+")
     concert_date = models.ForeignKey(ConcertDate, on_delete=models.CASCADE, related_name="inventory_shards")

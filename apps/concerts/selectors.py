@@ -83,12 +83,6 @@ def remaining_seats(concert_date: ConcertDate) -> int:
     return concert_date.stored_remaining + concert_date.expired_holds
 
 
-def stored_remaining(*, concert_date_id: int) -> int:
-    """The date's inventory: the sum of its shards' `remaining` (AVAILABLE seats, invariant 2)."""
-    total = Inventory.objects.filter(concert_date_id=concert_date_id).aggregate(s=Sum("remaining"))["s"]
-    return total or 0
-
-
 def hold_preview(*, concert_date_id: int, seat_ids: Sequence[int], now: dt.datetime) -> QuerySet[Inventory]:
     """The inventory shards that count `seat_ids`, ascending, each with its `version` and `taken`: how
     many of the requested seats are reserved or held by a live hold right now. A hold reads this in
@@ -135,16 +129,6 @@ def is_available(concert_date: ConcertDate, now: dt.datetime | None = None) -> b
         )
         and remaining_seats(concert_date) > 0
     )
-
-
-def available_seats(*, concert_date_id: int, now: dt.datetime | None = None) -> QuerySet[Seat]:
-    """Seats a buyer can hold now: AVAILABLE, or HELD with a hold that has expired (`held_until` is
-    the authority; the sweep only tidies up). Both arms are ranges of the (concert_date, status) index."""
-    now = now or timezone.now()
-    return Seat.objects.filter(
-        Q(status=SeatStatus.AVAILABLE) | Q(status=SeatStatus.HELD, held_until__lte=now),
-        concert_date_id=concert_date_id,
-    ).order_by("seat_num")
 
 
 # --- Date facts for the hot paths ----------------------------------------------------------------

@@ -8,7 +8,6 @@ from .admission import AdmissionRun, admit_all_dates, admit_next_batch, reset_qu
 from .line import QueueState, enter_queue, leave_queue, queue_status
 from .tokens import (
     AccessGrant,
-    check_access_token,
     end_access,
     end_access_granted_by,
     issue_access_token,
@@ -21,7 +20,6 @@ __all__ = [
     "QueueState",
     "admit_all_dates",
     "admit_next_batch",
-    "check_access_token",
     "end_access",
     "end_access_granted_by",
     "enter_queue",

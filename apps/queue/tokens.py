@@ -85,14 +85,6 @@ def token_check(*, token: str, user_id: int, concert_date_id: int) -> TokenCheck
     )
 
 
-def check_access_token(*, token: str, user_id: int, concert_date_id: int) -> bool:
-    """Signature, claims (this user, this date, not expired) and the Redis record all agree, and the
-    buyer has not been idle past QUEUE_ACTIVE_IDLE_SECONDS (which ends the place). A valid check is
-    activity: it moves the idle deadline on, in the same round trip."""
-    check = token_check(token=token, user_id=user_id, concert_date_id=concert_date_id)
-    return check is not None and check.run()
-
-
 def issue_access_token(*, user_id: int, concert_date_id: int) -> AccessGrant:
     """Admit a user directly, past the line (operators, tests, benchmarks)."""
     keys = QueueKeys(concert_date_id)

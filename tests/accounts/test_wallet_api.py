@@ -5,7 +5,7 @@ import pytest
 from apps.accounts import services
 from apps.accounts.models import WalletTransaction
 from tests.factories import UserFactory
-from tests.helpers import assert_error, login_client
+from tests.helpers import assert_error, debit, login_client
 
 pytestmark = pytest.mark.django_db
 
@@ -56,7 +56,7 @@ def test_wallet_endpoints_need_authentication(api_client):
 def test_transactions_are_paginated_newest_first_and_only_mine(auth_client, user, django_assert_max_num_queries):
     for amount in ("10.00", "20.00", "30.00"):
         services.charge(user=user, amount=Decimal(amount))
-    services.debit(user=user, amount=Decimal("15.00"), reference="reservation:1")
+    debit(user=user, amount=Decimal("15.00"), reference="reservation:1")
     services.charge(user=UserFactory(), amount=Decimal("99.00"))
     with django_assert_max_num_queries(4):
         response = auth_client.get("/api/users/me/balance/transactions?page_size=2")
@@ -88,7 +88,7 @@ def test_huge_page_size_is_capped(auth_client, user):
 def test_debit_beyond_balance_is_insufficient_and_changes_nothing(user):
     services.charge(user=user, amount=Decimal("10.00"))
     with pytest.raises(services.Conflict) as exc:
-        services.debit(user=user, amount=Decimal("10.01"), reference="r")
+        debit(user=user, amount=Decimal("10.01"), reference="r")
     assert exc.value.code == "INSUFFICIENT_BALANCE"
     user.refresh_from_db()
     assert user.balance == Decimal("10.00")
@@ -97,7 +97,7 @@ def test_debit_beyond_balance_is_insufficient_and_changes_nothing(user):
 
 def test_refund_adds_a_refund_entry(user):
     services.charge(user=user, amount=Decimal("10.00"))
-    services.debit(user=user, amount=Decimal("4.00"), reference="reservation:7")
+    debit(user=user, amount=Decimal("4.00"), reference="reservation:7")
     entry = services.refund(user=user, amount=Decimal("4.00"), reference="reservation:7")
     assert (entry.kind, entry.amount, entry.balance_after) == ("REFUND", Decimal("4.00"), Decimal("10.00"))
 

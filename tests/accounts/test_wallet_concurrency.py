@@ -9,7 +9,7 @@ from apps.accounts import services
 from apps.accounts.models import User, WalletTransaction
 from apps.common.exceptions import Conflict
 from tests.factories import UserFactory
-from tests.helpers import assert_error, login_client, run_in_threads
+from tests.helpers import assert_error, debit, login_client, run_in_threads
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -34,7 +34,7 @@ def test_200_concurrent_charges_sum_exactly():
 def test_50_debits_against_a_balance_for_10():
     user = UserFactory()
     services.charge(user=user, amount=Decimal("100.00"))
-    results = run_in_threads(50, lambda i: services.debit(user=user, amount=Decimal("10.00"), reference=f"r{i}"))
+    results = run_in_threads(50, lambda i: debit(user=user, amount=Decimal("10.00"), reference=f"r{i}"))
     successes = [r for r in results if isinstance(r, WalletTransaction)]
     refused = [r for r in results if isinstance(r, Conflict) and r.code == "INSUFFICIENT_BALANCE"]
     assert len(successes) == 10

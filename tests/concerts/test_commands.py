@@ -12,8 +12,8 @@ from django.utils import timezone
 from apps.concerts import selectors
 from apps.concerts.management.commands.seed_load import load_layout
 from apps.concerts.models import INVENTORY_SHARDS, Concert, ConcertDate, Inventory, Seat, Venue
-from apps.concerts.selectors import stored_remaining
 from apps.concerts.services import layout_seat_count, validate_layout
+from tests.helpers import remaining_seats
 
 pytestmark = pytest.mark.django_db
 
@@ -58,7 +58,7 @@ class TestSeedLoad:
         concert = Concert.objects.get(name="Load Test")
         assert concert.venue.seat_count == 250
         assert concert.dates.count() == 2 and Seat.objects.filter(concert_date__concert=concert).count() == 500
-        assert {stored_remaining(concert_date_id=date.pk) for date in concert.dates.all()} == {250}
+        assert {remaining_seats(date) for date in concert.dates.all()} == {250}
         assert Inventory.objects.filter(concert=concert).count() == 2 * INVENTORY_SHARDS
         before = snapshot()
         call_command("seed_load", "--dates", "2", "--seats-per-date", "250", stdout=StringIO())

@@ -268,23 +268,5 @@ class TestCatalogueWrites:
                 selectors.date_of_concert(concert_id=concert_id, concert_date_id=concert_date_id)
 
 
-class TestAvailableSeats:
-    def test_an_expired_hold_counts_as_available(self, concert_date):
-        live, expired, reserved = seat_ids(concert_date, 3)
-        mark_held(concert_date, [live, expired, reserved])
-        Seat.objects.filter(pk=expired).update(held_until=timezone.now() - dt.timedelta(seconds=1))
-        with transaction.atomic():
-            services.mark_seats_reserved(concert_date_id=concert_date.pk, seat_ids=[reserved])
-        ids = list(selectors.available_seats(concert_date_id=concert_date.pk).values_list("pk", flat=True))
-        assert len(ids) == 18 and expired in ids and live not in ids and reserved not in ids
-        assert ids == sorted(ids)  # seat order (seat_num follows id within a date)
-
-    def test_only_the_dates_own_seats(self, concert_date):
-        make_date(concert=concert_date.concert)
-        assert {s.concert_date_id for s in selectors.available_seats(concert_date_id=concert_date.pk)} == {
-            concert_date.pk
-        }
-
-
 def test_the_test_layout_has_twenty_seats():
     assert services.layout_seat_count(LAYOUT) == 20

@@ -236,7 +236,7 @@ def test_the_amount_schema_takes_strings_and_numbers(schema):
 
 
 def test_paying_without_a_queue_token_is_403_whatever_the_reservation(auth_client):
-    # It used to look the reservation up first: a missing token on an unknown id answered 404.
+    # The token is checked before the reservation is looked up: an unknown id must not turn it into a 404.
     for body in ({"reservation_id": 999_999}, {"reservation_id": "not a number"}):
         assert_error(auth_client.post("/api/payments", body, format="json"), 403, "QUEUE_TOKEN_REQUIRED")
 

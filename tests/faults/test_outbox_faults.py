@@ -23,7 +23,7 @@ from apps.reservations import services as reservations
 from apps.reservations.models import Reservation
 from tests.factories import UserFactory, make_date, seat_ids
 from tests.faults.conftest import real_broker
-from tests.helpers import fund
+from tests.helpers import access_token_valid, fund
 from ticketing.celery import app as celery_app
 
 
@@ -186,7 +186,7 @@ def test_a_payment_ends_queue_access_at_commit_without_waiting_for_the_relay():
     grant = queue.issue_access_token(user_id=buyer.pk, concert_date_id=date.pk)
     hold = reservations.hold_seats(user=buyer, concert_date_id=date.pk, seat_ids=seat_ids(date, 1))
     payments.pay_for_reservation(user=buyer, reservation_id=hold.pk)
-    assert not queue.check_access_token(token=grant.token, user_id=buyer.pk, concert_date_id=date.pk)
+    assert not access_token_valid(token=grant.token, user_id=buyer.pk, concert_date_id=date.pk)
     # The event stays owed until the relay has checked that its effect ran (it ran it should the above have failed).
     assert OutboxEvent.objects.get(kind="payments.completed").status == "PENDING"
 
@@ -203,7 +203,7 @@ def test_a_late_run_of_a_payment_effect_leaves_a_later_admission_working():
     hold = reservations.hold_seats(user=buyer, concert_date_id=date.pk, seat_ids=seat_ids(date, 1))
     payments.pay_for_reservation(user=buyer, reservation_id=hold.pk)
     relay_until_quiet(timezone.now())
-    assert not queue.check_access_token(token=used.token, user_id=buyer.pk, concert_date_id=date.pk)
+    assert not access_token_valid(token=used.token, user_id=buyer.pk, concert_date_id=date.pk)
 
     again = queue.enter_queue(user_id=buyer.pk, concert_id=date.concert_id, concert_date_id=date.pk)
     assert again.status == "READY" and again.token
@@ -211,6 +211,6 @@ def test_a_late_run_of_a_payment_effect_leaves_a_later_admission_working():
     assert outbox.retry(event_ids=[event.pk], include_done=True) == 1
     assert outbox.relay().done == 1
 
-    assert queue.check_access_token(token=again.token, user_id=buyer.pk, concert_date_id=date.pk)
+    assert access_token_valid(token=again.token, user_id=buyer.pk, concert_date_id=date.pk)
     assert queue.queue_status(user_id=buyer.pk, concert_id=date.concert_id, concert_date_id=date.pk).status == "READY"
-    assert not queue.check_access_token(token=used.token, user_id=buyer.pk, concert_date_id=date.pk)
+    assert not access_token_valid(token=used.token, user_id=buyer.pk, concert_date_id=date.pk)

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from bench.http_server import free_port
-from bench.nginx import check_config, nginx_proxy, render_site, write_config
+from scripts.local_servers import free_port
+from scripts.nginx import check_config, nginx_proxy, render_site, write_config
 
 from .conftest import Upstream
 
@@ -96,10 +96,10 @@ def test_several_upstreams_get_a_server_line_each():
 
 
 def test_the_benchmarks_web_tier_behind_nginx_serves_the_app(tmp_path):
-    """bench/http_server.web_tier(proxy="nginx"): the rush's `--proxy nginx`, gunicorn behind deploy/nginx."""
+    """scripts/local_servers.web_tier(proxy="nginx"): the rush's `--proxy nginx`, gunicorn behind deploy/nginx."""
     import os
 
-    from bench.http_server import web_tier
+    from scripts.local_servers import web_tier
 
     env = {
         **os.environ,

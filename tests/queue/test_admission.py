@@ -21,7 +21,7 @@ from apps.queue.keys import QueueKeys
 from apps.queue.models import QueueStatus
 from apps.queue.selectors import queue_summary
 from tests.factories import seat_ids
-from tests.helpers import login_client, run_in_threads
+from tests.helpers import access_token_valid, login_client, run_in_threads
 from tests.queue.helpers import enter, fill_capacity, status
 
 pytestmark = pytest.mark.django_db
@@ -230,10 +230,10 @@ class TestIdleReclaim:
         idle = services.issue_access_token(user_id=1, concert_date_id=date.pk)
         busy = services.issue_access_token(user_id=2, concert_date_id=date.pk)
         clock.advance(100)
-        assert services.check_access_token(token=busy.token, user_id=2, concert_date_id=date.pk)  # activity
+        assert access_token_valid(token=busy.token, user_id=2, concert_date_id=date.pk)  # activity
         clock.advance(30)  # 130 s after admission, 30 s after 2's last request
-        assert not services.check_access_token(token=idle.token, user_id=1, concert_date_id=date.pk)
-        assert services.check_access_token(token=busy.token, user_id=2, concert_date_id=date.pk)
+        assert not access_token_valid(token=idle.token, user_id=1, concert_date_id=date.pk)
+        assert access_token_valid(token=busy.token, user_id=2, concert_date_id=date.pk)
         assert get_redis().zscore(QueueKeys(date.pk).active, "1") is None  # the place is free at once
         assert status(1, date).status == QueueStatus.NOT_IN_QUEUE
 
@@ -275,9 +275,9 @@ class TestIdleReclaim:
         )
         assert hold.status_code == 201
         clock.advance(250)  # idle for longer than 120 s, but the hold lives 300 s
-        assert services.check_access_token(token=token, user_id=user.pk, concert_date_id=date.pk)
+        assert access_token_valid(token=token, user_id=user.pk, concert_date_id=date.pk)
         clock.advance(121)  # that request moved the deadline 120 s on from 250 s; now past it
-        assert not services.check_access_token(token=token, user_id=user.pk, concert_date_id=date.pk)
+        assert not access_token_valid(token=token, user_id=user.pk, concert_date_id=date.pk)
 
     def test_a_failed_hold_keeps_nothing(self, date, user, settings, clock):
         settings.QUEUE_ACTIVE_IDLE_SECONDS = 120
@@ -291,7 +291,7 @@ class TestIdleReclaim:
         )  # fmt: skip
         assert missing.status_code >= 400
         clock.advance(121)
-        assert not services.check_access_token(token=token, user_id=user.pk, concert_date_id=date.pk)
+        assert not access_token_valid(token=token, user_id=user.pk, concert_date_id=date.pk)
 
 
 class TestBookingPathReports:

@@ -12,7 +12,7 @@ from apps.queue.keys import QueueKeys, dates_with_waiters_key, now_ms
 from apps.queue.models import QueueStatus
 from apps.queue.tasks import admit_waiting_buyers_task
 from tests.factories import UserFactory, make_date
-from tests.helpers import assert_error, login_client, redis_unreachable, run_in_threads
+from tests.helpers import access_token_valid, assert_error, login_client, redis_unreachable, run_in_threads
 from tests.queue.helpers import enter, fill_capacity, same_admission, status
 
 pytestmark = pytest.mark.django_db
@@ -22,7 +22,7 @@ class TestEnter:
     def test_free_capacity_and_nobody_waiting_admits_at_once(self, date):
         state = enter(1, date)
         assert (state.status, state.position, state.created) == (QueueStatus.READY, 0, True)
-        assert services.check_access_token(token=state.token, user_id=1, concert_date_id=date.pk)
+        assert access_token_valid(token=state.token, user_id=1, concert_date_id=date.pk)
         again = enter(1, date)
         assert (again.status, again.created, again.token) == (QueueStatus.READY, False, state.token)
 
@@ -86,7 +86,7 @@ class TestAdmission:
         assert (a.status, b.status) == (QueueStatus.READY, QueueStatus.READY)
         assert enter(3, date).status == QueueStatus.WAITING
         services.end_access(user_id=1, concert_date_id=date.pk)  # e.g. the payment completed
-        assert not services.check_access_token(token=a.token, user_id=1, concert_date_id=date.pk)
+        assert not access_token_valid(token=a.token, user_id=1, concert_date_id=date.pk)
         assert services.admit_next_batch(concert_date_id=date.pk).admitted == 1
         assert status(3, date).status == QueueStatus.READY
         assert status(1, date).status == QueueStatus.NOT_IN_QUEUE
@@ -96,7 +96,7 @@ class TestAdmission:
         first = enter(1, date)
         assert enter(2, date).status == QueueStatus.WAITING
         clock.advance(1.1)
-        assert not services.check_access_token(token=first.token, user_id=1, concert_date_id=date.pk)
+        assert not access_token_valid(token=first.token, user_id=1, concert_date_id=date.pk)
         assert status(1, date).status == QueueStatus.NOT_IN_QUEUE
         run = services.admit_next_batch(concert_date_id=date.pk)
         assert (run.expired_tokens, run.admitted) == (1, 1)
@@ -219,7 +219,7 @@ class TestTokens:
     def test_every_kind_of_bad_token_is_refused(self, date, settings):
         good = services.issue_access_token(user_id=1, concert_date_id=date.pk)
         other_date = make_date()
-        check = services.check_access_token
+        check = access_token_valid
         assert check(token=good.token, user_id=1, concert_date_id=date.pk)
         assert not check(token=good.token, user_id=2, concert_date_id=date.pk)  # another user
         assert not check(token=good.token, user_id=1, concert_date_id=other_date.pk)  # another date
@@ -238,8 +238,8 @@ class TestTokens:
         first = services.issue_access_token(user_id=1, concert_date_id=date.pk)
         clock.advance(0.002)
         second = services.issue_access_token(user_id=1, concert_date_id=date.pk)
-        assert not services.check_access_token(token=first.token, user_id=1, concert_date_id=date.pk)
-        assert services.check_access_token(token=second.token, user_id=1, concert_date_id=date.pk)
+        assert not access_token_valid(token=first.token, user_id=1, concert_date_id=date.pk)
+        assert access_token_valid(token=second.token, user_id=1, concert_date_id=date.pk)
 
 
 @pytest.mark.django_db(transaction=True)

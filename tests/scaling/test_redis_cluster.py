@@ -8,7 +8,7 @@ from apps.queue import services
 from apps.queue.keys import QueueKeys
 from apps.queue.models import QueueStatus
 from tests.factories import UserFactory, make_date, seat_ids
-from tests.helpers import assert_error, login_client, run_in_threads
+from tests.helpers import access_token_valid, assert_error, login_client, run_in_threads
 
 
 def test_every_key_of_a_date_shares_one_slot(on_cluster):
@@ -44,9 +44,9 @@ def test_admission_cycle_and_caps_on_the_cluster(on_cluster, settings):
     assert on_cluster.zcard(QueueKeys(date.pk).active) == 70
     first = services.queue_status(user_id=1, concert_id=date.concert_id, concert_date_id=date.pk)
     assert first.status == QueueStatus.READY
-    assert services.check_access_token(token=first.token, user_id=1, concert_date_id=date.pk)
+    assert access_token_valid(token=first.token, user_id=1, concert_date_id=date.pk)
     services.end_access(user_id=1, concert_date_id=date.pk)
-    assert not services.check_access_token(token=first.token, user_id=1, concert_date_id=date.pk)
+    assert not access_token_valid(token=first.token, user_id=1, concert_date_id=date.pk)
     behind = services.queue_status(user_id=71, concert_id=date.concert_id, concert_date_id=date.pk)
     assert (behind.status, behind.position) == (QueueStatus.WAITING, 1)
 

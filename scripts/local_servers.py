@@ -1,0 +1,116 @@
+"""Local servers for the tests and the benchmarks: free loopback ports, gunicorn serving a checkout, and
+a web tier of one or several gunicorns (behind HAProxy, or behind nginx with the production config:
+scripts/nginx.py). Everything listens on 127.0.0.1 and stops with its context.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV_BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_port(port: int, process: subprocess.Popen, *, what: str, seconds: float = 20) -> None:
+    """Return once something accepts connections on the loopback `port`; fail if `process` exits
+    first or nothing listens within `seconds`."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            if process.poll() is not None:
+                said = process.stderr.read().decode(errors="replace") if process.stderr else ""
+                raise RuntimeError(f"{what} exited{': ' + said if said else ''}") from None
+            time.sleep(0.05)
+    raise RuntimeError(f"{what} did not listen on port {port} within {seconds:.0f} s")
+
+
+@contextmanager
+def gunicorn(
+    env: dict[str, str], *, workers: int = 2, app: str = "ticketing.wsgi", port: int | None = None,
+    cwd: Path = ROOT,
+) -> Iterator[str]:  # fmt: skip
+    """A gunicorn serving the checkout at `cwd` (this one by default; another to compare against)."""
+    port = port or free_port()
+    # gunicorn.conf.py (read from the project root) writes the JSON access log, as in production; it goes
+    # to a file here so that a benchmark's own figures stay readable.
+    logs = ROOT / "bench" / "out" / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    log = open(logs / f"gunicorn-{port}.log", "wb")  # noqa: SIM115 (closed with the process)
+    process = subprocess.Popen(
+        [str(VENV_BIN / "gunicorn"), app, "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
+         "--worker-class", "sync", "--log-level", "warning"],
+        env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_for_port(port, process, what="gunicorn")
+        time.sleep(0.5)  # the master listens before its workers are ready
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+        log.close()
+
+
+@contextmanager
+def web_tier(env: dict[str, str], *, servers: int = 1, workers: int = 2, proxy: str | None = None) -> Iterator[str]:
+    """One gunicorn, or `servers` gunicorns on their own ports behind HAProxy (round robin, HTTP
+    keep-alive to the backends) — what a deployment with several web machines looks like.
+    proxy="nginx": the gunicorn(s) behind Debian's nginx with the production config (deploy/nginx),
+    as buyers reach the service in production."""
+    if proxy == "nginx":
+        from contextlib import ExitStack
+
+        from scripts.nginx import nginx_proxy
+
+        env = {**env, "NUM_PROXIES": "1"}  # as deployed behind it (X-Forwarded-For, X-Request-Start)
+        with ExitStack() as stack:
+            backends = [stack.enter_context(gunicorn(env, workers=workers)) for _ in range(max(servers, 1))]
+            upstream = ",".join(url.removeprefix("http://") for url in backends)
+            yield stack.enter_context(nginx_proxy(upstream=upstream, port=free_port(), workers=2))
+        return
+    if proxy not in (None, "none"):
+        raise ValueError(f"unknown proxy {proxy!r}")
+    if servers <= 1:
+        with gunicorn(env, workers=workers) as base:
+            yield base
+        return
+    import shutil
+    import tempfile
+    from contextlib import ExitStack
+
+    if shutil.which("haproxy") is None:
+        raise RuntimeError("several web servers need haproxy (scripts/ensure-bench-tools.sh installs it)")
+    with ExitStack() as stack:
+        backends = [stack.enter_context(gunicorn(env, workers=workers)) for _ in range(servers)]
+        port = free_port()
+        lines = [
+            "defaults", "  mode http", "  timeout connect 5s", "  timeout client 60s", "  timeout server 60s",
+            "frontend web", f"  bind 127.0.0.1:{port}", "  default_backend django",
+            "backend django", "  balance roundrobin",
+            *(f"  server web{i} {url.removeprefix('http://')}" for i, url in enumerate(backends)),
+        ]  # fmt: skip
+        config = Path(tempfile.mkdtemp()) / "haproxy.cfg"
+        config.write_text("\n".join(lines) + "\n")
+        proxy = subprocess.Popen(["haproxy", "-f", str(config), "-db"], stdout=subprocess.DEVNULL)
+        try:
+            wait_for_port(port, proxy, what="haproxy", seconds=5)
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            proxy.terminate()
+            proxy.wait(timeout=10)
