@@ -10,6 +10,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.db.models import Count, IntegerField, Max, Min, OuterRef, Prefetch, Q, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -137,8 +138,6 @@ def is_available(concert_date: ConcertDate, now: dt.datetime | None = None) -> b
 # few seconds so those paths do not read the date row on every request (docs/DESIGN.md, "Hot paths").
 # Staff closing booking shows in this process at once and in others within DATE_FACTS_TTL_SECONDS.
 
-DATE_FACTS_TTL_SECONDS = 5.0
-
 _facts: dict[int, tuple[float, DateFacts | None]] = {}
 _facts_lock = threading.Lock()
 
@@ -172,7 +171,7 @@ def date_facts(concert_date_id: int) -> DateFacts | None:
     with _facts_lock:
         if len(_facts) > 10_000:
             _facts.clear()
-        _facts[concert_date_id] = (now + DATE_FACTS_TTL_SECONDS, facts)
+        _facts[concert_date_id] = (now + settings.DATE_FACTS_TTL_SECONDS, facts)
     return facts
 
 

@@ -13,7 +13,7 @@ from apps.common.redis import get_redis
 from apps.concerts.selectors import date_facts
 
 from . import scripts
-from .controller import LOOKBACK_SECONDS, BookingLoad, ControllerState, Decision, Limits, decide
+from .controller import BookingLoad, ControllerState, Decision, Limits, decide
 from .keys import QueueKeys, dates_with_waiters_key, ms_from_datetime, now_ms
 from .line import RATE_WINDOW_MS, poll_cap_seconds
 
@@ -48,7 +48,9 @@ def _decide_target(*, keys: QueueKeys, now: int) -> tuple[ControllerState, Decis
     date's counts, and decide: (state read, decision, next state), or None (decided moments ago)."""
     limits = Limits.from_settings()
     state = ControllerState.from_redis(get_redis().hgetall(keys.control), initial_target=limits.min_active)
-    first = max((state.decided_at or now - limits.interval_ms) // 1000, now // 1000 - LOOKBACK_SECONDS)
+    first = max(
+        (state.decided_at or now - limits.interval_ms) // 1000, now // 1000 - settings.QUEUE_CONTROLLER_LOOKBACK_SECONDS
+    )
     pipe = get_redis().pipeline(transaction=False)
     for second in range(first, now // 1000):
         pipe.hgetall(keys.latency(second))

@@ -33,23 +33,9 @@ from .keys import QueueKeys, now_ms
 # Histogram bins grow by 10 %: p95 is read as the upper edge of its bin, so it errs high by < 10 %.
 BIN_GROWTH = 1.1
 SHED_FIELD = "shed"
-HISTOGRAM_TTL_SECONDS = 120
-# At most this far back is read (an admission run that was down does not judge stale traffic).
-LOOKBACK_SECONDS = 60
-
-# p95 needs this many requests before it can cut the target (sheds need only one).
-MIN_SAMPLES = 10
-# Grow only while p95 is at most this share of the goal: the band between it and the goal is where
-# the controller rests.
-HEADROOM = 0.8
-# A cut aims the p95 at this share of the goal (the middle of the band) ...
-CUT_AIM = 0.9
-# ... and cuts at least this much and at most this much (a shed cuts by the most).
-MILDEST_CUT, DEEPEST_CUT = 0.9, 0.5
-# p95 this far over the goal cuts at once; less needs a second interval over the goal to confirm it.
-CLEAR_OVERLOAD = 1.5
-# Runs that must pass after a cut before the next cut (the cut needs time to show in the latency).
-CUT_HOLD_INTERVALS = 2
+# The controller's shares and counts are tunables (apps/queue/tunables.py, QUEUE_CONTROLLER_*): how far
+# back it reads, how many samples a cut needs, the band it rests in (from HEADROOM of the goal to the goal), where
+# a cut aims and how deep it may go, what overload cuts at once, and how long a cut holds.
 
 
 def latency_bin(ms: float) -> str:
@@ -167,7 +153,7 @@ def _growth(load: BookingLoad, limits: Limits) -> int:
     """The additive step, scaled by the headroom left: a full step while p95 is at most half the
     band's floor, shrinking to one place as p95 nears it, so the target eases into the band instead
     of jumping across it."""
-    floor = HEADROOM * limits.target_p95_ms
+    floor = settings.QUEUE_CONTROLLER_HEADROOM * limits.target_p95_ms
     if load.p95_ms is None:
         return limits.step
     share = min(1.0, max(0.0, (floor - load.p95_ms) / (floor / 2)))
@@ -183,7 +169,7 @@ def decide(
         return None
     target = min(max(state.target, limits.min_active), limits.max_active)
     goal = limits.target_p95_ms
-    over = load.p95_ms is not None and load.samples >= MIN_SAMPLES and load.p95_ms > goal
+    over = load.p95_ms is not None and load.samples >= settings.QUEUE_CONTROLLER_MIN_SAMPLES and load.p95_ms > goal
     over_since = (state.over_since if state.over_since is not None else now) if over else None
 
     def decided(action: str, new_target: int, reason: str) -> tuple[Decision, ControllerState]:
@@ -196,16 +182,19 @@ def decide(
 
     factor = None
     if load.shed:
-        factor, why = DEEPEST_CUT, f"{load.shed} booking request(s) shed"
+        factor, why = settings.QUEUE_CONTROLLER_DEEPEST_CUT, f"{load.shed} booking request(s) shed"
     elif over:
         why = f"p95 {load.p95_ms:.0f} ms over the {goal:.0f} ms goal"
         # One interval over the goal may be noise; two in a row, or far over, is overload.
-        if load.p95_ms <= CLEAR_OVERLOAD * goal and over_since == now:
+        if load.p95_ms <= settings.QUEUE_CONTROLLER_CLEAR_OVERLOAD * goal and over_since == now:
             return decided("hold", target, f"{why}; waiting for the next interval to confirm")
-        factor = min(MILDEST_CUT, max(DEEPEST_CUT, CUT_AIM * goal / load.p95_ms))
+        factor = min(
+            settings.QUEUE_CONTROLLER_MILDEST_CUT,
+            max(settings.QUEUE_CONTROLLER_DEEPEST_CUT, settings.QUEUE_CONTROLLER_CUT_AIM * goal / load.p95_ms),
+        )
     if factor is not None:
         last_cut_pending = state.cut_at is not None and (
-            active > target or now - state.cut_at < CUT_HOLD_INTERVALS * limits.interval_ms
+            active > target or now - state.cut_at < settings.QUEUE_CONTROLLER_CUT_HOLD_INTERVALS * limits.interval_ms
         )
         if last_cut_pending:
             return decided("hold", target, f"{why}; the last cut has not taken effect yet")
@@ -218,7 +207,7 @@ def decide(
         # access) are filled from the line now, so the target limits admission whenever the line can
         # fill it. It does not when the line is shorter than the places free.
         return decided("hold", target, "places free: the line cannot fill the target")
-    if load.p95_ms is not None and load.p95_ms > HEADROOM * goal:
+    if load.p95_ms is not None and load.p95_ms > settings.QUEUE_CONTROLLER_HEADROOM * goal:
         return decided("hold", target, f"p95 {load.p95_ms:.0f} ms within the band below the goal")
     if target >= limits.max_active:
         return decided("hold", target, "at the maximum")
@@ -242,5 +231,11 @@ def record_booking_request(
     scripts.run(
         scripts.RECORD,
         [keys.latency(second), keys.active, keys.idle],
-        [latency_bin(ms), 1 if shed else 0, HISTOGRAM_TTL_SECONDS, str(user_id), int(keep_place_until_ms)],
+        [
+            latency_bin(ms),
+            1 if shed else 0,
+            settings.QUEUE_LATENCY_HISTOGRAM_TTL_SECONDS,
+            str(user_id),
+            int(keep_place_until_ms),
+        ],
     )

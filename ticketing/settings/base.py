@@ -7,17 +7,22 @@ few for the test suite.
 """
 
 import os
-import tempfile
 from datetime import timedelta
-from decimal import Decimal
 from pathlib import Path
 
 import environ
+
+from apps.common.tunables import read as read_tunables
+from ticketing.tunables import ALL as ALL_TUNABLES
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
 env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+# The apps' own knobs, each declared once in apps/<app>/tunables.py (docs/SETTINGS.md), read here.
+tuned = read_tunables(ALL_TUNABLES, os.environ)
+globals().update(tuned)
 
 DEV_SECRET_KEY = "django-insecure-dev-only-key-change-me-in-production-0123456789"
 
@@ -90,8 +95,6 @@ TEMPLATES = [
 ]
 
 # --- Database -------------------------------------------------------------------------------
-# Booking transactions wait at most this long for a row lock before the request answers 503.
-DB_LOCK_WAIT_TIMEOUT_SECONDS = env.int("DB_LOCK_WAIT_TIMEOUT_SECONDS", default=5)
 
 
 def database_config(url: str) -> dict:
@@ -112,7 +115,7 @@ def database_config(url: str) -> dict:
         options.setdefault("isolation_level", "read committed")
         options.setdefault(
             "init_command",
-            f"SET sql_mode='STRICT_TRANS_TABLES', innodb_lock_wait_timeout={DB_LOCK_WAIT_TIMEOUT_SECONDS}",
+            f"SET sql_mode='STRICT_TRANS_TABLES', innodb_lock_wait_timeout={tuned['DB_LOCK_WAIT_TIMEOUT_SECONDS']}",
         )
         options.setdefault("connect_timeout", 5)
         config.setdefault("TEST", {})["CHARSET"] = "utf8mb4"
@@ -143,12 +146,6 @@ PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.BCryptSHA256PasswordHasher",
     "django.contrib.auth.hashers.ScryptPasswordHasher",
 ]
-# How many requests of one machine may hash a password at once (apps/accounts/hashing_slots.py):
-# the rest get 429 at once instead of taking every worker from the queue endpoints.
-PASSWORD_HASHING_CONCURRENCY = env.int("PASSWORD_HASHING_CONCURRENCY", default=max(1, (os.cpu_count() or 2) // 2))
-PASSWORD_HASHING_SLOTS_DIR = env.str(
-    "PASSWORD_HASHING_SLOTS_DIR", default=str(Path(tempfile.gettempdir()) / f"ticketing-hashing-{os.getuid()}")
-)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -221,28 +218,11 @@ CELERY_TASK_ROUTES = {
 # query frees its worker instead of holding it for ever. Soft raises inside the task; hard kills it.
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=60)
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=90)
-BOOKING_TASK_SOFT_TIME_LIMIT_SECONDS = env.int("BOOKING_TASK_SOFT_TIME_LIMIT_SECONDS", default=25)
-BOOKING_TASK_TIME_LIMIT_SECONDS = env.int("BOOKING_TASK_TIME_LIMIT_SECONDS", default=30)
-
-# --- The outbox (apps.common.outbox): effects owed by committed changes, run after commit and by the relay
-OUTBOX_RELAY_INTERVAL_SECONDS = env.float("OUTBOX_RELAY_INTERVAL_SECONDS", default=1.0)
-OUTBOX_BATCH = env.int("OUTBOX_BATCH", default=100)
-OUTBOX_MAX_BATCHES_PER_RUN = env.int("OUTBOX_MAX_BATCHES_PER_RUN", default=20)
-OUTBOX_MAX_ATTEMPTS = env.int("OUTBOX_MAX_ATTEMPTS", default=10)
-# Attempt n+1 waits base · 2^(n-1) seconds (±25 %), at most the max: 2 s, 4 s, … about 17 min in all.
-OUTBOX_BACKOFF_BASE_SECONDS = env.float("OUTBOX_BACKOFF_BASE_SECONDS", default=2.0)
-OUTBOX_BACKOFF_MAX_SECONDS = env.float("OUTBOX_BACKOFF_MAX_SECONDS", default=300.0)
-# A claimed event is not due again before this; longer than the relay's hard time limit, so only a
-# relay that died gives its events back.
-OUTBOX_LEASE_SECONDS = env.int("OUTBOX_LEASE_SECONDS", default=60)
-# DONE events (and their sent-e-mail records) are purged by the housekeeping beat task after this.
-OUTBOX_KEEP_DONE_HOURS = env.int("OUTBOX_KEEP_DONE_HOURS", default=72)
 
 # --- Email ---------------------------------------------------------------------------------
 vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="tickets@localhost")
 EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
-EMAIL_VERIFICATION_MAX_AGE_SECONDS = env.int("EMAIL_VERIFICATION_MAX_AGE_SECONDS", default=3 * 24 * 3600)
 
 # --- DRF / JWT / OpenAPI ---------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -312,44 +292,6 @@ SPECTACULAR_SETTINGS = {
     # Path ids as apps.common.converters.IdConverter matches them (1 to 18 digits; 0 is not found).
     "PATH_CONVERTER_OVERRIDES": {"id": {"type": "integer", "minimum": 1, "maximum": 10**18 - 1}},
 }
-
-# --- Domain settings named by docs/API.md ---------------------------------------------------------
-HOLD_TTL_SECONDS = env.int("HOLD_TTL_SECONDS", default=300)
-HOLD_SWEEP_INTERVAL_SECONDS = env.int("HOLD_SWEEP_INTERVAL_SECONDS", default=5)
-HOLD_SWEEP_BATCH = env.int("HOLD_SWEEP_BATCH", default=200)
-# Waiting room: `auto` admits by capacity (an AIMD controller on the booking path's p95 latency and
-# sheds moves the target between QUEUE_MIN_ACTIVE and QUEUE_MAX_ACTIVE); `fixed` admits up to
-# QUEUE_ADMIT_BATCH per run, never beyond QUEUE_MAX_ACTIVE (a fixed pace; docs/QUEUE.md).
-QUEUE_ADMISSION = env.str("QUEUE_ADMISSION", default="auto")
-if QUEUE_ADMISSION not in ("auto", "fixed"):
-    raise environ.ImproperlyConfigured("QUEUE_ADMISSION must be 'auto' or 'fixed'.")
-QUEUE_ADMIT_INTERVAL_SECONDS = env.int("QUEUE_ADMIT_INTERVAL_SECONDS", default=10 if QUEUE_ADMISSION == "fixed" else 2)
-QUEUE_ADMIT_BATCH = env.int("QUEUE_ADMIT_BATCH", default=110)
-QUEUE_MIN_ACTIVE = env.int("QUEUE_MIN_ACTIVE", default=50)
-QUEUE_MAX_ACTIVE = env.int("QUEUE_MAX_ACTIVE", default=660)
-QUEUE_TARGET_P95_MS = env.int("QUEUE_TARGET_P95_MS", default=300)
-QUEUE_PREQUEUE_SECONDS = env.int("QUEUE_PREQUEUE_SECONDS", default=900)
-QUEUE_ACTIVE_IDLE_SECONDS = env.int("QUEUE_ACTIVE_IDLE_SECONDS", default=120)
-QUEUE_TOKEN_TTL_SECONDS = env.int("QUEUE_TOKEN_TTL_SECONDS", default=600)
-# A waiter silent this long loses the place; waiters are told to poll at most a third of it apart.
-QUEUE_HEARTBEAT_TIMEOUT_SECONDS = env.int("QUEUE_HEARTBEAT_TIMEOUT_SECONDS", default=540)
-# Polls a second one date's waiting room is paced to cost: the line's polls (further back, less
-# often) and the pre-queue's first polls after the opening (spread over pre-queue size / budget s).
-QUEUE_POLL_BUDGET = env.int("QUEUE_POLL_BUDGET", default=150)
-MAX_SEATS_PER_RESERVATION = env.int("MAX_SEATS_PER_RESERVATION", default=4)
-MAX_LIVE_HOLDS_PER_USER_PER_DATE = env.int("MAX_LIVE_HOLDS_PER_USER_PER_DATE", default=2)
-# How often the buyer's page re-reads the seat status while the buyer chooses (spread ±20%): each
-# admitted buyer costs one seat-status request this often, most of them a 304.
-SEAT_STATUS_POLL_SECONDS = env.int("SEAT_STATUS_POLL_SECONDS", default=5)
-WALLET_MAX_CHARGE = Decimal(env.str("WALLET_MAX_CHARGE", default="10000000"))
-WALLET_MAX_BALANCE = Decimal(env.str("WALLET_MAX_BALANCE", default="999999999999.99"))
-REFUND_CUTOFF_HOURS = env.int("REFUND_CUTOFF_HOURS", default=24)
-# Housekeeping (Celery beat): stored Idempotency-Key responses are kept this long; expired
-# refresh tokens and sessions are deleted on the same schedule.
-IDEMPOTENCY_KEY_TTL_HOURS = env.int("IDEMPOTENCY_KEY_TTL_HOURS", default=24)
-PURGE_INTERVAL_SECONDS = env.int("PURGE_INTERVAL_SECONDS", default=3600)
-# Deadlocks and lock-wait timeouts are retried this many times before the request answers 503.
-DB_RETRY_ATTEMPTS = env.int("DB_RETRY_ATTEMPTS", default=3)
 
 # --- Internationalisation, static files --------------------------------------------------------
 LANGUAGE_CODE = "en-us"

@@ -1,0 +1,161 @@
+"""Tunables: the knobs of an app, each declared once with its default, unit and meaning.
+
+Every app lists its own in `<app>/tunables.py` as `TUNABLES = (tunable(...), ...)`; the settings module
+(`ticketing/settings/base.py`) reads them all from the environment in one place (`read`) and the code
+reads them as `settings.NAME`. docs/API.md's settings table is generated from the same declarations
+(`manage.py tunables --markdown`) and a test keeps the two equal. Adding a knob is one `tunable(...)` line
+in the app that owns it; docs/SETTINGS.md says how.
+
+This module is imported by the settings module, before Django is set up: it imports nothing of Django
+but its exception.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from django.core.exceptions import ImproperlyConfigured
+
+Default = Any  # a value, or a function of the values read before it (a default that depends on another knob)
+
+_TRUE = {"1", "true", "yes", "on", "y"}
+_FALSE = {"0", "false", "no", "off", "n", ""}
+
+
+def _bool(raw: str) -> bool:
+    word = raw.strip().lower()
+    if word in _TRUE | _FALSE:
+        return word in _TRUE
+    raise ValueError(f"{raw!r} is not a yes or no")
+
+
+def _cast_for(default: Any) -> Callable[[str], Any]:
+    if isinstance(default, bool):
+        return _bool
+    if isinstance(default, int):
+        return int
+    if isinstance(default, float):
+        return float
+    if isinstance(default, Decimal):
+        return Decimal
+    if isinstance(default, str):
+        return str
+    raise TypeError(f"say how to read a {type(default).__name__} from the environment (cast=…)")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Tunable:
+    name: str
+    default: Default
+    unit: str  # "s", "ms", "h", "count", "ratio", "bytes", "" (a word or a name)
+    meaning: str  # one line, for the settings table
+    cast: Callable[[str], Any]  # the environment's string → the value
+    choices: tuple[Any, ...] = ()
+    shown_default: str = ""  # for the table, when the default is computed
+
+    def read(self, environ: Mapping[str, str], earlier: Mapping[str, Any]) -> Any:
+        raw = environ.get(self.name)
+        if raw is None:
+            value = self.default(earlier) if callable(self.default) else self.default
+        else:
+            try:
+                value = self.cast(raw)
+            except (ValueError, InvalidOperation) as exc:
+                raise ImproperlyConfigured(f"{self.name}={raw!r}: {exc}") from None
+        if self.choices and value not in self.choices:
+            raise ImproperlyConfigured(f"{self.name} must be one of {', '.join(map(str, self.choices))}.")
+        return value
+
+    def default_text(self) -> str:
+        if self.shown_default:
+            return self.shown_default
+        return f"`{self.default}`" if isinstance(self.default, str) else str(self.default)
+
+
+def tunable(
+    name: str,
+    default: Default,
+    *,
+    unit: str,
+    meaning: str,
+    cast: Callable[[str], Any] | None = None,
+    choices: Iterable[Any] = (),
+    shown_default: str = "",
+) -> Tunable:
+    """Declare a knob; its type is its default's unless `cast` says how to read it."""
+    if cast is None and callable(default):
+        raise TypeError(f"{name}: a computed default needs cast=…")
+    return Tunable(
+        name=name,
+        default=default,
+        unit=unit,
+        meaning=meaning,
+        cast=cast or _cast_for(default),
+        choices=tuple(choices),
+        shown_default=shown_default,
+    )
+
+
+def read(tunables: Iterable[Tunable], environ: Mapping[str, str]) -> dict[str, Any]:
+    """Every knob's value: from the environment when set there, else its default."""
+    values: dict[str, Any] = {}
+    for declared in tunables:
+        if declared.name in values:
+            raise ImproperlyConfigured(f"{declared.name} is declared twice.")
+        values[declared.name] = declared.read(environ, values)
+    return values
+
+
+def markdown_table(tunables: Iterable[Tunable]) -> str:
+    """The settings table of docs/API.md."""
+    lines = ["| name | default | unit | meaning |", "| --- | --- | --- | --- |"]
+    lines += [f"| `{t.name}` | {t.default_text()} | {t.unit} | {t.meaning} |" for t in tunables]
+    return "\n".join(lines) + "\n"
+
+
+# --- The knobs of common ------------------------------------------------------------------------------
+
+TUNABLES = (
+    tunable("DB_LOCK_WAIT_TIMEOUT_SECONDS", 5, unit="s", meaning="MySQL row-lock wait before the request answers 503"),
+    tunable("DB_RETRY_ATTEMPTS", 3, unit="count", meaning="deadlock and lock-wait retries before 503"),
+    tunable(
+        "IDEMPOTENCY_KEY_TTL_HOURS",
+        24,
+        unit="h",
+        meaning="how long a stored `Idempotency-Key` response replays; older ones are purged",
+    ),
+    tunable(
+        "PURGE_INTERVAL_SECONDS",
+        3600,
+        unit="s",
+        meaning="how often beat purges old idempotency keys and expired refresh tokens and sessions",
+    ),
+    tunable("BOOKING_TASK_SOFT_TIME_LIMIT_SECONDS", 25, unit="s", meaning="soft time limit of a booking-queue task"),
+    tunable("BOOKING_TASK_TIME_LIMIT_SECONDS", 30, unit="s", meaning="hard time limit of a booking-queue task"),
+    tunable("OUTBOX_RELAY_INTERVAL_SECONDS", 1.0, unit="s", meaning="how often beat runs the outbox relay"),
+    tunable("OUTBOX_BATCH", 100, unit="count", meaning="events one relay batch claims"),
+    tunable("OUTBOX_MAX_BATCHES_PER_RUN", 20, unit="count", meaning="batches one relay run performs at most"),
+    tunable("OUTBOX_MAX_ATTEMPTS", 10, unit="count", meaning="attempts before an event is parked as FAILED"),
+    tunable(
+        "OUTBOX_BACKOFF_BASE_SECONDS",
+        2.0,
+        unit="s",
+        meaning="attempt n+1 waits base · 2^(n-1) (±25 %), at most the max: about 17 min in all",
+    ),
+    tunable("OUTBOX_BACKOFF_MAX_SECONDS", 300.0, unit="s", meaning="the longest wait between two attempts"),
+    tunable(
+        "OUTBOX_LEASE_SECONDS",
+        60,
+        unit="s",
+        meaning="a claimed event is not due again before this; longer than the relay's hard time limit",
+    ),
+    tunable(
+        "OUTBOX_KEEP_DONE_HOURS",
+        72,
+        unit="h",
+        meaning="DONE events (and their sent-e-mail records) are purged after this",
+    ),
+)
