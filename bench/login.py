@@ -160,8 +160,8 @@ def main() -> None:
         with ExitStack() as stack:
             base = stack.enter_context(gunicorn(env))
             if args.proxy == "nginx":
-                from scripts.local_servers import free_port
                 from scripts.nginx import nginx_proxy
+                from scripts.ports import free_port
 
                 base = stack.enter_context(nginx_proxy(upstream=base.removeprefix("http://"), port=free_port()))
             result = asyncio.run(crowd(base, pollers, status_path, logins, args.calm_seconds, args.max_burst_seconds))

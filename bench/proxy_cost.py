@@ -23,8 +23,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.http_server import HEADER, LoadResult, rotated_rounds
 from bench.queue_line import fill_line, median_round, pollers_at_the_back
 from bench.scratch import bench_date, scratch_django
-from scripts.local_servers import free_port, gunicorn
+from scripts.local_servers import gunicorn
 from scripts.nginx import nginx_proxy
+from scripts.ports import free_port
 
 LINE = 10_000
 

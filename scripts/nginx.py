@@ -29,7 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from scripts.local_servers import ROOT, wait_for_port
+from scripts.ports import ROOT, wait_for_port
 
 TEMPLATE = ROOT / "deploy" / "nginx" / "ticketing.conf.template"
 MIME_TYPES = Path("/etc/nginx/mime.types")

@@ -3,9 +3,8 @@
 from apps.common.models import OutboxEvent
 from apps.common.outbox import effect
 
+from .services import VERIFICATION_OWED
 from .tasks import send_verification_email
-
-VERIFICATION_OWED = "accounts.verification_owed"
 
 
 @effect(VERIFICATION_OWED)

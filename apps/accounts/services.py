@@ -30,11 +30,13 @@ from apps.common.error_codes import ErrorCode
 from apps.common.exceptions import Conflict, InvalidCredentials, NotAuthenticated, ValidationFailed
 
 from . import revocation
-from .effects import VERIFICATION_OWED
 from .models import LedgerKind, TokenFamily, User, WalletTransaction
 from .tokens import read_email_verification_token
 
 logger = logging.getLogger(__name__)
+
+# The outbox event of a sign-up: its verification e-mail is owed (performed in effects.py).
+VERIFICATION_OWED = "accounts.verification_owed"
 
 # --- Sign-up, login, tokens -------------------------------------------------------------------
 

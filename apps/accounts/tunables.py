@@ -2,34 +2,33 @@
 
 import os
 import tempfile
+from collections.abc import Mapping
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
-from apps.common.tunables import tunable
+from apps.common.tunables import count, seconds, text, tunable
+
+
+def _half_the_cpus(_: Mapping[str, Any]) -> int:
+    """half the CPUs (at least 1)"""
+    return max(1, (os.cpu_count() or 2) // 2)
+
+
+def _a_temp_dir(_: Mapping[str, Any]) -> str:
+    """a directory under the system temp dir"""
+    return str(Path(tempfile.gettempdir()) / f"ticketing-hashing-{os.getuid()}")
+
 
 TUNABLES = (
-    tunable(
-        "PASSWORD_HASHING_CONCURRENCY",
-        lambda _: max(1, (os.cpu_count() or 2) // 2),
-        cast=int,
-        shown_default="half the CPUs (at least 1)",
-        unit="count",
-        meaning="requests of one machine that may hash a password at once; the rest answer 429 at once",
-    ),
-    tunable(
+    count("PASSWORD_HASHING_CONCURRENCY", _half_the_cpus, "password hashes one machine runs at once; more get 429"),
+    text(
         "PASSWORD_HASHING_SLOTS_DIR",
-        lambda _: str(Path(tempfile.gettempdir()) / f"ticketing-hashing-{os.getuid()}"),
-        cast=str,
-        shown_default="a directory under the system temp dir",
+        _a_temp_dir,
+        "where the machine's hashing slots (`flock`ed files) are",
         unit="path",
-        meaning="where the hashing slots (`flock`ed files shared by the machine's workers) live",
     ),
-    tunable(
-        "EMAIL_VERIFICATION_MAX_AGE_SECONDS",
-        3 * 24 * 3600,
-        unit="s",
-        meaning="how long an e-mail verification token stays valid",
-    ),
+    seconds("EMAIL_VERIFICATION_MAX_AGE_SECONDS", 3 * 24 * 3600, "how long an e-mail verification token is valid"),
     tunable("WALLET_MAX_CHARGE", Decimal("10000000"), unit="money", meaning="the largest single charge"),
     tunable("WALLET_MAX_BALANCE", Decimal("999999999999.99"), unit="money", meaning="the largest wallet balance"),
 )

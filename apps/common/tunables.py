@@ -54,7 +54,7 @@ class Tunable:
     meaning: str  # one line, for the settings table
     cast: Callable[[str], Any]  # the environment's string → the value
     choices: tuple[Any, ...] = ()
-    shown_default: str = ""  # for the table, when the default is computed
+    shown_default: str = ""  # for the table when the default is computed: the function's docstring
 
     def read(self, environ: Mapping[str, str], earlier: Mapping[str, Any]) -> Any:
         raw = environ.get(self.name)
@@ -70,8 +70,8 @@ class Tunable:
         return value
 
     def default_text(self) -> str:
-        if self.shown_default:
-            return self.shown_default
+        if callable(self.default):
+            return self.shown_default or (self.default.__doc__ or "computed").strip()
         return f"`{self.default}`" if isinstance(self.default, str) else str(self.default)
 
 
@@ -99,6 +99,26 @@ def tunable(
     )
 
 
+def seconds(name: str, default: Default, meaning: str) -> Tunable:
+    return tunable(name, default, unit="s", meaning=meaning, cast=float if isinstance(default, float) else int)
+
+
+def hours(name: str, default: Default, meaning: str) -> Tunable:
+    return tunable(name, default, unit="h", meaning=meaning, cast=int)
+
+
+def count(name: str, default: Default, meaning: str) -> Tunable:
+    return tunable(name, default, unit="count", meaning=meaning, cast=int)
+
+
+def ratio(name: str, default: Default, meaning: str) -> Tunable:
+    return tunable(name, default, unit="ratio", meaning=meaning, cast=float)
+
+
+def text(name: str, default: Default, meaning: str, *, unit: str = "") -> Tunable:
+    return tunable(name, default, unit=unit, meaning=meaning, cast=str)
+
+
 def read(tunables: Iterable[Tunable], environ: Mapping[str, str]) -> dict[str, Any]:
     """Every knob's value: from the environment when set there, else its default."""
     values: dict[str, Any] = {}
@@ -119,43 +139,18 @@ def markdown_table(tunables: Iterable[Tunable]) -> str:
 # --- The knobs of common ------------------------------------------------------------------------------
 
 TUNABLES = (
-    tunable("DB_LOCK_WAIT_TIMEOUT_SECONDS", 5, unit="s", meaning="MySQL row-lock wait before the request answers 503"),
-    tunable("DB_RETRY_ATTEMPTS", 3, unit="count", meaning="deadlock and lock-wait retries before 503"),
-    tunable(
-        "IDEMPOTENCY_KEY_TTL_HOURS",
-        24,
-        unit="h",
-        meaning="how long a stored `Idempotency-Key` response replays; older ones are purged",
-    ),
-    tunable(
-        "PURGE_INTERVAL_SECONDS",
-        3600,
-        unit="s",
-        meaning="how often beat purges old idempotency keys and expired refresh tokens and sessions",
-    ),
-    tunable("BOOKING_TASK_SOFT_TIME_LIMIT_SECONDS", 25, unit="s", meaning="soft time limit of a booking-queue task"),
-    tunable("BOOKING_TASK_TIME_LIMIT_SECONDS", 30, unit="s", meaning="hard time limit of a booking-queue task"),
-    tunable("OUTBOX_RELAY_INTERVAL_SECONDS", 1.0, unit="s", meaning="how often beat runs the outbox relay"),
-    tunable("OUTBOX_BATCH", 100, unit="count", meaning="events one relay batch claims"),
-    tunable("OUTBOX_MAX_BATCHES_PER_RUN", 20, unit="count", meaning="batches one relay run performs at most"),
-    tunable("OUTBOX_MAX_ATTEMPTS", 10, unit="count", meaning="attempts before an event is parked as FAILED"),
-    tunable(
-        "OUTBOX_BACKOFF_BASE_SECONDS",
-        2.0,
-        unit="s",
-        meaning="attempt n+1 waits base · 2^(n-1) (±25 %), at most the max: about 17 min in all",
-    ),
-    tunable("OUTBOX_BACKOFF_MAX_SECONDS", 300.0, unit="s", meaning="the longest wait between two attempts"),
-    tunable(
-        "OUTBOX_LEASE_SECONDS",
-        60,
-        unit="s",
-        meaning="a claimed event is not due again before this; longer than the relay's hard time limit",
-    ),
-    tunable(
-        "OUTBOX_KEEP_DONE_HOURS",
-        72,
-        unit="h",
-        meaning="DONE events (and their sent-e-mail records) are purged after this",
-    ),
+    seconds("DB_LOCK_WAIT_TIMEOUT_SECONDS", 5, "MySQL row-lock wait before the request answers 503"),
+    count("DB_RETRY_ATTEMPTS", 3, "deadlock and lock-wait retries before 503"),
+    hours("IDEMPOTENCY_KEY_TTL_HOURS", 24, "a stored `Idempotency-Key` response replays this long, then goes"),
+    seconds("PURGE_INTERVAL_SECONDS", 3600, "how often beat purges old idempotency keys, tokens and sessions"),
+    seconds("BOOKING_TASK_SOFT_TIME_LIMIT_SECONDS", 25, "soft time limit of a booking-queue task"),
+    seconds("BOOKING_TASK_TIME_LIMIT_SECONDS", 30, "hard time limit of a booking-queue task"),
+    seconds("OUTBOX_RELAY_INTERVAL_SECONDS", 1.0, "how often beat runs the outbox relay"),
+    count("OUTBOX_BATCH", 100, "events one relay batch claims"),
+    count("OUTBOX_MAX_BATCHES_PER_RUN", 20, "batches one relay run performs at most"),
+    count("OUTBOX_MAX_ATTEMPTS", 10, "attempts before an event is parked as FAILED"),
+    seconds("OUTBOX_BACKOFF_BASE_SECONDS", 2.0, "attempt n+1 waits base · 2^(n-1) (±25 %), up to the max"),
+    seconds("OUTBOX_BACKOFF_MAX_SECONDS", 300.0, "the longest wait between two attempts (about 17 min in all)"),
+    seconds("OUTBOX_LEASE_SECONDS", 60, "a claimed event is not due again before this (> the relay's time limit)"),
+    hours("OUTBOX_KEEP_DONE_HOURS", 72, "DONE events and their sent-e-mail records are purged after this"),
 )

@@ -1,5 +1,5 @@
 """The knobs of payments (see apps.common.tunables)."""
 
-from apps.common.tunables import tunable
+from apps.common.tunables import hours
 
-TUNABLES = (tunable("REFUND_CUTOFF_HOURS", 24, unit="h", meaning="no refunds closer than this to the show"),)
+TUNABLES = (hours("REFUND_CUTOFF_HOURS", 24, "no refunds closer than this to the show"),)

@@ -25,14 +25,15 @@ def later(seconds: float) -> dt.datetime:
     return timezone.now() + dt.timedelta(seconds=seconds)
 
 
+@transaction.atomic
+def failing_change() -> None:
+    outbox.emit(RECORD, n=1)
+    raise RuntimeError("the change failed")
+
+
 @pytest.mark.django_db
 class TestEmit:
     def test_an_event_exists_exactly_when_its_change_commits(self):
-        @transaction.atomic
-        def failing_change():
-            outbox.emit(RECORD, n=1)
-            raise RuntimeError("the change failed")
-
         with pytest.raises(RuntimeError):
             failing_change()
         assert not OutboxEvent.objects.exists()
@@ -171,11 +172,6 @@ class TestFastPath:
         assert sorted(performed) == [1, 2, 3]
 
     def test_a_rolled_back_transaction_runs_nothing(self):
-        @transaction.atomic
-        def failing_change():
-            outbox.emit(RECORD, n=1)
-            raise RuntimeError("the change failed")
-
         with pytest.raises(RuntimeError):
             failing_change()
         assert performed == [] and not OutboxEvent.objects.exists()

@@ -4,6 +4,7 @@ killed in the middle of a batch. Every effect must happen once: none lost, none 
 import datetime as dt
 import time
 from collections import Counter
+from typing import Any
 
 import pytest
 from celery.contrib.testing.worker import start_worker
@@ -178,14 +179,20 @@ def test_a_relay_killed_mid_batch_loses_nothing_and_doubles_nothing(monkeypatch,
     assert recipients == {reservation.user.email: 1 for reservation in booked}
 
 
-@pytest.mark.django_db(transaction=True)
-def test_a_payment_ends_queue_access_at_commit_without_waiting_for_the_relay():
+def admitted_buyer_pays() -> tuple[Any, Any, queue.AccessGrant]:
+    """A buyer admitted to a date holds a seat and pays for it: (the date, the buyer, the access used)."""
     date = make_date()
     buyer = UserFactory()
     fund(buyer)
     grant = queue.issue_access_token(user_id=buyer.pk, concert_date_id=date.pk)
     hold = reservations.hold_seats(user=buyer, concert_date_id=date.pk, seat_ids=seat_ids(date, 1))
     payments.pay_for_reservation(user=buyer, reservation_id=hold.pk)
+    return date, buyer, grant
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_payment_ends_queue_access_at_commit_without_waiting_for_the_relay():
+    date, buyer, grant = admitted_buyer_pays()
     assert not access_token_valid(token=grant.token, user_id=buyer.pk, concert_date_id=date.pk)
     # The event stays owed until the relay has checked that its effect ran (it ran it should the above have failed).
     assert OutboxEvent.objects.get(kind="payments.completed").status == "PENDING"
@@ -196,12 +203,7 @@ def test_a_late_run_of_a_payment_effect_leaves_a_later_admission_working():
     """The payment's effect ends the access the payment used, not one granted after it: pay, enter
     the queue again (READY), and a run of the effect after that (a replay, or the relay after the
     fast path failed) leaves the new token working and the buyer admitted."""
-    date = make_date()
-    buyer = UserFactory()
-    fund(buyer)
-    used = queue.issue_access_token(user_id=buyer.pk, concert_date_id=date.pk)
-    hold = reservations.hold_seats(user=buyer, concert_date_id=date.pk, seat_ids=seat_ids(date, 1))
-    payments.pay_for_reservation(user=buyer, reservation_id=hold.pk)
+    date, buyer, used = admitted_buyer_pays()
     relay_until_quiet(timezone.now())
     assert not access_token_valid(token=used.token, user_id=buyer.pk, concert_date_id=date.pk)
 

@@ -16,8 +16,8 @@ import pytest
 import yaml
 from django.test import override_settings
 
-from scripts.local_servers import free_port, wait_for_port
 from scripts.nginx import nginx_proxy
+from scripts.ports import free_port, wait_for_port
 from tests.helpers import json_lines
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from scripts.local_servers import free_port
+from scripts.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 

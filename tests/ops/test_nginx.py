@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from scripts.local_servers import free_port
 from scripts.nginx import check_config, nginx_proxy, render_site, write_config
+from scripts.ports import free_port
 
 from .conftest import Upstream
 
