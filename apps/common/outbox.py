@@ -5,7 +5,7 @@ commits or rolls back with the change, and asks for the effect to run right afte
 process (the fast path: the seat map is fresh and the buyer's access ended by the time the response
 leaves). The fast path is best effort: a failure is logged, never raised into a request that has
 committed, and after one this process skips it for FAST_PATH_PAUSE_AFTER_FAILURE_SECONDS so that
-requests do not each pay a dead Redis's timeouts. An effect it ran is noted in Redis (`fast-done`).
+requests do not each pay a dead Redis's timeouts. An effect it ran is noted in Redis (`fast_done_key`).
 
 The relay (`relay`, run by Celery beat every OUTBOX_RELAY_INTERVAL_SECONDS on the `booking` queue)
 guarantees the effect: it claims due events with `SELECT … FOR UPDATE SKIP LOCKED`, leases them for
@@ -17,7 +17,7 @@ once, and every effect is idempotent (e-mails are recorded by event in `SentEmai
 if it is the one the event names), hence once.
 
 What the fast path costs a request: no database statement; after commit, the effect's own work and
-one Redis SADD per event (the note). The transaction does not wait for them, the response does.
+one Redis SET per event (the note). The transaction does not wait for them, the response does.
 
 The apps register the effects they own with `@effect("app.what")` in their `effects.py`; this
 module never imports them, so `common` stays at the bottom of the dependency order.
@@ -87,8 +87,11 @@ FAST_PATH_PAUSE_AFTER_FAILURE_SECONDS = 10.0
 _fast_path_paused_until = 0.0
 
 
-def fast_done_key() -> str:
-    return redis_key("outbox", "fast-done")
+def fast_done_key(event_id: int) -> str:
+    """The note that the fast path ran this event's effect. It expires after
+    OUTBOX_FAST_PATH_NOTE_SECONDS: a note the relay never reads (it ran the event first) goes by itself,
+    and a note that expires before the relay reads it only costs a second, idempotent run."""
+    return redis_key("outbox", "fast-done", str(event_id))
 
 
 class _FastPath:
@@ -109,7 +112,7 @@ class _FastPath:
             logger.warning("effect %s (%s) failed after commit; the relay runs it", event.pk, event.kind, exc_info=True)
             return
         try:
-            get_redis().sadd(fast_done_key(), event.pk)
+            get_redis().set(fast_done_key(event.pk), 1, ex=settings.OUTBOX_FAST_PATH_NOTE_SECONDS)
         except Exception:
             logger.warning("could not note effect %s as run; the relay runs it again", event.pk, exc_info=True)
 
@@ -121,7 +124,7 @@ def _taken_by_fast_path(events: Sequence[OutboxEvent]) -> set[int]:
     try:
         pipe = get_redis().pipeline(transaction=False)
         for event in events:
-            pipe.srem(fast_done_key(), event.pk)
+            pipe.delete(fast_done_key(event.pk))
         return {event.pk for event, removed in zip(events, pipe.execute(), strict=True) if removed}
     except Exception:
         logger.warning("could not read which effects ran after commit; running them all", exc_info=True)

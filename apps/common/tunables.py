@@ -152,5 +152,8 @@ TUNABLES = (
     seconds("OUTBOX_BACKOFF_BASE_SECONDS", 2.0, "attempt n+1 waits base · 2^(n-1) (±25 %), up to the max"),
     seconds("OUTBOX_BACKOFF_MAX_SECONDS", 300.0, "the longest wait between two attempts (about 17 min in all)"),
     seconds("OUTBOX_LEASE_SECONDS", 60, "a claimed event is not due again before this (> the relay's time limit)"),
+    seconds(
+        "OUTBOX_FAST_PATH_NOTE_SECONDS", 3600, "how long the note that an effect ran after commit waits for the relay"
+    ),
     hours("OUTBOX_KEEP_DONE_HOURS", 72, "DONE events and their sent-e-mail records are purged after this"),
 )

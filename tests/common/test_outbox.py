@@ -15,6 +15,7 @@ from django.utils import timezone
 from apps.common import outbox
 from apps.common.mail import send_mail_once
 from apps.common.models import OutboxEvent, OutboxStatus
+from apps.common.redis import get_redis
 from apps.reservations import services as reservations
 from tests.common.outbox_effects import FLAKY, RECORD, failures_left, performed
 from tests.factories import UserFactory, make_date, seat_ids
@@ -146,16 +147,19 @@ class TestRelay:
 
 @pytest.mark.django_db(transaction=True)
 class TestFastPath:
-    def test_an_effect_runs_right_after_commit_and_the_relay_does_not_run_it_again(self):
+    def test_an_effect_runs_right_after_commit_and_the_relay_does_not_run_it_again(self, settings):
         with transaction.atomic():
             outbox.emit(RECORD, n=1)
             outbox.emit(RECORD, n=2)
             assert performed == [], "nothing runs before the commit"
         assert performed == [1, 2]
         assert set(OutboxEvent.objects.values_list("status", flat=True)) == {"PENDING"}, "owed until the relay"
+        notes = [outbox.fast_done_key(pk) for pk in OutboxEvent.objects.values_list("pk", flat=True)]
+        assert all(0 < get_redis().ttl(note) <= settings.OUTBOX_FAST_PATH_NOTE_SECONDS for note in notes)
         assert outbox.relay().done == 2
         assert performed == [1, 2]
         assert set(OutboxEvent.objects.values_list("status", flat=True)) == {"DONE"}
+        assert get_redis().exists(*notes) == 0, "the relay took the notes"
 
     def test_a_failure_pauses_the_fast_path_in_this_process_and_the_relay_runs_the_effect(self, monkeypatch):
         failures_left["count"] = 1
