@@ -29,7 +29,7 @@ def _outbox_fast_path_on() -> None:
     """A test whose effects failed after commit must not leave the next test without the fast path."""
     from apps.common import outbox
 
-    outbox._fast_path_paused_until = 0.0
+    outbox._paused_until.clear()
 
 
 @pytest.fixture
@@ -37,7 +37,7 @@ def without_fast_path(monkeypatch) -> None:
     """Effects run only when the test runs the relay (as after a failure of the fast path)."""
     from apps.common import outbox
 
-    monkeypatch.setattr(outbox, "_fast_path_paused_until", float("inf"))
+    monkeypatch.setattr(outbox, "_paused_until", dict.fromkeys(outbox._effects, float("inf")))
 
 
 @pytest.fixture

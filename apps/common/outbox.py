@@ -1,11 +1,12 @@
 """Effects: what a committed change owes the world outside the database, on one path.
 
 A service calls `emit(kind, **payload)` inside its transaction. That writes an outbox row, which
-commits or rolls back with the change, and asks for the effect to run right after commit in this
-process (the fast path: the seat map is fresh and the buyer's access ended by the time the response
-leaves). The fast path is best effort: a failure is logged, never raised into a request that has
-committed, and after one this process skips it for FAST_PATH_PAUSE_AFTER_FAILURE_SECONDS so that
-requests do not each pay a dead Redis's timeouts. An effect it ran is noted in Redis (`fast_done_key`).
+commits or rolls back with the change, and asks for what the effect does at commit (`Effect.at_commit`)
+to run right after commit in this process (the fast path: the seat map is fresh and the buyer's
+access ended by the time the response leaves). The fast path is best effort: a failure is logged,
+never raised into a request that has committed, and after one this process skips that kind's fast
+path for FAST_PATH_PAUSE_AFTER_FAILURE_SECONDS so that requests do not each pay a dead dependency's
+timeouts. A whole effect it ran is noted in Redis (`fast_done_key`).
 
 The relay (`relay`, run by Celery beat every OUTBOX_RELAY_INTERVAL_SECONDS on the `booking` queue)
 guarantees the effect: it claims due events with `SELECT … FOR UPDATE SKIP LOCKED`, leases them for
@@ -17,7 +18,7 @@ once, and every effect is idempotent (e-mails are recorded by event in `SentEmai
 if it is the one the event names), hence once.
 
 What the fast path costs a request: no database statement; after commit, the effect's own work and
-one Redis SET per event (the note). The transaction does not wait for them, the response does.
+one Redis SET per whole effect (the note). The transaction does not wait for them, the response does.
 
 The apps register the effects they own with `@effect("app.what")` in their `effects.py`; this
 module never imports them, so `common` stays at the bottom of the dependency order.
@@ -54,27 +55,32 @@ class Effect:
     # Events of this kind with equal payloads are one effect: a batch runs it once for all of them
     # (a thousand holds on one date drop its seat map once).
     coalesce: bool = False
+    # What runs right after commit: the whole effect (None; the relay then only checks that it ran),
+    # or the part of it that cannot wait (the relay still runs the whole: a payment ends its access at
+    # commit and the relay queues the e-mail, so the booking request does not wait for the broker and
+    # a broker outage cannot hold up the end of the access).
+    at_commit: Handler | None = None
 
 
 _effects: dict[str, Effect] = {}
 
 
-def effect(kind: str, *, coalesce: bool = False) -> Callable[[Handler], Handler]:
-    """Register the function that performs events of `kind`. It must be idempotent."""
+def effect(kind: str, *, coalesce: bool = False, at_commit: Handler | None = None) -> Callable[[Handler], Handler]:
+    """Register the function that performs events of `kind`. It and `at_commit` must be idempotent."""
 
     def register(run: Handler) -> Handler:
         if kind in _effects and _effects[kind].run is not run:
             raise ValueError(f"outbox effect {kind!r} is registered twice")
-        _effects[kind] = Effect(kind=kind, run=run, coalesce=coalesce)
+        _effects[kind] = Effect(kind=kind, run=run, coalesce=coalesce, at_commit=at_commit)
         return run
 
     return register
 
 
 def emit(kind: str, **payload: object) -> None:
-    """Record that the current transaction owes `kind(payload)`: the effect runs right after commit
-    (best effort) and the relay makes sure it ran. Outside a transaction (autocommit) "after commit"
-    is at once."""
+    """Record that the current transaction owes `kind(payload)`: what the effect does at commit runs
+    right after it (best effort) and the relay makes sure the whole effect ran. Outside a transaction
+    (autocommit) "after commit" is at once."""
     if kind not in _effects:
         raise ValueError(f"no outbox effect is registered for {kind!r}")
     event = OutboxEvent.objects.create(kind=kind, payload=payload, available_at=timezone.now())
@@ -84,7 +90,7 @@ def emit(kind: str, **payload: object) -> None:
 # --- The fast path -----------------------------------------------------------------------------------
 
 FAST_PATH_PAUSE_AFTER_FAILURE_SECONDS = 10.0
-_fast_path_paused_until = 0.0
+_paused_until: dict[str, float] = {}  # kind → monotonic time its fast path resumes in this process
 
 
 def fast_done_key(event_id: int) -> str:
@@ -95,21 +101,25 @@ def fast_done_key(event_id: int) -> str:
 
 
 class _FastPath:
-    """The after-commit callback of one event: run its effect, then note that it ran."""
+    """The after-commit callback of one event: run what its effect does at commit, and note that the
+    whole effect ran when that was all of it."""
 
     def __init__(self, event: OutboxEvent) -> None:
         self.event = event
 
     def __call__(self) -> None:
-        global _fast_path_paused_until
-        if time.monotonic() < _fast_path_paused_until:
-            return
         event = self.event
+        if time.monotonic() < _paused_until.get(event.kind, 0.0):
+            return
+        registered = _effects[event.kind]
+        whole = registered.at_commit is None
         try:
-            _effects[event.kind].run(event)
+            (registered.at_commit or registered.run)(event)
         except Exception:
-            _fast_path_paused_until = time.monotonic() + FAST_PATH_PAUSE_AFTER_FAILURE_SECONDS
+            _paused_until[event.kind] = time.monotonic() + FAST_PATH_PAUSE_AFTER_FAILURE_SECONDS
             logger.warning("effect %s (%s) failed after commit; the relay runs it", event.pk, event.kind, exc_info=True)
+            return
+        if not whole:
             return
         try:
             get_redis().set(fast_done_key(event.pk), 1, ex=settings.OUTBOX_FAST_PATH_NOTE_SECONDS)

@@ -11,17 +11,22 @@ PAYMENT_COMPLETED = "payments.completed"
 PAYMENT_REFUNDED = "payments.refunded"
 
 
-@effect(PAYMENT_COMPLETED)
-def payment_completed(event: OutboxEvent) -> None:
-    """The queue access the payment used is spent (its place goes to the next waiter) and the
-    confirmation e-mail goes out (once per event: send_mail_once). Only that access ends: one the
-    buyer was granted after paying (entered the queue again) outlives a late run of this effect, and
-    ending it twice is a no-op."""
+def end_the_access_used(event: OutboxEvent) -> None:
+    """The queue access the payment used is spent, at commit (invariant 6; its place goes to the next
+    waiter). Only that access ends: one the buyer was granted after paying (entered the queue again)
+    outlives a late run of this effect, and ending it twice is a no-op."""
     queue.end_access_granted_by(
         user_id=event.payload["user_id"],
         concert_date_id=event.payload["concert_date_id"],
         expiring_by_ms=event.payload["access_expiring_by_ms"],
     )
+
+
+@effect(PAYMENT_COMPLETED, at_commit=end_the_access_used)
+def payment_completed(event: OutboxEvent) -> None:
+    """The access the payment used ends (again, should that have failed at commit) and the
+    confirmation e-mail goes out (once per event: send_mail_once)."""
+    end_the_access_used(event)
     send_reservation_confirmed_email.apply_async(
         kwargs={"reservation_id": event.payload["reservation_id"], "event_id": event.pk}
     )

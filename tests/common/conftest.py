@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 from rest_framework.settings import api_settings
 
-from tests.common.outbox_effects import failures_left, performed
+from tests.common.outbox_effects import at_commit_ran, failures_left, performed
 from tests.web.browser import ARGS, CHROMIUM, playwright
 
 
@@ -42,4 +42,5 @@ def page_errors():
 def _reset_outbox_effects():
     """The test effects start every test with nothing performed and no failure pending."""
     performed.clear()
+    at_commit_ran.clear()
     failures_left["count"] = 0

@@ -20,3 +20,17 @@ def flaky(event: OutboxEvent) -> None:
         failures_left["count"] -= 1
         raise ConnectionError("the broker is away")
     performed.append(event.payload["n"])
+
+
+PARTIAL = "tests.partial"
+at_commit_ran: list[int] = []
+
+
+def record_at_commit(event: OutboxEvent) -> None:
+    at_commit_ran.append(event.payload["n"])
+
+
+@outbox.effect(PARTIAL, at_commit=record_at_commit)
+def record_partial(event: OutboxEvent) -> None:
+    record_at_commit(event)
+    performed.append(event.payload["n"])

@@ -17,7 +17,7 @@ from apps.common.mail import send_mail_once
 from apps.common.models import OutboxEvent, OutboxStatus
 from apps.common.redis import get_redis
 from apps.reservations import services as reservations
-from tests.common.outbox_effects import FLAKY, RECORD, failures_left, performed
+from tests.common.outbox_effects import FLAKY, PARTIAL, RECORD, at_commit_ran, failures_left, performed
 from tests.factories import UserFactory, make_date, seat_ids
 from tests.helpers import run_in_threads
 
@@ -167,13 +167,21 @@ class TestFastPath:
             outbox.emit(FLAKY, n=1)  # fails after commit: logged, not raised into the committed request
         with transaction.atomic():
             outbox.emit(FLAKY, n=2)  # not tried: a committed request does not pay the outage again
-        assert performed == [] and failures_left["count"] == 0
-        monkeypatch.setattr(outbox.time, "monotonic", lambda: outbox._fast_path_paused_until + 1)
+            outbox.emit(RECORD, n=0)  # another kind (another dependency) is not held up
+        assert performed == [0] and failures_left["count"] == 0
+        monkeypatch.setattr(outbox.time, "monotonic", lambda: outbox._paused_until[FLAKY] + 1)
         with transaction.atomic():
             outbox.emit(FLAKY, n=3)
-        assert performed == [3]
-        assert outbox.relay().done == 3
-        assert sorted(performed) == [1, 2, 3]
+        assert performed == [0, 3]
+        assert outbox.relay().done == 4
+        assert sorted(performed) == [0, 1, 2, 3]
+
+    def test_the_part_of_an_effect_that_cannot_wait_runs_at_commit_and_the_relay_runs_the_whole(self):
+        with transaction.atomic():
+            outbox.emit(PARTIAL, n=1)
+        assert at_commit_ran == [1] and performed == [], "the rest waits for the relay"
+        assert outbox.relay().done == 1
+        assert at_commit_ran == [1, 1] and performed == [1]
 
     def test_a_rolled_back_transaction_runs_nothing(self):
         with pytest.raises(RuntimeError):
