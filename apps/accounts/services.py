@@ -104,12 +104,15 @@ def _mint_token_pair(*, user: User, family_id: str) -> tuple[dict[str, str], dat
     refresh = RefreshToken()
     refresh[jwt_settings.USER_ID_CLAIM] = str(user.pk)
     refresh[revocation.FAMILY_CLAIM] = family_id
+    refresh[revocation.ISSUED_AT_MS_CLAIM] = revocation.epoch_ms(refresh.current_time)
     expires_at = datetime_from_epoch(refresh["exp"])
     OutstandingToken.objects.create(
         user=user, jti=refresh[jwt_settings.JTI_CLAIM], token=str(refresh), created_at=refresh.current_time,
         expires_at=expires_at,
     )  # fmt: skip
-    return {"access": str(refresh.access_token), "refresh": str(refresh)}, expires_at
+    access = refresh.access_token
+    access[revocation.ISSUED_AT_MS_CLAIM] = revocation.epoch_ms(access.current_time)
+    return {"access": str(access), "refresh": str(refresh)}, expires_at
 
 
 def issue_tokens(*, user: User) -> dict[str, str]:

@@ -68,7 +68,7 @@ class AccessCheck:
     """The request's access token must not be revoked, and the request must fit its rate limits."""
 
     revocation_keys: tuple[str, str]
-    issued_at: int
+    issued_at: float
     windows: tuple[Window, ...] = ()
 
     @classmethod
