@@ -32,7 +32,7 @@ from apps.common.on_commit import enqueue_on_commit
 from . import revocation
 from .models import LedgerKind, TokenFamily, User, WalletTransaction
 from .tasks import send_verification_email
-from .tokens import read_email_verification_token
+from .tokens import EMAIL_VERIFIED_CLAIM, read_email_verification_token
 
 logger = logging.getLogger(__name__)
 
@@ -105,6 +105,7 @@ def _mint_token_pair(*, user: User, family_id: str) -> tuple[dict[str, str], dat
     refresh[jwt_settings.USER_ID_CLAIM] = str(user.pk)
     refresh[revocation.FAMILY_CLAIM] = family_id
     refresh[revocation.ISSUED_AT_MS_CLAIM] = revocation.epoch_ms(refresh.current_time)
+    refresh[EMAIL_VERIFIED_CLAIM] = bool(user.email_verified)  # copied to the access token
     expires_at = datetime_from_epoch(refresh["exp"])
     OutstandingToken.objects.create(
         user=user, jti=refresh[jwt_settings.JTI_CLAIM], token=str(refresh), created_at=refresh.current_time,

@@ -8,6 +8,7 @@ class ErrorCode(StrEnum):
     NOT_AUTHENTICATED = "NOT_AUTHENTICATED"
     INVALID_CREDENTIALS = "INVALID_CREDENTIALS"
     PERMISSION_DENIED = "PERMISSION_DENIED"
+    EMAIL_NOT_VERIFIED = "EMAIL_NOT_VERIFIED"
     QUEUE_TOKEN_REQUIRED = "QUEUE_TOKEN_REQUIRED"
     NOT_FOUND = "NOT_FOUND"
     METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"
@@ -33,6 +34,7 @@ STATUS_OF: dict[ErrorCode, int] = {
     ErrorCode.NOT_AUTHENTICATED: 401,
     ErrorCode.INVALID_CREDENTIALS: 401,
     ErrorCode.PERMISSION_DENIED: 403,
+    ErrorCode.EMAIL_NOT_VERIFIED: 403,
     ErrorCode.QUEUE_TOKEN_REQUIRED: 403,
     ErrorCode.NOT_FOUND: 404,
     ErrorCode.METHOD_NOT_ALLOWED: 405,
@@ -59,6 +61,7 @@ MEANING_OF: dict[ErrorCode, str] = {
     ErrorCode.NOT_AUTHENTICATED: "no or bad access token, or one that expired or was logged out",
     ErrorCode.INVALID_CREDENTIALS: "a wrong e-mail or password",
     ErrorCode.PERMISSION_DENIED: "authenticated but not allowed",
+    ErrorCode.EMAIL_NOT_VERIFIED: "queue entry by an account whose e-mail is not verified (REQUIRE_VERIFIED_EMAIL on)",
     ErrorCode.QUEUE_TOKEN_REQUIRED: "no valid, unexpired `X-Queue-Token` for this user and concert date",
     ErrorCode.NOT_FOUND: "an unknown id (or one of another user's), or a page past the last",
     ErrorCode.METHOD_NOT_ALLOWED: "the path exists, but not with this method",

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from redis.client import Pipeline
 from rest_framework import exceptions
@@ -27,6 +28,8 @@ from rest_framework_simplejwt.tokens import Token
 
 from apps.accounts.authentication import ClaimsUser
 from apps.accounts.revocation import MalformedClaims, is_revoked, issued_at, revocation_keys
+from apps.accounts.tokens import claims_email_verified
+from apps.common.exceptions import EmailNotVerified
 from apps.common.redis import get_redis
 from apps.common.throttling import UserAndIPRateThrottle, Window, count_windows, seconds_until_allowed
 
@@ -61,6 +64,14 @@ class QueueJWTAuthenticationScheme(OpenApiAuthenticationExtension):
             "description": "The same access token as everywhere; a revoked one (logout, deactivated user) is "
             "refused with 401 like on every other endpoint.",
         }
+
+
+def require_verified_email(request: Any) -> None:
+    """Queue entry needs a verified e-mail where REQUIRE_VERIFIED_EMAIL is on (the common anti-bot
+    rule): read from the access token's claims, so the entry path reads no user row.
+    Raises EMAIL_NOT_VERIFIED (403)."""
+    if settings.REQUIRE_VERIFIED_EMAIL and not claims_email_verified(request.auth.payload):
+        raise EmailNotVerified()
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -245,6 +245,9 @@ vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="tickets@localhost")
 EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
 EMAIL_VERIFICATION_MAX_AGE_SECONDS = env.int("EMAIL_VERIFICATION_MAX_AGE_SECONDS", default=3 * 24 * 3600)
+# Queue entry needs a verified e-mail (403 EMAIL_NOT_VERIFIED): on in production, off in development
+# (`make run`, where DEBUG is on) unless set.
+REQUIRE_VERIFIED_EMAIL = env.bool("REQUIRE_VERIFIED_EMAIL", default=not DEBUG)
 
 # --- DRF / JWT / OpenAPI ---------------------------------------------------------------------
 REST_FRAMEWORK = {

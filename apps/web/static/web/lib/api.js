@@ -6,6 +6,7 @@ export const MESSAGES = {
   NOT_AUTHENTICATED: "Please log in again.",
   INVALID_CREDENTIALS: "That e-mail and password do not match an account.",
   PERMISSION_DENIED: "You are not allowed to do that.",
+  EMAIL_NOT_VERIFIED: "Please confirm your e-mail address first: paste the code from the e-mail we sent you.",
   QUEUE_TOKEN_REQUIRED: "Your turn to choose seats has ended, so you are back in the line.",
   NOT_FOUND: "We could not find that. It may have been removed.",
   EMAIL_TAKEN: "An account with this e-mail already exists. Log in instead.",
@@ -36,7 +37,8 @@ export function humanError(error, status) {
 // token sent again as stolen and ends the whole session, so two parallel rotations would log the buyer out.
 let rotation = null;
 
-function refreshTokens() {
+// Also for a claim the access token carries (the e-mail verified since it was issued).
+export function refreshTokens() {
   rotation ??= rotateTokens().finally(() => {
     rotation = null;
   });
