@@ -31,7 +31,13 @@ from apps.accounts.revocation import MalformedClaims, is_revoked, issued_at, rev
 from apps.accounts.tokens import claims_email_verified
 from apps.common.exceptions import EmailNotVerified
 from apps.common.redis import get_redis
-from apps.common.throttling import UserAndIPRateThrottle, Window, count_windows, seconds_until_allowed
+from apps.common.throttling import (
+    UserAndIPRateThrottle,
+    Window,
+    count_windows,
+    seconds_until_allowed,
+    uncount_windows,
+)
 
 
 class QueueJWTAuthentication(authentication.JWTStatelessUserAuthentication):
@@ -109,6 +115,7 @@ class AccessCheck:
             raise AuthenticationFailed("Token has been revoked.", code="token_not_valid")
         wait = seconds_until_allowed(self.windows, replies[2:])
         if wait is not None:
+            uncount_windows(self.windows)  # a refused request does not count (a second round trip, refusals only)
             raise exceptions.Throttled(wait=max(wait, 1))
 
     def check_now(self) -> None:

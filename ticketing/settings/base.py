@@ -144,9 +144,14 @@ PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.BCryptSHA256PasswordHasher",
     "django.contrib.auth.hashers.ScryptPasswordHasher",
 ]
-# How many requests of one machine may hash a password at once (apps/accounts/hashing_slots.py):
-# the rest get 429 at once instead of taking every worker from the queue endpoints.
+# How many requests of one machine may hash a password at once (apps/accounts/hashing_slots.py), and
+# how long (seconds) another waits for a slot before its 429: a burst of logins queues briefly.
 PASSWORD_HASHING_CONCURRENCY = env.int("PASSWORD_HASHING_CONCURRENCY", default=max(1, (os.cpu_count() or 2) // 2))
+# Per-account lockout (apps/accounts/throttling.py): after LOGIN_LOCKOUT_FAILURES failed logins for one
+# e-mail within LOGIN_LOCKOUT_SECONDS, its logins are 429 THROTTLED (Retry-After) until that window ends.
+LOGIN_LOCKOUT_FAILURES = env.int("LOGIN_LOCKOUT_FAILURES", default=5)
+LOGIN_LOCKOUT_SECONDS = env.int("LOGIN_LOCKOUT_SECONDS", default=900)
+PASSWORD_HASHING_WAIT_SECONDS = env.float("PASSWORD_HASHING_WAIT_SECONDS", default=3.0)
 PASSWORD_HASHING_SLOTS_DIR = env.str(
     "PASSWORD_HASHING_SLOTS_DIR", default=str(Path(tempfile.gettempdir()) / f"ticketing-hashing-{os.getuid()}")
 )
