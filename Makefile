@@ -9,7 +9,7 @@ PIP := $(VENV)/bin/pip
 NODE_INSTALLED := node_modules/.installed
 ESLINT := node_modules/.bin/eslint
 
-.PHONY: run test lint format bench bench-all rush services clean
+.PHONY: run test lint format bench bench-all rush rush-faults services clean
 
 $(VENV)/bin/activate:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || \
@@ -69,6 +69,12 @@ bench: $(VENV)/.bench-installed services
 
 rush: $(VENV)/.bench-installed services
 	$(PY) bench/rush.py --proxy nginx $(RUSH_ARGS)
+
+# `make rush-faults`: the rush on a Redis and a MariaDB of its own (never the machine's), with a gunicorn
+# worker SIGKILLed every 20 s, the booking worker down for 30 s, Redis and MariaDB restarted mid-sale
+# (bench/faults.py); RUSH_ARGS="--short" for the scaled-down run.
+rush-faults: $(VENV)/.bench-installed services
+	$(PY) bench/rush.py --faults --proxy nginx $(RUSH_ARGS)
 
 bench-all: bench
 	$(PY) bench/seat_locking.py --seconds 3

@@ -30,13 +30,16 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 WORKER_KILL_EVERY_SECONDS = 20
 CELERY_DOWN_AT_SECONDS, CELERY_DOWN_FOR_SECONDS = 60, 30
 RECOVERY_BUDGET_SECONDS = 10  # the service answers again within this of each fault
+PROBE_TIMEOUT_SECONDS = 30.0
 
 
 def free_port() -> int:
@@ -236,23 +239,28 @@ class Sample:
 
 
 class Prober(threading.Thread):
-    """Asks `GET <base>/api/health/ready` every `every` seconds and records whether it answered 200."""
+    """Asks `GET <base>/api/health/ready` every `every` seconds and records whether it answered 200.
+    Probes run side by side (a few threads): under load a web tier queues requests for seconds, and a
+    probe that is answered late still says the service took it at the time it was sent."""
 
-    def __init__(self, base_url: str, *, every: float = 0.25) -> None:
+    def __init__(self, base_url: str, *, every: float = 0.25, timeout: float = PROBE_TIMEOUT_SECONDS) -> None:
         super().__init__(daemon=True, name="fault-prober")
-        self.base_url, self.every = base_url, every
+        self.base_url, self.every, self.timeout = base_url, every, timeout
         self.samples: list[Sample] = []
         self.stopped = threading.Event()
 
     def run(self) -> None:
-        while not self.stopped.wait(self.every):
-            self.samples.append(probe(self.base_url))
+        with ThreadPoolExecutor(max_workers=int(self.timeout / self.every) + 1) as pool:
+            futures = []
+            while not self.stopped.wait(self.every):
+                futures.append(pool.submit(probe, self.base_url, self.timeout))
+            self.samples = sorted((future.result() for future in futures), key=lambda sample: sample.at)
 
 
-def probe(base_url: str) -> Sample:
+def probe(base_url: str, timeout: float = PROBE_TIMEOUT_SECONDS) -> Sample:
     at = time.time()
     try:
-        with urllib.request.urlopen(f"{base_url}/api/health/ready", timeout=2) as response:
+        with urllib.request.urlopen(f"{base_url}/api/health/ready", timeout=timeout) as response:
             return Sample(at, response.status == 200, response.status)
     except urllib.error.HTTPError as exc:
         return Sample(at, False, exc.code)
@@ -297,3 +305,68 @@ def print_fault_report(faults: list[Fault], samples: list[Sample]) -> list[str]:
         shown = "-" if recovered is None else f"{recovered:.1f}"
         print(f"{name:<22}{at:>8}{failed:>15}{shown:>14}")
     return breaches
+
+
+# --- The rush's hooks --------------------------------------------------------------------------------
+
+
+@contextmanager
+def own_servers(enabled: bool) -> Iterator[tuple[dict[str, str], OwnRedis | None, OwnMariaDB | None]]:
+    """For a fault run: the settings overrides that point the rush at servers of its own (and the servers);
+    otherwise nothing changes."""
+    if not enabled:
+        yield {}, None, None
+        return
+    with OwnRedis() as redis_server, OwnMariaDB() as database:
+        yield {"REDIS_URL": redis_server.url, "DATABASE_URL": database.url("bench_rush")}, redis_server, database
+
+
+class RushFaults:
+    """The faults of one rush: started at the opening, stopped (and reported) after the load."""
+
+    def __init__(
+        self, *, env: dict[str, str], celery_processes: list[subprocess.Popen], base_url: str,
+        redis_server: OwnRedis, database: OwnMariaDB, opens_at: float, sale_seconds: float, cwd: Path,
+    ) -> None:  # fmt: skip
+        self.env, self.celery_processes, self.cwd = env, celery_processes, cwd
+        self.injector = FaultInjector(
+            schedule=rush_schedule(opens_at=opens_at, sale_seconds=sale_seconds),
+            actions={
+                "kill_web_worker": self.kill_web_worker,
+                "kill_booking_worker": self.kill_booking_worker,
+                "start_booking_worker": self.start_booking_worker,
+                "restart_redis": redis_server.restart,
+                "restart_mariadb": database.restart,
+            },
+        )
+        self.prober = Prober(base_url)
+
+    def start(self) -> RushFaults:
+        self.prober.start()
+        self.injector.start()
+        return self
+
+    def kill_web_worker(self) -> None:
+        import psutil
+
+        masters = [p for p in psutil.Process().children() if "gunicorn" in " ".join(p.cmdline())]
+        if not masters or kill_one_worker(masters[0].pid) is None:
+            raise RuntimeError("no gunicorn worker to kill")
+
+    def kill_booking_worker(self) -> None:
+        booking = self.celery_processes[0]  # rush.celery() starts the booking worker first
+        booking.kill()
+        booking.wait(30)
+
+    def start_booking_worker(self) -> None:
+        # In place, so that the rush's own clean-up stops the new process too.
+        self.celery_processes[0] = subprocess.Popen(self.celery_processes[0].args, env=self.env, cwd=self.cwd)
+
+    def finish(self) -> list[str]:
+        """Stop injecting; print failed probes and recovery per fault; the breaches."""
+        self.injector.stopped.set()
+        self.injector.join(120)
+        time.sleep(RECOVERY_BUDGET_SECONDS)  # the last fault's recovery is measured too
+        self.prober.stopped.set()
+        self.prober.join(10)
+        return print_fault_report(self.injector.faults, self.prober.samples)

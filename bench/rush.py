@@ -47,6 +47,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench import faults
 from bench.http_server import VENV_BIN, web_tier
 from bench.scratch import ROOT, scratch_django
 
@@ -76,6 +77,7 @@ class Scenario:
     celery_workers: int = 1
     web_workers: int = 5  # gunicorn.conf.py's default on 2 cores: 2 x cores + 1
     proxy: str | None = None  # "nginx": buyers reach gunicorn through deploy/nginx (bench/nginx.py)
+    faults: bool = False  # bench/faults.py: own Redis and MariaDB, crashed and restarted during the sale
 
     @property
     def lead(self) -> float:
@@ -303,7 +305,10 @@ def run_mode(mode: str, scenario: Scenario, redis_db: int) -> Outcome:
     scenario = dataclasses.replace(scenario, proxy=proxy or None)
     outcome = Outcome(mode=mode, scenario=scenario, opens_at=scenario.lead)
     # One database and Redis db for every mode: this process's Django settings are made once.
-    with scratch_django("bench_rush", redis_db, **mode_settings(admission, scenario)) as env:
+    with (
+        faults.own_servers(scenario.faults) as (servers, own_redis, own_database),
+        scratch_django("bench_rush", redis_db, **mode_settings(admission, scenario), **servers) as env,
+    ):
         from django.db import connections
 
         data = seed(scenario)
@@ -315,7 +320,7 @@ def run_mode(mode: str, scenario: Scenario, redis_db: int) -> Outcome:
         metrics_dir = tempfile.mkdtemp(prefix="rush-metrics-")
         env = {**env, "PROMETHEUS_MULTIPROC_DIR": metrics_dir}
         with (
-            celery(env, scenario.celery_workers),
+            celery(env, scenario.celery_workers) as celery_processes,
             web_tier(env, servers=scenario.web_servers, workers=scenario.web_workers, proxy=scenario.proxy) as base,
         ):
             # The clock starts once every process is up (and Locust has had time to import), so that a
@@ -328,7 +333,12 @@ def run_mode(mode: str, scenario: Scenario, redis_db: int) -> Outcome:
                   f"window ({scenario.lead:.0f} s) starts in {t0 - time.time():.0f} s ==")  # fmt: skip
             sampler = Sampler(outcome, data["date_id"], t0)
             sampler.start()
+            injected = scenario.faults and faults.RushFaults(
+                env=env, celery_processes=celery_processes, base_url=base, redis_server=own_redis, database=own_database,
+                opens_at=t0 + scenario.lead, sale_seconds=max(30.0, scenario.budget - scenario.lead) / 2, cwd=ROOT,
+            ).start()  # fmt: skip
             locust_cpu = run_locust(plan_path, result_path, base, OUT / f"locust-{mode}", scenario.budget)
+            outcome.failures += injected.finish() if injected else []
             outcome.wall = time.time() - t0
             time.sleep(scenario.hold_ttl + 10)  # every abandoned hold reaches its expiry and the sweep runs
             sampler.stopped.set()
@@ -529,7 +539,7 @@ def check(outcome: Outcome) -> None:
     if db["unreleased"]:
         fail(f"{db['unreleased']} abandoned holds not released")
     transport = sum(int(codes.get("transport", 0)) for codes in result["statuses"].values())
-    if transport:
+    if transport and not s.faults:  # under faults a killed worker's connections break; the page retries
         fail(f"{transport} client timeouts or transport errors")
     if result["server_errors"]:
         fail(f"5xx other than 503: {result['server_errors'][:3]}")
@@ -690,6 +700,7 @@ def print_comparison(outcomes: list[Outcome]) -> None:
 
 def parse() -> tuple[Scenario, list[str]]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--faults", action="store_true", help="inject bench/faults.py's faults during the sale")
     parser.add_argument("--short", action="store_true", help="scaled down for make bench: auto only, < 3 min")
     parser.add_argument("--buyers", type=int, default=20_000)
     parser.add_argument("--seats", type=int, default=10_000)
@@ -708,12 +719,13 @@ def parse() -> tuple[Scenario, list[str]]:
     args = parser.parse_args()
     if args.short:
         scenario = Scenario(buyers=1200, seats=600, prequeue_seconds=200, after_seconds=20, time_scale=0.1,
-                            hold_ttl=20, budget=90, think_choose=(1.0, 3.0), think_pay=(1.0, 2.0))  # fmt: skip
+                            hold_ttl=20, budget=90, think_choose=(1.0, 3.0), think_pay=(1.0, 2.0),
+                            faults=args.faults)  # fmt: skip
         return scenario, variants(["auto"], args.proxy)
     scenario = Scenario(buyers=args.buyers, seats=args.seats, prequeue_seconds=args.prequeue_seconds,
                         after_seconds=args.after_seconds, time_scale=args.time_scale, hold_ttl=args.hold_ttl,
                         budget=args.budget, web_servers=args.web_servers, celery_workers=args.celery_workers,
-                        web_workers=args.web_workers)  # fmt: skip
+                        web_workers=args.web_workers, faults=args.faults)  # fmt: skip
     return scenario, variants(["fixed", "auto"] if args.admission == "both" else [args.admission], args.proxy)
 
 
