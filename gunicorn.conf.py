@@ -14,7 +14,8 @@ from pathlib import Path
 
 from gunicorn import util as gunicorn_util
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # the project, whatever the working directory
+# The project, whatever the working directory (gunicorn runs this file as a module, with __file__).
+sys.path.insert(0, str(Path(globals().get("__file__") or "gunicorn.conf.py").resolve().parent))
 from apps.common.server_errors import json_error_writer
 
 bind = f"{os.environ.get('BIND_HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"

@@ -92,7 +92,7 @@ class User(AbstractBaseUser, PermissionsMixin, TimeStampedModel):
         else:
             with transaction.atomic(using=kwargs.get("using") or self._state.db):
                 super().save(*args, **kwargs)
-        self._stored_password = self.password
+        self._stored_password = self.__dict__.get("password")  # never loads a deferred field (the wallet's)
 
     @property
     def is_staff(self) -> bool:
