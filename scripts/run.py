@@ -97,7 +97,9 @@ def development_env(base: dict[str, str]) -> dict[str, str]:
 # What a `manage.py` command needs to reach this run's services (the embedded Redis's random port above
 # all); manage.py reads the file while the run that wrote it is alive (RUN_PID).
 COMMAND_ENV_FILE = RUN_DIR / "env"
-COMMAND_ENV_VARIABLES = ("DJANGO_SETTINGS_MODULE", "DEBUG", "DATABASE_URL", "REDIS_URL", "SECRET_KEY")
+COMMAND_ENV_VARIABLES = (
+    "DJANGO_SETTINGS_MODULE", "DEBUG", "DATABASE_URL", "REDIS_URL", "SECRET_KEY", "TICKET_SIGNING_KEY",
+)  # fmt: skip
 
 
 def write_command_env(env: dict[str, str]) -> None:
