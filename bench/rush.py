@@ -845,7 +845,9 @@ def parse() -> tuple[Scenario, list[str]]:
     parser.add_argument("--after-seconds", type=float, default=120, help="arrivals after the opening")
     parser.add_argument("--time-scale", type=float, default=0.25, help="compression of the pre-queue window")
     parser.add_argument("--hold-ttl", type=int, default=60)
-    parser.add_argument("--budget", type=int, default=900, help="seconds of load per admission mode, at most")
+    parser.add_argument("--budget", type=int, default=None,
+                        help="seconds of load per admission mode, at most (default 900; the arena's: its pre-queue "
+                             "window, 15 minutes and a hold TTL)")  # fmt: skip
     parser.add_argument("--web-servers", type=int, default=1)
     parser.add_argument("--celery-workers", type=int, default=1)
     parser.add_argument("--web-workers", type=int, default=5, help="gunicorn sync workers per server")
@@ -855,13 +857,17 @@ def parse() -> tuple[Scenario, list[str]]:
     parser.add_argument("--best-available-share", type=float, default=0.7,
                         help="share of buyers who ask the server for the best seats; the rest pick on the map")  # fmt: skip
     parser.add_argument("--sellout-slo", type=float, default=None,
-                        help="gate: seconds from the opening to 99 %% sold (default 180; 60 with --short)")  # fmt: skip
-    parser.add_argument("--p99-slo", type=float, default=1.0,
-                        help="gate: seconds of p99 for every endpoint but login, after the opening's first 30 s")  # fmt: skip
+                        help="gate: seconds from the opening to 99 %% sold (default 180; 60 with --short; 900 "
+                             "from 50,000 seats, the arena)")  # fmt: skip
+    parser.add_argument("--p99-slo", type=float, default=None,
+                        help="gate: seconds of p99 for every endpoint but login, after the opening's first 30 s "
+                             "(default 1; 2 in the arena)")  # fmt: skip
     parser.add_argument("--db-name", default="bench_rush", help="the scratch MariaDB database (dropped after)")
     parser.add_argument("--redis-db", type=int, default=11, help="the scratch Redis db (flushed before and after)")
     args = parser.parse_args()
-    slo_overrides: dict[str, float] = {"p99_ms": 1000 * args.p99_slo}
+    slo_overrides: dict[str, float] = {}
+    if args.p99_slo is not None:
+        slo_overrides["p99_ms"] = 1000 * args.p99_slo
     if args.sellout_slo is not None:
         slo_overrides["sellout_seconds"] = args.sellout_slo
     common = {"best_available_share": args.best_available_share, "db_name": args.db_name,
@@ -873,10 +879,15 @@ def parse() -> tuple[Scenario, list[str]]:
                             hold_ttl=20, budget=130, think_choose=(1.0, 3.0), think_pay=(1.0, 2.0),
                             login_spread_seconds=300, slo=Slo.short(**slo_overrides), **common)  # fmt: skip
         return scenario, variants(["auto"], args.proxy)
+    arena = args.seats >= 50_000
+    slo = Slo.arena(**slo_overrides) if arena else Slo.full(**slo_overrides)
+    budget = args.budget or (
+        round(args.prequeue_seconds * args.time_scale + slo.sellout_seconds + args.hold_ttl + 60) if arena else 900
+    )
     scenario = Scenario(buyers=args.buyers, seats=args.seats, prequeue_seconds=args.prequeue_seconds,
                         after_seconds=args.after_seconds, time_scale=args.time_scale, hold_ttl=args.hold_ttl,
-                        budget=args.budget, web_servers=args.web_servers, celery_workers=args.celery_workers,
-                        web_workers=args.web_workers, slo=Slo.full(**slo_overrides), **common)  # fmt: skip
+                        budget=budget, web_servers=args.web_servers, celery_workers=args.celery_workers,
+                        web_workers=args.web_workers, slo=slo, **common)  # fmt: skip
     return scenario, variants(["fixed", "auto"] if args.admission == "both" else [args.admission], args.proxy)
 
 

@@ -28,9 +28,9 @@ SERVED = frozenset({"paid", "abandoned"})
 
 @dataclass(frozen=True)
 class Slo:
-    """What the run must meet. `full()` is the on-sale's goals; `short()` is `make bench`'s scaled-down
-    run, which sells its few seats within its first minute (so its booking windows start earlier) and
-    is too small for a per-minute peak."""
+    """What the run must meet. `full()` is the on-sale's goals (10,000 seats); `arena()` the 50,000-seat
+    variant's; `short()` is `make bench`'s scaled-down run, which sells its few seats within its first
+    minute (so its booking windows start earlier) and is too small for a per-minute peak."""
 
     sellout_seconds: float = 180.0
     p99_ms: float = 1000.0
@@ -54,6 +54,11 @@ class Slo:
     @classmethod
     def full(cls, **overrides: Any) -> Slo:
         return cls(**overrides)
+
+    @classmethod
+    def arena(cls, **overrides: Any) -> Slo:
+        """The 50,000-seat variant: sold out within 15 minutes and no p99 above 2 s; no per-minute peak."""
+        return cls(**{"sellout_seconds": 900.0, "p99_ms": 2000.0, "peak_seats_per_minute": None, **overrides})
 
     @classmethod
     def short(cls, **overrides: Any) -> Slo:

@@ -247,3 +247,11 @@ def test_uniform_keys_pass_and_skewed_keys_fail_the_uniformity_test():
     skewed = [f"{rng.getrandbits(255):064x}" for _ in range(2_000)]  # all in the lower half
     assert keys_uniform_p(skewed) < 1e-6
     assert keys_uniform_p(uniform[:19]) is None
+
+
+def test_the_arena_is_judged_by_its_own_goals():
+    arena = Slo.arena()
+    assert failing(good_run(sold_99_seconds=850.0, peak_seats_per_minute=3_500,
+                            p99_ms={"GET seat-status": 1_900}), arena) == []  # fmt: skip
+    assert failing(good_run(sold_99_seconds=901.0), arena) == ["time to 99 % sold"]
+    assert failing(good_run(p99_ms={"GET seat-status": 2_001}), arena) == ["p99 per endpoint"]
