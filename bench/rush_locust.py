@@ -33,6 +33,7 @@ from locust import FastHttpUser, LoadTestShape, events, task
 
 PLAN: dict[str, Any] = json.loads(Path(os.environ["RUSH_PLAN"]).read_text()) if os.environ.get("RUSH_PLAN") else {}
 RESULT_PATH = os.environ.get("RUSH_RESULT", "")
+PROFILE_PATH = os.environ.get("RUSH_PROFILE", "")  # where the load generator's own profile goes, if asked
 BUCKET_SECONDS = 5
 
 _next_buyer = 0
@@ -54,10 +55,18 @@ _layouts: dict[str, list[dict[str, Any]]] = {}
 IDLE_CLOSE_SECONDS = 20.0
 
 
+_profiler = None
+
+
 @events.test_start.add_listener
 def _on_start(environment: Any, **_: Any) -> None:
-    global _started_at
+    global _started_at, _profiler
     _started_at = time.time()
+    if PROFILE_PATH:
+        import cProfile
+
+        _profiler = cProfile.Profile(time.process_time)  # CPU, not the wall clock greenlets sleep on
+        _profiler.enable()
 
 
 @events.request.add_listener
@@ -77,6 +86,9 @@ def _on_request(request_type: str, name: str, response_time: float, response: An
 
 @events.test_stop.add_listener
 def _on_stop(environment: Any, **_: Any) -> None:
+    if _profiler is not None:
+        _profiler.disable()
+        _profiler.dump_stats(PROFILE_PATH)
     if not RESULT_PATH:
         return
     usage = resource.getrusage(resource.RUSAGE_SELF)
