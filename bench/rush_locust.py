@@ -339,11 +339,10 @@ class Buyer(FastHttpUser):
                     section = None
                     continue
                 available = int(details.get("available") or 0)
-                if available:  # fewer than wanted, or not side by side: take what there is
-                    quantity, together = (
-                        min(quantity, available),
-                        int(details.get("largest_together") or 0) >= min(quantity, available),
-                    )
+                fewer = min(quantity, available)
+                if available and (fewer, int(details.get("largest_together") or 0) >= fewer) != (quantity, together):
+                    # Fewer free than wanted, or not side by side: take what there is.
+                    quantity, together = fewer, int(details.get("largest_together") or 0) >= fewer
                     continue
             else:
                 wanted = choose_seats(sections, codes, quantity, self.rng) if codes else []
@@ -375,21 +374,21 @@ class Buyer(FastHttpUser):
     def wait_for_seats(
         self, etag: str | None, codes: str | None, patience_ends: float
     ) -> tuple[str | None, str | None]:
-        """Re-read the seat status every few seconds until a seat is free; (etag, None) with the outcome
-        set when every seat is sold or the buyer's patience ends."""
+        """Nothing is free now: re-read the seat status every few seconds until it shows a free seat.
+        Returns (etag, codes), or (etag, None) with the outcome set when every seat is sold or the
+        buyer's patience ends. It always waits before reading: the caller has just been told no seat fits."""
         while True:
-            if codes is not None and "A" in codes:
-                return etag, codes
-            if codes is not None and "H" not in codes:
+            if codes is not None and "A" not in codes and "H" not in codes:
                 self.journey["outcome"] = "sold out"
                 return etag, None
             if self.now() > patience_ends:
                 self.journey["outcome"] = "no seat came back"
                 return etag, None
-            if codes is not None:
-                gevent.sleep(self.rng.uniform(3.0, 6.0))
-            etag, fresh = self.read_status(etag)
+            gevent.sleep(self.rng.uniform(3.0, 6.0))
+            etag, fresh = self.read_status(etag if codes is not None else None)
             codes = fresh or codes
+            if codes is not None and "A" in codes:
+                return etag, codes
 
 
 def pick_section(sections: list[dict[str, Any]], rng: random.Random) -> str:
