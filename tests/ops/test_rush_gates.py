@@ -255,3 +255,19 @@ def test_the_arena_is_judged_by_its_own_goals():
                             p99_ms={"GET seat-status": 1_900}), arena) == []  # fmt: skip
     assert failing(good_run(sold_99_seconds=901.0), arena) == ["time to 99 % sold"]
     assert failing(good_run(p99_ms={"GET seat-status": 2_001}), arena) == ["p99 per endpoint"]
+
+
+def test_a_run_that_measured_nothing_fails_rather_than_passes():
+    """No request outside login, no buyer, no seat: every gate that needs a figure fails."""
+    empty = good_run(p99_ms={"POST /api/auth/login": 50.0}, buyers=0, unserved=0, sold=0, sold_99_seconds=None,
+                     paid_orders=0, hold_attempts_of_paid_orders=0)  # fmt: skip
+    assert {"p99 per endpoint", "buyers not served while seats remained", "time to 99 % sold",
+            "hold attempts per paid order"} <= set(failing(empty))  # fmt: skip
+
+
+def test_a_published_key_that_is_not_a_sha256_is_found():
+    nonces = {uid: f"n{uid}" for uid in range(1, 30)}
+    draw, order, line = published(nonces)
+    forged = [*order[:-1], "zz" * 32]
+    problems = verify_draw(draw=draw, order=forged, nonces=nonces, drawn_order=line)
+    assert "a published key is not 64 lowercase hex characters" in problems
