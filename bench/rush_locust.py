@@ -22,7 +22,6 @@ import bisect
 import json
 import os
 import random
-import resource
 import time
 from collections import Counter, defaultdict
 from pathlib import Path
@@ -91,10 +90,8 @@ def _on_stop(environment: Any, **_: Any) -> None:
         _profiler.dump_stats(PROFILE_PATH)
     if not RESULT_PATH:
         return
-    usage = resource.getrusage(resource.RUSAGE_SELF)
     result = {
         "started_at": _started_at,
-        "cpu_seconds": usage.ru_utime + usage.ru_stime,
         "server_supports": server_supports,
         "journeys": journeys,
         "latencies": latencies,
