@@ -62,7 +62,9 @@ $(VENV)/.bench-installed: bench/requirements.txt $(VENV)/.dev-installed
 
 # `make bench`: a scaled-down rush (under 3 minutes); `make rush` the full on-sale (20,000 buyers, one date
 # of 10,000 seats, fixed and auto admission side by side, behind nginx as deployed, whose X-Request-Start lets
-# the auto controller see time queued for a worker; RUSH_ARGS="--seats 50000" for the arena, "--proxy none" direct);
+# the auto controller see time queued for a worker; RUSH_ARGS="--seats 50000 --buyers 100000" for the arena,
+# "--proxy none" direct). Both print every gate (time to sell out, p99s, buyers served, the draw, CPU per
+# seat, ...) with its figure and PASS/FAIL, and fail when a gate does (docs/PERFORMANCE.md, "The rush").
 # `make bench-all` also runs every micro-benchmark whose figures are in docs/PERFORMANCE.md.
 bench: $(VENV)/.bench-installed services
 	$(PY) bench/rush.py --short
