@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+import time
 from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any
@@ -35,8 +36,9 @@ from .models import Reservation, ReservationItem, ReservationStatus
 
 # Holds one best-available request tries before it answers 503 (busy): each lost race excludes the
 # seats it lost and spreads the next choice over twice as many of the best blocks (1, 2, 4, ...).
-BEST_AVAILABLE_ATTEMPTS = 10
+BEST_AVAILABLE_ATTEMPTS = 16
 BEST_AVAILABLE_MAX_SPREAD = 64
+BEST_AVAILABLE_BACKOFF_SECONDS = 0.005  # a lost race waits up to this times the races lost so far
 
 _spread_random = random.Random()
 
@@ -164,8 +166,9 @@ def hold_best_available(
     facts = _bookable_date(concert_date_id)
     now = timezone.now()
     lost: set[int] = set()  # seats the database refused to this request
+    races_lost = 0
     version = map_version
-    for attempt in range(BEST_AVAILABLE_ATTEMPTS):
+    for _ in range(BEST_AVAILABLE_ATTEMPTS):
         status = seat_map.seat_status(concert_date_id=concert_date_id, version=version)
         version = None  # after a lost race, read the newest status
         plan = choosing.seat_plan(concert_date_id=concert_date_id, layout_version=status.layout_version)
@@ -183,7 +186,7 @@ def hold_best_available(
             quantity=quantity,
             section=section,
             together=together,
-            spread=min(2**attempt, BEST_AVAILABLE_MAX_SPREAD),
+            spread=min(2**races_lost, BEST_AVAILABLE_MAX_SPREAD),
             rng=_spread_random,
         )
         if isinstance(choice, choosing.Shortfall):
@@ -199,8 +202,13 @@ def hold_best_available(
         except concert_services.SeatsTaken as exc:
             refused = set(exc.details["seat_ids"])
             # Seats of holds that have expired but not been swept are free once released.
-            released = exc.expired and _release_stale_holds_on(exc.expired, now)
-            lost |= refused - set(exc.expired) if released else refused
+            if exc.expired and _release_stale_holds_on(exc.expired, now):
+                refused -= set(exc.expired)
+            if refused:
+                lost |= refused
+                races_lost += 1
+                # Let the winners' commits reach the seat map, and the losers of one race part ways.
+                time.sleep(_spread_random.uniform(0, BEST_AVAILABLE_BACKOFF_SECONDS * races_lost))
     raise ServiceUnavailable("Seats are in high demand; nothing was held. Try again.")
 
 
