@@ -7,10 +7,10 @@ chooser reads those bytes, never the database. Two structures sit on top of them
   row's span of status positions and its seat ids). Immutable per layout version, built once per
   process from the stored layout document;
 - the **free runs** (`FreeRuns`): per row, the runs of free seats as `(start, length)` in row order,
-  with the row's longest run and free count. Kept per date in this process and derived from the
-  previous one when the status moves on: only the rows inside the span of changed positions are
-  compared, and only rows that changed are read again, so a new version costs a few rows, not a
-  scan of every seat.
+  with the row's longest run and free count (also one byte per row, so the first row with a long
+  enough run is found by a regex search in C). Kept per date in this process and derived from the
+  previous one when the status moves on: halves of the rows are compared as slices and only the rows
+  that changed are read again, so a new version costs a few rows, not a scan of every seat.
 
 Choosing walks the rows of the scope in layout order and takes the first row with a run long enough;
 in that row, the block nearest the row's centre, preferring any block that strands no single free
@@ -23,7 +23,6 @@ status do not all fall on the same block again.
 
 from __future__ import annotations
 
-import bisect
 import json
 import random
 import re
@@ -68,7 +67,6 @@ class SeatPlan:
     sections: tuple[str, ...]  # names in layout order
     rows_of: dict[str, tuple[int, ...]]  # section → indices of its rows, in layout order
     size: int  # seats, the length of the status codes
-    _starts: list[int] = field(repr=False)
     _place: dict[int, tuple[int, int]] = field(repr=False)  # seat id → (row index, index in row)
 
     @classmethod
@@ -96,7 +94,6 @@ class SeatPlan:
             sections=tuple(rows_of),
             rows_of={name: tuple(indices) for name, indices in rows_of.items()},
             size=rows[-1].stop if rows else 0,
-            _starts=[row.start for row in rows],
             _place=place,
         )
 
@@ -107,10 +104,6 @@ class SeatPlan:
     def position_of(self, seat_id: int) -> int | None:
         place = self._place.get(seat_id)
         return None if place is None else self.rows[place[0]].start + place[1]
-
-    def rows_between(self, first: int, last: int) -> range:
-        """Indices of the rows holding any of the positions first..last."""
-        return range(max(0, bisect.bisect_right(self._starts, first) - 1), bisect.bisect_right(self._starts, last))
 
     def taken(self, codes: str, seat_ids: Iterable[int]) -> list[int]:
         """The seats of `seat_ids` that `codes` shows held or reserved (ids not of this layout are the
@@ -161,6 +154,7 @@ class FreeRuns:
     runs: tuple[tuple[tuple[int, int], ...], ...]  # per row: (start in row, length) of each free run
     longest: tuple[int, ...]  # per row: its longest run
     free: tuple[int, ...]  # per row: its free seats
+    fits: bytes  # per row: its longest run as one byte (at most 255), searched in C for a row that fits
 
     @classmethod
     def of(cls, plan: SeatPlan, codes: str, *, previous: FreeRuns | None = None) -> FreeRuns:
@@ -168,26 +162,26 @@ class FreeRuns:
         if len(codes) != plan.size:
             raise ValueError(f"A status of {len(codes)} seats does not fit a layout of {plan.size}.")
         if previous is not None and previous.plan is plan:
-            if previous.codes == codes:
+            if previous.codes is codes or previous.codes == codes:
                 return previous
-            changed = _changed_span(previous.codes, codes)
             runs, longest, free = list(previous.runs), list(previous.longest), list(previous.free)
-            rows = plan.rows_between(*changed)
+            fits = bytearray(previous.fits)
+            rows: Iterable[int] = _changed_rows(plan, previous.codes, codes)
         else:
-            runs, longest, free = [()] * len(plan.rows), [0] * len(plan.rows), [0] * len(plan.rows)
-            rows = range(len(plan.rows))
-            previous = None
+            count = len(plan.rows)
+            runs, longest, free, fits = [()] * count, [0] * count, [0] * count, bytearray(count)
+            rows = range(count)
         for index in rows:
             row = plan.rows[index]
-            if previous is not None and codes.startswith(row.codes(previous.codes), row.start):
-                continue
             found = tuple(
-                (match.start(), match.end() - match.start()) for match in _FREE_RUN.finditer(row.codes(codes))
+                (match.start() - row.start, match.end() - match.start())
+                for match in _FREE_RUN.finditer(codes, row.start, row.stop)
             )
             runs[index] = found
             longest[index] = max((length for _, length in found), default=0)
             free[index] = sum(length for _, length in found)
-        return cls(plan=plan, codes=codes, runs=tuple(runs), longest=tuple(longest), free=tuple(free))
+            fits[index] = min(longest[index], 255)
+        return cls(plan=plan, codes=codes, runs=tuple(runs), longest=tuple(longest), free=tuple(free), fits=bytes(fits))
 
     def excluding(self, positions: Collection[int]) -> FreeRuns:
         """These runs with the seats at `positions` taken (seats the database refused a moment ago)."""
@@ -199,25 +193,24 @@ class FreeRuns:
         return FreeRuns.of(self.plan, codes.decode("ascii"), previous=self)
 
 
-def _changed_span(old: str, new: str) -> tuple[int, int]:
-    """First and last position where two different strings of one length differ (a binary search
-    over slices, compared in C)."""
-    low, high = 0, len(new)  # old[:low] == new[:low]; they differ before high
-    while high - low > 1:
-        middle = (low + high) // 2
-        if old[low:middle] == new[low:middle]:
-            low = middle
+def _changed_rows(plan: SeatPlan, old: str, new: str) -> list[int]:
+    """The rows whose codes differ between two statuses of one plan: halves of the rows compared as
+    slices (in C), recursing only into halves that differ, so k changed rows cost about k·log(rows)
+    comparisons whose sizes add up to a few times the status per level at most."""
+    changed: list[int] = []
+    pending = [(0, len(plan.rows))]
+    rows = plan.rows
+    while pending:
+        low, high = pending.pop()
+        first, stop = rows[low].start, rows[high - 1].stop
+        if new.startswith(old[first:stop], first):
+            continue
+        if high - low == 1:
+            changed.append(low)
         else:
-            high = middle
-    first = low
-    low, high = first, len(new) - 1  # old[high+1:] == new[high+1:]; they differ at or after low
-    while low < high:
-        middle = (low + high + 1) // 2
-        if old[middle:] == new[middle:]:
-            high = middle - 1
-        else:
-            low = middle
-    return first, low
+            middle = (low + high) // 2
+            pending += [(middle, high), (low, middle)]
+    return changed
 
 
 _runs: dict[int, FreeRuns] = {}
@@ -281,8 +274,31 @@ def _blocks(length: int, runs: Sequence[tuple[int, int]], quantity: int, *, ever
     return blocks
 
 
-def _scope(plan: SeatPlan, section: str | None) -> Sequence[int]:
-    return plan.rows_of[section] if section is not None else range(len(plan.rows))
+def _spans(plan: SeatPlan, section: str | None) -> list[tuple[int, int]]:
+    """The scope's rows as [low, high) spans of row indices, in layout order (a section's rows are
+    one span unless seats were added to it later)."""
+    if section is None:
+        return [(0, len(plan.rows))]
+    spans: list[tuple[int, int]] = []
+    for index in plan.rows_of[section]:
+        if spans and spans[-1][1] == index:
+            spans[-1] = (spans[-1][0], index + 1)
+        else:
+            spans.append((index, index + 1))
+    return spans
+
+
+_FITS = [re.compile(b"[" + re.escape(bytes([q])) + b"-\xff]") for q in range(256)]  # a byte >= q
+
+
+def _rows_that_fit(runs: FreeRuns, spans: Sequence[tuple[int, int]], quantity: int) -> Iterator[int]:
+    """Rows of the spans, in order, with `quantity` free seats side by side (found in C)."""
+    fits = _FITS[min(quantity, 255)]
+    for low, high in spans:
+        position = low
+        while (found := fits.search(runs.fits, position, high)) is not None:
+            yield found.start()
+            position = found.start() + 1
 
 
 def choose(
@@ -300,20 +316,18 @@ def choose(
     plan = runs.plan
     if section is not None and section not in plan.rows_of:
         raise KeyError(section)
-    scope = _scope(plan, section)
+    spans = _spans(plan, section)
     candidates: list[tuple[int, int]] = []  # (row index, start)
-    for index in scope:
-        if runs.longest[index] < quantity:
-            continue
-        row = plan.rows[index]
-        blocks = _blocks(len(row.seat_ids), runs.runs[index], quantity, every=spread > 1)
+    for index in _rows_that_fit(runs, spans, quantity):
+        length = len(plan.rows[index].seat_ids)
+        blocks = _blocks(length, runs.runs[index], quantity, every=spread > 1)
         if spread == 1:
             candidates.append((index, blocks[0][2]))
             break
-        starts: list[int] = []  # of the blocks taken from this row: the candidates do not overlap
+        used = bytearray(length)  # seats of the blocks taken from this row: candidates do not overlap
         for _, _, b in blocks:
-            if all(b + quantity <= s or s + quantity <= b for s in starts):
-                starts.append(b)
+            if not any(used[b : b + quantity]):
+                used[b : b + quantity] = b"\x01" * quantity
                 candidates.append((index, b))
                 if len(candidates) == spread:
                     break
@@ -330,8 +344,8 @@ def choose(
     return Shortfall(
         section=section,
         quantity=quantity,
-        available=sum(runs.free[index] for index in scope),
-        largest_together=max((runs.longest[index] for index in scope), default=0),
+        available=sum(sum(runs.free[low:high]) for low, high in spans),
+        largest_together=max((max(runs.longest[low:high], default=0) for low, high in spans), default=0),
     )
 
 
