@@ -184,6 +184,18 @@ class TestApi:
         error = assert_error(self.post(buyer, concert_date, seat_ids=ids), 409, "SEAT_UNAVAILABLE")
         assert error["details"] == {"seat_ids": ids[:1]}
 
+    def test_a_refused_named_seat_opens_no_transaction(self, buyer, concert_date, django_capture_on_commit_callbacks):
+        ids = seat_ids(concert_date, 2)
+        hold_and_publish(concert_date, ids[1:], django_capture_on_commit_callbacks)
+        date_facts(concert_date.pk)
+        seat_map.seat_status(concert_date_id=concert_date.pk)
+        with CaptureQueriesContext(connection) as queries:
+            assert_error(self.post(buyer, concert_date, seat_ids=ids), 409, "SEAT_UNAVAILABLE")
+        # Only the login's own read of the user row (JWTAuthentication): no lock, no transaction.
+        statements = [query["sql"] for query in queries.captured_queries]
+        assert len(statements) == 1 and statements[0].startswith("SELECT") and "FOR UPDATE" not in statements[0]
+        assert "`users`" in statements[0]
+
     @pytest.mark.parametrize(
         "body",
         [
