@@ -194,7 +194,7 @@ class TestApi:
         # Only the login's own read of the user row (JWTAuthentication): no lock, no transaction.
         statements = [query["sql"] for query in queries.captured_queries]
         assert len(statements) == 1 and statements[0].startswith("SELECT") and "FOR UPDATE" not in statements[0]
-        assert "`users`" in statements[0]
+        assert connection.ops.quote_name("users") in statements[0]
 
     @pytest.mark.parametrize(
         "body",

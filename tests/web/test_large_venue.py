@@ -127,4 +127,5 @@ def test_a_buyer_buys_with_best_available_on_a_20000_seat_date(new_page, live_se
     page.get_by_role("button", name=re.compile("Pay")).click()
     page.wait_for_url(re.compile(r"#/confirmed/"))
     expect(page.locator("#confirmation")).to_contain_text("CONFIRMED")
+    expect(page.locator("#confirmation li").first).to_have_text(f"S3 A-{numbers[0]}")
     assert {seat.status for seat in Seat.objects.filter(pk__in=[seat.pk for seat in mine])} == {"RESERVED"}

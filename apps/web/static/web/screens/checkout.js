@@ -69,10 +69,11 @@ export async function confirmedScreen(reservationId) {
   const result = await api("GET", `/api/reservations/${reservationId}`);
   if (!result.ok) return show(humanError(result.error, result.status));
   const balance = await api("GET", "/api/users/me/balance");
+  const seats = await numberedSeats(String(result.data.concert_date_id), result.data.seats);
   render(alive, h("h1", {}, "You're going!"),
     h("div", { class: "card", id: "confirmation" },
       h("p", {}, `Booking #${result.data.id} is `, h("span", { class: `status ${result.data.status}` }, result.data.status)),
-      h("ul", {}, result.data.seats.map((seat) => h("li", {}, seatLabel(seat)))),
+      h("ul", {}, seats.map((seat) => h("li", {}, seatLabel(seat)))),
       h("p", {}, `Paid ${money(result.data.total_price)}. Wallet balance: ${balance.ok ? money(balance.data.balance) : "-"}.`),
       h("p", { class: "muted" }, "A confirmation e-mail is on its way."),
       h("a", { class: "button secondary", href: "#/reservations" }, "My reservations")));
