@@ -34,7 +34,7 @@ from . import seat_map
 
 _FREE_RUN = re.compile("A+")
 _TAKEN = frozenset("HR")
-PLANS_KEPT = 32  # layouts (date, layout version) whose plans this process keeps
+PLANS_KEPT = 32  # layouts (date, layout version) whose plans, and dates whose free runs, this process keeps
 
 
 # --- The plan: the layout as the chooser walks it ---------------------------------------------------
@@ -221,7 +221,10 @@ def free_runs(plan: SeatPlan, codes: str) -> FreeRuns:
     last = _runs.get(plan.concert_date_id)
     runs = FreeRuns.of(plan, codes, previous=last)
     if runs is not last:
-        _runs[plan.concert_date_id] = runs
+        with _plans_lock:
+            if last is None and len(_runs) >= PLANS_KEPT:
+                _runs.pop(next(iter(_runs)))  # the date that came first (a process sells few at a time)
+            _runs[plan.concert_date_id] = runs
     return runs
 
 

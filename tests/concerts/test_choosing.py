@@ -11,9 +11,9 @@ from apps.concerts.choosing import Choice, FreeRuns, SeatPlan, Shortfall, choose
 ID_OFFSET = 1000  # seat ids differ from positions, so a test cannot mix them up
 
 
-def plan_of(*sections: tuple[str, list[int]]) -> SeatPlan:
+def plan_of(*sections: tuple[str, list[int]], date_id: int = 1) -> SeatPlan:
     """A plan of sections given as (name, [seats of each row]); seat id = 1000 + seat_num."""
-    document = {"concert_date_id": 1, "layout_version": 1, "sections": []}
+    document = {"concert_date_id": date_id, "layout_version": 1, "sections": []}
     seat_num = 0
     for name, rows in sections:
         section = {"name": name, "price": "1.00", "seat_prices": {}, "rows": []}
@@ -189,3 +189,15 @@ def test_named_seats_read_from_the_status():
     assert plan.adjacent([1007, 1006, 1008]) and not plan.adjacent([1004, 1005]) and not plan.adjacent([1006, 1008])
     with pytest.raises(ValueError):
         FreeRuns.of(plan, codes + "A")
+
+
+def test_this_process_keeps_the_runs_of_a_bounded_number_of_dates():
+    from apps.concerts import choosing
+
+    choosing.forget_free_runs()
+    for date in range(choosing.PLANS_KEPT + 5):
+        plan = plan_of(("Floor", [4]), date_id=date)
+        assert choosing.free_runs(plan, "AAHA").longest == (2,)
+    assert len(choosing._runs) == choosing.PLANS_KEPT
+    assert 0 not in choosing._runs and choosing.PLANS_KEPT + 4 in choosing._runs
+    choosing.forget_free_runs()
