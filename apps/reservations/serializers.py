@@ -33,6 +33,8 @@ class ReservationSerializer(serializers.ModelSerializer):
     def get_together(self, reservation: Reservation) -> bool:
         """One row, consecutive seat numbers (a date's seats are numbered along each row)."""
         seats = [item.seat for item in reservation.items.all()]
+        if not seats:
+            return False
         numbers = sorted(seat.seat_num for seat in seats)
         return len({(seat.section, seat.row) for seat in seats}) == 1 and numbers == list(
             range(numbers[0], numbers[0] + len(numbers))
