@@ -14,7 +14,14 @@ from apps.concerts.selectors import date_facts
 from apps.reservations import services
 from apps.reservations.models import Reservation
 from tests.factories import UserFactory, make_date, seat_ids
-from tests.helpers import assert_error, mark_held, remaining_seats, seat_statuses
+from tests.helpers import (
+    assert_error,
+    login_client,
+    mark_held,
+    redis_unreachable,
+    remaining_seats,
+    seat_statuses,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -220,9 +227,12 @@ class TestApi:
         assert "VIP" in error["details"]["section"][0] and "Floor" in error["details"]["section"][0]
 
     def test_needs_the_queue_token(self, user, concert_date):
-        from tests.helpers import login_client
-
         assert_error(self.post(login_client(user), concert_date, quantity=1), 403, "QUEUE_TOKEN_REQUIRED")
+
+    def test_redis_down_is_503_and_holds_nothing(self, buyer, concert_date):
+        with redis_unreachable():
+            assert_error(self.post(buyer, concert_date, quantity=2), 503, "SERVICE_UNAVAILABLE")
+        assert not Reservation.objects.exists() and remaining_seats(concert_date) == concert_date.total_seats
 
     def test_the_status_is_read_in_the_token_checks_round_trip(self, buyer, concert_date):
         """The view passes the version it read with the queue token: the service reads no version of its own."""
