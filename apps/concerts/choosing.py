@@ -23,6 +23,7 @@ status do not all fall on the same block again.
 
 from __future__ import annotations
 
+import functools
 import json
 import random
 import re
@@ -50,9 +51,6 @@ class Row:
     @property
     def stop(self) -> int:
         return self.start + len(self.seat_ids)
-
-    def codes(self, codes: str) -> str:
-        return codes[self.start : self.stop]
 
 
 @dataclass(frozen=True)
@@ -291,12 +289,14 @@ def _spans(plan: SeatPlan, section: str | None) -> list[tuple[int, int]]:
     return spans
 
 
-_FITS = [re.compile(b"[" + re.escape(bytes([q])) + b"-\xff]") for q in range(256)]  # a byte >= q
+@functools.cache
+def _byte_at_least(value: int) -> re.Pattern[bytes]:
+    return re.compile(b"[" + re.escape(bytes([value])) + b"-\xff]")
 
 
 def _rows_that_fit(runs: FreeRuns, spans: Sequence[tuple[int, int]], quantity: int) -> Iterator[int]:
     """Rows of the spans, in order, with `quantity` free seats side by side (found in C)."""
-    fits = _FITS[min(quantity, 255)]
+    fits = _byte_at_least(min(quantity, 255))
     for low, high in spans:
         position = low
         while (found := fits.search(runs.fits, position, high)) is not None:
