@@ -201,3 +201,13 @@ def test_this_process_keeps_the_runs_of_a_bounded_number_of_dates():
     assert len(choosing._runs) == choosing.PLANS_KEPT
     assert 0 not in choosing._runs and choosing.PLANS_KEPT + 4 in choosing._runs
     choosing.forget_free_runs()
+
+
+def test_a_new_version_reads_only_the_rows_that_changed():
+    plan = plan_of(("Floor", [10] * 50))
+    before = FreeRuns.of(plan, "A" * plan.size)
+    codes = bytearray(before.codes, "ascii")
+    codes[123:125] = b"HH"  # one hold in row 13
+    after = FreeRuns.of(plan, codes.decode("ascii"), previous=before)
+    assert [index for index in range(50) if after.runs[index] is not before.runs[index]] == [12]
+    assert after.runs[12] == ((0, 3), (5, 5)) and after.longest[12] == 5 and after.free[12] == 8
