@@ -190,21 +190,25 @@ def hold_best_available(
             rng=_spread_random,
         )
         if isinstance(choice, choosing.Shortfall):
+            metrics.best_available_attempt("not_enough")
             raise NotEnoughSeats(choice, together=together)
         try:
-            return _create_hold(
+            reservation = _create_hold(
                 user_id=user.pk,
                 concert_id=facts.concert_id,
                 concert_date_id=concert_date_id,
                 seat_ids=sorted(choice.seat_ids),
                 now=now,
             )
+            metrics.best_available_attempt("held")
+            return reservation
         except concert_services.SeatsTaken as exc:
             refused = set(exc.details["seat_ids"])
             # Seats of holds that have expired but not been swept are free once released.
             if exc.expired and _release_stale_holds_on(exc.expired, now):
                 refused -= set(exc.expired)
             if refused:
+                metrics.best_available_attempt("lost_race")
                 lost |= refused
                 races_lost += 1
                 # Let the winners' commits reach the seat map, and the losers of one race part ways.

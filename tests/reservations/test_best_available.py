@@ -7,6 +7,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from apps.common import metrics
 from apps.common.exceptions import ApplicationError
 from apps.concerts import seat_map
 from apps.concerts.models import Seat
@@ -100,7 +101,10 @@ class TestChoosingAgain:
         # Taken in the database after that read, and the map not told (its version stays): the first
         # choice (Floor A 3-5) meets the taken seats, the second avoids them.
         mark_held(concert_date, floor[3:4])
+        attempts = {outcome: metrics.best_available.labels(outcome)._value.get() for outcome in ("held", "lost_race")}
         reservation = best(user, concert_date, 3, section="Floor")
+        assert metrics.best_available.labels("lost_race")._value.get() == attempts["lost_race"] + 1
+        assert metrics.best_available.labels("held")._value.get() == attempts["held"] + 1
         nums = seat_nums(reservation)
         assert 8 not in nums and len(nums) == 3 and nums == list(range(nums[0], nums[0] + 3))
         assert seat_statuses(floor[3:4]) == ["HELD"]
