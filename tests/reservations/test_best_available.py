@@ -238,14 +238,10 @@ class TestApi:
             assert_error(self.post(buyer, concert_date, quantity=2), 503, "SERVICE_UNAVAILABLE")
         assert not Reservation.objects.exists() and remaining_seats(concert_date) == concert_date.total_seats
 
-    def test_the_status_is_read_in_the_token_checks_round_trip(self, buyer, concert_date):
-        """The view passes the version it read with the queue token: the service reads no version of its own."""
-        seat_map.seat_status(concert_date_id=concert_date.pk)
-        calls = []
-        original = seat_map.current_version
-        seat_map.current_version = lambda concert_date_id: calls.append(concert_date_id) or original(concert_date_id)
-        try:
-            assert self.post(buyer, concert_date, quantity=1).status_code == 201
-        finally:
-            seat_map.current_version = original
-        assert calls == []
+    def test_the_status_version_comes_from_the_token_checks_round_trip(self, buyer, concert_date, monkeypatch):
+        """The view reads the map's version in the queue token's Redis round trip and hands it on."""
+        seen = []
+        original = services.hold_best_available
+        monkeypatch.setattr(services, "hold_best_available", lambda **kw: seen.append(kw) or original(**kw))
+        assert self.post(buyer, concert_date, quantity=1).status_code == 201
+        assert seen[0]["map_version"] == seat_map.current_version(concert_date.pk)
