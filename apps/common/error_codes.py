@@ -19,6 +19,7 @@ class ErrorCode(StrEnum):
     SEAT_UNAVAILABLE = "SEAT_UNAVAILABLE"
     HOLD_EXPIRED = "HOLD_EXPIRED"
     HOLD_LIMIT_REACHED = "HOLD_LIMIT_REACHED"
+    NOT_ENOUGH_SEATS = "NOT_ENOUGH_SEATS"
     BOOKING_CLOSED = "BOOKING_CLOSED"
     INVALID_STATE = "INVALID_STATE"
     INSUFFICIENT_BALANCE = "INSUFFICIENT_BALANCE"
@@ -43,6 +44,7 @@ STATUS_OF: dict[ErrorCode, int] = {
     ErrorCode.SEAT_UNAVAILABLE: 409,
     ErrorCode.HOLD_EXPIRED: 409,
     ErrorCode.HOLD_LIMIT_REACHED: 409,
+    ErrorCode.NOT_ENOUGH_SEATS: 409,
     ErrorCode.BOOKING_CLOSED: 409,
     ErrorCode.INVALID_STATE: 409,
     ErrorCode.INSUFFICIENT_BALANCE: 409,
@@ -70,6 +72,8 @@ MEANING_OF: dict[ErrorCode, str] = {
     ErrorCode.SEAT_UNAVAILABLE: "a seat is held or reserved by someone else (`details.seat_ids`)",
     ErrorCode.HOLD_EXPIRED: "the reservation's hold has expired",
     ErrorCode.HOLD_LIMIT_REACHED: "the buyer already has the most live holds allowed for the date",
+    ErrorCode.NOT_ENOUGH_SEATS: "a best-available hold found no `quantity` free seats (together, when asked) in the "
+    "section or the date (`details`: `section`, `quantity`, `available`, `largest_together`)",
     ErrorCode.BOOKING_CLOSED: "outside the date's booking window (before the pre-queue: `details.queue_opens_at`)",
     ErrorCode.INVALID_STATE: "the action does not fit the object's state (paid or cancelled already, too late)",
     ErrorCode.INSUFFICIENT_BALANCE: "the wallet cannot cover the payment",

@@ -8,6 +8,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from apps.common.exceptions import ApplicationError, NotFound
+from apps.concerts import choosing, seat_map
 from apps.concerts.models import INVENTORY_SHARD_BLOCK, Seat
 from apps.concerts.selectors import date_facts
 from apps.reservations import services
@@ -97,6 +98,9 @@ class TestHold:
         ids = seat_ids(concert_date)
         start = next(i for i, seat in enumerate(ids) if seat % INVENTORY_SHARD_BLOCK == 0)
         date_facts(concert_date.pk)  # cached per process (DATE_FACTS_TTL_SECONDS), as on a live server
+        # The seat map that every buyer's page reads, kept per version: the hold reads it first.
+        status = seat_map.seat_status(concert_date_id=concert_date.pk)
+        choosing.seat_plan(concert_date_id=concert_date.pk, layout_version=status.layout_version)
         with django_assert_num_queries(8 + 2):  # + the savepoint pair the test's transaction adds
             services.hold_seats(user=user, concert_date_id=concert_date.pk, seat_ids=ids[start : start + 4])
 

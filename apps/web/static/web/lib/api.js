@@ -23,8 +23,18 @@ export const MESSAGES = {
 
 const UNREACHABLE = { code: "SERVICE_UNAVAILABLE", message: MESSAGES.SERVICE_UNAVAILABLE };
 
+// A best-available request that found nothing to fit, said with what is left.
+export function notEnoughSeats({ section, quantity, available, largest_together: together }) {
+  const where = section ? `in ${section}` : "for this date";
+  if (!available) return `No seats are left ${where}.`;
+  const left = `${available.toLocaleString("en-US")} seat${available === 1 ? " is" : "s are"} free ${where}`;
+  return `Not ${quantity} seats together ${where}: ${left}, at most ${together} side by side. `
+    + "Choose fewer, allow seats apart, or pick seats on the map.";
+}
+
 export function humanError(error, status) {
   if (!error) return status >= 500 || status === 0 ? MESSAGES.SERVICE_UNAVAILABLE : "Something went wrong.";
+  if (error.code === "NOT_ENOUGH_SEATS") return notEnoughSeats(error.details || {});
   if (error.code === "THROTTLED") return `Too many tries. Please wait ${error.retryAfter || "a few"} seconds.`;
   if (error.code === "VALIDATION_ERROR") {
     const fields = Object.entries(error.details || {}).map(([f, m]) => `${f}: ${[].concat(m).join(" ")}`);
