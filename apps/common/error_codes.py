@@ -66,7 +66,7 @@ MEANING_OF: dict[ErrorCode, str] = {
     ErrorCode.EMAIL_TAKEN: "the e-mail is already registered",
     ErrorCode.SEAT_UNAVAILABLE: "a seat is held or reserved by someone else (`details.seat_ids`)",
     ErrorCode.HOLD_EXPIRED: "the reservation's hold has expired",
-    ErrorCode.HOLD_LIMIT_REACHED: "the buyer already has the most live holds allowed for the date",
+    ErrorCode.HOLD_LIMIT_REACHED: "the buyer already has the most live holds, or seats, allowed for the date",
     ErrorCode.BOOKING_CLOSED: "outside the date's booking window (before the pre-queue: `details.queue_opens_at`)",
     ErrorCode.INVALID_STATE: "the action does not fit the object's state (paid or cancelled already, too late)",
     ErrorCode.INSUFFICIENT_BALANCE: "the wallet cannot cover the payment",

@@ -15,7 +15,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, Subquery
+from django.db.models import Count, Q, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -59,8 +59,9 @@ def hold_seats(*, user: Any, concert_date_id: int, seat_ids: Sequence[int]) -> R
     """Hold every seat in `seat_ids` for HOLD_TTL_SECONDS, or none.
 
     Raises NOT_FOUND (unknown date, or a seat not of this date), BOOKING_CLOSED (409),
-    SEAT_UNAVAILABLE (409, details.seat_ids lists the taken seats), HOLD_LIMIT_REACHED (409, the
-    user already has MAX_LIVE_HOLDS_PER_USER_PER_DATE live holds for the date), VALIDATION_ERROR.
+    SEAT_UNAVAILABLE (409, details.seat_ids lists the taken seats), HOLD_LIMIT_REACHED (409: the
+    user already has MAX_LIVE_HOLDS_PER_USER_PER_DATE live holds for the date, or would hold and own
+    more than MAX_SEATS_PER_BUYER_PER_DATE of its seats, all reservations together), VALIDATION_ERROR.
     The returned reservation carries its items and seats (no further query to render it)."""
     seat_ids = _clean_seat_ids(seat_ids)
     facts = date_facts(concert_date_id)
@@ -82,36 +83,70 @@ def hold_seats(*, user: Any, concert_date_id: int, seat_ids: Sequence[int]) -> R
     )
 
 
+def _buyer_columns(*, user_id: int, concert_date_id: int, now: dt.datetime) -> dict[str, Any]:
+    """The user's live holds of the date, and the seats the user holds or owns there (live holds and
+    confirmed reservations together: the per-buyer cap), as scalar subqueries."""
+    live = Q(reservation__status=ReservationStatus.CONFIRMED) | Q(
+        reservation__status=ReservationStatus.HELD, reservation__expires_at__gt=now
+    )
+    live_holds = Reservation.objects.filter(
+        user_id=user_id, concert_date_id=concert_date_id, status=ReservationStatus.HELD, expires_at__gt=now
+    )
+    seats = ReservationItem.objects.filter(
+        live, reservation__user_id=user_id, reservation__concert_date_id=concert_date_id
+    )
+    return {
+        "live_holds": Coalesce(
+            Subquery(live_holds.order_by().values("user_id").annotate(n=Count("pk")).values("n")), 0
+        ),
+        "seats_of_date": Coalesce(
+            Subquery(seats.order_by().values("reservation__user_id").annotate(n=Count("pk")).values("n")), 0
+        ),
+    }
+
+
 def _create_hold(
     *, user_id: int, concert_id: int, concert_date_id: int, seat_ids: list[int], now: dt.datetime
 ) -> Reservation:
-    """The hold transaction, in as few statements as the rules allow: lock the user; one read for the
-    user's live holds, the seats already taken and the inventory shards' versions; lock the seats;
-    flip them; one conditional update per inventory shard (usually one); insert the reservation and
-    its items."""
+    """The hold transaction, in as few statements as the rules allow: lock the user, reading the
+    requested seats already taken and the inventory shards' versions with it; lock the seats, reading
+    the user's live holds and seats of the date with them; flip the seats; one conditional update per
+    inventory shard (usually one); insert the reservation and its items.
+
+    The user's counts are read in the seat lock, not the user lock: a statement's reads see what was
+    committed when it started, and the user lock's may have started before another hold of the same
+    user committed and let it go. The seat lock starts after this hold owns the user row, so its
+    counts are exact (the per-user caps are checked under the user lock)."""
     expires_at = now + dt.timedelta(seconds=settings.HOLD_TTL_SECONDS)
-    live_holds = Reservation.objects.filter(
-        user_id=user_id, concert_date_id=concert_date_id, status=ReservationStatus.HELD, expires_at__gt=now
-    ).order_by()
-    with transaction.atomic():
-        # The user lock comes first: it serialises one user's holds, so the count below is exact.
-        lock_user(user_id=user_id)
-        preview = list(
-            concert_selectors.hold_preview(concert_date_id=concert_date_id, seat_ids=seat_ids, now=now)
-            .annotate(
-                live_holds=Coalesce(Subquery(live_holds.values("user_id").annotate(n=Count("pk")).values("n")), 0)
-            )
-            .values_list("shard", "version", "taken", "live_holds")
-        )
-        if not preview:
-            raise NotFound("Unknown concert date.")
-        held_now = preview[0][3]
-        if held_now >= settings.MAX_LIVE_HOLDS_PER_USER_PER_DATE:
+
+    def check_buyer_caps(seat: Any) -> None:
+        if seat.live_holds >= settings.MAX_LIVE_HOLDS_PER_USER_PER_DATE:
             raise Conflict(
                 ErrorCode.HOLD_LIMIT_REACHED,
-                f"You already hold seats in {held_now} reservations for this date; pay or cancel one first.",
+                f"You already hold seats in {seat.live_holds} reservations for this date; pay or cancel one first.",
             )
-        if preview[0][2]:  # a requested seat is taken (the hot seat): refuse it without locking any
+        if seat.seats_of_date + len(seat_ids) > settings.MAX_SEATS_PER_BUYER_PER_DATE:
+            raise Conflict(
+                ErrorCode.HOLD_LIMIT_REACHED,
+                f"A buyer may have at most {settings.MAX_SEATS_PER_BUYER_PER_DATE} seats of a date; "
+                f"you hold or own {seat.seats_of_date}.",
+                details={"seats_of_date": seat.seats_of_date, "max": settings.MAX_SEATS_PER_BUYER_PER_DATE},
+            )
+
+    with transaction.atomic():
+        # The user lock comes first: it serialises one user's holds, so the counts read after it are exact.
+        preview = concert_selectors.read_hold_preview(
+            lock_user(
+                user_id=user_id,
+                reading=concert_selectors.hold_preview_columns(
+                    concert_date_id=concert_date_id, seat_ids=seat_ids, now=now
+                ),
+            ),
+            seat_ids=seat_ids,
+        )
+        if None in preview.shard_versions.values():
+            raise NotFound("Unknown concert date.")
+        if preview.taken:  # a requested seat is taken (the hot seat): refuse it without locking any
             taken = concert_selectors.taken_seats(concert_date_id=concert_date_id, seat_ids=seat_ids, now=now)
             if taken:
                 metrics.seat_conflict()
@@ -120,7 +155,9 @@ def _create_hold(
             concert_date_id=concert_date_id,
             seat_ids=seat_ids,
             held_until=expires_at,
-            shard_versions={shard: version for shard, version, _, _ in preview},
+            shard_versions=preview.shard_versions,
+            reading=_buyer_columns(user_id=user_id, concert_date_id=concert_date_id, now=now),
+            check=check_buyer_caps,
         )
         reservation = Reservation.objects.create(
             user_id=user_id,
