@@ -15,13 +15,13 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, Q, Subquery
+from django.db.models import Count, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from apps.accounts.services import lock_user
 from apps.common import metrics
-from apps.common.db import retry_on_lock_conflict
+from apps.common.db import IdList, read_id_list, retry_on_lock_conflict
 from apps.common.error_codes import ErrorCode
 from apps.common.exceptions import Conflict, NotFound, ValidationFailed
 from apps.concerts import selectors as concert_selectors
@@ -174,9 +174,16 @@ def _create_hold(
     return reservation
 
 
+def _seat_ids_of(reservation: Reservation) -> list[int]:
+    """The reservation's seat ids: read with its lock (`lock_own_reservation`), or read now."""
+    if hasattr(reservation, "seat_id_list"):
+        return read_id_list(reservation.seat_id_list)
+    return list(reservation.items.values_list("seat_id", flat=True))
+
+
 def _end_reservation(reservation: Reservation, status: ReservationStatus, now: dt.datetime) -> None:
     """End a live reservation (caller holds its lock): free its seats and its live-seat claims."""
-    seat_ids = list(reservation.items.values_list("seat_id", flat=True))
+    seat_ids = _seat_ids_of(reservation)
     Reservation.objects.filter(pk=reservation.pk).update(status=status, ended_at=now, updated_at=now)
     ReservationItem.objects.filter(reservation_id=reservation.pk).update(live_seat=None, updated_at=now)
     concert_services.release_seats(concert_date_id=reservation.concert_date_id, seat_ids=seat_ids)
@@ -213,8 +220,16 @@ def release_expired_holds(
 
 
 def lock_own_reservation(*, user: Any, reservation_id: int) -> Reservation:
-    """Lock one of the user's reservations; NOT_FOUND (also for another user's reservation)."""
-    reservation = Reservation.objects.select_for_update().filter(pk=reservation_id, user_id=user.pk).first()
+    """Lock one of the user's reservations; NOT_FOUND (also for another user's reservation). Its
+    seat ids are read in the same statement (a reservation's seats never change once it is
+    committed, so the subquery's unlocked read is exact)."""
+    seat_ids = ReservationItem.objects.filter(reservation_id=OuterRef("pk")).order_by().values("reservation_id")
+    reservation = (
+        Reservation.objects.select_for_update()
+        .annotate(seat_id_list=Subquery(seat_ids.annotate(ids=IdList("seat_id")).values("ids")))
+        .filter(pk=reservation_id, user_id=user.pk)
+        .first()
+    )
     if reservation is None:
         raise NotFound("Reservation not found.")
     return reservation
@@ -248,7 +263,7 @@ def lock_reservation_for_payment(*, user: Any, reservation_id: int, now: dt.date
 
 def confirm_reservation(*, reservation: Reservation, now: dt.datetime) -> None:
     """HELD → CONFIRMED and its seats RESERVED (caller holds the reservation lock, inside a payment)."""
-    seat_ids = list(reservation.items.values_list("seat_id", flat=True))
+    seat_ids = _seat_ids_of(reservation)
     concert_services.mark_seats_reserved(concert_date_id=reservation.concert_date_id, seat_ids=seat_ids)
     Reservation.objects.filter(pk=reservation.pk).update(
         status=ReservationStatus.CONFIRMED, reserved_at=now, updated_at=now
