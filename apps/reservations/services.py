@@ -109,7 +109,7 @@ def _create_hold(
     *, user_id: int, concert_id: int, concert_date_id: int, seat_ids: list[int], now: dt.datetime
 ) -> Reservation:
     """The hold transaction, in as few statements as the rules allow: lock the user, reading the
-    requested seats already taken and the inventory shards' versions with it; lock the seats, reading
+    requested seats already taken (a hold of a taken seat ends there: one statement) and the inventory shards' versions with it; lock the seats, reading
     the user's live holds and seats of the date with them; flip the seats; one conditional update per
     inventory shard (usually one); insert the reservation and its items.
 
@@ -147,10 +147,8 @@ def _create_hold(
         if None in preview.shard_versions.values():
             raise NotFound("Unknown concert date.")
         if preview.taken:  # a requested seat is taken (the hot seat): refuse it without locking any
-            taken = concert_selectors.taken_seats(concert_date_id=concert_date_id, seat_ids=seat_ids, now=now)
-            if taken:
-                metrics.seat_conflict()
-                raise concert_services.SeatsTaken(taken)
+            metrics.seat_conflict()
+            raise concert_services.SeatsTaken(preview.taken)
         seats = concert_services.mark_seats_held(
             concert_date_id=concert_date_id,
             seat_ids=seat_ids,
