@@ -7,6 +7,7 @@ its ledger entry in the same transaction, so the balance always equals the sum o
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -17,6 +18,7 @@ from django.contrib.auth import authenticate
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
+from django.db.models.expressions import BaseExpression
 from django.utils import timezone
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.settings import api_settings as jwt_settings
@@ -260,9 +262,13 @@ def verify_email(*, token: str) -> User:
 # --- Wallet -----------------------------------------------------------------------------------
 
 
-def lock_user(*, user_id: int) -> User:
-    """Lock the user row (the wallet) until the caller's transaction ends."""
-    return User.objects.select_for_update().only("id", "balance").get(pk=user_id)
+def lock_user(*, user_id: int, reading: Mapping[str, BaseExpression] | None = None) -> User:
+    """Lock the user row (the wallet) until the caller's transaction ends. `reading` names scalar
+    subqueries the caller needs right after the lock, read in the same statement (one round trip)
+    and returned as attributes of the user. A locking read does not lock the rows its subqueries read,
+    and they see what was committed when the statement began, which may be before the lock was
+    granted: nothing that must be exact under this lock belongs here."""
+    return User.objects.select_for_update().only("id", "balance").annotate(**(reading or {})).get(pk=user_id)
 
 
 def _post_ledger_entry(*, user_id: int, kind: LedgerKind, amount: Decimal, reference: str) -> WalletTransaction:

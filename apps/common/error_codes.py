@@ -71,7 +71,7 @@ MEANING_OF: dict[ErrorCode, str] = {
     ErrorCode.EMAIL_TAKEN: "the e-mail is already registered",
     ErrorCode.SEAT_UNAVAILABLE: "a seat is held or reserved by someone else (`details.seat_ids`)",
     ErrorCode.HOLD_EXPIRED: "the reservation's hold has expired",
-    ErrorCode.HOLD_LIMIT_REACHED: "the buyer already has the most live holds allowed for the date",
+    ErrorCode.HOLD_LIMIT_REACHED: "the buyer already has the most live holds, or seats, allowed for the date",
     ErrorCode.NOT_ENOUGH_SEATS: "a best-available hold found no `quantity` free seats (together, when asked) in the "
     "section or the date (`details`: `section`, `quantity`, `available`, `largest_together`)",
     ErrorCode.BOOKING_CLOSED: "outside the date's booking window (before the pre-queue: `details.queue_opens_at`)",

@@ -19,6 +19,7 @@ from typing import Any
 
 from django.db import transaction
 from django.db.models import F, ProtectedError
+from django.db.models.expressions import BaseExpression
 from django.utils import timezone
 
 from apps.common import metrics, outbox
@@ -238,9 +239,12 @@ class SeatsTaken(Conflict):
         self.expired = list(expired)
 
 
-def lock_seats(seat_ids: Sequence[int]) -> list[Seat]:
-    """Lock seat rows in ascending id order: the one global lock order of the system."""
-    return list(Seat.objects.select_for_update().filter(pk__in=sorted(set(seat_ids))).order_by("pk"))
+def lock_seats(seat_ids: Sequence[int], *, reading: Mapping[str, BaseExpression] | None = None) -> list[Seat]:
+    """Lock seat rows in ascending id order: the one global lock order of the system. `reading` names
+    subqueries the caller needs read under the locks it already holds, read in the same statement
+    (no lock is taken on what they read) and set on each seat."""
+    seats = Seat.objects.select_for_update().filter(pk__in=sorted(set(seat_ids))).order_by("pk")
+    return list(seats.annotate(**reading) if reading else seats)
 
 
 def shard_deltas(seat_ids: Iterable[int], *, per_seat: int) -> dict[int, int]:
@@ -249,7 +253,7 @@ def shard_deltas(seat_ids: Iterable[int], *, per_seat: int) -> dict[int, int]:
 
 
 def _change_remaining(
-    *, concert_date_id: int, deltas: Mapping[int, int], versions: Mapping[int, int] | None = None
+    *, concert_date_id: int, deltas: Mapping[int, int], versions: Mapping[int, int | None] | None = None
 ) -> None:
     """remaining += delta on each shard in `deltas`, in ascending shard order (one lock order, so two
     transactions touching the same shards cannot deadlock), each an optimistic version-checked UPDATE
@@ -292,14 +296,21 @@ def mark_seats_held(
     concert_date_id: int,
     seat_ids: Sequence[int],
     held_until: dt.datetime,
-    shard_versions: Mapping[int, int] | None = None,
+    shard_versions: Mapping[int, int | None] | None = None,
+    reading: Mapping[str, BaseExpression] | None = None,
+    check: Callable[[Seat], None] | None = None,
 ) -> list[Seat]:
     """AVAILABLE → HELD for every seat or none. Raises NOT_FOUND if a seat is not of this date,
     SEAT_UNAVAILABLE (409, details.seat_ids) if any is held or reserved. Caller holds the transaction;
-    `shard_versions` are the inventory shards' versions if it read them already (`hold_preview`)."""
-    seats = lock_seats(seat_ids)
+    `shard_versions` are the inventory shards' versions if it read them already (`hold_preview`).
+    `reading` is read with the seat lock (see `lock_seats`) and `check` called with the first seat
+    once the seats are known to be of this date, before anything is written: the caller's rules on
+    what it read (it raises to refuse)."""
+    seats = lock_seats(seat_ids, reading=reading)
     if len(seats) != len(set(seat_ids)) or any(seat.concert_date_id != concert_date_id for seat in seats):
         raise NotFound("One or more seats do not exist for this concert date.")
+    if check is not None:
+        check(seats[0])
     taken = [seat for seat in seats if seat.status != SeatStatus.AVAILABLE]
     if taken:
         metrics.seat_conflict()

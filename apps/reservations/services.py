@@ -18,13 +18,13 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, Subquery
+from django.db.models import Count, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from apps.accounts.services import lock_user
 from apps.common import metrics
-from apps.common.db import retry_on_lock_conflict
+from apps.common.db import IdList, read_id_list, retry_on_lock_conflict
 from apps.common.error_codes import ErrorCode
 from apps.common.exceptions import Conflict, NotFound, ServiceUnavailable, ValidationFailed
 from apps.concerts import choosing, seat_map
@@ -91,8 +91,9 @@ def hold_seats(
     the seat map's version when the caller read it already (`seat_map.queue_version_read`).
 
     Raises NOT_FOUND (unknown date, or a seat not of this date), BOOKING_CLOSED (409),
-    SEAT_UNAVAILABLE (409, details.seat_ids lists the taken seats), HOLD_LIMIT_REACHED (409, the
-    user already has MAX_LIVE_HOLDS_PER_USER_PER_DATE live holds for the date), VALIDATION_ERROR.
+    SEAT_UNAVAILABLE (409, details.seat_ids lists the taken seats), HOLD_LIMIT_REACHED (409: the
+    user already has MAX_LIVE_HOLDS_PER_USER_PER_DATE live holds for the date, or would hold and own
+    more than MAX_SEATS_PER_BUYER_PER_DATE of its seats, all reservations together), VALIDATION_ERROR.
     The returned reservation carries its items and seats (no further query to render it)."""
     seat_ids = _clean_seat_ids(seat_ids)
     facts = _bookable_date(concert_date_id)
@@ -216,45 +217,79 @@ def hold_best_available(
     raise ServiceUnavailable("Seats are in high demand; nothing was held. Try again.")
 
 
+def _buyer_columns(*, user_id: int, concert_date_id: int, now: dt.datetime) -> dict[str, Any]:
+    """The user's live holds of the date, and the seats the user holds or owns there (live holds and
+    confirmed reservations together: the per-buyer cap), as scalar subqueries."""
+    live = Q(reservation__status=ReservationStatus.CONFIRMED) | Q(
+        reservation__status=ReservationStatus.HELD, reservation__expires_at__gt=now
+    )
+    live_holds = Reservation.objects.filter(
+        user_id=user_id, concert_date_id=concert_date_id, status=ReservationStatus.HELD, expires_at__gt=now
+    )
+    seats = ReservationItem.objects.filter(
+        live, reservation__user_id=user_id, reservation__concert_date_id=concert_date_id
+    )
+    return {
+        "live_holds": Coalesce(
+            Subquery(live_holds.order_by().values("user_id").annotate(n=Count("pk")).values("n")), 0
+        ),
+        "seats_of_date": Coalesce(
+            Subquery(seats.order_by().values("reservation__user_id").annotate(n=Count("pk")).values("n")), 0
+        ),
+    }
+
+
 def _create_hold(
     *, user_id: int, concert_id: int, concert_date_id: int, seat_ids: list[int], now: dt.datetime
 ) -> Reservation:
-    """The hold transaction, in as few statements as the rules allow: lock the user; one read for the
-    user's live holds, the seats already taken and the inventory shards' versions; lock the seats;
-    flip them; one conditional update per inventory shard (usually one); insert the reservation and
-    its items."""
+    """The hold transaction, in as few statements as the rules allow: lock the user, reading the
+    requested seats already taken (a hold of a taken seat ends there: one statement) and the inventory shards' versions with it; lock the seats, reading
+    the user's live holds and seats of the date with them; flip the seats; one conditional update per
+    inventory shard (usually one); insert the reservation and its items.
+
+    The user's counts are read in the seat lock, not the user lock: a statement's reads see what was
+    committed when it started, and the user lock's may have started before another hold of the same
+    user committed and let it go. The seat lock starts after this hold owns the user row, so its
+    counts are exact (the per-user caps are checked under the user lock)."""
     expires_at = now + dt.timedelta(seconds=settings.HOLD_TTL_SECONDS)
-    live_holds = Reservation.objects.filter(
-        user_id=user_id, concert_date_id=concert_date_id, status=ReservationStatus.HELD, expires_at__gt=now
-    ).order_by()
-    with transaction.atomic():
-        # The user lock comes first: it serialises one user's holds, so the count below is exact.
-        lock_user(user_id=user_id)
-        preview = list(
-            concert_selectors.hold_preview(concert_date_id=concert_date_id, seat_ids=seat_ids, now=now)
-            .annotate(
-                live_holds=Coalesce(Subquery(live_holds.values("user_id").annotate(n=Count("pk")).values("n")), 0)
-            )
-            .values_list("shard", "version", "taken", "live_holds")
-        )
-        if not preview:
-            raise NotFound("Unknown concert date.")
-        held_now = preview[0][3]
-        if held_now >= settings.MAX_LIVE_HOLDS_PER_USER_PER_DATE:
+
+    def check_buyer_caps(seat: Any) -> None:
+        if seat.live_holds >= settings.MAX_LIVE_HOLDS_PER_USER_PER_DATE:
             raise Conflict(
                 ErrorCode.HOLD_LIMIT_REACHED,
-                f"You already hold seats in {held_now} reservations for this date; pay or cancel one first.",
+                f"You already hold seats in {seat.live_holds} reservations for this date; pay or cancel one first.",
             )
-        if preview[0][2]:  # a requested seat is taken (the hot seat): refuse it without locking any
-            taken = concert_selectors.taken_seats(concert_date_id=concert_date_id, seat_ids=seat_ids, now=now)
-            if taken:
-                metrics.seat_conflict()
-                raise concert_services.SeatsTaken(taken)
+        if seat.seats_of_date + len(seat_ids) > settings.MAX_SEATS_PER_BUYER_PER_DATE:
+            raise Conflict(
+                ErrorCode.HOLD_LIMIT_REACHED,
+                f"A buyer may have at most {settings.MAX_SEATS_PER_BUYER_PER_DATE} seats of a date; "
+                f"you hold or own {seat.seats_of_date}.",
+                details={"seats_of_date": seat.seats_of_date, "max": settings.MAX_SEATS_PER_BUYER_PER_DATE},
+            )
+
+    with transaction.atomic():
+        # The user lock comes first: it serialises one user's holds, so the counts read after it are exact.
+        preview = concert_selectors.read_hold_preview(
+            lock_user(
+                user_id=user_id,
+                reading=concert_selectors.hold_preview_columns(
+                    concert_date_id=concert_date_id, seat_ids=seat_ids, now=now
+                ),
+            ),
+            seat_ids=seat_ids,
+        )
+        if None in preview.shard_versions.values():
+            raise NotFound("Unknown concert date.")
+        if preview.taken:  # a requested seat is taken (the hot seat): refuse it without locking any
+            metrics.seat_conflict()
+            raise concert_services.SeatsTaken(preview.taken)
         seats = concert_services.mark_seats_held(
             concert_date_id=concert_date_id,
             seat_ids=seat_ids,
             held_until=expires_at,
-            shard_versions={shard: version for shard, version, _, _ in preview},
+            shard_versions=preview.shard_versions,
+            reading=_buyer_columns(user_id=user_id, concert_date_id=concert_date_id, now=now),
+            check=check_buyer_caps,
         )
         reservation = Reservation.objects.create(
             user_id=user_id,
@@ -271,9 +306,16 @@ def _create_hold(
     return reservation
 
 
+def _seat_ids_of(reservation: Reservation) -> list[int]:
+    """The reservation's seat ids: read with its lock (`lock_own_reservation`), or read now."""
+    if hasattr(reservation, "seat_id_list"):
+        return read_id_list(reservation.seat_id_list)
+    return list(reservation.items.values_list("seat_id", flat=True))
+
+
 def _end_reservation(reservation: Reservation, status: ReservationStatus, now: dt.datetime) -> None:
     """End a live reservation (caller holds its lock): free its seats and its live-seat claims."""
-    seat_ids = list(reservation.items.values_list("seat_id", flat=True))
+    seat_ids = _seat_ids_of(reservation)
     Reservation.objects.filter(pk=reservation.pk).update(status=status, ended_at=now, updated_at=now)
     ReservationItem.objects.filter(reservation_id=reservation.pk).update(live_seat=None, updated_at=now)
     concert_services.release_seats(concert_date_id=reservation.concert_date_id, seat_ids=seat_ids)
@@ -310,8 +352,16 @@ def release_expired_holds(
 
 
 def lock_own_reservation(*, user: Any, reservation_id: int) -> Reservation:
-    """Lock one of the user's reservations; NOT_FOUND (also for another user's reservation)."""
-    reservation = Reservation.objects.select_for_update().filter(pk=reservation_id, user_id=user.pk).first()
+    """Lock one of the user's reservations; NOT_FOUND (also for another user's reservation). Its
+    seat ids are read in the same statement (a reservation's seats never change once it is
+    committed, so the subquery's unlocked read is exact)."""
+    seat_ids = ReservationItem.objects.filter(reservation_id=OuterRef("pk")).order_by().values("reservation_id")
+    reservation = (
+        Reservation.objects.select_for_update()
+        .annotate(seat_id_list=Subquery(seat_ids.annotate(ids=IdList("seat_id")).values("ids")))
+        .filter(pk=reservation_id, user_id=user.pk)
+        .first()
+    )
     if reservation is None:
         raise NotFound("Reservation not found.")
     return reservation
@@ -345,7 +395,7 @@ def lock_reservation_for_payment(*, user: Any, reservation_id: int, now: dt.date
 
 def confirm_reservation(*, reservation: Reservation, now: dt.datetime) -> None:
     """HELD → CONFIRMED and its seats RESERVED (caller holds the reservation lock, inside a payment)."""
-    seat_ids = list(reservation.items.values_list("seat_id", flat=True))
+    seat_ids = _seat_ids_of(reservation)
     concert_services.mark_seats_reserved(concert_date_id=reservation.concert_date_id, seat_ids=seat_ids)
     Reservation.objects.filter(pk=reservation.pk).update(
         status=ReservationStatus.CONFIRMED, reserved_at=now, updated_at=now

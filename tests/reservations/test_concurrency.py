@@ -143,4 +143,21 @@ def test_200_best_available_buyers_for_a_100_seat_section_get_adjacent_seats_onc
     assert refused.value.code == "NOT_ENOUGH_SEATS"
     assert refused.value.details == {"section": "Floor", "quantity": 2, "available": 0, "largest_together": 0}
     assert not any(breaches().values()), breaches()
+
+
+def test_one_buyers_racing_holds_never_pass_the_seats_per_date_cap(settings):
+    """Six holds of 4 seats by one buyer at once, with room for two under MAX_SEATS_PER_BUYER_PER_DATE:
+    the user lock serialises them, so the cap read with it is exact. Without that lock (a plain read
+    in `lock_user`) several holds read the same count and the buyer ends with more than the cap."""
+    settings.MAX_LIVE_HOLDS_PER_USER_PER_DATE = 10
+    settings.MAX_SEATS_PER_BUYER_PER_DATE = 8
+    date = make_date(layout=[{"name": "Floor", "rows": 3, "seats_per_row": 10, "price": "100.00"}])
+    ids = seat_ids(date)
+    user = UserFactory()
+    results = run_in_threads(
+        6, lambda i: services.hold_seats(user=user, concert_date_id=date.pk, seat_ids=ids[4 * i : 4 * i + 4])
+    )
+    assert sorted(error_codes(results)) == ["HOLD_LIMIT_REACHED"] * 4, results
+    held = ReservationItem.objects.filter(reservation__user=user, live_seat__isnull=False).count()
+    assert held == 8
     call_command("check_invariants")

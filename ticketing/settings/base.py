@@ -348,6 +348,8 @@ QUEUE_HEARTBEAT_TIMEOUT_SECONDS = env.int("QUEUE_HEARTBEAT_TIMEOUT_SECONDS", def
 QUEUE_POLL_BUDGET = env.int("QUEUE_POLL_BUDGET", default=150)
 MAX_SEATS_PER_RESERVATION = env.int("MAX_SEATS_PER_RESERVATION", default=4)
 MAX_LIVE_HOLDS_PER_USER_PER_DATE = env.int("MAX_LIVE_HOLDS_PER_USER_PER_DATE", default=2)
+# Seats one buyer may hold and own for one concert date, every live hold and paid booking together.
+MAX_SEATS_PER_BUYER_PER_DATE = env.int("MAX_SEATS_PER_BUYER_PER_DATE", default=8)
 # How often the buyer's page re-reads the seat status while the buyer chooses (spread ±20%): each
 # admitted buyer costs one seat-status request this often, most of them a 304.
 SEAT_STATUS_POLL_SECONDS = env.int("SEAT_STATUS_POLL_SECONDS", default=5)
