@@ -25,10 +25,11 @@ from django.utils import timezone
 from apps.common import metrics, outbox
 from apps.common.error_codes import ErrorCode
 from apps.common.exceptions import Conflict, NotFound, ServiceUnavailable, ValidationFailed
-from apps.common.on_commit import send_on_commit
+from apps.common.on_commit import run_on_commit, send_on_commit
 
 from .effects import SEAT_MAP_CHANGED
 from .models import INVENTORY_SHARDS, Concert, ConcertDate, Inventory, Seat, SeatStatus, Venue, inventory_shard_of
+from .seat_counts import forget_seat_counts
 from .signals import seats_changed
 
 INVENTORY_VERSION_RETRIES = 8
@@ -142,7 +143,6 @@ def create_concert_date(
 
 
 @transaction.atomic
-@transaction.atomic
 def recount_inventory(*, concert_date_id: int) -> None:
     """Rebuild the date's inventory shards from its seats (seats written in bulk outside the seat
     transitions: seeding, benchmarks). Locks the date's seats in the global order, as a hold does."""
@@ -163,6 +163,10 @@ def recount_inventory(*, concert_date_id: int) -> None:
             remaining=available[shard],
         )
         for shard in range(INVENTORY_SHARDS)
+    )
+    run_on_commit(
+        lambda: forget_seat_counts(concert_date_id=concert_date_id),
+        description=f"forgetting the seat counts of date {concert_date_id}",
     )
 
 
@@ -281,14 +285,21 @@ def _change_remaining(
             raise ServiceUnavailable("The seat inventory is busy; nothing was changed. Try again.")
 
 
-def _announce_seat_change(concert_date_id: int, seat_ids: Iterable[int] | None = None) -> None:
+def _announce_seat_change(
+    concert_date_id: int, seat_ids: Iterable[int] | None = None, *, available: int = 0, held: int = 0
+) -> None:
     """The seat map must show a committed change in the next read: drop it right after commit. If
     Redis fails at that moment, the outbox event (same transaction) drops it again within a second.
     Naming the changed seats lets the map patch its last version instead of reading every seat
-    again; None means "anything may have changed" (a new layout)."""
+    again; None means "anything may have changed" (a new layout). `available` and `held` are how
+    the change moved the date's free and held seats: the waiting room's counts (`seat_counts`) move
+    with them right after commit (a lost delta shows until the counts are rebuilt, within
+    COUNTS_TTL_SECONDS)."""
     changed = sorted(set(seat_ids)) if seat_ids is not None else None
     outbox.emit(SEAT_MAP_CHANGED, concert_date_id=concert_date_id, seat_ids=changed)
-    send_on_commit(seats_changed, sender=Seat, concert_date_id=concert_date_id, seat_ids=changed)
+    send_on_commit(
+        seats_changed, sender=Seat, concert_date_id=concert_date_id, seat_ids=changed, available=available, held=held
+    )
 
 
 def mark_seats_held(
@@ -325,7 +336,7 @@ def mark_seats_held(
         deltas=shard_deltas((seat.pk for seat in seats), per_seat=-1),
         versions=shard_versions,
     )
-    _announce_seat_change(concert_date_id, [seat.pk for seat in seats])
+    _announce_seat_change(concert_date_id, [seat.pk for seat in seats], available=-len(seats), held=len(seats))
     for seat in seats:
         seat.status, seat.held_until = SeatStatus.HELD, held_until
     return seats
@@ -344,7 +355,7 @@ def mark_seats_reserved(*, concert_date_id: int, seat_ids: Sequence[int]) -> Non
     )
     if updated != len(seat_ids):
         raise Conflict(ErrorCode.INVALID_STATE, "The seats are no longer held for this reservation.")
-    _announce_seat_change(concert_date_id, seat_ids)
+    _announce_seat_change(concert_date_id, seat_ids, held=-len(seat_ids))
 
 
 def release_seats(*, concert_date_id: int, seat_ids: Sequence[int]) -> None:
@@ -356,4 +367,5 @@ def release_seats(*, concert_date_id: int, seat_ids: Sequence[int]) -> None:
         status=SeatStatus.AVAILABLE, held_until=None, version=F("version") + 1, updated_at=timezone.now()
     )
     _change_remaining(concert_date_id=concert_date_id, deltas=shard_deltas((seat.pk for seat in seats), per_seat=1))
-    _announce_seat_change(concert_date_id, [seat.pk for seat in seats])
+    held = sum(seat.status == SeatStatus.HELD for seat in seats)
+    _announce_seat_change(concert_date_id, [seat.pk for seat in seats], available=len(seats), held=-held)

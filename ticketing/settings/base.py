@@ -327,8 +327,9 @@ SPECTACULAR_SETTINGS = {
 HOLD_TTL_SECONDS = env.int("HOLD_TTL_SECONDS", default=300)
 HOLD_SWEEP_INTERVAL_SECONDS = env.int("HOLD_SWEEP_INTERVAL_SECONDS", default=5)
 HOLD_SWEEP_BATCH = env.int("HOLD_SWEEP_BATCH", default=200)
-# Waiting room: `auto` admits by capacity (an AIMD controller on the booking path's p95 latency and
-# sheds moves the target between QUEUE_MIN_ACTIVE and QUEUE_MAX_ACTIVE); `fixed` admits up to
+# Waiting room: `auto` admits by rate (each run about the buyers who left the booking path since the
+# last one, times QUEUE_ADMIT_MARGIN while healthy, braked in the same run by the booking path's p95
+# latency and sheds, within QUEUE_MIN_ACTIVE..QUEUE_MAX_ACTIVE admitted); `fixed` admits up to
 # QUEUE_ADMIT_BATCH per run, never beyond QUEUE_MAX_ACTIVE (a fixed pace; docs/QUEUE.md).
 QUEUE_ADMISSION = env.str("QUEUE_ADMISSION", default="auto")
 if QUEUE_ADMISSION not in ("auto", "fixed"):
@@ -338,6 +339,8 @@ QUEUE_ADMIT_BATCH = env.int("QUEUE_ADMIT_BATCH", default=110)
 QUEUE_MIN_ACTIVE = env.int("QUEUE_MIN_ACTIVE", default=50)
 QUEUE_MAX_ACTIVE = env.int("QUEUE_MAX_ACTIVE", default=660)
 QUEUE_TARGET_P95_MS = env.int("QUEUE_TARGET_P95_MS", default=300)
+# `auto`: while the booking path is healthy, a run admits this many times the departures it replaces.
+QUEUE_ADMIT_MARGIN = env.float("QUEUE_ADMIT_MARGIN", default=1.1)
 QUEUE_PREQUEUE_SECONDS = env.int("QUEUE_PREQUEUE_SECONDS", default=900)
 QUEUE_ACTIVE_IDLE_SECONDS = env.int("QUEUE_ACTIVE_IDLE_SECONDS", default=120)
 QUEUE_TOKEN_TTL_SECONDS = env.int("QUEUE_TOKEN_TTL_SECONDS", default=600)
