@@ -9,7 +9,7 @@ PIP := $(VENV)/bin/pip
 NODE_INSTALLED := node_modules/.installed
 ESLINT := node_modules/.bin/eslint
 
-.PHONY: run test lint format bench bench-all rush services clean
+.PHONY: run test lint format bench bench-all rush rush-faults services clean
 
 $(VENV)/bin/activate:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || \
@@ -62,13 +62,21 @@ $(VENV)/.bench-installed: bench/requirements.txt $(VENV)/.dev-installed
 
 # `make bench`: a scaled-down rush (under 3 minutes); `make rush` the full on-sale (20,000 buyers, one date
 # of 10,000 seats, fixed and auto admission side by side, behind nginx as deployed, whose X-Request-Start lets
-# the auto controller see time queued for a worker; RUSH_ARGS="--seats 50000" for the arena, "--proxy none" direct);
+# the auto controller see time queued for a worker; RUSH_ARGS="--seats 50000 --buyers 100000" for the arena,
+# "--proxy none" direct). Both print every gate (time to sell out, p99s, buyers served, the draw, CPU per
+# seat, ...) with its figure and PASS/FAIL, and fail when a gate does (docs/PERFORMANCE.md, "The rush").
 # `make bench-all` also runs every micro-benchmark whose figures are in docs/PERFORMANCE.md.
 bench: $(VENV)/.bench-installed services
 	$(PY) bench/rush.py --short
 
 rush: $(VENV)/.bench-installed services
 	$(PY) bench/rush.py --proxy nginx $(RUSH_ARGS)
+
+# `make rush-faults`: the rush on a Redis and a MariaDB of its own (never the machine's), with a gunicorn
+# worker SIGKILLed every 20 s, the booking worker down for 30 s, Redis and MariaDB restarted mid-sale
+# (scripts/faults.py); RUSH_ARGS="--short" for the scaled-down run.
+rush-faults: $(VENV)/.bench-installed services
+	$(PY) bench/rush.py --faults --proxy nginx $(RUSH_ARGS)
 
 bench-all: bench
 	$(PY) bench/seat_locking.py --seconds 3

@@ -9,7 +9,14 @@ Sync workers are meant to sit behind a buffering proxy (deploy/nginx).
 
 import multiprocessing
 import os
+import sys
 from pathlib import Path
+
+from gunicorn import util as gunicorn_util
+
+# The project, whatever the working directory (gunicorn runs this file as a module, with __file__).
+sys.path.insert(0, str(Path(globals().get("__file__") or "gunicorn.conf.py").resolve().parent))
+from apps.common.server_errors import json_error_writer
 
 bind = f"{os.environ.get('BIND_HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
 workers = int(os.environ.get("WEB_CONCURRENCY") or multiprocessing.cpu_count() * 2 + 1)
@@ -21,6 +28,14 @@ keepalive = 5  # nginx keeps upstream connections open (keepalive 32)
 # Recycle workers now and then so a slow leak never grows without bound; jitter keeps them apart.
 max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "5000"))
 max_requests_jitter = max_requests // 10
+# Requests gunicorn itself refuses before the app: a request line over 8190 bytes is 414, a header over
+# 8190 bytes or more than 100 headers 431 (nginx's own limits, deploy/nginx, are the same size), answered
+# in the API's error shape (apps/common/server_errors.py) rather than gunicorn's HTML page.
+limit_request_line = 8190
+limit_request_field_size = 8190
+limit_request_fields = 100
+gunicorn_util.write_error = json_error_writer(gunicorn_util.write_nonblock)
+
 # The proxy's X-Forwarded-* are trusted only from these addresses.
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 

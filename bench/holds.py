@@ -87,7 +87,7 @@ def main() -> None:
 
     env = scratch_env(
         "bench_holds", args.redis_db, ROOT_URLCONF="bench.floor_urls",
-        MAX_LIVE_HOLDS_PER_USER_PER_DATE="100000", QUEUE_TOKEN_TTL_SECONDS="3600",
+        MAX_LIVE_HOLDS_PER_USER_PER_DATE="100000", MAX_SEATS_PER_BUYER_PER_DATE="100000", QUEUE_TOKEN_TTL_SECONDS="3600",
         THROTTLE_HOLD="100000000/min", THROTTLE_HOLD_IP="100000000/min",
         THROTTLE_PAY="100000000/min", THROTTLE_PAY_IP="100000000/min",
     )  # fmt: skip

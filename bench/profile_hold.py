@@ -18,6 +18,7 @@ from bench.scratch import bench_date, scratch_django
 
 UNLIMITED = {
     "MAX_LIVE_HOLDS_PER_USER_PER_DATE": "1000000",
+    "MAX_SEATS_PER_BUYER_PER_DATE": "1000000",
     "THROTTLE_HOLD": "100000000/min",
     "THROTTLE_HOLD_IP": "100000000/min",
 }

@@ -5,15 +5,20 @@ the run and independent of how fast the server answers. Each user walks one buye
 idles, so the user count is the number of buyers who have arrived. The plan (who arrives when, with which
 access token) comes from the JSON file named by RUSH_PLAN; what each buyer saw goes to RUSH_RESULT.
 
-A buyer enters the queue of the date (before the opening: the pre-queue), polls the status exactly as
-the server says (`poll_after_seconds`), and once admitted reads the seat layout once and the seat status,
-picks 1-4 adjacent seats preferring the best (dearest) sections, holds them, retries with other seats on
-SEAT_UNAVAILABLE after re-reading the status with If-None-Match, and pays; some abandon their hold.
+A buyer enters the queue of the date (before the opening: the pre-queue, with a draw nonce of its own),
+polls the status exactly as the server says (`poll_after_seconds`), dropping its idle connection while it
+waits long (as browsers do), and stops when told SOLD_OUT. Once admitted it reads the seat layout and
+asks for 1-4 seats: most buyers with best available (`quantity`, sometimes a section), the rest by picking
+adjacent seats on the map (the seat status) in the best (dearest) sections, retrying with other seats on
+SEAT_UNAVAILABLE after re-reading the status with If-None-Match, and turning to best available after two
+refusals. When no seat is free but some are held, it re-reads the status every few seconds until held
+seats come back, the date is sold out or its patience ends. Then it pays; some abandon their hold.
 A 429 or 503 is honoured (Retry-After) and retried a bounded number of times.
 """
 
 from __future__ import annotations
 
+import bisect
 import json
 import os
 import random
@@ -27,6 +32,7 @@ from locust import FastHttpUser, LoadTestShape, events, task
 
 PLAN: dict[str, Any] = json.loads(Path(os.environ["RUSH_PLAN"]).read_text()) if os.environ.get("RUSH_PLAN") else {}
 RESULT_PATH = os.environ.get("RUSH_RESULT", "")
+PROFILE_PATH = os.environ.get("RUSH_PROFILE", "")  # where the load generator's own profile goes, if asked
 BUCKET_SECONDS = 5
 
 _next_buyer = 0
@@ -38,12 +44,28 @@ statuses: dict[str, Counter] = defaultdict(Counter)
 missing_retry_after: Counter = Counter()
 server_errors: list[str] = []
 finished = 0
+# What the server turned out to support: status answers with seats_available (it tells SOLD_OUT), and
+# best-available holds (False after a 400 to a `quantity` body: every buyer then picks on the map).
+server_supports = {"sold_out": False, "best_available": True}
+# The seat layout, parsed once per ETag: every buyer still downloads it, as a browser would.
+_layouts: dict[str, list[dict[str, Any]]] = {}
+# A waiting buyer told to come back in this many seconds or more drops its idle connection first
+# (browsers drop idle ones; nginx closes them after its keepalive_timeout of 30 s anyway).
+IDLE_CLOSE_SECONDS = 20.0
+
+
+_profiler = None
 
 
 @events.test_start.add_listener
 def _on_start(environment: Any, **_: Any) -> None:
-    global _started_at
+    global _started_at, _profiler
     _started_at = time.time()
+    if PROFILE_PATH:
+        import cProfile
+
+        _profiler = cProfile.Profile(time.process_time)  # CPU, not the wall clock greenlets sleep on
+        _profiler.enable()
 
 
 @events.request.add_listener
@@ -53,7 +75,7 @@ def _on_request(request_type: str, name: str, response_time: float, response: An
         statuses[name]["transport"] += 1
         return
     latencies[name].append(response_time)
-    timeline[(name, int((time.time() - _started_at) // BUCKET_SECONDS))].append(response_time)
+    timeline[(name, int((time.time() - PLAN["t0"]) // BUCKET_SECONDS))].append(response_time)
     statuses[name][code] += 1
     if code >= 500 and code != 503:
         server_errors.append(f"{name} {code} {(response.text or '')[:200]}")
@@ -63,12 +85,17 @@ def _on_request(request_type: str, name: str, response_time: float, response: An
 
 @events.test_stop.add_listener
 def _on_stop(environment: Any, **_: Any) -> None:
+    if _profiler is not None:
+        _profiler.disable()
+        _profiler.dump_stats(PROFILE_PATH)
     if not RESULT_PATH:
         return
     result = {
         "started_at": _started_at,
+        "server_supports": server_supports,
         "journeys": journeys,
         "latencies": latencies,
+        # Windows of BUCKET_SECONDS, their start in seconds since t0.
         "timeline": [[name, bucket * BUCKET_SECONDS, values] for (name, bucket), values in sorted(timeline.items())],
         "statuses": {name: {str(code): n for code, n in counts.items()} for name, counts in statuses.items()},
         "missing_retry_after": dict(missing_retry_after),
@@ -83,7 +110,7 @@ class RushShape(LoadTestShape):
 
     def tick(self) -> tuple[int, float] | None:
         elapsed = time.time() - PLAN["t0"]
-        arrived = sum(1 for at in PLAN["arrivals"] if at <= elapsed)
+        arrived = bisect.bisect_right(PLAN["arrivals"], elapsed)  # the plan's arrivals are sorted
         everyone = len(PLAN["arrivals"])
         if (finished >= everyone) or elapsed > PLAN["budget_seconds"]:
             return None
@@ -92,6 +119,10 @@ class RushShape(LoadTestShape):
 
 class GiveUp(Exception):
     """The journey cannot go on (transport error, an answer the buyer cannot act on)."""
+
+
+class SoldOut(Exception):
+    """The server said the date is sold out (status SOLD_OUT, or entry 409 SOLD_OUT)."""
 
 
 class Buyer(FastHttpUser):
@@ -103,7 +134,8 @@ class Buyer(FastHttpUser):
         global _next_buyer
         self.buyer = PLAN["buyers"][_next_buyer]
         _next_buyer += 1
-        self.journey: dict[str, Any] = {"user_id": self.buyer["user_id"], "arrived": self.now(), "polls": []}
+        self.journey: dict[str, Any] = {"user_id": self.buyer["user_id"], "arrived": self.now(), "polls": [],
+                                        "hold_attempts": 0, "seat_unavailable": 0}  # fmt: skip
         journeys.append(self.journey)  # recorded at once, so a buyer still waiting when the run ends counts
         self.rng = random.Random(PLAN["seed"] * 1_000_003 + self.buyer["user_id"])
 
@@ -115,11 +147,15 @@ class Buyer(FastHttpUser):
         global finished
         try:
             self.buy()
+        except SoldOut:
+            self.journey["told_sold_out"] = self.now()
+            self.journey.setdefault("outcome", "told sold out")
         except GiveUp as exc:
             self.journey.setdefault("outcome", f"gave up: {exc}")
         finally:
             self.journey["ended"] = self.now()
             finished += 1
+            self.client.client.close()  # the tab is closed
         while True:  # one journey per buyer: stay idle until the run ends
             gevent.sleep(3600)
 
@@ -162,6 +198,12 @@ class Buyer(FastHttpUser):
     def auth(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.access}"}
 
+    def pause(self, seconds: float) -> None:
+        """Wait as the page does; a long wait drops the idle connection first, as a browser would."""
+        if seconds >= IDLE_CLOSE_SECONDS:
+            self.client.client.close()
+        gevent.sleep(seconds)
+
     # --- the journey --------------------------------------------------------------------------------
 
     def buy(self) -> None:
@@ -180,6 +222,7 @@ class Buyer(FastHttpUser):
         if reservation is None:
             self.call("DELETE", PLAN["queue_query"], "DELETE /api/queue", ok=(204,), headers=self.auth())
             return
+        self.journey["held"] = True
         self.journey["reservation"] = reservation["id"]
         self.journey["seats"] = len(reservation["seats"])
         if self.rng.random() < PLAN["abandon"]:
@@ -195,30 +238,40 @@ class Buyer(FastHttpUser):
             self.journey["outcome"] = f"payment {response.json()['error']['code']}"
 
     def wait_in_line(self) -> dict[str, Any]:
-        target = {"concert_id": PLAN["concert_id"], "concert_date_id": PLAN["date_id"]}
+        nonce = f"rush-{self.rng.getrandbits(64):016x}"
+        target = {"concert_id": PLAN["concert_id"], "concert_date_id": PLAN["date_id"], "draw_nonce": nonce}
         while True:
             response = self.call("POST", "/api/queue", "POST /api/queue", ok=(200, 201), headers=self.auth(),
                                  json_body=target)  # fmt: skip
             if response.status_code in (200, 201):
                 break
             body = response.json()["error"]
+            if body["code"] == "SOLD_OUT":
+                server_supports["sold_out"] = True
+                raise SoldOut()
             if body["code"] == "BOOKING_CLOSED" and self.now() < PLAN["opens_at"] + 5:
                 # Before the pre-queue (or the sale) opens: the page lets the buyer in when it does.
-                gevent.sleep(max(1.0, PLAN["opens_at"] - self.now()) + self.rng.uniform(0, 2))
+                self.pause(max(1.0, PLAN["opens_at"] - self.now()) + self.rng.uniform(0, 2))
                 continue
             raise GiveUp(f"queue entry {body['code']}")
         state = response.json()
         self.journey["entered"] = self.now()
         self.journey["entry_position"] = state.get("position")
         self.journey["prequeue"] = state.get("opens_at") is not None
+        if self.journey["prequeue"]:
+            self.journey["nonce"] = state.get("draw_nonce") or nonce
         while state["status"] == "WAITING":
-            gevent.sleep(state.get("poll_after_seconds") or 5)
+            self.pause(state.get("poll_after_seconds") or 5)
             response = self.call("GET", PLAN["status_query"], "GET /api/queue/status", ok=(200,), headers=self.auth())
             if response.status_code != 200:
                 raise GiveUp(f"status {response.status_code}")
             state = response.json()
+            if "seats_available" in state:
+                server_supports["sold_out"] = True
             if state["status"] == "WAITING" and state.get("position") is not None:
                 self.journey["polls"].append([round(self.now(), 2), state["position"]])
+        if state["status"] == "SOLD_OUT":
+            raise SoldOut()
         if state["status"] != "READY":
             raise GiveUp(f"queue status {state['status']}")
         return state
@@ -232,33 +285,112 @@ class Buyer(FastHttpUser):
             raise GiveUp(f"seat status {response.status_code}")
         return response.headers.get("ETag"), response.json()["codes"]
 
-    def hold(self) -> dict[str, Any] | None:
+    def read_layout(self) -> list[dict[str, Any]]:
         response = self.call("GET", PLAN["layout_path"], "GET seat-layout", ok=(200,))
         if response.status_code != 200:
             raise GiveUp(f"layout {response.status_code}")
-        sections = layout_sections(response.json())
-        etag, codes = self.read_status(None)
+        etag = response.headers.get("ETag") or ""
+        if etag not in _layouts or not etag:
+            _layouts[etag] = layout_sections(response.json())
+        return _layouts[etag]
+
+    def attempt(self, body: dict[str, Any]) -> Any:
+        """One hold attempt; counted once whatever 429/503 retries it took."""
+        response = self.call("POST", "/api/reservations", "POST /api/reservations", ok=(201,), headers=self.headers,
+                             json_body={"concert_date_id": PLAN["date_id"], **body})  # fmt: skip
+        self.journey["hold_attempts"] += 1
+        return response
+
+    def hold(self) -> dict[str, Any] | None:
+        """Seats for this buyer, or None (the outcome says why)."""
+        sections = self.read_layout()
+        quantity = self.rng.choice((1, 2, 2, 2, 3, 4))
+        best = server_supports["best_available"] and self.rng.random() < PLAN["best_available_share"]
+        # A best-available buyer may name a section (the dearer, the likelier), or leave it to the server.
+        section = pick_section(sections, self.rng) if best and self.rng.random() < 0.5 else None
+        together = True
+        etag, codes = (None, None) if best else self.read_status(None)
         gevent.sleep(self.rng.uniform(*PLAN["think_choose"]))
-        for attempt in range(PLAN["hold_attempts"]):
-            if attempt:
-                etag, fresh = self.read_status(etag)
-                codes = fresh or codes
-            wanted = choose_seats(sections, codes, self.rng.choice((1, 2, 2, 2, 3, 4)), self.rng)
-            if not wanted:
+        patience_ends = self.now() + PLAN["patience_seconds"]
+        while True:
+            if self.journey["hold_attempts"] >= 2 * PLAN["hold_attempts"]:
+                self.journey["outcome"] = "no seat after retries"
+                return None
+            if best:
+                body = {"quantity": quantity, **({"section": section} if section else {}),
+                        **({} if together else {"together": False})}  # fmt: skip
+                response = self.attempt(body)
+                if response.status_code == 201:
+                    return response.json()
+                error = response.json()["error"]
+                if error["code"] == "VALIDATION_ERROR" and "seat_ids" in json.dumps(error.get("details")):
+                    server_supports["best_available"] = best = False  # the server has no best available
+                    self.journey["hold_attempts"] -= 1  # not an attempt at seats
+                    etag, codes = self.read_status(None)
+                    continue
+                if error["code"] != "NOT_ENOUGH_SEATS":
+                    self.journey["outcome"] = f"hold {error['code']}"
+                    return None
+                details = error.get("details") or {}
+                if section:  # that section is full: anywhere will do
+                    section = None
+                    continue
+                available = int(details.get("available") or 0)
+                fewer = min(quantity, available)
+                if available and (fewer, int(details.get("largest_together") or 0) >= fewer) != (quantity, together):
+                    # Fewer free than wanted, or not side by side: take what there is.
+                    quantity, together = fewer, int(details.get("largest_together") or 0) >= fewer
+                    continue
+            else:
+                wanted = choose_seats(sections, codes, quantity, self.rng) if codes else []
+                if wanted:
+                    response = self.attempt({"seat_ids": wanted})
+                    if response.status_code == 201:
+                        return response.json()
+                    code = response.json()["error"]["code"]
+                    if code != "SEAT_UNAVAILABLE":
+                        self.journey["outcome"] = f"hold {code}"
+                        return None
+                    self.journey["seat_unavailable"] += 1
+                    taken = set(response.json()["error"]["details"].get("seat_ids") or wanted)
+                    codes = mark_taken(sections, codes, taken)
+                    if self.journey["seat_unavailable"] >= 2 and server_supports["best_available"]:
+                        best = True  # the page's first choice, after the map let the buyer down twice
+                        continue
+                    if self.journey["seat_unavailable"] >= PLAN["hold_attempts"]:
+                        self.journey["outcome"] = "no seat after retries"
+                        return None
+                    etag, fresh = self.read_status(etag)
+                    codes = fresh or codes
+                    continue
+            # Nothing free now: wait for held seats to come back, unless every seat is sold.
+            etag, codes = self.wait_for_seats(etag, codes, patience_ends)
+            if codes is None:
+                return None
+
+    def wait_for_seats(
+        self, etag: str | None, codes: str | None, patience_ends: float
+    ) -> tuple[str | None, str | None]:
+        """Nothing is free now: re-read the seat status every few seconds until it shows a free seat.
+        Returns (etag, codes), or (etag, None) with the outcome set when every seat is sold or the
+        buyer's patience ends. It always waits before reading: the caller has just been told no seat fits."""
+        while True:
+            if codes is not None and "A" not in codes and "H" not in codes:
                 self.journey["outcome"] = "sold out"
-                return None
-            response = self.call("POST", "/api/reservations", "POST /api/reservations", ok=(201,),
-                                 headers=self.headers, json_body={"concert_date_id": PLAN["date_id"], "seat_ids": wanted})  # fmt: skip
-            if response.status_code == 201:
-                return response.json()
-            code = response.json()["error"]["code"]
-            if code != "SEAT_UNAVAILABLE":
-                self.journey["outcome"] = f"hold {code}"
-                return None
-            taken = set(response.json()["error"]["details"].get("seat_ids") or wanted)
-            codes = mark_taken(sections, codes, taken)
-        self.journey["outcome"] = "no seat after retries"
-        return None
+                return etag, None
+            if self.now() > patience_ends:
+                self.journey["outcome"] = "no seat came back"
+                return etag, None
+            gevent.sleep(self.rng.uniform(3.0, 6.0))
+            etag, fresh = self.read_status(etag if codes is not None else None)
+            codes = fresh or codes
+            if codes is not None and "A" in codes:
+                return etag, codes
+
+
+def pick_section(sections: list[dict[str, Any]], rng: random.Random) -> str:
+    """A section drawn with a preference for the best (dearest) ones, weight 1/(k+1)."""
+    return rng.choices(sections, weights=[1 / (k + 1) for k in range(len(sections))])[0]["name"]
 
 
 def layout_sections(layout: dict[str, Any]) -> list[dict[str, Any]]:
@@ -269,7 +401,7 @@ def layout_sections(layout: dict[str, Any]) -> list[dict[str, Any]]:
         for row in section["rows"]:
             rows.append([(seat_id, index + i) for i, (seat_id, _num) in enumerate(row["seats"])])
             index += len(row["seats"])
-        sections.append({"price": float(section["price"]), "rows": rows})
+        sections.append({"name": section["name"], "price": float(section["price"]), "rows": rows})
     return sorted(sections, key=lambda s: -s["price"])
 
 

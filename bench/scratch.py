@@ -41,9 +41,12 @@ def scratch_env(db_name: str, redis_db: int, **extra: str) -> dict[str, str]:
 
 
 def _admin_execute(env: dict[str, str], statement: str) -> None:
+    from urllib.parse import urlsplit
+
     import MySQLdb
 
-    admin = MySQLdb.connect(host="127.0.0.1", user="root", passwd="")
+    url = urlsplit(env["DATABASE_URL"])  # the machine's server, or a fault run's own (scripts/faults.py)
+    admin = MySQLdb.connect(host=url.hostname or "127.0.0.1", port=url.port or 3306, user="root", passwd="")
     try:
         admin.cursor().execute(statement.format(db=env["DATABASE_URL"].rsplit("/", 1)[1]))
     finally:

@@ -15,7 +15,7 @@ fi
 if ! redis_up && command -v redis-server >/dev/null 2>&1; then
   echo "starting Redis"
   mkdir -p /var/lib/redis /var/log/redis 2>/dev/null
-  redis-server --daemonize yes --bind 127.0.0.1 -::1 --port "$REDIS_PORT" --save "" --appendonly no \
+  redis-server --daemonize yes --bind 127.0.0.1 -::1 --port "$REDIS_PORT" --save "" --appendonly yes --appendfsync everysec \
     --dir /var/lib/redis --logfile /var/log/redis/ci.log
 fi
 for _ in $(seq 1 60); do

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import signal
 import string
@@ -36,11 +37,12 @@ MIME_TYPES = Path("/etc/nginx/mime.types")
 
 MAIN_CONFIG = """\
 worker_processes {workers};
+worker_rlimit_nofile {nofile};
 daemon off;
 pid {workdir}/nginx.pid;
 error_log {workdir}/error.log warn;
 events {{
-    worker_connections 4096;
+    worker_connections {connections};
 }}
 http {{
     {mime}
@@ -55,6 +57,20 @@ http {{
     include {workdir}/ticketing.conf;
 }}
 """
+
+
+def connection_limits() -> tuple[int, int]:
+    """(open files, connections) per worker: deploy/nginx/nginx.conf's, within what this machine lets a
+    process open (a proxied request holds two descriptors: the client's and the upstream's)."""
+    import resource
+
+    deployed = (ROOT / "deploy" / "nginx" / "nginx.conf").read_text()
+    nofile = int(re.search(r"worker_rlimit_nofile\s+(\d+);", deployed).group(1))
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    if hard != resource.RLIM_INFINITY:
+        nofile = min(nofile, hard)
+    connections = int(re.search(r"worker_connections\s+(\d+);", deployed).group(1))
+    return nofile, min(connections, nofile // 2)
 
 
 def nginx_binary() -> str:
@@ -88,7 +104,10 @@ def write_config(workdir: Path, *, upstream: str, port: int, static_root: Path, 
     )
     mime = f"include {MIME_TYPES};" if MIME_TYPES.exists() else ""
     config = workdir / "nginx.conf"
-    config.write_text(MAIN_CONFIG.format(workers=workers, workdir=workdir, mime=mime))
+    nofile, connections = connection_limits()
+    config.write_text(
+        MAIN_CONFIG.format(workers=workers, workdir=workdir, mime=mime, nofile=nofile, connections=connections)
+    )
     return config
 
 

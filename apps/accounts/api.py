@@ -7,13 +7,14 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.common.error_codes import ErrorCode
+from apps.common.exceptions import InvalidCredentials
 from apps.common.idempotency import run_idempotent
 from apps.common.schema import IDEMPOTENCY_PARAMETER, JsonInput
-from apps.common.throttling import ScopedUserRateThrottle
+from apps.common.throttling import ScopedUserRateThrottle, uncount_windows
 from apps.common.views import PublicApi
 
 from . import selectors, services
-from .hashing_slots import hashing_slot
+from .hashing_slots import HashingSlotsBusy, hashing_slot
 from .serializers import (
     AmountField,
     MeOutputSerializer,
@@ -21,7 +22,7 @@ from .serializers import (
     UserOutputSerializer,
     WalletTransactionSerializer,
 )
-from .throttling import RefreshRateThrottle
+from .throttling import RefreshRateThrottle, check_not_locked_out, clear_failed_logins, record_failed_login
 
 
 class SignupApi(PublicApi):
@@ -50,8 +51,12 @@ class SignupApi(PublicApi):
 
     @extend_schema(request=InputSerializer, responses={201: UserOutputSerializer}, operation_id="auth_signup")
     def post(self, request: Request) -> Response:
-        with hashing_slot():
-            user = services.signup(**self.get_input(request))
+        try:
+            with hashing_slot():
+                user = services.signup(**self.get_input(request))
+        except HashingSlotsBusy:
+            uncount_windows(getattr(request, "counted_throttle_windows", []))  # the retry pays, not this
+            raise
         return Response(UserOutputSerializer(user).data, status=status.HTTP_201_CREATED)
 
 
@@ -63,10 +68,30 @@ class LoginApi(PublicApi):
         email = serializers.CharField(max_length=254)
         password = serializers.CharField(max_length=128, trim_whitespace=False)
 
-    @extend_schema(request=InputSerializer, responses={200: TokenPairSerializer}, operation_id="auth_login")
+    @extend_schema(
+        request=InputSerializer,
+        responses={200: TokenPairSerializer},
+        operation_id="auth_login",
+        description=(
+            "Per client address the `login` rate limit applies; per account, after LOGIN_LOCKOUT_FAILURES "
+            "failed logins within LOGIN_LOCKOUT_SECONDS, logins are 429 THROTTLED with Retry-After until "
+            "that window ends. A burst of logins waits briefly for the server's password hashing."
+        ),
+    )
     def post(self, request: Request) -> Response:
-        with hashing_slot():
-            return Response(services.login(**self.get_input(request)))
+        credentials = self.get_input(request)
+        check_not_locked_out(email=credentials["email"])
+        try:
+            with hashing_slot():
+                tokens = services.login(**credentials)
+        except HashingSlotsBusy:
+            uncount_windows(getattr(request, "counted_throttle_windows", []))  # the retry pays, not this
+            raise
+        except InvalidCredentials:
+            record_failed_login(email=credentials["email"])
+            raise
+        clear_failed_logins(email=credentials["email"])
+        return Response(tokens)
 
 
 class RefreshInputSerializer(JsonInput):

@@ -1,8 +1,10 @@
 from decimal import Decimal
+from typing import Any
 
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
+from django.contrib.auth.hashers import is_password_usable
 from django.contrib.auth.models import PermissionsMixin
-from django.db import models
+from django.db import models, transaction
 
 from apps.common.models import TimeStampedModel
 
@@ -64,6 +66,33 @@ class User(AbstractBaseUser, PermissionsMixin, TimeStampedModel):
 
     def __str__(self) -> str:
         return self.email
+
+    # The password hash as last read from or written to the database (None: not known here).
+    _stored_password: str | None = None
+
+    @classmethod
+    def from_db(cls, db: str | None, field_names: Any, values: Any) -> "User":
+        user = super().from_db(db, field_names, values)
+        user._stored_password = user.__dict__.get("password")
+        return user
+
+    def password_replaced(self) -> bool:
+        """Whether the save in progress replaces a password someone could log in with: `set_password()`
+        was called (AbstractBaseUser keeps the raw password until the save; re-hashing at login does
+        not) on an account that had one, or whose old hash this object does not know."""
+        if self._password is None:
+            return False
+        old = self._stored_password
+        return old is None or (bool(old) and is_password_usable(old))
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        # A new password and the end of every session it implies (receivers) commit together.
+        if self._state.adding or not self.password_replaced():
+            super().save(*args, **kwargs)
+        else:
+            with transaction.atomic(using=kwargs.get("using") or self._state.db):
+                super().save(*args, **kwargs)
+        self._stored_password = self.__dict__.get("password")  # never loads a deferred field (the wallet's)
 
     @property
     def is_staff(self) -> bool:

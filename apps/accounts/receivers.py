@@ -22,3 +22,13 @@ def end_sessions_of_inactive_user(sender: Any, instance: User, update_fields: An
         return
     if not instance.is_active or instance.deleted_at is not None:
         services.end_all_sessions(user_id=instance.pk)
+
+
+@receiver(post_save, sender=User, dispatch_uid="accounts.end_sessions_after_password_change")
+def end_sessions_after_password_change(sender: Any, instance: User, created: bool, **kwargs: Any) -> None:
+    """A new password ends every session of the user, wherever it was set (the admin's password form,
+    `manage.py changepassword`, any `set_password()` then `save()`): whoever held a stolen token
+    loses it with the old password. `User.save` makes the save and this one transaction, so with
+    Redis down the password does not change either (503). A hash upgraded at login is no change."""
+    if not created and instance.password_replaced():
+        services.end_all_sessions(user_id=instance.pk)

@@ -12,7 +12,7 @@ Every token issued at login carries a `fam` claim (the family id), kept through 
 copied into each access token. Revocation is two Redis keys per token, both under the user's hash
 tag so one MGET (or one pipeline slot in Redis Cluster) reads them:
 
-    <prefix>auth:{u<user_id>}:revoked_before      epoch seconds; tokens issued (iat) before it are dead
+    <prefix>auth:{u<user_id>}:revoked_before      epoch seconds (to the millisecond); tokens issued before it are dead
     <prefix>auth:{u<user_id>}:family:<fam>        "1" while the family is revoked
 
 Both expire after one access-token lifetime: by then every access token they could refuse has
@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from rest_framework_simplejwt.settings import api_settings as jwt_settings
@@ -35,6 +36,9 @@ from rest_framework_simplejwt.settings import api_settings as jwt_settings
 from apps.common.redis import get_redis, redis_key
 
 FAMILY_CLAIM = "fam"
+# When the token was issued, in epoch milliseconds: `iat` has whole seconds, and a user who changes the
+# password and logs in again within the second must get a token that the revocation does not refuse.
+ISSUED_AT_MS_CLAIM = "iat_ms"
 
 
 class MalformedClaims(ValueError):
@@ -67,10 +71,19 @@ def family_of(claims: Mapping[str, Any]) -> str:
     return family
 
 
-def issued_at(claims: Mapping[str, Any]) -> int:
+def epoch_ms(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)
+
+
+def issued_at(claims: Mapping[str, Any]) -> float:
+    """When the token was issued, in epoch seconds: to the millisecond when it says so (every token
+    this service issues), else its whole-second `iat` (a token minted by hand)."""
     iat = claims.get("iat")
     if isinstance(iat, bool) or not isinstance(iat, (int, float)):
         raise MalformedClaims("iat")
+    iat_ms = claims.get(ISSUED_AT_MS_CLAIM)
+    if isinstance(iat_ms, int) and not isinstance(iat_ms, bool) and int(iat) * 1000 <= iat_ms < (int(iat) + 1) * 1000:
+        return iat_ms / 1000
     return int(iat)
 
 
@@ -95,12 +108,12 @@ def revocation_keys(claims: Mapping[str, Any]) -> tuple[str, str]:
 # --- The decision -----------------------------------------------------------------------------
 
 
-def is_revoked(*, issued_at: int, revoked_before: str | bytes | None, family_revoked: str | bytes | None) -> bool:
+def is_revoked(*, issued_at: float, revoked_before: str | bytes | None, family_revoked: str | bytes | None) -> bool:
     """Whether a token issued at `issued_at` (epoch seconds) is revoked, given the values of its
     `revocation_keys()` (None for a missing key). Pure: no I/O."""
     if family_revoked is not None:
         return True
-    return revoked_before is not None and issued_at < int(revoked_before)
+    return revoked_before is not None and issued_at < float(revoked_before)
 
 
 # The same rule for a Lua script that has already read the two keys (missing keys are false):
@@ -135,6 +148,8 @@ def revoke_family(*, user_id: int, family: str) -> None:
 
 
 def revoke_user_tokens(*, user_id: int) -> None:
-    """Refuse every token issued to the user until now (this second included). Tokens issued
-    later (after a reactivation and a new login) are not affected."""
-    get_redis().set(user_revoked_before_key(user_id), str(int(time.time()) + 1), ex=_ttl_seconds())
+    """Refuse every token issued to the user until now (this millisecond included; a token without
+    `iat_ms` issued this second too). Tokens issued later (a login with the new password, after a
+    reactivation) are not affected."""
+    stamp = (int(time.time() * 1000) + 1) / 1000
+    get_redis().set(user_revoked_before_key(user_id), f"{stamp:.3f}", ex=_ttl_seconds())

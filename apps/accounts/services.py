@@ -7,6 +7,7 @@ its ledger entry in the same transaction, so the balance always equals the sum o
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -17,6 +18,7 @@ from django.contrib.auth import authenticate
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
+from django.db.models.expressions import BaseExpression
 from django.utils import timezone
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.settings import api_settings as jwt_settings
@@ -31,7 +33,7 @@ from apps.common.exceptions import Conflict, InvalidCredentials, NotAuthenticate
 
 from . import revocation
 from .models import LedgerKind, TokenFamily, User, WalletTransaction
-from .tokens import read_email_verification_token
+from .tokens import EMAIL_VERIFIED_CLAIM, read_email_verification_token
 
 logger = logging.getLogger(__name__)
 
@@ -106,12 +108,16 @@ def _mint_token_pair(*, user: User, family_id: str) -> tuple[dict[str, str], dat
     refresh = RefreshToken()
     refresh[jwt_settings.USER_ID_CLAIM] = str(user.pk)
     refresh[revocation.FAMILY_CLAIM] = family_id
+    refresh[revocation.ISSUED_AT_MS_CLAIM] = revocation.epoch_ms(refresh.current_time)
+    refresh[EMAIL_VERIFIED_CLAIM] = bool(user.email_verified)  # copied to the access token
     expires_at = datetime_from_epoch(refresh["exp"])
     OutstandingToken.objects.create(
         user=user, jti=refresh[jwt_settings.JTI_CLAIM], token=str(refresh), created_at=refresh.current_time,
         expires_at=expires_at,
     )  # fmt: skip
-    return {"access": str(refresh.access_token), "refresh": str(refresh)}, expires_at
+    access = refresh.access_token
+    access[revocation.ISSUED_AT_MS_CLAIM] = revocation.epoch_ms(access.current_time)
+    return {"access": str(access), "refresh": str(refresh)}, expires_at
 
 
 def issue_tokens(*, user: User) -> dict[str, str]:
@@ -258,9 +264,13 @@ def verify_email(*, token: str) -> User:
 # --- Wallet -----------------------------------------------------------------------------------
 
 
-def lock_user(*, user_id: int) -> User:
-    """Lock the user row (the wallet) until the caller's transaction ends."""
-    return User.objects.select_for_update().only("id", "balance").get(pk=user_id)
+def lock_user(*, user_id: int, reading: Mapping[str, BaseExpression] | None = None) -> User:
+    """Lock the user row (the wallet) until the caller's transaction ends. `reading` names scalar
+    subqueries the caller needs right after the lock, read in the same statement (one round trip)
+    and returned as attributes of the user. A locking read does not lock the rows its subqueries read,
+    and they see what was committed when the statement began, which may be before the lock was
+    granted: nothing that must be exact under this lock belongs here."""
+    return User.objects.select_for_update().only("id", "balance").annotate(**(reading or {})).get(pk=user_id)
 
 
 def _post_ledger_entry(*, user_id: int, kind: LedgerKind, amount: Decimal, reference: str) -> WalletTransaction:

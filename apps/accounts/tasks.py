@@ -18,8 +18,8 @@ def send_verification_email(*, user_id: int, event_id: int) -> None:
         key=outbox_mail_key(event_id),
         subject="Confirm your e-mail address",
         message=(
-            f"Hello {user.name},\n\nconfirm your e-mail address by sending this token to "
-            f"POST /api/auth/verify-email:\n\n{token}\n\n"
+            f"Hello {user.name},\n\nconfirm your e-mail address: open the site at /#/verify?token={token}\n"
+            f"or paste this code on its 'Confirm your e-mail' page (POST /api/auth/verify-email):\n\n{token}\n\n"
             f"It stays valid for {settings.EMAIL_VERIFICATION_MAX_AGE_SECONDS // 3600} hours."
         ),
         recipient=user.email,

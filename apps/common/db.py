@@ -7,10 +7,11 @@ import logging
 import random
 import time
 from collections.abc import Callable
-from typing import ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 from django.conf import settings
 from django.db import OperationalError, connection
+from django.db.models import Aggregate, CharField
 
 from .exceptions import ServiceUnavailable
 
@@ -52,3 +53,26 @@ def retry_on_lock_conflict(func: Callable[P, R]) -> Callable[P, R]:
         raise AssertionError("unreachable")  # pragma: no cover
 
     return wrapper
+
+
+class IdList(Aggregate):
+    """The group's integer values as one comma-separated string ("3,5,8", ascending), for a row that
+    needs a short list read with it in one statement (MySQL/MariaDB and SQLite; read it back with
+    `read_id_list`). MySQL cuts the string at group_concat_max_len (1024 bytes by default): keep it
+    to a few dozen ids."""
+
+    function = "GROUP_CONCAT"
+    output_field = CharField()
+
+    def as_mysql(self, compiler: Any, connection: Any, **extra_context: Any) -> Any:
+        return self.as_sql(
+            compiler, connection, template="GROUP_CONCAT(%(expressions)s ORDER BY %(expressions)s)", **extra_context
+        )
+
+    def as_sqlite(self, compiler: Any, connection: Any, **extra_context: Any) -> Any:
+        # SQLite orders GROUP_CONCAT by the order rows arrive; callers sort what they read back.
+        return self.as_sql(compiler, connection, **extra_context)
+
+
+def read_id_list(value: str | None) -> list[int]:
+    return sorted(int(part) for part in value.split(",")) if value else []

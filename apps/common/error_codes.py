@@ -8,6 +8,7 @@ class ErrorCode(StrEnum):
     NOT_AUTHENTICATED = "NOT_AUTHENTICATED"
     INVALID_CREDENTIALS = "INVALID_CREDENTIALS"
     PERMISSION_DENIED = "PERMISSION_DENIED"
+    EMAIL_NOT_VERIFIED = "EMAIL_NOT_VERIFIED"
     QUEUE_TOKEN_REQUIRED = "QUEUE_TOKEN_REQUIRED"
     NOT_FOUND = "NOT_FOUND"
     METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"
@@ -18,6 +19,7 @@ class ErrorCode(StrEnum):
     SEAT_UNAVAILABLE = "SEAT_UNAVAILABLE"
     HOLD_EXPIRED = "HOLD_EXPIRED"
     HOLD_LIMIT_REACHED = "HOLD_LIMIT_REACHED"
+    NOT_ENOUGH_SEATS = "NOT_ENOUGH_SEATS"
     BOOKING_CLOSED = "BOOKING_CLOSED"
     INVALID_STATE = "INVALID_STATE"
     INSUFFICIENT_BALANCE = "INSUFFICIENT_BALANCE"
@@ -33,6 +35,7 @@ STATUS_OF: dict[ErrorCode, int] = {
     ErrorCode.NOT_AUTHENTICATED: 401,
     ErrorCode.INVALID_CREDENTIALS: 401,
     ErrorCode.PERMISSION_DENIED: 403,
+    ErrorCode.EMAIL_NOT_VERIFIED: 403,
     ErrorCode.QUEUE_TOKEN_REQUIRED: 403,
     ErrorCode.NOT_FOUND: 404,
     ErrorCode.METHOD_NOT_ALLOWED: 405,
@@ -41,6 +44,7 @@ STATUS_OF: dict[ErrorCode, int] = {
     ErrorCode.SEAT_UNAVAILABLE: 409,
     ErrorCode.HOLD_EXPIRED: 409,
     ErrorCode.HOLD_LIMIT_REACHED: 409,
+    ErrorCode.NOT_ENOUGH_SEATS: 409,
     ErrorCode.BOOKING_CLOSED: 409,
     ErrorCode.INVALID_STATE: 409,
     ErrorCode.INSUFFICIENT_BALANCE: 409,
@@ -59,6 +63,7 @@ MEANING_OF: dict[ErrorCode, str] = {
     ErrorCode.NOT_AUTHENTICATED: "no or bad access token, or one that expired or was logged out",
     ErrorCode.INVALID_CREDENTIALS: "a wrong e-mail or password",
     ErrorCode.PERMISSION_DENIED: "authenticated but not allowed",
+    ErrorCode.EMAIL_NOT_VERIFIED: "queue entry by an account whose e-mail is not verified (REQUIRE_VERIFIED_EMAIL on)",
     ErrorCode.QUEUE_TOKEN_REQUIRED: "no valid, unexpired `X-Queue-Token` for this user and concert date",
     ErrorCode.NOT_FOUND: "an unknown id (or one of another user's), or a page past the last",
     ErrorCode.METHOD_NOT_ALLOWED: "the path exists, but not with this method",
@@ -66,7 +71,9 @@ MEANING_OF: dict[ErrorCode, str] = {
     ErrorCode.EMAIL_TAKEN: "the e-mail is already registered",
     ErrorCode.SEAT_UNAVAILABLE: "a seat is held or reserved by someone else (`details.seat_ids`)",
     ErrorCode.HOLD_EXPIRED: "the reservation's hold has expired",
-    ErrorCode.HOLD_LIMIT_REACHED: "the buyer already has the most live holds allowed for the date",
+    ErrorCode.HOLD_LIMIT_REACHED: "the buyer already has the most live holds, or seats, allowed for the date",
+    ErrorCode.NOT_ENOUGH_SEATS: "a best-available hold found no `quantity` free seats (together, when asked) in the "
+    "section or the date (`details`: `section`, `quantity`, `available`, `largest_together`)",
     ErrorCode.BOOKING_CLOSED: "outside the date's booking window (before the pre-queue: `details.queue_opens_at`)",
     ErrorCode.INVALID_STATE: "the action does not fit the object's state (paid or cancelled already, too late)",
     ErrorCode.INSUFFICIENT_BALANCE: "the wallet cannot cover the payment",

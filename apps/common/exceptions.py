@@ -47,6 +47,11 @@ class InvalidCredentials(ApplicationError):
     code, status_code, default_message = ErrorCode.INVALID_CREDENTIALS, 401, "E-mail or password is wrong."
 
 
+class EmailNotVerified(ApplicationError):
+    code, status_code = ErrorCode.EMAIL_NOT_VERIFIED, 403
+    default_message = "Confirm your e-mail address first: follow the link in the e-mail we sent you."
+
+
 class NotFound(ApplicationError):
     code, status_code, default_message = ErrorCode.NOT_FOUND, 404, "Not found."
 

@@ -67,6 +67,10 @@ seat_conflicts = Counter(
     "seat_conflicts", "Hold attempts refused because a seat was taken (SEAT_UNAVAILABLE).", namespace=NAMESPACE
 )
 payments = Counter("payments", "Payments by outcome.", ["event"], namespace=NAMESPACE)
+best_available = Counter(
+    "best_available", "Best-available hold attempts: held, lost a race (chose again), nothing fit.", ["outcome"],
+    namespace=NAMESPACE,
+)  # fmt: skip
 
 # --- Celery ----------------------------------------------------------------------------------------
 celery_task_duration = Histogram(
@@ -106,6 +110,11 @@ def payment_refunded() -> None:
 
 def seat_conflict() -> None:
     seat_conflicts.inc()
+
+
+def best_available_attempt(outcome: str) -> None:
+    """`held`, `lost_race` (a chosen seat was taken first: it chooses again) or `not_enough`."""
+    best_available.labels(outcome).inc()
 
 
 def queue_entered() -> None:

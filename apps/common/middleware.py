@@ -2,10 +2,12 @@
 catch) still answer in the docs/API.md error shape under /api/."""
 
 import json
+import logging
 import time
 from collections.abc import Callable
 
 from django.conf import settings
+from django.core.exceptions import DisallowedHost
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from . import metrics
@@ -66,6 +68,31 @@ def _error_code(response: HttpResponse) -> str:
         return str(json.loads(response.content)["error"]["code"])
     except (ValueError, KeyError, TypeError):
         return "UNKNOWN"
+
+
+class AllowedHostMiddleware:
+    """A Host header outside ALLOWED_HOSTS is 400 VALIDATION_ERROR in the error shape, in development
+    mode too (Django's own answer is an HTML page, its debug page when DEBUG is on). Placed before
+    anything that reads the host, so no other middleware meets the exception."""
+
+    security_log = logging.getLogger("django.security.DisallowedHost")
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        try:
+            request.get_host()
+        except DisallowedHost as exc:
+            self.security_log.error(str(exc), extra={"status_code": 400})
+            return JsonResponse(
+                error_body(ErrorCode.VALIDATION_ERROR, "This host is not served here.", {"host": [NOT_ALLOWED_HOST]}),
+                status=400,
+            )
+        return self.get_response(request)
+
+
+NOT_ALLOWED_HOST = "Not an allowed host."
 
 
 class ApiErrorMiddleware:

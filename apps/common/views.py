@@ -49,6 +49,11 @@ def json_not_found(request: HttpRequest, exception: Exception | None = None) -> 
     return JsonResponse(error_body(ErrorCode.NOT_FOUND, "Not found."), status=404)
 
 
+def json_bad_request(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
+    """Django's 400 (a SuspiciousOperation the request made, with DEBUG off)."""
+    return JsonResponse(error_body(ErrorCode.VALIDATION_ERROR, "Bad request."), status=400)
+
+
 def json_server_error(request: HttpRequest) -> JsonResponse:
     return JsonResponse(error_body(ErrorCode.INTERNAL_ERROR, "Something went wrong on our side."), status=500)
 

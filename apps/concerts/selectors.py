@@ -9,12 +9,27 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
-from django.db.models import Count, IntegerField, Max, Min, OuterRef, Prefetch, Q, QuerySet, Subquery, Sum, Value
+from django.db.models import (
+    CharField,
+    Count,
+    IntegerField,
+    Max,
+    Min,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+)
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from apps.common.db import IdList, read_id_list
 from apps.common.exceptions import NotFound
 
 from .models import Concert, ConcertDate, Inventory, Seat, SeatStatus, inventory_shard_of
@@ -84,30 +99,42 @@ def remaining_seats(concert_date: ConcertDate) -> int:
     return concert_date.stored_remaining + concert_date.expired_holds
 
 
-def hold_preview(*, concert_date_id: int, seat_ids: Sequence[int], now: dt.datetime) -> QuerySet[Inventory]:
-    """The inventory shards that count `seat_ids`, ascending, each with its `version` and `taken`: how
-    many of the requested seats are reserved or held by a live hold right now. A hold reads this in
-    one statement before it locks any seat: the versions save the version read before each
-    conditional update, and a seat already taken (the hot seat) is refused without locking anything.
-    Nothing read here is trusted for the decision to hold: the seat lock and the version check are."""
+@dataclass(frozen=True)
+class HoldPreview:
+    """What a hold reads before it locks any seat: which of the requested seats are taken (reserved,
+    or held by a live hold), ascending, and the version of each inventory shard that counts them (None for a
+    shard the date does not have: an unknown date)."""
+
+    taken: list[int]
+    shard_versions: dict[int, int | None]
+
+
+def _shard_column(shard: int) -> str:
+    return f"hold_preview_shard_{shard}_version"
+
+
+def hold_preview_columns(*, concert_date_id: int, seat_ids: Sequence[int], now: dt.datetime) -> dict[str, Subquery]:
+    """The hold preview as scalar subqueries, for the caller to read in a statement it makes anyway
+    (the hold reads them in its user lock: one round trip). Subqueries of a locking read take no
+    lock, so nothing here is locked. Read the row back with `read_hold_preview`; nothing read here is
+    trusted for the decision to hold: the seat lock and the version check are."""
     taken = Seat.objects.filter(pk__in=seat_ids, concert_date_id=concert_date_id).filter(
         Q(status=SeatStatus.RESERVED) | Q(status=SeatStatus.HELD, held_until__gt=now)
     )
+    taken_ids = taken.order_by().values("concert_date_id").annotate(ids=IdList("pk")).values("ids")
+    columns: dict[str, Subquery] = {"hold_preview_taken": Subquery(taken_ids, output_field=CharField())}
+    for shard in sorted({inventory_shard_of(seat_id) for seat_id in seat_ids}):
+        version = Inventory.objects.filter(concert_date_id=concert_date_id, shard=shard).values("version")[:1]
+        columns[_shard_column(shard)] = Subquery(version, output_field=IntegerField())
+    return columns
+
+
+def read_hold_preview(row: Any, *, seat_ids: Sequence[int]) -> HoldPreview:
+    """The preview from a row read with `hold_preview_columns`."""
     shards = sorted({inventory_shard_of(seat_id) for seat_id in seat_ids})
-    return (
-        Inventory.objects.filter(concert_date_id=concert_date_id, shard__in=shards)
-        .annotate(taken=_count(taken))
-        .order_by("shard")
-    )
-
-
-def taken_seats(*, concert_date_id: int, seat_ids: Sequence[int], now: dt.datetime) -> list[int]:
-    """Which of `seat_ids` are reserved or held by a live hold right now (a plain read, no lock)."""
-    return list(
-        Seat.objects.filter(pk__in=seat_ids, concert_date_id=concert_date_id)
-        .filter(Q(status=SeatStatus.RESERVED) | Q(status=SeatStatus.HELD, held_until__gt=now))
-        .order_by("pk")
-        .values_list("pk", flat=True)
+    return HoldPreview(
+        taken=read_id_list(row.hold_preview_taken),
+        shard_versions={shard: getattr(row, _shard_column(shard)) for shard in shards},
     )
 
 

@@ -19,14 +19,17 @@ from typing import Any
 
 from django.db import transaction
 from django.db.models import F, ProtectedError
+from django.db.models.expressions import BaseExpression
 from django.utils import timezone
 
 from apps.common import metrics, outbox
 from apps.common.error_codes import ErrorCode
 from apps.common.exceptions import Conflict, NotFound, ServiceUnavailable, ValidationFailed
+from apps.common.on_commit import run_on_commit
 
 from .effects import SEAT_MAP_CHANGED
 from .models import INVENTORY_SHARDS, Concert, ConcertDate, Inventory, Seat, SeatStatus, Venue, inventory_shard_of
+from .seat_counts import apply_seat_count_change, forget_seat_counts
 
 INVENTORY_VERSION_RETRIES = 8
 
@@ -160,6 +163,10 @@ def recount_inventory(*, concert_date_id: int) -> None:
         )
         for shard in range(INVENTORY_SHARDS)
     )
+    run_on_commit(
+        lambda: forget_seat_counts(concert_date_id=concert_date_id),
+        description=f"forgetting the seat counts of date {concert_date_id}",
+    )
 
 
 def set_seat_price(*, seat_id: int, price: Decimal) -> None:
@@ -235,9 +242,12 @@ class SeatsTaken(Conflict):
         self.expired = list(expired)
 
 
-def lock_seats(seat_ids: Sequence[int]) -> list[Seat]:
-    """Lock seat rows in ascending id order: the one global lock order of the system."""
-    return list(Seat.objects.select_for_update().filter(pk__in=sorted(set(seat_ids))).order_by("pk"))
+def lock_seats(seat_ids: Sequence[int], *, reading: Mapping[str, BaseExpression] | None = None) -> list[Seat]:
+    """Lock seat rows in ascending id order: the one global lock order of the system. `reading` names
+    subqueries the caller needs read under the locks it already holds, read in the same statement
+    (no lock is taken on what they read) and set on each seat."""
+    seats = Seat.objects.select_for_update().filter(pk__in=sorted(set(seat_ids))).order_by("pk")
+    return list(seats.annotate(**reading) if reading else seats)
 
 
 def shard_deltas(seat_ids: Iterable[int], *, per_seat: int) -> dict[int, int]:
@@ -246,7 +256,7 @@ def shard_deltas(seat_ids: Iterable[int], *, per_seat: int) -> dict[int, int]:
 
 
 def _change_remaining(
-    *, concert_date_id: int, deltas: Mapping[int, int], versions: Mapping[int, int] | None = None
+    *, concert_date_id: int, deltas: Mapping[int, int], versions: Mapping[int, int | None] | None = None
 ) -> None:
     """remaining += delta on each shard in `deltas`, in ascending shard order (one lock order, so two
     transactions touching the same shards cannot deadlock), each an optimistic version-checked UPDATE
@@ -274,13 +284,23 @@ def _change_remaining(
             raise ServiceUnavailable("The seat inventory is busy; nothing was changed. Try again.")
 
 
-def _announce_seat_change(concert_date_id: int, seat_ids: Iterable[int] | None = None) -> None:
+def _announce_seat_change(
+    concert_date_id: int, seat_ids: Iterable[int] | None = None, *, available: int = 0, held: int = 0
+) -> None:
     """The seat map must show a committed change in the next read: the effect drops it right after
     commit, and if Redis fails at that moment the relay drops it within a second. Naming the changed
     seats lets the map patch its last version instead of reading every seat again; None means
-    "anything may have changed" (a new layout)."""
+    "anything may have changed" (a new layout). `available` and `held` are how the change moved the
+    date's free and held seats: the waiting room's counts (`seat_counts`) move with them right after
+    commit, once and not through the outbox (a delta replayed would count twice; a lost one shows
+    until the counts are rebuilt, within COUNTS_TTL_SECONDS)."""
     changed = sorted(set(seat_ids)) if seat_ids is not None else None
     outbox.emit(SEAT_MAP_CHANGED, concert_date_id=concert_date_id, seat_ids=changed)
+    if available or held:
+        run_on_commit(
+            lambda: apply_seat_count_change(concert_date_id=concert_date_id, available=available, held=held),
+            description=f"moving the seat counts of date {concert_date_id}",
+        )
 
 
 def mark_seats_held(
@@ -288,14 +308,21 @@ def mark_seats_held(
     concert_date_id: int,
     seat_ids: Sequence[int],
     held_until: dt.datetime,
-    shard_versions: Mapping[int, int] | None = None,
+    shard_versions: Mapping[int, int | None] | None = None,
+    reading: Mapping[str, BaseExpression] | None = None,
+    check: Callable[[Seat], None] | None = None,
 ) -> list[Seat]:
     """AVAILABLE → HELD for every seat or none. Raises NOT_FOUND if a seat is not of this date,
     SEAT_UNAVAILABLE (409, details.seat_ids) if any is held or reserved. Caller holds the transaction;
-    `shard_versions` are the inventory shards' versions if it read them already (`hold_preview`)."""
-    seats = lock_seats(seat_ids)
+    `shard_versions` are the inventory shards' versions if it read them already (`hold_preview`).
+    `reading` is read with the seat lock (see `lock_seats`) and `check` called with the first seat
+    once the seats are known to be of this date, before anything is written: the caller's rules on
+    what it read (it raises to refuse)."""
+    seats = lock_seats(seat_ids, reading=reading)
     if len(seats) != len(set(seat_ids)) or any(seat.concert_date_id != concert_date_id for seat in seats):
         raise NotFound("One or more seats do not exist for this concert date.")
+    if check is not None:
+        check(seats[0])
     taken = [seat for seat in seats if seat.status != SeatStatus.AVAILABLE]
     if taken:
         metrics.seat_conflict()
@@ -310,7 +337,7 @@ def mark_seats_held(
         deltas=shard_deltas((seat.pk for seat in seats), per_seat=-1),
         versions=shard_versions,
     )
-    _announce_seat_change(concert_date_id, [seat.pk for seat in seats])
+    _announce_seat_change(concert_date_id, [seat.pk for seat in seats], available=-len(seats), held=len(seats))
     for seat in seats:
         seat.status, seat.held_until = SeatStatus.HELD, held_until
     return seats
@@ -329,7 +356,7 @@ def mark_seats_reserved(*, concert_date_id: int, seat_ids: Sequence[int]) -> Non
     )
     if updated != len(seat_ids):
         raise Conflict(ErrorCode.INVALID_STATE, "The seats are no longer held for this reservation.")
-    _announce_seat_change(concert_date_id, seat_ids)
+    _announce_seat_change(concert_date_id, seat_ids, held=-len(seat_ids))
 
 
 def release_seats(*, concert_date_id: int, seat_ids: Sequence[int]) -> None:
@@ -341,4 +368,5 @@ def release_seats(*, concert_date_id: int, seat_ids: Sequence[int]) -> None:
         status=SeatStatus.AVAILABLE, held_until=None, version=F("version") + 1, updated_at=timezone.now()
     )
     _change_remaining(concert_date_id=concert_date_id, deltas=shard_deltas((seat.pk for seat in seats), per_seat=1))
-    _announce_seat_change(concert_date_id, [seat.pk for seat in seats])
+    held = sum(seat.status == SeatStatus.HELD for seat in seats)
+    _announce_seat_change(concert_date_id, [seat.pk for seat in seats], available=len(seats), held=-held)

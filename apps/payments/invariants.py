@@ -11,9 +11,11 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
 
-from django.db.models import Count, F, OuterRef, Q, Subquery, Sum, Value
-from django.db.models.functions import Coalesce, Concat
+from django.db.models import BigIntegerField, Count, F, OuterRef, Q, Subquery, Sum, Value
+from django.db.models.functions import Cast, Coalesce, Concat, Round
 from django.utils import timezone
 
 from apps.accounts.models import LedgerKind, User, WalletTransaction
@@ -23,6 +25,17 @@ from apps.reservations.models import LIVE_STATUSES, Reservation, ReservationItem
 from .models import Payment, PaymentStatus
 
 LIMIT = 20  # breaches listed per check; the count says how many there are
+
+
+def cents(expression: Any) -> Cast:
+    """A money column as an exact integer number of cents. SQLite keeps decimals as binary floats and
+    sums them in floating point (0.10 + 0.20 is not 0.30 there), so money is compared and summed in
+    integer cents on every backend: each amount rounds to its exact cents, and integers add exactly."""
+    return Cast(Round(expression * Value(100)), BigIntegerField())
+
+
+def as_money(cents_value: int) -> Decimal:
+    return Decimal(cents_value).scaleb(-2)
 
 
 def seat_held_by_one_live_reservation() -> list[str]:
@@ -81,17 +94,23 @@ def inventory_matches_available_seats() -> list[str]:
 
 def balances_match_ledgers() -> list[str]:
     """3. A balance is never negative and always equals the sum of its ledger."""
-    ledger_sum = (
-        WalletTransaction.objects.filter(user_id=OuterRef("pk")).values("user_id").annotate(s=Sum("amount")).values("s")
+    ledger_cents = (
+        WalletTransaction.objects.filter(user_id=OuterRef("pk"))
+        .values("user_id")
+        .annotate(s=Sum(cents(F("amount"))))
+        .values("s")
     )
     rows = (
         User.objects.annotate(
-            ledger=Coalesce(Subquery(ledger_sum), Value(0), output_field=User._meta.get_field("balance"))
+            balance_cents=cents(F("balance")),
+            ledger_cents=Coalesce(Subquery(ledger_cents), Value(0), output_field=BigIntegerField()),
         )
-        .filter(Q(balance__lt=0) | ~Q(balance=F("ledger")))
-        .values_list("pk", "balance", "ledger")
+        .filter(Q(balance__lt=0) | ~Q(balance_cents=F("ledger_cents")))
+        .values_list("pk", "balance", "ledger_cents")
     )
-    return [f"user {pk}: balance {balance} but ledger sums to {ledger}" for pk, balance, ledger in rows[:LIMIT]]
+    return [
+        f"user {pk}: balance {balance} but ledger sums to {as_money(ledger)}" for pk, balance, ledger in rows[:LIMIT]
+    ]
 
 
 def payments_match_reservations() -> list[str]:
@@ -120,20 +139,22 @@ def payments_match_reservations() -> list[str]:
         moved = (
             WalletTransaction.objects.filter(kind=kind, user_id=OuterRef("user_id"), reference=OuterRef("ref"))
             .values("reference")
-            .annotate(s=Sum("amount"))
+            .annotate(s=Sum(cents(F("amount"))))
             .values("s")
         )
         rows = (
             Payment.objects.filter(status__in=statuses, amount__gt=0)
             .annotate(
-                ref=reference, moved=Coalesce(Subquery(moved), Value(0), output_field=Payment._meta.get_field("amount"))
+                ref=reference,
+                moved_cents=Coalesce(Subquery(moved), Value(0), output_field=BigIntegerField()),
+                expected_cents=sign * cents(F("amount")),
             )
-            .exclude(moved=sign * F("amount"))
-            .values_list("pk", "amount", "moved")
+            .exclude(moved_cents=F("expected_cents"))
+            .values_list("pk", "amount", "moved_cents")
         )
         breaches += [
-            f"payment {pk} of {amount}: its {kind} ledger entries sum to {moved_amount}"
-            for pk, amount, moved_amount in rows[:LIMIT]
+            f"payment {pk} of {amount}: its {kind} ledger entries sum to {as_money(moved)}"
+            for pk, amount, moved in rows[:LIMIT]
         ]
     return breaches
 

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from redis.client import Pipeline
 from rest_framework import exceptions
@@ -27,8 +28,16 @@ from rest_framework_simplejwt.tokens import Token
 
 from apps.accounts.authentication import ClaimsUser
 from apps.accounts.revocation import MalformedClaims, is_revoked, issued_at, revocation_keys
+from apps.accounts.tokens import claims_email_verified
+from apps.common.exceptions import EmailNotVerified
 from apps.common.redis import get_redis
-from apps.common.throttling import UserAndIPRateThrottle, Window, count_windows, seconds_until_allowed
+from apps.common.throttling import (
+    UserAndIPRateThrottle,
+    Window,
+    count_windows,
+    seconds_until_allowed,
+    uncount_windows,
+)
 
 
 class QueueJWTAuthentication(authentication.JWTStatelessUserAuthentication):
@@ -63,12 +72,20 @@ class QueueJWTAuthenticationScheme(OpenApiAuthenticationExtension):
         }
 
 
+def require_verified_email(request: Any) -> None:
+    """Queue entry needs a verified e-mail where REQUIRE_VERIFIED_EMAIL is on (the common anti-bot
+    rule): read from the access token's claims, so the entry path reads no user row.
+    Raises EMAIL_NOT_VERIFIED (403)."""
+    if settings.REQUIRE_VERIFIED_EMAIL and not claims_email_verified(request.auth.payload):
+        raise EmailNotVerified()
+
+
 @dataclass(frozen=True, kw_only=True)
 class AccessCheck:
     """The request's access token must not be revoked, and the request must fit its rate limits."""
 
     revocation_keys: tuple[str, str]
-    issued_at: int
+    issued_at: float
     windows: tuple[Window, ...] = ()
 
     @classmethod
@@ -98,6 +115,7 @@ class AccessCheck:
             raise AuthenticationFailed("Token has been revoked.", code="token_not_valid")
         wait = seconds_until_allowed(self.windows, replies[2:])
         if wait is not None:
+            uncount_windows(self.windows)  # a refused request does not count (a second round trip, refusals only)
             raise exceptions.Throttled(wait=max(wait, 1))
 
     def check_now(self) -> None:

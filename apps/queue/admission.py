@@ -13,13 +13,23 @@ from apps.common.redis import get_redis
 from apps.concerts.selectors import date_facts
 
 from . import scripts
-from .controller import BookingLoad, ControllerState, Decision, Limits, decide
+from .controller import (
+    LOOKBACK_SECONDS,
+    BookingLoad,
+    ControllerState,
+    Decision,
+    Limits,
+    decide,
+    departed_since,
+)
 from .keys import QueueKeys, dates_with_waiters_key, ms_from_datetime, now_ms
 from .line import RATE_WINDOW_MS, poll_cap_seconds
 
 # Entries each clean-up of one run handles at most (expired tokens, idle buyers, silent waiters):
 # bounds the script's time; the rest go in the next run.
 CLEANUP_LIMIT = 1000
+# How long the claim to decide after a decision is kept (longer than any interval between two runs).
+DECIDING_CLAIM_MS = 120_000
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -33,7 +43,7 @@ class AdmissionRun:
     waiting: int
     prequeued: int  # in the pre-queue, waiting for the draw
     drawn: int  # pre-queued buyers given a place by this run's draw
-    capacity: int  # the target (auto) or QUEUE_MAX_ACTIVE (fixed) this run admitted up to
+    capacity: int  # the admitted count this run aimed at (auto) or QUEUE_MAX_ACTIVE (fixed)
     decision: Decision | None  # the controller's decision (auto), None when it did not decide
 
 
@@ -43,40 +53,51 @@ def _opens_ms(concert_date_id: int) -> int:
     return ms_from_datetime(facts.booking_opens_at) if facts else 0
 
 
-def _decide_target(*, keys: QueueKeys, now: int) -> tuple[ControllerState, Decision, ControllerState] | None:
-    """Read the controller's state, the booking-path histograms since its last decision and the
-    date's counts, and decide: (state read, decision, next state), or None (decided moments ago)."""
+def _admitted_since(runs: list[bytes | str]) -> int:
+    """Buyers admitted from the line by the recorded runs ("<ms>:<admitted>:<run id>", scripts.ADMIT)."""
+    return sum(int((run.decode() if isinstance(run, bytes) else run).split(":")[1]) for run in runs)
+
+
+def _decide(*, keys: QueueKeys, now: int) -> tuple[ControllerState, Decision, ControllerState] | None:
+    """Read the controller's state, the booking-path histograms and the admissions since its last
+    decision and the date's counts, and decide how many to admit: (state read, decision, next state),
+    or None when another run decided moments ago (beat replicas: only one of them admits)."""
     limits = Limits.from_settings()
-    state = ControllerState.from_redis(get_redis().hgetall(keys.control), initial_target=limits.min_active)
-    first = max(
-        (state.decided_at or now - limits.interval_ms) // 1000, now // 1000 - settings.QUEUE_CONTROLLER_LOOKBACK_SECONDS
-    )
-    pipe = get_redis().pipeline(transaction=False)
+    redis = get_redis()
+    state = ControllerState.from_redis(redis.hgetall(keys.control), initial_target=limits.min_active)
+    first = max((state.decided_at or now - limits.interval_ms) // 1000, now // 1000 - LOOKBACK_SECONDS)
+    pipe = redis.pipeline(transaction=False)
     for second in range(first, now // 1000):
         pipe.hgetall(keys.latency(second))
     pipe.zcount(keys.active, now + 1, "+inf")
     pipe.zcard(keys.waiting)
-    *histograms, active, waiting = pipe.execute()
+    pipe.zrangebyscore(keys.admissions, state.decided_at if state.decided_at is not None else "+inf", "+inf")
+    *histograms, active, waiting, runs = pipe.execute()
     load = BookingLoad.from_histograms(histograms)
-    decided = decide(state=state, load=load, active=active, waiting=waiting, now=now, limits=limits)
-    return None if decided is None else (state, *decided)
+    departed = departed_since(state=state, admitted_since=_admitted_since(runs), active=active)
+    decided = decide(state=state, load=load, active=active, waiting=waiting, departed=departed, now=now, limits=limits)
+    if decided is None or not redis.set(keys.deciding(state.decided_at or 0), now, nx=True, px=DECIDING_CLAIM_MS):
+        return None
+    return (state, *decided)
 
 
 def admit_next_batch(*, concert_date_id: int, count: int | None = None, now: int | None = None) -> AdmissionRun:
     """One admission run for a date. Draws the pre-queue once the sale has opened; ends expired tokens
     and the places of admitted buyers idle past QUEUE_ACTIVE_IDLE_SECONDS; drops waiters silent for
-    longer than QUEUE_HEARTBEAT_TIMEOUT_SECONDS; then admits in order of place up to
-    `target - active` (auto) or QUEUE_ADMIT_BATCH within QUEUE_MAX_ACTIVE (fixed); `count` caps the
-    run further. One script: runs racing each other (beat replicas) cannot overshoot or draw twice,
-    and only one of them applies a controller decision."""
+    longer than QUEUE_HEARTBEAT_TIMEOUT_SECONDS; then admits in order of place: as many as the
+    controller decides (auto: about the departures since the last run, braked by latency), or
+    QUEUE_ADMIT_BATCH (fixed), never beyond QUEUE_MAX_ACTIVE; `count` caps the run further. One
+    script: runs racing each other (beat replicas) cannot overshoot or draw twice, and only one of
+    them admits (auto) and applies its decision."""
     keys = QueueKeys(concert_date_id)
     now = now_ms() if now is None else now
     auto = settings.QUEUE_ADMISSION == "auto"
-    decided = _decide_target(keys=keys, now=now) if auto else None
+    decided = _decide(keys=keys, now=now) if auto else None
     seen, decision, next_state = decided if decided is not None else (None, None, None)
-    batch = settings.QUEUE_ADMIT_BATCH if not auto else -1
+    # auto: what the decision says (nothing when another run decided moments ago); fixed: the batch.
+    batch = (0 if decision is None else decision.admit) if auto else settings.QUEUE_ADMIT_BATCH
     if count is not None:
-        batch = count if batch < 0 else min(batch, count)
+        batch = min(batch, count)
     admitted, pruned, expired, idled, active, waiting, prequeued, drawn, capacity = scripts.run(
         scripts.ADMIT,
         [
@@ -86,8 +107,8 @@ def admit_next_batch(*, concert_date_id: int, count: int | None = None, now: int
         [
             now,
             batch,
-            settings.QUEUE_MIN_ACTIVE if auto else settings.QUEUE_MAX_ACTIVE,
-            1 if auto else 0,
+            settings.QUEUE_MAX_ACTIVE,
+            0,  # the script admits up to `batch` within QUEUE_MAX_ACTIVE in both modes
             settings.QUEUE_TOKEN_TTL_SECONDS * 1000,
             now - settings.QUEUE_HEARTBEAT_TIMEOUT_SECONDS * 1000,
             RATE_WINDOW_MS,
@@ -102,6 +123,8 @@ def admit_next_batch(*, concert_date_id: int, count: int | None = None, now: int
             *([] if next_state is None else next_state.as_fields()),
         ],
     )  # fmt: skip
+    if auto:
+        capacity = decision.target if decision is not None else active
     metrics.admission_run(
         concert_date_id=concert_date_id, admitted=admitted, active=active, waiting=waiting, target_active=capacity
     )  # fmt: skip

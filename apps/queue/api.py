@@ -28,7 +28,7 @@ from apps.concerts.seat_map_http import (
 from apps.concerts.serializers import SeatSerializer
 
 from . import services
-from .access import AccessCheck, QueueJWTAuthentication
+from .access import AccessCheck, QueueJWTAuthentication, require_verified_email
 from .models import QueueStatus
 from .permissions import QueueTokenRequired
 
@@ -115,7 +115,7 @@ class QueueApi(WaitingRoomApi):
 
     throttle_scope = "queue_enter"
     # THROTTLED too: counted by AccessCheck, not by a DRF throttle the schema could see.
-    error_codes = {"post": (ErrorCode.BOOKING_CLOSED, ErrorCode.THROTTLED)}
+    error_codes = {"post": (ErrorCode.BOOKING_CLOSED, ErrorCode.THROTTLED, ErrorCode.EMAIL_NOT_VERIFIED)}
 
     @extend_schema(
         request=QueueTargetSerializer,
@@ -131,6 +131,7 @@ class QueueApi(WaitingRoomApi):
     )
     def post(self, request: Request) -> Response:
         target = _target(request.data)
+        require_verified_email(request)
         state = services.enter_queue(user_id=request.user.id, **target, access=self.access(request, limited=True))
         return _respond(state, status.HTTP_201_CREATED if state.created else status.HTTP_200_OK)
 
@@ -155,13 +156,18 @@ class ReservationTokenApi(WaitingRoomApi):
     token's expiry as `expiry_time`."""
 
     throttle_scope = "queue_enter"
-    error_codes = (ErrorCode.BOOKING_CLOSED, ErrorCode.THROTTLED)  # AccessCheck counts the rate limit
+    error_codes = (
+        ErrorCode.BOOKING_CLOSED,
+        ErrorCode.THROTTLED,
+        ErrorCode.EMAIL_NOT_VERIFIED,
+    )  # AccessCheck: THROTTLED
 
     @extend_schema(
         request=QueueTargetSerializer, responses={200: ReservationTokenSerializer}, operation_id="reservation_token"
     )
     def post(self, request: Request) -> Response:
         target = _target(request.data)
+        require_verified_email(request)
         state = services.enter_queue(user_id=request.user.id, **target, access=self.access(request, limited=True))
         return _respond(state, shape=TOKEN)
 

@@ -1,21 +1,28 @@
-"""Capacity-based admission: how many buyers may be admitted at once (`target_active`), moved by
-what the booking path shows (QUEUE_ADMISSION=auto).
+"""Admission by rate (QUEUE_ADMISSION=auto): each admission run lets in about as many buyers as
+left the booking path since the last run, times a margin, with the booking path's latency as a
+brake on this very run.
 
 The booking path (holds, payments) reports each request's latency and whether it was shed (a 503:
 lock waits ran out, the database is saturated) through `record_booking_request`, one small script
-per request into a per-second histogram in Redis. Every admission run reads the histograms since the
-last decision and `decide()` moves the target, AIMD-style:
+per request into a per-second histogram in Redis. Places leave the booking path as buyers pay,
+leave, go idle or let their token expire; the run sees them as the admitted count falling between
+two runs (`departed`). Each run `decide()`s how many to admit now:
 
-- overloaded (anything shed, or p95 over QUEUE_TARGET_P95_MS): cut multiplicatively, from the load
-  that showed the overload (the admitted buyers at the time), by a factor sized to land the p95 back
-  inside the healthy band (x 0.5 on sheds); then no further cut until that cut has taken effect
-  (the admitted count has come down to the new target, and two intervals have passed);
-- healthy with headroom (p95 at most 80 % of the goal), the target actually limiting (the line can
-  fill every place) and buyers waiting: grow by a fixed step, so the whole range is crossed in ~30 runs;
-- otherwise (p95 in the band 80-100 % of the goal, more places free than waiters, nobody waiting): hold.
+- healthy (p95 at most 80 % of QUEUE_TARGET_P95_MS, nothing shed): the departures (smoothed) times
+  QUEUE_ADMIT_MARGIN, plus a growth step eased by the headroom left, so the booking path fills;
+- in the band (80-100 % of the goal): the departures, no more: the admitted count stays where it is;
+- over the goal: the departures times 0.9 · goal / p95 (at least half of them), so the admitted
+  count starts coming down in this run; anything shed: nobody this run.
 
-docs/QUEUE.md explains why this does not oscillate under a step load. `decide()` is pure (the clock
-is an argument), so it is tested with a fake clock against a simulated booking path.
+Admitting in proportion to departures is what TCP calls self-clocking: a booking path that slows
+down pays fewer, lets fewer go, and is sent fewer. A concurrency target (the first controller)
+reacts a journey late instead: a cut takes effect only as admitted buyers finish, so it overshoots
+by a journey's worth of buyers and swings (docs/QUEUE.md). The admitted count stays within
+QUEUE_MIN_ACTIVE (filled at once unless shedding) and QUEUE_MAX_ACTIVE, like Cloudflare's waiting
+room's "new users per minute" within "total active users".
+
+`decide()` is pure (the clock is an argument), so it is tested with a fake clock against a simulated
+booking path with a queue in front of its database.
 """
 
 from __future__ import annotations
@@ -33,9 +40,24 @@ from .keys import QueueKeys, now_ms
 # Histogram bins grow by 10 %: p95 is read as the upper edge of its bin, so it errs high by < 10 %.
 BIN_GROWTH = 1.1
 SHED_FIELD = "shed"
-# The controller's shares and counts are tunables (apps/queue/tunables.py, QUEUE_CONTROLLER_*): how far
-# back it reads, how many samples a cut needs, the band it rests in (from HEADROOM of the goal to the goal), where
-# a cut aims and how deep it may go, what overload cuts at once, and how long a cut holds.
+HISTOGRAM_TTL_SECONDS = 120
+# At most this far back is read (an admission run that was down does not judge stale traffic).
+LOOKBACK_SECONDS = 60
+
+# p95 needs this many requests before it can brake (sheds need only one).
+MIN_SAMPLES = 10
+# Grow only while p95 is at most this share of the goal: the band between it and the goal is where
+# the admitted count rests.
+HEADROOM = 0.8
+# Over the goal, departures are replaced times this share of goal / p95 (aiming at the band's middle) ...
+BRAKE_AIM = 0.9
+# ... but never fewer than this share of them: the brake drains the booking path, it does not stop it.
+DEEPEST_BRAKE = 0.5
+# The departure rate is smoothed over runs with this weight on the newest run (noise of one interval
+# is halved; a real change shows within two runs).
+RATE_SMOOTHING = 0.5
+# Rates are kept in Redis as integers: thousandths of a buyer per second.
+MILLI = 1000
 
 
 def latency_bin(ms: float) -> str:
@@ -78,29 +100,26 @@ class BookingLoad:
 
 @dataclass(frozen=True, kw_only=True)
 class ControllerState:
-    target: int
+    target: int  # the admitted count the last run aimed at (active then plus what it admitted)
     decided_at: int | None = None  # ms of the last decision
-    cut_at: int | None = None  # ms of the last cut
-    over_since: int | None = None  # ms since p95 has been over the goal (None: it is not)
+    active: int | None = None  # admitted buyers the last run saw before admitting
+    drain_mps: int | None = None  # departures per second, smoothed, in thousandths
+
+    FIELDS = ("target", "decided_at", "active", "drain_mps")
 
     @classmethod
     def from_redis(cls, raw: Mapping[bytes | str, bytes | str], *, initial_target: int) -> ControllerState:
         values = {}
         for key, value in raw.items():
             name, text = (key.decode(), value.decode()) if isinstance(key, bytes) else (key, value)
-            if text != "":
+            if text != "" and name in cls.FIELDS:
                 values[name] = int(text)
-        return cls(
-            target=values.get("target", initial_target),
-            decided_at=values.get("decided_at"),
-            cut_at=values.get("cut_at"),
-            over_since=values.get("over_since"),
-        )
+        return cls(**{"target": initial_target, **values})
 
     def as_fields(self) -> list[str | int]:
         """HSET field/value pairs ("" for None)."""
         fields: list[str | int] = []
-        for name in ("target", "decided_at", "cut_at", "over_since"):
+        for name in self.FIELDS:
             value = getattr(self, name)
             fields += [name, "" if value is None else value]
         return fields
@@ -112,6 +131,7 @@ class Limits:
     max_active: int
     target_p95_ms: float
     interval_ms: int
+    margin: float = 1.1
 
     @classmethod
     def from_settings(cls) -> Limits:
@@ -120,98 +140,106 @@ class Limits:
             max_active=settings.QUEUE_MAX_ACTIVE,
             target_p95_ms=settings.QUEUE_TARGET_P95_MS,
             interval_ms=settings.QUEUE_ADMIT_INTERVAL_SECONDS * 1000,
+            margin=settings.QUEUE_ADMIT_MARGIN,
         )
 
     @property
     def step(self) -> int:
-        """Additive increase per run: the whole range in about 30 healthy runs."""
+        """Growth per healthy run beyond the departures: the whole range in about 30 runs."""
         return max(1, math.ceil((self.max_active - self.min_active) / 30))
 
 
 @dataclass(frozen=True, kw_only=True)
 class Decision:
     at: int
-    before: int
-    target: int
-    action: str  # "grow", "cut" or "hold"
+    before: int  # the admitted count the previous run aimed at
+    target: int  # active + admit: the admitted count this run aims at
+    action: str  # "grow", "hold" or "brake"
     reason: str
     p95_ms: float | None
     samples: int
     shed: int
     active: int
     waiting: int
+    admit: int = 0  # how many this run admits (at most: the line may be shorter)
+    departed: int = 0  # places freed since the last run
+    drain_per_s: float = 0.0  # departures per second, smoothed
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), separators=(",", ":"))
 
     @classmethod
     def from_json(cls, raw: bytes | str) -> Decision:
-        return cls(**json.loads(raw))
+        known = {name: value for name, value in json.loads(raw).items() if name in cls.__dataclass_fields__}
+        return cls(**known)
 
 
 def _growth(load: BookingLoad, limits: Limits) -> int:
-    """The additive step, scaled by the headroom left: a full step while p95 is at most half the
-    band's floor, shrinking to one place as p95 nears it, so the target eases into the band instead
-    of jumping across it."""
-    floor = settings.QUEUE_CONTROLLER_HEADROOM * limits.target_p95_ms
+    """The growth step, scaled by the headroom left: a full step while p95 is at most half the band's
+    floor, shrinking to one place as p95 nears it, so the admitted count eases into the band."""
+    floor = HEADROOM * limits.target_p95_ms
     if load.p95_ms is None:
         return limits.step
     share = min(1.0, max(0.0, (floor - load.p95_ms) / (floor / 2)))
     return max(1, round(limits.step * share))
 
 
+def departed_since(*, state: ControllerState, admitted_since: int, active: int) -> int:
+    """Places freed between the last run and this one: what the last run saw plus what it admitted,
+    less what is admitted now. Buyers admitted straight at entry (nobody was waiting) count against
+    it, which only errs low, and only while nobody waits."""
+    if state.active is None:
+        return 0
+    return max(0, state.active + admitted_since - active)
+
+
 def decide(
-    *, state: ControllerState, load: BookingLoad, active: int, waiting: int, now: int, limits: Limits
+    *,
+    state: ControllerState,
+    load: BookingLoad,
+    active: int,
+    waiting: int,
+    departed: int,
+    now: int,
+    limits: Limits,
 ) -> tuple[Decision, ControllerState] | None:
-    """The decision and the controller's next state, or None when another run decided less than
-    half an interval ago."""
+    """How many to admit in this run, and the controller's next state; None when another run decided
+    less than half an interval ago. `departed`: places freed since the last decision."""
     if state.decided_at is not None and now - state.decided_at < limits.interval_ms // 2:
         return None
-    target = min(max(state.target, limits.min_active), limits.max_active)
+    elapsed_s = (now - state.decided_at if state.decided_at is not None else limits.interval_ms) / 1000
+    rate = departed / max(elapsed_s, limits.interval_ms / 2000)
+    drain = rate if state.drain_mps is None else (1 - RATE_SMOOTHING) * state.drain_mps / MILLI + RATE_SMOOTHING * rate
+    per_run = drain * limits.interval_ms / 1000  # departures to expect before the next run
     goal = limits.target_p95_ms
-    over = load.p95_ms is not None and load.samples >= settings.QUEUE_CONTROLLER_MIN_SAMPLES and load.p95_ms > goal
-    over_since = (state.over_since if state.over_since is not None else now) if over else None
+    measured = load.p95_ms is not None and load.samples >= MIN_SAMPLES
 
-    def decided(action: str, new_target: int, reason: str) -> tuple[Decision, ControllerState]:
-        decision = Decision(
-            at=now, before=state.target, target=new_target, action=action, reason=reason,
-            p95_ms=load.p95_ms, samples=load.samples, shed=load.shed, active=active, waiting=waiting,
-        )  # fmt: skip
-        cut_at = now if action == "cut" else state.cut_at
-        return decision, ControllerState(target=new_target, decided_at=now, cut_at=cut_at, over_since=over_since)
-
-    factor = None
     if load.shed:
-        factor, why = settings.QUEUE_CONTROLLER_DEEPEST_CUT, f"{load.shed} booking request(s) shed"
-    elif over:
-        why = f"p95 {load.p95_ms:.0f} ms over the {goal:.0f} ms goal"
-        # One interval over the goal may be noise; two in a row, or far over, is overload.
-        if load.p95_ms <= settings.QUEUE_CONTROLLER_CLEAR_OVERLOAD * goal and over_since == now:
-            return decided("hold", target, f"{why}; waiting for the next interval to confirm")
-        factor = min(
-            settings.QUEUE_CONTROLLER_MILDEST_CUT,
-            max(settings.QUEUE_CONTROLLER_DEEPEST_CUT, settings.QUEUE_CONTROLLER_CUT_AIM * goal / load.p95_ms),
-        )
-    if factor is not None:
-        last_cut_pending = state.cut_at is not None and (
-            active > target or now - state.cut_at < settings.QUEUE_CONTROLLER_CUT_HOLD_INTERVALS * limits.interval_ms
-        )
-        if last_cut_pending:
-            return decided("hold", target, f"{why}; the last cut has not taken effect yet")
-        cut = max(limits.min_active, math.floor(min(target, active) * factor))
-        return decided("cut", cut, why) if cut < target else decided("hold", target, f"{why}; at the minimum")
+        action, admit, reason = "brake", 0, f"{load.shed} booking request(s) shed: nobody this run"
+    elif measured and load.p95_ms > goal:
+        factor = max(DEEPEST_BRAKE, BRAKE_AIM * goal / load.p95_ms)
+        action, admit = "brake", math.floor(per_run * factor)
+        reason = f"p95 {load.p95_ms:.0f} ms over the {goal:.0f} ms goal: {factor:.2f} of the departures"
+    elif measured and load.p95_ms > HEADROOM * goal:
+        action, admit = "hold", round(per_run)
+        reason = f"p95 {load.p95_ms:.0f} ms within the band below the goal: the departures"
+    else:
+        action, admit = "grow", math.ceil(per_run * limits.margin) + _growth(load, limits)
+        reason = f"healthy: {limits.margin:g} x the departures and a step"
+    if not load.shed and active + admit < limits.min_active:
+        admit, reason = limits.min_active - active, f"{reason}; filled to the minimum"
+    room = max(0, limits.max_active - active)
+    if admit > room:
+        admit, reason = room, f"{reason}; at the maximum"
     if waiting == 0:
-        return decided("hold", target, "nobody waiting")
-    if active + waiting < target:
-        # The decision comes before this run admits: places freed since the last run (payments end an
-        # access) are filled from the line now, so the target limits admission whenever the line can
-        # fill it. It does not when the line is shorter than the places free.
-        return decided("hold", target, "places free: the line cannot fill the target")
-    if load.p95_ms is not None and load.p95_ms > settings.QUEUE_CONTROLLER_HEADROOM * goal:
-        return decided("hold", target, f"p95 {load.p95_ms:.0f} ms within the band below the goal")
-    if target >= limits.max_active:
-        return decided("hold", target, "at the maximum")
-    return decided("grow", min(limits.max_active, target + _growth(load, limits)), "healthy and every place taken")
+        reason = f"{reason}; nobody waiting"
+    decision = Decision(
+        at=now, before=state.target, target=active + admit, action=action, reason=reason,
+        p95_ms=load.p95_ms, samples=load.samples, shed=load.shed, active=active, waiting=waiting,
+        admit=admit, departed=departed, drain_per_s=round(drain, 2),
+    )  # fmt: skip
+    next_state = ControllerState(target=active + admit, decided_at=now, active=active, drain_mps=round(drain * MILLI))
+    return decision, next_state
 
 
 def record_booking_request(
@@ -231,11 +259,5 @@ def record_booking_request(
     scripts.run(
         scripts.RECORD,
         [keys.latency(second), keys.active, keys.idle],
-        [
-            latency_bin(ms),
-            1 if shed else 0,
-            settings.QUEUE_LATENCY_HISTOGRAM_TTL_SECONDS,
-            str(user_id),
-            int(keep_place_until_ms),
-        ],
+        [latency_bin(ms), 1 if shed else 0, HISTOGRAM_TTL_SECONDS, str(user_id), int(keep_place_until_ms)],
     )

@@ -93,6 +93,11 @@ class QueueKeys:
     def decisions(self) -> str:
         return self._key("decisions")
 
+    def deciding(self, basis: int) -> str:
+        """Claimed by the one admission run that decides after the decision made at `basis` (ms; 0
+        before the first): beat replicas racing each other cannot both admit. Expires on its own."""
+        return self._key(f"deciding:{basis}")
+
     def latency(self, second: int) -> str:
         """The booking-path latency histogram of one epoch second (expires on its own)."""
         return self._key(f"latency:{second}")
@@ -112,4 +117,5 @@ class QueueKeys:
             self.idle,
             self.control,
             self.decisions,
+            self.deciding(0),
         ]

@@ -94,6 +94,7 @@ def describe_decision(decision: Decision) -> str:
     d = decision
     p95 = "-" if d.p95_ms is None else f"{d.p95_ms:.0f} ms"
     return (
-        f"{datetime_from_ms(d.at):%H:%M:%S} {d.action} {d.before}→{d.target}: {d.reason} "
-        f"(p95 {p95} over {d.samples}, {d.shed} shed, {d.active} active, {d.waiting} waiting)"
+        f"{datetime_from_ms(d.at):%H:%M:%S} {d.action} +{d.admit} ({d.active}→{d.target}): {d.reason} "
+        f"(p95 {p95} over {d.samples}, {d.shed} shed, {d.departed} left, {d.drain_per_s:g}/s drain, "
+        f"{d.waiting} waiting)"
     )

@@ -10,25 +10,51 @@ holds so the per-user cap is exact.
 from __future__ import annotations
 
 import datetime as dt
+import random
+import time
 from collections.abc import Sequence
+from dataclasses import asdict
 from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, Subquery
+from django.db.models import Count, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from apps.accounts.services import lock_user
 from apps.common import metrics
-from apps.common.db import retry_on_lock_conflict
+from apps.common.db import IdList, read_id_list, retry_on_lock_conflict
 from apps.common.error_codes import ErrorCode
-from apps.common.exceptions import Conflict, NotFound, ValidationFailed
+from apps.common.exceptions import Conflict, NotFound, ServiceUnavailable, ValidationFailed
+from apps.concerts import choosing, seat_map
 from apps.concerts import selectors as concert_selectors
 from apps.concerts import services as concert_services
 from apps.concerts.selectors import date_facts
 
 from .models import Reservation, ReservationItem, ReservationStatus
+
+# Holds one best-available request tries before it answers 503 (busy): each lost race excludes the
+# seats it lost and spreads the next choice over twice as many of the best blocks (1, 2, 4, ...).
+BEST_AVAILABLE_ATTEMPTS = 16
+BEST_AVAILABLE_MAX_SPREAD = 64
+BEST_AVAILABLE_BACKOFF_SECONDS = 0.005  # a lost race waits up to this times the races lost so far
+
+_spread_random = random.Random()
+
+
+class NotEnoughSeats(Conflict):
+    """NOT_ENOUGH_SEATS (409): nothing fits the best-available request; `details` says what is left."""
+
+    def __init__(self, shortfall: choosing.Shortfall, *, together: bool) -> None:
+        where = f"section {shortfall.section}" if shortfall.section is not None else "this date"
+        side_by_side = f", at most {shortfall.largest_together} side by side" if together else ""
+        super().__init__(
+            ErrorCode.NOT_ENOUGH_SEATS,
+            f"No {shortfall.quantity} free seats{' together' if together else ''} in {where}: "
+            f"{shortfall.available} free{side_by_side}.",
+            details=asdict(shortfall),
+        )
 
 
 def _clean_seat_ids(seat_ids: Sequence[int]) -> list[int]:
@@ -55,19 +81,23 @@ def _release_stale_holds_on(seat_ids: Sequence[int], now: dt.datetime) -> int:
 
 
 @retry_on_lock_conflict
-def hold_seats(*, user: Any, concert_date_id: int, seat_ids: Sequence[int]) -> Reservation:
+def hold_seats(
+    *, user: Any, concert_date_id: int, seat_ids: Sequence[int], map_version: int | None = None
+) -> Reservation:
     """Hold every seat in `seat_ids` for HOLD_TTL_SECONDS, or none.
 
+    Seats that the stored seat status shows held or reserved are refused before any transaction
+    opens (no database statement); the database decides every seat it shows free. `map_version` is
+    the seat map's version when the caller read it already (`seat_map.queue_version_read`).
+
     Raises NOT_FOUND (unknown date, or a seat not of this date), BOOKING_CLOSED (409),
-    SEAT_UNAVAILABLE (409, details.seat_ids lists the taken seats), HOLD_LIMIT_REACHED (409, the
-    user already has MAX_LIVE_HOLDS_PER_USER_PER_DATE live holds for the date), VALIDATION_ERROR.
+    SEAT_UNAVAILABLE (409, details.seat_ids lists the taken seats), HOLD_LIMIT_REACHED (409: the
+    user already has MAX_LIVE_HOLDS_PER_USER_PER_DATE live holds for the date, or would hold and own
+    more than MAX_SEATS_PER_BUYER_PER_DATE of its seats, all reservations together), VALIDATION_ERROR.
     The returned reservation carries its items and seats (no further query to render it)."""
     seat_ids = _clean_seat_ids(seat_ids)
-    facts = date_facts(concert_date_id)
-    if facts is None:
-        raise NotFound("Unknown concert date.")
-    if not facts.booking_open_now():
-        raise Conflict(ErrorCode.BOOKING_CLOSED, "Booking is not open for this concert date.")
+    facts = _bookable_date(concert_date_id)
+    _refuse_seats_shown_taken(concert_date_id=concert_date_id, seat_ids=seat_ids, map_version=map_version)
     now = timezone.now()
     try:
         return _create_hold(
@@ -82,45 +112,184 @@ def hold_seats(*, user: Any, concert_date_id: int, seat_ids: Sequence[int]) -> R
     )
 
 
+def _bookable_date(concert_date_id: int) -> concert_selectors.DateFacts:
+    facts = date_facts(concert_date_id)
+    if facts is None:
+        raise NotFound("Unknown concert date.")
+    if not facts.booking_open_now():
+        raise Conflict(ErrorCode.BOOKING_CLOSED, "Booking is not open for this concert date.")
+    return facts
+
+
+def _refuse_seats_shown_taken(*, concert_date_id: int, seat_ids: Sequence[int], map_version: int | None) -> None:
+    """SEAT_UNAVAILABLE for the seats the stored status shows held or reserved, from the bytes the
+    seat map keeps (usually this process's copy): in a rush most refusals cost no database statement.
+    A status a moment old may show a seat free that is taken by now: the hold's transaction decides."""
+    status = seat_map.seat_status(concert_date_id=concert_date_id, version=map_version)
+    plan = choosing.seat_plan(concert_date_id=concert_date_id, layout_version=status.layout_version)
+    if plan.size != len(status.codes):  # a layout change between the two reads: the database decides
+        return
+    taken = plan.taken(status.codes, seat_ids)
+    if taken:
+        metrics.seat_conflict()
+        raise concert_services.SeatsTaken(sorted(taken))
+
+
+@retry_on_lock_conflict
+def hold_best_available(
+    *,
+    user: Any,
+    concert_date_id: int,
+    quantity: int,
+    section: str | None = None,
+    together: bool = True,
+    map_version: int | None = None,
+) -> Reservation:
+    """Hold the best `quantity` free seats of `section` (of the date's sections in layout order when
+    None) for HOLD_TTL_SECONDS: side by side in one row, the first row in layout order that has such
+    a block, the block nearest the row's centre that strands no single seat (`choosing.choose`); with
+    `together=False`, the free seats nearest each other in one section when no row has a block.
+
+    The seats are chosen from the stored seat status (no database read) and held by the same
+    transaction as named seats (`_create_hold`: seat locks in ascending id order, the inventory's
+    version check). A chosen seat taken in between is excluded and the request chooses again, over
+    more of the best blocks each time (buyers who read the same status do not fall on the same block
+    again), up to BEST_AVAILABLE_ATTEMPTS holds: it never answers SEAT_UNAVAILABLE.
+
+    Raises NOT_FOUND (unknown date), BOOKING_CLOSED (409), NOT_ENOUGH_SEATS (409, details
+    {section, quantity, available, largest_together}), HOLD_LIMIT_REACHED (409), VALIDATION_ERROR
+    (quantity out of bounds, a section the date does not have), SERVICE_UNAVAILABLE (503, every
+    attempt lost its race)."""
+    if not 1 <= quantity <= settings.MAX_SEATS_PER_RESERVATION:
+        raise ValidationFailed(
+            f"Choose 1 to {settings.MAX_SEATS_PER_RESERVATION} seats.", details={"quantity": ["Out of bounds."]}
+        )
+    facts = _bookable_date(concert_date_id)
+    now = timezone.now()
+    lost: set[int] = set()  # seats the database refused to this request
+    races_lost = 0
+    version = map_version
+    for _ in range(BEST_AVAILABLE_ATTEMPTS):
+        status = seat_map.seat_status(concert_date_id=concert_date_id, version=version)
+        version = None  # after a lost race, read the newest status
+        plan = choosing.seat_plan(concert_date_id=concert_date_id, layout_version=status.layout_version)
+        if section is not None and section not in plan.rows_of:
+            raise ValidationFailed(
+                f"This date has no section {section!r}.", details={"section": [f"One of: {', '.join(plan.sections)}."]}
+            )
+        if plan.size != len(status.codes):  # the layout changed between the two reads: read again
+            continue
+        runs = choosing.free_runs(plan, status.codes).excluding(
+            {plan.position_of(seat_id) for seat_id in lost} - {None}
+        )
+        choice = choosing.choose(
+            runs,
+            quantity=quantity,
+            section=section,
+            together=together,
+            spread=min(2**races_lost, BEST_AVAILABLE_MAX_SPREAD),
+            rng=_spread_random,
+        )
+        if isinstance(choice, choosing.Shortfall):
+            metrics.best_available_attempt("not_enough")
+            raise NotEnoughSeats(choice, together=together)
+        try:
+            reservation = _create_hold(
+                user_id=user.pk,
+                concert_id=facts.concert_id,
+                concert_date_id=concert_date_id,
+                seat_ids=sorted(choice.seat_ids),
+                now=now,
+            )
+            metrics.best_available_attempt("held")
+            return reservation
+        except concert_services.SeatsTaken as exc:
+            refused = set(exc.details["seat_ids"])
+            # Seats of holds that have expired but not been swept are free once released.
+            if exc.expired and _release_stale_holds_on(exc.expired, now):
+                refused -= set(exc.expired)
+            if refused:
+                metrics.best_available_attempt("lost_race")
+                lost |= refused
+                races_lost += 1
+                # Let the winners' commits reach the seat map, and the losers of one race part ways.
+                time.sleep(_spread_random.uniform(0, BEST_AVAILABLE_BACKOFF_SECONDS * races_lost))
+    raise ServiceUnavailable("Seats are in high demand; nothing was held. Try again.")
+
+
+def _buyer_columns(*, user_id: int, concert_date_id: int, now: dt.datetime) -> dict[str, Any]:
+    """The user's live holds of the date, and the seats the user holds or owns there (live holds and
+    confirmed reservations together: the per-buyer cap), as scalar subqueries."""
+    live = Q(reservation__status=ReservationStatus.CONFIRMED) | Q(
+        reservation__status=ReservationStatus.HELD, reservation__expires_at__gt=now
+    )
+    live_holds = Reservation.objects.filter(
+        user_id=user_id, concert_date_id=concert_date_id, status=ReservationStatus.HELD, expires_at__gt=now
+    )
+    seats = ReservationItem.objects.filter(
+        live, reservation__user_id=user_id, reservation__concert_date_id=concert_date_id
+    )
+    return {
+        "live_holds": Coalesce(
+            Subquery(live_holds.order_by().values("user_id").annotate(n=Count("pk")).values("n")), 0
+        ),
+        "seats_of_date": Coalesce(
+            Subquery(seats.order_by().values("reservation__user_id").annotate(n=Count("pk")).values("n")), 0
+        ),
+    }
+
+
 def _create_hold(
     *, user_id: int, concert_id: int, concert_date_id: int, seat_ids: list[int], now: dt.datetime
 ) -> Reservation:
-    """The hold transaction, in as few statements as the rules allow: lock the user; one read for the
-    user's live holds, the seats already taken and the inventory shards' versions; lock the seats;
-    flip them; one conditional update per inventory shard (usually one); insert the reservation and
-    its items."""
+    """The hold transaction, in as few statements as the rules allow: lock the user, reading the
+    requested seats already taken (a hold of a taken seat ends there: one statement) and the inventory shards' versions with it; lock the seats, reading
+    the user's live holds and seats of the date with them; flip the seats; one conditional update per
+    inventory shard (usually one); insert the reservation and its items.
+
+    The user's counts are read in the seat lock, not the user lock: a statement's reads see what was
+    committed when it started, and the user lock's may have started before another hold of the same
+    user committed and let it go. The seat lock starts after this hold owns the user row, so its
+    counts are exact (the per-user caps are checked under the user lock)."""
     expires_at = now + dt.timedelta(seconds=settings.HOLD_TTL_SECONDS)
-    live_holds = Reservation.objects.filter(
-        user_id=user_id, concert_date_id=concert_date_id, status=ReservationStatus.HELD, expires_at__gt=now
-    ).order_by()
-    with transaction.atomic():
-        # The user lock comes first: it serialises one user's holds, so the count below is exact.
-        lock_user(user_id=user_id)
-        preview = list(
-            concert_selectors.hold_preview(concert_date_id=concert_date_id, seat_ids=seat_ids, now=now)
-            .annotate(
-                live_holds=Coalesce(Subquery(live_holds.values("user_id").annotate(n=Count("pk")).values("n")), 0)
-            )
-            .values_list("shard", "version", "taken", "live_holds")
-        )
-        if not preview:
-            raise NotFound("Unknown concert date.")
-        held_now = preview[0][3]
-        if held_now >= settings.MAX_LIVE_HOLDS_PER_USER_PER_DATE:
+
+    def check_buyer_caps(seat: Any) -> None:
+        if seat.live_holds >= settings.MAX_LIVE_HOLDS_PER_USER_PER_DATE:
             raise Conflict(
                 ErrorCode.HOLD_LIMIT_REACHED,
-                f"You already hold seats in {held_now} reservations for this date; pay or cancel one first.",
+                f"You already hold seats in {seat.live_holds} reservations for this date; pay or cancel one first.",
             )
-        if preview[0][2]:  # a requested seat is taken (the hot seat): refuse it without locking any
-            taken = concert_selectors.taken_seats(concert_date_id=concert_date_id, seat_ids=seat_ids, now=now)
-            if taken:
-                metrics.seat_conflict()
-                raise concert_services.SeatsTaken(taken)
+        if seat.seats_of_date + len(seat_ids) > settings.MAX_SEATS_PER_BUYER_PER_DATE:
+            raise Conflict(
+                ErrorCode.HOLD_LIMIT_REACHED,
+                f"A buyer may have at most {settings.MAX_SEATS_PER_BUYER_PER_DATE} seats of a date; "
+                f"you hold or own {seat.seats_of_date}.",
+                details={"seats_of_date": seat.seats_of_date, "max": settings.MAX_SEATS_PER_BUYER_PER_DATE},
+            )
+
+    with transaction.atomic():
+        # The user lock comes first: it serialises one user's holds, so the counts read after it are exact.
+        preview = concert_selectors.read_hold_preview(
+            lock_user(
+                user_id=user_id,
+                reading=concert_selectors.hold_preview_columns(
+                    concert_date_id=concert_date_id, seat_ids=seat_ids, now=now
+                ),
+            ),
+            seat_ids=seat_ids,
+        )
+        if None in preview.shard_versions.values():
+            raise NotFound("Unknown concert date.")
+        if preview.taken:  # a requested seat is taken (the hot seat): refuse it without locking any
+            metrics.seat_conflict()
+            raise concert_services.SeatsTaken(preview.taken)
         seats = concert_services.mark_seats_held(
             concert_date_id=concert_date_id,
             seat_ids=seat_ids,
             held_until=expires_at,
-            shard_versions={shard: version for shard, version, _, _ in preview},
+            shard_versions=preview.shard_versions,
+            reading=_buyer_columns(user_id=user_id, concert_date_id=concert_date_id, now=now),
+            check=check_buyer_caps,
         )
         reservation = Reservation.objects.create(
             user_id=user_id,
@@ -137,9 +306,16 @@ def _create_hold(
     return reservation
 
 
+def _seat_ids_of(reservation: Reservation) -> list[int]:
+    """The reservation's seat ids: read with its lock (`lock_own_reservation`), or read now."""
+    if hasattr(reservation, "seat_id_list"):
+        return read_id_list(reservation.seat_id_list)
+    return list(reservation.items.values_list("seat_id", flat=True))
+
+
 def _end_reservation(reservation: Reservation, status: ReservationStatus, now: dt.datetime) -> None:
     """End a live reservation (caller holds its lock): free its seats and its live-seat claims."""
-    seat_ids = list(reservation.items.values_list("seat_id", flat=True))
+    seat_ids = _seat_ids_of(reservation)
     Reservation.objects.filter(pk=reservation.pk).update(status=status, ended_at=now, updated_at=now)
     ReservationItem.objects.filter(reservation_id=reservation.pk).update(live_seat=None, updated_at=now)
     concert_services.release_seats(concert_date_id=reservation.concert_date_id, seat_ids=seat_ids)
@@ -176,8 +352,16 @@ def release_expired_holds(
 
 
 def lock_own_reservation(*, user: Any, reservation_id: int) -> Reservation:
-    """Lock one of the user's reservations; NOT_FOUND (also for another user's reservation)."""
-    reservation = Reservation.objects.select_for_update().filter(pk=reservation_id, user_id=user.pk).first()
+    """Lock one of the user's reservations; NOT_FOUND (also for another user's reservation). Its
+    seat ids are read in the same statement (a reservation's seats never change once it is
+    committed, so the subquery's unlocked read is exact)."""
+    seat_ids = ReservationItem.objects.filter(reservation_id=OuterRef("pk")).order_by().values("reservation_id")
+    reservation = (
+        Reservation.objects.select_for_update()
+        .annotate(seat_id_list=Subquery(seat_ids.annotate(ids=IdList("seat_id")).values("ids")))
+        .filter(pk=reservation_id, user_id=user.pk)
+        .first()
+    )
     if reservation is None:
         raise NotFound("Reservation not found.")
     return reservation
@@ -211,7 +395,7 @@ def lock_reservation_for_payment(*, user: Any, reservation_id: int, now: dt.date
 
 def confirm_reservation(*, reservation: Reservation, now: dt.datetime) -> None:
     """HELD → CONFIRMED and its seats RESERVED (caller holds the reservation lock, inside a payment)."""
-    seat_ids = list(reservation.items.values_list("seat_id", flat=True))
+    seat_ids = _seat_ids_of(reservation)
     concert_services.mark_seats_reserved(concert_date_id=reservation.concert_date_id, seat_ids=seat_ids)
     Reservation.objects.filter(pk=reservation.pk).update(
         status=ReservationStatus.CONFIRMED, reserved_at=now, updated_at=now

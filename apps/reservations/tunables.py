@@ -8,4 +8,5 @@ TUNABLES = (
     count("HOLD_SWEEP_BATCH", 200, "expired holds one sweep releases per batch"),
     count("MAX_SEATS_PER_RESERVATION", 4, "seats in one reservation"),
     count("MAX_LIVE_HOLDS_PER_USER_PER_DATE", 2, "live holds one user may have on one date"),
+    count("MAX_SEATS_PER_BUYER_PER_DATE", 8, "seats one buyer may hold and own for one date, holds and bookings"),
 )

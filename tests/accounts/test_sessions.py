@@ -5,6 +5,8 @@ included), and a signed token with claims this service never issues is 401, not 
 from datetime import timedelta
 
 import pytest
+from django.core.management import call_command
+from django.test import Client
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import AccessToken
 
@@ -279,3 +281,100 @@ def test_deactivating_in_the_admin_change_form_ends_every_session(user):
     user.refresh_from_db()
     assert not user.is_active
     assert queue_status(tokens["access"], date) == 401
+
+
+# --- Password change ----------------------------------------------------------------------------
+
+
+def change_password_in_the_admin(user, new_password: str) -> None:
+    staff = UserFactory(is_superuser=True, role="STAFF")
+    client = Client()
+    client.force_login(staff)
+    response = client.post(
+        f"/admin/accounts/user/{user.pk}/password/", {"password1": new_password, "password2": new_password}
+    )
+    assert response.status_code == 302, response.content
+
+
+@pytest.mark.parametrize("how", ["set_password", "admin", "changepassword"])
+def test_a_password_change_ends_every_session(user, how, monkeypatch):
+    date = make_date()
+    sessions = [login_client(user).tokens for _ in range(2)]
+    for tokens in sessions:
+        assert queue_status(tokens["access"], date) == 200
+
+    new_password = "another-Secret-pass-42"
+    if how == "set_password":
+        user.set_password(new_password)
+        user.save()
+    elif how == "admin":
+        change_password_in_the_admin(user, new_password)
+    else:
+        answers = iter([new_password, new_password])
+        monkeypatch.setattr("getpass.getpass", lambda prompt="": next(answers))
+        call_command("changepassword", user.email)
+
+    for tokens in sessions:
+        assert queue_status(tokens["access"], date) == 401  # stateless: no database read
+        assert me_status(tokens["access"]) == 401
+        assert_error(refresh(tokens["refresh"]), 401, "NOT_AUTHENTICATED")
+    user.refresh_from_db()
+    assert user.check_password(new_password)
+
+
+def test_a_password_change_with_redis_down_changes_nothing(user, monkeypatch):
+    import redis
+
+    tokens = login_client(user).tokens
+    old_hash = type(user).objects.get(pk=user.pk).password
+
+    def redis_down(**kwargs):
+        raise redis.ConnectionError("Redis is down")
+
+    monkeypatch.setattr(revocation, "revoke_user_tokens", redis_down)
+    user.set_password("another-Secret-pass-42")
+    with pytest.raises(redis.ConnectionError):
+        user.save()
+    assert type(user).objects.get(pk=user.pk).password == old_hash
+    assert TokenFamily.objects.get(user=user).revoked_at is None
+    assert me_status(tokens["access"]) == 200
+
+
+def test_a_hash_upgraded_at_login_and_other_saves_keep_the_sessions(user):
+    tokens = login_client(user).tokens
+    user.name = "Renamed"
+    user.save()
+    type(user).objects.filter(pk=user.pk).update(password="md5$salt$0")  # an outdated hash ...
+    user.refresh_from_db()
+    user.check_password("wrong")  # ... checked (and, were it right, upgraded) without a new password
+    assert me_status(tokens["access"]) == 200
+    assert refresh(tokens["refresh"]).status_code == 200
+
+
+def test_a_login_right_after_a_password_change_works(user):
+    """Revocation is to the millisecond (`iat_ms`): the new password's session, started within the same
+    second as the change, is not refused with the old ones."""
+    date = make_date()
+    old = login_client(user).tokens
+    user.set_password("another-Secret-pass-42")
+    user.save()
+    response = APIClient().post(
+        "/api/auth/login", {"email": user.email, "password": "another-Secret-pass-42"}, format="json"
+    )
+    assert response.status_code == 200
+    assert me_status(response.json()["access"]) == 200
+    assert queue_status(response.json()["access"], date) == 200
+    assert me_status(old["access"]) == 401
+
+
+@pytest.mark.parametrize(
+    ("claims", "expected"),
+    [
+        ({"iat": 100}, 100),
+        ({"iat": 100, "iat_ms": 100_250}, 100.25),
+        ({"iat": 100, "iat_ms": 101_000}, 100),  # not within its iat's second: ignored
+        ({"iat": 100, "iat_ms": True}, 100),
+    ],
+)
+def test_issued_at_is_to_the_millisecond_when_the_token_says_so(claims, expected):
+    assert revocation.issued_at(claims) == expected

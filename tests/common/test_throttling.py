@@ -18,7 +18,8 @@ def test_signup_is_limited_per_ip(api_client, rates):
         "/api/auth/signup", {"email": "s9@example.com", "password": "s3cure-enough-pw", "name": "S"}, format="json"
     )
     assert_error(response, 429, "THROTTLED")
-    assert 1 <= int(response["Retry-After"]) <= 60
+    # Sliding: the two requests weigh on the next minute's window until half of it has passed.
+    assert 1 <= int(response["Retry-After"]) <= 90
 
 
 def test_queue_entry_is_limited_per_user(rates):
@@ -188,3 +189,47 @@ def test_admin_login_is_rate_limited(rates):
         "/admin/login/", {"username": staff.email, "password": DEFAULT_PASSWORD}
     )
     assert response.status_code == 302
+
+
+def test_a_burst_at_the_end_of_a_minute_and_another_at_the_start_of_the_next_is_refused(rates, monkeypatch):
+    """Fixed windows let 10 admin logins through at :55 and 10 more at :01; the sliding window still
+    weighs the first burst at :01 and refuses the second."""
+    import time as real_time
+
+    from django.test import Client
+
+    from apps.common import throttling
+
+    rates(admin_login="10/min")
+    minute = (int(real_time.time()) // 60 + 1) * 60  # a minute boundary
+    clock = {"now": minute - 5.0}
+    monkeypatch.setattr(throttling.time, "time", lambda: clock["now"])
+    client = Client()
+
+    def attempt() -> int:
+        return client.post("/admin/login/", {"username": "nobody@example.com", "password": "x"}).status_code
+
+    assert [attempt() for _ in range(10)] == [200] * 10  # the form again: wrong credentials
+    clock["now"] = minute + 1.0
+    refused = client.post("/admin/login/", {"username": "nobody@example.com", "password": "x"})
+    assert refused.status_code == 429
+    assert 1 <= int(refused["Retry-After"]) <= 120
+    # Once the burst has slid out of the last minute, logins are allowed again.
+    clock["now"] = minute + 56.0
+    assert attempt() == 200
+
+
+def test_a_refused_request_does_not_count(rates, monkeypatch):
+    from apps.common import throttling
+
+    clock = {"now": 1_000_020.0}  # 20 s into a minute window
+    monkeypatch.setattr(throttling.time, "time", lambda: clock["now"])
+    throttle = throttling.RedisRateThrottle()
+
+    def window():
+        return [throttling.make_window("test:refused", 2, 60)]
+
+    assert throttle.allow(window()) and throttle.allow(window())
+    for _ in range(5):
+        assert not throttle.allow(window())
+    assert get_redis().get(window()[0].key) == "2"

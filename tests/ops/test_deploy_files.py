@@ -63,6 +63,21 @@ def test_nginx_is_the_only_public_entrance(compose):
     assert services["web"]["command"] == ["gunicorn", "ticketing.wsgi", "-c", "gunicorn.conf.py"]
 
 
+def test_nginx_is_sized_for_an_on_sales_crowd(compose):
+    """Each proxied request holds two descriptors (client and upstream): the main config gives a worker
+    far more connections than the image's default 1,024, twice as many open files, and compose lets
+    the container open them."""
+    nginx = compose["services"]["nginx"]
+    mounted = {volume.split(":")[1]: volume.split(":")[0] for volume in nginx["volumes"]}
+    main = (ROOT / mounted["/etc/nginx/nginx.conf"]).read_text()
+    connections = int(re.search(r"worker_connections\s+(\d+);", main).group(1))
+    files = int(re.search(r"worker_rlimit_nofile\s+(\d+);", main).group(1))
+    assert connections >= 16_384
+    assert files >= 2 * connections
+    assert nginx["ulimits"]["nofile"] == {"soft": files, "hard": files}
+    assert "include /etc/nginx/conf.d/*.conf;" in main  # where the image renders the site template
+
+
 def test_dockerfile_is_multi_stage_unprivileged_and_health_checked():
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert len(re.findall(r"^FROM ", dockerfile, re.M)) >= 2

@@ -80,6 +80,23 @@ def test_a_body_over_the_limit_is_refused_before_the_app(proxied):
     assert ok.status == 200
 
 
+def test_a_request_line_or_header_over_8_kib_is_refused_by_nginx_in_the_api_shape(proxied):
+    port, upstream = proxied
+    before = len(upstream.seen)
+    for path, headers, status, part in (
+        ("/api/concerts?q=" + "x" * 9000, {}, 414, "request_line"),
+        ("/api/concerts", {"X-Big": "y" * 9000}, 431, "headers"),
+    ):
+        response, data = request(port, "GET", path, headers=headers)
+        assert response.status == status
+        assert response.getheader("Content-Type") == "application/json"
+        error = json.loads(data)["error"]
+        assert error["code"] == "VALIDATION_ERROR" and part in error["details"]
+    assert len(upstream.seen) == before
+    ok, _ = request(port, "GET", "/api/concerts?q=" + "x" * 4000, headers={"X-Big": "y" * 6000})
+    assert ok.status == 200
+
+
 def test_static_files_are_served_by_nginx(proxied):
     port, upstream = proxied
     before = len(upstream.seen)

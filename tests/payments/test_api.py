@@ -127,3 +127,35 @@ class TestPay:
         assert [p["reservation_id"] for p in body["results"]] == [second, first]
         assert body["results"][0]["amount"] == str(Decimal("50000.00"))
         assert login_client(UserFactory()).get("/api/payments").json()["count"] == 0
+
+
+class TestSeatsPerBuyerPerDate:
+    def test_rounds_of_enter_hold_pay_stop_at_the_cap(
+        self, user, concert_date, settings, django_capture_on_commit_callbacks
+    ):
+        """Enter → hold 4 → pay, four times over: the third hold would pass MAX_SEATS_PER_BUYER_PER_DATE
+        and is refused, so the buyer never owns more than the cap of one date."""
+        settings.MAX_SEATS_PER_BUYER_PER_DATE = 8
+        fund(user, "1000000.00")
+        client = login_client(user)
+        ids = seat_ids(concert_date)
+        answers = []
+        for round_ in range(4):
+            entry = client.post(
+                "/api/queue", {"concert_id": concert_date.concert_id, "concert_date_id": concert_date.pk}, format="json"
+            )
+            assert entry.status_code in (200, 201) and entry.json()["status"] == "READY", entry.content
+            client.credentials(
+                HTTP_AUTHORIZATION=f"Bearer {client.tokens['access']}", HTTP_X_QUEUE_TOKEN=entry.json()["token"]
+            )
+            hold = hold_via_api(client, concert_date, ids[4 * round_ : 4 * round_ + 4])
+            answers.append(hold.status_code)
+            if hold.status_code != 201:
+                assert_error(hold, 409, "HOLD_LIMIT_REACHED")
+                continue
+            with django_capture_on_commit_callbacks(execute=True):
+                paid = client.post("/api/payments", {"reservation_id": hold.json()["id"]}, format="json")
+            assert paid.status_code == 201, paid.content
+        assert answers == [201, 201, 409, 409]
+        owned = Reservation.objects.filter(user=user, concert_date=concert_date, status="CONFIRMED")
+        assert sum(reservation.items.count() for reservation in owned) == 8

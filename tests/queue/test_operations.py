@@ -42,7 +42,7 @@ def test_status_command_shows_the_target_and_the_controllers_decisions(capsys, s
     out = capsys.readouterr().out
     step = math.ceil((100 - 2) / 30)
     assert f"auto: target {2 + step} · 3 active · 0 waiting" in out
-    assert f"grow 2→{2 + step}: healthy and every place taken" in out
+    assert f"grow +{step} (2→{2 + step}): healthy: 1.1 x the departures and a step" in out
 
 
 def test_oldest_wait_is_the_heads_arrival_not_its_last_poll(settings, fixed_admission):

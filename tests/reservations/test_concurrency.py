@@ -10,7 +10,9 @@ import pytest
 from django.core.management import call_command
 
 from apps.common.exceptions import ApplicationError
+from apps.concerts import seat_map
 from apps.concerts.models import Inventory, Seat, inventory_shard_of
+from apps.payments.invariants import breaches
 from apps.reservations import services
 from apps.reservations.models import Reservation, ReservationItem
 from tests.factories import UserFactory, make_date, seat_ids
@@ -97,4 +99,65 @@ def test_no_inventory_shard_goes_below_zero_when_buyers_race_for_all_its_seats()
     assert (row.remaining, row.total) == (0, len(mine))
     others = Inventory.objects.filter(concert_date=date).exclude(shard=shard)
     assert all(other.remaining == other.total for other in others)
+    call_command("check_invariants")
+
+
+def test_200_best_available_buyers_for_a_100_seat_section_get_adjacent_seats_once_each():
+    """Every buyer reads the same seat status and asks for 2 seats side by side in Floor (10 rows of
+    10): they all choose the same first block, the database lets one hold it, and the others choose
+    again. Exactly 50 pairs are held, each side by side, no seat twice; the 150 others get
+    NOT_ENOUGH_SEATS, never SEAT_UNAVAILABLE. Without the seat lock (`lock_seats`) or the inventory's
+    version check, buyers who chose the same block both hold it and this test fails."""
+    date = make_date(
+        layout=[
+            {"name": "VIP", "rows": 1, "seats_per_row": 4, "price": "300.00"},
+            {"name": "Floor", "rows": 10, "seats_per_row": 10, "price": "100.00"},
+        ]
+    )
+    users = UserFactory.create_batch(200)
+    seat_map.seat_status(concert_date_id=date.pk)  # the status they all start from: every seat free
+
+    results = run_in_threads(
+        200,
+        lambda i: services.hold_best_available(user=users[i], concert_date_id=date.pk, quantity=2, section="Floor"),
+    )
+    winners = [r for r in results if isinstance(r, Reservation)]
+    assert len(winners) == 50, error_codes(results)
+    assert error_codes(results) == ["NOT_ENOUGH_SEATS"] * 150
+    items = ReservationItem.objects.filter(live_seat__isnull=False).select_related("seat")
+    pairs: dict[int, list[Seat]] = {}
+    for item in items:
+        pairs.setdefault(item.reservation_id, []).append(item.seat)
+    assert sorted(pairs) == sorted(winner.pk for winner in winners)
+    for seats in pairs.values():
+        (first, second) = sorted(seats, key=lambda seat: seat.seat_num)
+        assert (first.section, first.row) == (second.section, second.row) == ("Floor", first.row)
+        assert second.seat_num == first.seat_num + 1
+    held = [seat.pk for seats in pairs.values() for seat in seats]
+    assert len(held) == len(set(held)) == 100
+    assert sorted(held) == seat_ids(date)  # every Floor seat, each once
+    assert remaining_seats(date) == 4  # VIP untouched
+
+    with pytest.raises(ApplicationError) as refused:
+        services.hold_best_available(user=UserFactory(), concert_date_id=date.pk, quantity=2, section="Floor")
+    assert refused.value.code == "NOT_ENOUGH_SEATS"
+    assert refused.value.details == {"section": "Floor", "quantity": 2, "available": 0, "largest_together": 0}
+    assert not any(breaches().values()), breaches()
+
+
+def test_one_buyers_racing_holds_never_pass_the_seats_per_date_cap(settings):
+    """Six holds of 4 seats by one buyer at once, with room for two under MAX_SEATS_PER_BUYER_PER_DATE:
+    the user lock serialises them, so the cap read with it is exact. Without that lock (a plain read
+    in `lock_user`) several holds read the same count and the buyer ends with more than the cap."""
+    settings.MAX_LIVE_HOLDS_PER_USER_PER_DATE = 10
+    settings.MAX_SEATS_PER_BUYER_PER_DATE = 8
+    date = make_date(layout=[{"name": "Floor", "rows": 3, "seats_per_row": 10, "price": "100.00"}])
+    ids = seat_ids(date)
+    user = UserFactory()
+    results = run_in_threads(
+        6, lambda i: services.hold_seats(user=user, concert_date_id=date.pk, seat_ids=ids[4 * i : 4 * i + 4])
+    )
+    assert sorted(error_codes(results)) == ["HOLD_LIMIT_REACHED"] * 4, results
+    held = ReservationItem.objects.filter(reservation__user=user, live_seat__isnull=False).count()
+    assert held == 8
     call_command("check_invariants")

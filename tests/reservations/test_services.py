@@ -8,12 +8,14 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from apps.common.exceptions import ApplicationError, NotFound
+from apps.concerts import choosing, seat_map
 from apps.concerts.models import INVENTORY_SHARD_BLOCK, Seat
 from apps.concerts.selectors import date_facts
+from apps.payments.services import cancel_reservation, pay_for_reservation
 from apps.reservations import services
 from apps.reservations.models import Reservation, ReservationItem
 from tests.factories import UserFactory, make_date, seat_ids
-from tests.helpers import remaining_seats, seat_statuses
+from tests.helpers import funded_user, remaining_seats, seat_statuses
 
 pytestmark = pytest.mark.django_db
 
@@ -66,6 +68,39 @@ class TestHold:
                 services.hold_seats(user=user, concert_date_id=date.pk, seat_ids=seat_ids(date, 1))
             assert exc.value.code == "BOOKING_CLOSED"
 
+    def test_seats_per_buyer_per_date_are_capped_across_holds_and_paid_bookings(self, concert_date, settings):
+        settings.MAX_LIVE_HOLDS_PER_USER_PER_DATE = 5
+        settings.MAX_SEATS_PER_BUYER_PER_DATE = 5
+        user = funded_user()
+        ids = seat_ids(concert_date)
+        paid = services.hold_seats(user=user, concert_date_id=concert_date.pk, seat_ids=ids[0:2])
+        pay_for_reservation(user=user, reservation_id=paid.pk)
+        services.hold_seats(user=user, concert_date_id=concert_date.pk, seat_ids=ids[2:4])
+        with pytest.raises(ApplicationError) as exc:
+            services.hold_seats(user=user, concert_date_id=concert_date.pk, seat_ids=ids[4:6])
+        assert (exc.value.code, exc.value.details) == ("HOLD_LIMIT_REACHED", {"seats_of_date": 4, "max": 5})
+        assert seat_statuses(ids[4:6]) == ["AVAILABLE", "AVAILABLE"]
+        services.hold_seats(user=user, concert_date_id=concert_date.pk, seat_ids=ids[4:5])  # exactly the cap
+        # Another buyer and another date are not affected.
+        services.hold_seats(user=UserFactory(), concert_date_id=concert_date.pk, seat_ids=ids[6:10])
+        other = make_date()
+        services.hold_seats(user=user, concert_date_id=other.pk, seat_ids=seat_ids(other, 4))
+        call_command("check_invariants")
+
+    def test_ended_reservations_give_their_seats_back_to_the_cap(self, concert_date, settings):
+        settings.MAX_SEATS_PER_BUYER_PER_DATE = 4
+        user = funded_user()
+        ids = seat_ids(concert_date)
+        cancelled = services.hold_seats(user=user, concert_date_id=concert_date.pk, seat_ids=ids[0:2])
+        cancel_reservation(user=user, reservation_id=cancelled.pk)
+        expired = services.hold_seats(user=user, concert_date_id=concert_date.pk, seat_ids=ids[2:4])
+        Reservation.objects.filter(pk=expired.pk).update(expires_at=timezone.now() - dt.timedelta(seconds=1))
+        # An expired hold counts for nothing even before the sweep releases it.
+        services.hold_seats(user=user, concert_date_id=concert_date.pk, seat_ids=ids[4:8])
+        with pytest.raises(ApplicationError) as exc:
+            services.hold_seats(user=user, concert_date_id=concert_date.pk, seat_ids=ids[8:9])
+        assert exc.value.code == "HOLD_LIMIT_REACHED"
+
     def test_live_holds_per_user_per_date_are_capped(self, concert_date, user, settings):
         settings.MAX_LIVE_HOLDS_PER_USER_PER_DATE = 2
         ids = seat_ids(concert_date)
@@ -90,15 +125,27 @@ class TestHold:
         assert remaining_seats(concert_date) == concert_date.total_seats - 2
         call_command("check_invariants")
 
-    def test_a_hold_is_eight_statements(self, concert_date, user, django_assert_num_queries):
-        # user lock; live holds + taken seats + shard versions in one read; seat lock; seat update; one
-        # shard update (4 adjacent seats from a block start share a shard); reservation; items; and the
-        # seat-map outbox event
+    def test_a_hold_is_seven_statements(self, concert_date, user, django_assert_num_queries):
+        # user lock reading live holds, the user's seats of the date, taken seats and shard versions;
+        # seat lock; seat update; one shard update (4 adjacent seats from a block start share a shard);
+        # reservation; items; and the seat-map outbox event
         ids = seat_ids(concert_date)
         start = next(i for i, seat in enumerate(ids) if seat % INVENTORY_SHARD_BLOCK == 0)
         date_facts(concert_date.pk)  # cached per process (DATE_FACTS_TTL_SECONDS), as on a live server
-        with django_assert_num_queries(8 + 2):  # + the savepoint pair the test's transaction adds
+        # The seat map that every buyer's page reads, kept per version: the hold reads it first.
+        status = seat_map.seat_status(concert_date_id=concert_date.pk)
+        choosing.seat_plan(concert_date_id=concert_date.pk, layout_version=status.layout_version)
+        with django_assert_num_queries(7 + 2):  # + the savepoint pair the test's transaction adds
             services.hold_seats(user=user, concert_date_id=concert_date.pk, seat_ids=ids[start : start + 4])
+
+    def test_a_refused_hot_seat_hold_is_one_statement(self, concert_date, user, django_assert_num_queries):
+        # the user lock reading the preview, which names the taken seats: no seat is locked
+        ids = seat_ids(concert_date, 2)
+        services.hold_seats(user=UserFactory(), concert_date_id=concert_date.pk, seat_ids=ids[1:])
+        date_facts(concert_date.pk)
+        # + the savepoint, its rollback and release that the test's transaction adds
+        with django_assert_num_queries(1 + 3), pytest.raises(ApplicationError):
+            services.hold_seats(user=user, concert_date_id=concert_date.pk, seat_ids=ids)
 
     def test_a_taken_seat_is_refused_without_locking_any_seat(self, concert_date, user):
         ids = seat_ids(concert_date, 2)

@@ -9,6 +9,7 @@ import pytest
 from apps.concerts.models import Seat
 from apps.reservations import services as reservations
 from tests.factories import UserFactory
+from tests.helpers import funded_user
 from tests.web.browser import expect, log_in, seat_button, shot
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -72,7 +73,9 @@ def test_a_20000_seat_date_is_usable_and_a_hold_succeeds(new_page, live_server, 
     expect(page.locator("#notice")).to_contain_text("Someone else just took one of those seats")
     expect(seat_button(page, first.pk)).to_have_class(re.compile(r"\bHELD\b.*\btaken\b"))
     expect(seat_button(page, first.pk)).to_be_disabled()
-    expect(page.locator("#selection")).to_contain_text(f"1 seat(s): S7 {second.row}-{second.seat_num}")
+    # Named as the ticket reads: the row's second seat, not the date-wide number.
+    expect(page.locator("#selection")).to_contain_text(f"1 seat(s): S7 {second.row}-2")
+    assert second.seat_num > 12_000
     expect(sections.get_by_role("button", name=re.compile(r"^S7\b"))).to_contain_text("1,999 free")
     page.evaluate("() => window.scrollTo(0, 0)")
     shot(page, "11-stadium-seat-map", full_page=False)  # the section goes on for 40 rows
@@ -88,3 +91,41 @@ def test_a_20000_seat_date_is_usable_and_a_hold_succeeds(new_page, live_server, 
     (status_read,) = [r for r in seat_requests if "/seat-status" in r.url]
     assert status_read.headers.get("if-none-match")
     assert status_read.response().status == 200  # the rival's hold changed it
+
+
+def test_a_buyer_buys_with_best_available_on_a_20000_seat_date(new_page, live_server, stadium_date, settings):
+    """Best available is the first choice of every section: 3 seats, the server picks them (the first
+    row, side by side, nearest its centre, around seats another buyer took), and the buyer pays."""
+    settings.SEAT_STATUS_POLL_SECONDS = 3600
+    buyer = funded_user()
+    row_a = list(Seat.objects.filter(concert_date=stadium_date, section="S3", row="A").order_by("seat_num"))
+    centre = len(row_a) // 2
+    # Another buyer holds the middle of S3's first row: the best 3 left are beside it, in that row.
+    reservations.hold_seats(user=UserFactory(), concert_date_id=stadium_date.pk, seat_ids=[row_a[centre - 1].pk])
+    page = new_page()
+    log_in(page, live_server.url, buyer.email)
+    page.goto(f"{live_server.url}/#/queue/{stadium_date.concert_id}/{stadium_date.pk}")
+    page.wait_for_url(re.compile(r"#/seats/"))
+    page.wait_for_function(MAP_READY)
+
+    page.get_by_role("group", name="Sections").get_by_role("button", name=re.compile(r"^S3\b")).click()
+    best = page.get_by_role("group", name="Best available in S3")
+    expect(best).to_be_visible()
+    best.get_by_label("How many seats in S3").select_option("3")
+    page.evaluate("() => window.scrollTo(0, 0)")
+    shot(page, "13-best-available", full_page=False)
+    best.get_by_role("button", name="Best available").click()
+
+    page.wait_for_url(re.compile(r"#/hold/"))
+    held = list(Seat.objects.filter(concert_date=stadium_date, status="HELD", section="S3").order_by("seat_num"))
+    mine = [seat for seat in held if seat.pk != row_a[centre - 1].pk]
+    assert [seat.row for seat in mine] == ["A"] * 3
+    assert [seat.seat_num for seat in mine] == list(range(mine[0].seat_num, mine[0].seat_num + 3))
+    numbers = [seat.seat_num - row_a[0].seat_num + 1 for seat in mine]
+    for number in numbers:
+        expect(page.locator(".card li").nth(numbers.index(number))).to_contain_text(f"S3 A-{number} ")
+    page.get_by_role("button", name=re.compile("Pay")).click()
+    page.wait_for_url(re.compile(r"#/confirmed/"))
+    expect(page.locator("#confirmation")).to_contain_text("CONFIRMED")
+    expect(page.locator("#confirmation li").first).to_have_text(f"S3 A-{numbers[0]}")
+    assert {seat.status for seat in Seat.objects.filter(pk__in=[seat.pk for seat in mine])} == {"RESERVED"}

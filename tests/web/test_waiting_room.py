@@ -62,3 +62,22 @@ def test_a_closed_waiting_room_says_when_it_opens(new_page, live_server, setting
     expect(page.locator("#queue-closed")).to_contain_text("The waiting room opens at")
     expect(page.locator("#queue-closed")).to_contain_text("Keep this page open: you join automatically.")
     expect(page.locator("#notice")).to_be_hidden()
+
+
+def test_an_unverified_buyer_is_led_to_confirm_the_e_mail_then_gets_in(new_page, live_server, settings):
+    from apps.accounts.tokens import make_email_verification_token
+
+    settings.REQUIRE_VERIFIED_EMAIL = True
+    date = date_opening_in(-dt.timedelta(minutes=1))
+    buyer = UserFactory(email_verified=False)
+    page = new_page()
+    log_in(page, live_server.url, buyer.email)
+    page.goto(f"{live_server.url}/#/queue/{date.concert_id}/{date.pk}")
+    page.wait_for_url(re.compile(r"#/verify\?next="))
+    expect(page.locator("#notice")).to_contain_text("confirm your e-mail address")
+    page.get_by_label("Code from the e-mail").fill(make_email_verification_token(user=buyer))
+    page.get_by_role("button", name="Confirm my e-mail").click()
+    # Verified, the token refreshed to say so, and back in the waiting room: admitted at once.
+    page.wait_for_url(re.compile(rf"#/seats/{date.concert_id}/{date.pk}"))
+    buyer.refresh_from_db()
+    assert buyer.email_verified

@@ -61,6 +61,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "apps.common.middleware.RequestIdMiddleware",
     "apps.common.middleware.MetricsMiddleware",
+    "apps.common.middleware.AllowedHostMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -223,6 +224,9 @@ CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=90)
 vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="tickets@localhost")
 EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
+# Queue entry needs a verified e-mail (403 EMAIL_NOT_VERIFIED): on in production, off in development
+# (`make run`, where DEBUG is on) unless set.
+REQUIRE_VERIFIED_EMAIL = env.bool("REQUIRE_VERIFIED_EMAIL", default=not DEBUG)
 
 # --- DRF / JWT / OpenAPI ---------------------------------------------------------------------
 REST_FRAMEWORK = {

@@ -59,3 +59,13 @@ test("a large layout stays consistent", () => {
     assert.equal(seat.section, `S${Math.floor(index / 2000) + 1}`);
   }
 });
+
+test("a seat is labelled as a ticket reads: section, row, its number within the row", async () => {
+  const { seatLabel, seatList } = await import("../../../apps/web/static/web/lib/seats.js");
+  const layout = indexLayout(LAYOUT);
+  const seats = [...Array(layout.size).keys()].map((index) => seatAt(layout, index));
+  assert.deepEqual(seats.map(seatLabel), ["VIP A-1", "VIP A-2", "Floor A-1", "Floor A-2", "Floor A-3", "Floor C-1"]);
+  assert.equal(seatList(seats.slice(2, 4)), "Floor A-1, Floor A-2");
+  // A seat named by the API only (a reservation's seats) keeps its date-wide number.
+  assert.equal(seatLabel({ section: "Floor", row: "A", seat_num: 12002 }), "Floor A-12002");
+});

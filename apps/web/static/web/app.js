@@ -5,7 +5,7 @@ import { api, MESSAGES } from "./lib/api.js";
 import { go, h, show } from "./lib/dom.js";
 import { enterScreen } from "./lib/page.js";
 import { forgetTokens, loggedIn, refreshToken } from "./lib/session.js";
-import { loginScreen, signupScreen } from "./screens/account.js";
+import { loginScreen, signupScreen, verifyScreen } from "./screens/account.js";
 import { confirmedScreen, holdScreen } from "./screens/checkout.js";
 import { concertScreen, concertsScreen } from "./screens/concerts.js";
 import { reservationsScreen } from "./screens/reservations.js";
@@ -36,6 +36,7 @@ function renderNav() {
 const SCREENS = {
   login: (parts, params) => loginScreen(params),
   signup: () => signupScreen(),
+  verify: (parts, params) => verifyScreen(params),
   wallet: () => walletScreen(),
   concerts: () => concertsScreen(),
   concert: ([concertId]) => concertScreen(concertId),

@@ -6,6 +6,7 @@ export const MESSAGES = {
   NOT_AUTHENTICATED: "Please log in again.",
   INVALID_CREDENTIALS: "That e-mail and password do not match an account.",
   PERMISSION_DENIED: "You are not allowed to do that.",
+  EMAIL_NOT_VERIFIED: "Please confirm your e-mail address first: paste the code from the e-mail we sent you.",
   QUEUE_TOKEN_REQUIRED: "Your turn to choose seats has ended, so you are back in the line.",
   NOT_FOUND: "We could not find that. It may have been removed.",
   EMAIL_TAKEN: "An account with this e-mail already exists. Log in instead.",
@@ -22,8 +23,18 @@ export const MESSAGES = {
 
 const UNREACHABLE = { code: "SERVICE_UNAVAILABLE", message: MESSAGES.SERVICE_UNAVAILABLE };
 
+// A best-available request that found nothing to fit, said with what is left.
+export function notEnoughSeats({ section, quantity, available, largest_together: together }) {
+  const where = section ? `in ${section}` : "for this date";
+  if (!available) return `No seats are left ${where}.`;
+  const left = `${available.toLocaleString("en-US")} seat${available === 1 ? " is" : "s are"} free ${where}`;
+  return `Not ${quantity} seats together ${where}: ${left}, at most ${together} side by side. `
+    + "Choose fewer, allow seats apart, or pick seats on the map.";
+}
+
 export function humanError(error, status) {
   if (!error) return status >= 500 || status === 0 ? MESSAGES.SERVICE_UNAVAILABLE : "Something went wrong.";
+  if (error.code === "NOT_ENOUGH_SEATS") return notEnoughSeats(error.details || {});
   if (error.code === "THROTTLED") return `Too many tries. Please wait ${error.retryAfter || "a few"} seconds.`;
   if (error.code === "VALIDATION_ERROR") {
     const fields = Object.entries(error.details || {}).map(([f, m]) => `${f}: ${[].concat(m).join(" ")}`);
@@ -36,7 +47,8 @@ export function humanError(error, status) {
 // token sent again as stolen and ends the whole session, so two parallel rotations would log the buyer out.
 let rotation = null;
 
-function refreshTokens() {
+// Also for a claim the access token carries (the e-mail verified since it was issued).
+export function refreshTokens() {
   rotation ??= rotateTokens().finally(() => {
     rotation = null;
   });

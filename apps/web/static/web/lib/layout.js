@@ -29,12 +29,17 @@ function lastAtOrBefore(items, index) {
   return items[low];
 }
 
-// The seat at a position in the codes: {id, seat_num, section, row, price}.
+// The seat at a position in the codes: {id, seat_num, number, section, row, price}. `number` is the
+// seat's number within its row (1 = the row's first seat), as a ticket names it; `seat_num` numbers
+// the whole date.
 export function seatAt(layout, index) {
   const section = lastAtOrBefore(layout.sections, index);
   const row = lastAtOrBefore(section.rows, index);
   const [id, seatNum] = row.seats[index - row.start];
-  return { index, id, seat_num: seatNum, section: section.name, row: row.row, price: section.seatPrices[id] ?? section.price };
+  return {
+    index, id, seat_num: seatNum, number: index - row.start + 1, section: section.name, row: row.row,
+    price: section.seatPrices[id] ?? section.price,
+  };
 }
 
 // The position of a seat id (a conflict's `details.seat_ids` name seats by id), from a map built on

@@ -1,6 +1,6 @@
 // Log in and sign up.
 
-import { api, humanError } from "../lib/api.js";
+import { api, humanError, refreshTokens } from "../lib/api.js";
 import { fieldErrors, formFields, go, h, show } from "../lib/dom.js";
 import { render, routeGuard } from "../lib/page.js";
 import { saveTokens } from "../lib/session.js";
@@ -21,6 +21,26 @@ export function loginScreen(params) {
   });
   render(alive, h("h1", {}, "Log in"), h("div", { class: "card" }, form),
     h("p", {}, "No account yet? ", h("a", { href: "#/signup" }, "Sign up")));
+}
+
+// The code from the verification e-mail (or its link, #/verify?token=...): once verified, the access
+// token is refreshed so that it says so, and the buyer goes back to where the check stopped them.
+export function verifyScreen(params) {
+  const alive = routeGuard();
+  const form = h("form", { "aria-label": "Confirm e-mail" },
+    h("label", {}, "Code from the e-mail", h("textarea", { name: "token", required: true, rows: 3 }, params.get("token") || "")),
+    h("button", { type: "submit" }, "Confirm my e-mail"));
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const result = await api("POST", "/api/auth/verify-email", { body: { token: formFields(form).token.trim() } });
+    if (!result.ok) return show(humanError(result.error, result.status));
+    await refreshTokens();
+    show("Thank you, your e-mail address is confirmed.", "ok");
+    go(params.get("next") || "#/concerts");
+  });
+  render(alive, h("h1", {}, "Confirm your e-mail"),
+    h("p", {}, "Buying tickets needs a confirmed e-mail address. We sent you an e-mail with a code when you signed up."),
+    h("div", { class: "card" }, form));
 }
 
 export function signupScreen() {

@@ -4,6 +4,7 @@ import { api, humanError, MESSAGES } from "../lib/api.js";
 import { go, h, money, show } from "../lib/dom.js";
 import { onLeave, render, requireLogin, routeGuard } from "../lib/page.js";
 import { seatLabel } from "../lib/seats.js";
+import { numberedSeats } from "./seat-map.js";
 import { paymentKeyFor, queueTokenFor } from "../lib/session.js";
 
 export async function holdScreen(concertId, dateId, reservationId) {
@@ -17,6 +18,7 @@ export async function holdScreen(concertId, dateId, reservationId) {
     show(MESSAGES.HOLD_EXPIRED);
     return go(`#/seats/${concertId}/${dateId}`);
   }
+  const seats = await numberedSeats(dateId, reservation.seats);
   const countdown = h("p", { class: "countdown", id: "countdown" });
   const payButton = h("button", { type: "button", id: "pay" }, `Pay ${money(reservation.total_price)}`);
   const expires = new Date(reservation.expires_at).getTime();
@@ -56,7 +58,7 @@ export async function holdScreen(concertId, dateId, reservationId) {
   render(alive, h("h1", {}, "Your seats are held"),
     h("div", { class: "card" },
       h("p", {}, "Time left to pay"), countdown,
-      h("ul", {}, reservation.seats.map((seat) => h("li", {}, `${seatLabel(seat)} · ${money(seat.price)}`))),
+      h("ul", {}, seats.map((seat) => h("li", {}, `${seatLabel(seat)} · ${money(seat.price)}`))),
       h("p", {}, h("strong", {}, `Total ${money(reservation.total_price)}`)), payButton,
       h("p", { class: "muted" }, "Paying takes the total from your wallet.")));
   tick();
@@ -67,10 +69,11 @@ export async function confirmedScreen(reservationId) {
   const result = await api("GET", `/api/reservations/${reservationId}`);
   if (!result.ok) return show(humanError(result.error, result.status));
   const balance = await api("GET", "/api/users/me/balance");
+  const seats = await numberedSeats(String(result.data.concert_date_id), result.data.seats);
   render(alive, h("h1", {}, "You're going!"),
     h("div", { class: "card", id: "confirmation" },
       h("p", {}, `Booking #${result.data.id} is `, h("span", { class: `status ${result.data.status}` }, result.data.status)),
-      h("ul", {}, result.data.seats.map((seat) => h("li", {}, seatLabel(seat)))),
+      h("ul", {}, seats.map((seat) => h("li", {}, seatLabel(seat)))),
       h("p", {}, `Paid ${money(result.data.total_price)}. Wallet balance: ${balance.ok ? money(balance.data.balance) : "-"}.`),
       h("p", { class: "muted" }, "A confirmation e-mail is on its way."),
       h("a", { class: "button secondary", href: "#/reservations" }, "My reservations")));

@@ -4,6 +4,7 @@ import { api, humanError } from "../lib/api.js";
 import { h, money, show } from "../lib/dom.js";
 import { render, requireLogin, routeGuard } from "../lib/page.js";
 import { seatList } from "../lib/seats.js";
+import { numberedSeats } from "./seat-map.js";
 
 export async function reservationsScreen() {
   const alive = routeGuard();
@@ -17,8 +18,10 @@ export async function reservationsScreen() {
     show(wasPaid ? `Cancelled. ${money(reservation.total_price)} was refunded to your wallet.` : "Cancelled; the seats are released.", "ok");
     reservationsScreen();
   };
-  const rows = result.data.results.map((reservation) => h("tr", { "data-reservation-id": reservation.id },
-    h("td", {}, `#${reservation.id}`), h("td", {}, seatList(reservation.seats)),
+  // Seats by their number within the row where this page holds the date's layout (after buying here).
+  const seats = await Promise.all(result.data.results.map((r) => numberedSeats(String(r.concert_date_id), r.seats)));
+  const rows = result.data.results.map((reservation, i) => h("tr", { "data-reservation-id": reservation.id },
+    h("td", {}, `#${reservation.id}`), h("td", {}, seatList(seats[i])),
     h("td", { class: "num" }, money(reservation.total_price)),
     h("td", {}, h("span", { class: `status ${reservation.status}` }, reservation.status)),
     h("td", {}, ["HELD", "CONFIRMED"].includes(reservation.status)

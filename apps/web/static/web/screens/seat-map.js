@@ -50,6 +50,17 @@ function loadLayout(concertId, dateId, { revalidate = false } = {}) {
   return loading;
 }
 
+// A reservation's seats ({id, seat_num, section, row}) with their number within the row, when this
+// page holds the date's layout (the hold screen follows the map); as they are otherwise.
+export async function numberedSeats(dateId, seats) {
+  const loaded = layouts.has(dateId) ? await layouts.get(dateId) : null;
+  if (!loaded?.layout) return seats;
+  return seats.map((seat) => {
+    const index = indexOfSeat(loaded.layout, seat.id);
+    return index === undefined ? seat : { ...seat, number: seatAt(loaded.layout, index).number };
+  });
+}
+
 // The waiting room reads the layout ahead when the buyer's turn is near, so that at admission the map
 // needs only the status.
 export function prefetchLayout(concertId, dateId) {
@@ -126,16 +137,17 @@ export async function seatMapScreen(concertId, dateId) {
     button.setAttribute("aria-label", `${button.title.replace(" · ", ", ")}, ${status.toLowerCase()}`);
   };
 
+  // A seat is shown by its number within its row, as the ticket names it (not the date-wide seat_num).
   const seatButton = (section, row, k, sectionPrice) => {
     const index = row.start + k;
-    const [id, seatNum] = row.seats[k];
+    const [id] = row.seats[k];
     const button = document.createElement("button");
     button.type = "button";
     button.dataset.index = index;
     button.dataset.seatId = id;
-    button.textContent = seatNum;
+    button.textContent = k + 1;
     const price = id in section.seatPrices ? money(section.seatPrices[id]) : sectionPrice;
-    button.title = `${seatLabel({ section: section.name, row: row.row, seat_num: seatNum })} · ${price}`;
+    button.title = `${seatLabel({ section: section.name, row: row.row, number: k + 1 })} · ${price}`;
     paint(button, index);
     buttons.set(index, button);
     return button;
@@ -189,7 +201,40 @@ export async function seatMapScreen(concertId, dateId) {
     const rows = h("div", { class: "rows" });
     appendRows(rows, section, 0);
     return h("section", { class: "section card", "aria-label": section.name, "data-section": section.name },
-      h("h2", {}, `${section.name} · ${money(section.price)}`), rows);
+      h("h2", {}, `${section.name} · ${money(section.price)}`), bestAvailable(section), rows);
+  };
+
+  // ---- best available: the first choice of every section ------------------------------------------
+
+  // The server chooses the best seats free now (the first row with them side by side, nearest its
+  // centre) and holds them in the same request; a seat lost to another buyer meanwhile makes it choose
+  // again, so the only refusal is that nothing fits (NOT_ENOUGH_SEATS).
+  const bestAvailable = (section) => {
+    const quantity = h("select", { name: "quantity", "aria-label": `How many seats in ${section.name}` },
+      Array.from({ length: MAX_SEATS }, (_, n) => h("option", { value: n + 1, selected: n === 1 }, String(n + 1))));
+    const apart = h("input", { type: "checkbox", name: "apart" });
+    const button = h("button", { type: "button", class: "best-available" }, "Best available");
+    button.addEventListener("click", () => holdBestAvailable(section, Number(quantity.value), !apart.checked, button));
+    return h("div", { class: "best-available-bar", role: "group", "aria-label": `Best available in ${section.name}` },
+      h("label", {}, "Seats ", quantity), button,
+      h("label", { class: "muted" }, apart, " seats may be apart"),
+      h("span", { class: "muted" }, "or pick seats on the map below"));
+  };
+
+  const holdBestAvailable = async (section, quantity, together, button) => {
+    button.disabled = true;
+    const hold = await api("POST", "/api/reservations", {
+      body: { concert_date_id: Number(dateId), quantity, section: section.name, together }, queueToken: token,
+    });
+    if (hold.ok) {
+      show("");
+      return go(`#/hold/${concertId}/${dateId}/${hold.data.id}`);
+    }
+    button.disabled = false;
+    const code = hold.error?.code;
+    show(humanError(hold.error, hold.status), code === "NOT_ENOUGH_SEATS" ? "info" : "error");
+    if (code === "QUEUE_TOKEN_REQUIRED") return queueEnded();
+    if (code === "NOT_ENOUGH_SEATS") await refresh();
   };
 
   const map = h("div", { class: "seat-map" });

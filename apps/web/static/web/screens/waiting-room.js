@@ -4,7 +4,7 @@
 // everyone there gets a place drawn at random (arriving first gains nothing, so nobody needs to race
 // the opening second). Earlier still, the waiting room is closed and says when it opens.
 
-import { api, humanError } from "../lib/api.js";
+import { api, humanError, refreshTokens } from "../lib/api.js";
 import { go, h, show, when } from "../lib/dom.js";
 import { onLeave, render, requireLogin, routeGuard } from "../lib/page.js";
 import { saveQueueToken } from "../lib/session.js";
@@ -51,6 +51,13 @@ export async function waitingRoomScreen(concertId, dateId) {
     await sleep(wait + Math.random() * REENTRY_SPREAD_MS);
     if (!here) return;
     entered = await api("POST", "/api/queue", { body: target });
+  }
+  if (entered.error?.code === "EMAIL_NOT_VERIFIED" && (await refreshTokens()) && here) {
+    entered = await api("POST", "/api/queue", { body: target }); // verified since the token was issued?
+  }
+  if (entered.error?.code === "EMAIL_NOT_VERIFIED") {
+    show(humanError(entered.error, entered.status));
+    return go(`#/verify?next=${encodeURIComponent(`#/queue/${concertId}/${dateId}`)}`);
   }
   if (!entered.ok) return show(humanError(entered.error, entered.status));
   if (entered.data.status === "READY") return admitted(entered.data.token); // free capacity, nobody waiting

@@ -1,0 +1,109 @@
+"""How many seats of a concert date are free and how many are held, kept in Redis for the waiting
+room: every status poll reads them in its one round trip (the queue's script reads the key, which
+shares the date's hash tag `{<date_id>}` with the queue's keys, so one Redis Cluster slot holds both).
+
+The key is a hash `{available, held}` counted as the seat rows' `status` column says (`AVAILABLE`,
+`HELD`): a hold that has expired counts as held until the sweep releases it, every
+HOLD_SWEEP_INTERVAL_SECONDS, so the line is told the date is sold out only once nobody can still pay
+for a seat. It is kept up to date after every committed seat change by the deltas the change knows
+(`apply_seat_count_change`, right after the commit of the change), and rebuilt from the database when it
+is missing (`read_or_rebuild`): it expires COUNTS_TTL_SECONDS after each rebuild, which bounds how
+long a lost delta (Redis failing after a commit, a change racing a rebuild) can show.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+
+from django.db.models import Sum
+from redis.commands.core import AsyncScript, Script
+
+from apps.common.redis import get_redis, redis_key
+
+from .models import Inventory, Seat, SeatStatus
+
+COUNTS_TTL_SECONDS = 30
+
+
+@dataclass(frozen=True, kw_only=True)
+class SeatCounts:
+    available: int  # AVAILABLE seats
+    held: int  # HELD seats (an expired hold counts until it is swept)
+
+    @property
+    def sold_out(self) -> bool:
+        """No free seat and no hold that could still come back."""
+        return self.available <= 0 and self.held <= 0
+
+
+def counts_key(concert_date_id: int) -> str:
+    return redis_key("seatmap", f"{{{concert_date_id}}}", "counts")
+
+
+# Deltas apply only to counts that exist: a missing key is rebuilt from the database by the next read.
+_APPLY = """
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  redis.call('HINCRBY', KEYS[1], 'available', ARGV[1])
+  redis.call('HINCRBY', KEYS[1], 'held', ARGV[2])
+  return 1
+end
+return 0
+"""
+
+# A rebuild stores its counts only if no other rebuild did meanwhile.
+_STORE = """
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  redis.call('HSET', KEYS[1], 'available', ARGV[1], 'held', ARGV[2])
+  redis.call('EXPIRE', KEYS[1], tonumber(ARGV[3]))
+end
+return redis.call('HMGET', KEYS[1], 'available', 'held')
+"""
+
+
+@cache
+def _registered(source: str) -> Script | AsyncScript:
+    return get_redis().register_script(source)
+
+
+def _run(source: str, concert_date_id: int, *args: int) -> list | int:
+    """The script by SHA (EVALSHA; loaded once on NOSCRIPT) on the current client."""
+    return _registered(source)(keys=[counts_key(concert_date_id)], args=list(args), client=get_redis())
+
+
+def apply_seat_count_change(*, concert_date_id: int, available: int, held: int) -> None:
+    """After a committed seat change: free seats moved by `available`, held seats by `held`. One
+    round trip (h23: meant to ride in the same pipeline as the seat map's bump)."""
+    if available or held:
+        _run(_APPLY, concert_date_id, int(available), int(held))
+
+
+def forget_seat_counts(*, concert_date_id: int) -> None:
+    """The date's seats changed in bulk (seeding, a recount): the next read rebuilds the counts."""
+    get_redis().delete(counts_key(concert_date_id))
+
+
+def count_seats(*, concert_date_id: int) -> SeatCounts:
+    """The counts from the database: the inventory's `remaining` (the AVAILABLE seats, invariant 2)
+    and the HELD seats through the (concert_date, status) index."""
+    available = Inventory.objects.filter(concert_date_id=concert_date_id).aggregate(s=Sum("remaining"))["s"] or 0
+    held = Seat.objects.filter(concert_date_id=concert_date_id, status=SeatStatus.HELD).count()
+    return SeatCounts(available=available, held=held)
+
+
+def counts_from_reply(reply: list | None) -> SeatCounts | None:
+    """The counts an HMGET of the key answered, or None when the key is missing."""
+    if not reply or reply[0] is None or reply[1] is None:
+        return None
+    return SeatCounts(available=int(reply[0]), held=int(reply[1]))
+
+
+def read_or_rebuild(*, concert_date_id: int, reply: list | None = None) -> SeatCounts:
+    """The date's counts: from `reply` (an HMGET of `counts_key` made in the caller's round trip) when
+    it found them, else rebuilt from the database and stored (a round trip of its own)."""
+    counts = counts_from_reply(reply)
+    if counts is not None:
+        return counts
+    counts = count_seats(concert_date_id=concert_date_id)
+    stored = _run(_STORE, concert_date_id, counts.available, counts.held, COUNTS_TTL_SECONDS)
+    return counts_from_reply(stored) or counts
