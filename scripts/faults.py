@@ -23,7 +23,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import threading
@@ -36,29 +35,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from scripts.ports import free_port, wait_for_port
+
 WORKER_KILL_EVERY_SECONDS = 20
 CELERY_DOWN_AT_SECONDS, CELERY_DOWN_FOR_SECONDS = 60, 30
 RECOVERY_BUDGET_SECONDS = 10  # the service answers again within this of each fault
 PROBE_TIMEOUT_SECONDS = 30.0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for_port(port: int, process: subprocess.Popen, *, what: str, seconds: float = 60) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            if process.poll() is not None:
-                raise RuntimeError(f"{what} exited with {process.returncode}") from None
-            time.sleep(0.05)
-    raise RuntimeError(f"{what} did not listen on {port} within {seconds} s")
 
 
 # --- Servers of the run's own ------------------------------------------------------------------------
@@ -84,7 +66,7 @@ class OwnRedis:
              "--save", "", "--appendonly", "yes", "--appendfsync", "everysec",
              "--logfile", str(self.dir / "redis.log")],
         )  # fmt: skip
-        wait_for_port(self.port, self.process, what="redis-server")
+        wait_for_port(self.port, self.process, what="redis-server", seconds=60)
 
     def crash(self) -> None:
         """SIGKILL: no shutdown save, what a crashed host does."""
@@ -135,7 +117,7 @@ class OwnMariaDB:
              "--innodb-buffer-pool-size=256M", "--max-connections=500", "--character-set-server=utf8mb4",
              "--collation-server=utf8mb4_unicode_ci", "--transaction-isolation=READ-COMMITTED"],
         )  # fmt: skip
-        wait_for_port(self.port, self.process, what="mariadbd")
+        wait_for_port(self.port, self.process, what="mariadbd", seconds=60)
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
         if self.process is not None:

