@@ -24,7 +24,8 @@ COPY --from=build /opt/venv /opt/venv
 WORKDIR /app
 COPY . .
 # Static files are collected into the image (and copied to nginx's volume by the migrate service).
-RUN DEBUG=False SECRET_KEY=collectstatic-only-$(date +%s%N) python manage.py collectstatic --noinput \
+RUN DEBUG=False SECRET_KEY=collectstatic-only-$(date +%s%N) TICKET_SIGNING_KEY=$(head -c 32 /dev/urandom | base64) \
+    python manage.py collectstatic --noinput \
     && chown -R app:app /app/staticfiles
 USER app
 EXPOSE 8000

@@ -51,7 +51,7 @@ test: $(VENV)/.dev-installed services
 	DJANGO_SETTINGS_MODULE=ticketing.settings.test $(PY) manage.py makemigrations --check --dry-run
 	DJANGO_SETTINGS_MODULE=ticketing.settings.test $(PY) manage.py spectacular --validate --fail-on-warn --file /dev/null
 	DEBUG=False SECRET_KEY=check-deploy-$$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n') ALLOWED_HOSTS=tickets.example.com \
-		$(PY) manage.py check --deploy --fail-level WARNING
+		TICKET_SIGNING_KEY=$$(head -c 32 /dev/urandom | base64) $(PY) manage.py check --deploy --fail-level WARNING
 	$(VENV)/bin/pytest --create-db $(PYTEST_ARGS) --ignore=tests/replica
 	$(VENV)/bin/pytest --create-db tests/replica --ds=ticketing.settings.test_replica
 

@@ -31,6 +31,7 @@ def scratch_env(db_name: str, redis_db: int, **extra: str) -> dict[str, str]:
         REDIS_URL=f"redis://127.0.0.1:6379/{redis_db}",
         DEBUG="False",
         SECRET_KEY="bench-secret-key-bench-secret-key-bench-secret-key",
+        TICKET_SIGNING_KEY="YmVuY2gtdGlja2V0LXNpZ25pbmcta2V5LTMyLWJ5dGU=",
         ALLOWED_HOSTS="127.0.0.1,localhost",
         SECURE_SSL_REDIRECT="False",
         LOG_LEVEL="WARNING",

@@ -15,6 +15,7 @@ run stops with one line saying what to run.
 
 from __future__ import annotations
 
+import base64
 import os
 import shutil
 import socket
@@ -109,6 +110,16 @@ def write_command_env(env: dict[str, str]) -> None:
     COMMAND_ENV_FILE.chmod(0o600)
 
 
+def development_ticket_key(run_dir: Path) -> str:
+    """The development TICKET_SIGNING_KEY, made once and kept in run_dir (tickets issued by one run
+    still scan in the next): base64 of 32 random bytes, which is all an Ed25519 private key is."""
+    path = run_dir / "ticket-signing-key"
+    if not path.exists():
+        path.touch(mode=0o600)
+        path.write_text(base64.b64encode(os.urandom(32)).decode("ascii") + "\n")
+    return path.read_text().strip()
+
+
 def fresh_directory(path: Path) -> None:
     shutil.rmtree(path, ignore_errors=True)
     path.mkdir(parents=True)
@@ -117,6 +128,8 @@ def fresh_directory(path: Path) -> None:
 def main() -> int:
     RUN_DIR.mkdir(exist_ok=True)
     env = development_env(dict(os.environ))
+    if not env.get("TICKET_SIGNING_KEY"):
+        env["TICKET_SIGNING_KEY"] = development_ticket_key(RUN_DIR)
     ensure_driver(env.get("DATABASE_URL", ""), python=sys.executable, root=ROOT)
     ensure_database(env.get("DATABASE_URL", ""))
     fresh_directory(Path(env["PROMETHEUS_MULTIPROC_DIR"]))

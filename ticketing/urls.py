@@ -25,6 +25,7 @@ api_patterns = [
     path("", include("apps.concerts.urls")),
     path("", include("apps.queue.urls")),
     path("", include("apps.reservations.urls")),
+    path("", include("apps.tickets.urls")),
     path("", include("apps.payments.urls")),
 ]
 

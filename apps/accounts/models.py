@@ -37,7 +37,7 @@ class UserManager(BaseUserManager["User"]):
 # Model permissions a STAFF user has in the admin without being a superuser: venue and concert
 # staff run the catalogue; bookings, payments and users are theirs to look at, not to edit.
 STAFF_MANAGED_APPS = {"concerts"}
-STAFF_VIEW_APPS = {"accounts", "reservations", "payments", "queue"}
+STAFF_VIEW_APPS = {"accounts", "reservations", "payments", "queue", "tickets"}
 
 
 class User(AbstractBaseUser, PermissionsMixin, TimeStampedModel):

@@ -24,6 +24,9 @@ class ErrorCode(StrEnum):
     INVALID_STATE = "INVALID_STATE"
     INSUFFICIENT_BALANCE = "INSUFFICIENT_BALANCE"
     IDEMPOTENCY_CONFLICT = "IDEMPOTENCY_CONFLICT"
+    ALREADY_CHECKED_IN = "ALREADY_CHECKED_IN"
+    TICKET_VOID = "TICKET_VOID"
+    INVALID_TICKET = "INVALID_TICKET"
     THROTTLED = "THROTTLED"
     SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
     INTERNAL_ERROR = "INTERNAL_ERROR"
@@ -49,6 +52,9 @@ STATUS_OF: dict[ErrorCode, int] = {
     ErrorCode.INVALID_STATE: 409,
     ErrorCode.INSUFFICIENT_BALANCE: 409,
     ErrorCode.IDEMPOTENCY_CONFLICT: 409,
+    ErrorCode.ALREADY_CHECKED_IN: 409,
+    ErrorCode.TICKET_VOID: 409,
+    ErrorCode.INVALID_TICKET: 400,
     ErrorCode.PAYLOAD_TOO_LARGE: 413,
     ErrorCode.UNSUPPORTED_MEDIA_TYPE: 415,
     ErrorCode.THROTTLED: 429,
@@ -78,6 +84,9 @@ MEANING_OF: dict[ErrorCode, str] = {
     ErrorCode.INVALID_STATE: "the action does not fit the object's state (paid or cancelled already, too late)",
     ErrorCode.INSUFFICIENT_BALANCE: "the wallet cannot cover the payment",
     ErrorCode.IDEMPOTENCY_CONFLICT: "the `Idempotency-Key` was used with another request body",
+    ErrorCode.ALREADY_CHECKED_IN: "a ticket scanned a second time; `details.checked_in_at` says when the first scan was",
+    ErrorCode.TICKET_VOID: "a ticket of a cancelled or refunded booking",
+    ErrorCode.INVALID_TICKET: "a ticket code whose signature does not verify or that names no ticket",
     ErrorCode.PAYLOAD_TOO_LARGE: "the body is over the size limit",
     ErrorCode.UNSUPPORTED_MEDIA_TYPE: "the body is not JSON",
     ErrorCode.THROTTLED: "a rate limit was hit; `Retry-After` says when to try again",

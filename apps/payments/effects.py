@@ -4,6 +4,7 @@ from apps.common.models import OutboxEvent
 from apps.common.outbox import effect
 from apps.queue import services as queue
 from apps.reservations.tasks import send_reservation_confirmed_email
+from apps.tickets import services as tickets
 
 from .tasks import send_refund_email
 
@@ -24,9 +25,11 @@ def end_the_access_used(event: OutboxEvent) -> None:
 
 @effect(PAYMENT_COMPLETED, at_commit=end_the_access_used)
 def payment_completed(event: OutboxEvent) -> None:
-    """The access the payment used ends (again, should that have failed at commit) and the
+    """The access the payment used ends (again, should that have failed at commit), the reservation's
+    tickets are issued (a second run creates none; a booking cancelled meanwhile gets none) and the
     confirmation e-mail goes out (once per event: send_mail_once)."""
     end_the_access_used(event)
+    tickets.issue_tickets(reservation_id=event.payload["reservation_id"])
     send_reservation_confirmed_email.apply_async(
         kwargs={"reservation_id": event.payload["reservation_id"], "event_id": event.pk}
     )

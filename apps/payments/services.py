@@ -22,6 +22,7 @@ from apps.concerts.selectors import date_facts
 from apps.queue import services as queue
 from apps.reservations import services as reservations
 from apps.reservations.models import Reservation, ReservationStatus
+from apps.tickets import services as tickets
 
 from .effects import PAYMENT_COMPLETED, PAYMENT_REFUNDED
 from .models import Payment, PaymentStatus
@@ -71,13 +72,14 @@ def pay_for_reservation(*, user: Any, reservation_id: int) -> tuple[Payment, Any
 def cancel_reservation(*, user: Any, reservation_id: int) -> Reservation:
     """Cancel one of the user's reservations. A live hold frees its seats; a paid booking is also
     refunded to the wallet (ledger REFUND, payment REFUNDED, an e-mail after commit), until
-    REFUND_CUTOFF_HOURS before the show. Raises NOT_FOUND (also for another user's reservation) and
+    REFUND_CUTOFF_HOURS before the show, and its tickets are voided. Raises NOT_FOUND (also for another user's reservation) and
     INVALID_STATE (409: already ended, or too close to the show)."""
     now = timezone.now()
     with transaction.atomic():
         reservation = reservations.lock_own_reservation(user=user, reservation_id=reservation_id)
         if reservation.effective_status(now) == ReservationStatus.CONFIRMED:
             _refund_payment(reservation=reservation, now=now)
+            tickets.void_tickets(reservation_id=reservation.pk, now=now)
         reservations.cancel_live_reservation(reservation=reservation, now=now)
     return reservation
 

@@ -367,6 +367,11 @@ def lock_own_reservation(*, user: Any, reservation_id: int) -> Reservation:
     return reservation
 
 
+def lock_reservation(*, reservation_id: int) -> Reservation | None:
+    """Lock a reservation whoever owns it (for the effects that follow a payment); None if unknown."""
+    return Reservation.objects.select_for_update().filter(pk=reservation_id).first()
+
+
 def cancel_live_reservation(*, reservation: Reservation, now: dt.datetime) -> None:
     """End a live reservation as CANCELLED and free its seats (caller holds its lock, and has
     refunded a CONFIRMED one). Raises INVALID_STATE (409) for one that has already ended."""

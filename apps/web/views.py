@@ -14,3 +14,10 @@ class BuyerPageView(TemplateView):
             "max_seats": settings.MAX_SEATS_PER_RESERVATION,
             "status_poll_seconds": settings.SEAT_STATUS_POLL_SECONDS,
         }
+
+
+class CheckinPageView(TemplateView):
+    """The door's page for staff: it logs in and checks tickets in through the public API, as any
+    scanner would (POST /api/checkin refuses anyone but staff)."""
+
+    template_name = "web/checkin.html"

@@ -55,6 +55,11 @@ def test_every_operation_documents_its_errors_with_the_error_shape(schema):
         ("post", "/api/auth/signup", "415", {"UNSUPPORTED_MEDIA_TYPE"}),
         ("post", "/api/auth/signup", "413", {"PAYLOAD_TOO_LARGE"}),
         ("get", "/api/concerts", "400", {"VALIDATION_ERROR"}),
+        ("post", "/api/checkin", "400", {"VALIDATION_ERROR", "INVALID_TICKET"}),
+        ("post", "/api/checkin", "403", {"PERMISSION_DENIED"}),
+        ("post", "/api/checkin", "409", {"ALREADY_CHECKED_IN", "TICKET_VOID"}),
+        ("get", "/api/reservations/{reservation_id}/tickets", "409", {"INVALID_STATE"}),
+        ("get", "/api/tickets/{ticket_id}/qr.svg", "404", {"NOT_FOUND"}),
     ],
 )
 def test_derived_error_codes(schema, method, path, status, codes):
@@ -62,8 +67,13 @@ def test_derived_error_codes(schema, method, path, status, codes):
     assert all(f"`{code}`" in description for code in codes), description
 
 
+def test_the_qr_image_is_documented_as_svg(schema):
+    ok = schema["paths"]["/api/tickets/{ticket_id}/qr.svg"]["get"]["responses"]["200"]
+    assert list(ok["content"]) == ["image/svg+xml"]
+
+
 def test_public_operations_promise_no_401(schema):
-    for path in ("/api/concerts", "/api/health/ready", "/api/auth/signup"):
+    for path in ("/api/concerts", "/api/health/ready", "/api/auth/signup", "/api/checkin/public-key"):
         (operation,) = schema["paths"][path].values()
         assert "401" not in operation["responses"], path
 

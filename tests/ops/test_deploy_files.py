@@ -24,13 +24,15 @@ def app_services(compose: dict) -> list[str]:
     return [name for name, service in compose["services"].items() if service.get("image") == "ticketing:latest"]
 
 
-def test_compose_requires_a_secret_key_and_seeds_no_demo_users(compose):
+def test_compose_requires_a_secret_key_and_a_ticket_signing_key_and_seeds_no_demo_users(compose):
     text = (ROOT / "docker-compose.yml").read_text()
     assert "seed_demo" not in text
     assert {"migrate", "web", "worker", "booking-worker", "beat"} <= set(app_services(compose))
     for name in app_services(compose):
         key = compose["services"][name]["environment"]["SECRET_KEY"]
         assert re.fullmatch(r"\$\{SECRET_KEY:\?[^}]+\}", key), (name, key)
+        ticket_key = compose["services"][name]["environment"]["TICKET_SIGNING_KEY"]
+        assert re.fullmatch(r"\$\{TICKET_SIGNING_KEY:\?[^}]+\}", ticket_key), (name, ticket_key)
         assert compose["services"][name]["environment"]["DEBUG"] == "False"
 
 

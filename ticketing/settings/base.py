@@ -33,6 +33,15 @@ if not SECRET_KEY:
 if SECRET_KEY == DEV_SECRET_KEY and not DEBUG:
     # The development key is public (it is in this file): tokens signed with it can be forged.
     raise environ.ImproperlyConfigured("SECRET_KEY is the published development key; set a secret one.")
+# Signs ticket codes (apps.tickets.signing): base64 of a raw Ed25519 private key. `make run` keeps a
+# development one under .run/; production has no default (a published key would let anyone forge
+# tickets), and the system check tickets.E001 says what is wrong with a malformed one.
+TICKET_SIGNING_KEY = env.str("TICKET_SIGNING_KEY", default="")
+if not TICKET_SIGNING_KEY and not DEBUG:
+    raise environ.ImproperlyConfigured(
+        "TICKET_SIGNING_KEY must be set when DEBUG is off: base64 of a raw 32-byte Ed25519 private key "
+        "(python -c 'import base64, os; print(base64.b64encode(os.urandom(32)).decode())')."
+    )
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
@@ -54,6 +63,7 @@ INSTALLED_APPS = [
     "apps.concerts",
     "apps.queue",
     "apps.reservations",
+    "apps.tickets",
     "apps.payments",
     "apps.web",
 ]
@@ -292,6 +302,7 @@ SPECTACULAR_SETTINGS = {
         "ReservationStatusEnum": "apps.reservations.models.ReservationStatus",
         "PaymentStatusEnum": "apps.payments.models.PaymentStatus",
         "QueueStatusEnum": "apps.queue.models.QueueStatus",
+        "TicketStatusEnum": "apps.tickets.models.TicketStatus",
     },
     # Path ids as apps.common.converters.IdConverter matches them (1 to 18 digits; 0 is not found).
     "PATH_CONVERTER_OVERRIDES": {"id": {"type": "integer", "minimum": 1, "maximum": 10**18 - 1}},

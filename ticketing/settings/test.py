@@ -3,6 +3,7 @@
 TEST_DATABASE_URL / TEST_REDIS_URL let two checkouts run their suites side by side.
 """
 
+import base64
 import os
 import tempfile
 
@@ -12,6 +13,9 @@ os.environ.setdefault("EMAIL_URL", "consolemail://")
 # Plain HTTP and no collected static files, as in development (pytest-django still runs each test
 # with settings.DEBUG False); the production security settings have their own tests.
 os.environ.setdefault("DEBUG", "True")
+# A fresh ticket-signing key per test run (any 32 random bytes are an Ed25519 private key); the
+# servers and commands the tests start inherit it.
+os.environ.setdefault("TICKET_SIGNING_KEY", base64.b64encode(os.urandom(32)).decode())
 
 from .base import *  # noqa: F403
 from .base import REST_FRAMEWORK

@@ -16,6 +16,9 @@ export const MESSAGES = {
   BOOKING_CLOSED: "Booking is not open for this date.",
   INVALID_STATE: "That is no longer possible for this reservation.",
   INSUFFICIENT_BALANCE: "Your wallet does not cover this payment.",
+  ALREADY_CHECKED_IN: "This ticket has been checked in already.",
+  TICKET_VOID: "This ticket's booking was cancelled or refunded.",
+  INVALID_TICKET: "This is not a valid ticket.",
   IDEMPOTENCY_CONFLICT: "This request was already sent with different details.",
   SERVICE_UNAVAILABLE: "We are very busy right now. Nothing was changed; please try again in a moment.",
   INTERNAL_ERROR: "Something went wrong on our side. Please try again.",
@@ -68,10 +71,11 @@ async function rotateTokens() {
 
 // One request: JSON in and out, the access token refreshed once on a 401, errors in API.md's shape.
 // `headers` adds request headers (If-None-Match), `cache` is fetch's cache mode, and `anonymous` sends
-// no Authorization (public, cacheable resources).
+// no Authorization (public, cacheable resources). With `accept` (an image type, say) a successful
+// answer's `data` is its text; errors are JSON all the same.
 export async function api(method, path, options = {}) {
-  const { body, queueToken, idempotencyKey, headers: extra, cache = "default", anonymous, retried } = options;
-  const headers = { Accept: "application/json", ...extra };
+  const { body, queueToken, idempotencyKey, headers: extra, cache = "default", anonymous, retried, accept } = options;
+  const headers = { Accept: accept ? `${accept}, application/json` : "application/json", ...extra };
   if (body !== undefined) headers["Content-Type"] = "application/json";
   const access = anonymous ? null : accessToken();
   if (access) headers.Authorization = `Bearer ${access}`;
@@ -83,7 +87,9 @@ export async function api(method, path, options = {}) {
   } catch {
     return { ok: false, status: 0, data: null, error: UNREACHABLE, headers: new Headers() };
   }
-  const data = [204, 304].includes(response.status) ? null : await response.json().catch(() => null);
+  const asText = accept && response.ok;
+  const data = [204, 304].includes(response.status) ? null
+    : await (asText ? response.text() : response.json()).catch(() => null);
   // A 401 for a token that another call has already replaced needs no rotation of its own: retry.
   const renewed = () => accessToken() !== access || refreshTokens();
   if (response.status === 401 && access && !retried && path !== "/api/auth/refresh" && (await renewed())) {
