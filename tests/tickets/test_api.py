@@ -7,6 +7,7 @@ import pytest
 import segno
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from apps.common import outbox
 from apps.payments import services as payments
 from apps.reservations import services as reservations
 from apps.tickets import signing
@@ -177,4 +178,5 @@ def test_a_free_booking_gets_its_tickets_too(db, django_capture_on_commit_callba
     reservation = reservations.hold_seats(user=user, concert_date_id=date.pk, seat_ids=seat_ids(date, 1))
     with django_capture_on_commit_callbacks(execute=True):
         payments.pay_for_reservation(user=user, reservation_id=reservation.pk)
+    outbox.relay()  # the payment's effect issues the tickets
     assert Ticket.objects.filter(reservation=reservation).count() == 1

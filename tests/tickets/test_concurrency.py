@@ -2,6 +2,7 @@
 
 import pytest
 
+from apps.common import outbox
 from apps.payments import services as payments
 from apps.reservations import services as reservations
 from apps.tickets import selectors, services
@@ -16,7 +17,8 @@ def paid(date, ids):
     user = UserFactory()
     fund(user)
     reservation = reservations.hold_seats(user=user, concert_date_id=date.pk, seat_ids=ids)
-    payments.pay_for_reservation(user=user, reservation_id=reservation.pk)  # the relay issues its tickets on commit
+    payments.pay_for_reservation(user=user, reservation_id=reservation.pk)
+    outbox.relay()  # the payment's effect issues its tickets
     return reservation
 
 

@@ -6,6 +6,7 @@ import re
 import pytest
 
 from apps.accounts import services as accounts
+from apps.common import outbox
 from apps.payments import services as payments
 from apps.reservations import services as reservations
 from apps.tickets.models import Ticket
@@ -21,6 +22,7 @@ def paid_booking(date, user, count):
     free = date.seats.filter(section="Floor", reservation_items__isnull=True).order_by("seat_num")[:count]
     reservation = reservations.hold_seats(user=user, concert_date_id=date.pk, seat_ids=[s.pk for s in free])
     payments.pay_for_reservation(user=user, reservation_id=reservation.pk)
+    outbox.relay()  # the payment's effect issues the tickets
     return reservation
 
 
