@@ -147,11 +147,15 @@ class WalletTransaction(TimeStampedModel):
 class TokenFamily(models.Model):
     """One login session: the chain of refresh tokens rotated from one login, and every access token
     issued from them (they carry its id in the `fam` claim). Revoking the family (logout, a replayed
-    refresh token) ends them all; the row is the durable record that refuses its refresh tokens."""
+    refresh token) ends them all; the row is the durable record that refuses its refresh tokens: a
+    refresh token is good while its family is live and its `jti` is the family's `refresh_jti`."""
 
     id = models.CharField(primary_key=True, max_length=32)
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
+    # The `jti` of the family's newest refresh token, the only one that rotates: an older token of the
+    # family presented again is a replay, and revokes the family.
+    refresh_jti = models.CharField(max_length=64)
     # When the newest refresh token of the family expires: after that the row can be purged.
     expires_at = models.DateTimeField()
     revoked_at = models.DateTimeField(null=True, blank=True)

@@ -16,8 +16,8 @@ tag so one MGET (or one pipeline slot in Redis Cluster) reads them:
     <prefix>auth:{u<user_id>}:family:<fam>        "1" while the family is revoked
 
 Both expire after one access-token lifetime: by then every access token they could refuse has
-expired on its own. Refresh tokens are refused durably by the database (TokenFamily.revoked_at,
-the simplejwt blacklist, the user's is_active), so Redis holds only what the stateless check needs.
+expired on its own. Refresh tokens are refused durably by the database (TokenFamily.revoked_at and
+refresh_jti, the user's is_active), so Redis holds only what the stateless check needs.
 
 The decision itself is the pure `is_revoked()` (and the same rule in `LUA_IS_REVOKED` for a script):
 a caller that already makes a Redis round trip (the waiting queue) reads the two keys of

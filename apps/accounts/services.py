@@ -22,7 +22,6 @@ from django.db.models.expressions import BaseExpression
 from django.utils import timezone
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.settings import api_settings as jwt_settings
-from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 from rest_framework_simplejwt.tokens import RefreshToken, Token
 from rest_framework_simplejwt.utils import datetime_from_epoch
 
@@ -79,8 +78,8 @@ def signup(*, email: str, password: str, name: str, phone_number: str = "", addr
 
 
 class _SignedRefreshToken(RefreshToken):
-    """A refresh token checked for signature, expiry and type, but not against the blacklist:
-    rotation reads the blacklist itself, under the family's lock, to tell a replay from a stranger."""
+    """A refresh token checked for signature, expiry and type; whether it is its session's newest is
+    the session row's to say (TokenFamily.refresh_jti)."""
 
     def verify(self) -> None:
         Token.verify(self)
@@ -103,30 +102,25 @@ def refresh_token_user_id(*, refresh: str) -> int | None:
         return None
 
 
-def _mint_token_pair(*, user: User, family_id: str) -> tuple[dict[str, str], datetime]:
-    """A new refresh token of the family (recorded as outstanding) and its access token."""
+def _mint_token_pair(*, user: User, family_id: str) -> tuple[dict[str, str], str, datetime]:
+    """A new refresh token of the family and its access token; returns them with the refresh token's
+    `jti` and expiry, which the caller records on the family row."""
     refresh = RefreshToken()
     refresh[jwt_settings.USER_ID_CLAIM] = str(user.pk)
     refresh[revocation.FAMILY_CLAIM] = family_id
     refresh[revocation.ISSUED_AT_MS_CLAIM] = revocation.epoch_ms(refresh.current_time)
     refresh[EMAIL_VERIFIED_CLAIM] = bool(user.email_verified)  # copied to the access token
-    expires_at = datetime_from_epoch(refresh["exp"])
-    OutstandingToken.objects.create(
-        user=user, jti=refresh[jwt_settings.JTI_CLAIM], token=str(refresh), created_at=refresh.current_time,
-        expires_at=expires_at,
-    )  # fmt: skip
     access = refresh.access_token
     access[revocation.ISSUED_AT_MS_CLAIM] = revocation.epoch_ms(access.current_time)
-    return {"access": str(access), "refresh": str(refresh)}, expires_at
+    pair = {"access": str(access), "refresh": str(refresh)}
+    return pair, refresh[jwt_settings.JTI_CLAIM], datetime_from_epoch(refresh["exp"])
 
 
 def issue_tokens(*, user: User) -> dict[str, str]:
-    """Access and refresh tokens of a new session (token family)."""
+    """Access and refresh tokens of a new session (token family): one INSERT."""
     family_id = uuid4().hex
-    with transaction.atomic():
-        family = TokenFamily(id=family_id, user=user, expires_at=timezone.now())
-        pair, family.expires_at = _mint_token_pair(user=user, family_id=family_id)
-        family.save(force_insert=True)
+    pair, jti, expires_at = _mint_token_pair(user=user, family_id=family_id)
+    TokenFamily.objects.create(id=family_id, user=user, refresh_jti=jti, expires_at=expires_at)
     return pair
 
 
@@ -147,35 +141,34 @@ class RefreshTokenReplayed(NotAuthenticated):
 def rotate_refresh_token(*, refresh: str) -> dict[str, str]:
     """A new access + refresh pair of the same session; the presented refresh token stops working.
 
-    Presenting a refresh token that was already rotated means two parties hold it (it was stolen,
-    or leaked from a client): the whole session is revoked, the tokens issued from it included, and
-    the caller gets NOT_AUTHENTICATED (401), as for any invalid, expired or revoked token. Rotations
-    of one session are serialised on its family row, so two racing requests with the same refresh
-    token get one new pair between them, and the loser's replay ends the session."""
+    Two statements, no transaction: the user's row (active, and the e-mail claim the tokens carry),
+    then one conditional UPDATE that moves the session's `refresh_jti` from the presented token's to
+    the new one's only if the session is live and the presented token is its newest. The row lock of
+    that UPDATE serialises rotations of one session, so two racing requests with the same refresh
+    token get one new pair between them.
+
+    A refresh token of a live session that is not its newest was rotated already: two parties hold it
+    (it was stolen, or leaked from a client), so the whole session is revoked, the tokens issued from
+    it included, and the caller gets NOT_AUTHENTICATED (401), as for any invalid, expired or revoked
+    token (the loser of a race above included)."""
     token, user_id, family_id = _parse_refresh(refresh)
-    replayed = False
+    jti = token[jwt_settings.JTI_CLAIM]
+    user = User.objects.filter(pk=user_id, is_active=True, deleted_at__isnull=True).only("pk", "email_verified").first()
+    if user is None:
+        raise NotAuthenticated("The account is not active.")
+    pair, new_jti, expires_at = _mint_token_pair(user=user, family_id=family_id)
+    live = TokenFamily.objects.filter(pk=family_id, user_id=user_id, revoked_at__isnull=True)
+    if live.filter(refresh_jti=jti).update(refresh_jti=new_jti, expires_at=expires_at):
+        return pair
     with transaction.atomic():
-        family = TokenFamily.objects.select_for_update().filter(pk=family_id, user_id=user_id).first()
-        outstanding = OutstandingToken.objects.filter(jti=token[jwt_settings.JTI_CLAIM], user_id=user_id).first()
-        if family is None or family.revoked_at is not None or outstanding is None:
-            raise NotAuthenticated("The refresh token is invalid, expired or already used.")
-        if BlacklistedToken.objects.filter(token=outstanding).exists():
-            family.revoked_at = timezone.now()
-            family.save(update_fields=["revoked_at"])
+        replayed = live.update(revoked_at=timezone.now())
+        if replayed:
             # Inside the transaction: with Redis down nothing is revoked and the caller gets 503.
             revocation.revoke_family(user_id=user_id, family=family_id)
-            replayed = True
-        else:
-            user = User.objects.filter(pk=user_id, is_active=True, deleted_at__isnull=True).first()
-            if user is None:
-                raise NotAuthenticated("The account is not active.")
-            BlacklistedToken.objects.create(token=outstanding)
-            pair, family.expires_at = _mint_token_pair(user=user, family_id=family_id)
-            family.save(update_fields=["expires_at"])
     if replayed:
         logger.warning("refresh token replayed: session %s of user %s revoked", family_id, user_id)
         raise RefreshTokenReplayed()
-    return pair
+    raise NotAuthenticated("The refresh token is invalid, expired or already used.")
 
 
 @retry_on_lock_conflict
@@ -186,14 +179,13 @@ def logout(*, user_id: int, refresh: str, access_token: Token) -> None:
         "The refresh token is invalid, expired or already used.", details={"refresh": ["Invalid token."]}
     )
     try:
-        token, refresh_user_id, refresh_family = _parse_refresh(refresh)
+        _, refresh_user_id, refresh_family = _parse_refresh(refresh)
     except NotAuthenticated:
         raise invalid from None
     if refresh_user_id != user_id:
         raise ValidationFailed("The refresh token belongs to another user.", details={"refresh": ["Invalid token."]})
     families = {refresh_family, revocation.family_of(access_token.payload)}
     with transaction.atomic():
-        token.blacklist()
         TokenFamily.objects.filter(pk__in=families, user_id=user_id, revoked_at__isnull=True).update(
             revoked_at=timezone.now()
         )
@@ -222,21 +214,19 @@ def deactivate_user(*, user_id: int) -> None:
 
 
 def purge_expired_tokens(*, batch_size: int = 1000) -> int:
-    """Delete refresh-token records (outstanding, blacklisted) and sessions whose tokens have all
-    expired: an expired token is refused by its signature's `exp` alone, so its rows only grow the
-    tables (simplejwt's `flushexpiredtokens`, in batches). Returns how many rows were deleted."""
+    """Delete sessions whose newest refresh token has expired: an expired token is refused by its
+    signature's `exp` alone, so their rows only grow the table (in batches). Returns how many rows
+    were deleted."""
     now = timezone.now()
     deleted = 0
-    for model in (OutstandingToken, TokenFamily):  # blacklist rows go with their outstanding token
-        while True:
-            ids = list(
-                model.objects.filter(expires_at__lt=now).order_by("pk").values_list("pk", flat=True)[:batch_size]
-            )
-            if ids:
-                deleted += model.objects.filter(pk__in=ids).delete()[0]
-            if len(ids) < batch_size:
-                break
-    return deleted
+    while True:
+        ids = list(
+            TokenFamily.objects.filter(expires_at__lt=now).order_by("pk").values_list("pk", flat=True)[:batch_size]
+        )
+        if ids:
+            deleted += TokenFamily.objects.filter(pk__in=ids).delete()[0]
+        if len(ids) < batch_size:
+            return deleted
 
 
 # --- E-mail verification ----------------------------------------------------------------------
