@@ -26,8 +26,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.holds import settle
-from bench.http_server import HEADER, LoadResult, gunicorn, wrk
+from bench.http_server import HEADER, LoadResult, wrk
 from bench.scratch import bench_date, scratch_django
+from scripts.local_servers import gunicorn
 
 ROWS = {
     "bare": "bare floor (DRF + stateless JWT, no I/O)",
