@@ -14,7 +14,7 @@ from rest_framework.exceptions import APIException
 
 from apps.common import metrics
 from apps.common.error_codes import ErrorCode
-from apps.common.exceptions import Conflict
+from apps.common.exceptions import Conflict, ServiceUnavailable
 from apps.concerts.seat_counts import SeatCounts, counts_key, read_or_rebuild
 from apps.concerts.selectors import DateFacts, date_of_concert, in_booking_window
 
@@ -244,23 +244,25 @@ def enter_queue(
     # would lose a line for good if the mark failed after the script ran: the client's retry finds its
     # place already taken and, with it, no reason to mark again. A date with nobody waiting or admitted
     # is dropped again by the next admission run.
+    entry_keys = [
+        keys.waiting, keys.active, keys.seq, keys.seen, keys.admissions, keys.arrived,
+        keys.prequeue, keys.drawn, keys.idle, keys.control, keys.secret, counts_key(concert_date_id),
+    ]  # fmt: skip
+    entry_args = [
+        str(user_id),
+        now,
+        settings.QUEUE_MIN_ACTIVE if auto else settings.QUEUE_MAX_ACTIVE,
+        1 if auto else 0,
+        settings.QUEUE_TOKEN_TTL_SECONDS * 1000,
+        RATE_WINDOW_MS,
+        ms_from_datetime(facts.booking_opens_at),
+        scripts.draw_secret(),
+        settings.QUEUE_ACTIVE_IDLE_SECONDS * 1000,
+    ]
     checked, reply = scripts.run_in_round_trip(
         scripts.ENTER,
-        [
-            keys.waiting, keys.active, keys.seq, keys.seen, keys.admissions, keys.arrived,
-            keys.prequeue, keys.drawn, keys.idle, keys.control, keys.secret, counts_key(concert_date_id),
-        ],
-        [
-            str(user_id),
-            now,
-            settings.QUEUE_MIN_ACTIVE if auto else settings.QUEUE_MAX_ACTIVE,
-            1 if auto else 0,
-            settings.QUEUE_TOKEN_TTL_SECONDS * 1000,
-            RATE_WINDOW_MS,
-            ms_from_datetime(facts.booking_opens_at),
-            scripts.draw_secret(),
-            settings.QUEUE_ACTIVE_IDLE_SECONDS * 1000,
-        ],
+        entry_keys,
+        entry_args,
         before=access.queue if access else None,
         after=lambda pipe: pipe.sadd(dates_key, concert_date_id),
     )  # fmt: skip
@@ -272,14 +274,20 @@ def enter_queue(
             if created:
                 end_access(user_id=user_id, concert_date_id=concert_date_id)
             raise
+    if reply[0] == scripts.NEED_COUNTS:
+        # The seat counts had expired: rebuilt from the database, then the entry once more (the rare
+        # path, about once per COUNTS_TTL_SECONDS and date).
+        read_or_rebuild(concert_date_id=concert_date_id)
+        reply = scripts.run(scripts.ENTER, entry_keys, entry_args)
+        created = bool(int(reply[3]))
+        if reply[0] == scripts.NEED_COUNTS:
+            raise ServiceUnavailable("The date's seat counts could not be read; nothing was changed. Try again.")
     counts = _seat_counts(concert_date_id, reply)
     state = _state_from_script_reply(
         user_id=user_id, concert_id=concert_id, facts=facts, reply=reply, now=now, counts=counts, created=created
     )
     if state.status == QueueStatus.SOLD_OUT:
-        if created:  # placed before the rebuilt counts (the key was missing) said sold out
-            end_access(user_id=user_id, concert_date_id=concert_date_id)
-        raise SoldOut()
+        raise SoldOut()  # a buyer already waiting keeps the place for when seats come back
     if created:
         metrics.queue_entered()
     return state

@@ -24,7 +24,8 @@ and, always passed as the LAST key, the date's seat counts (`seatmap:{<date_id>}
 Sold out. ENTER, STATUS and ADMIT read the seat counts in their own round trip. ENTER and STATUS
 append them to every reply (two last items: available, held; -1, -1 when the key is missing, and
 Python rebuilds it from the database). ENTER gives no new place in a date with no free seat and no
-hold (SOLD_OUT), and admits at once only while a seat is free. ADMIT admits nobody while no seat is
+hold (SOLD_OUT), nor without the counts (NEED_COUNTS: run again once Python has rebuilt them), and
+admits at once only while a seat is free. ADMIT admits nobody while no seat is
 free and at most one buyer per free seat; while sold out it drops no silent waiter (they were told
 to stop asking) and stamps `sold_out_at`: waiters keep their places QUEUE_HEARTBEAT_TIMEOUT_SECONDS
 past the last sold-out run, long enough to check again once seats come back.
@@ -63,6 +64,9 @@ from apps.common.redis import get_redis
 
 # A place the scripts report as "no position yet" (pre-queued, before the draw).
 NO_POSITION = -1
+# ENTER's answer when the seat counts are missing and it would have to place a newcomer: nothing was
+# done; Python rebuilds the counts and runs ENTER again.
+NEED_COUNTS = "NEED_COUNTS"
 
 _COMMON = """
 -- The observed rate, returned by ENTER and STATUS to waiters in the same round trip: the admissions
@@ -188,7 +192,8 @@ end
 # ARGV: user_id, now_ms, capacity, auto(0/1), token_ttl_ms, rate_window_ms, opens_ms, secret, idle_ms
 # → {status, position (-1: none yet), expires_ms, created(0/1), then for a waiter
 #    admitted_in_window, window_span_ms, line_length; for the pre-queued quantile (of 2^32), prequeue_size;
-#    always last: seats available, seats held (-1, -1: counts missing)}; SOLD_OUT: no new place given
+#    always last: seats available, seats held (-1, -1: counts missing)}; SOLD_OUT: no new place given;
+#    NEED_COUNTS: a newcomer and no counts, nothing done
 ENTER = (
     _COMMON
     + """
@@ -203,6 +208,9 @@ local place = current_place(KEYS[1], KEYS[2], KEYS[4], KEYS[5], KEYS[7], KEYS[11
 if place then
   return with_counts(place, counts)
 end
+if counts[1] < 0 then
+  return with_counts({'NEED_COUNTS', 0, 0, 0}, counts)
+end
 if sold_out(counts) then
   return with_counts({'SOLD_OUT', 0, 0, 0}, counts)
 end
@@ -214,7 +222,7 @@ if not open then
   return with_counts(prequeued(KEYS[7], KEYS[11], uid, 1), counts)
 end
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
-if counts[1] ~= 0 and redis.call('ZCARD', KEYS[1]) == 0
+if counts[1] > 0 and redis.call('ZCARD', KEYS[1]) == 0
     and redis.call('ZCARD', KEYS[2]) < capacity(KEYS[10], auto, cap) then
   local expires = now + ttl
   redis.call('ZADD', KEYS[2], expires, uid)
