@@ -11,6 +11,7 @@ from apps.common.redis import get_redis
 from apps.concerts.seat_counts import counts_key, forget_seat_counts
 from apps.queue import services
 from apps.queue.keys import QueueKeys
+from apps.queue.selectors import describe, queue_summary
 from apps.reservations import services as reservations
 from tests.factories import UserFactory, make_date, seat_ids
 from tests.helpers import admitted_client, assert_error, fund, hold_via_api, login_client
@@ -118,6 +119,9 @@ class TestSoldOut:
         # Admitting into a sold-out date is waste: the run admits nobody, though a place is free.
         run = admit(small_date)
         assert (run.admitted, run.active, run.waiting) == (0, 0, 2)
+        assert describe(queue_summary(concert_date_id=small_date.pk)).endswith(
+            "2 waiting · 0/min admitted · oldest wait 0 s · sold out"
+        )
 
     def test_an_admitted_buyer_stays_ready(self, small_date, settings, effects):
         """Admitted buyers may hold a seat that comes back; the token keeps working."""
@@ -150,6 +154,7 @@ class TestSoldOut:
         polled = poll(waiter, small_date)
         assert polled.json()["status"] == "WAITING"
         assert 30 <= polled.json()["poll_after_seconds"] <= settings.QUEUE_HEARTBEAT_TIMEOUT_SECONDS // 3
+        assert describe(queue_summary(concert_date_id=small_date.pk)).endswith(" · 0 seats free, 2 held")
         assert polled["Retry-After"] == str(polled.json()["poll_after_seconds"])
         assert admit(small_date).admitted == 0
 
