@@ -21,6 +21,7 @@ class ErrorCode(StrEnum):
     HOLD_LIMIT_REACHED = "HOLD_LIMIT_REACHED"
     NOT_ENOUGH_SEATS = "NOT_ENOUGH_SEATS"
     BOOKING_CLOSED = "BOOKING_CLOSED"
+    SOLD_OUT = "SOLD_OUT"
     INVALID_STATE = "INVALID_STATE"
     INSUFFICIENT_BALANCE = "INSUFFICIENT_BALANCE"
     IDEMPOTENCY_CONFLICT = "IDEMPOTENCY_CONFLICT"
@@ -49,6 +50,7 @@ STATUS_OF: dict[ErrorCode, int] = {
     ErrorCode.HOLD_LIMIT_REACHED: 409,
     ErrorCode.NOT_ENOUGH_SEATS: 409,
     ErrorCode.BOOKING_CLOSED: 409,
+    ErrorCode.SOLD_OUT: 409,
     ErrorCode.INVALID_STATE: 409,
     ErrorCode.INSUFFICIENT_BALANCE: 409,
     ErrorCode.IDEMPOTENCY_CONFLICT: 409,
@@ -81,6 +83,8 @@ MEANING_OF: dict[ErrorCode, str] = {
     ErrorCode.NOT_ENOUGH_SEATS: "a best-available hold found no `quantity` free seats (together, when asked) in the "
     "section or the date (`details`: `section`, `quantity`, `available`, `largest_together`)",
     ErrorCode.BOOKING_CLOSED: "outside the date's booking window (before the pre-queue: `details.queue_opens_at`)",
+    ErrorCode.SOLD_OUT: "queue entry into a date with no free seat and no live hold (the line keeps its order; "
+    "it reopens if seats come back)",
     ErrorCode.INVALID_STATE: "the action does not fit the object's state (paid or cancelled already, too late)",
     ErrorCode.INSUFFICIENT_BALANCE: "the wallet cannot cover the payment",
     ErrorCode.IDEMPOTENCY_CONFLICT: "the `Idempotency-Key` was used with another request body",

@@ -98,6 +98,13 @@ def counts_from_reply(reply: list | None) -> SeatCounts | None:
     return SeatCounts(available=int(reply[0]), held=int(reply[1]))
 
 
+def read_counts(*, concert_date_id: int) -> SeatCounts:
+    """The date's counts in a round trip of their own (rebuilt when missing): for the admission run,
+    which must find the key in place for its script to read it."""
+    reply = get_redis().hmget(counts_key(concert_date_id), "available", "held")
+    return read_or_rebuild(concert_date_id=concert_date_id, reply=reply)
+
+
 def read_or_rebuild(*, concert_date_id: int, reply: list | None = None) -> SeatCounts:
     """The date's counts: from `reply` (an HMGET of `counts_key` made in the caller's round trip) when
     it found them, else rebuilt from the database and stored (a round trip of its own)."""

@@ -10,6 +10,7 @@ from django.conf import settings
 
 from apps.common import metrics
 from apps.common.redis import get_redis
+from apps.concerts.seat_counts import counts_key, read_counts
 from apps.concerts.selectors import date_facts
 
 from . import scripts
@@ -86,9 +87,12 @@ def admit_next_batch(*, concert_date_id: int, count: int | None = None, now: int
     and the places of admitted buyers idle past QUEUE_ACTIVE_IDLE_SECONDS; drops waiters silent for
     longer than QUEUE_HEARTBEAT_TIMEOUT_SECONDS; then admits in order of place: as many as the
     controller decides (auto: about the departures since the last run, braked by latency), or
-    QUEUE_ADMIT_BATCH (fixed), never beyond QUEUE_MAX_ACTIVE; `count` caps the run further. One
-    script: runs racing each other (beat replicas) cannot overshoot or draw twice, and only one of
-    them admits (auto) and applies its decision."""
+    QUEUE_ADMIT_BATCH (fixed), never beyond QUEUE_MAX_ACTIVE, and never more than the date's free
+    seats (nobody while none is free: admitting into a sold-out or fully held date only wastes the
+    place); `count` caps the run further. One script: runs racing each other (beat replicas)
+    cannot overshoot or draw twice, and only one of them admits (auto) and applies its decision.
+    While the date is sold out, silent waiters keep their places (they were told to stop asking)
+    until QUEUE_HEARTBEAT_TIMEOUT_SECONDS after it last was."""
     keys = QueueKeys(concert_date_id)
     now = now_ms() if now is None else now
     auto = settings.QUEUE_ADMISSION == "auto"
@@ -98,11 +102,12 @@ def admit_next_batch(*, concert_date_id: int, count: int | None = None, now: int
     batch = (0 if decision is None else decision.admit) if auto else settings.QUEUE_ADMIT_BATCH
     if count is not None:
         batch = min(batch, count)
+    read_counts(concert_date_id=concert_date_id)  # rebuilt here if missing: the script reads the key
     admitted, pruned, expired, idled, active, waiting, prequeued, drawn, capacity = scripts.run(
         scripts.ADMIT,
         [
             keys.waiting, keys.active, keys.seen, keys.admissions, keys.arrived, keys.prequeue,
-            keys.seq, keys.drawn, keys.idle, keys.control, keys.decisions, keys.secret,
+            keys.seq, keys.drawn, keys.idle, keys.control, keys.decisions, keys.secret, counts_key(concert_date_id),
         ],
         [
             now,

@@ -41,7 +41,14 @@ class QueueTargetSerializer(JsonInput):
 STATUS_HELP = (
     "WAITING: in line (`position` 1 = next) or, before the sale opens, in the pre-queue (`position` null, "
     "`opens_at` set: places are drawn at random at the opening); READY: admitted, `token` is the access "
-    "token; NOT_IN_QUEUE: never entered, left, or the access ended (expired, idle, paid)."
+    "token; NOT_IN_QUEUE: never entered, left, or the access ended (expired, idle, paid); SOLD_OUT: the date "
+    "has no free seat and no live hold (`position`, `token` and `poll_after_seconds` null: stop asking; the "
+    "line keeps its order and reopens if seats come back). An admitted buyer stays READY when it sells out."
+)
+SEATS_AVAILABLE_HELP = "The date's free seats now (read in the same Redis round trip as the rest of the answer)."
+SEATS_HELD_HELP = (
+    "The date's seats in live holds. While `seats_available` is 0 and this is not, the status stays WAITING "
+    "and polls slowly: held seats may come back."
 )
 
 
@@ -62,6 +69,8 @@ class QueueStateSerializer(serializers.Serializer):
         help_text="While pre-queued: when the sale opens and every pre-queued buyer's place is drawn. "
         "Null once the sale is open.",
     )
+    seats_available = serializers.IntegerField(min_value=0, help_text=SEATS_AVAILABLE_HELP)
+    seats_held = serializers.IntegerField(min_value=0, help_text=SEATS_HELD_HELP)
 
 
 class ReservationTokenSerializer(serializers.Serializer):
@@ -72,6 +81,8 @@ class ReservationTokenSerializer(serializers.Serializer):
     position = serializers.IntegerField(allow_null=True)
     token = serializers.CharField(allow_null=True)
     expiry_time = serializers.DateTimeField(allow_null=True, source="expires_at")
+    seats_available = serializers.IntegerField(min_value=0, help_text=SEATS_AVAILABLE_HELP)
+    seats_held = serializers.IntegerField(min_value=0, help_text=SEATS_HELD_HELP)
 
 
 # Built once and shared: DRF deep-copies every declared field for each new serializer instance,
@@ -115,7 +126,9 @@ class QueueApi(WaitingRoomApi):
 
     throttle_scope = "queue_enter"
     # THROTTLED too: counted by AccessCheck, not by a DRF throttle the schema could see.
-    error_codes = {"post": (ErrorCode.BOOKING_CLOSED, ErrorCode.THROTTLED, ErrorCode.EMAIL_NOT_VERIFIED)}
+    error_codes = {
+        "post": (ErrorCode.BOOKING_CLOSED, ErrorCode.SOLD_OUT, ErrorCode.THROTTLED, ErrorCode.EMAIL_NOT_VERIFIED)
+    }
 
     @extend_schema(
         request=QueueTargetSerializer,
@@ -126,7 +139,9 @@ class QueueApi(WaitingRoomApi):
             "QUEUE_PREQUEUE_SECONDS before the sale opens the buyer joins the pre-queue (WAITING, "
             "`position` null, `opens_at` set) and gets a uniformly random place at the opening, ahead of "
             "everyone who enters later. Earlier than that: 409 BOOKING_CLOSED with "
-            "`details.queue_opens_at`; after the show has started or with booking closed: 409 BOOKING_CLOSED."
+            "`details.queue_opens_at`; after the show has started or with booking closed: 409 BOOKING_CLOSED. "
+            "Into a date with no free seat and no live hold: 409 SOLD_OUT (a buyer already admitted gets READY; "
+            "one already waiting keeps the place for when seats come back)."
         ),
     )
     def post(self, request: Request) -> Response:
@@ -158,6 +173,7 @@ class ReservationTokenApi(WaitingRoomApi):
     throttle_scope = "queue_enter"
     error_codes = (
         ErrorCode.BOOKING_CLOSED,
+        ErrorCode.SOLD_OUT,
         ErrorCode.THROTTLED,
         ErrorCode.EMAIL_NOT_VERIFIED,
     )  # AccessCheck: THROTTLED

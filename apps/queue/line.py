@@ -14,7 +14,8 @@ from rest_framework.exceptions import APIException
 
 from apps.common import metrics
 from apps.common.error_codes import ErrorCode
-from apps.common.exceptions import Conflict
+from apps.common.exceptions import Conflict, ServiceUnavailable
+from apps.concerts.seat_counts import SeatCounts, counts_key, read_or_rebuild
 from apps.concerts.selectors import DateFacts, date_of_concert, in_booking_window
 
 from . import scripts
@@ -38,6 +39,8 @@ class QueueState:
     expires_at: dt.datetime | None = None
     poll_after_seconds: int | None = None
     opens_at: dt.datetime | None = None  # set while pre-queued: when the sale opens and places are drawn
+    seats_available: int | None = None  # the date's free seats, read in the answer's round trip
+    seats_held: int | None = None  # the date's seats in holds (they may come back)
     created: bool = False
 
 
@@ -57,6 +60,15 @@ def _check_entry_window(facts: DateFacts, now: int) -> None:
             details={"queue_opens_at": iso_utc(queue_opens_at)},
         )
     raise Conflict(ErrorCode.BOOKING_CLOSED, "Booking is not open for this concert date.")
+
+
+class SoldOut(Conflict):
+    """SOLD_OUT (409): queue entry into a date with no free seat and no live hold."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            ErrorCode.SOLD_OUT, "This concert date is sold out. Seats that come back reopen the line in its order."
+        )
 
 
 # --- Estimated wait and polling ---------------------------------------------------------------
@@ -122,17 +134,52 @@ def prequeue_poll_after_seconds(until_open_ms: int, *, quantile: float | None = 
     return max(1, int(max(until_open_ms, 0) / 1000 + after_opening))
 
 
+def held_seats_poll_after_seconds(line_length: int) -> int:
+    """While every seat is held (none free), admission waits for holds to end: the line polls every
+    30-60 s, longer in a long line (all of it within QUEUE_POLL_BUDGET), within the heartbeat's cap."""
+    budget = max(settings.QUEUE_POLL_BUDGET, 1)
+    base = max(random.uniform(30, 60), line_length / budget * random.uniform(0.8, 1.2))
+    return max(1, min(int(base), poll_cap_seconds()))
+
+
+def _seat_counts(concert_date_id: int, reply: list[Any]) -> SeatCounts:
+    """The seat counts the script appended to its reply (its two last items); when the key was missing
+    (-1), rebuilt from the database and stored (the rare path: a round trip and two queries more)."""
+    available, held = int(reply[-2]), int(reply[-1])
+    if available < 0 or held < 0:
+        return read_or_rebuild(concert_date_id=concert_date_id)
+    return SeatCounts(available=available, held=held)
+
+
 def _state_from_script_reply(
-    *, user_id: int, concert_id: int, facts: DateFacts, reply: list[Any], now: int, created: bool = False
+    *,
+    user_id: int,
+    concert_id: int,
+    facts: DateFacts,
+    reply: list[Any],
+    now: int,
+    counts: SeatCounts,
+    created: bool = False,
 ) -> QueueState:
     """Turn ENTER's or STATUS's reply ({status, position, expires_ms, created, then admitted, span,
-    line length for a waiter, or quantile, pre-queue size for the pre-queued}) into the buyer's
-    state: the token for READY; the estimate and polling pace for WAITING; the opening and the
-    first poll after it for the pre-queued (position -1)."""
+    line length for a waiter, or quantile, pre-queue size for the pre-queued}) and the date's seat
+    counts into the buyer's state: the token for READY (kept when sold out: an admitted buyer may
+    still hold a seat that comes back, or pay for a held one); SOLD_OUT for everyone else when no
+    seat is free or held; the estimate and polling pace for WAITING (slow while every seat is held);
+    the opening and the first poll after it for the pre-queued (position -1)."""
     raw_status = reply[0].decode() if isinstance(reply[0], bytes) else reply[0]
     status, position, expires_ms = QueueStatus(raw_status), int(reply[1]), int(reply[2])
     concert_date_id = facts.concert_date_id
-    who = {"user_id": user_id, "concert_id": concert_id, "concert_date_id": concert_date_id, "created": created}
+    who = {
+        "user_id": user_id,
+        "concert_id": concert_id,
+        "concert_date_id": concert_date_id,
+        "created": created,
+        "seats_available": counts.available,
+        "seats_held": counts.held,
+    }
+    if status != QueueStatus.READY and (status == QueueStatus.SOLD_OUT or counts.sold_out):
+        return QueueState(**who, status=QueueStatus.SOLD_OUT, position=None)
     if status == QueueStatus.READY:
         return QueueState(
             **who,
@@ -157,12 +204,17 @@ def _state_from_script_reply(
     if status == QueueStatus.WAITING:
         rate = _admissions_per_second(int(reply[4]), int(reply[5]))
         wait = math.ceil(position / rate) if rate > 0 else None
+        line_length = int(reply[6])
         return QueueState(
             **who,
             status=status,
             position=position,
             estimated_wait_seconds=wait,
-            poll_after_seconds=poll_after_seconds(position, wait or 0, int(reply[6])),
+            poll_after_seconds=(
+                poll_after_seconds(position, wait or 0, line_length)
+                if counts.available > 0
+                else held_seats_poll_after_seconds(line_length)
+            ),
         )
     return QueueState(**who, status=status)
 
@@ -177,9 +229,11 @@ def enter_queue(
     QUEUE_PREQUEUE_SECONDS of it) the buyer joins the pre-queue and gets a drawn place at the
     opening; after it, places are first come, first served, and an entrant is admitted at once when
     the date has free capacity and nobody waits. Raises NOT_FOUND (unknown date, or not of this
-    concert) and BOOKING_CLOSED (409: too early, booking closed, or the show has started).
-    `access` (the request's token revocation and rate limits) is checked in the same round trip:
-    401 or 429 then, and an entry the refused request made is taken back."""
+    concert), BOOKING_CLOSED (409: too early, booking closed, or the show has started) and SOLD_OUT
+    (409: no free seat and no hold; a buyer already admitted keeps READY, one already waiting keeps
+    the place for when seats come back). `access` (the request's token revocation and rate limits)
+    is checked in the same round trip: 401 or 429 then, and an entry the refused request made is
+    taken back."""
     facts = date_of_concert(concert_id=concert_id, concert_date_id=concert_date_id)
     now = now_ms()
     _check_entry_window(facts, now)
@@ -190,23 +244,25 @@ def enter_queue(
     # would lose a line for good if the mark failed after the script ran: the client's retry finds its
     # place already taken and, with it, no reason to mark again. A date with nobody waiting or admitted
     # is dropped again by the next admission run.
+    entry_keys = [
+        keys.waiting, keys.active, keys.seq, keys.seen, keys.admissions, keys.arrived,
+        keys.prequeue, keys.drawn, keys.idle, keys.control, keys.secret, counts_key(concert_date_id),
+    ]  # fmt: skip
+    entry_args = [
+        str(user_id),
+        now,
+        settings.QUEUE_MIN_ACTIVE if auto else settings.QUEUE_MAX_ACTIVE,
+        1 if auto else 0,
+        settings.QUEUE_TOKEN_TTL_SECONDS * 1000,
+        RATE_WINDOW_MS,
+        ms_from_datetime(facts.booking_opens_at),
+        scripts.draw_secret(),
+        settings.QUEUE_ACTIVE_IDLE_SECONDS * 1000,
+    ]
     checked, reply = scripts.run_in_round_trip(
         scripts.ENTER,
-        [
-            keys.waiting, keys.active, keys.seq, keys.seen, keys.admissions, keys.arrived,
-            keys.prequeue, keys.drawn, keys.idle, keys.control, keys.secret,
-        ],
-        [
-            str(user_id),
-            now,
-            settings.QUEUE_MIN_ACTIVE if auto else settings.QUEUE_MAX_ACTIVE,
-            1 if auto else 0,
-            settings.QUEUE_TOKEN_TTL_SECONDS * 1000,
-            RATE_WINDOW_MS,
-            ms_from_datetime(facts.booking_opens_at),
-            scripts.draw_secret(),
-            settings.QUEUE_ACTIVE_IDLE_SECONDS * 1000,
-        ],
+        entry_keys,
+        entry_args,
         before=access.queue if access else None,
         after=lambda pipe: pipe.sadd(dates_key, concert_date_id),
     )  # fmt: skip
@@ -218,11 +274,23 @@ def enter_queue(
             if created:
                 end_access(user_id=user_id, concert_date_id=concert_date_id)
             raise
+    if reply[0] == scripts.NEED_COUNTS:
+        # The seat counts had expired: rebuilt from the database, then the entry once more (the rare
+        # path, about once per COUNTS_TTL_SECONDS and date).
+        read_or_rebuild(concert_date_id=concert_date_id)
+        reply = scripts.run(scripts.ENTER, entry_keys, entry_args)
+        created = bool(int(reply[3]))
+        if reply[0] == scripts.NEED_COUNTS:
+            raise ServiceUnavailable("The date's seat counts could not be read; nothing was changed. Try again.")
+    counts = _seat_counts(concert_date_id, reply)
+    state = _state_from_script_reply(
+        user_id=user_id, concert_id=concert_id, facts=facts, reply=reply, now=now, counts=counts, created=created
+    )
+    if state.status == QueueStatus.SOLD_OUT:
+        raise SoldOut()  # a buyer already waiting keeps the place for when seats come back
     if created:
         metrics.queue_entered()
-    return _state_from_script_reply(
-        user_id=user_id, concert_id=concert_id, facts=facts, reply=reply, now=now, created=created
-    )
+    return state
 
 
 def queue_status(
@@ -235,13 +303,19 @@ def queue_status(
     keys = QueueKeys(concert_date_id)
     checked, reply = scripts.run_in_round_trip(
         scripts.STATUS,
-        [keys.waiting, keys.active, keys.seen, keys.admissions, keys.prequeue, keys.seq, keys.drawn, keys.secret],
+        [
+            keys.waiting, keys.active, keys.seen, keys.admissions, keys.prequeue, keys.seq, keys.drawn, keys.secret,
+            counts_key(concert_date_id),
+        ],
         [str(user_id), now, RATE_WINDOW_MS, ms_from_datetime(facts.booking_opens_at), scripts.draw_secret()],
         before=access.queue if access else None,
-    )
+    )  # fmt: skip
     if access is not None:
         access.enforce(checked)  # what the script did (a heartbeat, perhaps the draw) is harmless
-    return _state_from_script_reply(user_id=user_id, concert_id=concert_id, facts=facts, reply=reply, now=now)
+    counts = _seat_counts(concert_date_id, reply)
+    return _state_from_script_reply(
+        user_id=user_id, concert_id=concert_id, facts=facts, reply=reply, now=now, counts=counts
+    )
 
 
 def leave_queue(*, user_id: int, concert_id: int, concert_date_id: int, access: AccessCheck | None = None) -> None:

@@ -9,6 +9,7 @@ class QueueStatus(models.TextChoices):
     WAITING = "WAITING", "Waiting in line"
     READY = "READY", "Admitted (holds an access token)"
     NOT_IN_QUEUE = "NOT_IN_QUEUE", "Not in the line"
+    SOLD_OUT = "SOLD_OUT", "Sold out (no free seat and no hold)"
 
 
 class QueueOverview(ConcertDate):

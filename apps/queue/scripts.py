@@ -14,9 +14,21 @@ of models.QueueStatus:
   active      ZSET user_id → access expiry in ms (the record of each access token)
   idle        ZSET user_id → ms after which an admitted buyer who has done nothing loses the place
   admissions  ZSET "<ms>:<n>:<run>" → ms, admission runs of the last few minutes (the observed rate)
-  control     HASH the admission controller's state (target, decided_at, cut_at)
+  control     HASH the admission controller's state (target, decided_at, cut_at), and `sold_out_at`:
+              the last admission run that found the date sold out (ms)
   decisions   LIST the controller's last decisions, newest first (JSON)
   latency:<s> HASH booking-path latency histogram of one second ("b<bin>" → count, "shed" → count)
+and, always passed as the LAST key, the date's seat counts (`seatmap:{<date_id>}:counts`, HASH
+{available, held}, apps/concerts/seat_counts.py): same hash tag, same slot.
+
+Sold out. ENTER, STATUS and ADMIT read the seat counts in their own round trip. ENTER and STATUS
+append them to every reply (two last items: available, held; -1, -1 when the key is missing, and
+Python rebuilds it from the database). ENTER gives no new place in a date with no free seat and no
+hold (SOLD_OUT), nor without the counts (NEED_COUNTS: run again once Python has rebuilt them), and
+admits at once only while a seat is free. ADMIT admits nobody while no seat is free and at most one
+buyer per free seat; while sold out it drops no silent waiter (they were told to stop asking) and
+stamps `sold_out_at`: waiters keep their places QUEUE_HEARTBEAT_TIMEOUT_SECONDS past the last
+sold-out run, long enough to check again once seats come back.
 
 Only admissions from the line are recorded in `admissions`: an entrant admitted at once (nobody was
 waiting) does not move the line, and counting the first rush of immediate admissions would make the
@@ -52,6 +64,9 @@ from apps.common.redis import get_redis
 
 # A place the scripts report as "no position yet" (pre-queued, before the draw).
 NO_POSITION = -1
+# ENTER's answer when the seat counts are missing and it would have to place a newcomer: nothing was
+# done; Python rebuilds the counts and runs ENTER again.
+NEED_COUNTS = "NEED_COUNTS"
 
 _COMMON = """
 -- The observed rate, returned by ENTER and STATUS to waiters in the same round trip: the admissions
@@ -151,12 +166,34 @@ local function capacity(control, auto, fallback)
   end
   return fallback
 end
+
+-- The date's seat counts {available, held} (the last key); -1s when the key is missing.
+local function seat_counts(key)
+  local counts = redis.call('HMGET', key, 'available', 'held')
+  local available, held = tonumber(counts[1]), tonumber(counts[2])
+  if not available or not held then
+    return {-1, -1}
+  end
+  return {math.max(available, 0), math.max(held, 0)}
+end
+
+local function sold_out(counts)
+  return counts[1] == 0 and counts[2] == 0
+end
+
+local function with_counts(reply, counts)
+  reply[#reply + 1] = counts[1]
+  reply[#reply + 1] = counts[2]
+  return reply
+end
 """
 
-# KEYS: waiting, active, seq, seen, admissions, arrived, prequeue, drawn, idle, control, secret
+# KEYS: waiting, active, seq, seen, admissions, arrived, prequeue, drawn, idle, control, secret, seat counts
 # ARGV: user_id, now_ms, capacity, auto(0/1), token_ttl_ms, rate_window_ms, opens_ms, secret, idle_ms
 # → {status, position (-1: none yet), expires_ms, created(0/1), then for a waiter
-#    admitted_in_window, window_span_ms, line_length; for the pre-queued quantile (of 2^32), prequeue_size}
+#    admitted_in_window, window_span_ms, line_length; for the pre-queued quantile (of 2^32), prequeue_size;
+#    always last: seats available, seats held (-1, -1: counts missing)}; SOLD_OUT: no new place given;
+#    NEED_COUNTS: a newcomer and no counts, nothing done
 ENTER = (
     _COMMON
     + """
@@ -166,35 +203,43 @@ local open = is_open(KEYS[8], now, opens)
 if open then
   draw_prequeue(KEYS[7], KEYS[1], KEYS[3], KEYS[4], KEYS[8], KEYS[11], now, ARGV[8])
 end
+local counts = seat_counts(KEYS[#KEYS])
 local place = current_place(KEYS[1], KEYS[2], KEYS[4], KEYS[5], KEYS[7], KEYS[11], uid, now, window)
 if place then
-  return place
+  return with_counts(place, counts)
+end
+if counts[1] < 0 then
+  return with_counts({'NEED_COUNTS', 0, 0, 0}, counts)
+end
+if sold_out(counts) then
+  return with_counts({'SOLD_OUT', 0, 0, 0}, counts)
 end
 if not open then
   redis.call('SET', KEYS[11], ARGV[8], 'NX')
   redis.call('SADD', KEYS[7], uid)
   redis.call('ZADD', KEYS[4], now, uid)
   redis.call('HSET', KEYS[6], uid, now)
-  return prequeued(KEYS[7], KEYS[11], uid, 1)
+  return with_counts(prequeued(KEYS[7], KEYS[11], uid, 1), counts)
 end
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
-if redis.call('ZCARD', KEYS[1]) == 0 and redis.call('ZCARD', KEYS[2]) < capacity(KEYS[10], auto, cap) then
+if counts[1] > 0 and redis.call('ZCARD', KEYS[1]) == 0
+    and redis.call('ZCARD', KEYS[2]) < capacity(KEYS[10], auto, cap) then
   local expires = now + ttl
   redis.call('ZADD', KEYS[2], expires, uid)
   redis.call('ZADD', KEYS[9], now + idle, uid)
-  return {'READY', 0, expires, 1}
+  return with_counts({'READY', 0, expires, 1}, counts)
 end
 local seq = redis.call('INCR', KEYS[3])
 redis.call('ZADD', KEYS[1], seq, uid)
 redis.call('ZADD', KEYS[4], now, uid)
 redis.call('HSET', KEYS[6], uid, now)
-return waiter(KEYS[1], KEYS[5], redis.call('ZRANK', KEYS[1], uid), 1, now, window)
+return with_counts(waiter(KEYS[1], KEYS[5], redis.call('ZRANK', KEYS[1], uid), 1, now, window), counts)
 """
 )
 
-# KEYS: waiting, active, seen, admissions, prequeue, seq, drawn, secret
+# KEYS: waiting, active, seen, admissions, prequeue, seq, drawn, secret, seat counts
 # ARGV: user_id, now_ms, rate_window_ms, opens_ms, secret (used only if none was stored)
-# → as ENTER's, created always 0
+# → as ENTER's, created always 0 (never SOLD_OUT: Python reads that from the counts)
 STATUS = (
     _COMMON
     + """
@@ -202,8 +247,8 @@ local uid, now, window = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 if now >= tonumber(ARGV[4]) then
   draw_prequeue(KEYS[5], KEYS[1], KEYS[6], KEYS[3], KEYS[7], KEYS[8], now, ARGV[5])
 end
-return current_place(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[8], uid, now, window)
-  or {'NOT_IN_QUEUE', 0, 0, 0}
+local place = current_place(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[8], uid, now, window)
+return with_counts(place or {'NOT_IN_QUEUE', 0, 0, 0}, seat_counts(KEYS[#KEYS]))
 """
 )
 
@@ -265,7 +310,8 @@ end
 return 1
 """
 
-# KEYS: waiting, active, seen, admissions, arrived, prequeue, seq, drawn, idle, control, decisions, secret
+# KEYS: waiting, active, seen, admissions, arrived, prequeue, seq, drawn, idle, control, decisions, secret,
+#       seat counts
 # ARGV: now_ms, batch (-1: no batch limit), capacity, auto(0/1), token_ttl_ms, heartbeat_cutoff_ms,
 #       rate_window_ms, cleanup_limit, run_id, opens_ms, secret (used only if none was stored),
 #       first_idle_ms (an admitted buyer's first idle deadline: until the next poll, and then some),
@@ -294,8 +340,16 @@ for _, uid in ipairs(redis.call('ZRANGEBYSCORE', KEYS[9], '-inf', now, 'LIMIT', 
   idled = idled + redis.call('ZREM', KEYS[2], uid)
   redis.call('ZREM', KEYS[9], uid)
 end
--- Waiters whose heartbeat stopped lose their place.
-local stale = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', cutoff, 'LIMIT', 0, limit)
+-- Waiters whose heartbeat stopped lose their place, unless the date was sold out within the timeout:
+-- its waiters were told to stop asking, and keep their places until they can have checked again.
+local counts = seat_counts(KEYS[#KEYS])
+if sold_out(counts) then
+  redis.call('HSET', KEYS[10], 'sold_out_at', now)
+end
+local stale = {}
+if (tonumber(redis.call('HGET', KEYS[10], 'sold_out_at')) or 0) < cutoff then
+  stale = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', cutoff, 'LIMIT', 0, limit)
+end
 for _, uid in ipairs(stale) do
   redis.call('ZREM', KEYS[1], uid)
   redis.call('ZREM', KEYS[3], uid)
@@ -313,6 +367,9 @@ cap = capacity(KEYS[10], auto, cap)
 local count = cap - redis.call('ZCARD', KEYS[2])
 if batch >= 0 then
   count = math.min(batch, count)
+end
+if counts[1] >= 0 then
+  count = math.min(count, counts[1])  -- nobody into a date without a free seat; one buyer a free seat at most
 end
 local admitted = 0
 if count > 0 then

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from django.conf import settings
 
 from apps.common.redis import get_redis
+from apps.concerts.seat_counts import SeatCounts, counts_from_reply, counts_key
 
 from .controller import ControllerState, Decision
 from .keys import QueueKeys, dates_with_waiters_key, datetime_from_ms, now_ms
@@ -28,6 +29,7 @@ class QueueSummary:
     admitted_per_minute: int  # admitted from the line in the last 60 s
     oldest_wait_seconds: int | None  # how long the head of the line has waited
     decisions: list[Decision]  # the controller's last decisions, newest first
+    seats: SeatCounts | None = None  # the date's free and held seats (None: not counted right now)
 
 
 def queue_summary(*, concert_date_id: int) -> QueueSummary:
@@ -43,7 +45,8 @@ def queue_summary(*, concert_date_id: int) -> QueueSummary:
     pipe.lrange(keys.decisions, 0, DECISIONS_SHOWN - 1)
     pipe.zrange(keys.waiting, 0, 0)
     pipe.zrangebyscore(keys.admissions, now - 60_000, "+inf")
-    waiting, active, prequeued, drawn, control, decisions, head, runs = pipe.execute()
+    pipe.hmget(counts_key(concert_date_id), "available", "held")
+    waiting, active, prequeued, drawn, control, decisions, head, runs, seats = pipe.execute()
     oldest = None
     if head:
         arrived = redis.hget(keys.arrived, head[0])
@@ -68,6 +71,7 @@ def queue_summary(*, concert_date_id: int) -> QueueSummary:
         admitted_per_minute=admitted,
         oldest_wait_seconds=oldest,
         decisions=[Decision.from_json(raw) for raw in decisions],
+        seats=counts_from_reply(seats),
     )
 
 
@@ -87,6 +91,8 @@ def describe(summary: QueueSummary) -> str:
         line += f" · {s.prequeued} pre-queued"
     if s.drawn_at is not None:
         line += f" · {s.drawn} drawn at {s.drawn_at:%H:%M:%S}"
+    if s.seats is not None:
+        line += " · sold out" if s.seats.sold_out else f" · {s.seats.available} seats free, {s.seats.held} held"
     return line
 
 

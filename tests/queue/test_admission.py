@@ -285,7 +285,8 @@ class TestAutoAdmission:
     def test_racing_runs_admit_once(self, settings, clock):
         from tests.factories import make_date
 
-        date = make_date()
+        # More free seats than the run admits (a run admits one buyer per free seat at most).
+        date = make_date(layout=[{"name": "Floor", "rows": 3, "seats_per_row": 20, "price": "50000.00"}])
         fill_capacity(date, settings, active=10)
         settings.QUEUE_MAX_ACTIVE = 1000
         for uid in range(1, 101):

@@ -17,6 +17,8 @@ from tests.queue.helpers import enter, fill_capacity, same_admission, status
 
 pytestmark = pytest.mark.django_db
 
+ROOMY = [{"name": "Floor", "rows": 3, "seats_per_row": 20, "price": "50000.00"}]
+
 
 class TestEnter:
     def test_free_capacity_and_nobody_waiting_admits_at_once(self, date):
@@ -278,7 +280,7 @@ class TestRaces:
         assert sorted(int(uid) for uid in get_redis().zrange(keys.active, 0, -1)) == list(range(1, 121))
 
     def test_positions_move_up_by_exactly_the_number_admitted_while_others_poll(self, settings):
-        date = make_date()
+        date = make_date(layout=ROOMY)  # more free seats than one run admits (a run admits one per free seat)
         fill_capacity(date, settings, active=0)
         for uid in range(1, 301):
             enter(uid, date)

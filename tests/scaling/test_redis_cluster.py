@@ -4,6 +4,7 @@ here from the redis-server binary (cluster mode, no persistence) and torn down a
 import pytest
 
 from apps.concerts import seat_map
+from apps.concerts.seat_counts import counts_key
 from apps.queue import services
 from apps.queue.keys import QueueKeys
 from apps.queue.models import QueueStatus
@@ -13,7 +14,7 @@ from tests.helpers import access_token_valid, assert_error, login_client, run_in
 
 def test_every_key_of_a_date_shares_one_slot(on_cluster):
     keys = QueueKeys(4242)
-    slots = {on_cluster.keyslot(key) for key in keys.all()}
+    slots = {on_cluster.keyslot(key) for key in [*keys.all(), counts_key(4242)]}  # the seat counts too
     assert len(slots) == 1
     assert on_cluster.keyslot(QueueKeys(4243).waiting) in range(16384)
 
@@ -32,7 +33,8 @@ def test_concurrent_enters_get_consecutive_positions_on_the_cluster(on_cluster, 
 
 @pytest.mark.django_db(transaction=True)
 def test_admission_cycle_and_caps_on_the_cluster(on_cluster, settings):
-    date = make_date()
+    # More free seats than the 70 admitted (admission lets in one buyer per free seat at most).
+    date = make_date(layout=[{"name": "Floor", "rows": 4, "seats_per_row": 20, "price": "50000.00"}])
     settings.QUEUE_MIN_ACTIVE = settings.QUEUE_MAX_ACTIVE = 0
     for uid in range(1, 201):
         services.enter_queue(user_id=uid, concert_id=date.concert_id, concert_date_id=date.pk)

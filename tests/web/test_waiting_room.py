@@ -81,3 +81,45 @@ def test_an_unverified_buyer_is_led_to_confirm_the_e_mail_then_gets_in(new_page,
     page.wait_for_url(re.compile(rf"#/seats/{date.concert_id}/{date.pk}"))
     buyer.refresh_from_db()
     assert buyer.email_verified
+
+
+def test_a_sold_out_date_says_so_and_checks_again_on_request(new_page, live_server, settings):
+    from apps.payments import services as payments
+    from apps.reservations import services as reservations
+    from tests.helpers import funded_user
+
+    settings.QUEUE_HEARTBEAT_TIMEOUT_SECONDS = 6  # polls at most 2 s apart, also while seats are held
+    venue = catalogue.create_venue(
+        name="Club", address="Seoul", layout=[{"name": "Floor", "rows": 1, "seats_per_row": 4, "price": "50000.00"}]
+    )
+    concert = catalogue.create_concert(venue=venue, name="The Last Four", artist="IU")
+    date = catalogue.create_concert_date(
+        concert=concert, starts_at=timezone.now() + dt.timedelta(days=20), booking_opens_at=timezone.now()
+    )
+    seats = list(date.seats.order_by("pk").values_list("pk", flat=True))
+    seller, holder = funded_user(), funded_user()
+    sold = reservations.hold_seats(user=seller, concert_date_id=date.pk, seat_ids=seats[:2])
+    payments.pay_for_reservation(user=seller, reservation_id=sold.pk)
+    kept = reservations.hold_seats(user=holder, concert_date_id=date.pk, seat_ids=seats[2:])
+    page = new_page()
+    log_in(page, live_server.url, UserFactory().email)
+
+    # Every seat left is held: the buyer waits in line (not admitted into nothing), and is told why.
+    page.goto(f"{live_server.url}/#/queue/{date.concert_id}/{date.pk}")
+    expect(page.locator("#position")).to_have_text("#1")
+    expect(page.locator("#held-seats")).to_contain_text("2 seats are held by other buyers and may come back")
+
+    # The holds are paid too: sold out, and the page stops asking.
+    payments.pay_for_reservation(user=holder, reservation_id=kept.pk)
+    expect(page.locator("#sold-out")).to_contain_text("Sold out", timeout=15_000)
+    expect(page.locator("#in-line")).to_be_hidden()
+    shot(page, "18-sold-out")
+    page.get_by_role("button", name="Check again").click()
+    expect(page.locator("#sold-out-text")).to_contain_text("Still sold out at")
+
+    # A refund puts seats back: "Check again" finds the place kept.
+    payments.cancel_reservation(user=seller, reservation_id=sold.pk)
+    page.get_by_role("button", name="Check again").click()
+    expect(page.locator("#position")).to_have_text("#1")
+    expect(page.locator("#sold-out")).to_be_hidden()
+    expect(page.locator("#held-seats")).to_be_hidden()

@@ -14,6 +14,7 @@ export const MESSAGES = {
   HOLD_EXPIRED: "Your hold on these seats has expired. Please choose seats again.",
   HOLD_LIMIT_REACHED: "You already hold seats for this date. Pay for or cancel that reservation first.",
   BOOKING_CLOSED: "Booking is not open for this date.",
+  SOLD_OUT: "This date is sold out. Seats that come back reopen the waiting room.",
   INVALID_STATE: "That is no longer possible for this reservation.",
   INSUFFICIENT_BALANCE: "Your wallet does not cover this payment.",
   ALREADY_CHECKED_IN: "This ticket has been checked in already.",

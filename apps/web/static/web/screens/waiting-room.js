@@ -3,10 +3,15 @@
 // Before the sale opens the buyer waits in the pre-queue: no place yet, because at the opening
 // everyone there gets a place drawn at random (arriving first gains nothing, so nobody needs to race
 // the opening second). Earlier still, the waiting room is closed and says when it opens.
+//
+// A sold-out date (no free seat, no hold) tells the line to stop asking: the page says "Sold out" and
+// asks again only when the buyer presses "Check again". Seats that come back reopen the line in its
+// old order, so a buyer who was in line finds the place kept.
 
 import { api, humanError, refreshTokens } from "../lib/api.js";
 import { go, h, show, when } from "../lib/dom.js";
 import { onLeave, render, requireLogin, routeGuard } from "../lib/page.js";
+import { heldSeatsNote, soldOut, soldOutText } from "../lib/queue.js";
 import { saveQueueToken } from "../lib/session.js";
 import { prefetchLayout } from "./seat-map.js";
 
@@ -59,8 +64,28 @@ export async function waitingRoomScreen(concertId, dateId) {
     show(humanError(entered.error, entered.status));
     return go(`#/verify?next=${encodeURIComponent(`#/queue/${concertId}/${dateId}`)}`);
   }
-  if (!entered.ok) return show(humanError(entered.error, entered.status));
-  if (entered.data.status === "READY") return admitted(entered.data.token); // free capacity, nobody waiting
+  if (!entered.ok && !soldOut(entered)) return show(humanError(entered.error, entered.status));
+  if (entered.data?.status === "READY") return admitted(entered.data.token); // free capacity, nobody waiting
+
+  const statusPath = `/api/queue/status?concert_id=${concertId}&concert_date_id=${dateId}`;
+  // "Check again": one poll; a buyer not in line (refused while sold out) enters once it has reopened.
+  const checkOnce = async () => {
+    const polled = await api("GET", statusPath);
+    if (!polled.ok) {
+      show(humanError(polled.error, polled.status));
+      return { status: "SOLD_OUT" };
+    }
+    if (polled.data.status !== "NOT_IN_QUEUE") return polled.data;
+    const again = await api("POST", "/api/queue", { body: target });
+    if (again.ok) return again.data;
+    if (!soldOut(again)) show(humanError(again.error, again.status));
+    return { status: "SOLD_OUT" };
+  };
+  let pressed = null;
+  const checkAgain = h("button", { type: "button", id: "check-again", onclick: () => pressed?.() }, "Check again");
+  const soldOutWords = h("p", { class: "muted", id: "sold-out-text" });
+  const soldOutCard = h("div", { class: "card", id: "sold-out", hidden: true },
+    h("p", { class: "big" }, "Sold out"), soldOutWords, checkAgain);
 
   const title = h("p", { id: "place-title" });
   const position = h("p", { class: "big", id: "position" });
@@ -68,11 +93,13 @@ export async function waitingRoomScreen(concertId, dateId) {
   const bar = h("div");
   const progress = h("div", { class: "progress", role: "progressbar", "aria-label": "Progress in line" }, bar);
   const wait = h("p", { class: "muted", id: "wait" });
-  render(alive, h("h1", {}, "Waiting room"),
-    h("div", { class: "card" }, title, opensIn, position, progress, wait,
-      h("p", { class: "muted" }, "Keep this page open: you move on automatically when it is your turn.")));
+  const held = h("p", { class: "muted", id: "held-seats", hidden: true });
+  const lineCard = h("div", { class: "card", id: "in-line" }, title, opensIn, position, progress, wait, held,
+    h("p", { class: "muted" }, "Keep this page open: you move on automatically when it is your turn."));
+  render(alive, h("h1", {}, "Waiting room"), lineCard, soldOutCard);
   let firstPosition = null;
-  let state = entered.data;
+  let state = soldOut(entered) ? { status: "SOLD_OUT" } : entered.data;
+  let checkedAt = null;
   let clock = null;
   const stopClock = () => clearInterval(clock);
   onLeave(stopClock);
@@ -83,6 +110,20 @@ export async function waitingRoomScreen(concertId, dateId) {
       return go(`#/concert/${concertId}`);
     }
     stopClock();
+    if (state.status === "SOLD_OUT") {
+      // Told to stop asking: nothing more until the buyer presses "Check again".
+      [lineCard.hidden, soldOutCard.hidden, checkAgain.disabled] = [true, false, false];
+      soldOutWords.textContent = soldOutText(checkedAt);
+      await new Promise((resolve) => { pressed = resolve; });
+      if (!here) return;
+      checkAgain.disabled = true;
+      state = await checkOnce();
+      checkedAt = new Date().toLocaleTimeString([], { timeStyle: "short" });
+      continue;
+    }
+    [lineCard.hidden, soldOutCard.hidden] = [false, true];
+    held.textContent = heldSeatsNote(state);
+    held.hidden = !held.textContent;
     if (state.position == null && state.opens_at) {
       // The pre-queue: the place is drawn when the sale opens.
       const opens = new Date(state.opens_at).getTime();
@@ -108,7 +149,7 @@ export async function waitingRoomScreen(concertId, dateId) {
     }
     await sleep((Number(state.poll_after_seconds) || 5) * 1000);
     if (!here) return;
-    const polled = await api("GET", `/api/queue/status?concert_id=${concertId}&concert_date_id=${dateId}`);
+    const polled = await api("GET", statusPath);
     if (polled.ok) state = polled.data;
     else show(humanError(polled.error, polled.status));
   }
