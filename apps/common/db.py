@@ -12,8 +12,7 @@ from typing import Any, ParamSpec, TypeVar
 
 from django.conf import settings
 from django.db import OperationalError, connection, router, transaction
-from django.db.models import Aggregate, CharField, Func, IntegerField, Model, QuerySet
-from django.db.models import sql
+from django.db.models import Aggregate, CharField, Func, IntegerField, Model, QuerySet, sql
 
 from .exceptions import ServiceUnavailable
 
@@ -168,7 +167,7 @@ class LastInsertId(Func):
     def as_sqlite(self, compiler: Any, connection: Any, **extra_context: Any) -> Any:
         opts = self.model._meta
         qn = connection.ops.quote_name
-        return f"(SELECT MAX({qn(opts.pk.column)}) FROM {qn(opts.db_table)})", []
+        return f"(SELECT MAX({qn(opts.pk.column)}) FROM {qn(opts.db_table)})", []  # noqa: S608 (names from the model)
 
 
 def select_statement(

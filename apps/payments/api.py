@@ -24,7 +24,10 @@ class PaymentListCreateApi(BookingWriteAuthMixin, ValidatedInputMixin, generics.
 
     serializer_class = PaymentSerializer
     throttle_scope = "pay"
-    error_codes = {"post": (ErrorCode.HOLD_EXPIRED, ErrorCode.INVALID_STATE, ErrorCode.INSUFFICIENT_BALANCE)}
+    # THROTTLED too: counted with the queue token check (BookingWriteAuthMixin), not by a DRF throttle.
+    error_codes = {
+        "post": (ErrorCode.HOLD_EXPIRED, ErrorCode.INVALID_STATE, ErrorCode.INSUFFICIENT_BALANCE, ErrorCode.THROTTLED)
+    }
 
     class InputSerializer(JsonInput):
         reservation_id = serializers.IntegerField(**ID)

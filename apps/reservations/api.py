@@ -29,6 +29,7 @@ class ReservationListCreateApi(BookingWriteAuthMixin, ValidatedInputMixin, gener
             ErrorCode.NOT_ENOUGH_SEATS,
             ErrorCode.BOOKING_CLOSED,
             ErrorCode.HOLD_LIMIT_REACHED,
+            ErrorCode.THROTTLED,  # counted with the queue token check (BookingWriteAuthMixin)
         )
     }
     read_replies: list | None = None  # set by QueueTokenRequired: the replies of `queue_reads`

@@ -10,11 +10,11 @@ holds so the per-user cap is exact.
 from __future__ import annotations
 
 import datetime as dt
-from decimal import Decimal
 import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
+from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
@@ -417,7 +417,9 @@ def cancel_live_reservation(*, reservation: Reservation, now: dt.datetime) -> No
         metrics.hold_cancelled()
 
 
-def own_reservation_lock(*, user: Any, reservation_id: int) -> tuple[Statement, Callable[[StatementResult], Reservation]]:
+def own_reservation_lock(
+    *, user: Any, reservation_id: int
+) -> tuple[Statement, Callable[[StatementResult], Reservation]]:
     """`lock_own_reservation` as a statement for the caller's batch (`run_batch`), and the function
     that reads its result (NOT_FOUND when there is no such reservation of the user)."""
     statement, read = select_statement(_own_reservation_query(user=user, reservation_id=reservation_id))
