@@ -125,6 +125,7 @@ class TestHold:
         assert remaining_seats(concert_date) == concert_date.total_seats - 2
         call_command("check_invariants")
 
+    @pytest.mark.skipif(connection.vendor != "mysql", reason="SQLite runs a batch statement by statement")
     def test_a_hold_is_three_round_trips_of_statements(self, concert_date, user, django_assert_num_queries):
         # user lock reading taken seats and shard versions; seat lock reading the user's live holds
         # and seats of the date; one batch: seat update, one shard update (4 adjacent seats from a
