@@ -369,7 +369,9 @@ def mark_seats_held(
         ]
     )
     # A shard whose version moved since it was read (or was not read) is updated again after a fresh
-    # read: still in this transaction, so the hold commits whole or not at all.
+    # read: still in this transaction, so the hold commits whole or not at all. Its row lock then
+    # comes after those of the batch's higher shards; a deadlock that order meets is retried whole
+    # (`retry_on_lock_conflict`), and needs a multi-shard hold whose read version went stale.
     missed = {shard: deltas[shard] for shard in versions if shard not in known}
     missed |= {shard: deltas[shard] for shard, result in zip(known, results[1:], strict=False) if not result.rowcount}
     if missed:
