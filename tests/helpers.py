@@ -217,3 +217,39 @@ def json_lines(logger_name: str = "") -> Iterator[Callable[[], list[dict]]]:
         yield lambda: [json.loads(line) for line in stream.getvalue().splitlines()]
     finally:
         logger.removeHandler(handler)
+
+
+@contextmanager
+def db_round_trips() -> Iterator[list[tuple[str, str]]]:
+    """What the process sends MariaDB on the default connection, one entry per round trip: every
+    query (a multi-statement batch is one), COMMIT, ROLLBACK, and an autocommit switch that the
+    driver sends (it sends none when the session is already in that mode). Counted at the driver,
+    below Django, so a begin or commit Django issues on its own is counted too."""
+    connection.ensure_connection()
+    raw = connection.connection
+    sent: list[tuple[str, str]] = []
+
+    def counting(name: str, counts: Callable[..., bool] = lambda *args: True) -> Callable[..., Any]:
+        real = getattr(raw, name)
+
+        def call(*args: Any) -> Any:
+            if counts(*args):
+                sent.append((name, args[0].decode() if args and isinstance(args[0], bytes) else repr(args)))
+            return real(*args)
+
+        return call
+
+    names = {  # instance attributes shadow the driver's methods (set back after)
+        "query": counting("query"),
+        "commit": counting("commit"),
+        "rollback": counting("rollback"),
+        "autocommit": counting("autocommit", lambda on: bool(on) != raw.get_autocommit()),
+    }
+    originals = {name: getattr(raw, name) for name in names}
+    for name, wrapper in names.items():
+        setattr(raw, name, wrapper)
+    try:
+        yield sent
+    finally:
+        for name, original in originals.items():
+            setattr(raw, name, original)

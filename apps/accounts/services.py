@@ -7,7 +7,7 @@ its ledger entry in the same transaction, so the balance always equals the sum o
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -26,7 +26,14 @@ from rest_framework_simplejwt.tokens import RefreshToken, Token
 from rest_framework_simplejwt.utils import datetime_from_epoch
 
 from apps.common import outbox
-from apps.common.db import retry_on_lock_conflict
+from apps.common.db import (
+    Statement,
+    StatementResult,
+    insert_statement,
+    retry_on_lock_conflict,
+    select_statement,
+    update_statement,
+)
 from apps.common.error_codes import ErrorCode
 from apps.common.exceptions import Conflict, InvalidCredentials, NotAuthenticated, ValidationFailed
 
@@ -317,6 +324,36 @@ def debit_in_transaction(*, user_id: int, amount: Decimal, reference: str) -> Wa
     return _post_ledger_entry(
         user_id=user_id, kind=LedgerKind.PAYMENT, amount=-_positive_amount(amount), reference=reference
     )
+
+
+def wallet_lock(*, user_id: int) -> tuple[Statement, Callable[[StatementResult], User]]:
+    """`lock_user` as a statement for the caller's batch (`run_batch`), and the function that reads
+    the locked wallet (id and balance) from its result."""
+    statement, read = select_statement(User.objects.select_for_update().filter(pk=user_id), fields=("id", "balance"))
+    return statement, lambda result: read(result)[0]
+
+
+def debit_statements(*, wallet: User, amount: Decimal, reference: str) -> tuple[list[Statement], WalletTransaction]:
+    """A payment from a wallet the caller's transaction has locked (`wallet_lock`), as statements for
+    its batch: the balance update and the ledger entry (PAYMENT), returned unsaved with them. Raises
+    INSUFFICIENT_BALANCE (409) before anything is written."""
+    amount = -_positive_amount(amount)
+    new_balance = wallet.balance + amount
+    if new_balance < 0:
+        raise Conflict(
+            ErrorCode.INSUFFICIENT_BALANCE,
+            f"The wallet holds {wallet.balance}; {-amount} is needed.",
+            details={"balance": str(wallet.balance), "required": str(-amount)},
+        )
+    entry = WalletTransaction(
+        user_id=wallet.pk, kind=LedgerKind.PAYMENT, amount=amount, balance_after=new_balance, reference=reference[:100]
+    )
+    statements = [
+        update_statement(User.objects.filter(pk=wallet.pk), balance=new_balance, updated_at=timezone.now()),
+        insert_statement(WalletTransaction, [entry]),
+    ]
+    wallet.balance = new_balance
+    return statements, entry
 
 
 @retry_on_lock_conflict

@@ -39,6 +39,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from .db import StatementResult, insert_statement, inserted_ids
 from .mail import outbox_mail_key
 from .models import OutboxEvent, OutboxStatus, SentEmail
 from .redis import get_redis, redis_key
@@ -85,6 +86,22 @@ def emit(kind: str, **payload: object) -> None:
         raise ValueError(f"no outbox effect is registered for {kind!r}")
     event = OutboxEvent.objects.create(kind=kind, payload=payload, available_at=timezone.now())
     transaction.on_commit(_FastPath(event), robust=True)
+
+
+class Emission:
+    """`emit` for a caller that sends the outbox row in a batch of its own statements (one round
+    trip, `apps.common.db.run_batch`): put `statement` in the batch, then call `inserted` with its
+    result, in the same transaction."""
+
+    def __init__(self, kind: str, **payload: object) -> None:
+        if kind not in _effects:
+            raise ValueError(f"no outbox effect is registered for {kind!r}")
+        self.event = OutboxEvent(kind=kind, payload=payload, available_at=timezone.now())
+        self.statement = insert_statement(OutboxEvent, [self.event])
+
+    def inserted(self, result: StatementResult) -> None:
+        (self.event.pk,) = inserted_ids(result, 1)
+        transaction.on_commit(_FastPath(self.event), robust=True)
 
 
 # --- The fast path -----------------------------------------------------------------------------------

@@ -23,9 +23,11 @@ from django.db.models.expressions import BaseExpression
 from django.utils import timezone
 
 from apps.common import metrics, outbox
+from apps.common.db import Statement, StatementResult, run_batch, update_statement
 from apps.common.error_codes import ErrorCode
 from apps.common.exceptions import Conflict, NotFound, ServiceUnavailable, ValidationFailed
 from apps.common.on_commit import run_on_commit
+from apps.common.outbox import Emission
 
 from .effects import SEAT_MAP_CHANGED
 from .models import INVENTORY_SHARDS, Concert, ConcertDate, Inventory, Seat, SeatStatus, Venue, inventory_shard_of
@@ -296,6 +298,10 @@ def _announce_seat_change(
     until the counts are rebuilt, within COUNTS_TTL_SECONDS)."""
     changed = sorted(set(seat_ids)) if seat_ids is not None else None
     outbox.emit(SEAT_MAP_CHANGED, concert_date_id=concert_date_id, seat_ids=changed)
+    _count_seat_change(concert_date_id, available=available, held=held)
+
+
+def _count_seat_change(concert_date_id: int, *, available: int = 0, held: int = 0) -> None:
     if available or held:
         run_on_commit(
             lambda: apply_seat_count_change(concert_date_id=concert_date_id, available=available, held=held),
@@ -311,10 +317,15 @@ def mark_seats_held(
     shard_versions: Mapping[int, int | None] | None = None,
     reading: Mapping[str, BaseExpression] | None = None,
     check: Callable[[Seat], None] | None = None,
+    then: Callable[[list[Seat]], Sequence[Statement]] | None = None,
+    then_done: Callable[[list[StatementResult]], None] | None = None,
 ) -> list[Seat]:
-    """AVAILABLE → HELD for every seat or none. Raises NOT_FOUND if a seat is not of this date,
-    SEAT_UNAVAILABLE (409, details.seat_ids) if any is held or reserved. Caller holds the transaction;
-    `shard_versions` are the inventory shards' versions if it read them already (`hold_preview`).
+    """AVAILABLE → HELD for every seat or none, in two round trips: the seat lock, then one batch of
+    the seat update, the shards' version-checked updates, the seat-map outbox row and the caller's
+    own statements (`then(seats)`, whose results go to `then_done`). Raises NOT_FOUND if a
+    seat is not of this date, SEAT_UNAVAILABLE (409, details.seat_ids) if any is held or reserved.
+    Caller holds the transaction; `shard_versions` are the inventory shards' versions if it read them
+    already (`hold_preview`; a shard without one, or with a stale one, costs a read and a retry).
     `reading` is read with the seat lock (see `lock_seats`) and `check` called with the first seat
     once the seats are known to be of this date, before anything is written: the caller's rules on
     what it read (it raises to refuse)."""
@@ -329,17 +340,48 @@ def mark_seats_held(
         now = timezone.now()
         expired = [seat.pk for seat in taken if seat.effective_status(now) == SeatStatus.AVAILABLE]
         raise SeatsTaken([seat.pk for seat in taken], expired=expired)
-    Seat.objects.filter(pk__in=[seat.pk for seat in seats]).update(
-        status=SeatStatus.HELD, held_until=held_until, version=F("version") + 1, updated_at=timezone.now()
+    ids = [seat.pk for seat in seats]
+    now = timezone.now()
+    deltas = shard_deltas(ids, per_seat=-1)
+    versions = {shard: (shard_versions or {}).get(shard) for shard in sorted(deltas)}
+    known = [shard for shard, version in versions.items() if version is not None]
+    announce = Emission(SEAT_MAP_CHANGED, concert_date_id=concert_date_id, seat_ids=sorted(ids))
+    results = run_batch(
+        [
+            update_statement(
+                Seat.objects.filter(pk__in=ids),
+                status=SeatStatus.HELD,
+                held_until=held_until,
+                version=F("version") + 1,
+                updated_at=now,
+            ),
+            *(
+                update_statement(
+                    Inventory.objects.filter(concert_date_id=concert_date_id, shard=shard, version=versions[shard]),
+                    remaining=F("remaining") + deltas[shard],
+                    version=F("version") + 1,
+                    updated_at=now,
+                )
+                for shard in known
+            ),
+            announce.statement,
+            *(then(seats) if then else ()),
+        ]
     )
-    _change_remaining(
-        concert_date_id=concert_date_id,
-        deltas=shard_deltas((seat.pk for seat in seats), per_seat=-1),
-        versions=shard_versions,
-    )
-    _announce_seat_change(concert_date_id, [seat.pk for seat in seats], available=-len(seats), held=len(seats))
+    # A shard whose version moved since it was read (or was not read) is updated again after a fresh
+    # read: still in this transaction, so the hold commits whole or not at all. Its row lock then
+    # comes after those of the batch's higher shards; a deadlock that order meets is retried whole
+    # (`retry_on_lock_conflict`), and needs a multi-shard hold whose read version went stale.
+    missed = {shard: deltas[shard] for shard in versions if shard not in known}
+    missed |= {shard: deltas[shard] for shard, result in zip(known, results[1:], strict=False) if not result.rowcount}
+    if missed:
+        _change_remaining(concert_date_id=concert_date_id, deltas=missed)
+    announce.inserted(results[1 + len(known)])
+    _count_seat_change(concert_date_id, available=-len(seats), held=len(seats))
     for seat in seats:
         seat.status, seat.held_until = SeatStatus.HELD, held_until
+    if then_done:
+        then_done(results[2 + len(known) :])
     return seats
 
 
@@ -357,6 +399,31 @@ def mark_seats_reserved(*, concert_date_id: int, seat_ids: Sequence[int]) -> Non
     if updated != len(seat_ids):
         raise Conflict(ErrorCode.INVALID_STATE, "The seats are no longer held for this reservation.")
     _announce_seat_change(concert_date_id, seat_ids, held=-len(seat_ids))
+
+
+def reserve_seats_statements(
+    *, concert_date_id: int, seat_ids: Sequence[int]
+) -> tuple[list[Statement], Callable[[list[StatementResult]], None]]:
+    """`mark_seats_reserved` as statements for the caller's batch (`run_batch`): the conditional seat
+    UPDATE and the seat-map outbox row; then call the returned function with their results (it raises
+    INVALID_STATE when a seat was not HELD, and the caller's transaction must roll back)."""
+    seat_ids = sorted(set(seat_ids))
+    announce = Emission(SEAT_MAP_CHANGED, concert_date_id=concert_date_id, seat_ids=seat_ids)
+    reserve = update_statement(
+        Seat.objects.filter(pk__in=seat_ids, concert_date_id=concert_date_id, status=SeatStatus.HELD),
+        status=SeatStatus.RESERVED,
+        held_until=None,
+        version=F("version") + 1,
+        updated_at=timezone.now(),
+    )
+
+    def done(results: list[StatementResult]) -> None:
+        if results[0].rowcount != len(seat_ids):
+            raise Conflict(ErrorCode.INVALID_STATE, "The seats are no longer held for this reservation.")
+        announce.inserted(results[1])
+        _count_seat_change(concert_date_id, held=-len(seat_ids))
+
+    return [reserve, announce.statement], done
 
 
 def release_seats(*, concert_date_id: int, seat_ids: Sequence[int]) -> None:

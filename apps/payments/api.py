@@ -10,7 +10,7 @@ from apps.common.idempotency import has_stored_response, run_idempotent
 from apps.common.schema import ID, IDEMPOTENCY_PARAMETER, PAYMENT_QUEUE_TOKEN_PARAMETER, JsonInput
 from apps.common.throttling import PER_USER_AND_IP
 from apps.common.views import ValidatedInputMixin
-from apps.queue.permissions import QueueTokenRequired
+from apps.queue.permissions import AccessChecked, BookingWriteAuthMixin, QueueTokenRequired
 from apps.reservations import selectors as reservation_selectors
 from apps.reservations.serializers import ReservationSerializer
 
@@ -18,13 +18,16 @@ from . import selectors, services
 from .serializers import PaymentCreatedSerializer, PaymentSerializer
 
 
-class PaymentListCreateApi(ValidatedInputMixin, generics.GenericAPIView):
+class PaymentListCreateApi(BookingWriteAuthMixin, ValidatedInputMixin, generics.GenericAPIView):
     """GET lists the caller's payments; POST pays a held reservation from the wallet (needs the
     queue token of the reservation's concert date; honours Idempotency-Key)."""
 
     serializer_class = PaymentSerializer
     throttle_scope = "pay"
-    error_codes = {"post": (ErrorCode.HOLD_EXPIRED, ErrorCode.INVALID_STATE, ErrorCode.INSUFFICIENT_BALANCE)}
+    # THROTTLED too: counted with the queue token check (BookingWriteAuthMixin), not by a DRF throttle.
+    error_codes = {
+        "post": (ErrorCode.HOLD_EXPIRED, ErrorCode.INVALID_STATE, ErrorCode.INSUFFICIENT_BALANCE, ErrorCode.THROTTLED)
+    }
 
     class InputSerializer(JsonInput):
         reservation_id = serializers.IntegerField(**ID)
@@ -35,10 +38,12 @@ class PaymentListCreateApi(ValidatedInputMixin, generics.GenericAPIView):
         # A retried payment whose first attempt succeeded must replay its response, although the
         # payment has ended this user's queue access: the stored response is what it is checked against.
         if self.request.user and self.request.user.is_authenticated and has_stored_response(request=self.request):
-            return [IsAuthenticated()]
+            return [IsAuthenticated(), AccessChecked()]
         return [IsAuthenticated(), QueueTokenRequired()]
 
     def get_throttles(self):
+        if self.booking_write:  # counted in the queue token check's round trip (BookingWriteAuthMixin)
+            return []
         return [throttle() for throttle in PER_USER_AND_IP] if self.request.method == "POST" else []
 
     def get_queryset(self):

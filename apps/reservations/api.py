@@ -12,13 +12,13 @@ from apps.common.schema import ID, QUEUE_TOKEN_PARAMETER, JsonInput, UniqueIdLis
 from apps.common.throttling import PER_USER_AND_IP
 from apps.common.views import ValidatedInputMixin
 from apps.concerts import seat_map
-from apps.queue.permissions import QueueTokenRequired
+from apps.queue.permissions import BookingWriteAuthMixin, QueueTokenRequired
 
 from . import selectors, services
 from .serializers import ReservationSerializer
 
 
-class ReservationListCreateApi(ValidatedInputMixin, generics.GenericAPIView):
+class ReservationListCreateApi(BookingWriteAuthMixin, ValidatedInputMixin, generics.GenericAPIView):
     """GET lists the caller's reservations; POST holds seats (needs the date's queue token)."""
 
     serializer_class = ReservationSerializer
@@ -29,6 +29,7 @@ class ReservationListCreateApi(ValidatedInputMixin, generics.GenericAPIView):
             ErrorCode.NOT_ENOUGH_SEATS,
             ErrorCode.BOOKING_CLOSED,
             ErrorCode.HOLD_LIMIT_REACHED,
+            ErrorCode.THROTTLED,  # counted with the queue token check (BookingWriteAuthMixin)
         )
     }
     read_replies: list | None = None  # set by QueueTokenRequired: the replies of `queue_reads`
@@ -39,6 +40,8 @@ class ReservationListCreateApi(ValidatedInputMixin, generics.GenericAPIView):
         return [IsAuthenticated()]
 
     def get_throttles(self):
+        if self.booking_write:  # counted in the queue token check's round trip (BookingWriteAuthMixin)
+            return []
         return [throttle() for throttle in PER_USER_AND_IP] if self.request.method == "POST" else []
 
     def get_queryset(self):

@@ -12,19 +12,31 @@ from __future__ import annotations
 import datetime as dt
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
+from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, OuterRef, Q, Subquery
+from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from apps.accounts.services import lock_user
 from apps.common import metrics
-from apps.common.db import IdList, read_id_list, retry_on_lock_conflict
+from apps.common.db import (
+    IdList,
+    LastInsertId,
+    Statement,
+    StatementResult,
+    insert_statement,
+    inserted_ids,
+    read_id_list,
+    retry_on_lock_conflict,
+    select_statement,
+    update_statement,
+)
 from apps.common.error_codes import ErrorCode
 from apps.common.exceptions import Conflict, NotFound, ServiceUnavailable, ValidationFailed
 from apps.concerts import choosing, seat_map
@@ -242,10 +254,12 @@ def _buyer_columns(*, user_id: int, concert_date_id: int, now: dt.datetime) -> d
 def _create_hold(
     *, user_id: int, concert_id: int, concert_date_id: int, seat_ids: list[int], now: dt.datetime
 ) -> Reservation:
-    """The hold transaction, in as few statements as the rules allow: lock the user, reading the
-    requested seats already taken (a hold of a taken seat ends there: one statement) and the inventory shards' versions with it; lock the seats, reading
-    the user's live holds and seats of the date with them; flip the seats; one conditional update per
-    inventory shard (usually one); insert the reservation and its items.
+    """The hold transaction, in four round trips on MariaDB: lock the user, reading the requested
+    seats already taken and the inventory shards' versions with it (the transaction's begin travels
+    with it; a hold of a taken seat ends there, then its rollback); lock the seats, reading the
+    user's live holds and seats of the date with them; one batch that flips the seats, updates each
+    inventory shard with its version check (usually one), inserts the seat-map outbox row, the
+    reservation and its items (`mark_seats_held`); the commit.
 
     The user's counts are read in the seat lock, not the user lock: a statement's reads see what was
     committed when it started, and the user lock's may have started before another hold of the same
@@ -283,24 +297,41 @@ def _create_hold(
         if preview.taken:  # a requested seat is taken (the hot seat): refuse it without locking any
             metrics.seat_conflict()
             raise concert_services.SeatsTaken(preview.taken)
-        seats = concert_services.mark_seats_held(
+        reservation = Reservation(
+            user_id=user_id,
+            concert_id=concert_id,
+            concert_date_id=concert_date_id,
+            status=ReservationStatus.HELD,
+            expires_at=expires_at,
+        )
+        items: list[ReservationItem] = []
+
+        def insert_reservation(seats: list[Any]) -> list[Statement]:
+            reservation.total_price = sum((seat.price for seat in seats), start=Decimal(0))
+            items.extend(
+                ReservationItem(reservation_id=LastInsertId(Reservation), seat=seat, live_seat=seat, price=seat.price)
+                for seat in seats
+            )
+            return [insert_statement(Reservation, [reservation]), insert_statement(ReservationItem, items)]
+
+        def inserted(results: list[StatementResult]) -> None:
+            (reservation.pk,) = inserted_ids(results[0], 1)
+            for item, item_id in zip(items, inserted_ids(results[1], len(items)), strict=True):
+                item.pk, item.reservation = item_id, reservation
+
+        concert_services.mark_seats_held(
             concert_date_id=concert_date_id,
             seat_ids=seat_ids,
             held_until=expires_at,
             shard_versions=preview.shard_versions,
             reading=_buyer_columns(user_id=user_id, concert_date_id=concert_date_id, now=now),
             check=check_buyer_caps,
+            then=insert_reservation,
+            then_done=inserted,
         )
-        reservation = Reservation.objects.create(
-            user_id=user_id,
-            concert_id=concert_id,
-            concert_date_id=concert_date_id,
-            total_price=sum((seat.price for seat in seats), start=0),
-            expires_at=expires_at,
-        )
-        items = ReservationItem.objects.bulk_create(
-            ReservationItem(reservation=reservation, seat=seat, live_seat=seat, price=seat.price) for seat in seats
-        )
+    reservation._state.adding, reservation._state.db = False, transaction.get_connection().alias
+    for item in items:
+        item._state.adding, item._state.db = False, reservation._state.db
     reservation._prefetched_objects_cache = {"items": items}  # rendered without reading it back
     metrics.hold_made()
     return reservation
@@ -351,17 +382,20 @@ def release_expired_holds(
 # --- Building blocks of the payments services, called inside their transaction ------------------
 
 
+def _own_reservation_query(*, user: Any, reservation_id: int) -> QuerySet[Reservation]:
+    seat_ids = ReservationItem.objects.filter(reservation_id=OuterRef("pk")).order_by().values("reservation_id")
+    return (
+        Reservation.objects.select_for_update()
+        .annotate(seat_id_list=Subquery(seat_ids.annotate(ids=IdList("seat_id")).values("ids")))
+        .filter(pk=reservation_id, user_id=user.pk)
+    )
+
+
 def lock_own_reservation(*, user: Any, reservation_id: int) -> Reservation:
     """Lock one of the user's reservations; NOT_FOUND (also for another user's reservation). Its
     seat ids are read in the same statement (a reservation's seats never change once it is
     committed, so the subquery's unlocked read is exact)."""
-    seat_ids = ReservationItem.objects.filter(reservation_id=OuterRef("pk")).order_by().values("reservation_id")
-    reservation = (
-        Reservation.objects.select_for_update()
-        .annotate(seat_id_list=Subquery(seat_ids.annotate(ids=IdList("seat_id")).values("ids")))
-        .filter(pk=reservation_id, user_id=user.pk)
-        .first()
-    )
+    reservation = _own_reservation_query(user=user, reservation_id=reservation_id).first()
     if reservation is None:
         raise NotFound("Reservation not found.")
     return reservation
@@ -383,11 +417,26 @@ def cancel_live_reservation(*, reservation: Reservation, now: dt.datetime) -> No
         metrics.hold_cancelled()
 
 
-def lock_reservation_for_payment(*, user: Any, reservation_id: int, now: dt.datetime) -> Reservation:
-    """Lock the user's reservation and check it can be paid now: INVALID_STATE unless HELD,
-    HOLD_EXPIRED once `expires_at` has passed (even if the sweep has not run yet), BOOKING_CLOSED
-    once the show has started or staff closed the date's booking."""
-    reservation = lock_own_reservation(user=user, reservation_id=reservation_id)
+def own_reservation_lock(
+    *, user: Any, reservation_id: int
+) -> tuple[Statement, Callable[[StatementResult], Reservation]]:
+    """`lock_own_reservation` as a statement for the caller's batch (`run_batch`), and the function
+    that reads its result (NOT_FOUND when there is no such reservation of the user)."""
+    statement, read = select_statement(_own_reservation_query(user=user, reservation_id=reservation_id))
+
+    def read_one(result: StatementResult) -> Reservation:
+        found = read(result)
+        if not found:
+            raise NotFound("Reservation not found.")
+        return found[0]
+
+    return statement, read_one
+
+
+def check_payable(*, reservation: Reservation, now: dt.datetime) -> None:
+    """A reservation the caller has locked can be paid now: INVALID_STATE unless HELD, HOLD_EXPIRED
+    once `expires_at` has passed (even if the sweep has not run yet), BOOKING_CLOSED once the show
+    has started or staff closed the date's booking."""
     if reservation.effective_status(now) == ReservationStatus.EXPIRED:
         raise Conflict(ErrorCode.HOLD_EXPIRED, "The hold on these seats has expired; choose seats again.")
     if reservation.status != ReservationStatus.HELD:
@@ -395,14 +444,27 @@ def lock_reservation_for_payment(*, user: Any, reservation_id: int, now: dt.date
     facts = date_facts(reservation.concert_date_id)
     if facts is None or not facts.booking_open_now():
         raise Conflict(ErrorCode.BOOKING_CLOSED, "Booking for this concert date has closed; the hold cannot be paid.")
-    return reservation
 
 
-def confirm_reservation(*, reservation: Reservation, now: dt.datetime) -> None:
-    """HELD → CONFIRMED and its seats RESERVED (caller holds the reservation lock, inside a payment)."""
+def confirm_reservation(
+    *, reservation: Reservation, now: dt.datetime
+) -> tuple[list[Statement], Callable[[list[StatementResult]], None]]:
+    """HELD → CONFIRMED and its seats RESERVED (caller holds the reservation lock, inside a payment),
+    as statements for the caller's batch, and the function to call with their results (it raises
+    INVALID_STATE if the seats were no longer held: the caller's transaction then rolls back)."""
     seat_ids = _seat_ids_of(reservation)
-    concert_services.mark_seats_reserved(concert_date_id=reservation.concert_date_id, seat_ids=seat_ids)
-    Reservation.objects.filter(pk=reservation.pk).update(
-        status=ReservationStatus.CONFIRMED, reserved_at=now, updated_at=now
+    seat_statements, seats_done = concert_services.reserve_seats_statements(
+        concert_date_id=reservation.concert_date_id, seat_ids=seat_ids
     )
-    reservation.status, reservation.reserved_at = ReservationStatus.CONFIRMED, now
+    confirm = update_statement(
+        Reservation.objects.filter(pk=reservation.pk),
+        status=ReservationStatus.CONFIRMED,
+        reserved_at=now,
+        updated_at=now,
+    )
+
+    def done(results: list[StatementResult]) -> None:
+        seats_done(results[: len(seat_statements)])
+        reservation.status, reservation.reserved_at = ReservationStatus.CONFIRMED, now
+
+    return [*seat_statements, confirm], done

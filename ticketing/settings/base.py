@@ -120,6 +120,8 @@ def database_config(url: str) -> dict:
         options.setdefault("timeout", 20)
         options.setdefault("init_command", "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;")
     elif engine in ("django.db.backends.mysql",):
+        # Django's backend with a one-round-trip begin and multi-statement round trips (apps.common.mysql).
+        config["ENGINE"] = "apps.common.mysql"
         options.setdefault("charset", "utf8mb4")
         # READ COMMITTED: a locking read sees the latest committed row, not a stale snapshot.
         options.setdefault("isolation_level", "read committed")

@@ -1,0 +1,152 @@
+"""Round trips to MariaDB per booking request, counted at the driver with the real begin and commit
+(no test transaction around them): a hold in at most 5, a payment in at most 6, a refused hold in
+at most 2 (issue 23)."""
+
+import datetime as dt
+
+import pytest
+from django.db import ProgrammingError, connection, transaction
+from django.utils import timezone
+
+from apps.common.db import run_batch
+from apps.common.exceptions import ApplicationError
+from apps.common.models import OutboxEvent
+from apps.concerts import choosing, seat_map
+from apps.concerts.models import INVENTORY_SHARD_BLOCK, Seat, SeatStatus
+from apps.concerts.selectors import date_facts
+from apps.payments import services as payments
+from apps.reservations import services as reservations
+from apps.reservations.models import Reservation, ReservationItem
+from tests.factories import UserFactory, make_date, seat_ids
+from tests.helpers import admitted_client, db_round_trips, fund
+
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.skipif(connection.vendor != "mysql", reason="round trips are counted on MariaDB"),
+]
+
+
+def warm(date) -> None:
+    """What a live server has in process memory before a hold: the date's facts and its seat map."""
+    date_facts(date.pk)
+    status = seat_map.seat_status(concert_date_id=date.pk)
+    choosing.seat_plan(concert_date_id=date.pk, layout_version=status.layout_version)
+
+
+def kinds(sent):
+    return [name if name != "query" else sql.split()[0].upper() for name, sql in sent]
+
+
+def test_a_transaction_costs_its_commit_and_nothing_else():
+    with db_round_trips() as sent, transaction.atomic():
+        Seat.objects.exists()
+    assert kinds(sent) == ["START", "commit"]  # START TRANSACTION travels with the first statement
+    with db_round_trips() as sent, transaction.atomic():
+        pass
+    assert sent == []
+
+
+def test_a_hold_is_four_round_trips():
+    date, user = make_date(), UserFactory()
+    ids = seat_ids(date)
+    start = next(i for i, seat in enumerate(ids) if seat % INVENTORY_SHARD_BLOCK == 0)
+    warm(date)
+    with db_round_trips() as sent:
+        reservation = reservations.hold_seats(user=user, concert_date_id=date.pk, seat_ids=ids[start : start + 2])
+    # the user lock reading the taken seats and shard versions (with the begin); the seat lock
+    # reading the buyer's counts; one batch: seats, shard, outbox row, reservation, items; commit
+    assert kinds(sent) == ["START", "SELECT", "UPDATE", "commit"], sent
+    assert len(sent) <= 5
+    assert (
+        "INSERT INTO `reservation_item`" in sent[2][1] and f"INSERT INTO `{OutboxEvent._meta.db_table}`" in sent[2][1]
+    )
+    stored = Reservation.objects.get()
+    assert (stored.pk, stored.total_price, stored.status) == (reservation.pk, reservation.total_price, "HELD")
+    items = list(ReservationItem.objects.order_by("pk").values_list("pk", "reservation_id", "seat_id"))
+    assert items == [(item.pk, reservation.pk, item.seat_id) for item in reservation.items.all()]
+
+
+def test_a_refused_hold_is_two_round_trips():
+    date, user = make_date(), UserFactory()
+    ids = seat_ids(date, 2)
+    warm(date)
+    # Taken behind the seat map's back: the map still shows it free, the database refuses it.
+    Seat.objects.filter(pk=ids[1]).update(status=SeatStatus.HELD, held_until=timezone.now() + dt.timedelta(minutes=5))
+    with db_round_trips() as sent, pytest.raises(ApplicationError) as refused:
+        reservations.hold_seats(user=user, concert_date_id=date.pk, seat_ids=ids)
+    assert (refused.value.code, refused.value.details) == ("SEAT_UNAVAILABLE", {"seat_ids": ids[1:]})
+    assert kinds(sent) == ["START", "rollback"], sent  # the user lock reading the preview; no seat locked
+
+
+def test_a_payment_is_three_round_trips():
+    date, user = make_date(), UserFactory()
+    fund(user)
+    reservation = reservations.hold_seats(user=user, concert_date_id=date.pk, seat_ids=seat_ids(date, 2))
+    date_facts(date.pk)
+    with db_round_trips() as sent:
+        payments.pay_for_reservation(user=user, reservation_id=reservation.pk)
+    # the reservation and wallet locks (with the begin); one batch of every write; commit
+    assert kinds(sent) == ["START", "UPDATE", "commit"], sent
+    reservation.refresh_from_db()
+    assert reservation.status == "CONFIRMED"
+    assert list(Seat.objects.filter(pk__in=seat_ids(date, 2)).values_list("status", flat=True)) == ["RESERVED"] * 2
+
+
+def test_a_failing_statement_in_a_batch_rolls_the_transaction_back():
+    date = make_date()
+    seat = seat_ids(date, 1)[0]
+    with pytest.raises(ProgrammingError), transaction.atomic():
+        run_batch(
+            [
+                ("UPDATE `seat` SET `status` = %s WHERE `id` = %s", ["HELD", seat]),
+                ("SELECT * FROM no_such_table WHERE 1 = %s", [1]),
+                ("UPDATE `seat` SET `status` = %s WHERE `id` = %s", ["RESERVED", seat]),
+            ]
+        )
+    assert Seat.objects.get(pk=seat).status == "AVAILABLE"
+
+
+@pytest.fixture
+def redis_round_trips(monkeypatch):
+    """What the process sends to Redis: one entry per command or per pipeline."""
+    from redis.connection import Connection
+
+    sent = []
+    original = Connection.send_packed_command
+
+    def counting(self, command, check_health=True):
+        sent.append(command)
+        return original(self, command, check_health)
+
+    monkeypatch.setattr(Connection, "send_packed_command", counting)
+    return sent
+
+
+def test_through_the_api_a_hold_and_its_payment_check_the_buyer_in_one_redis_round_trip(redis_round_trips):
+    """Before the transaction: the access token's revocation, the rate limits, the queue token and
+    the seat map's version in one pipeline, and no user row read. (After commit the seat-map patch,
+    the effect's note, the seat counts and the latency record follow, a round trip each.)"""
+    date, user = make_date(), UserFactory()
+    fund(user)
+    client = admitted_client(date, user)
+    ids = seat_ids(date, 3)
+    client.post("/api/reservations", {"concert_date_id": date.pk, "seat_ids": ids[:1]}, format="json")
+    warm(date)
+    seat_map.seat_status(concert_date_id=date.pk)  # this process's copy is current, as in a rush
+    redis_round_trips.clear()
+    with db_round_trips() as sent:
+        held = client.post("/api/reservations", {"concert_date_id": date.pk, "seat_ids": ids[1:]}, format="json")
+    assert held.status_code == 201, held.json()
+    assert kinds(sent) == ["START", "SELECT", "UPDATE", "commit"], sent
+    before_commit = [c for c in redis_round_trips if b"revoked_before" in b"".join(c)]
+    assert len(before_commit) == 1 and b"throttle:hold" in b"".join(before_commit[0])
+    assert redis_round_trips.index(before_commit[0]) == 0
+    redis_round_trips.clear()
+    with db_round_trips() as sent:
+        paid = client.post("/api/payments", {"reservation_id": held.json()["id"]}, format="json")
+    assert paid.status_code == 201, paid.json()
+    # the reservation's date for the queue token check; the two locks; one write batch; commit
+    assert kinds(sent) == ["SELECT", "START", "UPDATE", "commit"], sent
+    first = b"".join(redis_round_trips[0])
+    assert b"revoked_before" in first and b"throttle:pay" in first
+    assert not any(b"revoked_before" in b"".join(c) for c in redis_round_trips[1:])
