@@ -12,6 +12,7 @@ from apps.common.redis import get_redis
 from apps.concerts.selectors import date_facts
 from apps.queue import draw, lottery, services
 from apps.queue.keys import QueueKeys
+from scripts import rush_gates
 from tests.factories import UserFactory, make_date
 from tests.helpers import assert_error, login_client, run_in_threads
 from tests.queue.helpers import enter, status
@@ -239,7 +240,7 @@ class TestVerifyDraw:
         for user in users:
             nonces[user.pk] = enter_with(login_client(user), date, draw_nonce=f"mine {user.pk}").json()["draw_nonce"]
         for uid in range(100, 130):
-            enter(uid, date)
+            nonces[uid] = enter(uid, date).draw_nonce
         args = [date.concert_id, date.pk, "--base-url", live_server.url]
         with pytest.raises(CommandError, match="order"):  # not drawn yet: …/draw/order is 404
             call_command("verify_draw", *args)
@@ -255,6 +256,10 @@ class TestVerifyDraw:
             assert f"place {line.index(user.pk) + 1} of 33" in capsys.readouterr().out
         with pytest.raises(CommandError, match="not in the published order"):
             call_command("verify_draw", *args, "--user-id", users[0].pk, "--nonce", "not mine")
+        # The rush harness's check of the same URLs, with every buyer's nonce and the line's order.
+        published = draw.fetch(live_server.url, date.concert_id, date.pk)
+        assert rush_gates.verify_draw(draw=published.draw, order=published.order, nonces=nonces, drawn_order=line) == []
+        assert rush_gates.verify_draw(draw=published.draw, order=published.order, nonces=nonces, drawn_order=line[::-1])
 
         # Two keys swapped: no longer ascending.
         keys = stored_line(date).split()
