@@ -53,4 +53,7 @@ class DrawOrderApi(PublicApi):
         order = lottery.published_order(facts)
         if order is None:
             raise NotFound("The pre-queue has not been drawn yet.")
-        return HttpResponse(order, content_type="text/plain; charset=utf-8")
+        response = HttpResponse(order, content_type="text/plain; charset=utf-8")
+        # Fixed once drawn (only an operator's reset of the date changes it): caches may keep it a while.
+        response["Cache-Control"] = "public, max-age=60"
+        return response

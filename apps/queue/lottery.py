@@ -4,8 +4,8 @@ key, and the published draw the public endpoints serve.
 
 Durability: the secret, `drawn` and the order are plain Redis keys under the date's hash tag, kept
 after the draw (only the operators' reset removes them) and written by Redis's append-only file like
-the line itself. They are not copied to the database: the line they would be checked against lives
-in the same Redis, so a record that outlived it would prove nothing more.
+the line itself. They are not copied to the database: losing Redis loses the line the record
+describes too, and once published anyone may keep the secret and the order (docs/QUEUE.md).
 """
 
 from __future__ import annotations
