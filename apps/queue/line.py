@@ -6,17 +6,15 @@ from __future__ import annotations
 import datetime as dt
 import math
 import random
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from redis.client import Pipeline
 from rest_framework.exceptions import APIException
 
 from apps.common import metrics
 from apps.common.error_codes import ErrorCode
-from apps.common.exceptions import Conflict, ValidationFailed
+from apps.common.exceptions import Conflict, ServiceUnavailable, ValidationFailed
 from apps.concerts.selectors import DateFacts, date_of_concert, in_booking_window
 
 from . import draw, lottery, scripts
@@ -210,41 +208,42 @@ def enter_queue(
     )
     dates_key = dates_with_waiters_key()
     auto = settings.QUEUE_ADMISSION == "auto"
-
     # Every entry marks the date for admission, in the script's round trip. Marking only new waiters
     # would lose a line for good if the mark failed after the script ran: the client's retry finds its
     # place already taken and, with it, no reason to mark again. A date with nobody waiting or admitted
     # is dropped again by the next admission run.
-    def enter(secret: str, key: str, before: Callable[[Pipeline], None] | None) -> tuple[list, Any]:
-        return scripts.run_in_round_trip(
-            scripts.ENTER,
-            [
-                keys.waiting, keys.active, keys.seq, keys.seen, keys.admissions, keys.arrived,
-                keys.prequeue, keys.drawn, keys.idle, keys.control, keys.secret, keys.drawkeys, keys.order,
-            ],
-            [
-                str(user_id),
-                now,
-                settings.QUEUE_MIN_ACTIVE if auto else settings.QUEUE_MAX_ACTIVE,
-                1 if auto else 0,
-                settings.QUEUE_TOKEN_TTL_SECONDS * 1000,
-                RATE_WINDOW_MS,
-                opens_ms,
-                secret,
-                settings.QUEUE_ACTIVE_IDLE_SECONDS * 1000,
-                key,
-                nonce,
-            ],
-            before=before,
-            after=lambda pipe: pipe.sadd(dates_key, concert_date_id),
-        )  # fmt: skip
-
-    checked, reply = enter(secret, key, access.queue if access else None)
+    script_keys = [
+        keys.waiting, keys.active, keys.seq, keys.seen, keys.admissions, keys.arrived,
+        keys.prequeue, keys.drawn, keys.idle, keys.control, keys.secret, keys.drawkeys, keys.order,
+    ]  # fmt: skip
+    args = [
+        str(user_id),
+        now,
+        settings.QUEUE_MIN_ACTIVE if auto else settings.QUEUE_MAX_ACTIVE,
+        1 if auto else 0,
+        settings.QUEUE_TOKEN_TTL_SECONDS * 1000,
+        RATE_WINDOW_MS,
+        opens_ms,
+        secret,
+        settings.QUEUE_ACTIVE_IDLE_SECONDS * 1000,
+        key,
+        nonce,
+    ]
+    checked, reply = scripts.run_in_round_trip(
+        scripts.ENTER,
+        script_keys,
+        args,
+        before=access.queue if access else None,
+        after=lambda pipe: pipe.sadd(dates_key, concert_date_id),
+    )
     if _stale(reply):
-        # The stored secret is not this process's (the queue was reset): fetch it, key again, and
-        # enter once more (the access check and its counts already ran).
+        # The stored secret is not this process's (the queue was reset): fetch it, key again and
+        # enter once more, alone (the access check, its counts and the date's mark already ran).
         lottery.forget_secret(concert_date_id)
-        _, reply = enter(*lottery.entry_key(concert_date_id=concert_date_id, user_id=user_id, nonce=nonce), None)
+        args[7], args[9] = lottery.entry_key(concert_date_id=concert_date_id, user_id=user_id, nonce=nonce)
+        reply = scripts.run(scripts.ENTER, script_keys, args)
+        if _stale(reply):  # changed again within these moments: nothing was entered
+            raise ServiceUnavailable("The queue was reset just now; please try again.")
     created = bool(int(reply[3]))
     if access is not None:
         try:
@@ -271,19 +270,12 @@ def queue_status(
     checked, reply = scripts.run_in_round_trip(
         scripts.STATUS,
         [
-            keys.waiting,
-            keys.active,
-            keys.seen,
-            keys.admissions,
-            keys.prequeue,
-            keys.seq,
-            keys.drawn,
-            keys.drawkeys,
-            keys.order,
+            keys.waiting, keys.active, keys.seen, keys.admissions, keys.prequeue, keys.seq, keys.drawn,
+            keys.drawkeys, keys.order,
         ],
         [str(user_id), now, RATE_WINDOW_MS, ms_from_datetime(facts.booking_opens_at)],
         before=access.queue if access else None,
-    )
+    )  # fmt: skip
     if access is not None:
         access.enforce(checked)  # what the script did (a heartbeat, perhaps the draw) is harmless
     return _state_from_script_reply(user_id=user_id, concert_id=concert_id, facts=facts, reply=reply, now=now)
