@@ -57,6 +57,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from apps.queue import draw as public_draw
 from bench.scratch import ROOT, scratch_django
 from scripts import faults, rush_gates
 from scripts.local_servers import VENV_BIN, web_tier
@@ -464,19 +465,13 @@ def service_times(metrics_dir: str) -> dict[str, tuple[int, float, float]]:
 
 
 def published_draw(base: str, data: dict[str, Any]) -> dict[str, Any]:
-    """The date's draw from its two public URLs, as anyone would read it: {} when either is missing."""
-    import urllib.error
-    import urllib.request
-
-    path = f"{base}/api/concerts/{data['concert_id']}/dates/{data['date_id']}/draw"
-    try:
-        with urllib.request.urlopen(path, timeout=30) as response:
-            draw = json.loads(response.read())
-        with urllib.request.urlopen(f"{path}/order", timeout=60) as response:
-            order = response.read().decode().split()
-    except (urllib.error.URLError, ValueError):
+    """The date's draw from its two public URLs, read as `manage.py verify_draw` reads them (the same
+    apps/queue/draw.fetch): {} when either is missing."""
+    published = public_draw.fetch(base, data["concert_id"], data["date_id"])
+    if published.errors or published.order is None:
+        print("the published draw:", "; ".join(published.errors))
         return {}
-    return {"draw": draw, "order": order}
+    return {"draw": published.draw, "order": published.order}
 
 
 def locust_plan(scenario: Scenario, data: dict[str, Any], t0: float) -> dict[str, Any]:

@@ -4,18 +4,20 @@ NOT TESTED (with the reason), and fails the run when any gate fails.
 bench/rush.py measures a run, turns what it saw into `RushFigures` with the functions below and calls
 `evaluate`; tests/ops/test_rush_gates.py feeds figures and sees each gate fail, so a gate that cannot
 fail is caught without running a rush. Plain Python on plain data: no Django, no I/O, no third-party
-package. Times are seconds since the opening of the sale unless a name says otherwise.
+package (the draw's checks are apps/queue/draw.py's, standard library only). Times are seconds since
+the opening of the sale unless a name says otherwise.
 """
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import math
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+from apps.queue.draw import draw_key
+from apps.queue.draw import problems as draw_problems
 
 PASS, FAIL, NOT_TESTED = "PASS", "FAIL", "NOT TESTED"
 LOGIN = "POST /api/auth/login"
@@ -379,12 +381,9 @@ def percentile(values: Sequence[float], p: float) -> float:
 
 # --- the published draw ---------------------------------------------------------------------------
 
-HEX64 = re.compile(r"[0-9a-f]{64}")
-
-
-def draw_key(*, secret: str, user_id: int, nonce: str) -> str:
-    """A buyer's draw key as the contract defines it: hex SHA-256 of `<secret hex>:<user_id>:<nonce>`."""
-    return hashlib.sha256(f"{secret}:{user_id}:{nonce}".encode()).hexdigest()
+# The formulas and the checks anyone can run on a published draw are the product's own (apps/queue/draw.py,
+# standard library only): the harness checks the draw exactly as `manage.py verify_draw` does, and adds
+# what only the load generator knows (every buyer's nonce and the order the line admitted them in).
 
 
 def verify_draw(
@@ -396,20 +395,10 @@ def verify_draw(
     the line actually admitted them. Checks: the secret opens the commitment; the keys are ascending and
     as many as the entrants; every buyer's recomputed key is published, and the buyers' keys are in the
     line's order."""
-    problems = []
-    secret, commitment = draw.get("secret") or "", draw.get("commitment") or ""
-    if not HEX64.fullmatch(secret):
-        problems.append("no secret published (64 lowercase hex characters)")
-    elif hashlib.sha256(secret.encode()).hexdigest() != commitment:
-        problems.append("the secret does not open the commitment")
-    if any(not HEX64.fullmatch(key) for key in order):
-        problems.append("a published key is not 64 lowercase hex characters")
-    if list(order) != sorted(order):
-        problems.append("the published keys are not in ascending order")
-    if len(order) != draw.get("entrants"):
-        problems.append(f"{len(order)} keys published for {draw.get('entrants')} entrants")
+    problems = draw_problems(draw, order)
     if problems:
         return problems
+    secret = draw["secret"]
     place = {key: index for index, key in enumerate(order)}
     missing = [uid for uid, nonce in nonces.items() if draw_key(secret=secret, user_id=uid, nonce=nonce) not in place]
     if missing:

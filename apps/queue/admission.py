@@ -13,7 +13,7 @@ from apps.common.redis import get_redis
 from apps.concerts.seat_counts import counts_key, read_counts
 from apps.concerts.selectors import date_facts
 
-from . import scripts
+from . import lottery, scripts
 from .controller import (
     LOOKBACK_SECONDS,
     BookingLoad,
@@ -107,7 +107,8 @@ def admit_next_batch(*, concert_date_id: int, count: int | None = None, now: int
         scripts.ADMIT,
         [
             keys.waiting, keys.active, keys.seen, keys.admissions, keys.arrived, keys.prequeue,
-            keys.seq, keys.drawn, keys.idle, keys.control, keys.decisions, keys.secret, counts_key(concert_date_id),
+            keys.seq, keys.drawn, keys.idle, keys.control, keys.decisions, keys.drawkeys, keys.order,
+            counts_key(concert_date_id),
         ],
         [
             now,
@@ -120,7 +121,6 @@ def admit_next_batch(*, concert_date_id: int, count: int | None = None, now: int
             CLEANUP_LIMIT,
             uuid.uuid4().hex[:8],
             _opens_ms(concert_date_id),
-            scripts.draw_secret(),
             # Admitted between two polls: the place is kept until the next poll can come, and then idles.
             (settings.QUEUE_ACTIVE_IDLE_SECONDS + poll_cap_seconds()) * 1000,
             "" if seen is None or seen.decided_at is None else str(seen.decided_at),
@@ -169,5 +169,6 @@ def admit_all_dates() -> list[AdmissionRun]:
 
 def reset_queue(*, concert_date_id: int) -> None:
     """Operators: empty the date's line and pre-queue, revoke every access token of it and forget
-    the controller's state."""
+    the controller's state, and the draw (its secret too: a new pre-queue gets a new one)."""
     get_redis().delete(*QueueKeys(concert_date_id).all())
+    lottery.forget_secret(concert_date_id)

@@ -27,7 +27,7 @@ from apps.concerts.seat_map_http import (
 )
 from apps.concerts.serializers import SeatSerializer
 
-from . import services
+from . import draw, services
 from .access import AccessCheck, QueueJWTAuthentication, require_verified_email
 from .models import QueueStatus
 from .permissions import QueueTokenRequired
@@ -36,6 +36,17 @@ from .permissions import QueueTokenRequired
 class QueueTargetSerializer(JsonInput):
     concert_id = serializers.IntegerField(**ID)
     concert_date_id = serializers.IntegerField(**ID)
+
+
+class QueueEntrySerializer(QueueTargetSerializer):
+    draw_nonce = serializers.RegexField(
+        draw.NONCE,
+        required=False,
+        trim_whitespace=False,
+        error_messages={"invalid": "1-64 printable ASCII characters."},
+        help_text="Pre-queue entry: the buyer's part of the draw key (1-64 printable ASCII characters); "
+        "the server makes a random one without it.",
+    )
 
 
 STATUS_HELP = (
@@ -64,6 +75,11 @@ class QueueStateSerializer(serializers.Serializer):
     token = serializers.CharField(allow_null=True)
     expires_at = serializers.DateTimeField(allow_null=True)
     poll_after_seconds = serializers.IntegerField(allow_null=True)
+    draw_nonce = serializers.CharField(
+        allow_null=True,
+        required=False,
+        help_text="While pre-queued: the nonce of the buyer's draw key (the one sent, or the server's).",
+    )
     opens_at = serializers.DateTimeField(
         allow_null=True,
         help_text="While pre-queued: when the sale opens and every pre-queued buyer's place is drawn. "
@@ -89,7 +105,8 @@ class ReservationTokenSerializer(serializers.Serializer):
 # ~110 µs of a poll's Python time for these three (the request's whole queue work is one Redis round
 # trip). Validating and rendering keep nothing on the instance, so sharing is safe.
 TARGET, STATE, TOKEN = QueueTargetSerializer(), QueueStateSerializer(), ReservationTokenSerializer()
-for _shared in (TARGET, STATE, TOKEN):
+ENTRY = QueueEntrySerializer()
+for _shared in (TARGET, STATE, TOKEN, ENTRY):
     _shared.fields  # noqa: B018 (bind the fields now, not racing on the first requests)
 
 
@@ -131,21 +148,22 @@ class QueueApi(WaitingRoomApi):
     }
 
     @extend_schema(
-        request=QueueTargetSerializer,
+        request=QueueEntrySerializer,
         responses={200: QueueStateSerializer, 201: QueueStateSerializer},
         operation_id="queue_enter",
         description=(
             "Enter the concert date's line (201), or keep the place already held (200). From "
             "QUEUE_PREQUEUE_SECONDS before the sale opens the buyer joins the pre-queue (WAITING, "
             "`position` null, `opens_at` set) and gets a uniformly random place at the opening, ahead of "
-            "everyone who enters later. Earlier than that: 409 BOOKING_CLOSED with "
+            "everyone who enters later; its draw key is made with `draw_nonce` (sent, or the server's: the "
+            "answer returns it; GET …/draw publishes the draw). Earlier than that: 409 BOOKING_CLOSED with "
             "`details.queue_opens_at`; after the show has started or with booking closed: 409 BOOKING_CLOSED. "
             "Into a date with no free seat and no live hold: 409 SOLD_OUT (a buyer already admitted gets READY; "
             "one already waiting keeps the place for when seats come back)."
         ),
     )
     def post(self, request: Request) -> Response:
-        target = _target(request.data)
+        target = ENTRY.run_validation(request.data)
         require_verified_email(request)
         state = services.enter_queue(user_id=request.user.id, **target, access=self.access(request, limited=True))
         return _respond(state, status.HTTP_201_CREATED if state.created else status.HTTP_200_OK)

@@ -82,6 +82,14 @@ class QueueKeys:
         return self._key("secret")
 
     @property
+    def drawkeys(self) -> str:
+        return self._key("drawkeys")
+
+    @property
+    def order(self) -> str:
+        return self._key("order")
+
+    @property
     def idle(self) -> str:
         return self._key("idle")
 
@@ -114,6 +122,8 @@ class QueueKeys:
             self.prequeue,
             self.drawn,
             self.secret,
+            self.drawkeys,
+            self.order,
             self.idle,
             self.control,
             self.decisions,

@@ -14,11 +14,11 @@ from rest_framework.exceptions import APIException
 
 from apps.common import metrics
 from apps.common.error_codes import ErrorCode
-from apps.common.exceptions import Conflict, ServiceUnavailable
+from apps.common.exceptions import Conflict, ServiceUnavailable, ValidationFailed
 from apps.concerts.seat_counts import SeatCounts, counts_key, read_or_rebuild
 from apps.concerts.selectors import DateFacts, date_of_concert, in_booking_window
 
-from . import scripts
+from . import draw, lottery, scripts
 from .access import AccessCheck
 from .keys import QueueKeys, dates_with_waiters_key, datetime_from_ms, iso_utc, ms_from_datetime, now_ms
 from .models import QueueStatus
@@ -41,6 +41,7 @@ class QueueState:
     opens_at: dt.datetime | None = None  # set while pre-queued: when the sale opens and places are drawn
     seats_available: int | None = None  # the date's free seats, read in the answer's round trip
     seats_held: int | None = None  # the date's seats in holds (they may come back)
+    draw_nonce: str | None = None  # set while pre-queued: the nonce of the buyer's draw key
     created: bool = False
 
 
@@ -189,12 +190,13 @@ def _state_from_script_reply(
             expires_at=datetime_from_ms(expires_ms),
         )
     if status == QueueStatus.WAITING and position == scripts.NO_POSITION:
-        raw_quantile = int(reply[4])
+        raw_quantile, nonce = int(reply[4]), reply[6]
         return QueueState(
             **who,
             status=status,
             position=None,
             opens_at=facts.booking_opens_at,
+            draw_nonce=(nonce.decode() if isinstance(nonce, bytes) else nonce) or None,
             poll_after_seconds=prequeue_poll_after_seconds(
                 ms_from_datetime(facts.booking_opens_at) - now,
                 quantile=None if raw_quantile < 0 else raw_quantile / 2**32,
@@ -222,8 +224,17 @@ def _state_from_script_reply(
 # --- Enter, status, leave ----------------------------------------------------------------------
 
 
+def _stale(reply: list[Any]) -> bool:
+    return reply[0] in (b"STALE", "STALE")
+
+
 def enter_queue(
-    *, user_id: int, concert_id: int, concert_date_id: int, access: AccessCheck | None = None
+    *,
+    user_id: int,
+    concert_id: int,
+    concert_date_id: int,
+    access: AccessCheck | None = None,
+    draw_nonce: str | None = None,
 ) -> QueueState:
     """Take a place in the date's line (or keep the one held). Before the sale opens (within
     QUEUE_PREQUEUE_SECONDS of it) the buyer joins the pre-queue and gets a drawn place at the
@@ -231,41 +242,68 @@ def enter_queue(
     the date has free capacity and nobody waits. Raises NOT_FOUND (unknown date, or not of this
     concert), BOOKING_CLOSED (409: too early, booking closed, or the show has started) and SOLD_OUT
     (409: no free seat and no hold; a buyer already admitted keeps READY, one already waiting keeps
-    the place for when seats come back). `access` (the request's token revocation and rate limits)
-    is checked in the same round trip: 401 or 429 then, and an entry the refused request made is
-    taken back."""
+    the place for when seats come back). A pre-queue entry's draw key is made with `draw_nonce` (a
+    random one without it; VALIDATION_ERROR for one that is not 1-64 printable ASCII characters).
+    `access` (the request's token revocation and rate limits) is checked in the same round trip:
+    401 or 429 then, and an entry the refused request made is taken back."""
+    if draw_nonce is not None and not draw.valid_nonce(draw_nonce):
+        raise ValidationFailed(details={"draw_nonce": ["1-64 printable ASCII characters."]})
     facts = date_of_concert(concert_id=concert_id, concert_date_id=concert_date_id)
     now = now_ms()
     _check_entry_window(facts, now)
     keys = QueueKeys(concert_date_id)
+    # Only an entry before the opening joins the pre-queue and needs its draw key (same clock as the
+    # script's: ENTER is told `now`).
+    opens_ms = ms_from_datetime(facts.booking_opens_at)
+    nonce = (draw_nonce or lottery.new_nonce()) if now < opens_ms else ""
+    secret, key = (
+        lottery.entry_key(concert_date_id=concert_date_id, user_id=user_id, nonce=nonce) if nonce else ("", "")
+    )
     dates_key = dates_with_waiters_key()
     auto = settings.QUEUE_ADMISSION == "auto"
     # Every entry marks the date for admission, in the script's round trip. Marking only new waiters
     # would lose a line for good if the mark failed after the script ran: the client's retry finds its
     # place already taken and, with it, no reason to mark again. A date with nobody waiting or admitted
     # is dropped again by the next admission run.
-    entry_keys = [
-        keys.waiting, keys.active, keys.seq, keys.seen, keys.admissions, keys.arrived,
-        keys.prequeue, keys.drawn, keys.idle, keys.control, keys.secret, counts_key(concert_date_id),
+    script_keys = [
+        keys.waiting, keys.active, keys.seq, keys.seen, keys.admissions, keys.arrived, keys.prequeue,
+        keys.drawn, keys.idle, keys.control, keys.secret, keys.drawkeys, keys.order, counts_key(concert_date_id),
     ]  # fmt: skip
-    entry_args = [
+    args = [
         str(user_id),
         now,
         settings.QUEUE_MIN_ACTIVE if auto else settings.QUEUE_MAX_ACTIVE,
         1 if auto else 0,
         settings.QUEUE_TOKEN_TTL_SECONDS * 1000,
         RATE_WINDOW_MS,
-        ms_from_datetime(facts.booking_opens_at),
-        scripts.draw_secret(),
+        opens_ms,
+        secret,
         settings.QUEUE_ACTIVE_IDLE_SECONDS * 1000,
+        key,
+        nonce,
     ]
     checked, reply = scripts.run_in_round_trip(
         scripts.ENTER,
-        entry_keys,
-        entry_args,
+        script_keys,
+        args,
         before=access.queue if access else None,
         after=lambda pipe: pipe.sadd(dates_key, concert_date_id),
-    )  # fmt: skip
+    )
+    # The rare paths, where the script changed nothing: the stored secret is not this process's (the
+    # queue was reset: fetch it and key again), or the seat counts had expired (rebuilt from the
+    # database, about once per COUNTS_TTL_SECONDS and date). Then the entry once more, alone (the
+    # access check and the date's mark already ran).
+    for _ in range(2):
+        if _stale(reply):
+            lottery.forget_secret(concert_date_id)
+            args[7], args[9] = lottery.entry_key(concert_date_id=concert_date_id, user_id=user_id, nonce=nonce)
+        elif reply[0] == scripts.NEED_COUNTS:
+            read_or_rebuild(concert_date_id=concert_date_id)
+        else:
+            break
+        reply = scripts.run(scripts.ENTER, script_keys, args)
+    if _stale(reply) or reply[0] == scripts.NEED_COUNTS:
+        raise ServiceUnavailable("The queue changed while entering (a reset, or counts being rebuilt); try again.")
     created = bool(int(reply[3]))
     if access is not None:
         try:
@@ -274,14 +312,6 @@ def enter_queue(
             if created:
                 end_access(user_id=user_id, concert_date_id=concert_date_id)
             raise
-    if reply[0] == scripts.NEED_COUNTS:
-        # The seat counts had expired: rebuilt from the database, then the entry once more (the rare
-        # path, about once per COUNTS_TTL_SECONDS and date).
-        read_or_rebuild(concert_date_id=concert_date_id)
-        reply = scripts.run(scripts.ENTER, entry_keys, entry_args)
-        created = bool(int(reply[3]))
-        if reply[0] == scripts.NEED_COUNTS:
-            raise ServiceUnavailable("The date's seat counts could not be read; nothing was changed. Try again.")
     counts = _seat_counts(concert_date_id, reply)
     state = _state_from_script_reply(
         user_id=user_id, concert_id=concert_id, facts=facts, reply=reply, now=now, counts=counts, created=created
@@ -304,10 +334,10 @@ def queue_status(
     checked, reply = scripts.run_in_round_trip(
         scripts.STATUS,
         [
-            keys.waiting, keys.active, keys.seen, keys.admissions, keys.prequeue, keys.seq, keys.drawn, keys.secret,
-            counts_key(concert_date_id),
+            keys.waiting, keys.active, keys.seen, keys.admissions, keys.prequeue, keys.seq, keys.drawn,
+            keys.drawkeys, keys.order, counts_key(concert_date_id),
         ],
-        [str(user_id), now, RATE_WINDOW_MS, ms_from_datetime(facts.booking_opens_at), scripts.draw_secret()],
+        [str(user_id), now, RATE_WINDOW_MS, ms_from_datetime(facts.booking_opens_at)],
         before=access.queue if access else None,
     )  # fmt: skip
     if access is not None:

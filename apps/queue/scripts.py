@@ -5,8 +5,10 @@ date's hash tag (`queue:{<date_id>}:…`), so all of them live in one Redis Clus
 Keys of one concert date (named in keys.QueueKeys); the statuses the scripts return are the values
 of models.QueueStatus:
   prequeue    SET user_id, buyers who entered before the opening (no order among them yet)
-  drawn       STRING "<ms>:<n>" once the pre-queue has been drawn (exactly once per date)
-  secret      STRING the draw's secret, from the first pre-queue entry until the draw
+  drawkeys    HASH user_id → the buyer's draw key (64 hex) followed by the buyer's nonce, until the draw
+  drawn       STRING "<ms>:<n>" once the pre-queue has been drawn (exactly once per date; n entrants)
+  secret      STRING the draw's secret (64 hex), from the pre-queue's opening on; published after the draw
+  order       STRING the drawn keys, one a line in drawn order, written by the draw
   waiting     ZSET user_id → place number (strict order: numbers come from `seq`)
   seq         STRING place counter
   seen        ZSET user_id → last poll time in ms (heartbeat of waiters)
@@ -35,13 +37,16 @@ waiting) does not move the line, and counting the first rush of immediate admiss
 line look several times faster than it is for minutes afterwards. It also keeps that set at one
 member per admission run, which ENTER and STATUS scan on every call.
 
-The draw. At the opening every pre-queued buyer gets a place in a uniformly random order, ahead of
-everyone who enters later: the order is that of HMAC-like keys sha1(secret ":" user_id), where the
-secret is 128 bits from Python's `secrets`, stored by the first pre-queue entry (SET NX) and deleted
-by the draw; it is never returned, so no buyer can see or steer the order. Whichever script first
-runs at or after the opening draws (the admission run from beat, or an entry or poll that comes
-first), inside that one atomic script, and removes the pre-queue as it does: a second script finds
-nothing left to draw.
+The draw (apps/queue/draw.py has its formulas). At the opening every pre-queued buyer gets a place in
+a uniformly random order, ahead of everyone who enters later: ascending order of the keys
+sha256(secret:user_id:nonce). Redis has no SHA-256, so each key is computed in Python at the entry
+(lottery.py: the secret is fixed in Redis before the first entry and cached per process) and stored in
+`drawkeys`; ENTER refuses a key made with any other secret than the stored one (STALE: the process
+fetches the secret again). Whichever script first runs at or after the opening draws (the admission
+run from beat, an entry or poll that comes first, or a read of the published draw), inside that one
+atomic script: it sorts the keys, places the buyers, writes the keys in that order and `drawn`, and
+removes the pre-queue; a second script finds `drawn` set and draws nothing. The secret stays and is
+published with the order after the draw.
 
 Because the secret exists before the draw, a pre-queued buyer's key is already known, and with it
 roughly where the buyer will stand: its first 32 bits over 2^32 (the buyer's quantile in the draw)
@@ -50,7 +55,6 @@ back after the opening in the order of the draw, spread over a window sized to t
 buyers drawn first learn their place first, and the 12,000 of a big opening do not all ask at once.
 """
 
-import secrets
 from collections.abc import Callable
 from functools import cache
 from typing import Any
@@ -91,47 +95,56 @@ local function is_open(drawn, now, opens)
   return now >= opens or redis.call('EXISTS', drawn) == 1
 end
 
--- Give every pre-queued buyer a place, in the order of sha1(secret:uid), after everyone already
--- placed; returns how many were drawn (0 when there is nothing to draw).
-local function draw_prequeue(prequeue, waiting, seq, seen, drawn, secret_key, now, fallback)
-  local members = redis.call('SMEMBERS', prequeue)
-  if #members == 0 then
-    redis.call('DEL', secret_key)
+-- The draw, once per date: every pre-queued buyer gets a place in ascending order of the draw keys
+-- stored at entry, after everyone already placed; the keys are written in that order (`order`) and
+-- `drawn` is set. Returns how many were drawn (0 when it had been drawn already).
+local function draw_prequeue(prequeue, drawkeys, order, waiting, seq, seen, drawn, now)
+  if redis.call('EXISTS', drawn) == 1 then
     return 0
   end
-  local secret = redis.call('GET', secret_key) or fallback
+  local members = redis.call('SMEMBERS', prequeue)
   local keyed = {}
-  for i, uid in ipairs(members) do
-    keyed[i] = redis.sha1hex(secret .. ':' .. uid) .. uid
+  for from = 1, #members, 500 do
+    local chunk = {unpack(members, from, math.min(from + 499, #members))}
+    local stored = redis.call('HMGET', drawkeys, unpack(chunk))
+    for i, uid in ipairs(chunk) do
+      -- A member without a key (entered before keys were stored) is placed last, and not published.
+      keyed[#keyed + 1] = (stored[i] and string.sub(stored[i], 1, 64) or string.rep('~', 64)) .. uid
+    end
   end
   table.sort(keyed)
   local first = redis.call('INCRBY', seq, #keyed) - #keyed
+  local published = {}
   for from = 1, #keyed, 500 do
     local places, heartbeats = {}, {}
     for i = from, math.min(from + 499, #keyed) do
-      local uid = string.sub(keyed[i], 41)
+      local uid = string.sub(keyed[i], 65)
       places[#places + 1] = first + i
       places[#places + 1] = uid
       heartbeats[#heartbeats + 1] = now
       heartbeats[#heartbeats + 1] = uid
+      if string.byte(keyed[i]) ~= 126 then
+        published[#published + 1] = string.sub(keyed[i], 1, 64) .. '\\n'
+      end
     end
     redis.call('ZADD', waiting, unpack(places))
     redis.call('ZADD', seen, unpack(heartbeats))
   end
-  redis.call('DEL', prequeue, secret_key)
-  redis.call('SET', drawn, now .. ':' .. #keyed)
+  redis.call('SET', order, table.concat(published))
+  redis.call('DEL', prequeue, drawkeys)
+  redis.call('SET', drawn, now .. ':' .. #published)
   return #keyed
 end
 
 -- A pre-queued buyer's answer: no place yet, the buyer's quantile in the coming draw (the first 32
--- bits of the draw key; -1 without a stored secret) and the pre-queue's size.
-local function prequeued(prequeue, secret_key, uid, created)
-  local secret = redis.call('GET', secret_key)
-  local quantile = -1
-  if secret then
-    quantile = tonumber(string.sub(redis.sha1hex(secret .. ':' .. uid), 1, 8), 16)
+-- bits of the draw key; -1 without one), the pre-queue's size and the buyer's nonce.
+local function prequeued(prequeue, drawkeys, uid, created)
+  local stored = redis.call('HGET', drawkeys, uid)
+  local quantile, nonce = -1, ''
+  if stored then
+    quantile, nonce = tonumber(string.sub(stored, 1, 8), 16), string.sub(stored, 65)
   end
-  return {'WAITING', -1, 0, created, quantile, redis.call('SCARD', prequeue)}
+  return {'WAITING', -1, 0, created, quantile, redis.call('SCARD', prequeue), nonce}
 end
 
 -- A waiter's answer: the place, the observed rate and the line's length (which paces the polls).
@@ -142,7 +155,7 @@ end
 
 -- Where the user already stands: admitted (and not expired), waiting with a place (which stamps the
 -- heartbeat), or pre-queued without one; nil when none of these.
-local function current_place(waiting, active, seen, admissions, prequeue, secret_key, uid, now, window)
+local function current_place(waiting, active, seen, admissions, prequeue, drawkeys, uid, now, window)
   local expires = tonumber(redis.call('ZSCORE', active, uid))
   if expires and expires > now then
     return {'READY', 0, expires, 0}
@@ -154,7 +167,7 @@ local function current_place(waiting, active, seen, admissions, prequeue, secret
   end
   if redis.call('SISMEMBER', prequeue, uid) == 1 then
     redis.call('ZADD', seen, now, uid)
-    return prequeued(prequeue, secret_key, uid, 0)
+    return prequeued(prequeue, drawkeys, uid, 0)
   end
   return nil
 end
@@ -188,12 +201,15 @@ local function with_counts(reply, counts)
 end
 """
 
-# KEYS: waiting, active, seq, seen, admissions, arrived, prequeue, drawn, idle, control, secret, seat counts
-# ARGV: user_id, now_ms, capacity, auto(0/1), token_ttl_ms, rate_window_ms, opens_ms, secret, idle_ms
+# KEYS: waiting, active, seq, seen, admissions, arrived, prequeue, drawn, idle, control, secret, drawkeys,
+#       order, seat counts
+# ARGV: user_id, now_ms, capacity, auto(0/1), token_ttl_ms, rate_window_ms, opens_ms, secret, idle_ms,
+#       draw_key, nonce (the last three used by a pre-queue entry only: the key made with that secret)
 # → {status, position (-1: none yet), expires_ms, created(0/1), then for a waiter
-#    admitted_in_window, window_span_ms, line_length; for the pre-queued quantile (of 2^32), prequeue_size;
-#    always last: seats available, seats held (-1, -1: counts missing)}; SOLD_OUT: no new place given;
-#    NEED_COUNTS: a newcomer and no counts, nothing done
+#    admitted_in_window, window_span_ms, line_length; for the pre-queued quantile (of 2^32), prequeue_size,
+#    nonce; always last: seats available, seats held (-1, -1: counts missing)}; SOLD_OUT: no new place
+#    given; NEED_COUNTS: a newcomer and no counts, nothing done; {'STALE'} when the secret is not the
+#    stored one (nothing changed)
 ENTER = (
     _COMMON
     + """
@@ -201,10 +217,10 @@ local uid, now, cap, auto = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonum
 local ttl, window, opens, idle = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[9])
 local open = is_open(KEYS[8], now, opens)
 if open then
-  draw_prequeue(KEYS[7], KEYS[1], KEYS[3], KEYS[4], KEYS[8], KEYS[11], now, ARGV[8])
+  draw_prequeue(KEYS[7], KEYS[12], KEYS[13], KEYS[1], KEYS[3], KEYS[4], KEYS[8], now)
 end
 local counts = seat_counts(KEYS[#KEYS])
-local place = current_place(KEYS[1], KEYS[2], KEYS[4], KEYS[5], KEYS[7], KEYS[11], uid, now, window)
+local place = current_place(KEYS[1], KEYS[2], KEYS[4], KEYS[5], KEYS[7], KEYS[12], uid, now, window)
 if place then
   return with_counts(place, counts)
 end
@@ -215,11 +231,14 @@ if sold_out(counts) then
   return with_counts({'SOLD_OUT', 0, 0, 0}, counts)
 end
 if not open then
-  redis.call('SET', KEYS[11], ARGV[8], 'NX')
+  if redis.call('GET', KEYS[11]) ~= ARGV[8] then
+    return {'STALE'}
+  end
   redis.call('SADD', KEYS[7], uid)
+  redis.call('HSET', KEYS[12], uid, ARGV[10] .. ARGV[11])
   redis.call('ZADD', KEYS[4], now, uid)
   redis.call('HSET', KEYS[6], uid, now)
-  return with_counts(prequeued(KEYS[7], KEYS[11], uid, 1), counts)
+  return with_counts(prequeued(KEYS[7], KEYS[12], uid, 1), counts)
 end
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
 if counts[1] > 0 and redis.call('ZCARD', KEYS[1]) == 0
@@ -237,15 +256,15 @@ return with_counts(waiter(KEYS[1], KEYS[5], redis.call('ZRANK', KEYS[1], uid), 1
 """
 )
 
-# KEYS: waiting, active, seen, admissions, prequeue, seq, drawn, secret, seat counts
-# ARGV: user_id, now_ms, rate_window_ms, opens_ms, secret (used only if none was stored)
+# KEYS: waiting, active, seen, admissions, prequeue, seq, drawn, drawkeys, order, seat counts
+# ARGV: user_id, now_ms, rate_window_ms, opens_ms
 # → as ENTER's, created always 0 (never SOLD_OUT: Python reads that from the counts)
 STATUS = (
     _COMMON
     + """
 local uid, now, window = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 if now >= tonumber(ARGV[4]) then
-  draw_prequeue(KEYS[5], KEYS[1], KEYS[6], KEYS[3], KEYS[7], KEYS[8], now, ARGV[5])
+  draw_prequeue(KEYS[5], KEYS[8], KEYS[9], KEYS[1], KEYS[6], KEYS[3], KEYS[7], now)
 end
 local place = current_place(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[8], uid, now, window)
 return with_counts(place or {'NOT_IN_QUEUE', 0, 0, 0}, seat_counts(KEYS[#KEYS]))
@@ -310,10 +329,10 @@ end
 return 1
 """
 
-# KEYS: waiting, active, seen, admissions, arrived, prequeue, seq, drawn, idle, control, decisions, secret,
-#       seat counts
+# KEYS: waiting, active, seen, admissions, arrived, prequeue, seq, drawn, idle, control, decisions, drawkeys,
+#       order, seat counts
 # ARGV: now_ms, batch (-1: no batch limit), capacity, auto(0/1), token_ttl_ms, heartbeat_cutoff_ms,
-#       rate_window_ms, cleanup_limit, run_id, opens_ms, secret (used only if none was stored),
+#       rate_window_ms, cleanup_limit, run_id, opens_ms,
 #       first_idle_ms (an admitted buyer's first idle deadline: until the next poll, and then some),
 #       decided_at_seen ("" when never), decision_json ("" when no decision), then the controller's
 #       new state as field/value pairs
@@ -324,10 +343,10 @@ ADMIT = (
     + """
 local now, batch, cap, auto = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local ttl, cutoff, window, limit = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
-local idle = tonumber(ARGV[12])
+local idle = tonumber(ARGV[11])
 local drawn = 0
 if is_open(KEYS[8], now, tonumber(ARGV[10])) then
-  drawn = draw_prequeue(KEYS[6], KEYS[1], KEYS[7], KEYS[3], KEYS[8], KEYS[12], now, ARGV[11])
+  drawn = draw_prequeue(KEYS[6], KEYS[12], KEYS[13], KEYS[1], KEYS[7], KEYS[3], KEYS[8], now)
 end
 -- Places that end: expired tokens, then admitted buyers idle past their deadline.
 local expired = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, limit)
@@ -358,9 +377,9 @@ for _, uid in ipairs(stale) do
 end
 redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now - window)
 -- The controller's decision applies only if no other run decided since this one read the state.
-if ARGV[14] ~= '' and (redis.call('HGET', KEYS[10], 'decided_at') or '') == ARGV[13] then
-  redis.call('HSET', KEYS[10], unpack(ARGV, 15))
-  redis.call('LPUSH', KEYS[11], ARGV[14])
+if ARGV[13] ~= '' and (redis.call('HGET', KEYS[10], 'decided_at') or '') == ARGV[12] then
+  redis.call('HSET', KEYS[10], unpack(ARGV, 14))
+  redis.call('LPUSH', KEYS[11], ARGV[13])
   redis.call('LTRIM', KEYS[11], 0, 19)
 end
 cap = capacity(KEYS[10], auto, cap)
@@ -393,10 +412,19 @@ return {
 )
 
 
-def draw_secret() -> str:
-    """128 bits from the OS's CSPRNG for a draw: kept by the first pre-queue entry of a date (the
-    other calls' are discarded), deleted by the draw, never returned to anyone."""
-    return secrets.token_hex(16)
+# KEYS: prequeue, drawkeys, order, waiting, seq, seen, drawn
+# ARGV: now_ms, opens_ms
+# → how many were drawn (0: not open yet, or drawn already)
+DRAW = (
+    _COMMON
+    + """
+local now = tonumber(ARGV[1])
+if now < tonumber(ARGV[2]) then
+  return 0
+end
+return draw_prequeue(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], now)
+"""
+)
 
 
 @cache

@@ -89,7 +89,7 @@ def describe(summary: QueueSummary) -> str:
     )
     if s.prequeued:
         line += f" · {s.prequeued} pre-queued"
-    if s.drawn_at is not None:
+    if s.drawn_at is not None and s.drawn:  # a date with nobody pre-queued is drawn too, empty
         line += f" · {s.drawn} drawn at {s.drawn_at:%H:%M:%S}"
     if s.seats is not None:
         line += " · sold out" if s.seats.sold_out else f" · {s.seats.available} seats free, {s.seats.held} held"

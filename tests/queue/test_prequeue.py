@@ -1,14 +1,13 @@
 """The pre-queue and the draw at the opening."""
 
 import datetime as dt
-import hashlib
 import random
 
 import pytest
 
 from apps.common.exceptions import Conflict
 from apps.common.redis import get_redis
-from apps.queue import scripts, services
+from apps.queue import draw, lottery, services
 from apps.queue.keys import QueueKeys, dates_with_waiters_key, iso_utc
 from apps.queue.models import QueueStatus
 from apps.queue.tasks import admit_waiting_buyers_task
@@ -95,7 +94,7 @@ class TestDraw:
         """Many real draws of eight buyers (seeded secrets): every buyer lands in every place about
         equally often. A draw in arrival or id order puts everyone in one place every time."""
         rng = random.Random(20261125)
-        monkeypatch.setattr(scripts, "draw_secret", lambda: rng.randbytes(16).hex())
+        monkeypatch.setattr(lottery, "new_secret", lambda: rng.randbytes(32).hex())
         date = make_date(opens_in=OPENS_IN, starts_in=dt.timedelta(days=7))
         buyers, draws = list(range(1, 9)), 1600
         counts = {(buyer, place): 0 for buyer in buyers for place in range(len(buyers))}
@@ -189,19 +188,20 @@ class TestOpeningPolls:
             per_second[int(moment)] = per_second.get(int(moment), 0) + 1
         assert max(per_second.values()) <= 2 * settings.QUEUE_POLL_BUDGET
 
-    def test_the_draw_secret_lives_from_the_first_entry_to_the_draw(self, prequeue_date, clock):
+    def test_the_draw_secret_lives_from_the_first_entry_on(self, prequeue_date, clock):
         key = QueueKeys(prequeue_date.pk).secret
         assert not get_redis().exists(key)
-        enter(1, prequeue_date)
+        first = enter(1, prequeue_date)
         secret = get_redis().get(key)
-        assert len(secret) == 32
-        enter(2, prequeue_date)
+        assert len(secret) == 64
+        second = enter(2, prequeue_date)
         assert get_redis().get(key) == secret  # the first entry's, kept
         open_sale(clock, prequeue_date)
         services.admit_next_batch(concert_date_id=prequeue_date.pk)
-        assert not get_redis().exists(key)
-        # The order is that of the stored secret.
-        expected = sorted((1, 2), key=lambda uid: hashlib.sha1(f"{secret}:{uid}".encode()).hexdigest())
+        assert get_redis().get(key) == secret  # kept after the draw: it is published
+        # The order is that of the keys made with the stored secret and each buyer's nonce.
+        nonces = {1: first.draw_nonce, 2: second.draw_nonce}
+        expected = sorted((1, 2), key=lambda uid: draw.draw_key(secret=secret, user_id=uid, nonce=nonces[uid]))
         assert drawn_order(prequeue_date) == expected
 
     def test_a_big_prequeue_polls_less_often_before_the_opening(self, prequeue_date, settings):
