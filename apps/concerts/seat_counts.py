@@ -14,11 +14,10 @@ long a lost delta (Redis failing after a commit, a change racing a rebuild) can 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cache
 
 from django.db.models import Sum
-from redis.commands.core import AsyncScript, Script
 
+from apps.common import lua
 from apps.common.redis import get_redis, redis_key
 
 from .models import Inventory, Seat, SeatStatus
@@ -41,34 +40,12 @@ def counts_key(concert_date_id: int) -> str:
     return redis_key("seatmap", f"{{{concert_date_id}}}", "counts")
 
 
-# Deltas apply only to counts that exist: a missing key is rebuilt from the database by the next read.
-_APPLY = """
-if redis.call('EXISTS', KEYS[1]) == 1 then
-  redis.call('HINCRBY', KEYS[1], 'available', ARGV[1])
-  redis.call('HINCRBY', KEYS[1], 'held', ARGV[2])
-  return 1
-end
-return 0
-"""
-
-# A rebuild stores its counts only if no other rebuild did meanwhile.
-_STORE = """
-if redis.call('EXISTS', KEYS[1]) == 0 then
-  redis.call('HSET', KEYS[1], 'available', ARGV[1], 'held', ARGV[2])
-  redis.call('EXPIRE', KEYS[1], tonumber(ARGV[3]))
-end
-return redis.call('HMGET', KEYS[1], 'available', 'held')
-"""
-
-
-@cache
-def _registered(source: str) -> Script | AsyncScript:
-    return get_redis().register_script(source)
+_APPLY = lua.load(__file__, "seat_counts_apply")
+_STORE = lua.load(__file__, "seat_counts_store")
 
 
 def _run(source: str, concert_date_id: int, *args: int) -> list | int:
-    """The script by SHA (EVALSHA; loaded once on NOSCRIPT) on the current client."""
-    return _registered(source)(keys=[counts_key(concert_date_id)], args=list(args), client=get_redis())
+    return lua.run(source, [counts_key(concert_date_id)], list(args))
 
 
 def apply_seat_count_change(*, concert_date_id: int, available: int, held: int) -> None:

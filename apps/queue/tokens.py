@@ -13,12 +13,12 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 from django.conf import settings
 from django.core import signing
 from redis.client import Pipeline
 
+from apps.common import lua
 from apps.common.redis import get_redis
 
 from . import scripts
@@ -26,7 +26,7 @@ from .keys import QueueKeys, datetime_from_ms, ms_from_datetime, now_ms
 
 TOKEN_SALT = "queue.access-token"
 MAX_TOKEN_LENGTH = 512
-END_ACCESS_GRANTED_BY = (Path(__file__).parent / "lua" / "end_access_granted_by.lua").read_text()
+END_ACCESS_GRANTED_BY = lua.load(__file__, "end_access_granted_by")
 
 
 @dataclass(frozen=True)
