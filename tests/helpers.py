@@ -28,7 +28,7 @@ from apps.common.logs import JsonFormatter, RequestIdFilter
 from apps.common.redis import get_redis
 from apps.concerts import services as catalogue
 from apps.concerts.models import Inventory, Seat
-from apps.queue import scripts
+from apps.queue import redis_scripts
 from apps.queue.services import issue_access_token
 from apps.queue.tokens import token_check
 from scripts.ports import free_port
@@ -38,7 +38,7 @@ from tests.factories import UserFactory
 def forget_redis_clients() -> None:
     """Drop the cached Redis client and script registrations, so the next use connects to REDIS_URL anew."""
     get_redis.cache_clear()
-    scripts._registered.cache_clear()
+    redis_scripts._registered.cache_clear()
 
 
 @contextmanager

@@ -8,17 +8,19 @@ HOLD_SWEEP_INTERVAL_SECONDS, so the line is told the date is sold out only once 
 for a seat. It is kept up to date after every committed seat change by the deltas the change knows
 (`apply_seat_count_change`, right after the commit of the change), and rebuilt from the database when it
 is missing (`read_or_rebuild`): it expires COUNTS_TTL_SECONDS after each rebuild, which bounds how
-long a lost delta (Redis failing after a commit, a change racing a rebuild) can show.
+long a lost delta (Redis failing after a commit) can show. A change racing a rebuild loses nothing:
+every delta counts itself in `changes_key`, and a rebuild stores what it read only if no delta was
+applied since it noted that count before reading the database (a delta applied after the store
+finds the key and applies to it).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cache
 
 from django.db.models import Sum
-from redis.commands.core import AsyncScript, Script
 
+from apps.common import lua
 from apps.common.redis import get_redis, redis_key
 
 from .models import Inventory, Seat, SeatStatus
@@ -41,34 +43,18 @@ def counts_key(concert_date_id: int) -> str:
     return redis_key("seatmap", f"{{{concert_date_id}}}", "counts")
 
 
-# Deltas apply only to counts that exist: a missing key is rebuilt from the database by the next read.
-_APPLY = """
-if redis.call('EXISTS', KEYS[1]) == 1 then
-  redis.call('HINCRBY', KEYS[1], 'available', ARGV[1])
-  redis.call('HINCRBY', KEYS[1], 'held', ARGV[2])
-  return 1
-end
-return 0
-"""
-
-# A rebuild stores its counts only if no other rebuild did meanwhile.
-_STORE = """
-if redis.call('EXISTS', KEYS[1]) == 0 then
-  redis.call('HSET', KEYS[1], 'available', ARGV[1], 'held', ARGV[2])
-  redis.call('EXPIRE', KEYS[1], tonumber(ARGV[3]))
-end
-return redis.call('HMGET', KEYS[1], 'available', 'held')
-"""
+def changes_key(concert_date_id: int) -> str:
+    """How many seat changes were applied to the date's counts (a rebuild stores only if none was
+    applied while it read the database)."""
+    return redis_key("seatmap", f"{{{concert_date_id}}}", "counts-changes")
 
 
-@cache
-def _registered(source: str) -> Script | AsyncScript:
-    return get_redis().register_script(source)
+_APPLY = lua.load(__file__, "seat_counts_apply")
+_STORE = lua.load(__file__, "seat_counts_store")
 
 
 def _run(source: str, concert_date_id: int, *args: int) -> list | int:
-    """The script by SHA (EVALSHA; loaded once on NOSCRIPT) on the current client."""
-    return _registered(source)(keys=[counts_key(concert_date_id)], args=list(args), client=get_redis())
+    return lua.run(source, [counts_key(concert_date_id), changes_key(concert_date_id)], list(args))
 
 
 def apply_seat_count_change(*, concert_date_id: int, available: int, held: int) -> None:
@@ -111,6 +97,7 @@ def read_or_rebuild(*, concert_date_id: int, reply: list | None = None) -> SeatC
     counts = counts_from_reply(reply)
     if counts is not None:
         return counts
+    noted = get_redis().get(changes_key(concert_date_id)) or "0"
     counts = count_seats(concert_date_id=concert_date_id)
-    stored = _run(_STORE, concert_date_id, counts.available, counts.held, COUNTS_TTL_SECONDS)
+    stored = _run(_STORE, concert_date_id, counts.available, counts.held, COUNTS_TTL_SECONDS, noted)
     return counts_from_reply(stored) or counts

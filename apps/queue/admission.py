@@ -13,7 +13,7 @@ from apps.common.redis import get_redis
 from apps.concerts.seat_counts import counts_key, read_counts
 from apps.concerts.selectors import date_facts
 
-from . import lottery, scripts
+from . import lottery, redis_scripts
 from .controller import (
     LOOKBACK_SECONDS,
     BookingLoad,
@@ -55,7 +55,7 @@ def _opens_ms(concert_date_id: int) -> int:
 
 
 def _admitted_since(runs: list[bytes | str]) -> int:
-    """Buyers admitted from the line by the recorded runs ("<ms>:<admitted>:<run id>", scripts.ADMIT)."""
+    """Buyers admitted from the line by the recorded runs ("<ms>:<admitted>:<run id>", redis_scripts.ADMIT)."""
     return sum(int((run.decode() if isinstance(run, bytes) else run).split(":")[1]) for run in runs)
 
 
@@ -103,8 +103,8 @@ def admit_next_batch(*, concert_date_id: int, count: int | None = None, now: int
     if count is not None:
         batch = min(batch, count)
     read_counts(concert_date_id=concert_date_id)  # rebuilt here if missing: the script reads the key
-    admitted, pruned, expired, idled, active, waiting, prequeued, drawn, capacity = scripts.run(
-        scripts.ADMIT,
+    admitted, pruned, expired, idled, active, waiting, prequeued, drawn, capacity = redis_scripts.run(
+        redis_scripts.ADMIT,
         [
             keys.waiting, keys.active, keys.seen, keys.admissions, keys.arrived, keys.prequeue,
             keys.seq, keys.drawn, keys.idle, keys.control, keys.decisions, keys.drawkeys, keys.order,

@@ -34,15 +34,16 @@ from dataclasses import asdict, dataclass
 
 from django.conf import settings
 
-from . import scripts
+from . import redis_scripts
 from .keys import QueueKeys, now_ms
 
 # Histogram bins grow by 10 %: p95 is read as the upper edge of its bin, so it errs high by < 10 %.
 BIN_GROWTH = 1.1
-SHED_FIELD = "shed"
-HISTOGRAM_TTL_SECONDS = 120
+SHED_FIELD = "shed"  # the histogram's field that counts shed requests (the others are bins)
 # At most this far back is read (an admission run that was down does not judge stale traffic).
 LOOKBACK_SECONDS = 60
+# A second's histogram lives twice the lookback: every second a run reads is still there.
+HISTOGRAM_TTL_SECONDS = 2 * LOOKBACK_SECONDS
 
 # p95 needs this many requests before it can brake (sheds need only one).
 MIN_SAMPLES = 10
@@ -58,6 +59,8 @@ DEEPEST_BRAKE = 0.5
 RATE_SMOOTHING = 0.5
 # Rates are kept in Redis as integers: thousandths of a buyer per second.
 MILLI = 1000
+# A healthy run grows by at most 1/GROWTH_RUNS of the range between QUEUE_MIN_ACTIVE and QUEUE_MAX_ACTIVE.
+GROWTH_RUNS = 30
 
 
 def latency_bin(ms: float) -> str:
@@ -131,7 +134,7 @@ class Limits:
     max_active: int
     target_p95_ms: float
     interval_ms: int
-    margin: float = 1.1
+    margin: float
 
     @classmethod
     def from_settings(cls) -> Limits:
@@ -145,8 +148,8 @@ class Limits:
 
     @property
     def step(self) -> int:
-        """Growth per healthy run beyond the departures: the whole range in about 30 runs."""
-        return max(1, math.ceil((self.max_active - self.min_active) / 30))
+        """Growth per healthy run beyond the departures: the whole range in about GROWTH_RUNS runs."""
+        return max(1, math.ceil((self.max_active - self.min_active) / GROWTH_RUNS))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -256,8 +259,8 @@ def record_booking_request(
     One round trip."""
     keys = QueueKeys(concert_date_id)
     second = (now or now_ms()) // 1000
-    scripts.run(
-        scripts.RECORD,
+    redis_scripts.run(
+        redis_scripts.RECORD,
         [keys.latency(second), keys.active, keys.idle],
         [latency_bin(ms), 1 if shed else 0, HISTOGRAM_TTL_SECONDS, str(user_id), int(keep_place_until_ms)],
     )

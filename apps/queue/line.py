@@ -18,7 +18,7 @@ from apps.common.exceptions import Conflict, ServiceUnavailable, ValidationFaile
 from apps.concerts.seat_counts import SeatCounts, counts_key, read_or_rebuild
 from apps.concerts.selectors import DateFacts, date_of_concert, in_booking_window
 
-from . import draw, lottery, scripts
+from . import draw, lottery, redis_scripts
 from .access import AccessCheck
 from .keys import QueueKeys, dates_with_waiters_key, datetime_from_ms, iso_utc, ms_from_datetime, now_ms
 from .models import QueueStatus
@@ -189,7 +189,7 @@ def _state_from_script_reply(
             token=make_token(user_id=user_id, concert_date_id=concert_date_id, expires_ms=expires_ms),
             expires_at=datetime_from_ms(expires_ms),
         )
-    if status == QueueStatus.WAITING and position == scripts.NO_POSITION:
+    if status == QueueStatus.WAITING and position == redis_scripts.NO_POSITION:
         raw_quantile, nonce = int(reply[4]), reply[6]
         return QueueState(
             **who,
@@ -282,8 +282,8 @@ def enter_queue(
         key,
         nonce,
     ]
-    checked, reply = scripts.run_in_round_trip(
-        scripts.ENTER,
+    checked, reply = redis_scripts.run_in_round_trip(
+        redis_scripts.ENTER,
         script_keys,
         args,
         before=access.queue if access else None,
@@ -297,12 +297,12 @@ def enter_queue(
         if _stale(reply):
             lottery.forget_secret(concert_date_id)
             args[7], args[9] = lottery.entry_key(concert_date_id=concert_date_id, user_id=user_id, nonce=nonce)
-        elif reply[0] == scripts.NEED_COUNTS:
+        elif reply[0] == redis_scripts.NEED_COUNTS:
             read_or_rebuild(concert_date_id=concert_date_id)
         else:
             break
-        reply = scripts.run(scripts.ENTER, script_keys, args)
-    if _stale(reply) or reply[0] == scripts.NEED_COUNTS:
+        reply = redis_scripts.run(redis_scripts.ENTER, script_keys, args)
+    if _stale(reply) or reply[0] == redis_scripts.NEED_COUNTS:
         raise ServiceUnavailable("The queue changed while entering (a reset, or counts being rebuilt); try again.")
     created = bool(int(reply[3]))
     if access is not None:
@@ -331,8 +331,8 @@ def queue_status(
     facts = date_of_concert(concert_id=concert_id, concert_date_id=concert_date_id)
     now = now_ms()
     keys = QueueKeys(concert_date_id)
-    checked, reply = scripts.run_in_round_trip(
-        scripts.STATUS,
+    checked, reply = redis_scripts.run_in_round_trip(
+        redis_scripts.STATUS,
         [
             keys.waiting, keys.active, keys.seen, keys.admissions, keys.prequeue, keys.seq, keys.drawn,
             keys.drawkeys, keys.order, counts_key(concert_date_id),

@@ -19,7 +19,7 @@ from django.conf import settings
 from apps.common.redis import get_redis
 from apps.concerts.selectors import DateFacts
 
-from . import draw, scripts
+from . import draw, redis_scripts
 from .keys import QueueKeys, datetime_from_ms, ms_from_datetime, now_ms
 
 # Redis key of a date's secret → the secret, in this process.
@@ -66,8 +66,8 @@ def entry_key(*, concert_date_id: int, user_id: int, nonce: str) -> tuple[str, s
 def run_draw(*, concert_date_id: int, opens_ms: int, now: int) -> int:
     """Draw the date's pre-queue if the sale has opened and nobody has yet; how many were drawn."""
     keys = QueueKeys(concert_date_id)
-    return scripts.run(
-        scripts.DRAW,
+    return redis_scripts.run(
+        redis_scripts.DRAW,
         [keys.prequeue, keys.drawkeys, keys.order, keys.waiting, keys.seq, keys.seen, keys.drawn],
         [now, opens_ms],
     )

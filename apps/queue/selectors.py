@@ -51,7 +51,7 @@ def queue_summary(*, concert_date_id: int) -> QueueSummary:
     if head:
         arrived = redis.hget(keys.arrived, head[0])
         oldest = max(0, (now - int(arrived)) // 1000) if arrived is not None else None
-    # Each member is "<ms>:<admitted>:<run id>" (see scripts.ADMIT).
+    # Each member is "<ms>:<admitted>:<run id>" (see lua/admit.lua).
     admitted = sum(int(run.split(":")[1]) for run in runs)
     drawn_ms, _, drawn_count = drawn.partition(":") if drawn else ("", "", "0")
     auto = settings.QUEUE_ADMISSION == "auto"

@@ -13,20 +13,20 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 from django.conf import settings
 from django.core import signing
 from redis.client import Pipeline
 
+from apps.common import lua
 from apps.common.redis import get_redis
 
-from . import scripts
+from . import redis_scripts
 from .keys import QueueKeys, datetime_from_ms, ms_from_datetime, now_ms
 
 TOKEN_SALT = "queue.access-token"
 MAX_TOKEN_LENGTH = 512
-END_ACCESS_GRANTED_BY = (Path(__file__).parent / "lua" / "end_access_granted_by.lua").read_text()
+END_ACCESS_GRANTED_BY = lua.load(__file__, "end_access_granted_by")
 
 
 @dataclass(frozen=True)
@@ -61,11 +61,11 @@ class TokenCheck:
     args: list[object]
 
     def run(self) -> bool:
-        return bool(scripts.run(scripts.CHECK, self.keys, self.args))
+        return bool(redis_scripts.run(redis_scripts.CHECK, self.keys, self.args))
 
     def run_in_round_trip(self, *, before: Callable[[Pipeline], None]) -> tuple[list, bool]:
         """The check with the commands `before` queues, in one round trip: (their replies, valid)."""
-        replies, valid = scripts.run_in_round_trip(scripts.CHECK, self.keys, self.args, before=before)
+        replies, valid = redis_scripts.run_in_round_trip(redis_scripts.CHECK, self.keys, self.args, before=before)
         return replies, bool(valid)
 
 
@@ -106,8 +106,8 @@ def end_access(*, user_id: int, concert_date_id: int) -> bool:
     """Leave the line or give back the access token; True if the user was in either."""
     keys = QueueKeys(concert_date_id)
     return bool(
-        scripts.run(
-            scripts.LEAVE,
+        redis_scripts.run(
+            redis_scripts.LEAVE,
             [keys.waiting, keys.active, keys.seen, keys.arrived, keys.prequeue, keys.idle],
             [str(user_id)],
         )
@@ -126,4 +126,6 @@ def end_access_granted_by(*, user_id: int, concert_date_id: int, expiring_by_ms:
     later, and the user's place in the line, are left alone: an effect that runs late ends only the
     access it is about."""
     keys = QueueKeys(concert_date_id)
-    return bool(scripts.run(END_ACCESS_GRANTED_BY, [keys.active, keys.idle], [str(int(user_id)), int(expiring_by_ms)]))
+    return bool(
+        redis_scripts.run(END_ACCESS_GRANTED_BY, [keys.active, keys.idle], [str(int(user_id)), int(expiring_by_ms)])
+    )

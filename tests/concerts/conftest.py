@@ -22,8 +22,8 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> Any:
             self.offset += seconds
 
     moved = Clock()
-    real = seat_map.clock
-    monkeypatch.setattr(seat_map, "clock", lambda: real() + moved.offset)
+    real = seat_map.clock.now
+    monkeypatch.setattr(seat_map.clock, "now", lambda: real() + moved.offset)
     return moved
 
 

@@ -87,3 +87,26 @@ def test_sold_out_means_no_free_seat_and_no_hold():
     assert SeatCounts(available=0, held=0).sold_out
     assert not SeatCounts(available=0, held=1).sold_out
     assert not SeatCounts(available=1, held=0).sold_out
+
+
+def test_a_change_committed_while_a_rebuild_reads_is_not_lost(concert_date, monkeypatch):
+    """A hold commits (and applies its delta, which finds no key) after the rebuild read the database
+    and before it stores: the rebuild stores nothing, and the next read counts the hold."""
+    from apps.concerts import seat_counts
+
+    total = concert_date.seats.count()
+    read_database = seat_counts.count_seats
+
+    def a_hold_commits_meanwhile(**kwargs):
+        counts = read_database(**kwargs)
+        until = timezone.now() + dt.timedelta(minutes=5)
+        mark_seats_held(concert_date_id=concert_date.pk, seat_ids=seat_ids(concert_date, 2), held_until=until)
+        seat_counts.apply_seat_count_change(concert_date_id=concert_date.pk, available=-2, held=2)  # after commit
+        return counts
+
+    monkeypatch.setattr(seat_counts, "count_seats", a_hold_commits_meanwhile)
+    assert read_or_rebuild(concert_date_id=concert_date.pk) == SeatCounts(available=total, held=0)  # as read
+    assert stored(concert_date) is None  # not kept: a change was applied meanwhile
+    monkeypatch.undo()
+    assert read_or_rebuild(concert_date_id=concert_date.pk) == SeatCounts(available=total - 2, held=2)
+    assert stored(concert_date) == SeatCounts(available=total - 2, held=2)

@@ -9,6 +9,7 @@ import logging
 from decimal import Decimal
 
 import pytest
+from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
@@ -218,17 +219,17 @@ def test_a_build_from_rows_read_before_a_change_is_never_served_after_it(concert
     stores its render under the version it read, which no later reader asks for."""
     target = seat_ids(concert_date, 1)[0]
     version = seat_map.current_version(concert_date.pk)
-    stale = seat_map._build_status(concert_date.pk, version)  # the slow reader's rows
+    stale = seat_map.queries.build_status(concert_date.pk, version)  # the slow reader's rows
     mark_held(concert_date, [target])
     seat_map.invalidate_seat_map(concert_date_id=concert_date.pk)  # what the on_commit hook does
-    cache.set(seat_map._status_key(concert_date.pk, version), stale)  # the slow reader finishes
+    cache.set(seat_map.cache.status_key(concert_date.pk, version), stale)  # the slow reader finishes
     assert codes(concert_date)[position(concert_date, target)] == "H"
 
 
 def test_a_lost_version_cannot_bring_back_an_old_render(concert_date):
     target = seat_ids(concert_date, 1)[0]
     status(concert_date)  # stored under the first version
-    get_redis().delete(seat_map._version_key(concert_date.pk))  # evicted, or Redis restarted without it
+    get_redis().delete(seat_map.versions.version_key(concert_date.pk))  # evicted, or Redis restarted without it
     Seat.objects.filter(pk=target).update(status=SeatStatus.RESERVED)
     seat_map.invalidate_seat_map(concert_date_id=concert_date.pk)
     assert codes(concert_date)[position(concert_date, target)] == "R"
@@ -237,11 +238,11 @@ def test_a_lost_version_cannot_bring_back_an_old_render(concert_date):
 def test_a_missed_invalidation_is_stale_for_at_most_the_safety_net(concert_date, clock):
     target = seat_ids(concert_date, 1)[0]
     current = status(concert_date)
-    ttl = cache.ttl(seat_map._status_key(concert_date.pk, current.version))
-    assert 0 < ttl <= seat_map.SEAT_MAP_TTL_SECONDS
+    ttl = cache.ttl(seat_map.cache.status_key(concert_date.pk, current.version))
+    assert 0 < ttl <= settings.SEAT_MAP_TTL_SECONDS
     Seat.objects.filter(pk=target).update(status=SeatStatus.RESERVED)  # committed, but no invalidation
     assert codes(concert_date)[position(concert_date, target)] == "A"
-    clock.move(seat_map.SEAT_MAP_TTL_SECONDS)
+    clock.move(settings.SEAT_MAP_TTL_SECONDS)
     assert codes(concert_date)[position(concert_date, target)] == "R"
 
 
@@ -369,7 +370,7 @@ def test_a_log_with_a_gap_reads_every_seat(concert_date, django_assert_num_queri
     target = seat_ids(concert_date, 1)
     status(concert_date)
     seat_map.invalidate_seat_map(concert_date_id=concert_date.pk, seat_ids=target)
-    get_redis().delete(seat_map._changes_key(concert_date.pk))  # trimmed, evicted or lost
+    get_redis().delete(seat_map.versions.changes_key(concert_date.pk))  # trimmed, evicted or lost
     Seat.objects.filter(pk=target[0]).update(status=SeatStatus.RESERVED)
     seat_map.invalidate_seat_map(concert_date_id=concert_date.pk, seat_ids=target)
     at = position(concert_date, target[0])

@@ -183,7 +183,7 @@ class TestSeatStatus:
         def down(*args, **kwargs):
             raise OperationalError(2013, "Lost connection to server during query")
 
-        monkeypatch.setattr(seat_map, "_build_status", down)
+        monkeypatch.setattr(seat_map.queries, "build_status", down)
         assert_error(client.get(url(concert_date, "seat-status")), 503, "SERVICE_UNAVAILABLE")
 
 

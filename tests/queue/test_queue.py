@@ -141,11 +141,11 @@ class TestAdmission:
         assert get_redis().sismember(dates_key, date.pk)
 
     def test_a_script_redis_forgot_is_loaded_again(self, date):
-        from apps.queue import scripts
+        from apps.queue import redis_scripts
 
         # What a Redis restart does to every registered script, without flushing the shared server's.
-        scripts._registered(scripts.ENTER).sha = "0" * 40
-        scripts._registered(scripts.STATUS).sha = "0" * 40
+        redis_scripts._registered(redis_scripts.ENTER).sha = "0" * 40
+        redis_scripts._registered(redis_scripts.STATUS).sha = "0" * 40
         assert enter(1, date).status == QueueStatus.READY
         assert status(1, date).status == QueueStatus.READY
 

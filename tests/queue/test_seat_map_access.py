@@ -62,7 +62,7 @@ class TestOneRoundTrip:
 
     def test_a_lost_version_counter_starts_again_above_the_old_one(self, concert_date, buyer):
         before = buyer.get(url(concert_date, "seat-status")).json()["version"]
-        get_redis().delete(seat_map._version_key(concert_date.pk))  # evicted, or Redis restarted
+        get_redis().delete(seat_map.versions.version_key(concert_date.pk))  # evicted, or Redis restarted
         response = buyer.get(url(concert_date, "seat-status"))
         assert response.status_code == 200 and response.json()["version"] > before
         assert seat_map.current_version(concert_date.pk) == response.json()["version"]

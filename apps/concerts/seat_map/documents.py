@@ -1,0 +1,78 @@
+"""The three documents of a date as they read now (layout, status, seat list): this process's copy,
+else the one stored in Redis, else built from the database (and stored for the others)."""
+
+from __future__ import annotations
+
+from django.conf import settings
+
+from . import cache, clock, queries, versions
+from .patch import patched
+from .render import CODE, Layout, Rendered, layout, seat_list_body, seat_prefixes
+from .status import Status
+
+LAYOUT_TTL_SECONDS = 3600  # immutable per layout_version: the TTL only frees memory
+PREFIX_OVERHEAD_BYTES = 64  # a seat-list prefix's size beyond its characters (the string object)
+
+
+def seat_layout(*, concert_date_id: int, layout_version: int) -> Layout:
+    """The date's layout at `layout_version` (what the date's facts say it is now), from this
+    process, then Redis, then the database. A build that finds a newer version serves that one."""
+    key = ("layout", concert_date_id, layout_version)
+    found = cache.local.get(key)
+    if found is None:
+        found = cache.stored(cache.layout_key(concert_date_id, layout_version))
+        if found is None:
+            found = layout(concert_date_id, queries.layout_rows(concert_date_id))
+            cache.store(cache.layout_key(concert_date_id, found.layout_version), found, LAYOUT_TTL_SECONDS)
+        cache.local.put(("layout", concert_date_id, found.layout_version), found, found.rendered.size)
+    return found
+
+
+def seat_status(*, concert_date_id: int, version: int | None = None) -> Status:
+    """The date's status as it reads now: this process's copy when it is of the current version,
+    else the one stored in Redis, else patched from this process's older copy or built from the
+    database (and stored for the others). `version` is the current version when the caller has read
+    it already (`queue_version_read`, in a round trip of its own); else it is read here. Redis
+    failing on the version read raises (the caller answers 503)."""
+    if version is None:
+        version = versions.current_version(concert_date_id)
+    now = clock.now()
+    key = ("status", concert_date_id)
+    status = local = cache.local.get(key)
+    if status is None or status.version != version or now >= status.fresh_until:
+        status = cache.stored(cache.status_key(concert_date_id, version))
+        if status is None or now >= status.fresh_until:
+            status = None
+            if local is not None and local.version < version and now < local.fresh_until:
+                changed = versions.changed_since(concert_date_id, local.version, version)
+                if changed is not None:
+                    status = patched(local, version, queries.seat_rows(concert_date_id, changed))
+            if status is None:
+                status = queries.build_status(concert_date_id, version)
+            cache.store(cache.status_key(concert_date_id, version), status, settings.SEAT_MAP_TTL_SECONDS)
+    current = status.at(now)
+    if current is not local:
+        cache.local.put(key, current, current.rendered.size + len(current.codes))
+    return current
+
+
+def seat_list(*, concert_date_id: int, status: str | None = None, version: int | None = None) -> Rendered:
+    """The seat list of the API (`[{id, seat_num, section, row, price, status}]` in seat order,
+    optionally one status only), rendered from the current layout and status and kept for as long
+    as both stay the same. `version` as for `seat_status`."""
+    current = seat_status(concert_date_id=concert_date_id, version=version)
+    plan = seat_layout(concert_date_id=concert_date_id, layout_version=current.layout_version)
+    sources = (current.rendered.etag, plan.rendered.etag)
+    key = ("seats", concert_date_id, status)
+    kept = cache.local.get(key)
+    if kept is not None and kept[0] == sources:
+        return kept[1]
+    prefixes_key = ("prefixes", concert_date_id, plan.rendered.etag)
+    prefixes = cache.local.get(prefixes_key)
+    if prefixes is None:
+        prefixes = seat_prefixes(plan.rendered)
+        size = sum(map(len, prefixes)) + PREFIX_OVERHEAD_BYTES * len(prefixes)
+        cache.local.put(prefixes_key, prefixes, size)
+    rendered = seat_list_body(prefixes, current.codes, CODE[status] if status else None)
+    cache.local.put(key, (sources, rendered), rendered.size)
+    return rendered
