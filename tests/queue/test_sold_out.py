@@ -275,4 +275,6 @@ class TestOneRoundTrip:
         round_trips.clear()
         with django_assert_num_queries(2):  # the inventory's free seats and the held seats
             assert poll(first, small_date).json()["seats_available"] == 2
-        assert len(round_trips) == 2  # the poll, then storing the rebuilt counts
+        # the poll, noting the counts' change count, then storing the rebuilt counts (once per
+        # COUNTS_TTL_SECONDS and date)
+        assert len(round_trips) == 3

@@ -49,7 +49,7 @@ local function draw_prequeue(prequeue, drawkeys, order, waiting, seq, seen, draw
       heartbeats[#heartbeats + 1] = now
       heartbeats[#heartbeats + 1] = uid
       if string.byte(keyed[i]) ~= 126 then
-        published[#published + 1] = string.sub(keyed[i], 1, 64) .. '\\n'
+        published[#published + 1] = string.sub(keyed[i], 1, 64) .. '\n'
       end
     end
     redis.call('ZADD', waiting, unpack(places))
