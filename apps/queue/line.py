@@ -136,10 +136,12 @@ def prequeue_poll_after_seconds(until_open_ms: int, *, quantile: float | None = 
 
 
 def held_seats_poll_after_seconds(line_length: int) -> int:
-    """While every seat is held (none free), admission waits for holds to end: the line polls every
-    30-60 s, longer in a long line (all of it within QUEUE_POLL_BUDGET), within the heartbeat's cap."""
+    """While every seat is held (none free), admission waits for holds to end, and the sale's outcome
+    is decided within a hold's lifetime: the line polls every 15-27 s, so that when the last held seat
+    is paid every waiter hears SOLD_OUT within half a minute (longer in a long line, all of it within
+    QUEUE_POLL_BUDGET), within the heartbeat's cap."""
     budget = max(settings.QUEUE_POLL_BUDGET, 1)
-    base = max(random.uniform(30, 60), line_length / budget * random.uniform(0.8, 1.2))
+    base = max(random.uniform(15, 27), line_length / budget * random.uniform(0.8, 1.2))
     return max(1, min(int(base), poll_cap_seconds()))
 
 

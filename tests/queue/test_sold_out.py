@@ -153,7 +153,7 @@ class TestSoldOut:
         assert (answer["seats_available"], answer["seats_held"]) == (0, 2)
         polled = poll(waiter, small_date)
         assert polled.json()["status"] == "WAITING"
-        assert 30 <= polled.json()["poll_after_seconds"] <= settings.QUEUE_HEARTBEAT_TIMEOUT_SECONDS // 3
+        assert 15 <= polled.json()["poll_after_seconds"] <= 27  # slower than the front of a line (2-4 s)
         assert describe(queue_summary(concert_date_id=small_date.pk)).endswith(" · 0 seats free, 2 held")
         assert polled["Retry-After"] == str(polled.json()["poll_after_seconds"])
         assert admit(small_date).admitted == 0
