@@ -253,3 +253,18 @@ def db_round_trips() -> Iterator[list[tuple[str, str]]]:
     finally:
         for name, original in originals.items():
             setattr(raw, name, original)
+
+
+def count_redis_sends(monkeypatch: Any) -> list[bytes]:
+    """What the process sends to Redis from now on: one entry per command or per pipeline (a round trip)."""
+    from redis.connection import Connection
+
+    sent: list[bytes] = []
+    original = Connection.send_packed_command
+
+    def counting(self: Any, command: Any, check_health: bool = True) -> Any:
+        sent.append(command)
+        return original(self, command, check_health)
+
+    monkeypatch.setattr(Connection, "send_packed_command", counting)
+    return sent

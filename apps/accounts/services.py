@@ -270,16 +270,21 @@ def lock_user(*, user_id: int, reading: Mapping[str, BaseExpression] | None = No
     return User.objects.select_for_update().only("id", "balance").annotate(**(reading or {})).get(pk=user_id)
 
 
+def _refuse_overdraft(*, balance: Decimal, amount: Decimal) -> None:
+    """INSUFFICIENT_BALANCE (409) when a signed `amount` would take the wallet below zero."""
+    if balance + amount < 0:
+        raise Conflict(
+            ErrorCode.INSUFFICIENT_BALANCE,
+            f"The wallet holds {balance}; {-amount} is needed.",
+            details={"balance": str(balance), "required": str(-amount)},
+        )
+
+
 def _post_ledger_entry(*, user_id: int, kind: LedgerKind, amount: Decimal, reference: str) -> WalletTransaction:
     """Apply a signed amount to a locked wallet and write its ledger entry (caller holds a transaction)."""
     wallet = lock_user(user_id=user_id)
     new_balance = wallet.balance + amount
-    if new_balance < 0:
-        raise Conflict(
-            ErrorCode.INSUFFICIENT_BALANCE,
-            f"The wallet holds {wallet.balance}; {-amount} is needed.",
-            details={"balance": str(wallet.balance), "required": str(-amount)},
-        )
+    _refuse_overdraft(balance=wallet.balance, amount=amount)
     if new_balance > settings.WALLET_MAX_BALANCE:
         raise ValidationFailed(
             "The wallet would exceed its largest balance.", details={"amount": ["The wallet cannot hold this much."]}
@@ -339,12 +344,7 @@ def debit_statements(*, wallet: User, amount: Decimal, reference: str) -> tuple[
     INSUFFICIENT_BALANCE (409) before anything is written."""
     amount = -_positive_amount(amount)
     new_balance = wallet.balance + amount
-    if new_balance < 0:
-        raise Conflict(
-            ErrorCode.INSUFFICIENT_BALANCE,
-            f"The wallet holds {wallet.balance}; {-amount} is needed.",
-            details={"balance": str(wallet.balance), "required": str(-amount)},
-        )
+    _refuse_overdraft(balance=wallet.balance, amount=amount)
     entry = WalletTransaction(
         user_id=wallet.pk, kind=LedgerKind.PAYMENT, amount=amount, balance_after=new_balance, reference=reference[:100]
     )

@@ -3,9 +3,9 @@
 import datetime as dt
 
 import pytest
-from redis.connection import Connection
 
 from apps.concerts.selectors import forget_dates
+from tests.helpers import count_redis_sends
 
 
 @pytest.fixture(autouse=True)
@@ -72,12 +72,4 @@ def clock(monkeypatch):
 @pytest.fixture
 def round_trips(monkeypatch):
     """Counts what the process sends to Redis: one send per command or per pipeline."""
-    sent = []
-    original = Connection.send_packed_command
-
-    def counting(self, command, check_health=True):
-        sent.append(command)
-        return original(self, command, check_health)
-
-    monkeypatch.setattr(Connection, "send_packed_command", counting)
-    return sent
+    return count_redis_sends(monkeypatch)

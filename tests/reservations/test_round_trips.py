@@ -18,7 +18,7 @@ from apps.payments import services as payments
 from apps.reservations import services as reservations
 from apps.reservations.models import Reservation, ReservationItem
 from tests.factories import UserFactory, make_date, seat_ids
-from tests.helpers import admitted_client, db_round_trips, fund
+from tests.helpers import admitted_client, count_redis_sends, db_round_trips, fund
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -109,17 +109,7 @@ def test_a_failing_statement_in_a_batch_rolls_the_transaction_back():
 @pytest.fixture
 def redis_round_trips(monkeypatch):
     """What the process sends to Redis: one entry per command or per pipeline."""
-    from redis.connection import Connection
-
-    sent = []
-    original = Connection.send_packed_command
-
-    def counting(self, command, check_health=True):
-        sent.append(command)
-        return original(self, command, check_health)
-
-    monkeypatch.setattr(Connection, "send_packed_command", counting)
-    return sent
+    return count_redis_sends(monkeypatch)
 
 
 def test_through_the_api_a_hold_and_its_payment_check_the_buyer_in_one_redis_round_trip(redis_round_trips):

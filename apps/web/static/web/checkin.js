@@ -3,9 +3,10 @@
 // pasted, or a USB scanner that types the code and Enter). Each answer fills the screen in green,
 // amber or red.
 
-import { api, humanError } from "./lib/api.js";
-import { formFields, h, show } from "./lib/dom.js";
-import { forgetTokens, loggedIn, refreshToken, saveTokens } from "./lib/session.js";
+import { api } from "./lib/api.js";
+import { h, show } from "./lib/dom.js";
+import { forgetTokens, loggedIn, refreshToken } from "./lib/session.js";
+import { loginForm } from "./lib/login.js";
 import { repeatFilter, verdict } from "./lib/tickets.js";
 
 const app = document.getElementById("app");
@@ -16,22 +17,14 @@ let stopCamera = () => {};
 function loginScreen() {
   stopCamera();
   nav.replaceChildren();
-  const form = h("form", { "aria-label": "Staff log in" },
-    h("label", {}, "E-mail", h("input", { name: "email", type: "email", required: true, autocomplete: "username" })),
-    h("label", {}, "Password", h("input", { name: "password", type: "password", required: true, autocomplete: "current-password" })),
-    h("button", { type: "submit" }, "Log in"));
-  form.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    const result = await api("POST", "/api/auth/login", { body: formFields(form) });
-    if (!result.ok) return show(humanError(result.error, result.status));
-    saveTokens(result.data);
+  const form = loginForm("Staff log in", async () => {
     const me = await api("GET", "/api/users/me");
     if (!me.ok || me.data.role !== "STAFF") {
       forgetTokens();
       return show("Only staff accounts can check tickets in.");
     }
     show("");
-    scanScreen();
+    return scanScreen();
   });
   app.replaceChildren(h("h1", {}, "Staff log in"), h("div", { class: "card" }, form));
 }

@@ -3,19 +3,12 @@
 import { api, humanError, refreshTokens } from "../lib/api.js";
 import { fieldErrors, formFields, go, h, show } from "../lib/dom.js";
 import { render, routeGuard } from "../lib/page.js";
+import { loginForm } from "../lib/login.js";
 import { saveTokens } from "../lib/session.js";
 
 export function loginScreen(params) {
   const alive = routeGuard();
-  const form = h("form", { "aria-label": "Log in" },
-    h("label", {}, "E-mail", h("input", { name: "email", type: "email", required: true, autocomplete: "email" })),
-    h("label", {}, "Password", h("input", { name: "password", type: "password", required: true, autocomplete: "current-password" })),
-    h("button", { type: "submit" }, "Log in"));
-  form.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    const result = await api("POST", "/api/auth/login", { body: formFields(form) });
-    if (!result.ok) return show(humanError(result.error, result.status));
-    saveTokens(result.data);
+  const form = loginForm("Log in", () => {
     show("");
     go(params.get("next") || "#/concerts");
   });
