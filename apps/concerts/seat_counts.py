@@ -59,7 +59,7 @@ def _run(source: str, concert_date_id: int, *args: int) -> list | int:
 
 def apply_seat_count_change(*, concert_date_id: int, available: int, held: int) -> None:
     """After a committed seat change: free seats moved by `available`, held seats by `held`. One
-    round trip (h23: meant to ride in the same pipeline as the seat map's bump)."""
+    round trip."""
     if available or held:
         _run(_APPLY, concert_date_id, int(available), int(held))
 

@@ -1,6 +1,6 @@
 """Catalogue writes and the seat-state transitions that reservations drive.
 
-Seat transitions (`mark_seats_held`, `mark_seats_reserved`, `release_seats`) run inside the caller's
+Seat transitions (`mark_seats_held`, `reserve_seats_statements`, `release_seats`) run inside the caller's
 transaction: they lock the seat rows in ascending id order (one global order, so overlapping
 multi-seat holds cannot deadlock each other) and keep each inventory shard's `remaining` equal to
 the number of its AVAILABLE seats with version-checked updates, shards in ascending order. Each
@@ -385,28 +385,16 @@ def mark_seats_held(
     return seats
 
 
-def mark_seats_reserved(*, concert_date_id: int, seat_ids: Sequence[int]) -> None:
-    """HELD → RESERVED (paid), every seat or none: INVALID_STATE (409) if one is not HELD, and the
-    caller's transaction must then roll back. remaining does not change: it counts AVAILABLE seats.
-
-    One conditional UPDATE instead of lock-then-update: the caller holds the lock of the reservation
-    that holds these seats, so nothing else can be changing them, and the UPDATE takes its row locks
-    in ascending id order (InnoDB walks an IN list in key order), the global order."""
-    seat_ids = sorted(set(seat_ids))
-    updated = Seat.objects.filter(pk__in=seat_ids, concert_date_id=concert_date_id, status=SeatStatus.HELD).update(
-        status=SeatStatus.RESERVED, held_until=None, version=F("version") + 1, updated_at=timezone.now()
-    )
-    if updated != len(seat_ids):
-        raise Conflict(ErrorCode.INVALID_STATE, "The seats are no longer held for this reservation.")
-    _announce_seat_change(concert_date_id, seat_ids, held=-len(seat_ids))
-
-
 def reserve_seats_statements(
     *, concert_date_id: int, seat_ids: Sequence[int]
 ) -> tuple[list[Statement], Callable[[list[StatementResult]], None]]:
-    """`mark_seats_reserved` as statements for the caller's batch (`run_batch`): the conditional seat
-    UPDATE and the seat-map outbox row; then call the returned function with their results (it raises
-    INVALID_STATE when a seat was not HELD, and the caller's transaction must roll back)."""
+    """HELD → RESERVED (paid), every seat or none, as statements for the caller's batch (`run_batch`):
+    the conditional seat UPDATE and the seat-map outbox row; then call the returned function with
+    their results (it raises INVALID_STATE when a seat was not HELD, and the caller's transaction must
+    roll back). `remaining` does not change: it counts AVAILABLE seats. One conditional UPDATE instead
+    of lock-then-update: the caller holds the lock of the reservation that holds these seats, so
+    nothing else can be changing them, and the UPDATE takes its row locks in ascending id order
+    (InnoDB walks an IN list in key order), the global order."""
     seat_ids = sorted(set(seat_ids))
     announce = Emission(SEAT_MAP_CHANGED, concert_date_id=concert_date_id, seat_ids=seat_ids)
     reserve = update_statement(

@@ -11,7 +11,7 @@ from apps.concerts import seat_map, services
 from apps.concerts.models import Inventory, Seat, SeatStatus
 from apps.concerts.serializers import SeatSerializer
 from tests.factories import ConcertFactory, UserFactory, make_date, seat_ids
-from tests.helpers import assert_error, login_client
+from tests.helpers import assert_error, login_client, reserve_seats
 
 pytestmark = pytest.mark.django_db
 
@@ -112,7 +112,7 @@ class TestConcertDates:
         ids = seat_ids(date, 3)
         hold(date, ids)
         with transaction.atomic():
-            services.mark_seats_reserved(concert_date_id=date.pk, seat_ids=ids[:1])
+            reserve_seats(concert_date_id=date.pk, seat_ids=ids[:1])
         assert api_client.get(f"/api/concerts/{date.concert_id}/dates").json()[0]["remaining_seats"] == 17
 
     @pytest.mark.parametrize(
@@ -183,7 +183,7 @@ class TestSeats:
         ids = seat_ids(concert_date, 3)
         hold(concert_date, ids)
         with transaction.atomic():
-            services.mark_seats_reserved(concert_date_id=concert_date.pk, seat_ids=ids[:1])
+            reserve_seats(concert_date_id=concert_date.pk, seat_ids=ids[:1])
         get = lambda status: client.get(self.url(concert_date, f"?status={status}")).json()  # noqa: E731
         assert [s["id"] for s in get("RESERVED")] == ids[:1]
         assert [s["id"] for s in get("HELD")] == ids[1:]

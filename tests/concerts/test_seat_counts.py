@@ -9,8 +9,9 @@ from django.utils import timezone
 from apps.common.redis import get_redis
 from apps.concerts import services
 from apps.concerts.seat_counts import SeatCounts, count_seats, counts_key, read_or_rebuild
-from apps.concerts.services import mark_seats_held, mark_seats_reserved, release_seats
+from apps.concerts.services import mark_seats_held, release_seats
 from tests.factories import seat_ids
+from tests.helpers import reserve_seats
 
 pytestmark = pytest.mark.django_db
 
@@ -37,7 +38,7 @@ def test_counts_move_with_every_committed_seat_change(concert_date, django_captu
         mark_seats_held(concert_date_id=concert_date.pk, seat_ids=first + second, held_until=until)
     assert stored(concert_date) == SeatCounts(available=total - 3, held=3)
     with django_capture_on_commit_callbacks(execute=True):
-        mark_seats_reserved(concert_date_id=concert_date.pk, seat_ids=first)
+        reserve_seats(concert_date_id=concert_date.pk, seat_ids=first)
     assert stored(concert_date) == SeatCounts(available=total - 3, held=2)
     with django_capture_on_commit_callbacks(execute=True):
         release_seats(concert_date_id=concert_date.pk, seat_ids=first + second)  # a refund and a cancel

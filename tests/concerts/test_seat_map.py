@@ -20,7 +20,7 @@ from apps.common.redis import get_redis
 from apps.concerts import seat_map, selectors, services
 from apps.concerts.models import ConcertDate, Seat, SeatStatus
 from tests.factories import make_date, seat_ids
-from tests.helpers import mark_held, redis_unreachable
+from tests.helpers import mark_held, redis_unreachable, reserve_seats
 
 pytestmark = pytest.mark.django_db
 
@@ -108,7 +108,7 @@ def test_the_status_has_one_code_per_seat_in_layout_order(concert_date):
     held, reserved = seat_ids(concert_date, 2)
     mark_held(concert_date, [held, reserved])
     with transaction.atomic():
-        services.mark_seats_reserved(concert_date_id=concert_date.pk, seat_ids=[reserved])
+        reserve_seats(concert_date_id=concert_date.pk, seat_ids=[reserved])
     current = status(concert_date)
     expected = ["A"] * 20
     expected[position(concert_date, held)], expected[position(concert_date, reserved)] = "H", "R"
@@ -148,7 +148,7 @@ def test_a_committed_change_shows_in_the_next_read_with_a_new_version(concert_da
     assert held.version > before.version and held.rendered.etag != before.rendered.etag
     assert [held.codes[position(concert_date, pk)] for pk in target] == ["H", "H"]
     with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
-        services.mark_seats_reserved(concert_date_id=concert_date.pk, seat_ids=target[:1])
+        reserve_seats(concert_date_id=concert_date.pk, seat_ids=target[:1])
     with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
         services.release_seats(concert_date_id=concert_date.pk, seat_ids=target[1:])
     after = status(concert_date)
@@ -291,7 +291,7 @@ def test_the_seat_list_is_rendered_from_the_layout_and_the_status(concert_date, 
     held, reserved = seat_ids(concert_date, 3)[1:]
     mark_held(concert_date, [held, reserved])
     with transaction.atomic():
-        services.mark_seats_reserved(concert_date_id=concert_date.pk, seat_ids=[reserved])
+        reserve_seats(concert_date_id=concert_date.pk, seat_ids=[reserved])
     seat_map.invalidate_seat_map(concert_date_id=concert_date.pk)
     expected = [
         {"id": s.pk, "seat_num": s.seat_num, "section": s.section, "row": s.row, "price": f"{s.price:.2f}",

@@ -15,7 +15,7 @@ from apps.common.exceptions import Conflict, NotFound, ValidationFailed
 from apps.concerts import selectors, services
 from apps.concerts.models import INVENTORY_SHARDS, ConcertDate, Inventory, Seat, SeatStatus, inventory_shard_of
 from tests.factories import LAYOUT, ConcertFactory, VenueFactory, make_date, seat_ids
-from tests.helpers import mark_held, remaining_seats, run_in_threads
+from tests.helpers import mark_held, remaining_seats, reserve_seats, run_in_threads
 
 pytestmark = pytest.mark.django_db
 
@@ -117,7 +117,7 @@ class TestSeatTransitions:
         assert remaining_seats(concert_date) == available(concert_date) == 17
         assert set(Seat.objects.filter(pk__in=ids).values_list("status", flat=True)) == {SeatStatus.HELD}
         with transaction.atomic():
-            services.mark_seats_reserved(concert_date_id=concert_date.pk, seat_ids=ids[:2])
+            reserve_seats(concert_date_id=concert_date.pk, seat_ids=ids[:2])
         assert remaining_seats(concert_date) == available(concert_date) == 17
         assert Seat.objects.get(pk=ids[0]).held_until is None
         with transaction.atomic():
@@ -158,7 +158,7 @@ class TestSeatTransitions:
         ids = seat_ids(concert_date, 2)
         mark_held(concert_date, ids[:1])
         with pytest.raises(Conflict) as caught, transaction.atomic():
-            services.mark_seats_reserved(concert_date_id=concert_date.pk, seat_ids=ids)
+            reserve_seats(concert_date_id=concert_date.pk, seat_ids=ids)
         assert caught.value.code == "INVALID_STATE"
         assert Seat.objects.get(pk=ids[0]).status == SeatStatus.HELD
 
