@@ -226,10 +226,6 @@ def _state_from_script_reply(
 # --- Enter, status, leave ----------------------------------------------------------------------
 
 
-def _stale(reply: list[Any]) -> bool:
-    return reply[0] in (b"STALE", "STALE")
-
-
 def enter_queue(
     *,
     user_id: int,
@@ -296,7 +292,7 @@ def enter_queue(
     # database, about once per COUNTS_TTL_SECONDS and date). Then the entry once more, alone (the
     # access check and the date's mark already ran).
     for _ in range(2):
-        if _stale(reply):
+        if reply[0] == redis_scripts.STALE:
             lottery.forget_secret(concert_date_id)
             args[7], args[9] = lottery.entry_key(concert_date_id=concert_date_id, user_id=user_id, nonce=nonce)
         elif reply[0] == redis_scripts.NEED_COUNTS:
@@ -304,7 +300,7 @@ def enter_queue(
         else:
             break
         reply = redis_scripts.run(redis_scripts.ENTER, script_keys, args)
-    if _stale(reply) or reply[0] == redis_scripts.NEED_COUNTS:
+    if reply[0] in (redis_scripts.STALE, redis_scripts.NEED_COUNTS):
         raise ServiceUnavailable("The queue changed while entering (a reset, or counts being rebuilt); try again.")
     created = bool(int(reply[3]))
     if access is not None:

@@ -88,22 +88,32 @@ def _text(value: bytes | str | None) -> str | None:
     return value.decode() if isinstance(value, bytes) else value
 
 
+def _read_after_any_draw(facts: DateFacts, key: str, *, now: int) -> tuple[str | None, str | None]:
+    """The date's `drawn` mark and one more of its keys, in one round trip. A read after the opening
+    that finds no draw draws first (whoever comes first draws), and then reads again."""
+    drawn_key = QueueKeys(facts.concert_date_id).drawn
+
+    def read() -> tuple[str | None, str | None]:
+        pipe = get_redis().pipeline(transaction=False)
+        pipe.get(drawn_key)
+        pipe.get(key)
+        drawn, value = pipe.execute()
+        return _text(drawn), _text(value)
+
+    drawn, value = read()
+    opens_ms = ms_from_datetime(facts.booking_opens_at)
+    if drawn is None and now >= opens_ms:
+        run_draw(concert_date_id=facts.concert_date_id, opens_ms=opens_ms, now=now)
+        drawn, value = read()
+    return drawn, value
+
+
 def published_draw(facts: DateFacts) -> PublishedDraw:
     """The date's draw as the public sees it: the commitment once the pre-queue has opened (fixing the
     secret if nobody has yet), the secret, the time and the number of entrants once drawn. A read
     after the opening draws if nothing else has yet (whoever comes first draws)."""
-    keys = QueueKeys(facts.concert_date_id)
-    now = now_ms()
-    opens_ms = ms_from_datetime(facts.booking_opens_at)
-    pipe = get_redis().pipeline(transaction=False)
-    pipe.get(keys.drawn)
-    pipe.get(keys.secret)
-    drawn, secret = (_text(value) for value in pipe.execute())
-    if drawn is None and now >= opens_ms:
-        run_draw(concert_date_id=facts.concert_date_id, opens_ms=opens_ms, now=now)
-        pipe.get(keys.drawn)
-        pipe.get(keys.secret)
-        drawn, secret = (_text(value) for value in pipe.execute())
+    now, opens_ms = now_ms(), ms_from_datetime(facts.booking_opens_at)
+    drawn, secret = _read_after_any_draw(facts, QueueKeys(facts.concert_date_id).secret, now=now)
     queue_opens_ms = opens_ms - settings.QUEUE_PREQUEUE_SECONDS * 1000
     if drawn is None and secret is None and now >= queue_opens_ms:
         secret = secret_for(facts.concert_date_id)
@@ -122,17 +132,7 @@ def published_draw(facts: DateFacts) -> PublishedDraw:
 def published_order(facts: DateFacts) -> str | None:
     """The drawn keys, one a line in drawn order; None before the draw. A read after the opening
     draws if nothing else has yet."""
-    keys = QueueKeys(facts.concert_date_id)
-    pipe = get_redis().pipeline(transaction=False)
-    pipe.exists(keys.drawn)
-    pipe.get(keys.order)
-    drawn, order = pipe.execute()
-    now, opens_ms = now_ms(), ms_from_datetime(facts.booking_opens_at)
-    if not drawn and now >= opens_ms:
-        run_draw(concert_date_id=facts.concert_date_id, opens_ms=opens_ms, now=now)
-        pipe.exists(keys.drawn)
-        pipe.get(keys.order)
-        drawn, order = pipe.execute()
+    drawn, order = _read_after_any_draw(facts, QueueKeys(facts.concert_date_id).order, now=now_ms())
     if not drawn:
         return None
-    return _text(order) or ""
+    return order or ""

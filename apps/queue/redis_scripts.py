@@ -62,6 +62,9 @@ NO_POSITION = -1
 # ENTER's answer when the seat counts are missing and it would have to place a newcomer: nothing was
 # done; Python rebuilds the counts and runs ENTER again.
 NEED_COUNTS = "NEED_COUNTS"
+# ENTER's answer when the draw key was made with another secret than the stored one: nothing was done;
+# Python fetches the secret and runs ENTER again.
+STALE = "STALE"
 
 # Each script's text, with its KEYS, ARGV and reply, is in lua/<name>.lua beside this module; those
 # that place buyers share the functions of lua/common.lua.
