@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from apps.common.error_codes import ErrorCode
 from apps.common.exceptions import ApplicationError, Conflict
+from apps.queue.keys import iso_utc
 from apps.reservations import selectors as reservation_selectors
 from apps.reservations import services as reservations
 from apps.reservations.models import ReservationStatus
@@ -100,5 +101,5 @@ def check_in(*, code: str, staff: Any) -> Ticket:
     raise Conflict(
         ErrorCode.ALREADY_CHECKED_IN,
         "This ticket has been checked in already.",
-        details={"checked_in_at": ticket.checked_in_at.isoformat().replace("+00:00", "Z")},
+        details={"checked_in_at": iso_utc(ticket.checked_in_at)},
     )
