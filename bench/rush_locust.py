@@ -18,6 +18,7 @@ A 429 or 503 is honoured (Retry-After) and retried a bounded number of times.
 
 from __future__ import annotations
 
+import base64
 import bisect
 import json
 import os
@@ -52,6 +53,18 @@ _layouts: dict[str, list[dict[str, Any]]] = {}
 # A waiting buyer told to come back in this many seconds or more drops its idle connection first
 # (browsers drop idle ones; nginx closes them after its keepalive_timeout of 30 s anyway).
 IDLE_CLOSE_SECONDS = 20.0
+# As the page does (apps/web/static/web/lib/api.js): an access token this close to expiry is renewed
+# before a request rather than after the request's 401.
+RENEW_BEFORE_SECONDS = 120.0
+
+
+def seconds_left(access: str) -> float:
+    """Seconds until the access token's `exp` (read from its payload, not verified)."""
+    try:
+        payload = access.split(".")[1]
+        return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))["exp"] - time.time()
+    except (IndexError, ValueError, KeyError, TypeError):
+        return float("inf")
 
 
 _profiler = None
@@ -165,6 +178,12 @@ class Buyer(FastHttpUser):
              json_body: Any = None, tries: int = 6) -> Any:  # fmt: skip
         """One request; honours 429/503 Retry-After up to `tries` times; returns the response."""
         for _ in range(tries):
+            if (
+                "Authorization" in (headers or {})
+                and self.buyer.get("refresh")
+                and seconds_left(self.access) < RENEW_BEFORE_SECONDS
+            ):
+                headers = {**headers, **self.refresh_access()}
             with self.client.request(method, path, name=name, headers=headers, json=json_body,
                                      catch_response=True) as response:  # fmt: skip
                 code = response.status_code

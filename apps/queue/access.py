@@ -92,15 +92,15 @@ class AccessCheck:
     def of(cls, request: Any, *, throttle_scope: str | None = None) -> AccessCheck:
         """For a request authenticated by QueueJWTAuthentication; `throttle_scope` names the rate
         limits (per user and per IP) the request counts against, if any."""
-        claims = request.auth.payload
         windows: Sequence[Window | None] = (
             UserAndIPRateThrottle().windows(request, throttle_scope) if throttle_scope else ()
         )
-        return cls(
-            revocation_keys=revocation_keys(claims),
-            issued_at=issued_at(claims),
-            windows=tuple(w for w in windows if w is not None),
-        )
+        return cls.of_claims(request.auth.payload, windows=tuple(w for w in windows if w is not None))
+
+    @classmethod
+    def of_claims(cls, claims: dict[str, Any], *, windows: tuple[Window, ...] = ()) -> AccessCheck:
+        """For a validated access token's claims (QueueJWTAuthentication checked them)."""
+        return cls(revocation_keys=revocation_keys(claims), issued_at=issued_at(claims), windows=windows)
 
     def queue(self, pipe: Pipeline) -> None:
         """Add the check's commands to a pipeline (their replies go to `enforce`)."""

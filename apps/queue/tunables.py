@@ -32,4 +32,10 @@ TUNABLES = (
         "QUEUE_HEARTBEAT_TIMEOUT_SECONDS", 540, "a waiter silent this long loses the place (polls ≤ ⅓ of it apart)"
     ),
     tunable("QUEUE_POLL_BUDGET", 150, unit="req/s", meaning="polls a second one date's waiting room is paced to cost"),
+    tunable(
+        "QUEUE_STATUS_FAST_PATH",
+        True,
+        unit="",
+        meaning="status polls answered before the other middlewares and DRF's dispatch (same answer, less CPU)",
+    ),
 )

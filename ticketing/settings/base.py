@@ -72,6 +72,7 @@ MIDDLEWARE = [
     "apps.common.middleware.MetricsMiddleware",
     "apps.common.middleware.AllowedHostMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "apps.queue.status_fast_path.QueueStatusFastPathMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",

@@ -68,3 +68,41 @@ test("a refused refresh logs out once and answers 401", async () => {
   assert.deepEqual(remote.refreshes, ["refresh-1"]);
   assert.equal(stored.get("access"), undefined);
 });
+
+function jwtExpiringIn(seconds) {
+  const payload = Buffer.from(JSON.stringify({ exp: Date.now() / 1000 + seconds })).toString("base64url");
+  return `header.${payload}.signature`;
+}
+
+test("an access token about to expire is renewed before the request, with no 401 in between", async () => {
+  const remote = server();
+  const calls = [];
+  const fetchOf = remote.fetch;
+  globalThis.fetch = (path, init) => {
+    calls.push(path);
+    return fetchOf(path, init);
+  };
+  stored.clear();
+  stored.set("access", jwtExpiringIn(30));
+  stored.set("refresh", "refresh-1");
+
+  const answers = await Promise.all(["/a", "/b"].map((path) => api("GET", path)));
+
+  assert.deepEqual(answers.map((answer) => answer.status), [200, 200]);
+  assert.deepEqual(remote.refreshes, ["refresh-1"]);
+  assert.deepEqual(calls, ["/api/auth/refresh", "/a", "/b"]);
+});
+
+test("an access token with time left is sent as it is", async () => {
+  const remote = server();
+  remote.live = jwtExpiringIn(600);
+  globalThis.fetch = remote.fetch;
+  stored.clear();
+  stored.set("access", remote.live);
+  stored.set("refresh", "refresh-1");
+
+  const answer = await api("GET", "/a");
+
+  assert.equal(answer.status, 200);
+  assert.deepEqual(remote.refreshes, []);
+});

@@ -1,6 +1,6 @@
 // The public API, as any other client sees it: the same endpoints, headers and error codes.
 
-import { accessToken, forgetTokens, refreshToken, saveTokens } from "./session.js";
+import { accessSecondsLeft, accessToken, forgetTokens, refreshToken, saveTokens } from "./session.js";
 
 export const MESSAGES = {
   NOT_AUTHENTICATED: "Please log in again.",
@@ -70,7 +70,13 @@ async function rotateTokens() {
   return true;
 }
 
-// One request: JSON in and out, the access token refreshed once on a 401, errors in API.md's shape.
+// An access token this close to its expiry is renewed before a request, not after the request's 401:
+// a waiting room polls for longer than an access token lives, and a poll answered 401 is a wasted
+// request on both sides.
+export const RENEW_BEFORE_SECONDS = 120;
+
+// One request: JSON in and out, the access token renewed when it is about to expire and refreshed once
+// on a 401, errors in API.md's shape.
 // `headers` adds request headers (If-None-Match), `cache` is fetch's cache mode, and `anonymous` sends
 // no Authorization (public, cacheable resources). With `accept` (an image type, say) a successful
 // answer's `data` is its text; errors are JSON all the same.
@@ -78,6 +84,9 @@ export async function api(method, path, options = {}) {
   const { body, queueToken, idempotencyKey, headers: extra, cache = "default", anonymous, retried, accept } = options;
   const headers = { Accept: accept ? `${accept}, application/json` : "application/json", ...extra };
   if (body !== undefined) headers["Content-Type"] = "application/json";
+  if (!anonymous && refreshToken() && path !== "/api/auth/refresh" && accessSecondsLeft() < RENEW_BEFORE_SECONDS) {
+    await refreshTokens();
+  }
   const access = anonymous ? null : accessToken();
   if (access) headers.Authorization = `Bearer ${access}`;
   if (queueToken) headers["X-Queue-Token"] = queueToken;

@@ -7,6 +7,18 @@ export const accessToken = () => store.getItem("access");
 export const refreshToken = () => store.getItem("refresh");
 export const loggedIn = () => Boolean(accessToken());
 
+// Seconds the access token has left, from its `exp` claim (read, not verified: the server verifies it),
+// or Infinity when the token is not a readable JWT.
+export function accessSecondsLeft(now = Date.now()) {
+  try {
+    const payload = accessToken().split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
+    const { exp } = JSON.parse(atob(payload));
+    return Number.isFinite(exp) ? exp - now / 1000 : Infinity;
+  } catch {
+    return Infinity;
+  }
+}
+
 // Login, signup and refresh all answer `{access, refresh}`; the old refresh token no longer works.
 export function saveTokens({ access, refresh }) {
   store.setItem("access", access);
