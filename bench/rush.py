@@ -88,6 +88,7 @@ class Scenario:
     web_servers: int = 1
     celery_workers: int = 1
     web_workers: int = 5  # gunicorn.conf.py's default on 2 cores: 2 x cores + 1
+    crowd_workers: int = 2  # behind nginx: the waiting room's own gunicorn workers (deploy/nginx's crowd upstream)
     proxy: str | None = None  # "nginx": buyers reach gunicorn through deploy/nginx (scripts/nginx.py)
     faults: bool = False  # scripts/faults.py: own Redis and MariaDB, crashed and restarted during the sale
     best_available_share: float = 0.7
@@ -401,7 +402,13 @@ def run_mode(mode: str, scenario: Scenario) -> Outcome:
         env = {**env, "PROMETHEUS_MULTIPROC_DIR": metrics_dir}
         with (
             celery(env, scenario.celery_workers) as celery_processes,
-            web_tier(env, servers=scenario.web_servers, workers=scenario.web_workers, proxy=scenario.proxy) as base,
+            web_tier(
+                env,
+                servers=scenario.web_servers,
+                workers=scenario.web_workers,
+                proxy=scenario.proxy,
+                crowd_workers=scenario.crowd_workers if scenario.proxy == "nginx" else 0,
+            ) as base,
         ):
             # The clock starts once every process is up (and Locust has had time to import), so that a
             # slow start never eats into the pre-queue; nothing has read the date's opening yet.
@@ -878,6 +885,9 @@ def parse() -> tuple[Scenario, list[str]]:
     parser.add_argument("--web-servers", type=int, default=1)
     parser.add_argument("--celery-workers", type=int, default=1)
     parser.add_argument("--web-workers", type=int, default=5, help="gunicorn sync workers per server")
+    parser.add_argument("--crowd-workers", type=int, default=2,
+                        help="behind nginx: gunicorn sync workers of the waiting room's own (status polls and "
+                             "entries; 0: they share the web workers)")  # fmt: skip
     parser.add_argument("--proxy", choices=["none", "nginx", "both"], default="none",
                         help="nginx: Debian's nginx with deploy/nginx in front of the web servers; "
                              "both: every mode direct and through nginx, side by side")  # fmt: skip
@@ -900,7 +910,8 @@ def parse() -> tuple[Scenario, list[str]]:
     if args.sellout_slo is not None:
         slo_overrides["sellout_seconds"] = args.sellout_slo
     common = {"best_available_share": args.best_available_share, "db_name": args.db_name,
-              "redis_db": args.redis_db, "profile_loadgen": args.profile_loadgen}  # fmt: skip
+              "redis_db": args.redis_db, "profile_loadgen": args.profile_loadgen,
+              "crowd_workers": args.crowd_workers}  # fmt: skip
     if args.short:
         # The budget leaves room after the sell-out gate for one hold TTL, so seats abandoned late come back
         # while buyers are still there to take them.

@@ -46,11 +46,14 @@ def gunicorn(
 
 
 @contextmanager
-def web_tier(env: dict[str, str], *, servers: int = 1, workers: int = 2, proxy: str | None = None) -> Iterator[str]:
+def web_tier(
+    env: dict[str, str], *, servers: int = 1, workers: int = 2, proxy: str | None = None, crowd_workers: int = 0
+) -> Iterator[str]:
     """One gunicorn, or `servers` gunicorns on their own ports behind HAProxy (round robin, HTTP
     keep-alive to the backends) — what a deployment with several web machines looks like.
     proxy="nginx": the gunicorn(s) behind Debian's nginx with the production config (deploy/nginx),
-    as buyers reach the service in production."""
+    as buyers reach the service in production; with `crowd_workers`, the waiting room's polls and
+    entries go to a gunicorn of that many workers of their own (nginx's crowd upstream)."""
     if proxy == "nginx":
         from contextlib import ExitStack
 
@@ -60,8 +63,15 @@ def web_tier(env: dict[str, str], *, servers: int = 1, workers: int = 2, proxy: 
         with ExitStack() as stack:
             backends = [stack.enter_context(gunicorn(env, workers=workers)) for _ in range(max(servers, 1))]
             upstream = ",".join(url.removeprefix("http://") for url in backends)
-            yield stack.enter_context(nginx_proxy(upstream=upstream, port=free_port(), workers=2))
+            crowd = (
+                stack.enter_context(gunicorn(env, workers=crowd_workers)).removeprefix("http://")
+                if crowd_workers
+                else None
+            )
+            yield stack.enter_context(nginx_proxy(upstream=upstream, port=free_port(), workers=2, crowd_upstream=crowd))
         return
+    if crowd_workers:
+        raise ValueError("a crowd of its own needs proxy='nginx' (its routing is nginx's)")
     if proxy not in (None, "none"):
         raise ValueError(f"unknown proxy {proxy!r}")
     if servers <= 1:

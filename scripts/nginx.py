@@ -80,27 +80,35 @@ def nginx_binary() -> str:
     return found
 
 
-def render_site(*, upstream: str, listen: str, static_root: Path) -> str:
-    """The site config with its three settings filled in; nginx's own $variables are left alone.
-    `upstream` may name several servers, comma-separated (one `server` line each)."""
-    servers = [server.strip() for server in upstream.split(",") if server.strip()]
+def _servers(upstream: str) -> str:
+    return "\n".join(f"    server {server.strip()};" for server in upstream.split(",") if server.strip())
+
+
+def render_site(*, upstream: str, listen: str, static_root: Path, crowd_upstream: str | None = None) -> str:
+    """The site config with its settings filled in; nginx's own $variables are left alone. `upstream`
+    (and `crowd_upstream`, the waiting room's web workers: `upstream` when not given) may name several
+    servers, comma-separated (one `server` line each)."""
     values = {
-        "TICKETING_UPSTREAM": servers[0],
+        "TICKETING_UPSTREAM": "__upstream__",
+        "TICKETING_CROWD_UPSTREAM": "__crowd__",
         "TICKETING_LISTEN": listen,
         "TICKETING_STATIC_ROOT": str(static_root.resolve()),
     }
     site = string.Template(TEMPLATE.read_text()).safe_substitute(values)
-    if len(servers) > 1:
-        site = site.replace(f"    server {servers[0]};\n", "".join(f"    server {server};\n" for server in servers), 1)
-    return site
+    site = site.replace("    server __upstream__;", _servers(upstream), 1)
+    return site.replace("    server __crowd__;", _servers(crowd_upstream or upstream), 1)
 
 
-def write_config(workdir: Path, *, upstream: str, port: int, static_root: Path, workers: int = 1) -> Path:
+def write_config(
+    workdir: Path, *, upstream: str, port: int, static_root: Path, workers: int = 1, crowd_upstream: str | None = None
+) -> Path:
     """Write nginx.conf and ticketing.conf into `workdir` (readable by nginx's unprivileged workers)."""
     workdir.mkdir(parents=True, exist_ok=True)
     os.chmod(workdir, 0o755)
     (workdir / "ticketing.conf").write_text(
-        render_site(upstream=upstream, listen=f"127.0.0.1:{port}", static_root=static_root)
+        render_site(
+            upstream=upstream, listen=f"127.0.0.1:{port}", static_root=static_root, crowd_upstream=crowd_upstream
+        )
     )
     mime = f"include {MIME_TYPES};" if MIME_TYPES.exists() else ""
     config = workdir / "nginx.conf"
@@ -120,13 +128,22 @@ def check_config(config: Path) -> subprocess.CompletedProcess:
 
 @contextmanager
 def nginx_proxy(
-    *, upstream: str, port: int, static_root: Path | None = None, workers: int = 1, workdir: Path | None = None
+    *,
+    upstream: str,
+    port: int,
+    static_root: Path | None = None,
+    workers: int = 1,
+    workdir: Path | None = None,
+    crowd_upstream: str | None = None,
 ) -> Iterator[str]:
-    """Run nginx on 127.0.0.1:`port` in front of `upstream` until the block ends; yields its base URL."""
+    """Run nginx on 127.0.0.1:`port` in front of `upstream` (and the waiting room's `crowd_upstream`,
+    `upstream` when not given) until the block ends; yields its base URL."""
     own_dir = workdir is None
     workdir = Path(tempfile.mkdtemp(prefix="ticketing-nginx-")) if workdir is None else workdir
     static_root = static_root if static_root is not None else ROOT / "staticfiles"
-    config = write_config(workdir, upstream=upstream, port=port, static_root=static_root, workers=workers)
+    config = write_config(
+        workdir, upstream=upstream, port=port, static_root=static_root, workers=workers, crowd_upstream=crowd_upstream
+    )
     checked = check_config(config)
     if checked.returncode != 0:
         raise RuntimeError(f"nginx rejected the config:\n{checked.stderr}")
@@ -154,9 +171,14 @@ def main() -> int:
     parser.add_argument("--port", type=int, required=True, help="loopback port nginx listens on")
     parser.add_argument("--static-root", type=Path, default=ROOT / "staticfiles")
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--crowd-upstream", help="host:port of the waiting room's web workers (default: --upstream)")
     args = parser.parse_args()
     with nginx_proxy(
-        upstream=args.upstream, port=args.port, static_root=args.static_root, workers=args.workers
+        upstream=args.upstream,
+        port=args.port,
+        static_root=args.static_root,
+        workers=args.workers,
+        crowd_upstream=args.crowd_upstream,
     ) as base:
         print(f"nginx at {base} -> {args.upstream} (Ctrl-C stops it)", flush=True)
         try:

@@ -62,7 +62,9 @@ def test_nginx_is_the_only_public_entrance(compose):
     template = nginx["volumes"][0].split(":")[0]
     assert (ROOT / template).is_file()
     assert nginx["environment"]["TICKETING_UPSTREAM"] == "web:8000"
-    assert services["web"]["command"] == ["gunicorn", "ticketing.wsgi", "-c", "gunicorn.conf.py"]
+    assert nginx["environment"]["TICKETING_CROWD_UPSTREAM"] == "crowd:8000"
+    for web in ("web", "crowd"):
+        assert services[web]["command"] == ["gunicorn", "ticketing.wsgi", "-c", "gunicorn.conf.py"]
 
 
 def test_nginx_is_sized_for_an_on_sales_crowd(compose):

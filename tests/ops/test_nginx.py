@@ -16,7 +16,7 @@ import pytest
 from scripts.nginx import check_config, nginx_proxy, render_site, write_config
 from scripts.ports import free_port
 
-from .conftest import Upstream
+from .conftest import Recorder, Upstream
 
 pytestmark = pytest.mark.skipif(
     shutil.which("nginx") is None and not Path("/usr/sbin/nginx").exists(),
@@ -112,6 +112,44 @@ def test_static_files_are_served_by_nginx(proxied):
 def test_several_upstreams_get_a_server_line_each():
     site = render_site(upstream="127.0.0.1:8001,127.0.0.1:8002", listen="80", static_root=Path("/srv/static"))
     assert "    server 127.0.0.1:8001;\n    server 127.0.0.1:8002;\n" in site
+
+
+def test_the_crowd_is_the_main_upstream_unless_it_has_its_own():
+    same = render_site(upstream="web:8000", listen="80", static_root=Path("/srv/static"))
+    assert same.count("    server web:8000;") == 2
+    split = render_site(upstream="web:8000", listen="80", static_root=Path("/srv/static"), crowd_upstream="crowd:8000")
+    assert split.count("    server web:8000;") == split.count("    server crowd:8000;") == 1
+
+
+def test_the_waiting_rooms_polls_and_entries_go_to_the_crowds_workers():
+    """Status polls and entries (and leaving the line: the same path) reach the crowd's upstream, with
+    the same headers as everything else; holds, payments and the seat map reach the main one."""
+    web, crowd = Upstream(("127.0.0.1", 0), Recorder), Upstream(("127.0.0.1", 0), Recorder)
+    for upstream in (web, crowd):
+        upstream.seen = []
+        threading.Thread(target=upstream.serve_forever, daemon=True).start()
+    port = free_port()
+    try:
+        with nginx_proxy(
+            upstream=f"127.0.0.1:{web.server_port}", port=port, crowd_upstream=f"127.0.0.1:{crowd.server_port}"
+        ):
+            request(port, "GET", "/api/queue/status?concert_id=1&concert_date_id=2", headers={"X-Request-ID": "p-1"})
+            request(port, "POST", "/api/queue", body=b"{}", headers={"Content-Type": "application/json"})
+            request(port, "POST", "/api/reservations", body=b"{}", headers={"Content-Type": "application/json"})
+            request(port, "POST", "/api/payments", body=b"{}", headers={"Content-Type": "application/json"})
+            request(port, "GET", "/api/concerts/1/dates/2/seat-status")
+    finally:
+        web.shutdown()
+        crowd.shutdown()
+    assert [seen["path"] for seen in crowd.seen] == ["/api/queue/status?concert_id=1&concert_date_id=2", "/api/queue"]
+    assert [seen["path"] for seen in web.seen] == [
+        "/api/reservations",
+        "/api/payments",
+        "/api/concerts/1/dates/2/seat-status",
+    ]
+    poll = crowd.seen[0]["headers"]
+    assert poll["X-Request-ID"] == "p-1" and poll["X-Forwarded-For"] == "127.0.0.1"
+    assert poll["X-Request-Start"].startswith("t=")
 
 
 def test_the_benchmarks_web_tier_behind_nginx_serves_the_app(tmp_path):
