@@ -97,6 +97,11 @@ class Scenario:
     db_name: str = "bench_rush"
     redis_db: int = 11
     profile_loadgen: bool = False
+    # Auto admission's bound on admitted buyers per date (QUEUE_MAX_ACTIVE; the controller moves below it).
+    # None: the product's default of 660, a date of a few thousand seats. A date of 10,000 seats selling
+    # at 100 a second has ~500 buyers between admission and payment and, at 15 % abandoning, ~900 whose
+    # abandoned hold keeps their place until QUEUE_ACTIVE_IDLE_SECONDS: an operator bounds it at seats ÷ 5.
+    max_active: int | None = None
 
     @property
     def lead(self) -> float:
@@ -512,6 +517,8 @@ def mode_settings(mode: str, scenario: Scenario) -> dict[str, str]:
     }  # fmt: skip
     if mode == "fixed":
         settings.update(QUEUE_ADMIT_INTERVAL_SECONDS="10", QUEUE_ADMIT_BATCH="110", QUEUE_MAX_ACTIVE="660")
+    elif scenario.max_active:
+        settings["QUEUE_MAX_ACTIVE"] = str(scenario.max_active)
     # Every buyer comes from this one address: the per-IP limits would see one giant office behind NAT.
     for scope in ("LOGIN", "REFRESH", "QUEUE_ENTER", "HOLD", "PAY", "REFRESH_IP", "QUEUE_ENTER_IP", "HOLD_IP", "PAY_IP",
                   "ANON_IP"):  # fmt: skip
@@ -899,6 +906,9 @@ def parse() -> tuple[Scenario, list[str]]:
     parser.add_argument("--p99-slo", type=float, default=None,
                         help="gate: seconds of p99 for every endpoint but login, after the opening's first 30 s "
                              "(default 1; 2 in the arena)")  # fmt: skip
+    parser.add_argument("--max-active", type=int, default=None,
+                        help="auto admission's QUEUE_MAX_ACTIVE (default: seats / 5, at least 660; the short run "
+                             "keeps the product's 660)")  # fmt: skip
     parser.add_argument("--profile-loadgen", action="store_true",
                         help="run Locust under cProfile and print where its CPU went (slows the generator)")  # fmt: skip
     parser.add_argument("--db-name", default="bench_rush", help="the scratch MariaDB database (dropped after)")
@@ -927,7 +937,8 @@ def parse() -> tuple[Scenario, list[str]]:
     scenario = Scenario(buyers=args.buyers, seats=args.seats, prequeue_seconds=args.prequeue_seconds,
                         after_seconds=args.after_seconds, time_scale=args.time_scale, hold_ttl=args.hold_ttl,
                         budget=budget, web_servers=args.web_servers, celery_workers=args.celery_workers,
-                        web_workers=args.web_workers, slo=slo, faults=args.faults, **common)  # fmt: skip
+                        web_workers=args.web_workers, slo=slo, faults=args.faults,
+                        max_active=args.max_active or max(660, args.seats // 5), **common)  # fmt: skip
     return scenario, variants(["fixed", "auto"] if args.admission == "both" else [args.admission], args.proxy)
 
 
