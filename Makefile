@@ -86,6 +86,7 @@ bench-all: bench
 	$(PY) bench/rush.py --short --web-servers 2 --celery-workers 2
 	$(PY) bench/observability_cost.py
 	$(PY) bench/proxy_cost.py
+	$(PY) bench/worker_model.py
 
 lint: $(VENV)/.dev-installed
 	$(VENV)/bin/ruff check .

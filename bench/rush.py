@@ -907,8 +907,8 @@ def parse() -> tuple[Scenario, list[str]]:
                         help="gate: seconds of p99 for every endpoint but login, after the opening's first 30 s "
                              "(default 1; 2 in the arena)")  # fmt: skip
     parser.add_argument("--max-active", type=int, default=None,
-                        help="auto admission's QUEUE_MAX_ACTIVE (default: seats / 5, at least 660; the short run "
-                             "keeps the product's 660)")  # fmt: skip
+                        help="auto admission's QUEUE_MAX_ACTIVE (default: the product's 660; docs/PERFORMANCE.md "
+                             "measured 2,000 on the full rush)")  # fmt: skip
     parser.add_argument("--profile-loadgen", action="store_true",
                         help="run Locust under cProfile and print where its CPU went (slows the generator)")  # fmt: skip
     parser.add_argument("--db-name", default="bench_rush", help="the scratch MariaDB database (dropped after)")
@@ -938,7 +938,7 @@ def parse() -> tuple[Scenario, list[str]]:
                         after_seconds=args.after_seconds, time_scale=args.time_scale, hold_ttl=args.hold_ttl,
                         budget=budget, web_servers=args.web_servers, celery_workers=args.celery_workers,
                         web_workers=args.web_workers, slo=slo, faults=args.faults,
-                        max_active=args.max_active or max(660, args.seats // 5), **common)  # fmt: skip
+                        max_active=args.max_active, **common)  # fmt: skip
     return scenario, variants(["fixed", "auto"] if args.admission == "both" else [args.admission], args.proxy)
 
 

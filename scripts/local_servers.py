@@ -20,9 +20,10 @@ VENV_BIN = Path(sys.executable).parent
 @contextmanager
 def gunicorn(
     env: dict[str, str], *, workers: int = 2, app: str = "ticketing.wsgi", port: int | None = None,
-    cwd: Path = ROOT,
+    cwd: Path = ROOT, worker_class: str = "sync", threads: int = 1,
 ) -> Iterator[str]:  # fmt: skip
-    """A gunicorn serving the checkout at `cwd` (this one by default; another to compare against)."""
+    """A gunicorn serving the checkout at `cwd` (this one by default; another to compare against), with
+    `workers` processes of `worker_class` ("gthread": `threads` threads each, keeping connections alive)."""
     port = port or free_port()
     # gunicorn.conf.py (read from the project root) writes the JSON access log, as in production; it goes
     # to a file here so that a benchmark's own figures stay readable.
@@ -31,7 +32,7 @@ def gunicorn(
     log = open(logs / f"gunicorn-{port}.log", "wb")  # noqa: SIM115 (closed with the process)
     process = subprocess.Popen(
         [str(VENV_BIN / "gunicorn"), app, "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
-         "--worker-class", "sync", "--log-level", "warning"],
+         "--worker-class", worker_class, "--threads", str(threads), "--log-level", "warning"],
         env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
