@@ -276,6 +276,8 @@ class Sampler(threading.Thread):
         self.busy: tuple[float, float] | None = None
 
     def run(self) -> None:
+        from redis.exceptions import RedisError
+
         from apps.common.redis import get_redis
         from apps.queue.keys import QueueKeys
 
@@ -283,22 +285,30 @@ class Sampler(threading.Thread):
         self.cpu_sample()
         highest, tick = float("-inf"), 0
         while not self.stopped.wait(1.0):
-            # The line's newcomers (a place behind everyone seen so far) every second, the whole line every
-            # 15 s: reading 20,000 members each second would cost Redis, whose CPU the run charges the server.
-            if tick % 15 == 0:
-                waiting = redis.zrange(keys.waiting, 0, -1, withscores=True)
-            else:
-                waiting = redis.zrangebyscore(keys.waiting, f"({highest}", "+inf", withscores=True)
-            tick += 1
-            for member, score in waiting:
-                self.outcome.scores.setdefault(int(member), score)
-                highest = max(highest, score)
-            self.outcome.samples.append({"t": time.time() - self.t0, "waiting": redis.zcard(keys.waiting),
-                                         "prequeue": redis.scard(keys.prequeue),
-                                         "active": redis.zcard(keys.active)})  # fmt: skip
+            try:
+                highest, tick = self.line_sample(redis, keys, highest, tick)
+            except RedisError:  # Redis restarted under --faults: this second has no line sample, CPU still counts
+                tick += 1
             self.cpu_sample()
         self.cpu_sample()
         self.outcome.cpu = self.cpu_totals()
+
+    def line_sample(self, redis: Any, keys: Any, highest: float, tick: int) -> tuple[float, int]:
+        """One second's sample of the line; returns the highest score seen and the next tick."""
+        # The line's newcomers (a place behind everyone seen so far) every second, the whole line every
+        # 15 s: reading 20,000 members each second would cost Redis, whose CPU the run charges the server.
+        if tick % 15 == 0:
+            waiting = redis.zrange(keys.waiting, 0, -1, withscores=True)
+        else:
+            waiting = redis.zrangebyscore(keys.waiting, f"({highest}", "+inf", withscores=True)
+        tick += 1
+        for member, score in waiting:
+            self.outcome.scores.setdefault(int(member), score)
+            highest = max(highest, score)
+        self.outcome.samples.append({"t": time.time() - self.t0, "waiting": redis.zcard(keys.waiting),
+                                     "prequeue": redis.scard(keys.prequeue),
+                                     "active": redis.zcard(keys.active)})  # fmt: skip
+        return highest, tick
 
     def cpu_sample(self) -> None:
         """Every second, each process's CPU time so far: a process that ends during the run (gunicorn

@@ -244,3 +244,18 @@ def test_a_flood_of_logins_beyond_the_queue_is_refused_by_nginx_in_the_api_shape
     response, data = refused[0]
     assert response.getheader("Retry-After") == "1"
     assert json.loads(data)["error"]["code"] == "THROTTLED"
+
+
+@pytest.mark.parametrize("path", ["/api/payments", "/api/queue/status", "/api/auth/login"])
+def test_no_worker_answering_is_a_503_in_the_api_shape_with_retry_after(tmp_path, path):
+    """A web worker killed mid-request (or none listening) is nginx's own 502: buyers get the API's 503
+    SERVICE_UNAVAILABLE with Retry-After, on every route (the login route has error pages of its own)."""
+    dead = f"127.0.0.1:{free_port()}"  # nothing listens there
+    with nginx_proxy(upstream=dead, port=free_port(), static_root=tmp_path, workdir=tmp_path / "nginx") as base:
+        port = int(base.rsplit(":", 1)[1])
+        response, data = request(port, "POST", path, body=b"{}", headers={"Content-Type": "application/json"})
+    assert response.status == 503
+    assert response.getheader("Retry-After") == "2"
+    assert response.getheader("Content-Type") == "application/json"
+    assert len(response.getheader("X-Request-ID")) == 32
+    assert json.loads(data)["error"]["code"] == "SERVICE_UNAVAILABLE"

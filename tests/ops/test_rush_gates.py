@@ -98,6 +98,7 @@ def test_a_run_that_meets_every_goal_passes_every_gate():
         ({"peak_seats_per_minute": 5_999}, "peak seats per minute"),
         ({"server_cpu_seconds": 151.0}, "server CPU per seat sold"),
         ({"sold": 0}, "server CPU per seat sold"),
+        ({"server_cpu_seconds": 0.0}, "server CPU per seat sold"),  # not measured is no pass
         ({"booking_window_p95_ms": [300.0] * 94 + [1_500.0] * 6}, "booking-path p95"),
         ({"booking_window_p95_ms": [300.0] * 99 + [3_001.0]}, "booking-path p95"),
         ({"told_sold_out_in_time": 7_919}, "waiting buyers told SOLD_OUT"),
