@@ -8,7 +8,7 @@ The latency is what the buyer waits: the time in Django plus, behind the proxy, 
 request queued for a free web worker. nginx stamps each request with `X-Request-Start: t=<epoch
 seconds>` (deploy/nginx); when the web worker is saturated, requests wait there and not in Django,
 and a controller that saw only the time in Django would go on admitting buyers into seconds of
-queueing (the full rush did). The header is believed only behind a trusted proxy (NUM_PROXIES > 0),
+queueing. The header is believed only behind a trusted proxy (NUM_PROXIES > 0),
 which overwrites whatever a client sent."""
 
 from __future__ import annotations
