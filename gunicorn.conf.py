@@ -4,9 +4,9 @@
 
 Knobs from the environment: PORT (8000), BIND_HOST (127.0.0.1; the container sets 0.0.0.0),
 WEB_CONCURRENCY (worker processes, default 2 * cores + 1), GUNICORN_TIMEOUT (30 s), GUNICORN_ACCESS_LOG.
-Sync workers are meant to sit behind a buffering proxy (deploy/nginx); measured against gthread workers
-with upstream keep-alive by bench/worker_model.py (docs/PERFORMANCE.md), they serve holds and polls as
-fast or faster on this CPU-bound app.
+Sync workers are meant to sit behind a buffering proxy (deploy/nginx). Against gthread workers with
+upstream keep-alive (bench/worker_model.py, docs/PERFORMANCE.md) threads won nothing on this CPU-bound
+app: two sync workers served holds and polls faster than two gthread workers of four threads.
 """
 
 import multiprocessing

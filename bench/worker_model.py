@@ -12,8 +12,8 @@ database and Redis db; wrk drives, in rotated order each round, three rows per m
 - POST /api/reservations of 2 disjoint seats, every request another buyer's (a hold: the booking
   path's Redis round trip, its transaction, its after-commit work).
 Each row shows its median round and its ratio to the sync model's floor of the same round. The
-default models: "sync 2" (the rush's booking tier), "sync 5" (gunicorn.conf.py's default on 2 cores,
-2 * cores + 1) and "gthread 2x4". gevent is not offered: mysqlclient is C and blocks the whole
+default models: "sync 2" (the rush's crowd tier; the other HTTP benchmarks' server), "sync 5"
+(gunicorn.conf.py's default on 2 cores, 2 * cores + 1, and the rush's booking tier) and "gthread 2x4". gevent is not offered: mysqlclient is C and blocks the whole
 worker's hub on every statement (and on a row-lock wait), so a gevent worker would serve one booking
 at a time while advertising many.
 Scratch database `bench_workers`, Redis db --redis-db (default 9; flushed before and after).
