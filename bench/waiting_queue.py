@@ -118,7 +118,7 @@ def cpu_breakdown(main: Any, repeat: int = 300) -> None:
     from rest_framework.request import Request
     from rest_framework.test import APIRequestFactory
 
-    from apps.queue import api
+    from apps.queue import api, waiting_room
     from apps.queue.access import AccessCheck, QueueJWTAuthentication
     from apps.queue.services import queue_status
 
@@ -128,14 +128,14 @@ def cpu_breakdown(main: Any, repeat: int = 300) -> None:
             "HTTP_AUTHORIZATION": bearer(user)["Authorization"]}
     )  # fmt: skip
     request = Request(raw, authenticators=[QueueJWTAuthentication()])
-    target, access = api._target(request.query_params), AccessCheck.of(request)
+    target, access = waiting_room.target(request.query_params), AccessCheck.of(request)
     state = queue_status(user_id=user, **target, access=access)
     steps = {
         "JWT check (as the bare floor's)": lambda: QueueJWTAuthentication().authenticate(Request(raw)),
-        "query validation": lambda: api._target(request.query_params),
+        "query validation": lambda: waiting_room.target(request.query_params),
         "revocation keys (AccessCheck.of)": lambda: AccessCheck.of(request),
         "queue_status (one round trip)": lambda: queue_status(user_id=user, **target, access=access),
-        "response body": lambda: api._respond(state),
+        "response body": lambda: waiting_room.respond(state, api.STATE),
     }
     blocks: dict[str, list[float]] = {name: [] for name in steps}
     for _ in range(9):

@@ -1,12 +1,15 @@
-"""The seat map's stored bodies over HTTP, for the catalogue's public layout view and the queue's
-gated seat views: the views only pick the representation (gzip or not), answer 304 to a matching
-`If-None-Match` and set the headers; and the OpenAPI description of all that."""
+"""The seat map's stored bodies over HTTP, for the public layout view and the admitted buyers' seat
+views: the views only pick the representation (gzip or not), answer 304 to a matching
+`If-None-Match` and set the headers; and the OpenAPI description of all that. `MapVersionInGateTrip`
+reads the map's version in the queue gate's round trip, for the gated views that read or change it."""
 
 from django.http import HttpResponse, HttpResponseNotModified
 from django.utils.http import parse_etags
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
+from redis.client import Pipeline
 from rest_framework.request import Request
 
+from apps.common.queue_gate import QueueGated
 from apps.common.schema import request_header
 
 from . import seat_map
@@ -67,3 +70,18 @@ def response_headers(cache_control: str) -> list[OpenApiParameter]:
 NOT_MODIFIED = OpenApiResponse(description="Not modified: the `If-None-Match` copy is current. No body.")
 LAYOUT_CACHE_CONTROL = "public, max-age=300"
 PRIVATE_CACHE_CONTROL = "private, no-cache"  # the browser keeps it and revalidates every time
+
+
+class MapVersionInGateTrip(QueueGated):
+    """A gated view that serves or changes a date's seat map: the map's version travels in the
+    queue gate's round trip (`queue_reads`) instead of a round trip of its own."""
+
+    def queue_reads(self, pipe: Pipeline, concert_date_id: int) -> None:
+        seat_map.queue_version_read(pipe, concert_date_id)
+
+    def map_version(self, concert_date_id: int) -> int | None:
+        """The version read in the gate's round trip (None: not read; the seat map reads it then)."""
+        access = self.queue_access
+        if access is None or not access.read_replies:
+            return None
+        return seat_map.version_from_reply(concert_date_id, access.read_replies[0])

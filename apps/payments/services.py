@@ -1,8 +1,8 @@
-"""Paying for a hold from the wallet, and cancelling a reservation (refunding a paid one).
+"""Paying for a hold from the wallet, and undoing a paid booking that is cancelled (the refund).
 
-Both span reservations, the wallet and the queue, so they live here, in the app on top: the
-reservations app supplies the steps (`lock_own_reservation`, `confirm_reservation`,
-`cancel_live_reservation`) and never calls back."""
+A payment spans reservations, the wallet, tickets and the queue, so it lives here, in the app on top:
+the reservations app supplies the steps (`lock_own_reservation`, `confirm_reservation`) and never
+imports this one; its `cancel_reservation` calls `undo_booking`, registered at start-up (apps.py)."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from apps.common.exceptions import Conflict
 from apps.concerts.selectors import date_facts
 from apps.queue import services as queue
 from apps.reservations import services as reservations
-from apps.reservations.models import Reservation, ReservationStatus
+from apps.reservations.models import Reservation
 from apps.tickets import services as tickets
 
 from .effects import PAYMENT_COMPLETED, PAYMENT_REFUNDED
@@ -79,20 +79,13 @@ def pay_for_reservation(*, user: Any, reservation_id: int) -> tuple[Payment, Any
     return payment, balance
 
 
-@retry_on_lock_conflict
-def cancel_reservation(*, user: Any, reservation_id: int) -> Reservation:
-    """Cancel one of the user's reservations. A live hold frees its seats; a paid booking is also
-    refunded to the wallet (ledger REFUND, payment REFUNDED, an e-mail after commit), until
-    REFUND_CUTOFF_HOURS before the show, and its tickets are voided. Raises NOT_FOUND (also for another user's reservation) and
-    INVALID_STATE (409: already ended, or too close to the show)."""
-    now = timezone.now()
-    with transaction.atomic():
-        reservation = reservations.lock_own_reservation(user=user, reservation_id=reservation_id)
-        if reservation.effective_status(now) == ReservationStatus.CONFIRMED:
-            _refund_payment(reservation=reservation, now=now)
-            tickets.void_tickets(reservation_id=reservation.pk, now=now)
-        reservations.cancel_live_reservation(reservation=reservation, now=now)
-    return reservation
+def undo_booking(*, reservation: Reservation, now: dt.datetime) -> None:
+    """What cancelling a paid booking also undoes (registered with the reservations app, which calls it
+    with the reservation locked in its cancelling transaction): the payment is refunded to the wallet
+    (ledger REFUND, payment REFUNDED, an e-mail after commit), until REFUND_CUTOFF_HOURS before the show
+    (INVALID_STATE after), and its tickets are voided."""
+    _refund_payment(reservation=reservation, now=now)
+    tickets.void_tickets(reservation_id=reservation.pk, now=now)
 
 
 def _refund_payment(*, reservation: Reservation, now: dt.datetime) -> None:

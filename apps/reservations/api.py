@@ -1,6 +1,8 @@
+"""The reservation endpoints: the line's reservation token, holds (picked seats or best available),
+a buyer's reservations, and cancelling one."""
+
 from django.conf import settings
 from drf_spectacular.utils import extend_schema
-from redis.client import Pipeline
 from rest_framework import generics, serializers, status
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
@@ -9,19 +11,69 @@ from rest_framework.views import APIView
 
 from apps.common.error_codes import ErrorCode
 from apps.common.schema import ID, QUEUE_TOKEN_PARAMETER, JsonInput, UniqueIdListField
-from apps.common.throttling import PER_USER_AND_IP
 from apps.common.views import ValidatedInputMixin
-from apps.concerts import seat_map
-from apps.queue.permissions import BookingWriteAuthMixin, QueueTokenRequired
+from apps.concerts.seat_map_http import MapVersionInGateTrip
+from apps.queue import services as queue
+from apps.queue.access import require_verified_email
+from apps.queue.models import QueueStatus
+from apps.queue.waiting_room import (
+    SEATS_AVAILABLE_HELP,
+    SEATS_HELD_HELP,
+    STATUS_HELP,
+    QueueTargetSerializer,
+    WaitingRoomApi,
+    respond,
+    shared,
+    target,
+)
 
 from . import selectors, services
 from .serializers import ReservationSerializer
 
 
-class ReservationListCreateApi(BookingWriteAuthMixin, ValidatedInputMixin, generics.GenericAPIView):
-    """GET lists the caller's reservations; POST holds seats (needs the date's queue token)."""
+class ReservationTokenSerializer(serializers.Serializer):
+    user_id = serializers.IntegerField()
+    concert_id = serializers.IntegerField()
+    concert_date_id = serializers.IntegerField()
+    status = serializers.ChoiceField(choices=QueueStatus.choices, help_text=STATUS_HELP)
+    position = serializers.IntegerField(allow_null=True)
+    token = serializers.CharField(allow_null=True)
+    expiry_time = serializers.DateTimeField(allow_null=True, source="expires_at")
+    seats_available = serializers.IntegerField(min_value=0, help_text=SEATS_AVAILABLE_HELP)
+    seats_held = serializers.IntegerField(min_value=0, help_text=SEATS_HELD_HELP)
+
+
+TOKEN = shared(ReservationTokenSerializer())
+
+
+class ReservationTokenApi(WaitingRoomApi):
+    """`POST /api/reservations/token` (docs/API.md): enter (or stay in) the line and get its state, the
+    token's expiry as `expiry_time`."""
+
+    throttle_scope = "queue_enter"
+    error_codes = (
+        ErrorCode.BOOKING_CLOSED,
+        ErrorCode.SOLD_OUT,
+        ErrorCode.THROTTLED,
+        ErrorCode.EMAIL_NOT_VERIFIED,
+    )  # AccessCheck: THROTTLED
+
+    @extend_schema(
+        request=QueueTargetSerializer, responses={200: ReservationTokenSerializer}, operation_id="reservation_token"
+    )
+    def post(self, request: Request) -> Response:
+        entry = target(request.data)
+        require_verified_email(request)
+        state = queue.enter_queue(user_id=request.user.id, **entry, access=self.access(request, limited=True))
+        return respond(state, TOKEN)
+
+
+class ReservationListCreateApi(MapVersionInGateTrip, ValidatedInputMixin, generics.GenericAPIView):
+    """GET lists the caller's reservations; POST holds seats (needs the date's queue token: the queue
+    gate, which also reads the seat map's version in its round trip)."""
 
     serializer_class = ReservationSerializer
+    queue_gated_methods = frozenset({"POST"})
     throttle_scope = "hold"
     error_codes = {
         "post": (
@@ -29,20 +81,10 @@ class ReservationListCreateApi(BookingWriteAuthMixin, ValidatedInputMixin, gener
             ErrorCode.NOT_ENOUGH_SEATS,
             ErrorCode.BOOKING_CLOSED,
             ErrorCode.HOLD_LIMIT_REACHED,
-            ErrorCode.THROTTLED,  # counted with the queue token check (BookingWriteAuthMixin)
+            ErrorCode.THROTTLED,  # counted in the queue gate's round trip
         )
     }
-    read_replies: list | None = None  # set by QueueTokenRequired: the replies of `queue_reads`
-
-    def get_permissions(self):
-        if self.request.method == "POST":
-            return [IsAuthenticated(), QueueTokenRequired()]
-        return [IsAuthenticated()]
-
-    def get_throttles(self):
-        if self.booking_write:  # counted in the queue token check's round trip (BookingWriteAuthMixin)
-            return []
-        return [throttle() for throttle in PER_USER_AND_IP] if self.request.method == "POST" else []
+    permission_classes = [IsAuthenticated]
 
     def get_queryset(self):
         return selectors.reservations_of(user=self.request.user)
@@ -92,10 +134,6 @@ class ReservationListCreateApi(BookingWriteAuthMixin, ValidatedInputMixin, gener
     def get_queue_concert_date_id(self, request: Request) -> int:
         return self.get_input(request)["concert_date_id"]
 
-    def queue_reads(self, pipe: Pipeline, concert_date_id: int) -> None:
-        """The seat map's version travels in the queue token's round trip (QueueTokenRequired)."""
-        seat_map.queue_version_read(pipe, concert_date_id)
-
     @extend_schema(
         request=InputSerializer,
         responses={201: ReservationSerializer},
@@ -105,9 +143,7 @@ class ReservationListCreateApi(BookingWriteAuthMixin, ValidatedInputMixin, gener
     def post(self, request: Request) -> Response:
         data = self.get_input(request)
         concert_date_id = data["concert_date_id"]
-        map_version = (
-            None if self.read_replies is None else seat_map.version_from_reply(concert_date_id, self.read_replies[0])
-        )
+        map_version = self.map_version(concert_date_id)
         if "quantity" in data:
             reservation = services.hold_best_available(
                 user=request.user,
@@ -127,5 +163,17 @@ class ReservationListCreateApi(BookingWriteAuthMixin, ValidatedInputMixin, gener
 class ReservationDetailApi(APIView):
     @extend_schema(responses={200: ReservationSerializer}, operation_id="reservations_retrieve")
     def get(self, request: Request, reservation_id: int) -> Response:
+        reservation = selectors.get_reservation(user=request.user, reservation_id=reservation_id)
+        return Response(ReservationSerializer(reservation).data)
+
+
+class ReservationCancelApi(APIView):
+    """Cancels a hold, or a paid booking with a refund to the wallet."""
+
+    error_codes = (ErrorCode.INVALID_STATE,)
+
+    @extend_schema(request=None, responses={200: ReservationSerializer}, operation_id="reservations_cancel")
+    def post(self, request: Request, reservation_id: int) -> Response:
+        services.cancel_reservation(user=request.user, reservation_id=reservation_id)
         reservation = selectors.get_reservation(user=request.user, reservation_id=reservation_id)
         return Response(ReservationSerializer(reservation).data)

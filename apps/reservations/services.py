@@ -18,6 +18,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
@@ -415,6 +416,36 @@ def cancel_live_reservation(*, reservation: Reservation, now: dt.datetime) -> No
     _end_reservation(reservation, ReservationStatus.CANCELLED, now)
     if status == ReservationStatus.HELD:
         metrics.hold_cancelled()
+
+
+# What cancelling a paid booking also undoes (its payment's refund, its tickets), in the cancelling
+# transaction: the payments app, above this one in the layers, registers it at start-up
+# (PaymentsConfig.ready), so this app never imports it.
+_undo_booking: Callable[..., None] | None = None
+
+
+def set_booking_undo(undo: Callable[..., None]) -> None:
+    """Register `undo(reservation=, now=)`, called with a CONFIRMED reservation locked, before it is
+    cancelled; it raises to refuse the cancellation (the transaction then rolls back)."""
+    global _undo_booking
+    _undo_booking = undo
+
+
+@retry_on_lock_conflict
+def cancel_reservation(*, user: Any, reservation_id: int) -> Reservation:
+    """Cancel one of the user's reservations. A live hold frees its seats; a paid booking is also
+    undone by the registered undo (the payments app: a refund to the wallet until REFUND_CUTOFF_HOURS
+    before the show, its tickets voided). Raises NOT_FOUND (also for another user's reservation) and
+    INVALID_STATE (409: already ended, or too close to the show)."""
+    now = timezone.now()
+    with transaction.atomic():
+        reservation = lock_own_reservation(user=user, reservation_id=reservation_id)
+        if reservation.effective_status(now) == ReservationStatus.CONFIRMED:
+            if _undo_booking is None:
+                raise ImproperlyConfigured("Nothing undoes a paid booking: apps.payments registers it when installed.")
+            _undo_booking(reservation=reservation, now=now)
+        cancel_live_reservation(reservation=reservation, now=now)
+    return reservation
 
 
 def own_reservation_lock(

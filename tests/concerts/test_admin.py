@@ -9,7 +9,6 @@ from django.utils import timezone
 
 from apps.concerts import services
 from apps.concerts.models import Concert, ConcertDate, Inventory, Seat, Venue
-from apps.payments import services as payments
 from apps.reservations import services as reservations
 from tests.factories import LAYOUT, ConcertFactory, UserFactory, make_date, seat_ids
 from tests.helpers import remaining_seats
@@ -144,7 +143,7 @@ class TestDates:
         date = make_date()
         user = UserFactory()
         reservation = reservations.hold_seats(user=user, concert_date_id=date.pk, seat_ids=seat_ids(date, 1))
-        payments.cancel_reservation(user=user, reservation_id=reservation.pk)
+        reservations.cancel_reservation(user=user, reservation_id=reservation.pk)
         assert not Seat.objects.filter(concert_date=date).exclude(status="AVAILABLE").exists()
         response = staff.post(f"/admin/concerts/concertdate/{date.pk}/delete/", {"post": "yes"})
         assert response.status_code == 200 and b"Cannot delete concert date" in response.content

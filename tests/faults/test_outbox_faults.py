@@ -82,7 +82,7 @@ def test_redis_and_the_broker_down_at_commit_then_back_every_effect_happens_once
 
         # The outage: every booking still commits (nothing waits on Redis or the broker).
         payments.pay_for_reservation(user=buyer, reservation_id=hold.pk)
-        payments.cancel_reservation(user=canceller, reservation_id=booking.pk)
+        reservations.cancel_reservation(user=canceller, reservation_id=booking.pk)
         assert reservations.release_expired_holds() == 1
         owed = Counter(OutboxEvent.objects.values_list("kind", flat=True))
         assert owed == {"payments.completed": 1, "payments.refunded": 1, "concerts.seat_map_changed": 3}

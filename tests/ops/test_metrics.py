@@ -76,14 +76,14 @@ def test_expiry_cancellation_and_refund_are_counted(metrics_client):
     before = scrape(metrics_client)
     expiring = reservations.hold_seats(user=user, concert_date_id=date.pk, seat_ids=seat_ids(date, 1))
     cancelled = reservations.hold_seats(user=user, concert_date_id=date.pk, seat_ids=seat_ids(date, 2)[1:])
-    payments.cancel_reservation(user=user, reservation_id=cancelled.pk)
+    reservations.cancel_reservation(user=user, reservation_id=cancelled.pk)
     released = reservations.release_expired_holds(
         reservation_ids=[expiring.pk], now=timezone.now() + dt.timedelta(hours=1)
     )
     assert released == 1
     booked = reservations.hold_seats(user=user, concert_date_id=date.pk, seat_ids=seat_ids(date, 4)[3:])
     payments.pay_for_reservation(user=user, reservation_id=booked.pk)
-    payments.cancel_reservation(user=user, reservation_id=booked.pk)
+    reservations.cancel_reservation(user=user, reservation_id=booked.pk)
 
     after = scrape(metrics_client)
     assert moved(before, after, "ticketing_holds_total", event="made") == 3

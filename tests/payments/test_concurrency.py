@@ -127,7 +127,7 @@ def test_cancel_racing_payment_settles_one_way():
     def act(i: int):
         user, reservation = pairs[i // 2]
         if i % 2:
-            return payments.cancel_reservation(user=user, reservation_id=reservation.pk)
+            return reservations.cancel_reservation(user=user, reservation_id=reservation.pk)
         return payments.pay_for_reservation(user=user, reservation_id=reservation.pk)
 
     results = run_in_threads(20, act)

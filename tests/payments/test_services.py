@@ -27,12 +27,12 @@ class TestCancel:
     def test_cancelling_a_hold_frees_its_seats(self, concert_date, user):
         ids = seat_ids(concert_date, 2)
         reservation = reservations.hold_seats(user=user, concert_date_id=concert_date.pk, seat_ids=ids)
-        cancelled = payments.cancel_reservation(user=user, reservation_id=reservation.pk)
+        cancelled = reservations.cancel_reservation(user=user, reservation_id=reservation.pk)
         assert cancelled.status == "CANCELLED"
         assert seat_statuses(ids) == ["AVAILABLE", "AVAILABLE"]
         assert remaining_seats(concert_date) == concert_date.total_seats
         with pytest.raises(ApplicationError) as exc:
-            payments.cancel_reservation(user=user, reservation_id=reservation.pk)
+            reservations.cancel_reservation(user=user, reservation_id=reservation.pk)
         assert exc.value.code == "INVALID_STATE"
 
     def test_another_users_reservation_is_not_found(self, concert_date, user):
@@ -40,7 +40,7 @@ class TestCancel:
             user=user, concert_date_id=concert_date.pk, seat_ids=seat_ids(concert_date, 1)
         )
         with pytest.raises(NotFound):
-            payments.cancel_reservation(user=UserFactory(), reservation_id=reservation.pk)
+            reservations.cancel_reservation(user=UserFactory(), reservation_id=reservation.pk)
         reservation.refresh_from_db()
         assert reservation.status == "HELD"
 
@@ -51,7 +51,7 @@ class TestCancel:
         )
         payments.pay_for_reservation(user=user, reservation_id=reservation.pk)
         with django_capture_on_commit_callbacks(execute=True):
-            payments.cancel_reservation(user=user, reservation_id=reservation.pk)
+            reservations.cancel_reservation(user=user, reservation_id=reservation.pk)
         user.refresh_from_db()
         assert user.balance == Decimal("100000.00")
         refund = WalletTransaction.objects.get(kind="REFUND")
@@ -69,7 +69,7 @@ class TestCancel:
         payments.pay_for_reservation(user=user, reservation_id=reservation.pk)
         balance_before = type(user).objects.get(pk=user.pk).balance
         with pytest.raises(ApplicationError) as exc:
-            payments.cancel_reservation(user=user, reservation_id=reservation.pk)
+            reservations.cancel_reservation(user=user, reservation_id=reservation.pk)
         assert exc.value.code == "INVALID_STATE"
         assert type(user).objects.get(pk=user.pk).balance == balance_before
         reservation.refresh_from_db()

@@ -1,5 +1,6 @@
-"""QueueTokenRequired through DRF's real request cycle and the project's exception handler: every
-rejection is 403 QUEUE_TOKEN_REQUIRED, and a Redis outage is 503, never a silent allow or deny."""
+"""The queue gate (apps/queue/gate.py) through DRF's real request cycle and the project's exception
+handler, on a view that declares it (`QueueGated`): every rejection is 403 QUEUE_TOKEN_REQUIRED, a
+Redis outage is 503, never a silent allow or deny, and the gate's permission only reads its verdict."""
 
 import json
 
@@ -10,18 +11,17 @@ from rest_framework.test import APIRequestFactory, force_authenticate
 from rest_framework.views import APIView
 
 from apps.accounts.authentication import ClaimsUser
+from apps.common.queue_gate import QueueGated
 from apps.queue import services, tokens
+from apps.queue.gate import QueueTokenRequired
 from apps.queue.keys import now_ms
-from apps.queue.permissions import QueueTokenRequired
 from tests.helpers import assert_error, redis_unreachable
 
 DATE, OTHER_DATE, USER, OTHER_USER = 41, 42, 7, 8
 
 
-class ProtectedApi(APIView):
+class ProtectedApi(QueueGated, APIView):
     """A stand-in for the seat map, hold and payment views: the date comes from the query string."""
-
-    permission_classes = [QueueTokenRequired]
 
     def get_queue_concert_date_id(self, request):
         raw = request.query_params.get("date")
@@ -94,3 +94,22 @@ def test_redis_down_is_503_not_a_denial():
     with redis_unreachable():
         response = call(token=grant.token)
     assert_error(response, 503, "SERVICE_UNAVAILABLE")
+
+
+def test_the_permission_reads_the_gates_verdict_and_nothing_else(monkeypatch):
+    """Without the gate's admission the permission refuses, even with a valid token: it looks at no
+    token and sends nothing to Redis itself."""
+    grant = services.issue_access_token(user_id=USER, concert_date_id=DATE)
+    monkeypatch.setattr(ProtectedApi, "check_permissions", APIView.check_permissions)  # the gate step skipped
+    monkeypatch.setattr(ProtectedApi, "get_permissions", lambda self: [QueueTokenRequired()])
+    assert_error(call(token=grant.token), 403, "QUEUE_TOKEN_REQUIRED")
+
+
+def test_an_ungated_method_keeps_the_views_own_classes():
+    class PartlyGated(ProtectedApi):
+        queue_gated_methods = frozenset({"POST"})
+
+    request = APIRequestFactory().get("/protected", {"date": DATE})
+    force_authenticate(request, user=ClaimsUser({"user_id": USER}))
+    response = PartlyGated.as_view()(request)
+    assert (response.status_code, response.data) == (200, {"ok": True})

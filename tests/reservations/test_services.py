@@ -11,9 +11,10 @@ from apps.common.exceptions import ApplicationError, NotFound
 from apps.concerts import choosing, seat_map
 from apps.concerts.models import INVENTORY_SHARD_BLOCK, Seat
 from apps.concerts.selectors import date_facts
-from apps.payments.services import cancel_reservation, pay_for_reservation
+from apps.payments.services import pay_for_reservation
 from apps.reservations import services
 from apps.reservations.models import Reservation, ReservationItem
+from apps.reservations.services import cancel_reservation
 from tests.factories import UserFactory, make_date, seat_ids
 from tests.helpers import funded_user, remaining_seats, seat_statuses
 

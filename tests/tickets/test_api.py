@@ -56,7 +56,7 @@ def test_a_held_reservation_has_no_tickets(db):
 def test_a_cancelled_booking_has_no_tickets_to_show(paid_booking):
     date = make_date()
     reservation = paid_booking(date, seat_ids(date, 1))
-    payments.cancel_reservation(user=reservation.user, reservation_id=reservation.pk)
+    reservations.cancel_reservation(user=reservation.user, reservation_id=reservation.pk)
     assert_error(login_client(reservation.user).get(tickets_url(reservation)), 409, "INVALID_STATE")
 
 

@@ -8,7 +8,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from django.core.management import CommandError, call_command
 
-from apps.payments import services as payments
+from apps.reservations import services as reservations
 from apps.tickets.models import Ticket
 from tests.factories import make_date, seat_ids
 
@@ -32,7 +32,7 @@ def test_every_issued_code_verifies_offline_with_only_the_exported_public_key(pa
     ids = seat_ids(date, 12)
     bookings = [paid_booking(date, ids[i : i + 4]) for i in range(0, 12, 4)]
     paid_booking(other_date, seat_ids(other_date, 2))
-    payments.cancel_reservation(user=bookings[0].user, reservation_id=bookings[0].pk)
+    reservations.cancel_reservation(user=bookings[0].user, reservation_id=bookings[0].pk)
     target = tmp_path / "door.json"
     call_command("checkin_export", str(date.pk), "--output", str(target))
     export = json.loads(target.read_text())

@@ -63,7 +63,7 @@ def test_a_refund_racing_the_issue_leaves_no_valid_ticket():
     def act(i):
         booking = bookings[i // 2]
         if i % 2:
-            return payments.cancel_reservation(user=booking.user, reservation_id=booking.pk)
+            return reservations.cancel_reservation(user=booking.user, reservation_id=booking.pk)
         return services.issue_tickets(reservation_id=booking.pk)
 
     results = run_in_threads(12, act)

@@ -9,7 +9,7 @@ from apps.common.exceptions import ApplicationError
 from apps.common.models import OutboxEvent
 from apps.common.outbox import relay
 from apps.payments import effects
-from apps.payments import services as payments
+from apps.reservations import services as reservations
 from apps.tickets import services as tickets
 from apps.tickets import signing
 from apps.tickets.models import Ticket, TicketStatus
@@ -58,7 +58,7 @@ def test_a_booking_cancelled_before_the_effect_runs_gets_no_tickets(paid_booking
     date = make_date()
     reservation = paid_booking(date, seat_ids(date, 2))
     Ticket.objects.all().delete()
-    payments.cancel_reservation(user=reservation.user, reservation_id=reservation.pk)
+    reservations.cancel_reservation(user=reservation.user, reservation_id=reservation.pk)
     assert tickets.issue_tickets(reservation_id=reservation.pk) == 0
     assert not Ticket.objects.exists()
 
@@ -69,7 +69,7 @@ def test_a_refund_voids_the_bookings_tickets(paid_booking, staff):
     other = paid_booking(date, seat_ids(date, 3)[2:])
     first = Ticket.objects.filter(reservation=reservation).first()
     code = signing.sign_code(ticket_id=first.pk, concert_date_id=date.pk, seat_id=first.seat_id)
-    payments.cancel_reservation(user=reservation.user, reservation_id=reservation.pk)
+    reservations.cancel_reservation(user=reservation.user, reservation_id=reservation.pk)
     assert set(Ticket.objects.filter(reservation=reservation).values_list("status", flat=True)) == {"VOID"}
     assert set(Ticket.objects.filter(reservation=other).values_list("status", flat=True)) == {"VALID"}
     with pytest.raises(ApplicationError) as raised:

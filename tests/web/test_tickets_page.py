@@ -59,7 +59,7 @@ def test_staff_check_tickets_in_at_the_door(new_page, live_server, hall_date):
     buyer = UserFactory()
     kept = paid_booking(hall_date, buyer, 1)
     refunded = paid_booking(hall_date, buyer, 1)
-    payments.cancel_reservation(user=buyer, reservation_id=refunded.pk)
+    reservations.cancel_reservation(user=buyer, reservation_id=refunded.pk)
     valid_code = code_of(Ticket.objects.get(reservation=kept))
     void_code = code_of(Ticket.objects.get(reservation=refunded))
     staff = UserFactory(role="STAFF")

@@ -118,7 +118,7 @@ def test_a_sold_out_date_says_so_and_checks_again_on_request(new_page, live_serv
     expect(page.locator("#sold-out-text")).to_contain_text("Still sold out at")
 
     # A refund puts seats back: "Check again" finds the place kept.
-    payments.cancel_reservation(user=seller, reservation_id=sold.pk)
+    reservations.cancel_reservation(user=seller, reservation_id=sold.pk)
     page.get_by_role("button", name="Check again").click()
     expect(page.locator("#position")).to_have_text("#1")
     expect(page.locator("#sold-out")).to_be_hidden()

@@ -81,7 +81,6 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "apps.common.csp.HtmlCSPMiddleware",
-    "apps.queue.middleware.BookingPathMiddleware",
     "apps.common.middleware.ApiErrorMiddleware",
     "apps.common.middleware.ReplicaReadsMiddleware",
 ]
@@ -241,6 +240,8 @@ EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
 REQUIRE_VERIFIED_EMAIL = env.bool("REQUIRE_VERIFIED_EMAIL", default=not DEBUG)
 
 # --- DRF / JWT / OpenAPI ---------------------------------------------------------------------
+# What checks the queue access token of the views that declare `QueueGated` (apps/common/queue_gate.py).
+QUEUE_GATE = "apps.queue.gate.QueueGate"
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["apps.accounts.authentication.JWTAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],

@@ -1,0 +1,129 @@
+"""A view declares here that it serves admitted buyers only: its requests of `queue_gated_methods`
+need the concert date's queue access token (`X-Queue-Token`).
+
+The view says which date a request is about (`get_queue_concert_date_id`) and, if it wants, what it
+reads from Redis in the gate's round trip (`queue_reads`; the replies are in
+`view.queue_access.read_replies`). What the gate checks, and how, is the waiting room's: the class
+named by `settings.QUEUE_GATE` gives the authentication and the permission of gated requests and
+runs their two explicit steps:
+
+- `admit`, once the user is authenticated and before the permissions are checked: the token and its
+  record, the access token's revocation, the view's rate limits (`throttle_scope`) and the view's
+  reads, in one Redis round trip; the outcome is `view.queue_access`;
+- `finish`, once the answer is decided: what the waiting room records of a request it let through.
+
+The gate's permission then only reads `view.queue_access`. Naming the gate by a setting lets the
+catalogue, below the queue in the apps' layers, declare a gated view without importing the queue.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from functools import cache
+from typing import Any, ClassVar, Protocol
+
+from django.conf import settings
+from django.http import HttpResponseBase
+from django.utils.module_loading import import_string
+from redis.client import Pipeline
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.request import Request
+
+
+@dataclass(frozen=True, kw_only=True)
+class QueueAccess:
+    """The gate's verdict on one request: the date it is about (None when no token was required),
+    whether it may go on (its queue token is the buyer's live one, or none was required), the replies
+    of the view's `queue_reads` (empty when none were read), and when the request reached the view
+    (wall clock and `perf_counter`, for its latency)."""
+
+    concert_date_id: int | None
+    admitted: bool
+    read_replies: tuple[Any, ...] = ()
+    started_at: float
+    started_perf: float
+
+
+class QueueGate(Protocol):
+    authentication_class: type
+    permission_class: type
+
+    def admit(
+        self, request: Request, view: QueueGated, *, token_required: bool, started_at: float, started_perf: float
+    ) -> QueueAccess:
+        """The explicit check of a gated request (raises 401, 404, 429 or 503 on its own); without
+        `token_required`, the access token's revocation and the rate limits only."""
+        ...
+
+    def finish(self, request: Request, response: HttpResponseBase, access: QueueAccess) -> None:
+        """After the answer of an admitted request."""
+        ...
+
+
+@cache
+def queue_gate() -> QueueGate:
+    return import_string(settings.QUEUE_GATE)()
+
+
+class QueueGated:
+    """Mix into an APIView whose `queue_gated_methods` need the date's queue access token. The gated
+    requests authenticate and are permitted by the gate's classes and counted against the view's
+    `throttle_scope` in the gate's round trip (not by DRF's throttles); other methods keep the view's."""
+
+    queue_gated_methods: ClassVar[frozenset[str] | None] = None  # None: every method
+    throttle_scope: str | None = None
+    queue_access: QueueAccess | None = None
+
+    def get_queue_concert_date_id(self, request: Request) -> int | None:
+        """The concert date the request is about (None: none it could be; raise 404 for an unknown one)."""
+        raise NotImplementedError
+
+    def queue_reads(self, pipe: Pipeline, concert_date_id: int) -> None:
+        """Commands the view wants answered in the gate's round trip (none by default)."""
+
+    def queue_token_required(self, request: Request) -> bool:
+        """Whether this gated request needs the queue token (a view may spare one it can answer
+        without, e.g. a payment's replayed answer), once the user is known."""
+        return True
+
+    @property
+    def queue_gated(self) -> bool:
+        request = getattr(self, "request", None)  # Django's View.setup sets it before DRF's dispatch
+        methods = self.queue_gated_methods
+        return request is not None and (methods is None or request.method in methods)
+
+    def get_authenticators(self) -> list:
+        if self.queue_gated:
+            return [queue_gate().authentication_class()]
+        return super().get_authenticators()  # type: ignore[misc]
+
+    def get_permissions(self) -> list:
+        if self.queue_gated:
+            return [IsAuthenticated(), queue_gate().permission_class()]
+        return super().get_permissions()  # type: ignore[misc]
+
+    def get_throttles(self) -> list:
+        return [] if self.queue_gated else super().get_throttles()  # type: ignore[misc]
+
+    def initialize_request(self, request: Any, *args: Any, **kwargs: Any) -> Request:
+        self._started = (time.time(), time.perf_counter())
+        return super().initialize_request(request, *args, **kwargs)  # type: ignore[misc]
+
+    def check_permissions(self, request: Request) -> None:
+        if self.queue_gated and request.user and request.user.is_authenticated:
+            started_at, started_perf = self._started
+            self.queue_access = queue_gate().admit(
+                request,
+                self,
+                token_required=self.queue_token_required(request),
+                started_at=started_at,
+                started_perf=started_perf,
+            )
+        super().check_permissions(request)  # type: ignore[misc]
+
+    def finalize_response(self, request: Request, response: HttpResponseBase, *args: Any, **kwargs: Any) -> Any:
+        response = super().finalize_response(request, response, *args, **kwargs)  # type: ignore[misc]
+        if self.queue_access is not None and self.queue_access.admitted:
+            queue_gate().finish(request, response, self.queue_access)
+        return response

@@ -1,0 +1,169 @@
+"""The waiting room's gate in front of the booking path (the seat status and list, holds, payments):
+what `apps.common.queue_gate.QueueGated` views run, named by `settings.QUEUE_GATE`.
+
+`admit` checks a request's `X-Queue-Token` in one Redis round trip: the token's record and the
+buyer's idle deadline (the CHECK script, which counts the request as activity: the deadline moves on,
+or a buyer idle past it loses the place at once), the access token's revocation and the view's rate
+limits (`AccessCheck`, when the request authenticated with `QueueJWTAuthentication`) and the view's
+own reads (`queue_reads`). A request refused before that round trip (no queue token, an unknown date,
+a token refused in process) has its revocation checked first, in a round trip of its own: a revoked
+access token is 401 whatever else is wrong with the request, as when authentication checks it.
+
+`QueueTokenRequired`, the permission, reads the verdict and writes nothing.
+
+`finish` reports a write the gate let through (a hold, a payment) to the admission controller: its
+latency, whether it was shed (a 503: the database ran out of lock waits or is down) and, for one that
+succeeded, that the buyer's place is kept while the hold lives. The latency is what the buyer waits:
+the time since the request reached the view plus, behind the proxy, the time it queued for a free web
+worker. nginx stamps each request with `X-Request-Start: t=<epoch seconds>` (deploy/nginx); when the
+web workers are saturated, requests wait there and not in Django, and a controller that saw only the
+time in Django would go on admitting buyers into seconds of queueing. The header is believed only
+behind a trusted proxy (NUM_PROXIES > 0), which overwrites whatever a client sent.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponseBase
+from redis.client import Pipeline
+from redis.exceptions import RedisError
+from rest_framework.exceptions import PermissionDenied
+from rest_framework.permissions import BasePermission
+from rest_framework.request import Request
+
+from apps.common.error_codes import ErrorCode
+from apps.common.queue_gate import QueueAccess, QueueGated
+
+from .access import AccessCheck, QueueJWTAuthentication
+from .controller import record_booking_request
+from .keys import now_ms
+from .tokens import token_check
+
+logger = logging.getLogger(__name__)
+
+HEADER = "X-Queue-Token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+REQUEST_START_HEADER = "HTTP_X_REQUEST_START"
+# A stamp further back than this is a clock problem between the proxy and the worker, not a queue.
+MAX_QUEUED_MS = 60_000
+
+
+class QueueTokenMissing(PermissionDenied):
+    error_code = ErrorCode.QUEUE_TOKEN_REQUIRED
+    default_detail = "A valid queue access token for this concert date is required (X-Queue-Token)."
+
+
+class QueueTokenRequired(BasePermission):
+    """Lets a gated request through when the gate admitted it (`view.queue_access`); 403
+    QUEUE_TOKEN_REQUIRED otherwise. Reads the verdict only."""
+
+    error_code = ErrorCode.QUEUE_TOKEN_REQUIRED  # its refusal, for the OpenAPI schema (apps.common.schema)
+
+    def has_permission(self, request: Any, view: Any) -> bool:
+        access: QueueAccess | None = getattr(view, "queue_access", None)
+        if access is None or not access.admitted:
+            raise QueueTokenMissing()
+        return True
+
+
+class QueueGate:
+    authentication_class = QueueJWTAuthentication
+    permission_class = QueueTokenRequired
+
+    def admit(
+        self, request: Request, view: QueueGated, *, token_required: bool, started_at: float, started_perf: float
+    ) -> QueueAccess:
+        deferred = isinstance(request.successful_authenticator, QueueJWTAuthentication)
+        access = AccessCheck.of(request, throttle_scope=view.throttle_scope) if deferred else None
+
+        def verdict(concert_date_id: int | None, admitted: bool, replies: tuple = ()) -> QueueAccess:
+            return QueueAccess(
+                concert_date_id=concert_date_id,
+                admitted=admitted,
+                read_replies=replies,
+                started_at=started_at,
+                started_perf=started_perf,
+            )
+
+        if not token_required:
+            if access is not None:
+                access.check_now()
+            return verdict(None, True)
+        with _revocation_first(access):
+            token = request.headers.get(HEADER, "")
+            # Before the date is looked up (a 404, or a 400 for the body): without a token nothing else
+            # about the request matters, and the answer reveals nothing about any id.
+            concert_date_id = view.get_queue_concert_date_id(request) if token else None
+            check = (
+                None
+                if concert_date_id is None
+                else token_check(token=token, user_id=request.user.id, concert_date_id=concert_date_id)
+            )
+            if check is None:
+                raise QueueTokenMissing()
+        assert concert_date_id is not None
+        split = 0
+
+        def before(pipe: Pipeline) -> None:
+            nonlocal split
+            if access is not None:
+                access.queue(pipe)
+            split = len(pipe)
+            view.queue_reads(pipe, concert_date_id)
+
+        replies, valid = check.run_in_round_trip(before=before)
+        if access is not None:
+            access.enforce(replies[:split])  # 401 before 403: the token's own verdict comes first
+        return verdict(concert_date_id, valid, tuple(replies[split:]) if valid else ())
+
+    def finish(self, request: Request, response: HttpResponseBase, access: QueueAccess) -> None:
+        if access.concert_date_id is None or request.method in SAFE_METHODS:
+            return
+        # The proxy's stamp is read only for the writes reported, not on every request.
+        elapsed_ms = (
+            queued_ms(request._request, now=access.started_at) + (time.perf_counter() - access.started_perf) * 1000
+        )
+        succeeded = 200 <= response.status_code < 300
+        try:
+            record_booking_request(
+                concert_date_id=access.concert_date_id,
+                user_id=request.user.id,
+                ms=elapsed_ms,
+                shed=response.status_code == 503,
+                keep_place_until_ms=now_ms() + settings.HOLD_TTL_SECONDS * 1000 if succeeded else 0,
+            )
+        except RedisError:
+            # The answer is already decided; a lost sample must not turn it into an error.
+            logger.warning("could not report a booking-path request to the admission controller", exc_info=True)
+
+
+def queued_ms(request: HttpRequest, *, now: float) -> float:
+    """How long the request waited between the proxy and Django, from the proxy's X-Request-Start
+    (`t=1700000000.123`, seconds); 0 without a trusted proxy, a stamp, or a plausible one."""
+    if not settings.REST_FRAMEWORK.get("NUM_PROXIES"):
+        return 0.0
+    raw = request.META.get(REQUEST_START_HEADER, "").removeprefix("t=")
+    try:
+        started = float(raw)
+    except ValueError:
+        return 0.0
+    waited = (now - started) * 1000
+    return waited if 0 < waited <= MAX_QUEUED_MS else 0.0
+
+
+@contextmanager
+def _revocation_first(access: AccessCheck | None) -> Iterator[None]:
+    """A refusal raised in the block waits for the access token's revocation check, when it is
+    deferred to the gate: 401 for a revoked token, else the refusal."""
+    try:
+        yield
+    except Exception:
+        if access is not None:
+            access.check_now()
+        raise
