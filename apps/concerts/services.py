@@ -189,7 +189,8 @@ def set_seat_price(*, seat_id: int, price: Decimal) -> None:
     _announce_seat_change(concert_date_id)
     from .selectors import forget_dates
 
-    transaction.on_commit(forget_dates)  # this process sees the new layout at once, others within seconds
+    # This process sees the new layout at once, others within seconds.
+    run_on_commit(forget_dates, description="forgetting the cached date facts")
 
 
 @transaction.atomic

@@ -14,18 +14,9 @@ from apps.common.schema import ID, QUEUE_TOKEN_PARAMETER, JsonInput, UniqueIdLis
 from apps.common.views import ValidatedInputMixin
 from apps.concerts.seat_map_http import MapVersionInGateTrip
 from apps.queue import services as queue
+from apps.queue import waiting_room
 from apps.queue.access import require_verified_email
 from apps.queue.models import QueueStatus
-from apps.queue.waiting_room import (
-    SEATS_AVAILABLE_HELP,
-    SEATS_HELD_HELP,
-    STATUS_HELP,
-    QueueTargetSerializer,
-    WaitingRoomApi,
-    respond,
-    shared,
-    target,
-)
 
 from . import selectors, services
 from .serializers import ReservationSerializer
@@ -35,18 +26,18 @@ class ReservationTokenSerializer(serializers.Serializer):
     user_id = serializers.IntegerField()
     concert_id = serializers.IntegerField()
     concert_date_id = serializers.IntegerField()
-    status = serializers.ChoiceField(choices=QueueStatus.choices, help_text=STATUS_HELP)
+    status = serializers.ChoiceField(choices=QueueStatus.choices, help_text=waiting_room.STATUS_HELP)
     position = serializers.IntegerField(allow_null=True)
     token = serializers.CharField(allow_null=True)
     expiry_time = serializers.DateTimeField(allow_null=True, source="expires_at")
-    seats_available = serializers.IntegerField(min_value=0, help_text=SEATS_AVAILABLE_HELP)
-    seats_held = serializers.IntegerField(min_value=0, help_text=SEATS_HELD_HELP)
+    seats_available = serializers.IntegerField(min_value=0, help_text=waiting_room.SEATS_AVAILABLE_HELP)
+    seats_held = serializers.IntegerField(min_value=0, help_text=waiting_room.SEATS_HELD_HELP)
 
 
-TOKEN = shared(ReservationTokenSerializer())
+TOKEN = waiting_room.shared(ReservationTokenSerializer())
 
 
-class ReservationTokenApi(WaitingRoomApi):
+class ReservationTokenApi(waiting_room.WaitingRoomApi):
     """`POST /api/reservations/token` (docs/API.md): enter (or stay in) the line and get its state, the
     token's expiry as `expiry_time`."""
 
@@ -59,13 +50,15 @@ class ReservationTokenApi(WaitingRoomApi):
     )  # AccessCheck: THROTTLED
 
     @extend_schema(
-        request=QueueTargetSerializer, responses={200: ReservationTokenSerializer}, operation_id="reservation_token"
+        request=waiting_room.QueueTargetSerializer,
+        responses={200: ReservationTokenSerializer},
+        operation_id="reservation_token",
     )
     def post(self, request: Request) -> Response:
-        entry = target(request.data)
+        entry = waiting_room.target(request.data)
         require_verified_email(request)
         state = queue.enter_queue(user_id=request.user.id, **entry, access=self.access(request, limited=True))
-        return respond(state, TOKEN)
+        return waiting_room.respond(state, TOKEN)
 
 
 class ReservationListCreateApi(MapVersionInGateTrip, ValidatedInputMixin, generics.GenericAPIView):
