@@ -7,6 +7,7 @@ from decimal import Decimal
 from itertools import pairwise
 
 import pytest
+from django.core.management import CommandError, call_command
 from django.db import DataError, IntegrityError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -201,6 +202,15 @@ class TestSeatTransitions:
             mine = [seat for seat in concert_date.seats.all() if inventory_shard_of(seat.pk) == shard]
             assert (row.total, row.remaining) == (len(mine), sum(s.status == SeatStatus.AVAILABLE for s in mine))
         assert remaining_seats(concert_date) == available(concert_date) == 15
+
+    def test_the_operators_command_recounts_a_date(self, concert_date, capsys):
+        Seat.objects.filter(pk__in=seat_ids(concert_date)[:3]).update(status=SeatStatus.RESERVED)
+        assert remaining_seats(concert_date) == 20 != available(concert_date)
+        call_command("recount_inventory", "--date", str(concert_date.pk))
+        assert remaining_seats(concert_date) == available(concert_date) == 17
+        assert f"date {concert_date.pk}: inventory recounted" in capsys.readouterr().out
+        with pytest.raises(CommandError, match="No concert date"):
+            call_command("recount_inventory", "--date", str(concert_date.pk + 1000))
 
     def test_a_busy_inventory_row_is_a_503_not_a_lost_update(self, concert_date, monkeypatch):
         monkeypatch.setattr(services, "INVENTORY_VERSION_RETRIES", 0)
