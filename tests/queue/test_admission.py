@@ -396,6 +396,29 @@ class TestBookingPathReports:
         client.get(f"/api/concerts/{date.concert_id}/dates/{date.pk}/seats", HTTP_X_QUEUE_TOKEN=token)
         assert sum(int(c) for f, c in get_redis().hgetall(QueueKeys(date.pk).latency(second)).items()) == 1
 
+    def test_a_hold_shed_with_a_503_is_reported_as_shed(self, date, user, clock, monkeypatch):
+        """The database gave up (a lock wait ran out): the answer is 503, and the controller hears of it."""
+        from django.db import OperationalError
+
+        from apps.reservations import services as reservations
+
+        def gave_up(**kwargs):
+            raise OperationalError(1205, "Lock wait timeout exceeded")
+
+        client = login_client(user)
+        token = client.post(
+            "/api/queue", {"concert_id": date.concert_id, "concert_date_id": date.pk}, format="json"
+        ).json()["token"]
+        monkeypatch.setattr(reservations, "hold_seats", gave_up)
+        response = client.post(
+            "/api/reservations", {"concert_date_id": date.pk, "seat_ids": seat_ids(date, 1)}, format="json",
+            HTTP_X_QUEUE_TOKEN=token,
+        )  # fmt: skip
+        assert response.status_code == 503
+        histogram = get_redis().hgetall(QueueKeys(date.pk).latency(clock.ms // 1000))
+        assert histogram.get("shed") == "1"
+        assert sum(int(count) for field, count in histogram.items() if field != "shed") == 1
+
     @pytest.mark.parametrize(
         ("num_proxies", "stamp_ago_s", "recorded_ms"),
         [
