@@ -18,6 +18,7 @@ from django.contrib.auth import authenticate
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
 from django.db.models.expressions import BaseExpression
 from django.utils import timezone
 from rest_framework_simplejwt.exceptions import TokenError
@@ -261,13 +262,19 @@ def verify_email(*, token: str) -> User:
 # --- Wallet -----------------------------------------------------------------------------------
 
 
+def user_lock(*, user_id: int, reading: Mapping[str, BaseExpression] | None = None) -> QuerySet[User]:
+    """The locking read of the user row (the wallet: `id` and `balance`) with the scalar subqueries
+    `reading` names, as a queryset for a caller that runs it itself (a hold compiles it once per shape).
+    A locking read does not lock the rows its subqueries read, and they see what was committed when
+    the statement began, which may be before the lock was granted: nothing that must be exact under
+    this lock belongs in `reading`."""
+    return User.objects.select_for_update().only("id", "balance").annotate(**(reading or {})).filter(pk=user_id)
+
+
 def lock_user(*, user_id: int, reading: Mapping[str, BaseExpression] | None = None) -> User:
-    """Lock the user row (the wallet) until the caller's transaction ends. `reading` names scalar
-    subqueries the caller needs right after the lock, read in the same statement (one round trip)
-    and returned as attributes of the user. A locking read does not lock the rows its subqueries read,
-    and they see what was committed when the statement began, which may be before the lock was
-    granted: nothing that must be exact under this lock belongs here."""
-    return User.objects.select_for_update().only("id", "balance").annotate(**(reading or {})).get(pk=user_id)
+    """Lock the user row (the wallet) until the caller's transaction ends; `reading` (see `user_lock`)
+    is read in the same statement and returned as attributes of the user."""
+    return user_lock(user_id=user_id, reading=reading).get()
 
 
 def _refuse_overdraft(*, balance: Decimal, amount: Decimal) -> None:

@@ -1,7 +1,11 @@
-"""Retrying transactions that lost a race inside the database (deadlock, lock-wait timeout)."""
+"""The database helpers of the services: retrying transactions that lost a race inside the database
+(deadlock, lock-wait timeout), several statements in one round trip (`run_batch` with the statements
+of `update_statement`, `insert_statement`, `select_statement`), and statements compiled once per
+shape (`PreparedSelect`)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import logging
 import random
@@ -176,22 +180,145 @@ def select_statement(
     """The SELECT of `queryset` (locking if it is `select_for_update()`) for `run_batch`, and the
     function that reads its result into model instances carrying `fields` (all concrete fields when
     None) and the queryset's annotations as attributes."""
-    model = queryset.model
-    names = list(fields or [f.attname for f in model._meta.concrete_fields])
-    extra = list(queryset.query.annotations)
-    values = queryset.values_list(*names, *extra)
-    compiler = values.query.get_compiler(values.db)
-    statement = compiler.as_sql()
+    compiled = _CompiledSelect.of(queryset, fields=fields)
+    return compiled.statement, compiled.read
 
-    def read(result: StatementResult) -> list[Any]:
+
+@dataclass(frozen=True)
+class _CompiledSelect:
+    statement: Statement
+    read: Callable[[StatementResult], list[Any]]
+
+    @classmethod
+    def of(cls, queryset: QuerySet, *, fields: Sequence[str] | None = None) -> _CompiledSelect:
+        model = queryset.model
+        names = list(fields or [f.attname for f in model._meta.concrete_fields])
+        extra = list(queryset.query.annotations)
+        values = queryset.values_list(*names, *extra)
+        compiler = values.query.get_compiler(values.db)
+        statement = compiler.as_sql()
         converters = compiler.get_converters([column[0] for column in compiler.select[: compiler.col_count]])
-        rows = compiler.apply_converters(result.rows, converters) if converters else result.rows
-        objs = []
-        for row in rows:
-            obj = model.from_db(values.db, names, tuple(row[: len(names)]))
-            for name, value in zip(extra, row[len(names) :], strict=True):
-                setattr(obj, name, value)
-            objs.append(obj)
-        return objs
+        db = values.db
 
-    return statement, read
+        def read(result: StatementResult) -> list[Any]:
+            rows = compiler.apply_converters(result.rows, converters) if converters else result.rows
+            objs = []
+            for row in rows:
+                obj = model.from_db(db, names, tuple(row[: len(names)]))
+                for name, value in zip(extra, row[len(names) :], strict=True):
+                    setattr(obj, name, value)
+                objs.append(obj)
+            return objs
+
+        return cls(statement, read)
+
+
+# --- A statement compiled once per shape ------------------------------------------------------------
+
+# Stand-in values, within the range of every integer column (the ORM answers a lookup with a value
+# out of its column's range by dropping the condition, which would change the statement's shape).
+_STAND_IN_INT = 20_001
+_STAND_IN_TIME = (dt.datetime(2001, 1, 1, tzinfo=dt.UTC), dt.datetime(2002, 1, 1, tzinfo=dt.UTC))
+_UNPREPARABLE = object()
+
+
+class PreparedSelect:
+    """A SELECT built and compiled once per process and shape, then run with new values: the ORM's
+    cost of building a queryset and compiling it, most of a short statement's Python time, is paid
+    once instead of on every request (a hold runs its user lock through it).
+
+    `build(**values)` returns the queryset. The values are ints, aware datetimes and lists of ints
+    (a list's length is part of the shape); the builder uses each only as a parameter of the statement
+    (compared, matched), never to choose the statement's shape or to compute another parameter. The
+    first use of a shape compiles it with the real values and twice with stand-ins; the shape is kept
+    only when the three statements are the same SQL and every parameter that differs between the
+    stand-ins is exactly one value. Otherwise (a builder that breaks the rule, or values the ORM
+    treats specially) that shape is compiled on every use, as a plain queryset would be, and
+    `is_prepared` says so."""
+
+    def __init__(self, build: Callable[..., QuerySet], *, fields: Sequence[str] | None = None) -> None:
+        self.build = build
+        self.fields = fields
+        self._shapes: dict[tuple, Any] = {}
+
+    def is_prepared(self, **values: Any) -> bool:
+        """Whether the shape of these values is kept compiled (after its first use)."""
+        shape = self._shape(sorted(values), values, transaction.get_connection())
+        return self._shapes.get(shape, _UNPREPARABLE) is not _UNPREPARABLE
+
+    def statement(self, **values: Any) -> tuple[Statement, Callable[[StatementResult], list[Any]]]:
+        """The statement with these values, and the function that reads its result (`select_statement`).
+        A locking one is compiled inside the caller's transaction, as the ORM requires."""
+        conn = transaction.get_connection()
+        names = sorted(values)
+        shape = self._shape(names, values, conn)
+        known = self._shapes.get(shape)
+        if known is None or known is _UNPREPARABLE:
+            real = _CompiledSelect.of(self.build(**values), fields=self.fields)
+            if known is None:
+                self._shapes[shape] = self._prepare(names, values, conn, real.statement[0])
+            return real.statement, real.read
+        compiled, slots = known
+        flat = _flat(names, values, conn)
+        params = list(compiled.statement[1])
+        for position, index in slots:
+            params[position] = flat[index]
+        return (compiled.statement[0], params), compiled.read
+
+    @staticmethod
+    def _shape(names: list[str], values: dict[str, Any], conn: Any) -> tuple:
+        lengths = ((name, len(values[name]) if isinstance(values[name], list) else -1) for name in names)
+        return (conn.alias, *lengths)
+
+    def _prepare(self, names: list[str], values: dict[str, Any], conn: Any, real_sql: str) -> Any:
+        first, second = (self._stand_ins(names, values, side) for side in (0, 1))
+        compiled = [_CompiledSelect.of(self.build(**stand_ins), fields=self.fields) for stand_ins in (first, second)]
+        (sql, params), (other_sql, other_params) = compiled[0].statement, compiled[1].statement
+        if not sql == other_sql == real_sql or len(params) != len(other_params):
+            logger.warning("%r: not prepared (the values change the statement's shape)", self.build)
+            return _UNPREPARABLE
+        flat_first, flat_second = _flat(names, first, conn), _flat(names, second, conn)
+        slots = []
+        for position, (one, two) in enumerate(zip(params, other_params, strict=True)):
+            if one == two:
+                continue
+            matches = [i for i, pair in enumerate(zip(flat_first, flat_second, strict=True)) if pair == (one, two)]
+            if len(matches) != 1:
+                logger.warning("%r: not prepared (parameter %d is not one of the values)", self.build, position)
+                return _UNPREPARABLE
+            slots.append((position, matches[0]))
+        return compiled[0], tuple(slots)
+
+    @staticmethod
+    def _stand_ins(names: list[str], values: dict[str, Any], side: int) -> dict[str, Any]:
+        """Values of the same shape, each distinct from every other and from the other side's."""
+        stand_ins: dict[str, Any] = {}
+        counter = 0
+        for name in names:
+            value = values[name]
+            if isinstance(value, list):
+                stand_ins[name] = [_STAND_IN_INT + 2 * (counter + i) + side for i in range(len(value))]
+                counter += len(value)
+            elif isinstance(value, dt.datetime):
+                stand_ins[name] = _STAND_IN_TIME[side] + dt.timedelta(microseconds=counter)
+                counter += 1
+            elif isinstance(value, int):
+                stand_ins[name] = _STAND_IN_INT + 2 * counter + side
+                counter += 1
+            else:
+                raise TypeError(f"{name}: a prepared statement takes ints, datetimes and lists of ints.")
+        return stand_ins
+
+
+def _flat(names: list[str], values: dict[str, Any], conn: Any) -> list[Any]:
+    """The values in order, each as the database driver receives it."""
+    flat: list[Any] = []
+    for name in names:
+        value = values[name]
+        if isinstance(value, list):
+            flat.extend(value)
+        elif isinstance(value, dt.datetime):
+            flat.append(conn.ops.adapt_datetimefield_value(value))
+        else:
+            flat.append(value)
+    return flat

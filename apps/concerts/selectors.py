@@ -109,32 +109,40 @@ class HoldPreview:
     shard_versions: dict[int, int | None]
 
 
-def _shard_column(shard: int) -> str:
-    return f"hold_preview_shard_{shard}_version"
+def hold_preview_shards(seat_ids: Sequence[int]) -> list[int]:
+    """The inventory shards that count `seat_ids`, ascending: the shards a hold preview reads."""
+    return sorted({inventory_shard_of(seat_id) for seat_id in seat_ids})
 
 
-def hold_preview_columns(*, concert_date_id: int, seat_ids: Sequence[int], now: dt.datetime) -> dict[str, Subquery]:
+def _shard_column(index: int) -> str:
+    return f"hold_preview_shard_{index}_version"
+
+
+def hold_preview_columns(
+    *, concert_date_id: int, seat_ids: Sequence[int], shards: Sequence[int], now: dt.datetime
+) -> dict[str, Subquery]:
     """The hold preview as scalar subqueries, for the caller to read in a statement it makes anyway
-    (the hold reads them in its user lock: one round trip). Subqueries of a locking read take no
-    lock, so nothing here is locked. Read the row back with `read_hold_preview`; nothing read here is
-    trusted for the decision to hold: the seat lock and the version check are."""
+    (the hold reads them in its user lock: one round trip); `shards` are `hold_preview_shards(seat_ids)`,
+    passed in so that every value is a parameter of the statement (a hold compiles it once per shape:
+    `apps.common.db.PreparedSelect`). Subqueries of a locking read take no lock, so nothing here is
+    locked. Read the row back with `read_hold_preview`; nothing read here is trusted for the decision to
+    hold: the seat lock and the version check are."""
     taken = Seat.objects.filter(pk__in=seat_ids, concert_date_id=concert_date_id).filter(
         Q(status=SeatStatus.RESERVED) | Q(status=SeatStatus.HELD, held_until__gt=now)
     )
     taken_ids = taken.order_by().values("concert_date_id").annotate(ids=IdList("pk")).values("ids")
     columns: dict[str, Subquery] = {"hold_preview_taken": Subquery(taken_ids, output_field=CharField())}
-    for shard in sorted({inventory_shard_of(seat_id) for seat_id in seat_ids}):
+    for index, shard in enumerate(shards):
         version = Inventory.objects.filter(concert_date_id=concert_date_id, shard=shard).values("version")[:1]
-        columns[_shard_column(shard)] = Subquery(version, output_field=IntegerField())
+        columns[_shard_column(index)] = Subquery(version, output_field=IntegerField())
     return columns
 
 
-def read_hold_preview(row: Any, *, seat_ids: Sequence[int]) -> HoldPreview:
-    """The preview from a row read with `hold_preview_columns`."""
-    shards = sorted({inventory_shard_of(seat_id) for seat_id in seat_ids})
+def read_hold_preview(row: Any, *, shards: Sequence[int]) -> HoldPreview:
+    """The preview from a row read with `hold_preview_columns` (the same `shards`)."""
     return HoldPreview(
         taken=read_id_list(row.hold_preview_taken),
-        shard_versions={shard: getattr(row, _shard_column(shard)) for shard in shards},
+        shard_versions={shard: getattr(row, _shard_column(index)) for index, shard in enumerate(shards)},
     )
 
 

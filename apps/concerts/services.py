@@ -18,7 +18,7 @@ from itertools import islice
 from typing import Any
 
 from django.db import transaction
-from django.db.models import F, ProtectedError
+from django.db.models import F, ProtectedError, QuerySet
 from django.db.models.expressions import BaseExpression
 from django.utils import timezone
 
@@ -245,12 +245,17 @@ class SeatsTaken(Conflict):
         self.expired = list(expired)
 
 
-def lock_seats(seat_ids: Sequence[int], *, reading: Mapping[str, BaseExpression] | None = None) -> list[Seat]:
-    """Lock seat rows in ascending id order: the one global lock order of the system. `reading` names
-    subqueries the caller needs read under the locks it already holds, read in the same statement
-    (no lock is taken on what they read) and set on each seat."""
+def seat_lock(seat_ids: Sequence[int], *, reading: Mapping[str, BaseExpression] | None = None) -> QuerySet[Seat]:
+    """The locking read of seat rows in ascending id order: the one global lock order of the system.
+    `reading` names subqueries the caller needs read under the locks it already holds, read in the
+    same statement (no lock is taken on what they read) and set on each seat."""
     seats = Seat.objects.select_for_update().filter(pk__in=sorted(set(seat_ids))).order_by("pk")
-    return list(seats.annotate(**reading) if reading else seats)
+    return seats.annotate(**reading) if reading else seats
+
+
+def lock_seats(seat_ids: Sequence[int], *, reading: Mapping[str, BaseExpression] | None = None) -> list[Seat]:
+    """Lock seat rows in ascending id order (`seat_lock`)."""
+    return list(seat_lock(seat_ids, reading=reading))
 
 
 def shard_deltas(seat_ids: Iterable[int], *, per_seat: int) -> dict[int, int]:
@@ -317,6 +322,7 @@ def mark_seats_held(
     held_until: dt.datetime,
     shard_versions: Mapping[int, int | None] | None = None,
     reading: Mapping[str, BaseExpression] | None = None,
+    lock: Callable[[], list[Seat]] | None = None,
     check: Callable[[Seat], None] | None = None,
     then: Callable[[list[Seat]], Sequence[Statement]] | None = None,
     then_done: Callable[[list[StatementResult]], None] | None = None,
@@ -327,10 +333,11 @@ def mark_seats_held(
     seat is not of this date, SEAT_UNAVAILABLE (409, details.seat_ids) if any is held or reserved.
     Caller holds the transaction; `shard_versions` are the inventory shards' versions if it read them
     already (`hold_preview`; a shard without one, or with a stale one, costs a read and a retry).
-    `reading` is read with the seat lock (see `lock_seats`) and `check` called with the first seat
-    once the seats are known to be of this date, before anything is written: the caller's rules on
-    what it read (it raises to refuse)."""
-    seats = lock_seats(seat_ids, reading=reading)
+    `reading` is read with the seat lock (see `lock_seats`), or `lock()` locks the seats itself (a
+    caller that runs `seat_lock` compiled once: `apps.common.db.PreparedSelect`). `check` is called
+    with the first seat once the seats are known to be of this date, before anything is written: the
+    caller's rules on what it read (it raises to refuse)."""
+    seats = lock() if lock is not None else lock_seats(seat_ids, reading=reading)
     if len(seats) != len(set(seat_ids)) or any(seat.concert_date_id != concert_date_id for seat in seats):
         raise NotFound("One or more seats do not exist for this concert date.")
     if check is not None:

@@ -24,17 +24,19 @@ from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from apps.accounts.services import lock_user
+from apps.accounts.services import user_lock
 from apps.common import metrics
 from apps.common.db import (
     IdList,
     LastInsertId,
+    PreparedSelect,
     Statement,
     StatementResult,
     insert_statement,
     inserted_ids,
     read_id_list,
     retry_on_lock_conflict,
+    run_batch,
     select_statement,
     update_statement,
 )
@@ -252,6 +254,24 @@ def _buyer_columns(*, user_id: int, concert_date_id: int, now: dt.datetime) -> d
     }
 
 
+# The hold's locks, compiled once per shape (`_create_hold`): the user lock with the hold preview read
+# in it, then the seat lock with the buyer's holds and seats of the date read in it.
+_HOLD_SEAT_LOCK = PreparedSelect(
+    lambda *, seat_ids, user_id, concert_date_id, now: concert_services.seat_lock(
+        seat_ids, reading=_buyer_columns(user_id=user_id, concert_date_id=concert_date_id, now=now)
+    )
+)
+_HOLD_USER_LOCK = PreparedSelect(
+    lambda *, user_id, concert_date_id, seat_ids, shards, now: user_lock(
+        user_id=user_id,
+        reading=concert_selectors.hold_preview_columns(
+            concert_date_id=concert_date_id, seat_ids=seat_ids, shards=shards, now=now
+        ),
+    ),
+    fields=("id", "balance"),
+)
+
+
 def _create_hold(
     *, user_id: int, concert_id: int, concert_date_id: int, seat_ids: list[int], now: dt.datetime
 ) -> Reservation:
@@ -282,22 +302,24 @@ def _create_hold(
                 details={"seats_of_date": seat.seats_of_date, "max": settings.MAX_SEATS_PER_BUYER_PER_DATE},
             )
 
+    shards = concert_selectors.hold_preview_shards(seat_ids)
     with transaction.atomic():
         # The user lock comes first: it serialises one user's holds, so the counts read after it are exact.
-        preview = concert_selectors.read_hold_preview(
-            lock_user(
-                user_id=user_id,
-                reading=concert_selectors.hold_preview_columns(
-                    concert_date_id=concert_date_id, seat_ids=seat_ids, now=now
-                ),
-            ),
-            seat_ids=seat_ids,
+        lock, read_user = _HOLD_USER_LOCK.statement(
+            user_id=user_id, concert_date_id=concert_date_id, seat_ids=list(seat_ids), shards=shards, now=now
         )
+        (user,) = read_user(run_batch([lock])[0]) or [None]
+        if user is None:
+            raise NotFound("No such user.")
+        preview = concert_selectors.read_hold_preview(user, shards=shards)
         if None in preview.shard_versions.values():
             raise NotFound("Unknown concert date.")
         if preview.taken:  # a requested seat is taken (the hot seat): refuse it without locking any
             metrics.seat_conflict()
             raise concert_services.SeatsTaken(preview.taken)
+        seat_lock, read_seats = _HOLD_SEAT_LOCK.statement(
+            seat_ids=sorted(seat_ids), user_id=user_id, concert_date_id=concert_date_id, now=now
+        )
         reservation = Reservation(
             user_id=user_id,
             concert_id=concert_id,
@@ -325,7 +347,7 @@ def _create_hold(
             seat_ids=seat_ids,
             held_until=expires_at,
             shard_versions=preview.shard_versions,
-            reading=_buyer_columns(user_id=user_id, concert_date_id=concert_date_id, now=now),
+            lock=lambda: read_seats(run_batch([seat_lock])[0]),
             check=check_buyer_caps,
             then=insert_reservation,
             then_done=inserted,

@@ -1,0 +1,109 @@
+"""PreparedSelect: a statement compiled once per shape answers exactly what the plain queryset does,
+for every value, and a builder whose values shape the statement is compiled every time instead."""
+
+import datetime as dt
+
+import pytest
+from django.db import transaction
+from django.utils import timezone
+
+from apps.common.db import PreparedSelect, run_batch
+from apps.concerts.models import Seat, SeatStatus
+from tests.factories import make_date, seat_ids
+from tests.helpers import mark_held
+
+pytestmark = pytest.mark.django_db
+
+
+def seats_taken(*, concert_date_id, ids, now):
+    return Seat.objects.filter(
+        concert_date_id=concert_date_id, pk__in=ids, status=SeatStatus.HELD, held_until__gt=now
+    ).order_by("pk")
+
+
+def all_seats(date):
+    return list(Seat.objects.filter(concert_date=date).order_by("pk").values_list("pk", flat=True))
+
+
+def run(prepared, **values):
+    statement, read = prepared.statement(**values)
+    with transaction.atomic():
+        return [seat.pk for seat in read(run_batch([statement])[0])]
+
+
+def test_every_value_reaches_the_statement():
+    dates = [make_date(), make_date()]
+    for date in dates:
+        mark_held(date, seat_ids(date)[:3])
+    prepared = PreparedSelect(seats_taken, fields=("id",))
+    now = timezone.now()
+    for date in dates:
+        for ids in (seat_ids(date)[:2], seat_ids(date)[2:4], seat_ids(dates[0])[:2]):
+            for moment in (now, now + dt.timedelta(days=1)):
+                expected = list(seats_taken(concert_date_id=date.pk, ids=ids, now=moment).values_list("pk", flat=True))
+                assert run(prepared, concert_date_id=date.pk, ids=ids, now=moment) == expected
+    assert prepared.is_prepared(concert_date_id=1, ids=[1, 2], now=now)
+    assert len(prepared._shapes) == 1  # one shape: two seat ids
+
+
+def test_a_builder_whose_values_shape_the_statement_is_compiled_every_time():
+    date = make_date()
+    mark_held(date, seat_ids(date)[:3])
+
+    def first_seats(*, concert_date_id, count):  # `count` is a LIMIT: part of the shape, not a parameter
+        return Seat.objects.filter(concert_date_id=concert_date_id).order_by("pk")[:count]
+
+    prepared = PreparedSelect(first_seats, fields=("id",))
+    assert run(prepared, concert_date_id=date.pk, count=2) == all_seats(date)[:2]
+    assert not prepared.is_prepared(concert_date_id=date.pk, count=2)
+    assert run(prepared, concert_date_id=date.pk, count=3) == all_seats(date)[:3]
+
+
+def test_a_value_the_statement_derives_another_from_is_not_prepared():
+    date = make_date()
+
+    def later(*, concert_date_id, now):  # a parameter computed from a value
+        return Seat.objects.filter(concert_date_id=concert_date_id, updated_at__lt=now + dt.timedelta(days=1))
+
+    prepared = PreparedSelect(later, fields=("id",))
+    now = timezone.now()
+    assert sorted(run(prepared, concert_date_id=date.pk, now=now)) == all_seats(date)
+    assert not prepared.is_prepared(concert_date_id=date.pk, now=now)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_hold_runs_its_locks_prepared(monkeypatch):
+    """From a fresh process's first hold (nothing compiled yet, no test transaction around it)."""
+    from apps.concerts.selectors import hold_preview_shards
+    from apps.reservations import services
+    from tests.factories import UserFactory
+
+    monkeypatch.setattr(services._HOLD_USER_LOCK, "_shapes", {})
+    monkeypatch.setattr(services._HOLD_SEAT_LOCK, "_shapes", {})
+    date, user = make_date(), UserFactory()
+    ids = seat_ids(date)[:2]
+    services.hold_seats(user=user, concert_date_id=date.pk, seat_ids=ids)
+    assert services._HOLD_USER_LOCK.is_prepared(
+        user_id=user.pk, concert_date_id=date.pk, seat_ids=ids, shards=hold_preview_shards(ids), now=timezone.now()
+    )
+    assert services._HOLD_SEAT_LOCK.is_prepared(
+        seat_ids=sorted(ids), user_id=user.pk, concert_date_id=date.pk, now=timezone.now()
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_locking_statement_is_prepared_inside_the_callers_transaction():
+    """Its first use compiles it: outside a transaction the ORM refuses a locking read (a request's
+    first hold in a fresh process would fail)."""
+    date = make_date()
+
+    def locked(*, concert_date_id, ids):
+        return Seat.objects.select_for_update().filter(concert_date_id=concert_date_id, pk__in=ids).order_by("pk")
+
+    prepared = PreparedSelect(locked, fields=("id",))
+    ids = all_seats(date)[:2]
+    for _ in range(2):  # compiled, then reused
+        with transaction.atomic():
+            statement, read = prepared.statement(concert_date_id=date.pk, ids=ids)
+            assert [seat.pk for seat in read(run_batch([statement])[0])] == ids
+    assert prepared.is_prepared(concert_date_id=date.pk, ids=ids)
