@@ -1,7 +1,8 @@
-"""Where the time of a seat hold goes: pyinstrument over N holds through the full Django stack
-(test client: middleware, DRF, JWT, queue-token check, the hold transaction) on MariaDB.
+"""Where the time of a seat hold and of a payment goes: pyinstrument over N holds, then over the N
+payments of those holds, through the full Django stack (test client: middleware, DRF, JWT, queue-token
+check, the transaction) on MariaDB. Each buyer holds and pays once (a payment ends the buyer's access).
 
-    .venv/bin/python bench/profile_hold.py [--holds 400]
+    .venv/bin/python bench/profile_hold.py [--holds 400] [--only hold|payment]
 
 Scratch database `bench_profile`, Redis db 10.
 """
@@ -10,7 +11,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -27,6 +30,7 @@ UNLIMITED = {
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--holds", type=int, default=400)
+    parser.add_argument("--only", choices=("hold", "payment"), help="print one profile (both by default)")
     args = parser.parse_args()
     with scratch_django("bench_profile", 10, **UNLIMITED):
         from pyinstrument import Profiler
@@ -36,18 +40,31 @@ def main() -> None:
 
         date = bench_date(seats=args.holds * 2)
         seats = list(date.seats.order_by("pk").values_list("pk", flat=True))
-        client = admitted_client(date, UserFactory())
-        client.defaults["SERVER_NAME"] = "127.0.0.1"  # an allowed host of the scratch settings
-        profiler = Profiler(interval=0.0005)
-        profiler.start()
-        for i in range(args.holds):
+        clients = [admitted_client(date, UserFactory(balance=Decimal("1000000.00"))) for _ in range(args.holds)]
+        for client in clients:
+            client.defaults["SERVER_NAME"] = "127.0.0.1"  # an allowed host of the scratch settings
+        holds = []
+
+        def hold(i: int, client: Any) -> None:
             response = client.post(
                 "/api/reservations", {"concert_date_id": date.pk, "seat_ids": seats[2 * i : 2 * i + 2]}, format="json"
             )
             assert response.status_code == 201, response.content
-        profiler.stop()
-        print(profiler.output_text(unicode=False, color=False, show_all=False, time="percent_of_total"))
+            holds.append(response.json()["id"])
 
+        def pay(i: int, client: Any) -> None:
+            response = client.post("/api/payments", {"reservation_id": holds[i]}, format="json")
+            assert response.status_code == 201, response.content
+
+        for name, step in (("hold", hold), ("payment", pay)):
+            profiler = Profiler(interval=0.0005)
+            profiler.start()
+            for i, client in enumerate(clients):
+                step(i, client)
+            profiler.stop()
+            if args.only in (None, name):
+                print(f"=== {args.holds} x {name}: {profiler.last_session.duration / args.holds * 1000:.1f} ms each")
+                print(profiler.output_text(unicode=False, color=False, show_all=False, time="percent_of_total"))
 
 if __name__ == "__main__":
     main()

@@ -28,11 +28,11 @@ from rest_framework_simplejwt.utils import datetime_from_epoch
 
 from apps.common import outbox
 from apps.common.db import (
+    PreparedSelect,
     Statement,
     StatementResult,
     insert_statement,
     retry_on_lock_conflict,
-    select_statement,
     update_statement,
 )
 from apps.common.error_codes import ErrorCode
@@ -329,8 +329,13 @@ def charge(*, user: Any, amount: Decimal, reference: str = "") -> WalletTransact
 def wallet_lock(*, user_id: int) -> tuple[Statement, Callable[[StatementResult], User]]:
     """`lock_user` as a statement for the caller's batch (`run_batch`), and the function that reads
     the locked wallet (id and balance) from its result."""
-    statement, read = select_statement(User.objects.select_for_update().filter(pk=user_id), fields=("id", "balance"))
+    statement, read = _WALLET_LOCK.statement(user_id=user_id)
     return statement, lambda result: read(result)[0]
+
+
+_WALLET_LOCK = PreparedSelect(
+    lambda *, user_id: User.objects.select_for_update().filter(pk=user_id), fields=("id", "balance")
+)
 
 
 def debit_statements(*, wallet: User, amount: Decimal, reference: str) -> tuple[list[Statement], WalletTransaction]:

@@ -1,7 +1,7 @@
 """The database helpers of the services: retrying transactions that lost a race inside the database
 (deadlock, lock-wait timeout), several statements in one round trip (`run_batch` with the statements
-of `update_statement`, `insert_statement`, `select_statement`), and statements compiled once per
-shape (`PreparedSelect`)."""
+of `update_statement`, `insert_statement` and `PreparedSelect`), and SELECTs compiled once per shape
+(`PreparedSelect`)."""
 
 from __future__ import annotations
 
@@ -174,18 +174,12 @@ class LastInsertId(Func):
         return f"(SELECT MAX({qn(opts.pk.column)}) FROM {qn(opts.db_table)})", []  # noqa: S608 (names from the model)
 
 
-def select_statement(
-    queryset: QuerySet, *, fields: Sequence[str] | None = None
-) -> tuple[Statement, Callable[[StatementResult], list[Any]]]:
-    """The SELECT of `queryset` (locking if it is `select_for_update()`) for `run_batch`, and the
-    function that reads its result into model instances carrying `fields` (all concrete fields when
-    None) and the queryset's annotations as attributes."""
-    compiled = _CompiledSelect.of(queryset, fields=fields)
-    return compiled.statement, compiled.read
-
-
 @dataclass(frozen=True)
 class _CompiledSelect:
+    """The SELECT of a queryset (locking if it is `select_for_update()`) for `run_batch`, and the
+    function that reads its result into model instances carrying `fields` (all concrete fields when
+    None) and the queryset's annotations as attributes."""
+
     statement: Statement
     read: Callable[[StatementResult], list[Any]]
 
@@ -247,7 +241,8 @@ class PreparedSelect:
         return self._shapes.get(shape, _UNPREPARABLE) is not _UNPREPARABLE
 
     def statement(self, **values: Any) -> tuple[Statement, Callable[[StatementResult], list[Any]]]:
-        """The statement with these values, and the function that reads its result (`select_statement`).
+        """The statement with these values, and the function that reads its result into model instances
+        (the builder's `fields`, all concrete fields when None, and its annotations as attributes).
         A locking one is compiled inside the caller's transaction, as the ORM requires."""
         conn = transaction.get_connection()
         names = sorted(values)

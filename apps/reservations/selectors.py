@@ -2,6 +2,7 @@ from typing import Any
 
 from django.db.models import Prefetch, QuerySet
 
+from apps.common.db import PreparedSelect, run_batch
 from apps.common.exceptions import NotFound
 
 from .models import Reservation, ReservationItem
@@ -22,7 +23,16 @@ def get_reservation(*, user: Any, reservation_id: int) -> Reservation:
 
 
 def concert_date_of(*, user: Any, reservation_id: int) -> int:
-    date_id = Reservation.objects.filter(pk=reservation_id, user_id=user.pk).values_list("concert_date_id", flat=True)
-    if not date_id:
+    """The concert date of one of the user's reservations (a payment's queue gate asks it first);
+    NOT_FOUND for another user's or an unknown one."""
+    statement, read = _DATE_OF.statement(user_id=user.pk, reservation_id=reservation_id)
+    found = read(run_batch([statement])[0])
+    if not found:
         raise NotFound("Reservation not found.")
-    return date_id[0]
+    return found[0].concert_date_id
+
+
+_DATE_OF = PreparedSelect(
+    lambda *, user_id, reservation_id: Reservation.objects.filter(pk=reservation_id, user_id=user_id),
+    fields=("id", "concert_date_id"),
+)

@@ -37,7 +37,6 @@ from apps.common.db import (
     read_id_list,
     retry_on_lock_conflict,
     run_batch,
-    select_statement,
     update_statement,
 )
 from apps.common.error_codes import ErrorCode
@@ -405,20 +404,24 @@ def release_expired_holds(
 # --- Building blocks of the payments services, called inside their transaction ------------------
 
 
-def _own_reservation_query(*, user: Any, reservation_id: int) -> QuerySet[Reservation]:
+def _own_reservation_query(*, user_id: int, reservation_id: int) -> QuerySet[Reservation]:
     seat_ids = ReservationItem.objects.filter(reservation_id=OuterRef("pk")).order_by().values("reservation_id")
     return (
         Reservation.objects.select_for_update()
         .annotate(seat_id_list=Subquery(seat_ids.annotate(ids=IdList("seat_id")).values("ids")))
-        .filter(pk=reservation_id, user_id=user.pk)
+        .filter(pk=reservation_id, user_id=user_id)
     )
+
+
+# A payment's first statement (with the wallet's), compiled once (`own_reservation_lock`).
+_OWN_RESERVATION_LOCK = PreparedSelect(_own_reservation_query)
 
 
 def lock_own_reservation(*, user: Any, reservation_id: int) -> Reservation:
     """Lock one of the user's reservations; NOT_FOUND (also for another user's reservation). Its
     seat ids are read in the same statement (a reservation's seats never change once it is
     committed, so the subquery's unlocked read is exact)."""
-    reservation = _own_reservation_query(user=user, reservation_id=reservation_id).first()
+    reservation = _own_reservation_query(user_id=user.pk, reservation_id=reservation_id).first()
     if reservation is None:
         raise NotFound("Reservation not found.")
     return reservation
@@ -475,7 +478,7 @@ def own_reservation_lock(
 ) -> tuple[Statement, Callable[[StatementResult], Reservation]]:
     """`lock_own_reservation` as a statement for the caller's batch (`run_batch`), and the function
     that reads its result (NOT_FOUND when there is no such reservation of the user)."""
-    statement, read = select_statement(_own_reservation_query(user=user, reservation_id=reservation_id))
+    statement, read = _OWN_RESERVATION_LOCK.statement(user_id=user.pk, reservation_id=reservation_id)
 
     def read_one(result: StatementResult) -> Reservation:
         found = read(result)

@@ -8,6 +8,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.common.db import PreparedSelect, run_batch
+from apps.common.exceptions import NotFound
 from apps.concerts.models import Seat, SeatStatus
 from tests.factories import make_date, seat_ids
 from tests.helpers import mark_held
@@ -107,3 +108,27 @@ def test_a_locking_statement_is_prepared_inside_the_callers_transaction():
             statement, read = prepared.statement(concert_date_id=date.pk, ids=ids)
             assert [seat.pk for seat in read(run_batch([statement])[0])] == ids
     assert prepared.is_prepared(concert_date_id=date.pk, ids=ids)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_payment_runs_its_reads_and_locks_prepared(monkeypatch):
+    from decimal import Decimal
+
+    from apps.accounts import services as accounts
+    from apps.payments import services as payments
+    from apps.reservations import selectors
+    from apps.reservations import services as reservations
+    from tests.factories import UserFactory
+
+    for prepared in (accounts._WALLET_LOCK, reservations._OWN_RESERVATION_LOCK, selectors._DATE_OF):
+        monkeypatch.setattr(prepared, "_shapes", {})
+    date, user = make_date(), UserFactory(balance=Decimal("1000000.00"))
+    held = reservations.hold_seats(user=user, concert_date_id=date.pk, seat_ids=seat_ids(date)[:1])
+    assert selectors.concert_date_of(user=user, reservation_id=held.pk) == date.pk
+    payment, _ = payments.pay_for_reservation(user=user, reservation_id=held.pk)
+    assert payment.reservation_id == held.pk
+    assert accounts._WALLET_LOCK.is_prepared(user_id=user.pk)
+    assert reservations._OWN_RESERVATION_LOCK.is_prepared(user_id=user.pk, reservation_id=held.pk)
+    assert selectors._DATE_OF.is_prepared(user_id=user.pk, reservation_id=held.pk)
+    with pytest.raises(NotFound):  # another buyer's reservation, through the prepared statement
+        selectors.concert_date_of(user=UserFactory(), reservation_id=held.pk)
