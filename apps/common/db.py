@@ -184,15 +184,15 @@ class _CompiledSelect:
     read: Callable[[StatementResult], list[Any]]
 
     @classmethod
-    def of(cls, queryset: QuerySet, *, fields: Sequence[str] | None = None) -> _CompiledSelect:
+    def of(cls, queryset: QuerySet, *, using: str, fields: Sequence[str] | None = None) -> _CompiledSelect:
         model = queryset.model
         names = list(fields or [f.attname for f in model._meta.concrete_fields])
         extra = list(queryset.query.annotations)
         values = queryset.values_list(*names, *extra)
-        compiler = values.query.get_compiler(values.db)
+        compiler = values.query.get_compiler(using)
         statement = compiler.as_sql()
         converters = compiler.get_converters([column[0] for column in compiler.select[: compiler.col_count]])
-        db = values.db
+        db = using
 
         def read(result: StatementResult) -> list[Any]:
             rows = compiler.apply_converters(result.rows, converters) if converters else result.rows
@@ -217,7 +217,8 @@ _UNPREPARABLE = object()
 
 
 class PreparedSelect:
-    """A SELECT built and compiled once per process and shape, then run with new values: the ORM's
+    """A SELECT built and compiled once per process and shape, then run with new values on the
+    connection of the caller's transaction (the primary, where `run_batch` runs it): the ORM's
     cost of building a queryset and compiling it, most of a short statement's Python time, is paid
     once instead of on every request (a hold runs its user lock through it).
 
@@ -249,7 +250,7 @@ class PreparedSelect:
         shape = self._shape(names, values, conn)
         known = self._shapes.get(shape)
         if known is None or known is _UNPREPARABLE:
-            real = _CompiledSelect.of(self.build(**values), fields=self.fields)
+            real = _CompiledSelect.of(self.build(**values), using=conn.alias, fields=self.fields)
             if known is None:
                 self._shapes[shape] = self._prepare(names, values, conn, real.statement[0])
             return real.statement, real.read
@@ -267,7 +268,10 @@ class PreparedSelect:
 
     def _prepare(self, names: list[str], values: dict[str, Any], conn: Any, real_sql: str) -> Any:
         first, second = (self._stand_ins(names, values, side) for side in (0, 1))
-        compiled = [_CompiledSelect.of(self.build(**stand_ins), fields=self.fields) for stand_ins in (first, second)]
+        compiled = [
+            _CompiledSelect.of(self.build(**stand_ins), using=conn.alias, fields=self.fields)
+            for stand_ins in (first, second)
+        ]
         (sql, params), (other_sql, other_params) = compiled[0].statement, compiled[1].statement
         if not sql == other_sql == real_sql or len(params) != len(other_params):
             logger.warning("%r: not prepared (the values change the statement's shape)", self.build)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from django.db.models.functions import Substr
 
+from apps.common.db import PreparedSelect, run_batch
+
 from ..models import ConcertDate, Seat, SeatStatus
 from . import clock
 from .status import Status, make_status
@@ -20,12 +22,17 @@ def layout_rows(concert_date_id: int) -> list[tuple]:
 
 
 def seat_rows(concert_date_id: int, seat_ids: set[int]) -> list[tuple]:
-    """(seat_num, status, held_until) of the named seats of the date, by primary key."""
-    return list(
-        Seat.objects.filter(pk__in=seat_ids, concert_date_id=concert_date_id).values_list(
-            "seat_num", "status", "held_until"
-        )
-    )
+    """(seat_num, status, held_until) of the named seats of the date, by primary key. Every hold and
+    payment changes a few seats and every process brings its copy up to date with them: compiled once
+    per number of seats (`PreparedSelect`)."""
+    statement, read = _SEAT_ROWS.statement(concert_date_id=concert_date_id, seat_ids=sorted(seat_ids))
+    return [(seat.seat_num, seat.status, seat.held_until) for seat in read(run_batch([statement])[0])]
+
+
+_SEAT_ROWS = PreparedSelect(
+    lambda *, concert_date_id, seat_ids: Seat.objects.filter(pk__in=seat_ids, concert_date_id=concert_date_id),
+    fields=("id", "seat_num", "status", "held_until"),
+)
 
 
 def build_status(concert_date_id: int, version: int) -> Status:
