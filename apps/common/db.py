@@ -216,50 +216,51 @@ _STAND_IN_TIME = (dt.datetime(2001, 1, 1, tzinfo=dt.UTC), dt.datetime(2002, 1, 1
 _UNPREPARABLE = object()
 
 
-class PreparedSelect:
-    """A SELECT built and compiled once per process and shape, then run with new values on the
-    connection of the caller's transaction (the primary, where `run_batch` runs it): the ORM's
-    cost of building a queryset and compiling it, most of a short statement's Python time, is paid
-    once instead of on every request (a hold runs its user lock through it).
+class _Prepared:
+    """A statement built and compiled once per process and shape, then run with new values on the
+    connection of the caller's transaction (where `run_batch` runs it): the ORM's cost of building a
+    queryset and compiling it, most of a short statement's Python time, is paid once instead of on
+    every request (a hold's and a payment's statements run through it).
 
-    `build(**values)` returns the queryset. The values are ints, aware datetimes and lists of ints
+    `build(**values)` makes the statement. The values are ints, aware datetimes and lists of ints
     (a list's length is part of the shape); the builder uses each only as a parameter of the statement
-    (compared, matched), never to choose the statement's shape or to compute another parameter. The
-    first use of a shape compiles it with the real values and twice with stand-ins; the shape is kept
-    only when the three statements are the same SQL and every parameter that differs between the
-    stand-ins is exactly one value. Otherwise (a builder that breaks the rule, or values the ORM
-    treats specially) that shape is compiled on every use, as a plain queryset would be, and
-    `is_prepared` says so."""
+    (compared, matched, assigned), never to choose the statement's shape or to compute another
+    parameter. The first use of a shape compiles it with the real values and twice with stand-ins;
+    the shape is kept only when the three statements are the same SQL and every parameter that
+    differs between the stand-ins is exactly one value. Otherwise (a builder that breaks the rule, or
+    values the ORM treats specially) that shape is compiled on every use, as a plain queryset would
+    be, and `is_prepared` says so. A locking statement is compiled inside the caller's transaction, as
+    the ORM requires."""
 
-    def __init__(self, build: Callable[..., QuerySet], *, fields: Sequence[str] | None = None) -> None:
+    def __init__(self, build: Callable[..., Any]) -> None:
         self.build = build
-        self.fields = fields
         self._shapes: dict[tuple, Any] = {}
+
+    def _compile(self, values: dict[str, Any], using: str) -> tuple[Statement, Any]:
+        """The statement compiled with `values`, and what its caller gets beside it."""
+        raise NotImplementedError
 
     def is_prepared(self, **values: Any) -> bool:
         """Whether the shape of these values is kept compiled (after its first use)."""
         shape = self._shape(sorted(values), values, transaction.get_connection())
         return self._shapes.get(shape, _UNPREPARABLE) is not _UNPREPARABLE
 
-    def statement(self, **values: Any) -> tuple[Statement, Callable[[StatementResult], list[Any]]]:
-        """The statement with these values, and the function that reads its result into model instances
-        (the builder's `fields`, all concrete fields when None, and its annotations as attributes).
-        A locking one is compiled inside the caller's transaction, as the ORM requires."""
+    def _bound(self, values: dict[str, Any]) -> tuple[Statement, Any]:
         conn = transaction.get_connection()
         names = sorted(values)
         shape = self._shape(names, values, conn)
         known = self._shapes.get(shape)
         if known is None or known is _UNPREPARABLE:
-            real = _CompiledSelect.of(self.build(**values), using=conn.alias, fields=self.fields)
+            real = self._compile(values, conn.alias)
             if known is None:
-                self._shapes[shape] = self._prepare(names, values, conn, real.statement[0])
-            return real.statement, real.read
-        compiled, slots = known
+                self._shapes[shape] = self._prepare(names, values, conn, real[0][0])
+            return real
+        (sql, template), beside, slots = known
         flat = _flat(names, values, conn)
-        params = list(compiled.statement[1])
+        params = list(template)
         for position, index in slots:
             params[position] = flat[index]
-        return (compiled.statement[0], params), compiled.read
+        return (sql, params), beside
 
     @staticmethod
     def _shape(names: list[str], values: dict[str, Any], conn: Any) -> tuple:
@@ -268,11 +269,8 @@ class PreparedSelect:
 
     def _prepare(self, names: list[str], values: dict[str, Any], conn: Any, real_sql: str) -> Any:
         first, second = (self._stand_ins(names, values, side) for side in (0, 1))
-        compiled = [
-            _CompiledSelect.of(self.build(**stand_ins), using=conn.alias, fields=self.fields)
-            for stand_ins in (first, second)
-        ]
-        (sql, params), (other_sql, other_params) = compiled[0].statement, compiled[1].statement
+        (sql, params), beside = self._compile(first, conn.alias)
+        (other_sql, other_params), _ = self._compile(second, conn.alias)
         if not sql == other_sql == real_sql or len(params) != len(other_params):
             logger.warning("%r: not prepared (the values change the statement's shape)", self.build)
             return _UNPREPARABLE
@@ -286,7 +284,7 @@ class PreparedSelect:
                 logger.warning("%r: not prepared (parameter %d is not one of the values)", self.build, position)
                 return _UNPREPARABLE
             slots.append((position, matches[0]))
-        return compiled[0], tuple(slots)
+        return (sql, params), beside, tuple(slots)
 
     @staticmethod
     def _stand_ins(names: list[str], values: dict[str, Any], side: int) -> dict[str, Any]:
@@ -307,6 +305,35 @@ class PreparedSelect:
             else:
                 raise TypeError(f"{name}: a prepared statement takes ints, datetimes and lists of ints.")
         return stand_ins
+
+
+class PreparedSelect(_Prepared):
+    """A SELECT prepared once per shape (see `_Prepared`); `build(**values)` returns the queryset."""
+
+    def __init__(self, build: Callable[..., QuerySet], *, fields: Sequence[str] | None = None) -> None:
+        super().__init__(build)
+        self.fields = fields
+
+    def _compile(self, values: dict[str, Any], using: str) -> tuple[Statement, Any]:
+        compiled = _CompiledSelect.of(self.build(**values), using=using, fields=self.fields)
+        return compiled.statement, compiled.read
+
+    def statement(self, **values: Any) -> tuple[Statement, Callable[[StatementResult], list[Any]]]:
+        """The statement with these values, and the function that reads its result into model instances
+        (the builder's `fields`, all concrete fields when None, and its annotations as attributes)."""
+        return self._bound(values)
+
+
+class PreparedUpdate(_Prepared):
+    """An UPDATE prepared once per shape (see `_Prepared`); `build(**values)` returns
+    `(queryset, {field: value})`, what `queryset.update(**fields)` would take (`update_statement`)."""
+
+    def _compile(self, values: dict[str, Any], using: str) -> tuple[Statement, Any]:
+        queryset, assigned = self.build(**values)
+        return update_statement(queryset.using(using), **assigned), None
+
+    def statement(self, **values: Any) -> Statement:
+        return self._bound(values)[0]
 
 
 def _flat(names: list[str], values: dict[str, Any], conn: Any) -> list[Any]:

@@ -23,7 +23,7 @@ from django.db.models.expressions import BaseExpression
 from django.utils import timezone
 
 from apps.common import metrics, outbox
-from apps.common.db import Statement, StatementResult, run_batch, update_statement
+from apps.common.db import PreparedUpdate, Statement, StatementResult, run_batch
 from apps.common.error_codes import ErrorCode
 from apps.common.exceptions import Conflict, NotFound, ServiceUnavailable, ValidationFailed
 from apps.common.on_commit import run_on_commit
@@ -315,6 +315,27 @@ def _count_seat_change(concert_date_id: int, *, available: int = 0, held: int = 
         )
 
 
+# The booking path's writes of seats and shards, compiled once per shape (apps.common.db.PreparedUpdate).
+_HOLD_SEATS = PreparedUpdate(
+    lambda *, seat_ids, held_until, now: (
+        Seat.objects.filter(pk__in=seat_ids),
+        {"status": SeatStatus.HELD, "held_until": held_until, "version": F("version") + 1, "updated_at": now},
+    )
+)
+_SHARD_UPDATE = PreparedUpdate(
+    lambda *, concert_date_id, shard, version, delta, now: (
+        Inventory.objects.filter(concert_date_id=concert_date_id, shard=shard, version=version),
+        {"remaining": F("remaining") + delta, "version": F("version") + 1, "updated_at": now},
+    )
+)
+_RESERVE_SEATS = PreparedUpdate(
+    lambda *, seat_ids, concert_date_id, now: (
+        Seat.objects.filter(pk__in=seat_ids, concert_date_id=concert_date_id, status=SeatStatus.HELD),
+        {"status": SeatStatus.RESERVED, "held_until": None, "version": F("version") + 1, "updated_at": now},
+    )
+)
+
+
 def mark_seats_held(
     *,
     concert_date_id: int,
@@ -356,19 +377,10 @@ def mark_seats_held(
     announce = Emission(SEAT_MAP_CHANGED, concert_date_id=concert_date_id, seat_ids=sorted(ids))
     results = run_batch(
         [
-            update_statement(
-                Seat.objects.filter(pk__in=ids),
-                status=SeatStatus.HELD,
-                held_until=held_until,
-                version=F("version") + 1,
-                updated_at=now,
-            ),
+            _HOLD_SEATS.statement(seat_ids=ids, held_until=held_until, now=now),
             *(
-                update_statement(
-                    Inventory.objects.filter(concert_date_id=concert_date_id, shard=shard, version=versions[shard]),
-                    remaining=F("remaining") + deltas[shard],
-                    version=F("version") + 1,
-                    updated_at=now,
+                _SHARD_UPDATE.statement(
+                    concert_date_id=concert_date_id, shard=shard, version=versions[shard], delta=deltas[shard], now=now
                 )
                 for shard in known
             ),
@@ -405,13 +417,7 @@ def reserve_seats_statements(
     (InnoDB walks an IN list in key order), the global order."""
     seat_ids = sorted(set(seat_ids))
     announce = Emission(SEAT_MAP_CHANGED, concert_date_id=concert_date_id, seat_ids=seat_ids)
-    reserve = update_statement(
-        Seat.objects.filter(pk__in=seat_ids, concert_date_id=concert_date_id, status=SeatStatus.HELD),
-        status=SeatStatus.RESERVED,
-        held_until=None,
-        version=F("version") + 1,
-        updated_at=timezone.now(),
-    )
+    reserve = _RESERVE_SEATS.statement(seat_ids=seat_ids, concert_date_id=concert_date_id, now=timezone.now())
 
     def done(results: list[StatementResult]) -> None:
         if results[0].rowcount != len(seat_ids):

@@ -132,3 +132,34 @@ def test_a_payment_runs_its_reads_and_locks_prepared(monkeypatch):
     assert selectors._DATE_OF.is_prepared(user_id=user.pk, reservation_id=held.pk)
     with pytest.raises(NotFound):  # another buyer's reservation, through the prepared statement
         selectors.concert_date_of(user=UserFactory(), reservation_id=held.pk)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_booking_paths_writes_are_prepared_and_write_what_they_say(monkeypatch):
+    """The seat and shard UPDATEs of a hold and the seat UPDATE of a payment, from a fresh process."""
+    from decimal import Decimal
+
+    from apps.concerts import services as catalogue
+    from apps.concerts.models import Inventory
+    from apps.payments import services as payments
+    from apps.reservations import services as reservations
+    from tests.factories import UserFactory
+    from tests.helpers import remaining_seats
+
+    for prepared in (catalogue._HOLD_SEATS, catalogue._SHARD_UPDATE, catalogue._RESERVE_SEATS):
+        monkeypatch.setattr(prepared, "_shapes", {})
+    date, user = make_date(), UserFactory(balance=Decimal("1000000.00"))
+    ids = sorted(seat_ids(date)[:2])
+    versions_before = dict(Inventory.objects.filter(concert_date=date).values_list("shard", "version"))
+    held = reservations.hold_seats(user=user, concert_date_id=date.pk, seat_ids=ids)
+    assert set(Seat.objects.filter(pk__in=ids).values_list("status", flat=True)) == {SeatStatus.HELD}
+    assert remaining_seats(date) == date.total_seats - 2
+    moved = {s for s, v in Inventory.objects.filter(concert_date=date).values_list("shard", "version")
+             if v != versions_before[s]}  # fmt: skip
+    assert moved == {catalogue.inventory_shard_of(seat) for seat in ids}
+    payments.pay_for_reservation(user=user, reservation_id=held.pk)
+    assert set(Seat.objects.filter(pk__in=ids).values_list("status", "held_until")) == {(SeatStatus.RESERVED, None)}
+    now = timezone.now()
+    assert catalogue._HOLD_SEATS.is_prepared(seat_ids=ids, held_until=now, now=now)
+    assert catalogue._SHARD_UPDATE.is_prepared(concert_date_id=1, shard=1, version=1, delta=-1, now=now)
+    assert catalogue._RESERVE_SEATS.is_prepared(seat_ids=ids, concert_date_id=date.pk, now=now)
