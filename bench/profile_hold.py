@@ -66,5 +66,6 @@ def main() -> None:
                 print(f"=== {args.holds} x {name}: {profiler.last_session.duration / args.holds * 1000:.1f} ms each")
                 print(profiler.output_text(unicode=False, color=False, show_all=False, time="percent_of_total"))
 
+
 if __name__ == "__main__":
     main()
