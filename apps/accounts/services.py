@@ -271,10 +271,9 @@ def user_lock(*, user_id: int, reading: Mapping[str, BaseExpression] | None = No
     return User.objects.select_for_update().only("id", "balance").annotate(**(reading or {})).filter(pk=user_id)
 
 
-def lock_user(*, user_id: int, reading: Mapping[str, BaseExpression] | None = None) -> User:
-    """Lock the user row (the wallet) until the caller's transaction ends; `reading` (see `user_lock`)
-    is read in the same statement and returned as attributes of the user."""
-    return user_lock(user_id=user_id, reading=reading).get()
+def lock_user(*, user_id: int) -> User:
+    """Lock the user row (the wallet: `id` and `balance`) until the caller's transaction ends."""
+    return user_lock(user_id=user_id).get()
 
 
 def _refuse_overdraft(*, balance: Decimal, amount: Decimal) -> None:
@@ -333,9 +332,7 @@ def wallet_lock(*, user_id: int) -> tuple[Statement, Callable[[StatementResult],
     return statement, lambda result: read(result)[0]
 
 
-_WALLET_LOCK = PreparedSelect(
-    lambda *, user_id: User.objects.select_for_update().filter(pk=user_id), fields=("id", "balance")
-)
+_WALLET_LOCK = PreparedSelect(user_lock, fields=("id", "balance"))
 
 
 def debit_statements(*, wallet: User, amount: Decimal, reference: str) -> tuple[list[Statement], WalletTransaction]:

@@ -34,30 +34,28 @@ from rest_framework.request import Request
 @dataclass(frozen=True, kw_only=True)
 class QueueAccess:
     """The gate's verdict on one request: the date it is about (None when no token was required),
-    whether it may go on (its queue token is the buyer's live one, or none was required), the replies
-    of the view's `queue_reads` (empty when none were read), and when the request reached the view
-    (wall clock and `perf_counter`, for its latency)."""
+    whether it may go on (its queue token is the buyer's live one, or none was required), and the
+    replies of the view's `queue_reads` (empty when none were read)."""
 
     concert_date_id: int | None
     admitted: bool
     read_replies: tuple[Any, ...] = ()
-    started_at: float
-    started_perf: float
 
 
 class QueueGate(Protocol):
     authentication_class: type
     permission_class: type
 
-    def admit(
-        self, request: Request, view: QueueGated, *, token_required: bool, started_at: float, started_perf: float
-    ) -> QueueAccess:
+    def admit(self, request: Request, view: QueueGated, *, token_required: bool) -> QueueAccess:
         """The explicit check of a gated request (raises 401, 404, 429 or 503 on its own); without
         `token_required`, the access token's revocation and the rate limits only."""
         ...
 
-    def finish(self, request: Request, response: HttpResponseBase, access: QueueAccess) -> None:
-        """After the answer of an admitted request."""
+    def finish(
+        self, request: Request, response: HttpResponseBase, access: QueueAccess, *, started: tuple[float, float]
+    ) -> None:
+        """After the answer of an admitted request that reached the view at `started` (wall clock,
+        `perf_counter`)."""
         ...
 
 
@@ -107,23 +105,16 @@ class QueueGated:
         return [] if self.queue_gated else super().get_throttles()  # type: ignore[misc]
 
     def initialize_request(self, request: Any, *args: Any, **kwargs: Any) -> Request:
-        self._started = (time.time(), time.perf_counter())
+        self._started = (time.time(), time.perf_counter())  # when the request reached the view
         return super().initialize_request(request, *args, **kwargs)  # type: ignore[misc]
 
     def check_permissions(self, request: Request) -> None:
         if self.queue_gated and request.user and request.user.is_authenticated:
-            started_at, started_perf = self._started
-            self.queue_access = queue_gate().admit(
-                request,
-                self,
-                token_required=self.queue_token_required(request),
-                started_at=started_at,
-                started_perf=started_perf,
-            )
+            self.queue_access = queue_gate().admit(request, self, token_required=self.queue_token_required(request))
         super().check_permissions(request)  # type: ignore[misc]
 
     def finalize_response(self, request: Request, response: HttpResponseBase, *args: Any, **kwargs: Any) -> Any:
         response = super().finalize_response(request, response, *args, **kwargs)  # type: ignore[misc]
         if self.queue_access is not None and self.queue_access.admitted:
-            queue_gate().finish(request, response, self.queue_access)
+            queue_gate().finish(request, response, self.queue_access, started=self._started)
         return response

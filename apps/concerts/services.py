@@ -253,9 +253,9 @@ def seat_lock(seat_ids: Sequence[int], *, reading: Mapping[str, BaseExpression] 
     return seats.annotate(**reading) if reading else seats
 
 
-def lock_seats(seat_ids: Sequence[int], *, reading: Mapping[str, BaseExpression] | None = None) -> list[Seat]:
+def lock_seats(seat_ids: Sequence[int]) -> list[Seat]:
     """Lock seat rows in ascending id order (`seat_lock`)."""
-    return list(seat_lock(seat_ids, reading=reading))
+    return list(seat_lock(seat_ids))
 
 
 def shard_deltas(seat_ids: Iterable[int], *, per_seat: int) -> dict[int, int]:
@@ -342,7 +342,6 @@ def mark_seats_held(
     seat_ids: Sequence[int],
     held_until: dt.datetime,
     shard_versions: Mapping[int, int | None] | None = None,
-    reading: Mapping[str, BaseExpression] | None = None,
     lock: Callable[[], list[Seat]] | None = None,
     check: Callable[[Seat], None] | None = None,
     then: Callable[[list[Seat]], Sequence[Statement]] | None = None,
@@ -354,11 +353,11 @@ def mark_seats_held(
     seat is not of this date, SEAT_UNAVAILABLE (409, details.seat_ids) if any is held or reserved.
     Caller holds the transaction; `shard_versions` are the inventory shards' versions if it read them
     already (`hold_preview`; a shard without one, or with a stale one, costs a read and a retry).
-    `reading` is read with the seat lock (see `lock_seats`), or `lock()` locks the seats itself (a
-    caller that runs `seat_lock` compiled once: `apps.common.db.PreparedSelect`). `check` is called
+    `lock()` locks the seats when the caller reads more with the lock (`seat_lock` with its `reading`,
+    compiled once: `apps.common.db.PreparedSelect`); else `lock_seats` does. `check` is called
     with the first seat once the seats are known to be of this date, before anything is written: the
     caller's rules on what it read (it raises to refuse)."""
-    seats = lock() if lock is not None else lock_seats(seat_ids, reading=reading)
+    seats = lock() if lock is not None else lock_seats(seat_ids)
     if len(seats) != len(set(seat_ids)) or any(seat.concert_date_id != concert_date_id for seat in seats):
         raise NotFound("One or more seats do not exist for this concert date.")
     if check is not None:

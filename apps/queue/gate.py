@@ -76,25 +76,14 @@ class QueueGate:
     authentication_class = QueueJWTAuthentication
     permission_class = QueueTokenRequired
 
-    def admit(
-        self, request: Request, view: QueueGated, *, token_required: bool, started_at: float, started_perf: float
-    ) -> QueueAccess:
+    def admit(self, request: Request, view: QueueGated, *, token_required: bool) -> QueueAccess:
         deferred = isinstance(request.successful_authenticator, QueueJWTAuthentication)
         access = AccessCheck.of(request, throttle_scope=view.throttle_scope) if deferred else None
-
-        def verdict(concert_date_id: int | None, admitted: bool, replies: tuple = ()) -> QueueAccess:
-            return QueueAccess(
-                concert_date_id=concert_date_id,
-                admitted=admitted,
-                read_replies=replies,
-                started_at=started_at,
-                started_perf=started_perf,
-            )
 
         if not token_required:
             if access is not None:
                 access.check_now()
-            return verdict(None, True)
+            return QueueAccess(concert_date_id=None, admitted=True)
         with _revocation_first(access):
             token = request.headers.get(HEADER, "")
             # Before the date is looked up (a 404, or a 400 for the body): without a token nothing else
@@ -120,15 +109,18 @@ class QueueGate:
         replies, valid = check.run_in_round_trip(before=before)
         if access is not None:
             access.enforce(replies[:split])  # 401 before 403: the token's own verdict comes first
-        return verdict(concert_date_id, valid, tuple(replies[split:]) if valid else ())
+        return QueueAccess(
+            concert_date_id=concert_date_id, admitted=valid, read_replies=tuple(replies[split:]) if valid else ()
+        )
 
-    def finish(self, request: Request, response: HttpResponseBase, access: QueueAccess) -> None:
+    def finish(
+        self, request: Request, response: HttpResponseBase, access: QueueAccess, *, started: tuple[float, float]
+    ) -> None:
         if access.concert_date_id is None or request.method in SAFE_METHODS:
             return
+        started_at, started_perf = started
         # The proxy's stamp is read only for the writes reported, not on every request.
-        elapsed_ms = (
-            queued_ms(request._request, now=access.started_at) + (time.perf_counter() - access.started_perf) * 1000
-        )
+        elapsed_ms = queued_ms(request._request, now=started_at) + (time.perf_counter() - started_perf) * 1000
         succeeded = 200 <= response.status_code < 300
         try:
             record_booking_request(
