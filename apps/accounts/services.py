@@ -29,10 +29,12 @@ from rest_framework_simplejwt.utils import datetime_from_epoch
 from apps.common import outbox
 from apps.common.db import (
     PreparedSelect,
+    PreparedUpdate,
     Statement,
     StatementResult,
     insert_statement,
     retry_on_lock_conflict,
+    run_batch,
     update_statement,
 )
 from apps.common.error_codes import ErrorCode
@@ -145,6 +147,20 @@ class RefreshTokenReplayed(NotAuthenticated):
     default_message = "The refresh token was already used: the session has been ended. Log in again."
 
 
+# A refresh's two statements, compiled once per process (`PreparedSelect`): what the request costs
+# beyond them is the tokens and the framework.
+_ACTIVE_USER = PreparedSelect(
+    lambda *, user_id: User.objects.filter(pk=user_id, is_active=True, deleted_at__isnull=True),
+    fields=["id", "email_verified"],
+)
+_ROTATE_REFRESH = PreparedUpdate(
+    lambda *, family_id, user_id, jti, new_jti, expires_at: (
+        TokenFamily.objects.filter(pk=family_id, user_id=user_id, revoked_at__isnull=True, refresh_jti=jti),
+        {"refresh_jti": new_jti, "expires_at": expires_at},
+    )
+)
+
+
 @retry_on_lock_conflict
 def rotate_refresh_token(*, refresh: str) -> dict[str, str]:
     """A new access + refresh pair of the same session; the presented refresh token stops working.
@@ -161,13 +177,21 @@ def rotate_refresh_token(*, refresh: str) -> dict[str, str]:
     token (the loser of a race above included)."""
     token, user_id, family_id = _parse_refresh(refresh)
     jti = token[jwt_settings.JTI_CLAIM]
-    user = User.objects.filter(pk=user_id, is_active=True, deleted_at__isnull=True).only("pk", "email_verified").first()
-    if user is None:
+    if not isinstance(jti, str):
+        raise NotAuthenticated("The refresh token is invalid, expired or already used.")
+    statement, read = _ACTIVE_USER.statement(user_id=user_id)
+    (found,) = run_batch([statement])
+    users = read(found)
+    if not users:
         raise NotAuthenticated("The account is not active.")
-    pair, new_jti, expires_at = _mint_token_pair(user=user, family_id=family_id)
-    live = TokenFamily.objects.filter(pk=family_id, user_id=user_id, revoked_at__isnull=True)
-    if live.filter(refresh_jti=jti).update(refresh_jti=new_jti, expires_at=expires_at):
+    pair, new_jti, expires_at = _mint_token_pair(user=users[0], family_id=family_id)
+    rotate = _ROTATE_REFRESH.statement(
+        family_id=family_id, user_id=user_id, jti=jti, new_jti=new_jti, expires_at=expires_at
+    )
+    (rotated,) = run_batch([rotate])
+    if rotated.rowcount:
         return pair
+    live = TokenFamily.objects.filter(pk=family_id, user_id=user_id, revoked_at__isnull=True)
     with transaction.atomic():
         replayed = live.update(revoked_at=timezone.now())
         if replayed:

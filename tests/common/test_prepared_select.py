@@ -163,3 +163,52 @@ def test_the_booking_paths_writes_are_prepared_and_write_what_they_say(monkeypat
     assert catalogue._HOLD_SEATS.is_prepared(seat_ids=ids, held_until=now, now=now)
     assert catalogue._SHARD_UPDATE.is_prepared(concert_date_id=1, shard=1, version=1, delta=-1, now=now)
     assert catalogue._RESERVE_SEATS.is_prepared(seat_ids=ids, concert_date_id=date.pk, now=now)
+
+
+def test_string_values_reach_the_statement():
+    """A string is a parameter like an int (the refresh's session id and token ids)."""
+    from apps.accounts.models import User
+    from tests.factories import UserFactory
+
+    users = [UserFactory(), UserFactory()]
+
+    def by_email(*, email):
+        return User.objects.filter(email=email)
+
+    prepared = PreparedSelect(by_email, fields=("id",))
+    for user in [*users, users[0]]:
+        statement, read = prepared.statement(email=user.email)
+        assert [found.pk for found in read(run_batch([statement])[0])] == [user.pk]
+    statement, read = prepared.statement(email="nobody@example.com")
+    assert read(run_batch([statement])[0]) == []
+    assert prepared.is_prepared(email="x")
+
+
+def test_a_string_the_statement_rewrites_is_not_prepared():
+    """A `contains` lookup wraps the value in wildcards: the parameter is not the value, so the shape is
+    compiled every time."""
+    from apps.accounts.models import User
+    from tests.factories import UserFactory
+
+    user = UserFactory()
+    prepared = PreparedSelect(lambda *, part: User.objects.filter(email__contains=part), fields=("id",))
+    statement, read = prepared.statement(part=user.email[1:-1])
+    assert [found.pk for found in read(run_batch([statement])[0])] == [user.pk]
+    assert not prepared.is_prepared(part="x")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_refresh_runs_its_two_statements_prepared(monkeypatch):
+    from apps.accounts import services as accounts
+    from tests.factories import UserFactory
+
+    for prepared in (accounts._ACTIVE_USER, accounts._ROTATE_REFRESH):
+        monkeypatch.setattr(prepared, "_shapes", {})
+    user = UserFactory()
+    pair = accounts.issue_tokens(user=user)
+    for _ in range(3):  # compiled, then reused: each new token works once
+        pair = accounts.rotate_refresh_token(refresh=pair["refresh"])
+    assert accounts._ACTIVE_USER.is_prepared(user_id=user.pk)
+    assert accounts._ROTATE_REFRESH.is_prepared(
+        family_id="f", user_id=user.pk, jti="a", new_jti="b", expires_at=timezone.now()
+    )
