@@ -2,7 +2,9 @@
 payments of those holds, through the full Django stack (test client: middleware, DRF, JWT, queue-token
 check, the transaction) on MariaDB. Each buyer holds and pays once (a payment ends the buyer's access).
 
-    .venv/bin/python bench/profile_hold.py [--holds 400] [--only hold|payment]
+    .venv/bin/python bench/profile_hold.py [--holds 400] [--only hold|payment] [--best-available]
+
+`--best-available` holds 2 seats chosen by the server (`quantity`) instead of 2 named seats.
 
 Scratch database `bench_profile`, Redis db 10.
 """
@@ -31,6 +33,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--holds", type=int, default=400)
     parser.add_argument("--only", choices=("hold", "payment"), help="print one profile (both by default)")
+    parser.add_argument("--best-available", action="store_true", help="holds of 2 seats the server chooses")
     args = parser.parse_args()
     with scratch_django("bench_profile", 10, **UNLIMITED):
         from pyinstrument import Profiler
@@ -38,7 +41,7 @@ def main() -> None:
         from tests.factories import UserFactory
         from tests.helpers import admitted_client
 
-        date = bench_date(seats=args.holds * 2)
+        date = bench_date(seats=args.holds * (4 if args.best_available else 2))
         seats = list(date.seats.order_by("pk").values_list("pk", flat=True))
         clients = [admitted_client(date, UserFactory(balance=Decimal("1000000.00"))) for _ in range(args.holds)]
         for client in clients:
@@ -46,9 +49,8 @@ def main() -> None:
         holds = []
 
         def hold(i: int, client: Any) -> None:
-            response = client.post(
-                "/api/reservations", {"concert_date_id": date.pk, "seat_ids": seats[2 * i : 2 * i + 2]}, format="json"
-            )
+            picked = {"quantity": 2} if args.best_available else {"seat_ids": seats[2 * i : 2 * i + 2]}
+            response = client.post("/api/reservations", {"concert_date_id": date.pk, **picked}, format="json")
             assert response.status_code == 201, response.content
             holds.append(response.json()["id"])
 
