@@ -1,7 +1,7 @@
 """The database helpers of the services: retrying transactions that lost a race inside the database
 (deadlock, lock-wait timeout), several statements in one round trip (`run_batch` with the statements
-of `update_statement`, `insert_statement` and `PreparedSelect`), and SELECTs compiled once per shape
-(`PreparedSelect`)."""
+of `update_statement`, `insert_statement` and `PreparedSelect`), and statements compiled once per
+shape (`PreparedSelect`, `PreparedUpdate`, and `insert_statement`'s INSERTs)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, ParamSpec, TypeVar
 
 from django.conf import settings
-from django.db import OperationalError, connection, router, transaction
+from django.db import OperationalError, connection, connections, router, transaction
 from django.db.models import Aggregate, CharField, Func, IntegerField, Model, QuerySet, sql
 
 from .exceptions import ServiceUnavailable
@@ -135,15 +135,9 @@ def update_statement(queryset: QuerySet, **values: Any) -> Statement:
 
 def insert_statement(model: type[Model], objs: Sequence[Model]) -> Statement:
     """The one INSERT of `objs` (one row each) that `bulk_create` would run, for `run_batch`. A field
-    may hold an expression (`LastInsertId`); auto_now fields are filled as on save."""
-    fields = [f for f in model._meta.concrete_fields if not f.primary_key and not f.generated]
-    query = sql.InsertQuery(model)
-    query.insert_values(fields, objs)
-    compiler = query.get_compiler(using=router.db_for_write(model))
-    if compiler.connection.features.can_return_rows_from_bulk_insert:  # MariaDB ≥ 10.5, SQLite ≥ 3.35
-        compiler.returning_fields = [model._meta.pk]
-    (statement,) = compiler.as_sql()
-    return statement
+    may hold an expression (`LastInsertId`); auto_now fields are filled as on save. Its SQL is
+    compiled once per shape (`_PreparedInsert`)."""
+    return _INSERTS.statement(model, objs)
 
 
 def inserted_ids(result: StatementResult, count: int) -> list[int]:
@@ -351,3 +345,133 @@ def _flat(names: list[str], values: dict[str, Any], conn: Any) -> list[Any]:
         else:
             flat.append(value)
     return flat
+
+
+# --- INSERTs compiled once per shape --------------------------------------------------------------
+
+
+class _PreparedInsert:
+    """The INSERTs of `insert_statement`, compiled once per process and shape: an INSERT's SQL
+    depends only on its table, its connection, its number of rows, which of its values are
+    expressions and whether it returns the ids, and its parameters are each field's
+    `get_db_prep_save` of the value `pre_save` gives, as `SQLInsertCompiler` computes them
+    (`pre_save_val`, `prepare_value`, `field_as_sql`). Compiling it costs far more than that, on a
+    hold's three INSERTs and a payment's three.
+
+    Every call runs `pre_save` once per field and row, as the compiler would (it fills auto_now
+    fields on the objects). The first use of a shape also compiles it with Django, on those values,
+    and keeps the shape only when the compiled SQL and parameters are exactly the ones it computes
+    (same types and reprs): otherwise, and for an expression other than `LastInsertId` or a field
+    with its own placeholder, the statement is compiled on every use, and `is_prepared` says so."""
+
+    def __init__(self) -> None:
+        self._shapes: dict[tuple, Any] = {}
+
+    def statement(self, model: type[Model], objs: Sequence[Model]) -> Statement:
+        fields, placeholders = _insert_fields(model)
+        using = router.db_for_write(model)
+        conn = connections[using]
+        values = [[field.pre_save(obj, add=True) for field in fields] for obj in objs]
+        shape = None if placeholders else self._shape(model, conn, values)
+        known = self._shapes.get(shape) if shape is not None else _UNPREPARABLE
+        if known is not None and known is not _UNPREPARABLE:
+            sql, returning_params = known
+            return sql, (*_insert_params(fields, values, conn), *returning_params)
+        compiled, returning_params = _compile_insert(model, fields, objs, values, using)
+        if known is None:
+            self._shapes[shape] = self._check(model, compiled, returning_params, fields, values, conn)
+        return compiled
+
+    def is_prepared(self, model: type[Model], objs: Sequence[Model]) -> bool:
+        """Whether the shape of these objects is kept compiled (after its first use). Runs the fields'
+        `pre_save` (fills auto_now fields), as `statement` does."""
+        fields, placeholders = _insert_fields(model)
+        if placeholders:
+            return False
+        conn = connections[router.db_for_write(model)]
+        shape = self._shape(model, conn, [[field.pre_save(obj, add=True) for field in fields] for obj in objs])
+        return shape is not None and self._shapes.get(shape, _UNPREPARABLE) is not _UNPREPARABLE
+
+    @staticmethod
+    def _shape(model: type[Model], conn: Any, values: list[list[Any]]) -> tuple | None:
+        """The key of the statement's SQL; None when a value is an expression whose SQL this cannot
+        tell from its type (anything but `LastInsertId`)."""
+        expressions = []
+        for row, row_values in enumerate(values):
+            for column, value in enumerate(row_values):
+                if hasattr(value, "resolve_expression") or hasattr(value, "as_sql"):
+                    if type(value) is not LastInsertId:
+                        return None
+                    expressions.append((row, column, value.model))
+        returning = conn.features.can_return_rows_from_bulk_insert
+        return (model, conn.alias, conn.vendor, len(values), tuple(expressions), returning)
+
+    @staticmethod
+    def _check(
+        model: type[Model],
+        compiled: Statement,
+        returning_params: tuple,
+        fields: Sequence[Any],
+        values: list[list[Any]],
+        conn: Any,
+    ) -> Any:
+        """The shape's SQL and returned-column parameters when the parameters computed without the
+        compiler are exactly the compiler's and its SQL has a placeholder for each (no value wrote its
+        own SQL), else `_UNPREPARABLE`."""
+        sql, params = compiled
+        computed = (*_insert_params(fields, values, conn), *returning_params)
+        if (
+            len(params) != len(computed)
+            or sql.count("%s") != len(params)
+            or not all(_same(one, two) for one, two in zip(params, computed, strict=True))
+        ):
+            logger.warning("INSERT into %s: not prepared (the compiler's statement differs)", model._meta.db_table)
+            return _UNPREPARABLE
+        return sql, tuple(returning_params)
+
+
+def _same(one: Any, two: Any) -> bool:
+    """The same parameter for the driver: equal is not enough (Decimal("1.0") == Decimal("1.00"), 1 == True)."""
+    return type(one) is type(two) and repr(one) == repr(two)
+
+
+@functools.cache
+def _insert_fields(model: type[Model]) -> tuple[tuple[Any, ...], bool]:
+    """The fields an INSERT of `model` writes, and whether one of them makes its own placeholder (whose
+    SQL may depend on the value: never kept)."""
+    fields = tuple(f for f in model._meta.concrete_fields if not f.primary_key and not f.generated)
+    return fields, any(hasattr(f, "get_placeholder") for f in fields)
+
+
+def _insert_params(fields: Sequence[Any], values: list[list[Any]], conn: Any) -> list[Any]:
+    """The parameters of the rows' values, as `SQLInsertCompiler.prepare_value` makes them (an
+    expression's SQL carries none: only `LastInsertId` reaches here)."""
+    return [
+        field.get_db_prep_save(value, connection=conn)
+        for row in values
+        for field, value in zip(fields, row, strict=True)
+        if not hasattr(value, "as_sql")
+    ]
+
+
+def _compile_insert(
+    model: type[Model], fields: Sequence[Any], objs: Sequence[Model], values: list[list[Any]], using: str
+) -> tuple[Statement, tuple]:
+    """The INSERT compiled by Django with the values `pre_save` already gave (it runs once per field
+    and row, as on save: a second run would move auto_now), and the parameters of its RETURNING."""
+    query = sql.InsertQuery(model)
+    query.insert_values(list(fields), objs)
+    compiler = query.get_compiler(using=using)
+    given = {
+        (id(obj), field.attname): value
+        for obj, row in zip(objs, values, strict=True)
+        for field, value in zip(fields, row, strict=True)
+    }
+    compiler.pre_save_val = lambda field, obj: given[id(obj), field.attname]
+    if compiler.connection.features.can_return_rows_from_bulk_insert:  # MariaDB ≥ 10.5, SQLite ≥ 3.35
+        compiler.returning_fields = [model._meta.pk]
+    (statement,) = compiler.as_sql()
+    return statement, tuple(compiler.returning_params)
+
+
+_INSERTS = _PreparedInsert()
