@@ -14,11 +14,12 @@ access token is 401 whatever else is wrong with the request, as when authenticat
 `finish` reports a write the gate let through (a hold, a payment) to the admission controller: its
 latency, whether it was shed (a 503: the database ran out of lock waits or is down) and, for one that
 succeeded, that the buyer's place is kept while the hold lives: one script, queued into the request's
-one round trip after commit (`apps.common.lua.run_soon`; a lost sample is only logged). The latency is what the buyer waits:
-the time since the request reached the view plus, behind the proxy, the time it queued for a free web
-worker. nginx stamps each request with `X-Request-Start: t=<epoch seconds>` (deploy/nginx); when the
-web workers are saturated, requests wait there and not in Django, and a controller that saw only the
-time in Django would go on admitting buyers into seconds of queueing. The header is believed only
+one round trip after commit (`apps.common.lua.run_soon`; a lost sample is only logged). The latency
+is what the buyer waits: the time since the request reached the view plus, behind the proxy, the
+time it queued for a free web worker. nginx stamps each request with `X-Request-Start: t=<epoch
+seconds>` (deploy/nginx); when the web workers are saturated, requests wait there and not in Django,
+and a controller that saw only the time in Django would go on admitting buyers into seconds of
+queueing. The header is believed only
 behind a trusted proxy (NUM_PROXIES > 0), which overwrites whatever a client sent.
 """
 
