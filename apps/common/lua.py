@@ -5,11 +5,21 @@ again, on a Redis Cluster to every primary.
 
 Every key of one call is passed in KEYS and shares one hash tag (`{<date_id>}`), so that on a Redis
 Cluster the call goes to the node of that one slot (redis-py refuses keys of several slots).
+
+After commit, a booking request owes Redis a few scripts (the seat map's bump, the seat counts'
+delta, the admission controller's record) that need no reply. `run_soon` runs such a `Call` at once,
+or, inside `one_round_trip()` (a gated view opens it for its request), queues it; the block's end
+sends every queued script in one pipeline, before the response leaves. Each keeps its own failure
+handling (`failed`), and nothing raises into the response.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -20,6 +30,8 @@ from redis.commands.core import AsyncScript, Script
 from redis.exceptions import NoScriptError
 
 from apps.common.redis import get_redis
+
+logger = logging.getLogger(__name__)
 
 
 def load(beside: str, name: str) -> str:
@@ -84,3 +96,119 @@ def _execute(redis: RedisCluster, queue: Callable[[Pipeline], object]) -> list:
     pipe = redis.pipeline(transaction=False)
     queue(pipe)
     return pipe.execute()
+
+
+# --- Scripts after commit, in one round trip per request --------------------------------------------
+
+
+@dataclass(frozen=True)
+class Call:
+    """One script to run with its keys and arguments: what a function that is one script returns
+    when its caller decides when (and in which round trip) it runs."""
+
+    source: str
+    keys: list[str]
+    args: list[object]
+
+    def run(self) -> Any:
+        return run(self.source, self.keys, self.args)
+
+
+@dataclass(frozen=True)
+class _Queued:
+    call: Call
+    failed: Callable[[Exception], None]
+    note: tuple[str, int] | None
+
+
+# The scripts queued by the current `one_round_trip()` block; None outside one (they run at once).
+_queued: ContextVar[list[_Queued] | None] = ContextVar("lua_queued_scripts", default=None)
+
+
+def run_soon(call: Call, *, failed: Callable[[Exception], None], note: tuple[str, int] | None = None) -> None:
+    """Run `call` now, or at the end of the current `one_round_trip()` block with the other scripts
+    queued in it. Never raises: a failing script (or Redis) is handed to `failed`. `note`, a key and
+    its expiry in seconds, is SET once the script ran and only then: the outbox's note that its fast
+    path ran an effect. In the block's pipeline it travels right behind the script and is removed
+    again if the script's reply is an error."""
+    queued = _queued.get()
+    if queued is None:
+        _run_alone(_Queued(call, failed, note), get_redis())
+    else:
+        queued.append(_Queued(call, failed, note))
+
+
+@contextmanager
+def one_round_trip() -> Iterator[None]:
+    """Queue what `run_soon` is given inside the block and send it in one pipeline at the block's end,
+    also when the block raises (a committed change still owes its scripts). The queue belongs to
+    this block alone: nothing is left for the next request of the thread."""
+    queued: list[_Queued] = []
+    token = _queued.set(queued)
+    try:
+        yield
+    finally:
+        _queued.reset(token)
+        if queued:
+            _send(queued)
+
+
+def _run_alone(item: _Queued, redis: Any) -> None:
+    try:
+        registered(item.call.source)(keys=item.call.keys, args=item.call.args, client=redis)
+    except Exception as exc:
+        item.failed(exc)
+        return
+    if item.note:
+        key, seconds = item.note
+        try:
+            redis.set(key, 1, ex=seconds)
+        except Exception:
+            logger.warning("could not set %s after its script ran", key, exc_info=True)
+
+
+def _send(queued: list[_Queued]) -> None:
+    """The queued scripts (and their notes) in one pipeline. Like `run_in_round_trip`, a plain
+    pipeline: on NOSCRIPT only that script is sent again, alone (redis-py loads it); the other
+    commands ran and are never sent twice. On a Redis Cluster, whose pipelines refuse EVALSHA, each
+    script is a request of its own, as outside a block."""
+    redis = get_redis()
+    if isinstance(redis, RedisCluster):
+        for item in queued:
+            _run_alone(item, redis)
+        return
+    try:
+        pipe = redis.pipeline(transaction=False)
+        for item in queued:
+            call = item.call
+            pipe.evalsha(registered(call.source).sha, len(call.keys), *call.keys, *call.args)
+            if item.note:
+                key, seconds = item.note
+                pipe.set(key, 1, ex=seconds)
+        replies = iter(pipe.execute(raise_on_error=False))
+    except Exception as exc:  # Redis away: nothing is known to have run, no note is known to be set
+        for item in queued:
+            item.failed(exc)
+        return
+    for item in queued:
+        reply, noted = next(replies), next(replies) if item.note else None
+        if isinstance(reply, NoScriptError):
+            try:
+                registered(item.call.source)(keys=item.call.keys, args=item.call.args, client=redis)
+                reply = None
+            except Exception as exc:
+                reply = exc
+        if isinstance(reply, Exception):
+            item.failed(reply)
+            if item.note:
+                _unnote(redis, item.note[0])
+        elif item.note and isinstance(noted, Exception):
+            logger.warning("could not set %s after its script ran", item.note[0], exc_info=noted)
+
+
+def _unnote(redis: Any, key: str) -> None:
+    """Take back a note the pipeline set behind a script that failed."""
+    try:
+        redis.delete(key)
+    except Exception:
+        logger.warning("could not remove %s after its script failed", key, exc_info=True)

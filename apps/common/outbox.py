@@ -19,6 +19,12 @@ if it is the one the event names), hence once.
 
 What the fast path costs a request: no database statement; after commit, the effect's own work and
 one Redis SET per whole effect (the note). The transaction does not wait for them, the response does.
+An effect whose work is one Lua script returns its call (`apps.common.lua.Call`) instead of running
+it: the fast path hands it to `lua.run_soon` with its note, so that in a booking request (a gated
+view's `lua.one_round_trip()`) the script and the note travel in the request's one pipeline after
+commit, with the seat counts and the admission controller's record; a note set behind a script whose
+reply is an error is removed again. Elsewhere (Celery, commands, services called directly) the
+script runs at commit and the note follows, as for any other effect.
 
 The apps register the effects they own with `@effect("app.what")` in their `effects.py`; this
 module never imports them, so `common` stays at the bottom of the dependency order.
@@ -39,6 +45,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from . import lua
 from .db import StatementResult, insert_statement, inserted_ids
 from .mail import outbox_mail_key
 from .models import OutboxEvent, OutboxStatus, SentEmail
@@ -46,7 +53,9 @@ from .redis import get_redis, redis_key
 
 logger = logging.getLogger(__name__)
 
-Handler = Callable[[OutboxEvent], None]
+# What performs an event: it does the work, or returns the one script call that is its work
+# (`lua.Call`) for the outbox to run, so the fast path can send it in the request's round trip.
+Handler = Callable[[OutboxEvent], lua.Call | None]
 
 
 @dataclass(frozen=True)
@@ -131,10 +140,13 @@ class _FastPath:
         registered = _effects[event.kind]
         whole = registered.at_commit is None
         try:
-            (registered.at_commit or registered.run)(event)
-        except Exception:
-            _paused_until[event.kind] = time.monotonic() + FAST_PATH_PAUSE_AFTER_FAILURE_SECONDS
-            logger.warning("effect %s (%s) failed after commit; the relay runs it", event.pk, event.kind, exc_info=True)
+            call = (registered.at_commit or registered.run)(event)
+        except Exception as exc:
+            self.failed(exc)
+            return
+        if call is not None:
+            note = (fast_done_key(event.pk), settings.OUTBOX_FAST_PATH_NOTE_SECONDS) if whole else None
+            lua.run_soon(call, failed=self.failed, note=note)
             return
         if not whole:
             return
@@ -142,6 +154,19 @@ class _FastPath:
             get_redis().set(fast_done_key(event.pk), 1, ex=settings.OUTBOX_FAST_PATH_NOTE_SECONDS)
         except Exception:
             logger.warning("could not note effect %s as run; the relay runs it again", event.pk, exc_info=True)
+
+    def failed(self, exc: Exception) -> None:
+        """The effect failed after commit: the relay runs it, and this process skips the kind's fast
+        path for a while."""
+        event = self.event
+        _paused_until[event.kind] = time.monotonic() + FAST_PATH_PAUSE_AFTER_FAILURE_SECONDS
+        logger.warning("effect %s (%s) failed after commit; the relay runs it", event.pk, event.kind, exc_info=exc)
+
+
+def _perform(handler: Handler, event: OutboxEvent) -> None:
+    call = handler(event)
+    if call is not None:
+        call.run()
 
 
 def _taken_by_fast_path(events: Sequence[OutboxEvent]) -> set[int]:
@@ -252,7 +277,7 @@ def _run_batch(events: list[OutboxEvent], result: RelayRun) -> None:
         try:
             if registered is None:
                 raise LookupError(f"no outbox effect is registered for {first.kind!r}")
-            registered.run(first)
+            _perform(registered.run, first)
         except Exception as exc:
             if isinstance(exc, SoftTimeLimitExceeded):
                 raise  # out of time: the rest of the batch comes back when its lease ends

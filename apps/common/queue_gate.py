@@ -12,6 +12,9 @@ runs their two explicit steps:
   reads, in one Redis round trip; the outcome is `view.queue_access`;
 - `finish`, once the answer is decided: what the waiting room records of a request it let through.
 
+The whole request runs in `apps.common.lua.one_round_trip()`: what it owes Redis after commit (the
+outbox's fast paths, the seat counts, the gate's record) leaves in one pipeline before the answer.
+
 The gate's permission then only reads `view.queue_access`. Naming the gate by a setting lets the
 catalogue, below the queue in the apps' layers, declare a gated view without importing the queue.
 """
@@ -29,6 +32,8 @@ from django.utils.module_loading import import_string
 from redis.client import Pipeline
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
+
+from apps.common import lua
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -103,6 +108,14 @@ class QueueGated:
 
     def get_throttles(self) -> list:
         return [] if self.queue_gated else super().get_throttles()  # type: ignore[misc]
+
+    def dispatch(self, request: Any, *args: Any, **kwargs: Any) -> Any:
+        """The whole request in `lua.one_round_trip()`: the scripts it owes Redis after commit (the
+        outbox's fast paths, the seat counts) and the gate's record (`finish`, in `finalize_response`)
+        travel in one pipeline, sent before the response leaves; also when the view raises past
+        DRF's exception handler, and never into the next request of the thread."""
+        with lua.one_round_trip():
+            return super().dispatch(request, *args, **kwargs)  # type: ignore[misc]
 
     def initialize_request(self, request: Any, *args: Any, **kwargs: Any) -> Request:
         self._started = (time.time(), time.perf_counter())  # when the request reached the view

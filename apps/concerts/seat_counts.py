@@ -6,9 +6,10 @@ The key is a hash `{available, held}` counted as the seat rows' `status` column 
 `HELD`): a hold that has expired counts as held until the sweep releases it, every
 HOLD_SWEEP_INTERVAL_SECONDS, so the line is told the date is sold out only once nobody can still pay
 for a seat. It is kept up to date after every committed seat change by the deltas the change knows
-(`apply_seat_count_change`, right after the commit of the change), and rebuilt from the database when it
-is missing (`read_or_rebuild`): it expires COUNTS_TTL_SECONDS after each rebuild, which bounds how
-long a lost delta (Redis failing after a commit) can show. A change racing a rebuild loses nothing:
+(`apply_seat_count_change`, right after the commit of the change; in a booking request, in its one
+Redis round trip after commit), and rebuilt from the database when it is missing
+(`read_or_rebuild`): it expires COUNTS_TTL_SECONDS after each rebuild, which bounds how long a lost
+delta (Redis failing after a commit) can show. A change racing a rebuild loses nothing:
 every delta counts itself in `changes_key`, and a rebuild stores what it read only if no delta was
 applied since it noted that count before reading the database (a delta applied after the store
 finds the key and applies to it).
@@ -61,7 +62,13 @@ def apply_seat_count_change(*, concert_date_id: int, available: int, held: int) 
     """After a committed seat change: free seats moved by `available`, held seats by `held`. One
     round trip."""
     if available or held:
-        _run(_APPLY, concert_date_id, int(available), int(held))
+        seat_count_change(concert_date_id=concert_date_id, available=available, held=held).run()
+
+
+def seat_count_change(*, concert_date_id: int, available: int, held: int) -> lua.Call:
+    """`apply_seat_count_change` as a script call its caller runs (after commit, in a booking
+    request's one round trip: `apps.common.on_commit.script_on_commit`)."""
+    return lua.Call(_APPLY, [counts_key(concert_date_id), changes_key(concert_date_id)], [int(available), int(held)])
 
 
 def forget_seat_counts(*, concert_date_id: int) -> None:

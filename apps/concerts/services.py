@@ -26,12 +26,12 @@ from apps.common import metrics, outbox
 from apps.common.db import PreparedUpdate, Statement, StatementResult, run_batch
 from apps.common.error_codes import ErrorCode
 from apps.common.exceptions import Conflict, NotFound, ServiceUnavailable, ValidationFailed
-from apps.common.on_commit import run_on_commit
+from apps.common.on_commit import run_on_commit, script_on_commit
 from apps.common.outbox import Emission
 
 from .effects import SEAT_MAP_CHANGED
 from .models import INVENTORY_SHARDS, Concert, ConcertDate, Inventory, Seat, SeatStatus, Venue, inventory_shard_of
-from .seat_counts import apply_seat_count_change, forget_seat_counts
+from .seat_counts import forget_seat_counts, seat_count_change
 
 INVENTORY_VERSION_RETRIES = 8
 
@@ -309,8 +309,8 @@ def _announce_seat_change(
 
 def _count_seat_change(concert_date_id: int, *, available: int = 0, held: int = 0) -> None:
     if available or held:
-        run_on_commit(
-            lambda: apply_seat_count_change(concert_date_id=concert_date_id, available=available, held=held),
+        script_on_commit(
+            seat_count_change(concert_date_id=concert_date_id, available=available, held=held),
             description=f"moving the seat counts of date {concert_date_id}",
         )
 

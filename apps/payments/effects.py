@@ -1,5 +1,6 @@
 """Outbox effects that payments owe (see apps.common.outbox). Each is idempotent."""
 
+from apps.common.lua import Call
 from apps.common.models import OutboxEvent
 from apps.common.outbox import effect
 from apps.queue import services as queue
@@ -12,11 +13,12 @@ PAYMENT_COMPLETED = "payments.completed"
 PAYMENT_REFUNDED = "payments.refunded"
 
 
-def end_the_access_used(event: OutboxEvent) -> None:
+def end_the_access_used(event: OutboxEvent) -> Call:
     """The queue access the payment used is spent, at commit (invariant 6; its place goes to the next
     waiter). Only that access ends: one the buyer was granted after paying (entered the queue again)
-    outlives a late run of this effect, and ending it twice is a no-op."""
-    queue.end_access_granted_by(
+    outlives a late run of this effect, and ending it twice is a no-op. One script, returned for the
+    outbox to run (after commit, in the payment request's one round trip)."""
+    return queue.access_end_call(
         user_id=event.payload["user_id"],
         concert_date_id=event.payload["concert_date_id"],
         expiring_by_ms=event.payload["access_expiring_by_ms"],
@@ -28,7 +30,7 @@ def payment_completed(event: OutboxEvent) -> None:
     """The access the payment used ends (again, should that have failed at commit), the reservation's
     tickets are issued (a second run creates none; a booking cancelled meanwhile gets none) and the
     confirmation e-mail goes out (once per event: send_mail_once)."""
-    end_the_access_used(event)
+    end_the_access_used(event).run()
     tickets.issue_tickets(reservation_id=event.payload["reservation_id"])
     send_reservation_confirmed_email.apply_async(
         kwargs={"reservation_id": event.payload["reservation_id"], "event_id": event.pk}

@@ -34,6 +34,8 @@ from dataclasses import asdict, dataclass
 
 from django.conf import settings
 
+from apps.common import lua
+
 from . import redis_scripts
 from .keys import QueueKeys, now_ms
 
@@ -257,9 +259,30 @@ def record_booking_request(
     """Report a finished booking-path request (hold, payment) to the controller: its latency and
     whether it was shed; `keep_place_until_ms` (a hold was made) keeps the buyer's place until then.
     One round trip."""
+    booking_request_record(
+        concert_date_id=concert_date_id,
+        user_id=user_id,
+        ms=ms,
+        shed=shed,
+        keep_place_until_ms=keep_place_until_ms,
+        now=now,
+    ).run()
+
+
+def booking_request_record(
+    *,
+    concert_date_id: int,
+    user_id: int,
+    ms: float,
+    shed: bool,
+    keep_place_until_ms: int = 0,
+    now: int | None = None,
+) -> lua.Call:
+    """`record_booking_request` as a script call its caller runs (the queue gate's `finish` sends it
+    in the request's one round trip after commit)."""
     keys = QueueKeys(concert_date_id)
     second = (now or now_ms()) // 1000
-    redis_scripts.run(
+    return lua.Call(
         redis_scripts.RECORD,
         [keys.latency(second), keys.active, keys.idle],
         [latency_bin(ms), 1 if shed else 0, HISTOGRAM_TTL_SECONDS, str(user_id), int(keep_place_until_ms)],

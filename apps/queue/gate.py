@@ -13,11 +13,13 @@ access token is 401 whatever else is wrong with the request, as when authenticat
 
 `finish` reports a write the gate let through (a hold, a payment) to the admission controller: its
 latency, whether it was shed (a 503: the database ran out of lock waits or is down) and, for one that
-succeeded, that the buyer's place is kept while the hold lives. The latency is what the buyer waits:
-the time since the request reached the view plus, behind the proxy, the time it queued for a free web
-worker. nginx stamps each request with `X-Request-Start: t=<epoch seconds>` (deploy/nginx); when the
-web workers are saturated, requests wait there and not in Django, and a controller that saw only the
-time in Django would go on admitting buyers into seconds of queueing. The header is believed only
+succeeded, that the buyer's place is kept while the hold lives: one script, queued into the request's
+one round trip after commit (`apps.common.lua.run_soon`; a lost sample is only logged). The latency
+is what the buyer waits: the time since the request reached the view plus, behind the proxy, the
+time it queued for a free web worker. nginx stamps each request with `X-Request-Start: t=<epoch
+seconds>` (deploy/nginx); when the web workers are saturated, requests wait there and not in Django,
+and a controller that saw only the time in Django would go on admitting buyers into seconds of
+queueing. The header is believed only
 behind a trusted proxy (NUM_PROXIES > 0), which overwrites whatever a client sent.
 """
 
@@ -32,16 +34,16 @@ from typing import Any
 from django.conf import settings
 from django.http import HttpRequest, HttpResponseBase
 from redis.client import Pipeline
-from redis.exceptions import RedisError
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 
+from apps.common import lua
 from apps.common.error_codes import ErrorCode
 from apps.common.queue_gate import QueueAccess, QueueGated
 
 from .access import AccessCheck, QueueJWTAuthentication
-from .controller import record_booking_request
+from .controller import booking_request_record
 from .keys import now_ms
 from .tokens import token_check
 
@@ -122,17 +124,20 @@ class QueueGate:
         # The proxy's stamp is read only for the writes reported, not on every request.
         elapsed_ms = queued_ms(request._request, now=started_at) + (time.perf_counter() - started_perf) * 1000
         succeeded = 200 <= response.status_code < 300
-        try:
-            record_booking_request(
-                concert_date_id=access.concert_date_id,
-                user_id=request.user.id,
-                ms=elapsed_ms,
-                shed=response.status_code == 503,
-                keep_place_until_ms=now_ms() + settings.HOLD_TTL_SECONDS * 1000 if succeeded else 0,
-            )
-        except RedisError:
-            # The answer is already decided; a lost sample must not turn it into an error.
-            logger.warning("could not report a booking-path request to the admission controller", exc_info=True)
+        record = booking_request_record(
+            concert_date_id=access.concert_date_id,
+            user_id=request.user.id,
+            ms=elapsed_ms,
+            shed=response.status_code == 503,
+            keep_place_until_ms=now_ms() + settings.HOLD_TTL_SECONDS * 1000 if succeeded else 0,
+        )
+        # In the request's one round trip after commit, with the seat map's bump and the counts.
+        lua.run_soon(record, failed=_record_lost)
+
+
+def _record_lost(exc: Exception) -> None:
+    # The answer is already decided; a lost sample must not turn it into an error.
+    logger.warning("could not report a booking-path request to the admission controller", exc_info=exc)
 
 
 def queued_ms(request: HttpRequest, *, now: float) -> float:

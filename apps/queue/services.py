@@ -8,6 +8,7 @@ from .admission import AdmissionRun, admit_all_dates, admit_next_batch, reset_qu
 from .line import QueueState, enter_queue, leave_queue, queue_status
 from .tokens import (
     AccessGrant,
+    access_end_call,
     end_access,
     end_access_granted_by,
     issue_access_token,
@@ -18,6 +19,7 @@ __all__ = [
     "AccessGrant",
     "AdmissionRun",
     "QueueState",
+    "access_end_call",
     "admit_all_dates",
     "admit_next_batch",
     "end_access",

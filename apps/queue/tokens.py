@@ -125,7 +125,11 @@ def end_access_granted_by(*, user_id: int, concert_date_id: int, expiring_by_ms:
     then; see `latest_expiry_of_access_granted_by`), atomically; True if it ended. An access granted
     later, and the user's place in the line, are left alone: an effect that runs late ends only the
     access it is about."""
+    return bool(access_end_call(user_id=user_id, concert_date_id=concert_date_id, expiring_by_ms=expiring_by_ms).run())
+
+
+def access_end_call(*, user_id: int, concert_date_id: int, expiring_by_ms: int) -> lua.Call:
+    """`end_access_granted_by` as a script call its caller runs (a payment's outbox effect, whose fast
+    path sends it in the request's one round trip after commit)."""
     keys = QueueKeys(concert_date_id)
-    return bool(
-        redis_scripts.run(END_ACCESS_GRANTED_BY, [keys.active, keys.idle], [str(int(user_id)), int(expiring_by_ms)])
-    )
+    return lua.Call(END_ACCESS_GRANTED_BY, [keys.active, keys.idle], [str(int(user_id)), int(expiring_by_ms)])

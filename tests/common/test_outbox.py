@@ -133,7 +133,7 @@ class TestRelay:
 
         dropped: list[int] = []
         monkeypatch.setattr(
-            effects, "invalidate_seat_map", lambda *, concert_date_id, seat_ids=None: dropped.append(concert_date_id)
+            effects, "seat_map_bump", lambda *, concert_date_id, seat_ids=None: dropped.append(concert_date_id)
         )
         for date_id in (5, 5, 6, 5):
             outbox.emit("concerts.seat_map_changed", concert_date_id=date_id)

@@ -115,7 +115,8 @@ def redis_round_trips(monkeypatch):
 def test_through_the_api_a_hold_and_its_payment_check_the_buyer_in_one_redis_round_trip(redis_round_trips):
     """Before the transaction: the access token's revocation, the rate limits, the queue token and
     the seat map's version in one pipeline, and no user row read. (After commit the seat-map patch,
-    the effect's note, the seat counts and the latency record follow, a round trip each.)"""
+    the effect's note, the seat counts and the latency record follow in one more pipeline:
+    tests/common/test_after_commit_round_trip.py.)"""
     date, user = make_date(), UserFactory()
     fund(user)
     client = admitted_client(date, user)

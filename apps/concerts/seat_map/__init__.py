@@ -39,7 +39,7 @@ from .cache import forget_local_copies
 from .documents import seat_layout, seat_list, seat_status
 from .render import Layout, Rendered
 from .status import Status
-from .versions import current_version, invalidate_seat_map, queue_version_read, version_from_reply
+from .versions import current_version, invalidate_seat_map, queue_version_read, seat_map_bump, version_from_reply
 
 __all__ = [
     "Layout",
@@ -51,6 +51,7 @@ __all__ = [
     "queue_version_read",
     "seat_layout",
     "seat_list",
+    "seat_map_bump",
     "seat_status",
     "version_from_reply",
 ]

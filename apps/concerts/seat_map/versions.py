@@ -38,8 +38,14 @@ def _fresh_version() -> int:
 def invalidate_seat_map(*, concert_date_id: int, seat_ids: Iterable[int] | None = None) -> None:
     """Seats of the date changed (these, or any when None): the next read renders the status (and the
     seat list) again, patching only the named seats when it can. One round trip."""
+    seat_map_bump(concert_date_id=concert_date_id, seat_ids=seat_ids).run()
+
+
+def seat_map_bump(*, concert_date_id: int, seat_ids: Iterable[int] | None = None) -> lua.Call:
+    """`invalidate_seat_map` as a script call its caller runs (the outbox's fast path sends it in a
+    booking request's one round trip after commit)."""
     changed = ",".join(map(str, sorted(set(seat_ids)))) if seat_ids else "*"
-    lua.run(
+    return lua.Call(
         _BUMP,
         [version_key(concert_date_id), changes_key(concert_date_id)],
         [_fresh_version(), changed, CHANGES_KEPT, CHANGES_TTL_SECONDS],
