@@ -119,27 +119,16 @@ def poll_after_seconds(position: int, estimated_wait: int, line_length: int = 0)
 
 
 def waiting_poll_after_seconds(
-    *,
-    position: int,
-    estimated_wait: int,
-    line_length: int,
-    seats_available: int,
-    admitted: int,
-    span_ms: int,
-    active: int,
+    *, position: int, estimated_wait: int, line_length: int, seats_available: int, admitted: int, span_ms: int
 ) -> int:
     """A waiter's next poll: the line's pace (`poll_after_seconds`), but no later than the soonest the
     free seats could run out, and at the end game's pace (`end_game_poll_after_seconds`) from there on
     and while every seat is held: the line converges on the end of the sale instead of learning it a
-    budget's round later (20,000 waiters at 150 polls a second are two minutes apart). The end game
-    begins at the latest when the `active` (admitted) buyers alone could take every free seat, each
-    the most one reservation may hold: from then on the sale can end without admitting anyone else."""
+    budget's round later (20,000 waiters at 150 polls a second are two minutes apart)."""
     paced = poll_after_seconds(position, estimated_wait, line_length)
     end_game = end_game_poll_after_seconds()
     if seats_available <= 0:
         return end_game
-    if seats_available <= active * max(settings.MAX_SEATS_PER_RESERVATION, 1):
-        return min(paced, end_game)
     until_end = seconds_until_seats_could_run_out(seats_available, admitted, span_ms)
     if until_end <= end_game:
         return min(paced, end_game)
@@ -268,7 +257,6 @@ def _state_from_script_reply(
                 seats_available=counts.available,
                 admitted=int(reply[4]),
                 span_ms=int(reply[5]),
-                active=int(reply[7]),
             ),
         )
     return QueueState(**who, status=status)

@@ -229,7 +229,6 @@ class TestAdmission:
                     seats_available=0,
                     admitted=0,
                     span_ms=0,
-                    active=0,
                 )
                 for _ in range(50)
             ]
@@ -238,7 +237,7 @@ class TestAdmission:
     def test_a_waiter_far_back_polls_no_later_than_the_free_seats_could_run_out(self, settings):
         settings.QUEUE_ADMIT_BATCH, settings.QUEUE_POLL_BUDGET, settings.MAX_SEATS_PER_RESERVATION = 110, 150, 4
         far_back = {"position": 15_000, "estimated_wait": 10**6, "line_length": 20_000}
-        minute = {"admitted": 600, "span_ms": 60_000, "active": 50}  # 10 admissions a second, up to 40 seats a second
+        minute = {"admitted": 600, "span_ms": 60_000}  # 10 admissions a second, up to 40 seats a second
         plenty = [line.waiting_poll_after_seconds(**far_back, seats_available=9_000, **minute) for _ in range(20)]
         assert set(plenty) == {line.poll_cap_seconds()}  # 225 s away: the line's own pace (capped)
         soon = [line.waiting_poll_after_seconds(**far_back, seats_available=2_000, **minute) for _ in range(20)]
@@ -253,16 +252,6 @@ class TestAdmission:
         ]
         assert max(front) <= 4  # the front keeps its quicker pace
 
-    def test_the_end_game_begins_when_the_admitted_alone_could_take_every_free_seat(self, settings):
-        """Without a minute of admissions to go by (a sale shorter than that): 100 admitted buyers of up
-        to 4 seats each could take 400 free seats without anyone else being admitted."""
-        settings.QUEUE_ADMIT_BATCH, settings.QUEUE_POLL_BUDGET, settings.MAX_SEATS_PER_RESERVATION = 110, 150, 4
-        back = {"position": 15_000, "estimated_wait": 10**6, "line_length": 20_000, "admitted": 100, "span_ms": 5_000}
-        more = [line.waiting_poll_after_seconds(**back, seats_available=401, active=100) for _ in range(20)]
-        assert set(more) == {line.poll_cap_seconds()}
-        end = [line.waiting_poll_after_seconds(**back, seats_available=400, active=100) for _ in range(50)]
-        assert min(end) >= 15 and max(end) <= 27
-
     def test_the_openings_burst_of_admissions_is_not_taken_for_the_sales_pace(self, settings):
         """660 admitted in the first seconds would say 10,000 seats go in seconds: under a minute of
         admissions the line keeps its budget's pace."""
@@ -275,7 +264,6 @@ class TestAdmission:
                 seats_available=10_000,
                 admitted=660,
                 span_ms=3_000,
-                active=660,
             )
             for _ in range(20)
         ]

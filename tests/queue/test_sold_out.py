@@ -278,21 +278,3 @@ class TestOneRoundTrip:
         # the poll, noting the counts' change count, then storing the rebuilt counts (once per
         # COUNTS_TTL_SECONDS and date)
         assert len(round_trips) == 3
-
-
-def test_the_line_polls_at_the_end_games_pace_once_the_admitted_could_take_every_free_seat(settings):
-    """The status script counts the admitted buyers: with one admitted (up to 4 seats) and 4 seats
-    free a waiter far back polls every 15-27 s; with 5 free, at the line's own pace (30-60 s there)."""
-    from bench.queue_line import fill_line
-
-    settings.QUEUE_ADMISSION, settings.QUEUE_ADMIT_INTERVAL_SECONDS = "fixed", 10
-    settings.QUEUE_ADMIT_BATCH, settings.QUEUE_MAX_ACTIVE, settings.MAX_SEATS_PER_RESERVATION = 1, 1, 4
-    settings.QUEUE_POLL_BUDGET = 10**6  # the position's band alone, not the budget's pace
-    for seats, band in ((5, (30, 60)), (4, (15, 27))):
-        date = make_date(layout=[{"name": "Floor", "rows": 1, "seats_per_row": seats, "price": "10.00"}])
-        admitted_client(date, UserFactory())
-        fill_line(date.pk, 40)  # placeholders ahead: the buyer waits at 41, beyond twenty batches of 1
-        waiter = buyer_client()
-        assert enter(waiter, date).json()["position"] == 41
-        paces = [poll(waiter, date).json()["poll_after_seconds"] for _ in range(15)]
-        assert band[0] <= min(paces) and max(paces) <= band[1], (seats, paces)

@@ -3,7 +3,7 @@
 -- ARGV: user_id, now_ms, capacity, auto(0/1), token_ttl_ms, rate_window_ms, opens_ms, secret, idle_ms,
 --       draw_key, nonce (the last three used by a pre-queue entry only: the key made with that secret)
 -- → {status, position (-1: none yet), expires_ms, created(0/1), then for a waiter
---    admitted_in_window, window_span_ms, line_length, admitted_now; for the pre-queued quantile (of 2^32), prequeue_size,
+--    admitted_in_window, window_span_ms, line_length; for the pre-queued quantile (of 2^32), prequeue_size,
 --    nonce; always last: seats available, seats held (-1, -1: counts missing)}; SOLD_OUT: no new place
 --    given; NEED_COUNTS: a newcomer and no counts, nothing done; {'STALE'} when the secret is not the
 --    stored one (nothing changed)
@@ -46,4 +46,4 @@ local seq = redis.call('INCR', KEYS[3])
 redis.call('ZADD', KEYS[1], seq, uid)
 redis.call('ZADD', KEYS[4], now, uid)
 redis.call('HSET', KEYS[6], uid, now)
-return with_counts(waiter(KEYS[1], KEYS[2], KEYS[5], redis.call('ZRANK', KEYS[1], uid), 1, now, window), counts)
+return with_counts(waiter(KEYS[1], KEYS[5], redis.call('ZRANK', KEYS[1], uid), 1, now, window), counts)
