@@ -118,23 +118,6 @@ def poll_after_seconds(position: int, estimated_wait: int, line_length: int = 0)
     return max(1, min(int(base), poll_cap_seconds()))
 
 
-def waiting_poll_after_seconds(
-    *, position: int, estimated_wait: int, line_length: int, seats_available: int, admitted: int, span_ms: int
-) -> int:
-    """A waiter's next poll: the line's pace (`poll_after_seconds`), but no later than the soonest the
-    free seats could run out, and at the end game's pace (`end_game_poll_after_seconds`) from there on
-    and while every seat is held: the line converges on the end of the sale instead of learning it a
-    budget's round later (20,000 waiters at 150 polls a second are two minutes apart)."""
-    paced = poll_after_seconds(position, estimated_wait, line_length)
-    end_game = end_game_poll_after_seconds()
-    if seats_available <= 0:
-        return end_game
-    until_end = seconds_until_seats_could_run_out(seats_available, admitted, span_ms)
-    if until_end <= end_game:
-        return min(paced, end_game)
-    return max(1, int(min(paced, until_end)))
-
-
 def prequeue_poll_after_seconds(until_open_ms: int, *, quantile: float | None = None, prequeue_size: int = 0) -> int:
     """Pre-queued buyers poll every 30-60 s (longer in a big pre-queue, to stay within
     QUEUE_POLL_BUDGET), then once after the opening to learn the drawn place: in the order of the
@@ -152,33 +135,14 @@ def prequeue_poll_after_seconds(until_open_ms: int, *, quantile: float | None = 
     return max(1, int(max(until_open_ms, 0) / 1000 + after_opening))
 
 
-END_GAME_POLL_SECONDS = (15, 27)  # how far apart the line polls while the sale's outcome is being decided
-
-
-def end_game_poll_after_seconds() -> int:
-    """While the sale's outcome is being decided (every seat held, none free, or the free seats about
-    to run out), the whole line polls every 15-27 s, whatever its length and QUEUE_POLL_BUDGET: when the
-    last held seat is paid every waiter hears SOLD_OUT within half a minute, and those are the polls that
-    stop the line (a told waiter stops asking). What it costs is bounded: the line's length / 21 polls a
-    second for at most a hold's lifetime, at a time when no free seat is left for the booking path to
-    serve."""
-    return max(1, min(int(random.uniform(*END_GAME_POLL_SECONDS)), poll_cap_seconds()))
-
-
-END_GAME_MIN_SPAN_MS = 60_000  # admissions observed over less than this say nothing of the sale's pace
-
-
-def seconds_until_seats_could_run_out(seats_available: int, admitted: int, span_ms: int) -> float:
-    """The soonest the date's free seats run out at the pace the line has been admitted (`admitted`
-    over `span_ms`, the rate window's admissions), every admitted buyer taking the most seats one
-    reservation may hold (MAX_SEATS_PER_RESERVATION): a waiter far back polls no later than that, so
-    that the line is polling at the end game's pace when the last seat goes. Infinite until a minute
-    of admissions has been seen: the opening's burst (everyone the bound lets in at once) is not a
-    pace, and a sale that could end within its first minute has a line short enough to be paced by
-    QUEUE_POLL_BUDGET alone."""
-    if admitted <= 0 or span_ms < END_GAME_MIN_SPAN_MS:
-        return math.inf
-    return seats_available / (admitted / (span_ms / 1000) * max(settings.MAX_SEATS_PER_RESERVATION, 1))
+def held_seats_poll_after_seconds(line_length: int) -> int:
+    """While every seat is held (none free), admission waits for holds to end, and the sale's outcome
+    is decided within a hold's lifetime: the line polls every 15-27 s, so that when the last held seat
+    is paid every waiter hears SOLD_OUT within half a minute (longer in a long line, all of it within
+    QUEUE_POLL_BUDGET), within the heartbeat's cap."""
+    budget = max(settings.QUEUE_POLL_BUDGET, 1)
+    base = max(random.uniform(15, 27), line_length / budget * random.uniform(0.8, 1.2))
+    return max(1, min(int(base), poll_cap_seconds()))
 
 
 def _seat_counts(concert_date_id: int, reply: list[Any]) -> SeatCounts:
@@ -250,13 +214,10 @@ def _state_from_script_reply(
             status=status,
             position=position,
             estimated_wait_seconds=wait,
-            poll_after_seconds=waiting_poll_after_seconds(
-                position=position,
-                estimated_wait=wait or 0,
-                line_length=line_length,
-                seats_available=counts.available,
-                admitted=int(reply[4]),
-                span_ms=int(reply[5]),
+            poll_after_seconds=(
+                poll_after_seconds(position, wait or 0, line_length)
+                if counts.available > 0
+                else held_seats_poll_after_seconds(line_length)
             ),
         )
     return QueueState(**who, status=status)

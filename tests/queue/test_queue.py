@@ -216,59 +216,6 @@ class TestAdmission:
     def test_nobody_is_told_to_poll_after_the_turn(self):
         assert line.poll_after_seconds(3_000, 40, 20_000) <= 20
 
-    def test_while_every_seat_is_held_the_whole_line_polls_every_15_to_27_seconds(self, settings):
-        """However long the line: the last held seat's payment must reach every waiter within half a
-        minute (the budget's pace would put 20,000 waiters two minutes apart)."""
-        settings.QUEUE_ADMIT_BATCH, settings.QUEUE_POLL_BUDGET = 110, 150
-        for position in (1, 500, 19_999):
-            polls = [
-                line.waiting_poll_after_seconds(
-                    position=position,
-                    estimated_wait=10**6,
-                    line_length=20_000,
-                    seats_available=0,
-                    admitted=0,
-                    span_ms=0,
-                )
-                for _ in range(50)
-            ]
-            assert min(polls) >= 15 and max(polls) <= 27, (position, polls)
-
-    def test_a_waiter_far_back_polls_no_later_than_the_free_seats_could_run_out(self, settings):
-        settings.QUEUE_ADMIT_BATCH, settings.QUEUE_POLL_BUDGET, settings.MAX_SEATS_PER_RESERVATION = 110, 150, 4
-        far_back = {"position": 15_000, "estimated_wait": 10**6, "line_length": 20_000}
-        minute = {"admitted": 600, "span_ms": 60_000}  # 10 admissions a second, up to 40 seats a second
-        plenty = [line.waiting_poll_after_seconds(**far_back, seats_available=9_000, **minute) for _ in range(20)]
-        assert set(plenty) == {line.poll_cap_seconds()}  # 225 s away: the line's own pace (capped)
-        soon = [line.waiting_poll_after_seconds(**far_back, seats_available=2_000, **minute) for _ in range(20)]
-        assert set(soon) == {50}  # 2,000 seats at 40 a second
-        last = [line.waiting_poll_after_seconds(**far_back, seats_available=400, **minute) for _ in range(50)]
-        assert min(last) >= 15 and max(last) <= 27  # within the end game: its pace
-        front = [
-            line.waiting_poll_after_seconds(
-                position=3, estimated_wait=10, line_length=20_000, seats_available=400, **minute
-            )
-            for _ in range(20)
-        ]
-        assert max(front) <= 4  # the front keeps its quicker pace
-
-    def test_the_openings_burst_of_admissions_is_not_taken_for_the_sales_pace(self, settings):
-        """660 admitted in the first seconds would say 10,000 seats go in seconds: under a minute of
-        admissions the line keeps its budget's pace."""
-        settings.QUEUE_ADMIT_BATCH, settings.QUEUE_POLL_BUDGET = 110, 150
-        polls = [
-            line.waiting_poll_after_seconds(
-                position=15_000,
-                estimated_wait=10**6,
-                line_length=20_000,
-                seats_available=10_000,
-                admitted=660,
-                span_ms=3_000,
-            )
-            for _ in range(20)
-        ]
-        assert set(polls) == {line.poll_cap_seconds()}
-
 
 class TestTokens:
     def test_every_kind_of_bad_token_is_refused(self, date, settings):
