@@ -13,7 +13,9 @@ database and Redis db; wrk drives, in rotated order each round, three rows per m
   path's Redis round trip, its transaction, its after-commit work).
 Each row shows its median round and its ratio to the sync model's floor of the same round. The
 default models: "sync 2" (the rush's crowd tier; the other HTTP benchmarks' server), "sync 5"
-(gunicorn.conf.py's default on 2 cores, 2 * cores + 1, and the rush's booking tier) and "gthread 2x4". gevent is not offered: mysqlclient is C and blocks the whole
+(gunicorn.conf.py's default on 2 cores, 2 * cores + 1, and the rush's booking tier), "gthread 2x4", and
+"granian 2" (not gunicorn: Granian, a Rust HTTP server, running the same WSGI application in 2 processes
+of one thread each, keeping nginx's connections alive; not in the default run). gevent is not offered: mysqlclient is C and blocks the whole
 worker's hub on every statement (and on a row-lock wait), so a gevent worker would serve one booking
 at a time while advertising many.
 Scratch database `bench_workers`, Redis db --redis-db (default 9; flushed before and after).
@@ -34,16 +36,17 @@ from bench.holds import make_buyers, settle
 from bench.http_server import HEADER, LoadResult, wrk
 from bench.queue_line import fill_line, median_round, pollers_at_the_back
 from bench.scratch import bench_date, scratch_django
-from scripts.local_servers import gunicorn
+from scripts.local_servers import granian, gunicorn
 from scripts.nginx import nginx_proxy
 from scripts.ports import free_port
 
 LINE = 10_000
-# name → (worker class, processes, threads per process)
+# name → (worker class, processes, threads per process); "granian" is not gunicorn but Granian's WSGI server
 MODELS = {
     "sync 2": ("sync", 2, 1),
     "sync 5": ("sync", 5, 1),
     "gthread 2x4": ("gthread", 2, 4),
+    "granian 2": ("granian", 2, 1),
 }
 ROWS = ("floor", "status", "hold")
 
@@ -54,7 +57,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--buyers", type=int, default=2000, help="buyers (and 2-seat holds) per model and round")
-    parser.add_argument("--models", default=",".join(MODELS), help=f"comma-separated, of: {', '.join(MODELS)}")
+    parser.add_argument(
+        "--models", default="sync 2,sync 5,gthread 2x4", help=f"comma-separated, of: {', '.join(MODELS)}"
+    )
     parser.add_argument("--redis-db", type=int, default=9)
     args = parser.parse_args()
     models = [name.strip() for name in args.models.split(",")]
@@ -86,7 +91,9 @@ def main() -> None:
             for name in models:
                 worker_class, workers, threads = MODELS[name]
                 upstream = stack.enter_context(
-                    gunicorn(env, workers=workers, worker_class=worker_class, threads=threads)
+                    granian(env, workers=workers, threads=threads)
+                    if worker_class == "granian"
+                    else gunicorn(env, workers=workers, worker_class=worker_class, threads=threads)
                 )
                 bases[name] = stack.enter_context(
                     nginx_proxy(upstream=upstream.removeprefix("http://"), port=free_port())

@@ -47,6 +47,31 @@ def gunicorn(
 
 
 @contextmanager
+def granian(env: dict[str, str], *, workers: int = 2, threads: int = 1) -> Iterator[str]:
+    """Granian (a Rust HTTP server, bench/requirements.txt) serving this checkout's WSGI application
+    with `workers` processes of `threads` blocking threads each, keeping connections alive: a
+    candidate web server beside gunicorn's worker models (bench/worker_model.py)."""
+    port = free_port()
+    logs = ROOT / "bench" / "out" / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    log = open(logs / f"granian-{port}.log", "wb")  # noqa: SIM115 (closed with the process)
+    process = subprocess.Popen(
+        [str(VENV_BIN / "granian"), "--interface", "wsgi", "ticketing.wsgi:application", "--host", "127.0.0.1",
+         "--port", str(port), "--workers", str(workers), "--blocking-threads", str(threads),
+         "--log-level", "warning", "--no-access-log"],
+        env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        wait_for_port(port, process, what="granian")
+        time.sleep(1.0)  # workers start after the listener
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+        log.close()
+
+
+@contextmanager
 def web_tier(
     env: dict[str, str], *, servers: int = 1, workers: int = 2, proxy: str | None = None, crowd_workers: int = 0
 ) -> Iterator[str]:
