@@ -89,6 +89,7 @@ class Scenario:
     celery_workers: int = 1
     web_workers: int = 5  # gunicorn.conf.py's default on 2 cores: 2 x cores + 1
     crowd_workers: int = 2  # behind nginx: the waiting room's own gunicorn workers (deploy/nginx's crowd upstream)
+    crowd_server: str = "gunicorn"  # or "granian": the crowd tier on Granian (bench/worker_model.py measured it)
     proxy: str | None = None  # "nginx": buyers reach gunicorn through deploy/nginx (scripts/nginx.py)
     faults: bool = False  # scripts/faults.py: own Redis and MariaDB, crashed and restarted during the sale
     best_available_share: float = 0.7
@@ -347,8 +348,8 @@ SHARED_SERVERS = ("mariadbd", "mysqld", "redis-server")
 
 
 def process_group(name: str, cmdline: str) -> str | None:
-    if "gunicorn" in cmdline:
-        return "gunicorn"
+    if "gunicorn" in cmdline or "granian" in cmdline:
+        return "gunicorn"  # the web tier: gunicorn, and Granian when the crowd tier runs on it
     if "celery" in cmdline and " beat" in cmdline:
         return "celery beat"
     if "celery" in cmdline:
@@ -423,6 +424,7 @@ def run_mode(mode: str, scenario: Scenario) -> Outcome:
                 workers=scenario.web_workers,
                 proxy=scenario.proxy,
                 crowd_workers=scenario.crowd_workers if scenario.proxy == "nginx" else 0,
+                crowd_server=scenario.crowd_server,
             ) as base,
         ):
             # The clock starts once every process is up (and Locust has had time to import), so that a
@@ -905,6 +907,9 @@ def parse() -> tuple[Scenario, list[str]]:
     parser.add_argument("--crowd-workers", type=int, default=2,
                         help="behind nginx: gunicorn sync workers of the waiting room's own (status polls and "
                              "entries; 0: they share the web workers)")  # fmt: skip
+    parser.add_argument("--crowd-server", choices=["gunicorn", "granian"], default="gunicorn",
+                        help="behind nginx: the server of the waiting room's tier (granian: --crowd-workers "
+                             "Granian processes; counted with gunicorn as the web tier)")  # fmt: skip
     parser.add_argument("--proxy", choices=["none", "nginx", "both"], default="none",
                         help="nginx: Debian's nginx with deploy/nginx in front of the web servers; "
                              "both: every mode direct and through nginx, side by side")  # fmt: skip
@@ -931,7 +936,7 @@ def parse() -> tuple[Scenario, list[str]]:
         slo_overrides["sellout_seconds"] = args.sellout_slo
     common = {"best_available_share": args.best_available_share, "db_name": args.db_name,
               "redis_db": args.redis_db, "profile_loadgen": args.profile_loadgen,
-              "crowd_workers": args.crowd_workers}  # fmt: skip
+              "crowd_workers": args.crowd_workers, "crowd_server": args.crowd_server}  # fmt: skip
     if args.short:
         # The budget leaves room after the sell-out gate for one hold TTL, so seats abandoned late come back
         # while buyers are still there to take them.

@@ -73,13 +73,20 @@ def granian(env: dict[str, str], *, workers: int = 2, threads: int = 1) -> Itera
 
 @contextmanager
 def web_tier(
-    env: dict[str, str], *, servers: int = 1, workers: int = 2, proxy: str | None = None, crowd_workers: int = 0
+    env: dict[str, str],
+    *,
+    servers: int = 1,
+    workers: int = 2,
+    proxy: str | None = None,
+    crowd_workers: int = 0,
+    crowd_server: str = "gunicorn",
 ) -> Iterator[str]:
     """One gunicorn, or `servers` gunicorns on their own ports behind HAProxy (round robin, HTTP
     keep-alive to the backends) — what a deployment with several web machines looks like.
     proxy="nginx": the gunicorn(s) behind Debian's nginx with the production config (deploy/nginx),
     as buyers reach the service in production; with `crowd_workers`, the waiting room's polls and
-    entries go to a gunicorn of that many workers of their own (nginx's crowd upstream)."""
+    entries go to a gunicorn of that many workers of their own (nginx's crowd upstream), or with
+    crowd_server="granian" to Granian with that many processes."""
     if proxy == "nginx":
         from contextlib import ExitStack
 
@@ -89,8 +96,9 @@ def web_tier(
         with ExitStack() as stack:
             backends = [stack.enter_context(gunicorn(env, workers=workers)) for _ in range(max(servers, 1))]
             upstream = ",".join(url.removeprefix("http://") for url in backends)
+            crowd_tier = granian if crowd_server == "granian" else gunicorn
             crowd = (
-                stack.enter_context(gunicorn(env, workers=crowd_workers)).removeprefix("http://")
+                stack.enter_context(crowd_tier(env, workers=crowd_workers)).removeprefix("http://")
                 if crowd_workers
                 else None
             )
