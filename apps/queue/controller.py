@@ -3,7 +3,7 @@ left the booking path since the last run, times a margin, with the booking path'
 brake on this very run.
 
 The booking path (holds, payments) reports each request's latency and whether it was shed (a 503:
-lock waits ran out, the database is saturated) through `record_booking_request`, one small script
+lock waits ran out, the database is saturated) through `booking_request_record`, one small script
 per request into a per-second histogram in Redis. Places leave the booking path as buyers pay,
 leave, go idle or let their token expire; the run sees them as the admitted count falling between
 two runs (`departed`). Each run `decide()`s how many to admit now:
@@ -247,28 +247,6 @@ def decide(
     return decision, next_state
 
 
-def record_booking_request(
-    *,
-    concert_date_id: int,
-    user_id: int,
-    ms: float,
-    shed: bool,
-    keep_place_until_ms: int = 0,
-    now: int | None = None,
-) -> None:
-    """Report a finished booking-path request (hold, payment) to the controller: its latency and
-    whether it was shed; `keep_place_until_ms` (a hold was made) keeps the buyer's place until then.
-    One round trip."""
-    booking_request_record(
-        concert_date_id=concert_date_id,
-        user_id=user_id,
-        ms=ms,
-        shed=shed,
-        keep_place_until_ms=keep_place_until_ms,
-        now=now,
-    ).run()
-
-
 def booking_request_record(
     *,
     concert_date_id: int,
@@ -278,8 +256,10 @@ def booking_request_record(
     keep_place_until_ms: int = 0,
     now: int | None = None,
 ) -> lua.Call:
-    """`record_booking_request` as a script call its caller runs (the queue gate's `finish` sends it
-    in the request's one round trip after commit)."""
+    """A finished booking-path request (hold, payment) for the controller: its latency and whether it
+    was shed; `keep_place_until_ms` (a hold was made) keeps the buyer's place until then. One script,
+    returned for its caller to run: the queue gate's `finish` sends it in the request's one round trip
+    after commit."""
     keys = QueueKeys(concert_date_id)
     second = (now or now_ms()) // 1000
     return lua.Call(

@@ -16,10 +16,10 @@ from apps.queue.controller import (
     ControllerState,
     Limits,
     bin_upper_ms,
+    booking_request_record,
     decide,
     departed_since,
     latency_bin,
-    record_booking_request,
 )
 from apps.queue.keys import QueueKeys
 from apps.queue.models import QueueStatus
@@ -248,7 +248,7 @@ class TestAutoAdmission:
         for uid in range(1, 201):
             enter(uid, date)
         for _ in range(30):
-            record_booking_request(concert_date_id=date.pk, user_id=1, ms=40, shed=False, now=clock.ms)
+            booking_request_record(concert_date_id=date.pk, user_id=1, ms=40, shed=False, now=clock.ms).run()
         clock.advance(2)
         first = services.admit_next_batch(concert_date_id=date.pk)
         assert (first.decision.action, first.decision.departed, first.admitted) == ("grow", 0, step)
@@ -274,7 +274,7 @@ class TestAutoAdmission:
         fill_capacity(date, settings, active=40)
         settings.QUEUE_MIN_ACTIVE, settings.QUEUE_MAX_ACTIVE = 10, 100
         enter(1, date)
-        record_booking_request(concert_date_id=date.pk, user_id=1, ms=2500, shed=True, now=clock.ms)
+        booking_request_record(concert_date_id=date.pk, user_id=1, ms=2500, shed=True, now=clock.ms).run()
         clock.advance(2)
         run = services.admit_next_batch(concert_date_id=date.pk)
         assert (run.decision.action, run.admitted) == ("brake", 0)
