@@ -6,7 +6,7 @@ The key is a hash `{available, held}` counted as the seat rows' `status` column 
 `HELD`): a hold that has expired counts as held until the sweep releases it, every
 HOLD_SWEEP_INTERVAL_SECONDS, so the line is told the date is sold out only once nobody can still pay
 for a seat. It is kept up to date after every committed seat change by the deltas the change knows
-(`apply_seat_count_change`, right after the commit of the change; in a booking request, in its one
+(`seat_count_change`, right after the commit of the change; in a booking request, in its one
 Redis round trip after commit), and rebuilt from the database when it is missing
 (`read_or_rebuild`): it expires COUNTS_TTL_SECONDS after each rebuild, which bounds how long a lost
 delta (Redis failing after a commit) can show. A change racing a rebuild loses nothing:
@@ -58,16 +58,10 @@ def _run(source: str, concert_date_id: int, *args: int) -> list | int:
     return lua.run(source, [counts_key(concert_date_id), changes_key(concert_date_id)], list(args))
 
 
-def apply_seat_count_change(*, concert_date_id: int, available: int, held: int) -> None:
-    """After a committed seat change: free seats moved by `available`, held seats by `held`. One
-    round trip."""
-    if available or held:
-        seat_count_change(concert_date_id=concert_date_id, available=available, held=held).run()
-
-
 def seat_count_change(*, concert_date_id: int, available: int, held: int) -> lua.Call:
-    """`apply_seat_count_change` as a script call its caller runs (after commit, in a booking
-    request's one round trip: `apps.common.on_commit.script_on_commit`)."""
+    """The script that applies a committed seat change: free seats moved by `available`, held seats by
+    `held`. Returned for its caller to run after commit (`apps.common.on_commit.script_on_commit`: in a
+    booking request, in its one round trip)."""
     return lua.Call(_APPLY, [counts_key(concert_date_id), changes_key(concert_date_id)], [int(available), int(held)])
 
 

@@ -10,7 +10,6 @@ from .tokens import (
     AccessGrant,
     access_end_call,
     end_access,
-    end_access_granted_by,
     issue_access_token,
     latest_expiry_of_access_granted_by,
 )
@@ -23,7 +22,6 @@ __all__ = [
     "admit_all_dates",
     "admit_next_batch",
     "end_access",
-    "end_access_granted_by",
     "enter_queue",
     "issue_access_token",
     "latest_expiry_of_access_granted_by",

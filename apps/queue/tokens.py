@@ -120,16 +120,11 @@ def latest_expiry_of_access_granted_by(moment: dt.datetime) -> int:
     return ms_from_datetime(moment) + settings.QUEUE_TOKEN_TTL_SECONDS * 1000
 
 
-def end_access_granted_by(*, user_id: int, concert_date_id: int, expiring_by_ms: int) -> bool:
-    """End the user's access to the date if its expiry is at most `expiring_by_ms` (it was granted by
-    then; see `latest_expiry_of_access_granted_by`), atomically; True if it ended. An access granted
-    later, and the user's place in the line, are left alone: an effect that runs late ends only the
-    access it is about."""
-    return bool(access_end_call(user_id=user_id, concert_date_id=concert_date_id, expiring_by_ms=expiring_by_ms).run())
-
-
 def access_end_call(*, user_id: int, concert_date_id: int, expiring_by_ms: int) -> lua.Call:
-    """`end_access_granted_by` as a script call its caller runs (a payment's outbox effect, whose fast
-    path sends it in the request's one round trip after commit)."""
+    """The script that ends the user's access to the date if its expiry is at most `expiring_by_ms`
+    (it was granted by then; see `latest_expiry_of_access_granted_by`), atomically; its reply is 1 if
+    it ended. An access granted later, and the user's place in the line, are left alone: an effect
+    that runs late ends only the access it is about. Returned for its caller to run (a payment's outbox
+    effect, whose fast path sends it in the request's one round trip after commit)."""
     keys = QueueKeys(concert_date_id)
     return lua.Call(END_ACCESS_GRANTED_BY, [keys.active, keys.idle], [str(int(user_id)), int(expiring_by_ms)])

@@ -102,7 +102,7 @@ def test_a_change_committed_while_a_rebuild_reads_is_not_lost(concert_date, monk
         counts = read_database(**kwargs)
         until = timezone.now() + dt.timedelta(minutes=5)
         mark_seats_held(concert_date_id=concert_date.pk, seat_ids=seat_ids(concert_date, 2), held_until=until)
-        seat_counts.apply_seat_count_change(concert_date_id=concert_date.pk, available=-2, held=2)  # after commit
+        seat_counts.seat_count_change(concert_date_id=concert_date.pk, available=-2, held=2).run()  # after commit
         return counts
 
     monkeypatch.setattr(seat_counts, "count_seats", a_hold_commits_meanwhile)
