@@ -133,7 +133,7 @@ def run_soon(call: Call, *, failed: Callable[[Exception], None], note: tuple[str
     again if the script's reply is an error."""
     queued = _queued.get()
     if queued is None:
-        _run_alone(_Queued(call, failed, note), get_redis())
+        _run_alone(_Queued(call, failed, note))
     else:
         queued.append(_Queued(call, failed, note))
 
@@ -153,16 +153,16 @@ def one_round_trip() -> Iterator[None]:
             _send(queued)
 
 
-def _run_alone(item: _Queued, redis: Any) -> None:
+def _run_alone(item: _Queued) -> None:
     try:
-        registered(item.call.source)(keys=item.call.keys, args=item.call.args, client=redis)
+        item.call.run()
     except Exception as exc:
         item.failed(exc)
         return
     if item.note:
         key, seconds = item.note
         try:
-            redis.set(key, 1, ex=seconds)
+            get_redis().set(key, 1, ex=seconds)
         except Exception:
             logger.warning("could not set %s after its script ran", key, exc_info=True)
 
@@ -175,7 +175,7 @@ def _send(queued: list[_Queued]) -> None:
     redis = get_redis()
     if isinstance(redis, RedisCluster):
         for item in queued:
-            _run_alone(item, redis)
+            _run_alone(item)
         return
     try:
         pipe = redis.pipeline(transaction=False)
@@ -194,7 +194,7 @@ def _send(queued: list[_Queued]) -> None:
         reply, noted = next(replies), next(replies) if item.note else None
         if isinstance(reply, NoScriptError):
             try:
-                registered(item.call.source)(keys=item.call.keys, args=item.call.args, client=redis)
+                item.call.run()
                 reply = None
             except Exception as exc:
                 reply = exc
