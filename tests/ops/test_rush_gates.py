@@ -8,8 +8,10 @@ import random
 import pytest
 
 from scripts.rush_gates import (
+    FAIL,
     NOT_TESTED,
     PASS,
+    REPORTED,
     DrawFigures,
     RushFigures,
     Slo,
@@ -256,6 +258,56 @@ def test_the_arena_is_judged_by_its_own_goals():
                             p99_ms={"GET seat-status": 1_900}), arena) == []  # fmt: skip
     assert failing(good_run(sold_99_seconds=901.0), arena) == ["time to 99 % sold"]
     assert failing(good_run(p99_ms={"GET seat-status": 2_001}), arena) == ["p99 per endpoint"]
+
+
+SLOW_BUT_CORRECT = {
+    "sold_99_seconds": 590.0, "peak_seats_per_minute": 2_000, "server_cpu_seconds": 800.0,
+    "p99_ms": {"GET /api/queue/status": 1_900}, "booking_window_p95_ms": [300.0] * 60 + [2_000.0] * 40,
+    "told_sold_out_in_time": 3_000, "poll_after_sold_out_per_second": 150.0, "seat_unavailable": 1_500,
+    "hold_attempts_of_paid_orders": 8_000,
+}  # fmt: skip
+
+
+def test_under_faults_the_speed_gates_report_and_the_sale_must_still_sell_out():
+    """The faults run fails on what faults must not break, never on how fast it went; the same figures
+    fail every speed gate of the run without faults."""
+    faults = Slo.full().under_faults()
+    slow = good_run(**SLOW_BUT_CORRECT)
+    assert failing(slow, faults) == []
+    reported = [gate for gate in evaluate(slow, faults) if gate.verdict == REPORTED]
+    assert len(reported) == 9 and all("judged by the run without faults" in gate.line() for gate in reported)
+    assert len(failing(slow)) == 9
+    sold_out = "the sale sold out despite the faults (99 % within the run's budget)"
+    assert verdicts(slow, faults)[sold_out] == PASS
+    assert sold_out not in verdicts(slow)
+    assert failing(good_run(sold_99_seconds=None, sold=9_800), faults) == [sold_out]
+
+
+@pytest.mark.parametrize(
+    ("changes", "gate"),
+    [
+        ({"correctness": ["2 wallets debited twice"]}, "correctness"),
+        ({"unserved": 201}, "buyers not served while seats remained"),
+        ({"answers_503": 2_001}, "503 answers"),
+        (
+            {
+                "draw": DrawFigures(
+                    prequeued=12_000, p_rho=0.4, p_chi2=0.6, behind_later=1, published_problems=[], keys_p=0.5
+                )
+            },
+            "draw: pre-queued buyers ahead",
+        ),
+        (
+            {"draw": DrawFigures(prequeued=12_000, p_rho=0.4, p_chi2=0.6, published_problems=["forged"], keys_p=0.5)},
+            "draw: published and verified",
+        ),
+    ],
+)
+def test_under_faults_what_faults_must_not_break_still_fails(changes, gate):
+    failures = failing(good_run(**{**SLOW_BUT_CORRECT, **changes}), Slo.full().under_faults())
+    assert failures, f"{gate} did not fail under faults"
+    assert all(name.startswith(gate) for name in failures), failures
+    assert FAIL in verdicts(good_run(**changes), Slo.full().under_faults()).values()
 
 
 def test_a_run_that_measured_nothing_fails_rather_than_passes():
