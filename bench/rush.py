@@ -90,6 +90,7 @@ class Scenario:
     web_workers: int = 5  # gunicorn.conf.py's default on 2 cores: 2 x cores + 1
     crowd_workers: int = 2  # behind nginx: the waiting room's own gunicorn workers (deploy/nginx's crowd upstream)
     crowd_server: str = "gunicorn"  # or "granian": the crowd tier on Granian (bench/worker_model.py measured it)
+    push_workers: int = 2  # behind nginx: the push process's workers (the line's event streams); 0: none
     proxy: str | None = None  # "nginx": buyers reach gunicorn through deploy/nginx (scripts/nginx.py)
     faults: bool = False  # scripts/faults.py: own Redis and MariaDB, crashed and restarted during the sale
     best_available_share: float = 0.7
@@ -348,6 +349,8 @@ SHARED_SERVERS = ("mariadbd", "mysqld", "redis-server")
 
 
 def process_group(name: str, cmdline: str) -> str | None:
+    if "push_server" in cmdline:
+        return "push"
     if "gunicorn" in cmdline or "granian" in cmdline:
         return "gunicorn"  # the web tier: gunicorn, and Granian when the crowd tier runs on it
     if "celery" in cmdline and " beat" in cmdline:
@@ -425,6 +428,7 @@ def run_mode(mode: str, scenario: Scenario) -> Outcome:
                 proxy=scenario.proxy,
                 crowd_workers=scenario.crowd_workers if scenario.proxy == "nginx" else 0,
                 crowd_server=scenario.crowd_server,
+                push_workers=scenario.push_workers if scenario.proxy == "nginx" else 0,
             ) as base,
         ):
             # The clock starts once every process is up (and Locust has had time to import), so that a
@@ -668,7 +672,7 @@ def gate_figures(outcome: Outcome) -> RushFigures:
     if poll_after is None and gone is not None and all("ended" in j for j in journeys):
         poll_after = 0.0  # every journey had ended before then: nobody polled
     paid = [j for j in journeys if j.get("outcome") == "paid"]
-    server = ("gunicorn", "celery workers", "celery beat", "MariaDB", "Redis", "nginx", "haproxy")
+    server = ("gunicorn", "push", "celery workers", "celery beat", "MariaDB", "Redis", "nginx", "haproxy")
     return RushFigures(
         seats=s.seats, sold=db["sold"], sold_99_seconds=f["sold_out_seconds"],
         peak_seats_per_minute=f["peak_per_minute"],
@@ -907,6 +911,9 @@ def parse() -> tuple[Scenario, list[str]]:
     parser.add_argument("--crowd-workers", type=int, default=2,
                         help="behind nginx: gunicorn sync workers of the waiting room's own (status polls and "
                              "entries; 0: they share the web workers)")  # fmt: skip
+    parser.add_argument("--push-workers", type=int, default=2,
+                        help="behind nginx: processes of the push server holding the line's event streams "
+                             "(0: none; the buyers then learn SOLD_OUT from their polls only)")  # fmt: skip
     parser.add_argument("--crowd-server", choices=["gunicorn", "granian"], default="gunicorn",
                         help="behind nginx: the server of the waiting room's tier (granian: --crowd-workers "
                              "Granian processes; counted with gunicorn as the web tier)")  # fmt: skip
@@ -936,7 +943,8 @@ def parse() -> tuple[Scenario, list[str]]:
         slo_overrides["sellout_seconds"] = args.sellout_slo
     common = {"best_available_share": args.best_available_share, "db_name": args.db_name,
               "redis_db": args.redis_db, "profile_loadgen": args.profile_loadgen,
-              "crowd_workers": args.crowd_workers, "crowd_server": args.crowd_server}  # fmt: skip
+              "crowd_workers": args.crowd_workers, "crowd_server": args.crowd_server,
+              "push_workers": args.push_workers}  # fmt: skip
     if args.short:
         # The budget leaves room after the sell-out gate for one hold TTL, so seats abandoned late come back
         # while buyers are still there to take them.

@@ -1,6 +1,7 @@
 """Container health checks (the Dockerfile's HEALTHCHECK and docker-compose's), exit 0 when healthy.
 
     python scripts/healthcheck.py web    # GET /api/health/live on this container's gunicorn
+    python scripts/healthcheck.py push   # the same on the push process (scripts/push_server.py)
     python scripts/healthcheck.py beat   # beat's schedule file was written recently (it is, every few minutes)
 
 The worker's check is Celery's own: `celery -A ticketing inspect ping -d celery@$HOSTNAME`.
@@ -48,14 +49,14 @@ def beat_is_ticking(*, schedule: Path, max_age: float = BEAT_MAX_AGE_SECONDS, no
 
 def main(argv: list[str]) -> int:
     what = argv[1] if len(argv) > 1 else "web"
-    if what == "web":
+    if what in ("web", "push"):
         healthy = web_is_live(
             port=int(os.environ.get("PORT", "8000")), host=health_host(os.environ.get("ALLOWED_HOSTS", ""))
         )
     elif what == "beat":
         healthy = beat_is_ticking(schedule=Path(os.environ.get("CELERY_BEAT_SCHEDULE", "/tmp/celerybeat-schedule")))
     else:
-        print(f"unknown check {what!r}: web or beat", file=sys.stderr)
+        print(f"unknown check {what!r}: web, push or beat", file=sys.stderr)
         return 2
     return 0 if healthy else 1
 

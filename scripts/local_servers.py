@@ -72,6 +72,28 @@ def granian(env: dict[str, str], *, workers: int = 2, threads: int = 1) -> Itera
 
 
 @contextmanager
+def push_server(env: dict[str, str], *, workers: int = 1) -> Iterator[str]:
+    """The push process (scripts/push_server.py: Granian serving the line's event streams) with
+    `workers` processes, as deployed behind nginx."""
+    port = free_port()
+    logs = ROOT / "bench" / "out" / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    log = open(logs / f"push-{port}.log", "wb")  # noqa: SIM115 (closed with the process)
+    process = subprocess.Popen(
+        [sys.executable, str(ROOT / "scripts" / "push_server.py")],
+        env={**env, "PORT": str(port), "PUSH_WORKERS": str(workers)}, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        wait_for_port(port, process, what="the push server")
+        time.sleep(1.0)  # workers start after the listener
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+        log.close()
+
+
+@contextmanager
 def web_tier(
     env: dict[str, str],
     *,
@@ -80,13 +102,15 @@ def web_tier(
     proxy: str | None = None,
     crowd_workers: int = 0,
     crowd_server: str = "gunicorn",
+    push_workers: int = 0,
 ) -> Iterator[str]:
     """One gunicorn, or `servers` gunicorns on their own ports behind HAProxy (round robin, HTTP
     keep-alive to the backends) — what a deployment with several web machines looks like.
     proxy="nginx": the gunicorn(s) behind Debian's nginx with the production config (deploy/nginx),
     as buyers reach the service in production; with `crowd_workers`, the waiting room's polls and
     entries go to a gunicorn of that many workers of their own (nginx's crowd upstream), or with
-    crowd_server="granian" to Granian with that many processes."""
+    crowd_server="granian" to Granian with that many processes; with `push_workers`, the line's event
+    streams go to the push process (that many Granian processes; without it Django answers them 404)."""
     if proxy == "nginx":
         from contextlib import ExitStack
 
@@ -102,10 +126,21 @@ def web_tier(
                 if crowd_workers
                 else None
             )
-            yield stack.enter_context(nginx_proxy(upstream=upstream, port=free_port(), workers=2, crowd_upstream=crowd))
+            push = stack.enter_context(push_server(env, workers=push_workers)) if push_workers else None
+            # A stream holds two of a worker's connections (the page's and the push process's): with the
+            # streams, four workers hold a 20,000-long line within this machine's 20,000 open files each.
+            yield stack.enter_context(
+                nginx_proxy(
+                    upstream=upstream,
+                    port=free_port(),
+                    workers=4 if push else 2,
+                    crowd_upstream=crowd,
+                    push_upstream=push and push.removeprefix("http://"),
+                )
+            )
         return
-    if crowd_workers:
-        raise ValueError("a crowd of its own needs proxy='nginx' (its routing is nginx's)")
+    if crowd_workers or push_workers:
+        raise ValueError("a crowd or a push process of its own needs proxy='nginx' (its routing is nginx's)")
     if proxy not in (None, "none"):
         raise ValueError(f"unknown proxy {proxy!r}")
     if servers <= 1:

@@ -84,30 +84,50 @@ def _servers(upstream: str) -> str:
     return "\n".join(f"    server {server.strip()};" for server in upstream.split(",") if server.strip())
 
 
-def render_site(*, upstream: str, listen: str, static_root: Path, crowd_upstream: str | None = None) -> str:
+def render_site(
+    *,
+    upstream: str,
+    listen: str,
+    static_root: Path,
+    crowd_upstream: str | None = None,
+    push_upstream: str | None = None,
+) -> str:
     """The site config with its settings filled in; nginx's own $variables are left alone. `upstream`
-    (and `crowd_upstream`, the waiting room's web workers: `upstream` when not given) may name several
-    servers, comma-separated (one `server` line each)."""
+    (and `crowd_upstream`, the waiting room's web workers, and `push_upstream`, the push process: both
+    `upstream` when not given) may name several servers, comma-separated (one `server` line each)."""
     values = {
         "TICKETING_UPSTREAM": "__upstream__",
         "TICKETING_CROWD_UPSTREAM": "__crowd__",
+        "TICKETING_PUSH_UPSTREAM": "__push__",
         "TICKETING_LISTEN": listen,
         "TICKETING_STATIC_ROOT": str(static_root.resolve()),
     }
     site = string.Template(TEMPLATE.read_text()).safe_substitute(values)
     site = site.replace("    server __upstream__;", _servers(upstream), 1)
+    site = site.replace("    server __push__;", _servers(push_upstream or upstream), 1)
     return site.replace("    server __crowd__;", _servers(crowd_upstream or upstream), 1)
 
 
 def write_config(
-    workdir: Path, *, upstream: str, port: int, static_root: Path, workers: int = 1, crowd_upstream: str | None = None
+    workdir: Path,
+    *,
+    upstream: str,
+    port: int,
+    static_root: Path,
+    workers: int = 1,
+    crowd_upstream: str | None = None,
+    push_upstream: str | None = None,
 ) -> Path:
     """Write nginx.conf and ticketing.conf into `workdir` (readable by nginx's unprivileged workers)."""
     workdir.mkdir(parents=True, exist_ok=True)
     os.chmod(workdir, 0o755)
     (workdir / "ticketing.conf").write_text(
         render_site(
-            upstream=upstream, listen=f"127.0.0.1:{port}", static_root=static_root, crowd_upstream=crowd_upstream
+            upstream=upstream,
+            listen=f"127.0.0.1:{port}",
+            static_root=static_root,
+            crowd_upstream=crowd_upstream,
+            push_upstream=push_upstream,
         )
     )
     mime = f"include {MIME_TYPES};" if MIME_TYPES.exists() else ""
@@ -135,14 +155,22 @@ def nginx_proxy(
     workers: int = 1,
     workdir: Path | None = None,
     crowd_upstream: str | None = None,
+    push_upstream: str | None = None,
 ) -> Iterator[str]:
-    """Run nginx on 127.0.0.1:`port` in front of `upstream` (and the waiting room's `crowd_upstream`,
-    `upstream` when not given) until the block ends; yields its base URL."""
+    """Run nginx on 127.0.0.1:`port` in front of `upstream` (and the waiting room's `crowd_upstream` and
+    the push process's `push_upstream`, `upstream` when not given) until the block ends; yields its
+    base URL."""
     own_dir = workdir is None
     workdir = Path(tempfile.mkdtemp(prefix="ticketing-nginx-")) if workdir is None else workdir
     static_root = static_root if static_root is not None else ROOT / "staticfiles"
     config = write_config(
-        workdir, upstream=upstream, port=port, static_root=static_root, workers=workers, crowd_upstream=crowd_upstream
+        workdir,
+        upstream=upstream,
+        port=port,
+        static_root=static_root,
+        workers=workers,
+        crowd_upstream=crowd_upstream,
+        push_upstream=push_upstream,
     )
     checked = check_config(config)
     if checked.returncode != 0:

@@ -52,6 +52,7 @@ def test_web_worker_and_beat_have_healthchecks(compose):
         assert "inspect ping" in services[worker]["healthcheck"]["test"][1]
     assert services["beat"]["healthcheck"]["test"] == ["CMD", "python", "scripts/healthcheck.py", "beat"]
     assert services["beat"]["environment"]["CELERY_BEAT_SCHEDULE"] in services["beat"]["command"]
+    assert services["push"]["healthcheck"]["test"] == ["CMD", "python", "scripts/healthcheck.py", "push"]
 
 
 def test_nginx_is_the_only_public_entrance(compose):
@@ -65,6 +66,10 @@ def test_nginx_is_the_only_public_entrance(compose):
     assert nginx["environment"]["TICKETING_CROWD_UPSTREAM"] == "crowd:8000"
     for web in ("web", "crowd"):
         assert services[web]["command"] == ["gunicorn", "ticketing.wsgi", "-c", "gunicorn.conf.py"]
+    push = services["push"]
+    assert nginx["environment"]["TICKETING_PUSH_UPSTREAM"] == f"push:{push['environment']['PORT']}"
+    assert push["command"] == ["python", "scripts/push_server.py"] and push["environment"]["BIND_HOST"] == "0.0.0.0"
+    assert nginx["depends_on"]["push"] == {"condition": "service_healthy"}
 
 
 def test_nginx_is_sized_for_an_on_sales_crowd(compose):

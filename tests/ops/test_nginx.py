@@ -6,6 +6,7 @@ import http.client
 import http.server
 import json
 import shutil
+import socket
 import threading
 import time
 from pathlib import Path
@@ -116,9 +117,57 @@ def test_several_upstreams_get_a_server_line_each():
 
 def test_the_crowd_is_the_main_upstream_unless_it_has_its_own():
     same = render_site(upstream="web:8000", listen="80", static_root=Path("/srv/static"))
-    assert same.count("    server web:8000;") == 2
-    split = render_site(upstream="web:8000", listen="80", static_root=Path("/srv/static"), crowd_upstream="crowd:8000")
+    assert same.count("    server web:8000;") == 3  # the main, the crowd's and the push process's
+    split = render_site(
+        upstream="web:8000",
+        listen="80",
+        static_root=Path("/srv/static"),
+        crowd_upstream="crowd:8000",
+        push_upstream="push:8001",
+    )
     assert split.count("    server web:8000;") == split.count("    server crowd:8000;") == 1
+    assert split.count("    server push:8001;") == 1
+
+
+def test_the_lines_event_stream_reaches_the_push_process_and_the_page_while_open():
+    """/api/queue/events goes to the push upstream, and an event reaches the page while the stream is
+    still open."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    seen: list[bytes] = []
+    release = threading.Event()
+
+    def push_upstream() -> None:
+        connection, _ = listener.accept()
+        with connection:
+            seen.append(connection.recv(65536))
+            event = b'event: seats\ndata: {"a": 1}\n\n'
+            connection.sendall(
+                b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
+                + f"{len(event):x}\r\n".encode()
+                + event
+                + b"\r\n"
+            )
+            release.wait(10)  # the stream stays open until the page has read the event
+            connection.sendall(b"0\r\n\r\n")
+
+    threading.Thread(target=push_upstream, daemon=True).start()
+    port = free_port()
+    try:
+        with nginx_proxy(upstream="127.0.0.1:9", port=port, push_upstream=f"127.0.0.1:{listener.getsockname()[1]}"):
+            page = socket.create_connection(("127.0.0.1", port), timeout=5)
+            page.sendall(b"GET /api/queue/events?concert_date_id=2 HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            received = b""
+            while b"data: " not in received:
+                chunk = page.recv(65536)
+                assert chunk, "the stream closed before its first event"
+                received += chunk
+            release.set()
+            page.close()
+    finally:
+        release.set()
+        listener.close()
+    assert seen[0].startswith(b"GET /api/queue/events?concert_date_id=2 HTTP/1.1")
+    assert b"200 OK" in received and b'data: {"a": 1}' in received
 
 
 def test_the_waiting_rooms_polls_and_entries_go_to_the_crowds_workers():
@@ -172,6 +221,28 @@ def test_the_benchmarks_web_tier_behind_nginx_serves_the_app(tmp_path):
         assert response.getheader("X-Request-ID") == "through-nginx-1"
         metrics, _ = request(port, "GET", "/metrics")
         assert metrics.status == 404
+
+
+def test_the_benchmarks_web_tier_sends_the_lines_streams_to_its_push_process(tmp_path):
+    """web_tier(push_workers=1): scripts/push_server.py behind nginx answers the events path (a bad id:
+    the push process's 400; Django would answer 404), and the rest still reaches Django."""
+    import os
+
+    from scripts.local_servers import web_tier
+
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "ticketing.settings.test",
+        "GUNICORN_ACCESS_LOG": "",
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path),
+    }
+    with web_tier(env, workers=1, proxy="nginx", push_workers=1) as base:
+        port = int(base.rsplit(":", 1)[1])
+        response, body = request(port, "GET", "/api/queue/events?concert_date_id=abc")
+        assert response.status == 400
+        assert json.loads(body)["error"]["code"] == "VALIDATION_ERROR"
+        live, _ = request(port, "GET", "/api/health/live")
+        assert live.status == 200
 
 
 class SlowLogin(http.server.BaseHTTPRequestHandler):

@@ -1,0 +1,272 @@
+"""The line told at once: `GET /api/queue/events?concert_date_id=N`, a server-sent event stream that
+says when a date sells out (and when seats come back), served by a process of its own.
+
+A waiter learns the date sold out from a status poll, and the line's budget (QUEUE_POLL_BUDGET) puts
+the back of a 15,000-long line minutes between polls: polling everyone within 30 s of the last seat
+would cost ~500 polls a second for as long as the end is uncertain. A stream costs nothing while
+nothing happens, so each waiting page holds one while it waits, and this process pushes the news to
+all of them in the same second.
+
+What it knows, it reads as the status poll does: the date's seat counts in Redis
+(`apps.concerts.seat_counts`, rebuilt from the database when missing). Per date with listeners, one
+task reads them every QUEUE_EVENTS_CHECK_SECONDS and sends an event to every listener when
+`sold_out` changes; a process holds one such task per date however many listen. The news is public
+(a date's availability is on its public page), so the stream asks for no token; the status poll stays
+the source of truth for a buyer's own place and admission, and a page without the stream (no push
+process: under `make run` Django answers the path 404) polls as before.
+
+The stream: `event: seats` with `{"concert_date_id", "sold_out", "seats_available", "seats_held"}` at
+once, then one each time `sold_out` changes, and a `: keep-alive` comment every
+QUEUE_EVENTS_KEEPALIVE_SECONDS. Errors in the API's shape: 400 (a bad id), 404 (another path, an
+unknown date), 405, 503 (Redis or the database down; a process over QUEUE_EVENTS_MAX_CONNECTIONS).
+
+A plain ASGI application (no framework: each idle listener is one suspended task), served by Granian
+(`scripts/push_server.py`); nginx sends the path here (deploy/nginx).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qs
+
+import django
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ticketing.settings.base")
+django.setup()
+
+from django.conf import settings  # noqa: E402 (after setup)
+from django.db import close_old_connections  # noqa: E402
+
+from apps.common.error_codes import ErrorCode  # noqa: E402
+from apps.common.exceptions import error_body  # noqa: E402
+from apps.common.redis import get_redis  # noqa: E402
+from apps.common.schema import ID  # noqa: E402
+from apps.concerts import seat_counts  # noqa: E402
+from apps.concerts.selectors import date_facts  # noqa: E402
+
+logger = logging.getLogger(__name__)
+
+PATH = "/api/queue/events"
+HEALTH_PATH = "/api/health/live"
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Seats:
+    concert_date_id: int
+    sold_out: bool
+    seats_available: int
+    seats_held: int
+
+    def event(self) -> bytes:
+        data = {"concert_date_id": self.concert_date_id, "sold_out": self.sold_out,
+                "seats_available": self.seats_available, "seats_held": self.seats_held}  # fmt: skip
+        return b"event: seats\ndata: " + json.dumps(data, separators=(",", ":")).encode() + b"\n\n"
+
+
+def read_seats(concert_date_id: int) -> Seats:
+    """The date's counts as the status poll reads them (blocking: run in a thread)."""
+    close_old_connections()  # a connection the database dropped (a restart) is not reused
+    counts = seat_counts.read_or_rebuild(
+        concert_date_id=concert_date_id,
+        reply=get_redis().hmget(seat_counts.counts_key(concert_date_id), "available", "held"),
+    )
+    return Seats(concert_date_id, counts.sold_out, max(counts.available, 0), max(counts.held, 0))
+
+
+def date_exists(concert_date_id: int) -> bool:
+    close_old_connections()
+    return date_facts(concert_date_id) is not None
+
+
+@dataclass
+class _Watch:
+    """One date's listeners, and the task that reads its counts for all of them."""
+
+    listeners: set[asyncio.Queue[Seats]] = field(default_factory=set)
+    last: Seats | None = None
+    task: asyncio.Task[None] | None = None
+
+
+class Hub:
+    """The dates this process watches: a reading task per date while anyone listens."""
+
+    def __init__(self, *, read: Callable[[int], Seats], interval: float) -> None:
+        self.read, self.interval = read, interval
+        self.watches: dict[int, _Watch] = {}
+
+    def listeners(self) -> int:
+        return sum(len(watch.listeners) for watch in self.watches.values())
+
+    async def listen(self, concert_date_id: int) -> tuple[Seats, asyncio.Queue[Seats]]:
+        """The date's state now (a read of its own, so a listener never starts from an old state)
+        and the queue its changes arrive on. Raises what the read raises (Redis, the database)."""
+        now = await asyncio.to_thread(self.read, concert_date_id)
+        queue: asyncio.Queue[Seats] = asyncio.Queue()
+        watch = self.watches.setdefault(concert_date_id, _Watch())
+        watch.listeners.add(queue)
+        if watch.last is None:
+            watch.last = now
+        if watch.task is None:
+            watch.task = asyncio.create_task(self._watch(concert_date_id, watch))
+        return now, queue
+
+    def leave(self, concert_date_id: int, queue: asyncio.Queue[Seats]) -> None:
+        watch = self.watches.get(concert_date_id)
+        if watch is None:
+            return
+        watch.listeners.discard(queue)
+        if not watch.listeners:
+            if watch.task is not None:
+                watch.task.cancel()
+            del self.watches[concert_date_id]
+
+    async def _watch(self, concert_date_id: int, watch: _Watch) -> None:
+        while True:
+            await asyncio.sleep(self.interval)
+            try:
+                seats = await asyncio.to_thread(self.read, concert_date_id)
+            except Exception:  # Redis or the database down: the listeners keep what they had
+                logger.warning("queue events: reading date %s failed", concert_date_id, exc_info=True)
+                continue
+            if watch.last is None or seats.sold_out != watch.last.sold_out:
+                for queue in watch.listeners:
+                    queue.put_nowait(seats)
+            watch.last = seats
+
+
+HUB = Hub(read=read_seats, interval=settings.QUEUE_EVENTS_CHECK_SECONDS)
+STREAM_HEADERS = [
+    (b"content-type", b"text/event-stream"),
+    (b"cache-control", b"no-store"),
+    (b"x-accel-buffering", b"no"),  # nginx passes each event on at once
+]
+
+
+async def application(scope: Scope, receive: Receive, send: Send) -> None:
+    if scope["type"] == "lifespan":
+        await _lifespan(receive, send)
+        return
+    if scope["type"] != "http":
+        return
+    await events(scope, receive, send, hub=HUB)
+
+
+async def events(scope: Scope, receive: Receive, send: Send, *, hub: Hub) -> None:
+    if scope["path"] == HEALTH_PATH:  # the container's health check (scripts/healthcheck.py push)
+        await _json(send, 200, {"status": "ok"})
+        return
+    if scope["path"] != PATH:
+        await _error(send, 404, ErrorCode.NOT_FOUND, "Not found.")
+        return
+    if scope["method"] not in ("GET", "HEAD"):
+        await _error(send, 405, ErrorCode.METHOD_NOT_ALLOWED, f"Method {scope['method']} is not allowed.",
+                     headers=[(b"allow", b"GET, HEAD")])  # fmt: skip
+        return
+    concert_date_id = _date_id(scope.get("query_string", b""))
+    if concert_date_id is None:
+        await _error(send, 400, ErrorCode.VALIDATION_ERROR, "Give one concert_date_id.",
+                     {"concert_date_id": ["A positive integer, once."]})  # fmt: skip
+        return
+    if hub.listeners() >= settings.QUEUE_EVENTS_MAX_CONNECTIONS:
+        await _unavailable(send, "This process holds as many streams as it may.")
+        return
+    try:
+        if not await asyncio.to_thread(date_exists, concert_date_id):
+            await _error(send, 404, ErrorCode.NOT_FOUND, "Concert date not found.")
+            return
+        now, queue = await hub.listen(concert_date_id)
+    except Exception:
+        logger.warning("queue events: date %s unavailable", concert_date_id, exc_info=True)
+        await _unavailable(send, "The line's state cannot be read now; poll the status.")
+        return
+    try:
+        await send({"type": "http.response.start", "status": 200, "headers": STREAM_HEADERS})
+        if scope["method"] == "HEAD":
+            await send({"type": "http.response.body", "body": b""})
+            return
+        await send({"type": "http.response.body", "body": now.event(), "more_body": True})
+        await _stream(receive, send, queue)
+    except (OSError, RuntimeError):  # the listener went away mid-write (the server says so either way)
+        logger.debug("queue events: a listener of date %s went away", concert_date_id, exc_info=True)
+    finally:
+        hub.leave(concert_date_id, queue)
+
+
+async def _stream(receive: Receive, send: Send, queue: asyncio.Queue[Seats]) -> None:
+    """Each change, and a keep-alive when nothing happened for a while, until the listener goes."""
+    gone = asyncio.ensure_future(_disconnected(receive))
+    try:
+        while True:
+            change = asyncio.ensure_future(queue.get())
+            done, _ = await asyncio.wait(
+                {gone, change}, timeout=settings.QUEUE_EVENTS_KEEPALIVE_SECONDS, return_when=asyncio.FIRST_COMPLETED
+            )
+            if gone in done:
+                change.cancel()
+                return
+            body = change.result().event() if change in done else b": keep-alive\n\n"
+            if change not in done:
+                change.cancel()
+            await send({"type": "http.response.body", "body": body, "more_body": True})
+    finally:
+        gone.cancel()
+
+
+async def _disconnected(receive: Receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+def _date_id(query_string: bytes) -> int | None:
+    query = parse_qs(query_string.decode("latin-1"), keep_blank_values=True)
+    values = query.get("concert_date_id", [])
+    if set(query) != {"concert_date_id"} or len(values) != 1:
+        return None
+    value = values[0]
+    if not value.isascii() or not value.isdigit():
+        return None
+    number = int(value)
+    return number if ID["min_value"] <= number <= ID["max_value"] else None
+
+
+async def _error(
+    send: Send,
+    status: int,
+    code: ErrorCode,
+    message: str,
+    details: dict[str, Any] | None = None,
+    *,
+    headers: Sequence[tuple[bytes, bytes]] = (),
+) -> None:
+    await _json(send, status, error_body(code, message, details), headers=headers)
+
+
+async def _json(
+    send: Send, status: int, document: dict[str, Any], *, headers: Sequence[tuple[bytes, bytes]] = ()
+) -> None:
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"), *headers]})  # fmt: skip
+    await send({"type": "http.response.body", "body": json.dumps(document).encode()})
+
+
+async def _unavailable(send: Send, message: str) -> None:
+    await _error(send, 503, ErrorCode.SERVICE_UNAVAILABLE, message, headers=[(b"retry-after", b"5")])
+
+
+async def _lifespan(receive: Receive, send: Send) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return
