@@ -650,6 +650,10 @@ def summarise(outcome: Outcome) -> None:
     outcome.gates = rush_gates.evaluate(gate_figures(outcome), s.slo)
 
 
+# A journey that ended because a request kept failing (bench/rush_locust.py's GiveUp).
+GAVE_UP = "gave up: "
+
+
 def gate_figures(outcome: Outcome) -> RushFigures:
     """What the gates judge, from what the run saw (times since the opening)."""
     s, db, result, f = outcome.scenario, outcome.db, outcome.result, outcome.figures
@@ -689,6 +693,7 @@ def gate_figures(outcome: Outcome) -> RushFigures:
         hold_attempts=sum(j.get("hold_attempts", 0) for j in journeys),
         seat_unavailable=sum(j.get("seat_unavailable", 0) for j in journeys),
         paid_orders=len(paid), hold_attempts_of_paid_orders=sum(j.get("hold_attempts", 0) for j in paid),
+        gave_up_on_failures=sum(1 for j in journeys if str(j.get("outcome", "")).startswith(GAVE_UP)),
         correctness=list(outcome.failures),
     )  # fmt: skip
 

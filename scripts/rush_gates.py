@@ -53,6 +53,7 @@ class Slo:
     polls_after_sold_out_share: float = 0.05
     seat_unavailable_share: float = 0.05
     hold_attempts_per_order: float = 1.2
+    gave_up_on_failures_share: float = 0.001  # under faults: buyers a failed request sent away
     # False under faults (`under_faults`): the speed gates print their figures and never fail the run.
     speed_judged: bool = True
 
@@ -72,9 +73,10 @@ class Slo:
 
     def under_faults(self) -> Slo:
         """The run with faults injected (`make rush-faults`) is judged on what faults must not break:
-        correctness, the draw and the line's order, buyers served, 503s, and the sale selling out
-        within the run's budget. How fast it sold is the same run's business without faults (`make
-        rush` judges it): here those gates report their figures, to set beside that run's."""
+        correctness, the draw and the line's order, buyers a failed request sent away, 503s, and the
+        sale selling out within the run's budget. How fast and how well it sold (the speed gates, and
+        buyers whose patience ran out while every seat was held) is the same run's business without
+        faults (`make rush` judges it): here those gates report their figures, to set beside that run's."""
         return dataclasses.replace(self, speed_judged=False)
 
 
@@ -127,6 +129,7 @@ class RushFigures:
     seat_unavailable: int = 0
     paid_orders: int = 0
     hold_attempts_of_paid_orders: int = 0
+    gave_up_on_failures: int = 0  # buyers whose journey ended on a request that kept failing
     correctness: list[str] = field(default_factory=list)  # the run's other checks that failed
 
 
@@ -169,15 +172,25 @@ def evaluate(f: RushFigures, slo: Slo) -> list[Gate]:
     if slo.speed_judged:
         return gates
     reported = [_reported(gate) if gate.name.startswith(SPEED_GATES) else gate for gate in gates]
-    return [reported[0], _sold_out_in_budget_gate(f), *reported[1:]]
+    return [reported[0], _sold_out_in_budget_gate(f), _gave_up_gate(f, slo), *reported[1:]]
 
 
-# The gates of how fast the sale went, the line moved and the end was told: not judged under faults.
+# The gates of how fast and how well the sale went, the line moved and the end was told: not judged
+# under faults (the same sale without faults judges them).
 SPEED_GATES = (
-    "time to 99 % sold", "p99 per endpoint", "peak seats per minute", "server CPU per seat sold",
-    "booking-path p95 per", "waiting buyers told SOLD_OUT", "status polls from", "holds refused SEAT_UNAVAILABLE",
-    "hold attempts per paid order",
+    "time to 99 % sold", "p99 per endpoint", "buyers not served while seats remained", "peak seats per minute",
+    "server CPU per seat sold", "booking-path p95 per", "waiting buyers told SOLD_OUT", "status polls from",
+    "holds refused SEAT_UNAVAILABLE", "hold attempts per paid order",
 )  # fmt: skip
+
+
+def _gave_up_gate(f: RushFigures, slo: Slo) -> Gate:
+    """Under faults: buyers whose journey ended because a request kept failing (a page retries a 503
+    with Retry-After and a dropped connection; a buyer sent away by a fault is a buyer lost)."""
+    share = _share(f.gave_up_on_failures, f.buyers)
+    return Gate("buyers who gave up on a failed request", f"{f.gave_up_on_failures} of {f.buyers} ({share:.2%})",
+                f"<= {slo.gave_up_on_failures_share:.1%}",
+                _verdict(f.buyers > 0 and share <= slo.gave_up_on_failures_share))  # fmt: skip
 
 
 def _reported(gate: Gate) -> Gate:
