@@ -7,12 +7,15 @@ access token) comes from the JSON file named by RUSH_PLAN; what each buyer saw g
 
 A buyer enters the queue of the date (before the opening: the pre-queue, with a draw nonce of its own),
 polls the status exactly as the server says (`poll_after_seconds`), dropping its idle connection while it
-waits long (as browsers do), and stops when told SOLD_OUT. Once admitted it reads the seat layout and
-asks for 1-4 seats: most buyers with best available (`quantity`, sometimes a section), the rest by picking
-adjacent seats on the map (the seat status) in the best (dearest) sections, retrying with other seats on
-SEAT_UNAVAILABLE after re-reading the status with If-None-Match, and turning to best available after two
-refusals. When no seat is free but some are held, it re-reads the status every few seconds until held
-seats come back, the date is sold out or its patience ends. Then it pays; some abandon their hold.
+waits long (as browsers do), and stops when told SOLD_OUT. While it waits it also listens to the date's
+sold-out stream (GET /api/queue/events, server-sent events), as the page's EventSource does: the stream's
+`sold_out` tells it SOLD_OUT at once, between two polls; a server without the stream (404) is only polled.
+Once admitted it reads the seat layout and asks for 1-4 seats: most buyers with best available
+(`quantity`, sometimes a section), the rest by picking adjacent seats on the map (the seat status) in the
+best (dearest) sections, retrying with other seats on SEAT_UNAVAILABLE after re-reading the status with
+If-None-Match, and turning to best available after two refusals. When no seat is free but some are held,
+it re-reads the status every few seconds until held seats come back, the date is sold out or its patience
+ends. Then it pays; some abandon their hold.
 A 429 or 503 is honoured (Retry-After) and retried a bounded number of times.
 """
 
@@ -23,12 +26,17 @@ import bisect
 import json
 import os
 import random
+import ssl
 import time
 from collections import Counter, defaultdict
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import gevent
+import gevent.event
+import gevent.socket
 from locust import FastHttpUser, LoadTestShape, events, task
 
 PLAN: dict[str, Any] = json.loads(Path(os.environ["RUSH_PLAN"]).read_text()) if os.environ.get("RUSH_PLAN") else {}
@@ -45,9 +53,14 @@ statuses: dict[str, Counter] = defaultdict(Counter)
 missing_retry_after: Counter = Counter()
 server_errors: list[str] = []
 finished = 0
-# What the server turned out to support: status answers with seats_available (it tells SOLD_OUT), and
-# best-available holds (False after a 400 to a `quantity` body: every buyer then picks on the map).
-server_supports = {"sold_out": False, "best_available": True}
+# What the server turned out to support: status answers with seats_available (it tells SOLD_OUT),
+# best-available holds (False after a 400 to a `quantity` body: every buyer then picks on the map), and the
+# sold-out stream (None until one answers: True after its first event, False after a 404 or 400, when the
+# later buyers only poll).
+server_supports: dict[str, bool | None] = {"sold_out": False, "best_available": True, "sold_out_stream": None}
+# The stream's opening is one request in the statistics (its time: until the first event); what follows
+# on the open stream is not a request.
+EVENTS_NAME = "GET /api/queue/events"
 # The seat layout, parsed once per ETag: every buyer still downloads it, as a browser would.
 _layouts: dict[str, list[dict[str, Any]]] = {}
 # A waiting buyer told to come back in this many seconds or more drops its idle connection first
@@ -135,7 +148,150 @@ class GiveUp(Exception):
 
 
 class SoldOut(Exception):
-    """The server said the date is sold out (status SOLD_OUT, or entry 409 SOLD_OUT)."""
+    """The server said the date is sold out (status SOLD_OUT, entry 409 SOLD_OUT, or the stream)."""
+
+
+# --- the sold-out stream ----------------------------------------------------------------------------
+
+
+class StreamHeaders(dict):
+    """Response headers by lower-case name, read in any case (as the request listener reads Retry-After)."""
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return super().get(name.lower(), default)
+
+
+class StreamAnswer:
+    """What the request listener reads of a response: the stream's opening, recorded as one request."""
+
+    def __init__(self, status_code: int, headers: StreamHeaders, text: str = "") -> None:
+        self.status_code, self.headers, self.text = status_code, headers, text
+
+
+class EventStreamParser:
+    """Server-sent events from bytes fed as they come: `feed` returns the events each piece completes, as
+    (event name, data). Comments (`: keep-alive`) and other fields are skipped; lines end in LF or CRLF."""
+
+    def __init__(self) -> None:
+        self.pending = b""
+        self.name, self.data = "", []
+
+    def feed(self, piece: bytes) -> list[tuple[str, str]]:
+        *lines, self.pending = (self.pending + piece).split(b"\n")
+        if len(self.pending) > 65536:
+            raise ValueError("an event stream line longer than 64 KiB")
+        events = []
+        for raw in lines:
+            line = raw.rstrip(b"\r").decode("utf-8", "replace")
+            if not line:  # a blank line ends the event
+                if self.data:
+                    events.append((self.name or "message", "\n".join(self.data)))
+                self.name, self.data = "", []
+            elif not line.startswith(":"):
+                field, _, value = line.partition(":")
+                value = value[1:] if value.startswith(" ") else value
+                if field == "event":
+                    self.name = value
+                elif field == "data":
+                    self.data.append(value)
+        return events
+
+
+class EventStream:
+    """One GET of server-sent events over a raw gevent socket: a minimal HTTP/1.1 request, its status line
+    and headers, then the body (chunked or not) as it comes. Open and idle, it is one socket and the one
+    greenlet blocked reading it: no timer once `settimeout(None)`, no buffer but the bytes not yet read."""
+
+    def __init__(self, sock: Any) -> None:
+        self.sock, self.buffer = sock, b""
+        self.status, self.headers = 0, StreamHeaders()
+
+    @classmethod
+    def open(cls, base: str, path: str, timeout: float) -> EventStream:
+        """Connects to the host of `base` (http or https, not verified), sends the GET and reads the head;
+        `timeout` bounds the connection and each read until the caller lifts it."""
+        url = urlsplit(base)
+        https = url.scheme == "https"
+        sock = gevent.socket.create_connection((url.hostname, url.port or (443 if https else 80)), timeout=timeout)
+        try:
+            if https:
+                context = ssl.create_default_context()
+                context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+                sock = context.wrap_socket(sock, server_hostname=url.hostname)
+            sock.sendall(f"GET {path} HTTP/1.1\r\nHost: {url.netloc}\r\nAccept: text/event-stream\r\n"
+                         "Cache-Control: no-cache\r\nConnection: close\r\n\r\n".encode())  # fmt: skip
+            stream = cls(sock)
+            stream.read_head()
+        except BaseException:
+            sock.close()
+            raise
+        return stream
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def settimeout(self, timeout: float | None) -> None:
+        self.sock.settimeout(timeout)
+
+    def _more(self) -> None:
+        data = self.sock.recv(4096)
+        if not data:
+            raise EOFError("the event stream closed")
+        self.buffer += data
+
+    def _line(self) -> bytes:
+        """One line of the protocol (the head, a chunk's size), without its line end."""
+        while b"\n" not in self.buffer:
+            if len(self.buffer) > 16384:
+                raise ValueError("an HTTP line longer than 16 KiB")
+            self._more()
+        line, _, self.buffer = self.buffer.partition(b"\n")
+        return line.rstrip(b"\r")
+
+    def _exactly(self, count: int) -> bytes:
+        while len(self.buffer) < count:
+            self._more()
+        data, self.buffer = self.buffer[:count], self.buffer[count:]
+        return data
+
+    def read_head(self) -> None:
+        parts = self._line().split(None, 2)
+        if len(parts) < 2 or not parts[0].startswith(b"HTTP/") or not parts[1].isdigit():
+            raise ValueError(f"not an HTTP status line: {b' '.join(parts)[:80]!r}")
+        self.status = int(parts[1])
+        while line := self._line():
+            name, _, value = line.partition(b":")
+            self.headers[name.strip().lower().decode("latin-1")] = value.strip().decode("latin-1")
+
+    def body(self) -> Iterator[bytes]:
+        """The body's bytes as they arrive, until it ends (EOFError if the connection breaks inside a chunk)."""
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            while size := int(self._line().split(b";")[0], 16):
+                yield self._exactly(size)
+                self._line()  # the chunk's line end
+            return
+        length = self.headers.get("Content-Length")
+        left = int(length) if length and length.isdigit() else None  # None: the body ends with the connection
+        while left is None or left > 0:
+            data, self.buffer = self.buffer or self.sock.recv(4096), b""
+            if not data:
+                return
+            if left is not None:
+                data = data[:left]
+                left -= len(data)
+            yield data
+
+    def text(self, limit: int = 2000) -> str:
+        """An error answer's body, its first `limit` bytes (what could be read)."""
+        read = b""
+        try:
+            for data in self.body():
+                read += data
+                if len(read) >= limit:
+                    break
+        except (OSError, EOFError, ValueError):
+            pass
+        return read[:limit].decode("utf-8", "replace")
 
 
 class Buyer(FastHttpUser):
@@ -151,6 +307,9 @@ class Buyer(FastHttpUser):
                                         "hold_attempts": 0, "seat_unavailable": 0}  # fmt: skip
         journeys.append(self.journey)  # recorded at once, so a buyer still waiting when the run ends counts
         self.rng = random.Random(PLAN["seed"] * 1_000_003 + self.buyer["user_id"])
+        self.stream: gevent.Greenlet | None = None  # the sold-out stream's listener, while the buyer waits
+        self.sold_out_heard = gevent.event.Event()  # set by the stream: the waiting ends at once
+        self.heard_sold_out_at: float | None = None
 
     def now(self) -> float:
         return time.time() - PLAN["t0"]
@@ -161,7 +320,10 @@ class Buyer(FastHttpUser):
         try:
             self.buy()
         except SoldOut:
-            self.journey["told_sold_out"] = self.now()
+            # Told when the stream said so, even with a poll under way then (the page's EventSource).
+            self.journey["told_sold_out"] = self.heard_sold_out_at if self.sold_out_heard.is_set() else self.now()
+            if self.sold_out_heard.is_set():
+                self.journey["told_by"] = "stream"
             self.journey.setdefault("outcome", "told sold out")
         except GiveUp as exc:
             self.journey.setdefault("outcome", f"gave up: {exc}")
@@ -218,10 +380,11 @@ class Buyer(FastHttpUser):
         return {"Authorization": f"Bearer {self.access}"}
 
     def pause(self, seconds: float) -> None:
-        """Wait as the page does; a long wait drops the idle connection first, as a browser would."""
+        """Wait as the page does; a long wait drops the idle connection first, as a browser would. The
+        sold-out stream ends the wait at once."""
         if seconds >= IDLE_CLOSE_SECONDS:
             self.client.client.close()
-        gevent.sleep(seconds)
+        self.sold_out_heard.wait(seconds)
 
     # --- the journey --------------------------------------------------------------------------------
 
@@ -279,21 +442,94 @@ class Buyer(FastHttpUser):
         self.journey["prequeue"] = state.get("opens_at") is not None
         if self.journey["prequeue"]:
             self.journey["nonce"] = state.get("draw_nonce") or nonce
-        while state["status"] == "WAITING":
-            self.pause(state.get("poll_after_seconds") or 5)
-            response = self.call("GET", PLAN["status_query"], "GET /api/queue/status", ok=(200,), headers=self.auth())
-            if response.status_code != 200:
-                raise GiveUp(f"status {response.status_code}")
-            state = response.json()
-            if "seats_available" in state:
-                server_supports["sold_out"] = True
-            if state["status"] == "WAITING" and state.get("position") is not None:
-                self.journey["polls"].append([round(self.now(), 2), state["position"]])
-        if state["status"] == "SOLD_OUT":
+        if state["status"] == "WAITING" and server_supports["sold_out_stream"] is not False:
+            self.stream = gevent.spawn(self.listen_for_sold_out)
+        try:
+            while state["status"] == "WAITING":
+                self.pause(state.get("poll_after_seconds") or 5)
+                if self.sold_out_heard.is_set():
+                    break
+                response = self.call("GET", PLAN["status_query"], "GET /api/queue/status", ok=(200,),
+                                     headers=self.auth())  # fmt: skip
+                if response.status_code != 200:
+                    raise GiveUp(f"status {response.status_code}")
+                state = response.json()
+                if "seats_available" in state:
+                    server_supports["sold_out"] = True
+                if state["status"] == "WAITING" and state.get("position") is not None:
+                    self.journey["polls"].append([round(self.now(), 2), state["position"]])
+        finally:
+            self.stop_listening()  # admitted, told, or the journey ends: the stream's socket is closed now
+        if state["status"] == "SOLD_OUT" or self.sold_out_heard.is_set():  # the page shows what it heard first
             raise SoldOut()
         if state["status"] != "READY":
             raise GiveUp(f"queue status {state['status']}")
         return state
+
+    # --- the sold-out stream ----------------------------------------------------------------------------
+
+    def listen_for_sold_out(self) -> None:
+        """The waiting buyer's one stream of the date's events (a greenlet of its own, killed when the buyer
+        stops waiting). `sold_out` true tells the buyer SOLD_OUT at once. The opening is recorded as one
+        request, timed to the first event; an answer other than 200, a failure or a dropped stream leaves
+        the buyer polling, not reconnecting, and a 404 or 400 (no stream on this server, or not for this
+        date) keeps the later buyers from trying."""
+        path = f"/api/queue/events?concert_date_id={PLAN['date_id']}"
+        started, stream, recorded = time.perf_counter(), None, False
+        try:
+            stream = EventStream.open(self.host, path, timeout=self.connection_timeout)
+            if stream.status != 200:
+                if stream.status in (400, 404):
+                    server_supports["sold_out_stream"] = False
+                self.record_stream(started, StreamAnswer(stream.status, stream.headers, stream.text()))
+                recorded = True
+                return
+            stream.settimeout(self.network_timeout)  # for the first event; later ones come when they come
+            parser = EventStreamParser()
+            for data in stream.body():
+                for name, payload in parser.feed(data):
+                    if name != "seats":
+                        continue
+                    if not recorded:
+                        self.record_stream(started, StreamAnswer(200, stream.headers), length=len(payload))
+                        recorded = True
+                        server_supports["sold_out_stream"] = True
+                        self.journey["stream_opened"] = round(self.now(), 2)
+                        stream.settimeout(None)  # idle from now on: no timer, keep-alives or nothing
+                    if json.loads(payload).get("sold_out") is True:
+                        self.hear_sold_out()
+                        return
+            if not recorded:
+                raise EOFError("the event stream ended before its first event")
+        except Exception as exc:  # the polls go on whatever happened to the stream
+            if not recorded:
+                self.record_stream(started, None, exception=exc)
+        finally:
+            if stream is not None:
+                stream.close()
+
+    def hear_sold_out(self) -> None:
+        if not self.sold_out_heard.is_set():
+            self.heard_sold_out_at = self.now()
+            server_supports["sold_out"] = True  # the server tells SOLD_OUT (here, by the stream)
+            self.sold_out_heard.set()  # wakes the polling loop
+
+    def stop_listening(self) -> None:
+        """Ends the stream's greenlet; its `finally` closes the socket before this returns."""
+        if self.stream is not None:
+            self.stream.kill()
+            self.stream = None
+
+    def record_stream(self, started: float, answer: StreamAnswer | None, *, length: int = 0,
+                      exception: Exception | None = None) -> None:  # fmt: skip
+        """The stream's opening as one request (so the request listener and Locust's statistics count it)."""
+        code = answer.status_code if answer is not None else 0
+        if exception is None and code >= 500 and code != 503:
+            exception = RuntimeError(f"{EVENTS_NAME} answered {code}")
+        self.environment.events.request.fire(
+            request_type="GET", name=EVENTS_NAME, response_time=(time.perf_counter() - started) * 1000,
+            response_length=length, response=answer, context={}, exception=exception, url=self.host,
+        )  # fmt: skip
 
     def read_status(self, etag: str | None) -> tuple[str | None, str | None]:
         headers = {**self.headers, **({"If-None-Match": etag} if etag else {}), "Accept-Encoding": "gzip"}
