@@ -26,6 +26,7 @@ import bisect
 import json
 import os
 import random
+import resource
 import ssl
 import time
 from collections import Counter, defaultdict
@@ -61,6 +62,11 @@ server_supports: dict[str, bool | None] = {"sold_out": False, "best_available": 
 # The stream's opening is one request in the statistics (its time: until the first event); what follows
 # on the open stream is not a request.
 EVENTS_NAME = "GET /api/queue/events"
+# Streams open at once in this process. Every page holds one in a real on-sale (each on its own machine);
+# here one process holds them all within its open-files limit, keeping room for the active buyers'
+# connections. A waiter that finds no room opens its stream at a later poll.
+streams_open = 0
+MAX_STREAMS = max(0, resource.getrlimit(resource.RLIMIT_NOFILE)[0] - 5_000)
 # The seat layout, parsed once per ETag: every buyer still downloads it, as a browser would.
 _layouts: dict[str, list[dict[str, Any]]] = {}
 # A waiting buyer told to come back in this many seconds or more drops its idle connection first
@@ -69,6 +75,11 @@ IDLE_CLOSE_SECONDS = 20.0
 # As the page does (apps/web/static/web/lib/api.js): an access token this close to expiry is renewed
 # before a request rather than after the request's 401.
 RENEW_BEFORE_SECONDS = 120.0
+
+
+def _stream_closed() -> None:
+    global streams_open
+    streams_open -= 1
 
 
 def seconds_left(access: str) -> float:
@@ -368,7 +379,11 @@ class Buyer(FastHttpUser):
     def refresh_access(self) -> dict[str, str]:
         """The page's answer to an expired access token: rotate the refresh token once."""
         refresh, self.buyer["refresh"] = self.buyer["refresh"], None
-        response = self.client.post("/api/auth/refresh", name="POST /api/auth/refresh", json={"refresh": refresh})
+        for _ in range(6):  # a 429 or 503 (with Retry-After) changed nothing: the same token again, later
+            response = self.client.post("/api/auth/refresh", name="POST /api/auth/refresh", json={"refresh": refresh})
+            if response.status_code not in (429, 503):
+                break
+            gevent.sleep(min(30.0, float(response.headers.get("Retry-After") or 1)) * self.rng.uniform(1, 1.5))
         if response.status_code != 200:
             raise GiveUp(f"refresh {response.status_code}")
         self.access, self.buyer["refresh"] = response.json()["access"], response.json()["refresh"]
@@ -442,10 +457,9 @@ class Buyer(FastHttpUser):
         self.journey["prequeue"] = state.get("opens_at") is not None
         if self.journey["prequeue"]:
             self.journey["nonce"] = state.get("draw_nonce") or nonce
-        if state["status"] == "WAITING" and server_supports["sold_out_stream"] is not False:
-            self.stream = gevent.spawn(self.listen_for_sold_out)
         try:
             while state["status"] == "WAITING":
+                self.start_listening()
                 self.pause(state.get("poll_after_seconds") or 5)
                 if self.sold_out_heard.is_set():
                     break
@@ -507,6 +521,14 @@ class Buyer(FastHttpUser):
         finally:
             if stream is not None:
                 stream.close()
+
+    def start_listening(self) -> None:
+        """Open the stream if this buyer has none yet, the server has one and this process has room."""
+        global streams_open
+        if self.stream is None and server_supports["sold_out_stream"] is not False and streams_open < MAX_STREAMS:
+            streams_open += 1
+            self.stream = gevent.spawn(self.listen_for_sold_out)
+            self.stream.link(lambda _: _stream_closed())
 
     def hear_sold_out(self) -> None:
         if not self.sold_out_heard.is_set():
