@@ -1,8 +1,10 @@
 """The waiting room before the sale in a real browser: the pre-queue says when places are drawn and
 shows the drawn place at the opening, without the buyer doing anything; earlier still, the closed
-waiting room says when it opens."""
+waiting room says when it opens. In line, the line's push (when served) says at once that the date sold
+out; without it the page polls as before."""
 
 import datetime as dt
+import json
 import re
 
 import pytest
@@ -123,3 +125,83 @@ def test_a_sold_out_date_says_so_and_checks_again_on_request(new_page, live_serv
     expect(page.locator("#position")).to_have_text("#1")
     expect(page.locator("#sold-out")).to_be_hidden()
     expect(page.locator("#held-seats")).to_be_hidden()
+
+
+# The line's push (GET /api/queue/events) is served by the push server behind nginx, not by the live
+# server: these tests answer it themselves.
+EVENTS = re.compile(r"/api/queue/events\?concert_date_id=\d+$")
+STATUS = re.compile(r"/api/queue/status\?")
+
+
+def seats_event(date, *, sold_out: bool) -> str:
+    seats = {
+        "concert_date_id": date.pk,
+        "sold_out": sold_out,
+        "seats_available": 0 if sold_out else 44,
+        "seats_held": 0,
+    }
+    return f"event: seats\ndata: {json.dumps(seats)}\n\n"
+
+
+def waiting_buyer(new_page, live_server, date, on_events):
+    """A buyer waiting in line at #1 (nobody is admitted), the push answered by `on_events`; with the
+    status polls the page sends, in order."""
+    page = new_page()
+    page.route(EVENTS, on_events)
+    polls = []
+    page.on("request", lambda request: polls.append(request.url) if STATUS.search(request.url) else None)
+    log_in(page, live_server.url, UserFactory().email)
+    page.goto(f"{live_server.url}/#/queue/{date.concert_id}/{date.pk}")
+    expect(page.locator("#position")).to_have_text("#1")
+    return page, polls
+
+
+def test_the_line_hears_at_once_that_the_date_sold_out(new_page, live_server, settings, hall_date):
+    settings.QUEUE_ADMISSION, settings.QUEUE_MAX_ACTIVE = "fixed", 0
+    streams = []  # held open until the test answers them
+    page, polls = waiting_buyer(new_page, live_server, hall_date, lambda route: streams.append(route))
+    with page.expect_response(STATUS):  # the page polls (2-4 s apart at #1) ...
+        pass
+    assert len(streams) == 1, "one stream for the waiting period"
+    asked = len(polls)
+
+    # ... and just after a poll the stream says the date sold out: the page says so without asking.
+    streams[0].fulfill(
+        status=200, headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store"},
+        body=seats_event(hall_date, sold_out=False) + ": keep-alive\n\n" + seats_event(hall_date, sold_out=True),
+    )  # fmt: skip
+    expect(page.locator("#sold-out")).to_contain_text("Sold out")
+    expect(page.locator("#sold-out-text")).to_contain_text("Every seat of this date has been sold.")
+    expect(page.locator("#in-line")).to_be_hidden()
+    assert len(polls) == asked
+    page.wait_for_timeout(5_000)  # longer than the polls' pace: it stopped asking
+    assert len(polls) == asked
+
+    # The date is not sold out on the server: "Check again" finds the place kept, and the new waiting
+    # period listens again.
+    with page.expect_request(EVENTS):
+        page.get_by_role("button", name="Check again").click()
+    expect(page.locator("#position")).to_have_text("#1")
+    expect(page.locator("#sold-out")).to_be_hidden()
+    assert len(streams) == 2
+
+
+def test_without_the_push_the_line_polls_as_before(new_page, live_server, settings, hall_date):
+    settings.QUEUE_ADMISSION, settings.QUEUE_MAX_ACTIVE = "fixed", 0
+    streams = []
+
+    def not_served(route):  # as under `make run`: no push server, Django answers 404
+        streams.append(route.request.url)
+        not_found = {"error": {"code": "NOT_FOUND", "message": "Not found.", "details": {}}}
+        route.fulfill(status=404, content_type="application/json", body=json.dumps(not_found))
+
+    page, polls = waiting_buyer(new_page, live_server, hall_date, not_served)
+    asked = len(polls)
+    for _ in range(2):
+        with page.expect_response(STATUS):
+            pass
+    assert len(polls) == asked + 2
+    expect(page.locator("#position")).to_have_text("#1")
+    expect(page.locator("#sold-out")).to_be_hidden()
+    expect(page.locator("#notice")).to_be_hidden()
+    assert len(streams) == 1, "asked once, not again"

@@ -6,12 +6,14 @@
 //
 // A sold-out date (no free seat, no hold) tells the line to stop asking: the page says "Sold out" and
 // asks again only when the buyer presses "Check again". Seats that come back reopen the line in its
-// old order, so a buyer who was in line finds the place kept.
+// old order, so a buyer who was in line finds the place kept. Where the line's push is served, a buyer
+// waiting in line hears that the date sold out at once, not at the next poll (lib/queue-events.js).
 
 import { api, humanError, refreshTokens } from "../lib/api.js";
 import { go, h, show, when } from "../lib/dom.js";
 import { onLeave, render, requireLogin, routeGuard } from "../lib/page.js";
 import { heldSeatsNote, soldOut, soldOutText } from "../lib/queue.js";
+import { soldOutStream } from "../lib/queue-events.js";
 import { saveQueueToken } from "../lib/session.js";
 import { prefetchLayout } from "./seat-map.js";
 
@@ -103,7 +105,11 @@ export async function waitingRoomScreen(concertId, dateId) {
   let clock = null;
   const stopClock = () => clearInterval(clock);
   onLeave(stopClock);
+  let wake = () => {};
+  const stream = soldOutStream(dateId, () => wake());
+  onLeave(stream.close);
   while (here) {
+    if (state.status !== "WAITING") stream.close(); // only a buyer waiting in line listens
     if (state.status === "READY") return admitted(state.token);
     if (state.status === "NOT_IN_QUEUE") {
       show("You are no longer in line. Join again to continue.", "info");
@@ -147,10 +153,17 @@ export async function waitingRoomScreen(concertId, dateId) {
         prefetchLayout(concertId, dateId);
       }
     }
-    await sleep((Number(state.poll_after_seconds) || 5) * 1000);
+    stream.open(); // once per waiting period; a no-op while it is open or after it failed
+    const woken = new Promise((resolve) => { wake = resolve; });
+    await Promise.race([sleep((Number(state.poll_after_seconds) || 5) * 1000), woken]);
     if (!here) return;
-    const polled = await api("GET", statusPath);
-    if (polled.ok) state = polled.data;
-    else show(humanError(polled.error, polled.status));
+    if (!stream.soldOut) {
+      const polled = await api("GET", statusPath);
+      if (polled.ok) state = polled.data;
+      else show(humanError(polled.error, polled.status));
+    }
+    // The stream said the date sold out (perhaps while the poll was out): shown as a SOLD_OUT answer is.
+    // A poll that admitted the buyer or found them out of line still decides.
+    if (stream.soldOut && state.status === "WAITING") state = { status: "SOLD_OUT" };
   }
 }
