@@ -156,7 +156,7 @@ def evaluate(f: RushFigures, slo: Slo) -> list[Gate]:
              f"<= {slo.share_503:.0%}", _verdict(_share(f.answers_503, f.requests) <= slo.share_503)),
         *_draw_gates(f.draw, slo),
         _peak_gate(f, slo),
-        Gate("server CPU per seat sold (gunicorn, Celery, beat, MariaDB, Redis, nginx)",
+        Gate("server CPU per seat sold (web tier, push, Celery, beat, MariaDB, Redis, nginx)",
              (f"{_cpu_per_seat(f):.1f} ms" if f.server_cpu_seconds > 0 else "not measured (no server process sampled)")
              if f.sold else f"{f.server_cpu_seconds:.0f} s for no seat",
              f"<= {slo.cpu_ms_per_seat:g} ms",
