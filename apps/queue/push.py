@@ -16,7 +16,8 @@ the source of truth for a buyer's own place and admission, and a page without th
 process: under `make run` Django answers the path 404) polls as before.
 
 The stream: `event: seats` with `{"concert_date_id", "sold_out", "seats_available", "seats_held"}` at
-once, then one each time `sold_out` changes, and a `: keep-alive` comment every
+once (with a `retry:` of 5-20 s for the page's reconnect), then one each time `sold_out` changes, and a
+`: keep-alive` comment every
 QUEUE_EVENTS_KEEPALIVE_SECONDS. Errors in the API's shape: 400 (a bad id), 404 (another path, an
 unknown date), 405, 503 (Redis or the database down; a process over QUEUE_EVENTS_MAX_CONNECTIONS).
 
@@ -30,6 +31,7 @@ import asyncio
 import json
 import logging
 import os
+import random
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -193,7 +195,10 @@ async def events(scope: Scope, receive: Receive, send: Send, *, hub: Hub) -> Non
         if scope["method"] == "HEAD":
             await send({"type": "http.response.body", "body": b""})
             return
-        await send({"type": "http.response.body", "body": now.event(), "more_body": True})
+        # A stream that drops is reopened by the page's EventSource after `retry` ms: spread over 5-20 s,
+        # so a restarted push process is not met by every page of the line in the same second.
+        retry = b"retry: %d\n" % random.randint(5_000, 20_000)
+        await send({"type": "http.response.body", "body": retry + now.event(), "more_body": True})
         await _stream(receive, send, queue)
     except (OSError, RuntimeError):  # the listener went away mid-write (the server says so either way)
         logger.debug("queue events: a listener of date %s went away", concert_date_id, exc_info=True)
@@ -204,21 +209,23 @@ async def events(scope: Scope, receive: Receive, send: Send, *, hub: Hub) -> Non
 async def _stream(receive: Receive, send: Send, queue: asyncio.Queue[Seats]) -> None:
     """Each change, and a keep-alive when nothing happened for a while, until the listener goes."""
     gone = asyncio.ensure_future(_disconnected(receive))
+    change = asyncio.ensure_future(queue.get())  # kept across keep-alives: one wait per change, not per beat
     try:
         while True:
-            change = asyncio.ensure_future(queue.get())
             done, _ = await asyncio.wait(
                 {gone, change}, timeout=settings.QUEUE_EVENTS_KEEPALIVE_SECONDS, return_when=asyncio.FIRST_COMPLETED
             )
             if gone in done:
-                change.cancel()
                 return
-            body = change.result().event() if change in done else b": keep-alive\n\n"
-            if change not in done:
-                change.cancel()
+            if change in done:
+                body = change.result().event()
+                change = asyncio.ensure_future(queue.get())
+            else:
+                body = b": keep-alive\n\n"
             await send({"type": "http.response.body", "body": body, "more_body": True})
     finally:
         gone.cancel()
+        change.cancel()
 
 
 async def _disconnected(receive: Receive) -> None:
