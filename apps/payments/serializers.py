@@ -1,3 +1,6 @@
+from functools import cache
+from typing import Any
+
 from rest_framework import serializers
 
 from .models import Payment
@@ -16,3 +19,17 @@ class PaymentCreatedSerializer(PaymentSerializer):
     class Meta(PaymentSerializer.Meta):
         fields = [*PaymentSerializer.Meta.fields, "balance"]
         read_only_fields = fields
+
+    def to_representation(self, instance: Payment) -> dict[str, Any]:
+        """The dict `ModelSerializer.to_representation` makes, from fields built once: a ModelSerializer
+        builds its fields from the model for every instance it renders (~0.15 ms of a payment's answer).
+        Every field reads the attribute of its own name and keeps no state."""
+        return {
+            name: None if (value := getattr(instance, name)) is None else field.to_representation(value)
+            for name, field in _created_fields().items()
+        }
+
+
+@cache
+def _created_fields() -> dict[str, serializers.Field]:
+    return dict(PaymentCreatedSerializer().fields)

@@ -30,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import os
 import random
 from collections.abc import Awaitable, Callable, Sequence
@@ -95,6 +96,7 @@ class _Watch:
 
     listeners: set[asyncio.Queue[Seats]] = field(default_factory=set)
     last: Seats | None = None
+    read_at: float = -math.inf  # the loop's time of `last`'s read
     task: asyncio.Task[None] | None = None
 
 
@@ -108,15 +110,26 @@ class Hub:
     def listeners(self) -> int:
         return sum(len(watch.listeners) for watch in self.watches.values())
 
+    def watched(self, concert_date_id: int) -> bool:
+        """Someone listens to the date here: it exists (its first listener was checked)."""
+        return concert_date_id in self.watches
+
     async def listen(self, concert_date_id: int) -> tuple[Seats, asyncio.Queue[Seats]]:
-        """The date's state now (a read of its own, so a listener never starts from an old state)
-        and the queue its changes arrive on. Raises what the read raises (Redis, the database)."""
-        now = await asyncio.to_thread(self.read, concert_date_id)
+        """The date's state now and the queue its changes arrive on. The state is the date's reader's
+        when it read within the last interval (what a read would give, and exactly what its changes
+        are told against); else a read of its own, so a listener never starts from an older state
+        than a poll would give. Raises what the read raises (Redis, the database)."""
+        loop = asyncio.get_running_loop()
+        watch = self.watches.get(concert_date_id)
+        if watch is not None and watch.last is not None and loop.time() - watch.read_at <= self.interval:
+            now = watch.last
+        else:
+            now = await asyncio.to_thread(self.read, concert_date_id)
+            watch = self.watches.setdefault(concert_date_id, _Watch())
+            if watch.last is None:
+                watch.last, watch.read_at = now, loop.time()
         queue: asyncio.Queue[Seats] = asyncio.Queue()
-        watch = self.watches.setdefault(concert_date_id, _Watch())
         watch.listeners.add(queue)
-        if watch.last is None:
-            watch.last = now
         if watch.task is None:
             watch.task = asyncio.create_task(self._watch(concert_date_id, watch))
         return now, queue
@@ -142,7 +155,7 @@ class Hub:
             if watch.last is None or seats.sold_out != watch.last.sold_out:
                 for queue in watch.listeners:
                     queue.put_nowait(seats)
-            watch.last = seats
+            watch.last, watch.read_at = seats, asyncio.get_running_loop().time()
 
 
 HUB = Hub(read=read_seats, interval=settings.QUEUE_EVENTS_CHECK_SECONDS)
@@ -182,7 +195,7 @@ async def events(scope: Scope, receive: Receive, send: Send, *, hub: Hub) -> Non
         await _unavailable(send, "This process holds as many streams as it may.")
         return
     try:
-        if not await asyncio.to_thread(date_exists, concert_date_id):
+        if not hub.watched(concert_date_id) and not await asyncio.to_thread(date_exists, concert_date_id):
             await _error(send, 404, ErrorCode.NOT_FOUND, "Concert date not found.")
             return
         now, queue = await hub.listen(concert_date_id)

@@ -158,6 +158,41 @@ def test_one_reading_task_serves_every_listener_of_a_date(settings):
     run(scenario())
 
 
+def test_a_listener_joining_a_watched_date_reads_nothing_of_its_own(monkeypatch):
+    """The date's reader read it within the interval: a new listener starts from that state (what its
+    changes are told against) and pays no Redis read and no date lookup; past the interval it reads."""
+    date = make_date(layout=TWO_SEATS)
+    reads: list[int] = []
+    lookups: list[int] = []
+    exists = push.date_exists
+    monkeypatch.setattr(push, "date_exists", lambda date_id: lookups.append(date_id) or exists(date_id))
+
+    def counted(date_id: int) -> push.Seats:
+        reads.append(date_id)
+        return push.read_seats(date_id)
+
+    async def scenario() -> list[Client]:
+        hub = push.Hub(read=counted, interval=0.5)
+        clients = [Client(query=f"concert_date_id={date.pk}") for _ in range(3)]
+        tasks = [asyncio.create_task(answer(clients[0], hub))]
+        await clients[0].until(lambda: clients[0].events())
+        tasks.append(asyncio.create_task(answer(clients[1], hub)))
+        await clients[1].until(lambda: clients[1].events())
+        assert reads == [date.pk] and lookups == [date.pk]  # the first listener's, only
+        await asyncio.sleep(0.3)
+        hub.watches[date.pk].read_at -= 1.0  # the reader's last read is past the interval now
+        tasks.append(asyncio.create_task(answer(clients[2], hub)))
+        await clients[2].until(lambda: clients[2].events())
+        assert len(reads) >= 2 and lookups == [date.pk]
+        for client in clients:
+            client.hang_up.set()
+        await asyncio.wait_for(asyncio.gather(*tasks), 5)
+        return clients
+
+    first, second, third = run(scenario())
+    assert first.events() == second.events() == third.events()
+
+
 def test_a_quiet_stream_carries_keep_alives(settings):
     settings.QUEUE_EVENTS_KEEPALIVE_SECONDS = 0.05
     date = make_date(layout=TWO_SEATS)
