@@ -47,22 +47,15 @@ def gunicorn(
 
 
 @contextmanager
-def granian(env: dict[str, str], *, workers: int = 2, threads: int = 1) -> Iterator[str]:
-    """Granian (a Rust HTTP server, bench/requirements.txt) serving this checkout's WSGI application
-    with `workers` processes of `threads` blocking threads each, keeping connections alive: a
-    candidate web server beside gunicorn's worker models (bench/worker_model.py)."""
-    port = free_port()
+def _started(name: str, command: list[str], env: dict[str, str], port: int) -> Iterator[str]:
+    """`command` (listening on `port`, its output in bench/out/logs/`name`-`port`.log) until the block
+    ends; yields its base URL once its workers have had a moment to start after the listener."""
     logs = ROOT / "bench" / "out" / "logs"
     logs.mkdir(parents=True, exist_ok=True)
-    log = open(logs / f"granian-{port}.log", "wb")  # noqa: SIM115 (closed with the process)
-    process = subprocess.Popen(
-        [str(VENV_BIN / "granian"), "--interface", "wsgi", "ticketing.wsgi:application", "--host", "127.0.0.1",
-         "--port", str(port), "--workers", str(workers), "--blocking-threads", str(threads),
-         "--log-level", "warning", "--no-access-log"],
-        env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
+    log = open(logs / f"{name}-{port}.log", "wb")  # noqa: SIM115 (closed with the process)
+    process = subprocess.Popen(command, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
     try:
-        wait_for_port(port, process, what="granian")
+        wait_for_port(port, process, what=name)
         time.sleep(1.0)  # workers start after the listener
         yield f"http://127.0.0.1:{port}"
     finally:
@@ -72,25 +65,28 @@ def granian(env: dict[str, str], *, workers: int = 2, threads: int = 1) -> Itera
 
 
 @contextmanager
+def granian(env: dict[str, str], *, workers: int = 2, threads: int = 1) -> Iterator[str]:
+    """Granian (a Rust HTTP server) serving this checkout's WSGI application with `workers` processes of
+    `threads` blocking threads each, keeping connections alive: a candidate web server beside
+    gunicorn's worker models (bench/worker_model.py)."""
+    port = free_port()
+    command = [
+        str(VENV_BIN / "granian"), "--interface", "wsgi", "ticketing.wsgi:application", "--host", "127.0.0.1",
+        "--port", str(port), "--workers", str(workers), "--blocking-threads", str(threads),
+        "--log-level", "warning", "--no-access-log",
+    ]  # fmt: skip
+    with _started("granian", command, env, port) as base:
+        yield base
+
+
+@contextmanager
 def push_server(env: dict[str, str], *, workers: int = 1) -> Iterator[str]:
     """The push process (scripts/push_server.py: Granian serving the line's event streams) with
     `workers` processes, as deployed behind nginx."""
     port = free_port()
-    logs = ROOT / "bench" / "out" / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
-    log = open(logs / f"push-{port}.log", "wb")  # noqa: SIM115 (closed with the process)
-    process = subprocess.Popen(
-        [sys.executable, str(ROOT / "scripts" / "push_server.py")],
-        env={**env, "PORT": str(port), "PUSH_WORKERS": str(workers)}, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    try:
-        wait_for_port(port, process, what="the push server")
-        time.sleep(1.0)  # workers start after the listener
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
-        log.close()
+    command = [sys.executable, str(ROOT / "scripts" / "push_server.py")]
+    with _started("push", command, {**env, "PORT": str(port), "PUSH_WORKERS": str(workers)}, port) as base:
+        yield base
 
 
 @contextmanager
