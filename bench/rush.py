@@ -61,6 +61,7 @@ from apps.queue import draw as public_draw
 from bench.scratch import ROOT, scratch_django
 from scripts import faults, rush_gates
 from scripts.local_servers import VENV_BIN, web_tier
+from scripts.ports import raise_open_files_limit
 from scripts.rush_gates import DrawFigures, RushFigures, Slo
 
 OUT = ROOT / "bench" / "out" / "rush"
@@ -364,16 +365,6 @@ def process_group(name: str, cmdline: str) -> str | None:
     if name in ("haproxy", "nginx"):
         return name
     return None
-
-
-def raise_open_files_limit() -> int:
-    """Lift this process's (and so its children's) soft limit on open files to the hard limit: a buyer
-    talking to the server holds a socket, and nginx two. Returns the limit."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if hard == resource.RLIM_INFINITY or soft < hard:
-        soft = 1_048_576 if hard == resource.RLIM_INFINITY else hard
-        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
-    return soft
 
 
 def run_locust(plan_path: Path, result_path: Path, base: str, budget: float, profile: Path | None = None) -> float:

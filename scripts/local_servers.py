@@ -27,36 +27,29 @@ def gunicorn(
     port = port or free_port()
     # gunicorn.conf.py (read from the project root) writes the JSON access log, as in production; it goes
     # to a file here so that a benchmark's own figures stay readable.
-    logs = ROOT / "bench" / "out" / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
-    log = open(logs / f"gunicorn-{port}.log", "wb")  # noqa: SIM115 (closed with the process)
-    process = subprocess.Popen(
-        [str(VENV_BIN / "gunicorn"), app, "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
-         "--worker-class", worker_class, "--threads", str(threads), "--log-level", "warning"],
-        env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_for_port(port, process, what="gunicorn")
-        time.sleep(0.5)  # the master listens before its workers are ready
+    command = [
+        str(VENV_BIN / "gunicorn"), app, "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
+        "--worker-class", worker_class, "--threads", str(threads), "--log-level", "warning",
+    ]  # fmt: skip
+    # The master listens before its workers are ready.
+    with _started("gunicorn", command, env, port, cwd=cwd, settle=0.5) as base:
         yield base
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
-        log.close()
 
 
 @contextmanager
-def _started(name: str, command: list[str], env: dict[str, str], port: int) -> Iterator[str]:
-    """`command` (listening on `port`, its output in bench/out/logs/`name`-`port`.log) until the block
-    ends; yields its base URL once its workers have had a moment to start after the listener."""
+def _started(
+    name: str, command: list[str], env: dict[str, str], port: int, *, cwd: Path = ROOT, settle: float = 1.0
+) -> Iterator[str]:
+    """`command` run in `cwd` (listening on `port`, its output in bench/out/logs/`name`-`port`.log)
+    until the block ends; yields its base URL `settle` seconds after it listens (its workers start
+    after the listener)."""
     logs = ROOT / "bench" / "out" / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     log = open(logs / f"{name}-{port}.log", "wb")  # noqa: SIM115 (closed with the process)
-    process = subprocess.Popen(command, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    process = subprocess.Popen(command, env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT)
     try:
         wait_for_port(port, process, what=name)
-        time.sleep(1.0)  # workers start after the listener
+        time.sleep(settle)
         yield f"http://127.0.0.1:{port}"
     finally:
         process.terminate()

@@ -12,7 +12,6 @@ nothing sends the path here and the page polls.
 from __future__ import annotations
 
 import os
-import resource
 import sys
 from pathlib import Path
 
@@ -20,18 +19,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 
-def raise_open_files_limit() -> int:
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if hard == resource.RLIM_INFINITY or soft < hard:
-        wanted = 1 << 20 if hard == resource.RLIM_INFINITY else hard
-        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
-        soft = wanted
-    return soft
-
-
 def main() -> None:
     from granian import Granian
     from granian.constants import Interfaces
+
+    from scripts.ports import raise_open_files_limit
 
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ticketing.settings.base")
     streams = int(os.environ.get("QUEUE_EVENTS_MAX_CONNECTIONS", "15000"))
