@@ -248,6 +248,12 @@ class UniqueIdListField(serializers.ListField):
         return values
 
 
+def shown(field: serializers.Field, value: Any) -> Any:
+    """`field`'s representation of `value`, None staying None, as a serializer renders a field: for the
+    answers built directly from fields made once (a ModelSerializer builds them for every instance)."""
+    return None if value is None else field.to_representation(value)
+
+
 def _json_type_problem(field: serializers.Field, value: Any) -> str | None:
     """Why `value`, read from JSON, is not of the type the schema gives `field` (None if it is)."""
     if value is None:

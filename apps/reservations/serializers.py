@@ -2,6 +2,8 @@ from typing import Any
 
 from rest_framework import serializers
 
+from apps.common.schema import shown
+
 from .models import Reservation, ReservationItem
 
 # The formatted fields of a reservation's representation, as the ModelSerializers below declare them
@@ -14,19 +16,14 @@ _TOTAL_PRICE = serializers.DecimalField(max_digits=14, decimal_places=2)
 _MOMENT = serializers.DateTimeField()
 
 
-def _shown(field: serializers.Field, value: Any) -> Any:
-    """`field`'s representation of `value`; None stays None, as a serializer renders it."""
-    return None if value is None else field.to_representation(value)
-
-
 def _seat(item: ReservationItem) -> dict[str, Any]:
     seat = item.seat
     return {
-        "id": _shown(_INT, item.seat_id),
-        "seat_num": _shown(_INT, seat.seat_num),
-        "section": _shown(_TEXT, seat.section),
-        "row": _shown(_TEXT, seat.row),
-        "price": _shown(_SEAT_PRICE, item.price),
+        "id": shown(_INT, item.seat_id),
+        "seat_num": shown(_INT, seat.seat_num),
+        "section": shown(_TEXT, seat.section),
+        "row": shown(_TEXT, seat.row),
+        "price": shown(_SEAT_PRICE, item.price),
     }
 
 
@@ -64,16 +61,16 @@ class ReservationSerializer(serializers.ModelSerializer):
         """The dict `ModelSerializer.to_representation` makes, built directly (as the seats'), reading
         the reservation in the same order (its items twice: the seats, then `together`)."""
         return {
-            "id": _shown(_ID, instance.id),
+            "id": shown(_ID, instance.id),
             "status": self.get_status(instance),
             "concert_id": instance.concert_id,
             "concert_date_id": instance.concert_date_id,
             "seats": [_seat(item) for item in instance.items.all()],
             "together": self.get_together(instance),
-            "total_price": _shown(_TOTAL_PRICE, instance.total_price),
-            "expires_at": _shown(_MOMENT, instance.expires_at),
-            "reserved_at": _shown(_MOMENT, instance.reserved_at),
-            "created_at": _shown(_MOMENT, instance.created_at),
+            "total_price": shown(_TOTAL_PRICE, instance.total_price),
+            "expires_at": shown(_MOMENT, instance.expires_at),
+            "reserved_at": shown(_MOMENT, instance.reserved_at),
+            "created_at": shown(_MOMENT, instance.created_at),
         }
 
     def get_status(self, reservation: Reservation) -> str:
