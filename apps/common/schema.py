@@ -248,6 +248,15 @@ class UniqueIdListField(serializers.ListField):
         return values
 
 
+def plain_id(text: str) -> int | None:
+    """`text` as an id when it is a plain positive integer in the id range (ASCII digits only: no sign,
+    space or other digits), else None: for the hot paths that read an id without a serializer."""
+    if not text.isascii() or not text.isdigit():
+        return None
+    value = int(text)
+    return value if ID["min_value"] <= value <= ID["max_value"] else None
+
+
 def shown(field: serializers.Field, value: Any) -> Any:
     """`field`'s representation of `value`, None staying None, as a serializer renders a field: for the
     answers built directly from fields made once (a ModelSerializer builds them for every instance)."""

@@ -48,8 +48,7 @@ from django.db import close_old_connections  # noqa: E402
 
 from apps.common.error_codes import ErrorCode  # noqa: E402
 from apps.common.exceptions import error_body  # noqa: E402
-from apps.common.redis import get_redis  # noqa: E402
-from apps.common.schema import ID  # noqa: E402
+from apps.common.schema import plain_id  # noqa: E402
 from apps.concerts import seat_counts  # noqa: E402
 from apps.concerts.selectors import date_facts  # noqa: E402
 
@@ -78,10 +77,7 @@ class Seats:
 def read_seats(concert_date_id: int) -> Seats:
     """The date's counts as the status poll reads them (blocking: run in a thread)."""
     close_old_connections()  # a connection the database dropped (a restart) is not reused
-    counts = seat_counts.read_or_rebuild(
-        concert_date_id=concert_date_id,
-        reply=get_redis().hmget(seat_counts.counts_key(concert_date_id), "available", "held"),
-    )
+    counts = seat_counts.read_counts(concert_date_id=concert_date_id)
     return Seats(concert_date_id, counts.sold_out, max(counts.available, 0), max(counts.held, 0))
 
 
@@ -251,11 +247,7 @@ def _date_id(query_string: bytes) -> int | None:
     values = query.get("concert_date_id", [])
     if set(query) != {"concert_date_id"} or len(values) != 1:
         return None
-    value = values[0]
-    if not value.isascii() or not value.isdigit():
-        return None
-    number = int(value)
-    return number if ID["min_value"] <= number <= ID["max_value"] else None
+    return plain_id(values[0])
 
 
 async def _error(

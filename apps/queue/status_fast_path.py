@@ -29,7 +29,7 @@ from rest_framework.exceptions import APIException
 from rest_framework.renderers import JSONRenderer
 from rest_framework_simplejwt.exceptions import AuthenticationFailed, InvalidToken, TokenError
 
-from apps.common.schema import ID
+from apps.common.schema import plain_id
 
 from . import api, services
 from .access import AccessCheck, QueueJWTAuthentication
@@ -60,10 +60,8 @@ def _ids(request: HttpRequest) -> dict[str, int] | None:
     ids: dict[str, int] = {}
     for name in QUERY_FIELDS:
         values = query.getlist(name)
-        if len(values) != 1 or not values[0].isascii() or not values[0].isdigit():
-            return None
-        value = int(values[0])
-        if not ID["min_value"] <= value <= ID["max_value"]:
+        value = plain_id(values[0]) if len(values) == 1 else None
+        if value is None:
             return None
         ids[name] = value
     return ids
