@@ -332,9 +332,10 @@ class Buyer(FastHttpUser):
             self.buy()
         except SoldOut:
             # Told when the stream said so, even with a poll under way then (the page's EventSource).
-            self.journey["told_sold_out"] = self.heard_sold_out_at if self.sold_out_heard.is_set() else self.now()
             if self.sold_out_heard.is_set():
-                self.journey["told_by"] = "stream"
+                self.journey["told_sold_out"], self.journey["told_by"] = self.heard_sold_out_at, "stream"
+            else:
+                self.journey["told_sold_out"] = self.now()
             self.journey.setdefault("outcome", "told sold out")
         except GiveUp as exc:
             self.journey.setdefault("outcome", f"gave up: {exc}")
@@ -368,13 +369,17 @@ class Buyer(FastHttpUser):
                     response.success()
                 elif code in (429, 503):
                     response.success()
-                    gevent.sleep(min(30.0, float(response.headers.get("Retry-After") or 1)) * self.rng.uniform(1, 1.5))
+                    self.wait_retry_after(response)
                     continue
                 else:
                     response.failure(f"{code}")
                     raise GiveUp(f"{name} answered {code}")
                 return response
         raise GiveUp(f"{name} still refused after {tries} tries")
+
+    def wait_retry_after(self, response: Any) -> None:
+        """A 429 or 503 changed nothing: wait as its Retry-After says (at most 30 s), spread a little."""
+        gevent.sleep(min(30.0, float(response.headers.get("Retry-After") or 1)) * self.rng.uniform(1, 1.5))
 
     def refresh_access(self) -> dict[str, str]:
         """The page's answer to an expired access token: rotate the refresh token once."""
@@ -383,7 +388,7 @@ class Buyer(FastHttpUser):
             response = self.client.post("/api/auth/refresh", name="POST /api/auth/refresh", json={"refresh": refresh})
             if response.status_code not in (429, 503):
                 break
-            gevent.sleep(min(30.0, float(response.headers.get("Retry-After") or 1)) * self.rng.uniform(1, 1.5))
+            self.wait_retry_after(response)
         if response.status_code != 200:
             raise GiveUp(f"refresh {response.status_code}")
         self.access, self.buyer["refresh"] = response.json()["access"], response.json()["refresh"]
