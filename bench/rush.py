@@ -89,7 +89,7 @@ class Scenario:
     web_servers: int = 1
     celery_workers: int = 1
     web_workers: int = 5  # gunicorn.conf.py's default on 2 cores: 2 x cores + 1
-    crowd_workers: int = 2  # behind nginx: the waiting room's own gunicorn workers (deploy/nginx's crowd upstream)
+    crowd_workers: int = 3  # behind nginx: the line's own gunicorn workers (logins, refreshes, entries, polls)
     crowd_server: str = "gunicorn"  # or "granian": the crowd tier on Granian (bench/worker_model.py measured it)
     push_workers: int = 2  # behind nginx: the push process's workers (the line's event streams); 0: none
     proxy: str | None = None  # "nginx": buyers reach gunicorn through deploy/nginx (scripts/nginx.py)
@@ -904,9 +904,9 @@ def parse() -> tuple[Scenario, list[str]]:
     parser.add_argument("--web-servers", type=int, default=1)
     parser.add_argument("--celery-workers", type=int, default=1)
     parser.add_argument("--web-workers", type=int, default=5, help="gunicorn sync workers per server")
-    parser.add_argument("--crowd-workers", type=int, default=2,
-                        help="behind nginx: gunicorn sync workers of the waiting room's own (status polls and "
-                             "entries; 0: they share the web workers)")  # fmt: skip
+    parser.add_argument("--crowd-workers", type=int, default=3,
+                        help="behind nginx: gunicorn sync workers of the line's own (logins, token refreshes, "
+                             "entries and status polls; 0: they share the web workers)")  # fmt: skip
     parser.add_argument("--push-workers", type=int, default=2,
                         help="behind nginx: processes of the push server holding the line's event streams "
                              "(0: none; the buyers then learn SOLD_OUT from their polls only)")  # fmt: skip

@@ -170,9 +170,10 @@ def test_the_lines_event_stream_reaches_the_push_process_and_the_page_while_open
     assert b"200 OK" in received and b'data: {"a": 1}' in received
 
 
-def test_the_waiting_rooms_polls_and_entries_go_to_the_crowds_workers():
-    """Status polls and entries (and leaving the line: the same path) reach the crowd's upstream, with
-    the same headers as everything else; holds, payments and the seat map reach the main one."""
+def test_the_lines_requests_go_to_the_crowds_workers():
+    """What a buyer does before admission (logins, sign-ups, token refreshes, entries and status polls;
+    leaving the line is the entry's path) reaches the crowd's upstream, with the same headers as
+    everything else; holds, payments, the seat map and logout reach the main one."""
     web, crowd = Upstream(("127.0.0.1", 0), Recorder), Upstream(("127.0.0.1", 0), Recorder)
     for upstream in (web, crowd):
         upstream.seen = []
@@ -187,14 +188,23 @@ def test_the_waiting_rooms_polls_and_entries_go_to_the_crowds_workers():
             request(port, "POST", "/api/reservations", body=b"{}", headers={"Content-Type": "application/json"})
             request(port, "POST", "/api/payments", body=b"{}", headers={"Content-Type": "application/json"})
             request(port, "GET", "/api/concerts/1/dates/2/seat-status")
+            for path in ("/api/auth/login", "/api/auth/signup", "/api/auth/refresh", "/api/auth/logout"):
+                request(port, "POST", path, body=b"{}", headers={"Content-Type": "application/json"})
     finally:
         web.shutdown()
         crowd.shutdown()
-    assert [seen["path"] for seen in crowd.seen] == ["/api/queue/status?concert_id=1&concert_date_id=2", "/api/queue"]
+    assert [seen["path"] for seen in crowd.seen] == [
+        "/api/queue/status?concert_id=1&concert_date_id=2",
+        "/api/queue",
+        "/api/auth/login",
+        "/api/auth/signup",
+        "/api/auth/refresh",
+    ]
     assert [seen["path"] for seen in web.seen] == [
         "/api/reservations",
         "/api/payments",
         "/api/concerts/1/dates/2/seat-status",
+        "/api/auth/logout",
     ]
     poll = crowd.seen[0]["headers"]
     assert poll["X-Request-ID"] == "p-1" and poll["X-Forwarded-For"] == "127.0.0.1"
