@@ -130,6 +130,8 @@ class Outcome:
     # (route, method) -> (requests, mean ms, p95 ms): the time Django spent on them inside the workers,
     # from the service's own metrics; the client's latency minus this is time queued for a worker.
     service: dict[str, tuple[int, float, float]] = field(default_factory=dict)
+    # Behind nginx: the booking path's latencies (ms) by window as the proxy saw them (its access log).
+    proxy_booking: dict[float, list[float]] = field(default_factory=dict)
 
 
 # --- the data ---------------------------------------------------------------------------------------
@@ -409,6 +411,7 @@ def run_mode(mode: str, scenario: Scenario) -> Outcome:
         plan_path, result_path = OUT / f"plan-{mode}.json", OUT / f"result-{mode}.json"
         result_path.unlink(missing_ok=True)
         metrics_dir = tempfile.mkdtemp(prefix="rush-metrics-")
+        access_log = OUT / f"nginx-access-{mode}.log"
         env = {**env, "PROMETHEUS_MULTIPROC_DIR": metrics_dir}
         with (
             celery(env, scenario.celery_workers) as celery_processes,
@@ -420,6 +423,7 @@ def run_mode(mode: str, scenario: Scenario) -> Outcome:
                 crowd_workers=scenario.crowd_workers if scenario.proxy == "nginx" else 0,
                 crowd_server=scenario.crowd_server,
                 push_workers=scenario.push_workers if scenario.proxy == "nginx" else 0,
+                access_log=access_log if scenario.proxy == "nginx" else None,
             ) as base,
         ):
             # The clock starts once every process is up (and Locust has had time to import), so that a
@@ -450,6 +454,11 @@ def run_mode(mode: str, scenario: Scenario) -> Outcome:
         outcome.result = json.loads(result_path.read_text())
         outcome.service = service_times(metrics_dir)
         shutil.rmtree(metrics_dir, ignore_errors=True)
+        if scenario.proxy == "nginx" and access_log.exists():
+            with open(access_log) as log:
+                outcome.proxy_booking = rush_gates.proxy_booking_windows(
+                    (json.loads(line) for line in log if line.startswith("{")), opens_at_epoch=t0 + scenario.lead
+                )
         collect_database_facts(outcome, data, t0)
     return outcome
 
@@ -689,6 +698,36 @@ def gate_figures(outcome: Outcome) -> RushFigures:
     )  # fmt: skip
 
 
+def print_loop_lag(outcome: Outcome) -> None:
+    """How late the load generator's loop ran in the windows the booking gate judges, and how many of
+    the gate's failing windows it lagged by more than a second in: a buyer reads a response only when
+    the loop gets to it, so such a window measured the generator as much as the service."""
+    warmup = outcome.scenario.slo.booking_warmup_seconds
+    lags = {at - outcome.opens_at: late for at, late in outcome.result.get("loop_lag", [])}
+    judged = sorted(late for at, late in lags.items() if at >= warmup)
+    if not judged:
+        return
+    timeline = [(name, at - outcome.opens_at, values) for name, at, values in outcome.result["timeline"]]
+    booking: dict[float, list[float]] = defaultdict(list)
+    for name, at, values in timeline:
+        if name in rush_gates.BOOKING_PATH and at >= warmup:
+            booking[at].extend(values)
+    slo = outcome.scenario.slo
+    failing = [at for at, values in booking.items() if percentile(values, 0.95) > slo.booking_p95_ms]
+    lagging = [at for at in failing if lags.get(at, 0.0) > 1000]
+    print(f"load generator's loop lag (the longest per {rush_gates.WINDOW_SECONDS:g} s window after the first "
+          f"{warmup:g} s): median {percentile(judged, 0.5):.0f} ms, p95 {percentile(judged, 0.95):.0f} ms, worst "
+          f"{judged[-1]:.0f} ms; of the {len(failing)} booking windows over {slo.booking_p95_ms:g} ms, "
+          f"{len(lagging)} had the generator more than 1 s late")  # fmt: skip
+    at_proxy = [percentile(v, 0.95) for at, v in sorted(outcome.proxy_booking.items()) if at >= warmup and v]
+    if at_proxy:
+        within = sum(1 for p95 in at_proxy if p95 <= slo.booking_p95_ms)
+        worst = max(max(v) for at, v in outcome.proxy_booking.items() if at >= warmup)
+        print(f"booking-path p95 per {rush_gates.WINDOW_SECONDS:g} s window at the proxy (nginx's request_time, "
+              f"the same windows): {within} of {len(at_proxy)} ({within / len(at_proxy):.0%}) within "
+              f"{slo.booking_p95_ms:g} ms, worst p95 {max(at_proxy):.0f} ms, slowest request {worst:.0f} ms")  # fmt: skip
+
+
 def draw_figures(outcome: Outcome) -> DrawFigures:
     f = outcome.figures
     figures = DrawFigures(prequeued=f["prequeued"], p_rho=f.get("p_rho"), p_chi2=f.get("p_chi2"),
@@ -781,6 +820,7 @@ def print_report(outcome: Outcome) -> None:
     locust = outcome.cpu.get("load generator (Locust)", 0)
     print(f"load generator: {locust / total_cpu:.0%} of the CPU used, {1000 * locust / max(f['arrived'], 1):.1f} ms "
           f"per simulated buyer, {1e6 * locust / max(f['requests'], 1):.0f} µs per request ({f['requests']} requests)")  # fmt: skip
+    print_loop_lag(outcome)
     journeys = outcome.result["journeys"]
     attempts = sum(j.get("hold_attempts", 0) for j in journeys)
     refused = sum(j.get("seat_unavailable", 0) for j in journeys)

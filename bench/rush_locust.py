@@ -93,11 +93,27 @@ def seconds_left(access: str) -> float:
 
 _profiler = None
 
+# The generator's own lag: a greenlet asks to wake every LAG_TICK_SECONDS and records how late it woke,
+# per window. A response that has arrived waits that long before a buyer reads it (and its time is
+# taken), so a window whose lag is seconds measured the generator, not the service.
+LAG_TICK_SECONDS = 0.1
+loop_lag: dict[int, float] = defaultdict(float)  # window -> the longest lag in it, ms
+
+
+def _watch_loop() -> None:
+    while True:
+        before = time.perf_counter()
+        gevent.sleep(LAG_TICK_SECONDS)
+        late = (time.perf_counter() - before - LAG_TICK_SECONDS) * 1000
+        bucket = int((time.time() - PLAN["t0"]) // BUCKET_SECONDS)
+        loop_lag[bucket] = max(loop_lag[bucket], late)
+
 
 @events.test_start.add_listener
 def _on_start(environment: Any, **_: Any) -> None:
     global _started_at, _profiler
     _started_at = time.time()
+    gevent.spawn(_watch_loop)
     if PROFILE_PATH:
         import cProfile
 
@@ -137,6 +153,8 @@ def _on_stop(environment: Any, **_: Any) -> None:
         "statuses": {name: {str(code): n for code, n in counts.items()} for name, counts in statuses.items()},
         "missing_retry_after": dict(missing_retry_after),
         "server_errors": server_errors[:50],
+        # The generator's longest lag (ms) in each window, its start in seconds since t0.
+        "loop_lag": [[bucket * BUCKET_SECONDS, round(late, 1)] for bucket, late in sorted(loop_lag.items())],
     }
     with open(RESULT_PATH, "w") as handle:
         json.dump(result, handle)

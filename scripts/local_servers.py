@@ -92,6 +92,7 @@ def web_tier(
     crowd_workers: int = 0,
     crowd_server: str = "gunicorn",
     push_workers: int = 0,
+    access_log: Path | None = None,
 ) -> Iterator[str]:
     """One gunicorn, or `servers` gunicorns on their own ports behind HAProxy (round robin, HTTP
     keep-alive to the backends) — what a deployment with several web machines looks like.
@@ -99,7 +100,8 @@ def web_tier(
     as buyers reach the service in production; with `crowd_workers`, the waiting room's polls and
     entries go to a gunicorn of that many workers of their own (nginx's crowd upstream), or with
     crowd_server="granian" to Granian with that many processes; with `push_workers`, the line's event
-    streams go to the push process (that many Granian processes; without it Django answers them 404)."""
+    streams go to the push process (that many Granian processes; without it Django answers them 404);
+    nginx's JSON access log goes to `access_log` when given."""
     if proxy == "nginx":
         from contextlib import ExitStack
 
@@ -125,6 +127,7 @@ def web_tier(
                     workers=4 if push else 2,
                     crowd_upstream=crowd,
                     push_upstream=push and push.removeprefix("http://"),
+                    access_log=access_log,
                 )
             )
         return

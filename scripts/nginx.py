@@ -156,10 +156,11 @@ def nginx_proxy(
     workdir: Path | None = None,
     crowd_upstream: str | None = None,
     push_upstream: str | None = None,
+    access_log: Path | None = None,
 ) -> Iterator[str]:
     """Run nginx on 127.0.0.1:`port` in front of `upstream` (and the waiting room's `crowd_upstream` and
     the push process's `push_upstream`, `upstream` when not given) until the block ends; yields its
-    base URL."""
+    base URL. Its JSON access log (stdout, as deployed) goes to `access_log`, else nowhere."""
     own_dir = workdir is None
     workdir = Path(tempfile.mkdtemp(prefix="ticketing-nginx-")) if workdir is None else workdir
     static_root = static_root if static_root is not None else ROOT / "staticfiles"
@@ -175,8 +176,11 @@ def nginx_proxy(
     checked = check_config(config)
     if checked.returncode != 0:
         raise RuntimeError(f"nginx rejected the config:\n{checked.stderr}")
+    log = open(access_log, "wb") if access_log is not None else None  # noqa: SIM115 (closed with nginx)
     process = subprocess.Popen(
-        [nginx_binary(), "-c", str(config), "-p", str(workdir)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        [nginx_binary(), "-c", str(config), "-p", str(workdir)],
+        stdout=log or subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
     try:
         wait_for_port(port, process, what="nginx", seconds=10)
@@ -189,6 +193,8 @@ def nginx_proxy(
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait(timeout=5)
+        if log is not None:
+            log.close()
         if own_dir:
             shutil.rmtree(workdir, ignore_errors=True)
 

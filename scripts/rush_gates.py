@@ -372,6 +372,28 @@ def booking_window_p95(timeline: Iterable[tuple[str, float, Sequence[float]]], *
     return [percentile(values, 0.95) for _, values in sorted(windows.items()) if values]
 
 
+# The booking path as nginx's JSON access log names it (deploy/nginx's ticketing_json format).
+PROXY_BOOKING_PATHS = ("/api/reservations", "/api/payments")
+
+
+def proxy_booking_windows(entries: Iterable[Mapping[str, Any]], *, opens_at_epoch: float) -> dict[float, list[float]]:
+    """The booking path's latencies (ms) as the proxy saw them, by the WINDOW_SECONDS window their
+    request started in (seconds since the opening): from nginx's access log entries (`time`, ISO 8601
+    at the end of the request, to the second; `request_time` in seconds; `method`; `uri`). Beside the
+    load generator's own figures: what a buyer's browser would have seen, less the network and less any
+    time the generator took to read the answer."""
+    from datetime import datetime
+
+    windows: dict[float, list[float]] = {}
+    for entry in entries:
+        if entry.get("method") != "POST" or entry.get("uri", "").split("?")[0] not in PROXY_BOOKING_PATHS:
+            continue
+        took = float(entry["request_time"])
+        started = datetime.fromisoformat(entry["time"]).timestamp() - took - opens_at_epoch
+        windows.setdefault(WINDOW_SECONDS * math.floor(started / WINDOW_SECONDS), []).append(1000 * took)
+    return windows
+
+
 def poll_rates(
     timeline: Iterable[tuple[str, float, Sequence[float]]], *, after: float | None, run_ended: float
 ) -> tuple[float, float | None]:

@@ -4,6 +4,7 @@ past its goal, a run that meets every goal passes, and the figures are computed 
 import dataclasses
 import hashlib
 import random
+from datetime import datetime
 
 import pytest
 
@@ -24,6 +25,7 @@ from scripts.rush_gates import (
     p99_outside_grace,
     peak_per_minute,
     poll_rates,
+    proxy_booking_windows,
     time_to_share_sold,
     unserved_buyers,
     verify_draw,
@@ -180,6 +182,26 @@ def test_booking_windows_join_holds_and_payments_after_the_warm_up():
         ("POST /api/payments", 65.0, [200.0]),
     ]
     assert booking_window_p95(timeline, warmup_seconds=60) == [4_000.0, 200.0]
+
+
+def test_proxy_booking_windows_put_holds_and_payments_in_the_window_they_started_in():
+    """From nginx's access log: only POSTs to the booking path count (a query string does not matter);
+    a request is placed by its start (its end, to the second, less its time), not its end."""
+    opens = datetime.fromisoformat("2026-12-04T12:00:00+00:00").timestamp()
+    entries = [
+        {"time": "2026-12-04T12:01:03+00:00", "method": "POST", "uri": "/api/reservations", "request_time": 0.250},
+        {"time": "2026-12-04T12:01:06+00:00", "method": "POST", "uri": "/api/payments?x=1", "request_time": 2.0},
+        {"time": "2026-12-04T12:01:07+00:00", "method": "POST", "uri": "/api/payments", "request_time": 0.1},
+        {"time": "2026-12-04T12:01:07+00:00", "method": "GET", "uri": "/api/reservations", "request_time": 9.0},
+        {"time": "2026-12-04T12:01:07+00:00", "method": "POST", "uri": "/api/queue", "request_time": 9.0},
+        {
+            "time": "2026-12-04T12:01:07+00:00",
+            "method": "POST",
+            "uri": "/api/reservations/7/cancel",
+            "request_time": 9.0,
+        },
+    ]
+    assert proxy_booking_windows(entries, opens_at_epoch=opens) == {60.0: [250.0, 2_000.0], 65.0: [100.0]}
 
 
 def test_poll_rates_peak_and_after_the_sell_out():
