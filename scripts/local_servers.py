@@ -97,8 +97,9 @@ def web_tier(
     """One gunicorn, or `servers` gunicorns on their own ports behind HAProxy (round robin, HTTP
     keep-alive to the backends) — what a deployment with several web machines looks like.
     proxy="nginx": the gunicorn(s) behind Debian's nginx with the production config (deploy/nginx),
-    as buyers reach the service in production; with `crowd_workers`, the waiting room's polls and
-    entries go to a gunicorn of that many workers of their own (nginx's crowd upstream), or with
+    as buyers reach the service in production; with `crowd_workers`, the line's requests (logins,
+    token refreshes, entries, polls) go to a gunicorn of that many workers of their own (nginx's crowd
+    upstream), or with
     crowd_server="granian" to Granian with that many processes; with `push_workers`, the line's event
     streams go to the push process (that many Granian processes; without it Django answers them 404);
     nginx's JSON access log goes to `access_log` when given."""
