@@ -62,7 +62,7 @@ from bench.scratch import ROOT, scratch_django
 from scripts import faults, rush_gates
 from scripts.local_servers import VENV_BIN, web_tier
 from scripts.ports import raise_open_files_limit
-from scripts.rush_gates import DrawFigures, RushFigures, Slo
+from scripts.rush_gates import DrawFigures, RushFigures, Slo, percentile
 
 OUT = ROOT / "bench" / "out" / "rush"
 WALLET = Decimal("10000000.00")
@@ -582,13 +582,6 @@ def collect_database_facts(outcome: Outcome, data: dict[str, Any], t0: float) ->
 # --- analysis ---------------------------------------------------------------------------------------
 
 
-def percentile(values: list[float], p: float) -> float:
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(len(ordered) * p))]
-
-
 def fairness(outcome: Outcome) -> dict[str, Any]:
     """The pre-queue's drawn order against arrival order, and FIFO after the opening.
 
@@ -659,7 +652,7 @@ def gate_figures(outcome: Outcome) -> RushFigures:
     s, db, result, f = outcome.scenario, outcome.db, outcome.result, outcome.figures
     opens, journeys = outcome.opens_at, result["journeys"]
     sales = [(t - opens, n) for t, n in db["sales"]]
-    timeline = [(name, at - opens, values) for name, at, values in result["timeline"]]
+    timeline = timeline_since_opening(outcome)
     run_ended = outcome.wall - opens
     gone = rush_gates.last_seat_sold_at(sales, seats=s.seats)
     since_opening = [
@@ -698,6 +691,11 @@ def gate_figures(outcome: Outcome) -> RushFigures:
     )  # fmt: skip
 
 
+def timeline_since_opening(outcome: Outcome) -> list[tuple[str, float, list[float]]]:
+    """The buyers' latencies by endpoint and window, each window's start in seconds since the opening."""
+    return [(name, at - outcome.opens_at, values) for name, at, values in outcome.result["timeline"]]
+
+
 def print_loop_lag(outcome: Outcome) -> None:
     """How late the load generator's loop ran in the windows the booking gate judges, and how many of
     the gate's failing windows it lagged by more than a second in: a buyer reads a response only when
@@ -707,11 +705,7 @@ def print_loop_lag(outcome: Outcome) -> None:
     judged = sorted(late for at, late in lags.items() if at >= warmup)
     if not judged:
         return
-    timeline = [(name, at - outcome.opens_at, values) for name, at, values in outcome.result["timeline"]]
-    booking: dict[float, list[float]] = defaultdict(list)
-    for name, at, values in timeline:
-        if name in rush_gates.BOOKING_PATH and at >= warmup:
-            booking[at].extend(values)
+    booking = rush_gates.booking_windows(timeline_since_opening(outcome), warmup_seconds=warmup)
     slo = outcome.scenario.slo
     failing = [at for at, values in booking.items() if percentile(values, 0.95) > slo.booking_p95_ms]
     lagging = [at for at in failing if lags.get(at, 0.0) > 1000]
@@ -719,7 +713,7 @@ def print_loop_lag(outcome: Outcome) -> None:
           f"{warmup:g} s): median {percentile(judged, 0.5):.0f} ms, p95 {percentile(judged, 0.95):.0f} ms, worst "
           f"{judged[-1]:.0f} ms; of the {len(failing)} booking windows over {slo.booking_p95_ms:g} ms, "
           f"{len(lagging)} had the generator more than 1 s late")  # fmt: skip
-    at_proxy = [percentile(v, 0.95) for at, v in sorted(outcome.proxy_booking.items()) if at >= warmup and v]
+    at_proxy = rush_gates.windows_p95(outcome.proxy_booking, warmup_seconds=warmup)
     if at_proxy:
         within = sum(1 for p95 in at_proxy if p95 <= slo.booking_p95_ms)
         worst = max(max(v) for at, v in outcome.proxy_booking.items() if at >= warmup)

@@ -99,10 +99,9 @@ def web_tier(
     proxy="nginx": the gunicorn(s) behind Debian's nginx with the production config (deploy/nginx),
     as buyers reach the service in production; with `crowd_workers`, the line's requests (logins,
     token refreshes, entries, polls) go to a gunicorn of that many workers of their own (nginx's crowd
-    upstream), or with
-    crowd_server="granian" to Granian with that many processes; with `push_workers`, the line's event
-    streams go to the push process (that many Granian processes; without it Django answers them 404);
-    nginx's JSON access log goes to `access_log` when given."""
+    upstream), or with crowd_server="granian" to Granian with that many processes; with `push_workers`,
+    the line's event streams go to the push process (that many Granian processes; without it Django
+    answers them 404); nginx's JSON access log goes to `access_log` when given."""
     if proxy == "nginx":
         from contextlib import ExitStack
 

@@ -15,6 +15,7 @@ import itertools
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from apps.queue.draw import draw_key
@@ -362,14 +363,27 @@ def p99_outside_grace(
     return {name: percentile(latencies, 0.99) for name, latencies in values.items() if latencies}
 
 
-def booking_window_p95(timeline: Iterable[tuple[str, float, Sequence[float]]], *, warmup_seconds: float) -> list[float]:
-    """p95 of the booking path (holds and payments together) in each window that starts after the
-    warm-up and had any."""
+def booking_windows(
+    timeline: Iterable[tuple[str, float, Sequence[float]]], *, warmup_seconds: float
+) -> dict[float, list[float]]:
+    """The booking path's latencies (holds and payments together) by window, for the windows that
+    start after the warm-up."""
     windows: dict[float, list[float]] = {}
     for name, at, latencies in timeline:
         if name in BOOKING_PATH and at >= warmup_seconds:
             windows.setdefault(at, []).extend(latencies)
-    return [percentile(values, 0.95) for _, values in sorted(windows.items()) if values]
+    return windows
+
+
+def windows_p95(windows: Mapping[float, Sequence[float]], *, warmup_seconds: float = -math.inf) -> list[float]:
+    """p95 of each window that starts after the warm-up and had any latency, in time order."""
+    return [percentile(values, 0.95) for at, values in sorted(windows.items()) if at >= warmup_seconds and values]
+
+
+def booking_window_p95(timeline: Iterable[tuple[str, float, Sequence[float]]], *, warmup_seconds: float) -> list[float]:
+    """p95 of the booking path (holds and payments together) in each window that starts after the
+    warm-up and had any."""
+    return windows_p95(booking_windows(timeline, warmup_seconds=warmup_seconds))
 
 
 # The booking path as nginx's JSON access log names it (deploy/nginx's ticketing_json format).
@@ -382,8 +396,6 @@ def proxy_booking_windows(entries: Iterable[Mapping[str, Any]], *, opens_at_epoc
     at the end of the request, to the second; `request_time` in seconds; `method`; `uri`). Beside the
     load generator's own figures: what a buyer's browser would have seen, less the network and less any
     time the generator took to read the answer."""
-    from datetime import datetime
-
     windows: dict[float, list[float]] = {}
     for entry in entries:
         if entry.get("method") != "POST" or entry.get("uri", "").split("?")[0] not in PROXY_BOOKING_PATHS:

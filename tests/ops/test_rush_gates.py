@@ -30,6 +30,7 @@ from scripts.rush_gates import (
     unserved_buyers,
     verify_draw,
     waiting_told_sold_out,
+    windows_p95,
 )
 
 
@@ -202,6 +203,12 @@ def test_proxy_booking_windows_put_holds_and_payments_in_the_window_they_started
         },
     ]
     assert proxy_booking_windows(entries, opens_at_epoch=opens) == {60.0: [250.0, 2_000.0], 65.0: [100.0]}
+
+
+def test_windows_p95_in_time_order_after_the_warm_up_skipping_empty_windows():
+    windows = {65.0: [200.0], 55.0: [5_000.0], 60.0: [100.0] * 19 + [4_000.0], 70.0: []}
+    assert windows_p95(windows, warmup_seconds=60) == [4_000.0, 200.0]
+    assert windows_p95(windows) == [5_000.0, 4_000.0, 200.0]
 
 
 def test_poll_rates_peak_and_after_the_sell_out():
