@@ -57,10 +57,16 @@ class QueueGate(Protocol):
         ...
 
     def finish(
-        self, request: Request, response: HttpResponseBase, access: QueueAccess, *, started: tuple[float, float]
+        self,
+        request: Request,
+        response: HttpResponseBase,
+        access: QueueAccess,
+        *,
+        started: tuple[float, float],
+        seats_held: int = 0,
     ) -> None:
         """After the answer of an admitted request that reached the view at `started` (wall clock,
-        `perf_counter`)."""
+        `perf_counter`); `seats_held`: how many seats the request held (the view's `queue_seats_held`)."""
         ...
 
 
@@ -84,6 +90,10 @@ class QueueGated:
 
     def queue_reads(self, pipe: Pipeline, concert_date_id: int) -> None:
         """Commands the view wants answered in the gate's round trip (none by default)."""
+
+    def queue_seats_held(self, response: HttpResponseBase) -> int:
+        """How many seats a successful request held, for the gate to record (none by default)."""
+        return 0
 
     def queue_token_required(self, request: Request) -> bool:
         """Whether this gated request needs the queue token (a view may spare one it can answer
@@ -129,5 +139,7 @@ class QueueGated:
     def finalize_response(self, request: Request, response: HttpResponseBase, *args: Any, **kwargs: Any) -> Any:
         response = super().finalize_response(request, response, *args, **kwargs)  # type: ignore[misc]
         if self.queue_access is not None and self.queue_access.admitted:
-            queue_gate().finish(request, response, self.queue_access, started=self._started)
+            queue_gate().finish(
+                request, response, self.queue_access, started=self._started, seats_held=self.queue_seats_held(response)
+            )
         return response

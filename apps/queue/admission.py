@@ -87,9 +87,10 @@ def admit_next_batch(*, concert_date_id: int, count: int | None = None, now: int
     and the places of admitted buyers idle past QUEUE_ACTIVE_IDLE_SECONDS; drops waiters silent for
     longer than QUEUE_HEARTBEAT_TIMEOUT_SECONDS; then admits in order of place: as many as the
     controller decides (auto: about the departures since the last run, braked by latency), or
-    QUEUE_ADMIT_BATCH (fixed), never beyond QUEUE_MAX_ACTIVE, and never more than the date's free
+    QUEUE_ADMIT_BATCH (fixed), never beyond QUEUE_MAX_ACTIVE, never more than the date's free
     seats (nobody while none is free: admitting into a sold-out or fully held date only wastes the
-    place); `count` caps the run further. One script: runs racing each other (beat replicas)
+    place), and never more admitted in all than the free and held seats serve at the mean seats a
+    hold takes (docs/QUEUE.md); `count` caps the run further. One script: runs racing each other (beat replicas)
     cannot overshoot or draw twice, and only one of them admits (auto) and applies its decision.
     While the date is sold out, silent waiters keep their places (they were told to stop asking)
     until QUEUE_HEARTBEAT_TIMEOUT_SECONDS after it last was."""

@@ -254,16 +254,21 @@ def booking_request_record(
     ms: float,
     shed: bool,
     keep_place_until_ms: int = 0,
+    seats_held: int = 0,
     now: int | None = None,
 ) -> lua.Call:
     """A finished booking-path request (hold, payment) for the controller: its latency and whether it
-    was shed; `keep_place_until_ms` (a hold was made) keeps the buyer's place until then. One script,
-    returned for its caller to run: the queue gate's `finish` sends it in the request's one round trip
-    after commit."""
+    was shed; `keep_place_until_ms` (a hold was made) keeps the buyer's place until then; `seats_held`
+    (a hold's size) counts toward the mean seats a hold takes, which bounds admission near the end
+    (lua/common.lua `seat_room`). One script, returned for its caller to run: the queue gate's `finish`
+    sends it in the request's one round trip after commit."""
     keys = QueueKeys(concert_date_id)
     second = (now or now_ms()) // 1000
     return lua.Call(
         redis_scripts.RECORD,
-        [keys.latency(second), keys.active, keys.idle],
-        [latency_bin(ms), 1 if shed else 0, HISTOGRAM_TTL_SECONDS, str(user_id), int(keep_place_until_ms)],
-    )
+        [keys.latency(second), keys.active, keys.idle, keys.control],
+        [
+            latency_bin(ms), 1 if shed else 0, HISTOGRAM_TTL_SECONDS, str(user_id), int(keep_place_until_ms),
+            int(seats_held),
+        ],
+    )  # fmt: skip

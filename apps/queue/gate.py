@@ -13,7 +13,8 @@ access token is 401 whatever else is wrong with the request, as when authenticat
 
 `finish` reports a write the gate let through (a hold, a payment) to the admission controller: its
 latency, whether it was shed (a 503: the database ran out of lock waits or is down) and, for one that
-succeeded, that the buyer's place is kept while the hold lives: one script, queued into the request's
+succeeded, that the buyer's place is kept while the hold lives, and a hold's size (the view's
+`queue_seats_held`: the admission's mean seats a hold): one script, queued into the request's
 one round trip after commit (`apps.common.lua.run_soon`; a lost sample is only logged). The latency
 is what the buyer waits: the time since the request reached the view plus, behind the proxy, the
 time it queued for a free web worker. nginx stamps each request with `X-Request-Start: t=<epoch
@@ -116,7 +117,13 @@ class QueueGate:
         )
 
     def finish(
-        self, request: Request, response: HttpResponseBase, access: QueueAccess, *, started: tuple[float, float]
+        self,
+        request: Request,
+        response: HttpResponseBase,
+        access: QueueAccess,
+        *,
+        started: tuple[float, float],
+        seats_held: int = 0,
     ) -> None:
         if access.concert_date_id is None or request.method in SAFE_METHODS:
             return
@@ -130,6 +137,7 @@ class QueueGate:
             ms=elapsed_ms,
             shed=response.status_code == 503,
             keep_place_until_ms=now_ms() + settings.HOLD_TTL_SECONDS * 1000 if succeeded else 0,
+            seats_held=seats_held if succeeded else 0,
         )
         # In the request's one round trip after commit, with the seat map's bump and the counts.
         lua.run_soon(record, failed=_record_lost)

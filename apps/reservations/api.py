@@ -2,6 +2,7 @@
 a buyer's reservations, and cancelling one."""
 
 from django.conf import settings
+from django.http import HttpResponseBase
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, serializers, status
 from rest_framework.permissions import IsAuthenticated
@@ -126,6 +127,10 @@ class ReservationListCreateApi(MapVersionInGateTrip, ValidatedInputMixin, generi
 
     def get_queue_concert_date_id(self, request: Request) -> int:
         return self.get_input(request)["concert_date_id"]
+
+    def queue_seats_held(self, response: HttpResponseBase) -> int:
+        data = getattr(response, "data", None)
+        return len(data["seats"]) if response.status_code == 201 and isinstance(data, dict) else 0
 
     @extend_schema(
         request=InputSerializer,

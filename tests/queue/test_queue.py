@@ -17,7 +17,8 @@ from tests.queue.helpers import enter, fill_capacity, same_admission, status
 
 pytestmark = pytest.mark.django_db
 
-ROOMY = [{"name": "Floor", "rows": 3, "seats_per_row": 20, "price": "50000.00"}]
+# More seats than these tests admit: the line is admitted only as far as the seats go.
+ROOMY = [{"name": "Floor", "rows": 10, "seats_per_row": 20, "price": "50000.00"}]
 
 
 class TestEnter:
@@ -178,7 +179,8 @@ class TestAdmission:
         last = status(40, date)
         assert (last.position, last.estimated_wait_seconds) == (34, math.ceil(34 / (4 / 3)))
 
-    def test_admission_runs_are_what_the_rate_observes(self, date, settings):
+    def test_admission_runs_are_what_the_rate_observes(self, settings):
+        date = make_date(layout=ROOMY)
         settings.QUEUE_MAX_ACTIVE, settings.QUEUE_ADMIT_BATCH = 50, 5
         for uid in range(1, 51):
             assert enter(uid, date).status == QueueStatus.READY
@@ -266,7 +268,7 @@ class TestRaces:
         assert get_redis().zcard(QueueKeys(date.pk).waiting) == 2
 
     def test_concurrent_admission_runs_never_exceed_the_caps(self, settings):
-        date = make_date()
+        date = make_date(layout=ROOMY)
         fill_capacity(date, settings, active=0)
         for uid in range(1, 501):
             enter(uid, date)
@@ -280,7 +282,7 @@ class TestRaces:
         assert sorted(int(uid) for uid in get_redis().zrange(keys.active, 0, -1)) == list(range(1, 121))
 
     def test_positions_move_up_by_exactly_the_number_admitted_while_others_poll(self, settings):
-        date = make_date(layout=ROOMY)  # more free seats than one run admits (a run admits one per free seat)
+        date = make_date(layout=ROOMY)
         fill_capacity(date, settings, active=0)
         for uid in range(1, 301):
             enter(uid, date)

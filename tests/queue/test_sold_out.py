@@ -168,6 +168,59 @@ class TestSoldOut:
         assert (run.admitted, run.waiting) == (2, 3)
 
 
+TEN_SEATS = [{"name": "Floor", "rows": 1, "seats_per_row": 10, "price": "100.00"}]
+
+
+class TestAdmissionNearTheEnd:
+    """Nobody is admitted beyond what the unsold seats can serve: free and held seats over the mean
+    seats a hold takes, less the buyers already admitted (holders and those still to hold)."""
+
+    @pytest.fixture
+    def ten_seats(self, db, settings):
+        settings.QUEUE_ADMISSION, settings.QUEUE_ADMIT_INTERVAL_SECONDS = "fixed", 10
+        settings.QUEUE_MAX_ACTIVE = settings.QUEUE_ADMIT_BATCH = 8
+        return make_date(layout=TEN_SEATS)
+
+    def holds_of_two_seats(self, date, holds: int) -> None:
+        """`holds` holds of two seats each, as the booking path records them."""
+        from apps.queue.controller import booking_request_record
+
+        for _ in range(holds):
+            booking_request_record(concert_date_id=date.pk, user_id=0, ms=10, shed=False, seats_held=2).run()
+
+    def test_a_hold_records_its_size_for_the_admission(self, ten_seats, effects):
+        buyer = admitted_client(ten_seats, UserFactory())
+        with effects():
+            response = hold_via_api(buyer, ten_seats, seat_ids(ten_seats)[:3])
+        assert response.status_code == 201, response.content
+        control = get_redis().hgetall(QueueKeys(ten_seats.pk).control)
+        assert (control["holds"], control["hold_seats"]) == ("1", "3")
+        refused = hold_via_api(buyer, ten_seats, seat_ids(ten_seats)[:1])  # taken: nothing recorded
+        assert refused.status_code == 409
+        assert get_redis().hget(QueueKeys(ten_seats.pk).control, "holds") == "1"
+
+    def test_the_line_is_admitted_as_far_as_the_seats_go(self, ten_seats, settings):
+        settings.QUEUE_MAX_ACTIVE = 0
+        waiters = [buyer_client() for _ in range(8)]
+        for waiter in waiters:
+            enter(waiter, ten_seats)
+        settings.QUEUE_MAX_ACTIVE = 8
+        self.holds_of_two_seats(ten_seats, 90)  # a mean of (180 + 10) / (90 + 10) = 1.9 seats
+        # 10 free seats serve 6 buyers of 1.9 seats (the last may take fewer): the other two wait,
+        # though there is room for 8.
+        assert (admit(ten_seats).admitted, admit(ten_seats).admitted) == (6, 0)
+        # One admitted buyer leaves without holding: that place goes to the next in line.
+        services.end_access(user_id=waiters[0].user.pk, concert_date_id=ten_seats.pk)
+        assert admit(ten_seats).admitted == 1
+        assert poll(waiters[6], ten_seats).json()["status"] == "READY"
+        assert poll(waiters[7], ten_seats).json()["status"] == "WAITING"
+
+    def test_an_entrant_is_admitted_at_once_only_while_the_seats_go_round(self, ten_seats):
+        self.holds_of_two_seats(ten_seats, 90)  # a mean of 1.9 seats: 10 seats serve 6 buyers
+        answers = [enter(buyer_client(), ten_seats).json()["status"] for _ in range(7)]
+        assert answers == ["READY"] * 6 + ["WAITING"]
+
+
 class TestSeatsComeBack:
     def test_an_expired_hold_reopens_the_line_in_its_old_order(self, line, small_date, settings, effects):
         admitted, first, second = line

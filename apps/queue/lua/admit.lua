@@ -55,6 +55,8 @@ if batch >= 0 then
 end
 if counts[1] >= 0 then
   count = math.min(count, counts[1])  -- nobody into a date without a free seat; one buyer a free seat at most
+  -- and no more admitted than the unsold seats can serve, holders and those still to hold together
+  count = math.min(count, seat_room(KEYS[10], counts) - redis.call('ZCARD', KEYS[2]))
 end
 local admitted = 0
 if count > 0 then

@@ -115,6 +115,23 @@ local function seat_counts(key)
   return {math.max(available, 0), math.max(held, 0)}
 end
 
+-- How many admitted buyers the date's unsold seats can still serve: its free and held seats over the
+-- mean seats a hold has taken (`holds`, `hold_seats` in the controller's hash, counted by RECORD).
+-- A holder's seats are among the held, and each buyer admitted but not yet holding will ask for about
+-- the mean from the free ones: admitting beyond this only sends buyers to find nothing left. Until
+-- holds are counted the mean is one seat (PRIOR_HOLDS of them weigh in: a few holds move it little).
+-- Rounded up: the last buyer may find fewer seats than asked for, and can take those. nil while the
+-- counts are missing.
+local PRIOR_HOLDS = 10
+local function seat_room(control, counts)
+  if counts[1] < 0 then
+    return nil
+  end
+  local stats = redis.call('HMGET', control, 'holds', 'hold_seats')
+  local holds, seats = tonumber(stats[1]) or 0, tonumber(stats[2]) or 0
+  return math.ceil((counts[1] + counts[2]) * (holds + PRIOR_HOLDS) / (seats + PRIOR_HOLDS))
+end
+
 local function sold_out(counts)
   return counts[1] == 0 and counts[2] == 0
 end

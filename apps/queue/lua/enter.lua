@@ -36,7 +36,7 @@ if not open then
 end
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
 if counts[1] > 0 and redis.call('ZCARD', KEYS[1]) == 0
-    and redis.call('ZCARD', KEYS[2]) < capacity(KEYS[10], auto, cap) then
+    and redis.call('ZCARD', KEYS[2]) < math.min(capacity(KEYS[10], auto, cap), seat_room(KEYS[10], counts)) then
   local expires = now + ttl
   redis.call('ZADD', KEYS[2], expires, uid)
   redis.call('ZADD', KEYS[9], now + idle, uid)

@@ -1,7 +1,8 @@
 -- A finished booking-path request (hold, payment): its latency into the second's histogram, a shed
--- counted, and, for a write that succeeded (a hold), the buyer's place kept until the hold expires.
--- KEYS: latency bucket, active, idle
--- ARGV: bin field, shed(0/1), bucket_ttl_s, user_id, keep_until_ms (0: keep nothing)
+-- counted, for a write that succeeded (a hold) the buyer's place kept until the hold expires, and for
+-- a hold its size counted in the controller's hash (the admission's mean seats a hold: seat_room).
+-- KEYS: latency bucket, active, idle, control
+-- ARGV: bin field, shed(0/1), bucket_ttl_s, user_id, keep_until_ms (0: keep nothing), seats held (0: none)
 redis.call('HINCRBY', KEYS[1], ARGV[1], 1)
 if ARGV[2] == '1' then
   redis.call('HINCRBY', KEYS[1], 'shed', 1)
@@ -13,5 +14,10 @@ if keep > 0 and redis.call('ZSCORE', KEYS[2], ARGV[4]) then
   if not deadline or deadline < keep then
     redis.call('ZADD', KEYS[3], keep, ARGV[4])
   end
+end
+local seats = tonumber(ARGV[6])
+if seats > 0 then
+  redis.call('HINCRBY', KEYS[4], 'holds', 1)
+  redis.call('HINCRBY', KEYS[4], 'hold_seats', seats)
 end
 return 1
