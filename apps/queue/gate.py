@@ -12,9 +12,9 @@ access token is 401 whatever else is wrong with the request, as when authenticat
 `QueueTokenRequired`, the permission, reads the verdict and writes nothing.
 
 `finish` reports a write the gate let through (a hold, a payment) to the admission controller: its
-latency, whether it was shed (a 503: the database ran out of lock waits or is down) and, for one that
-succeeded, that the buyer's place is kept while the hold lives, and a hold's size (the view's
-`queue_seats_held`: the admission's mean seats a hold): one script, queued into the request's
+latency, whether it was shed (a 503: the database ran out of lock waits or is down) and, for a hold
+that succeeded (the view's `queue_seats_held`), its size (the admission's mean seats a hold) and that
+the buyer's place lives as long as the hold: one script, queued into the request's
 one round trip after commit (`apps.common.lua.run_soon`; a lost sample is only logged). The latency
 is what the buyer waits: the time since the request reached the view plus, behind the proxy, the
 time it queued for a free web worker. nginx stamps each request with `X-Request-Start: t=<epoch
@@ -136,7 +136,7 @@ class QueueGate:
             user_id=request.user.id,
             ms=elapsed_ms,
             shed=response.status_code == 503,
-            keep_place_until_ms=now_ms() + settings.HOLD_TTL_SECONDS * 1000 if succeeded else 0,
+            keep_place_until_ms=now_ms() + settings.HOLD_TTL_SECONDS * 1000 if succeeded and seats_held else 0,
             seats_held=seats_held if succeeded else 0,
         )
         # In the request's one round trip after commit, with the seat map's bump and the counts.

@@ -24,7 +24,7 @@ from apps.queue.controller import (
 from apps.queue.keys import QueueKeys
 from apps.queue.models import QueueStatus
 from apps.queue.selectors import queue_summary
-from tests.factories import seat_ids
+from tests.factories import UserFactory, seat_ids
 from tests.helpers import access_token_valid, login_client, run_in_threads
 from tests.queue.helpers import enter, fill_capacity, status
 
@@ -361,6 +361,31 @@ class TestIdleReclaim:
         clock.advance(250)  # idle for longer than 120 s, but the hold lives 300 s
         assert access_token_valid(token=token, user_id=user.pk, concert_date_id=date.pk)
         clock.advance(121)  # that request moved the deadline 120 s on from 250 s; now past it
+        assert not access_token_valid(token=token, user_id=user.pk, concert_date_id=date.pk)
+
+    def test_a_hold_walked_away_from_gives_the_place_back_when_it_expires(self, date, settings, clock, fixed_admission):
+        """Admitted by a run, the place would idle only after the next poll could come (300 s); a hold
+        shows the buyer came, and the place then lives as long as the hold, not an idle period more."""
+        settings.QUEUE_ACTIVE_IDLE_SECONDS, settings.QUEUE_HEARTBEAT_TIMEOUT_SECONDS = 120, 540
+        settings.HOLD_TTL_SECONDS, settings.QUEUE_MAX_ACTIVE = 60, 1
+        user = UserFactory()
+        client = login_client(user)
+        body = {"concert_id": date.concert_id, "concert_date_id": date.pk}
+        enter(1, date)
+        client.post("/api/queue", body, format="json")  # waits behind 1
+        services.end_access(user_id=1, concert_date_id=date.pk)
+        assert services.admit_next_batch(concert_date_id=date.pk).admitted == 1
+        token = client.post("/api/queue", body, format="json").json()["token"]
+        clock.advance(5)
+        hold = client.post(
+            "/api/reservations", {"concert_date_id": date.pk, "seat_ids": seat_ids(date, 1)}, format="json",
+            HTTP_X_QUEUE_TOKEN=token,
+        )  # fmt: skip
+        assert hold.status_code == 201
+        clock.advance(59)
+        assert services.admit_next_batch(concert_date_id=date.pk).idle_reclaimed == 0
+        clock.advance(2)  # the hold has expired, and the buyer never came back
+        assert services.admit_next_batch(concert_date_id=date.pk).idle_reclaimed == 1
         assert not access_token_valid(token=token, user_id=user.pk, concert_date_id=date.pk)
 
     def test_a_failed_hold_keeps_nothing(self, date, user, settings, clock):
