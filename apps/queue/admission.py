@@ -90,8 +90,9 @@ def admit_next_batch(*, concert_date_id: int, count: int | None = None, now: int
     QUEUE_ADMIT_BATCH (fixed), never beyond QUEUE_MAX_ACTIVE, never more than the date's free
     seats (nobody while none is free: admitting into a sold-out or fully held date only wastes the
     place), and never more admitted in all than the free and held seats serve at the mean seats a
-    hold takes (docs/QUEUE.md); `count` caps the run further. One script: runs racing each other (beat replicas)
-    cannot overshoot or draw twice, and only one of them admits (auto) and applies its decision.
+    hold takes (docs/QUEUE.md); `count` caps the run further. One script: runs racing each other
+    (beat replicas) cannot overshoot or draw twice, and only one of them admits (auto) and applies
+    its decision.
     While the date is sold out, silent waiters keep their places (they were told to stop asking)
     until QUEUE_HEARTBEAT_TIMEOUT_SECONDS after it last was."""
     keys = QueueKeys(concert_date_id)

@@ -258,11 +258,11 @@ def booking_request_record(
     now: int | None = None,
 ) -> lua.Call:
     """A finished booking-path request (hold, payment) for the controller: its latency and whether it
-    was shed; `keep_place_until_ms` (a hold was made) keeps the buyer's place until then, no longer
-    without a later request (lua/record.lua); `seats_held`
-    (a hold's size) counts toward the mean seats a hold takes, which bounds admission near the end
-    (lua/common.lua `seat_room`). One script, returned for its caller to run: the queue gate's `finish`
-    sends it in the request's one round trip after commit."""
+    was shed; `keep_place_until_ms` (a hold was made) keeps the buyer's place until then, and no
+    longer without a later request (lua/record.lua); `seats_held` (the hold's size) counts toward the
+    mean seats a hold takes, which bounds admission near the end (lua/common.lua `seat_room`). One
+    script, returned for its caller to run: the queue gate's `finish` sends it in the request's one
+    round trip after commit."""
     keys = QueueKeys(concert_date_id)
     second = (now or now_ms()) // 1000
     return lua.Call(

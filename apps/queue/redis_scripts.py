@@ -27,10 +27,10 @@ Sold out. ENTER, STATUS and ADMIT read the seat counts in their own round trip. 
 append them to every reply (two last items: available, held; -1, -1 when the key is missing, and
 Python rebuilds it from the database). ENTER gives no new place in a date with no free seat and no
 hold (SOLD_OUT), nor without the counts (NEED_COUNTS: run again once Python has rebuilt them), and
-admits at once only while a seat is free and the admitted are fewer than the unsold seats serve (common.lua
-`seat_room`). ADMIT admits nobody while no seat is free, at most one buyer per free seat, and no more
-than `seat_room` less those admitted; while sold out it drops no silent waiter (they were told to stop asking) and
-stamps `sold_out_at`: waiters keep their places QUEUE_HEARTBEAT_TIMEOUT_SECONDS past the last
+admits at once only while a seat is free and the admitted are fewer than the unsold seats serve
+(common.lua `seat_room`). ADMIT admits nobody while no seat is free, at most one buyer per free seat,
+and no more than `seat_room` less those admitted; while sold out it drops no silent waiter (they were
+told to stop asking) and stamps `sold_out_at`: waiters keep their places QUEUE_HEARTBEAT_TIMEOUT_SECONDS past the last
 sold-out run, long enough to check again once seats come back.
 
 Only admissions from the line are recorded in `admissions`: an entrant admitted at once (nobody was

@@ -120,16 +120,18 @@ end
 -- A holder's seats are among the held, and each buyer admitted but not yet holding will ask for about
 -- the mean from the free ones: admitting beyond this only sends buyers to find nothing left. Until
 -- holds are counted the mean is one seat (PRIOR_HOLDS of them weigh in: a few holds move it little).
--- Rounded up: the last buyer may find fewer seats than asked for, and can take those. nil while the
--- counts are missing.
+-- Rounded up (the last buyer may find fewer seats than asked for, and can take those), and one more
+-- (ROOM_SLACK): a buyer who cannot use the last seats (wants more of them, or side by side) must not
+-- hold the line up until giving up. nil while the counts are missing.
 local PRIOR_HOLDS = 10
+local ROOM_SLACK = 1
 local function seat_room(control, counts)
   if counts[1] < 0 then
     return nil
   end
   local stats = redis.call('HMGET', control, 'holds', 'hold_seats')
   local holds, seats = tonumber(stats[1]) or 0, tonumber(stats[2]) or 0
-  return math.ceil((counts[1] + counts[2]) * (holds + PRIOR_HOLDS) / (seats + PRIOR_HOLDS))
+  return math.ceil((counts[1] + counts[2]) * (holds + PRIOR_HOLDS) / (seats + PRIOR_HOLDS)) + ROOM_SLACK
 end
 
 local function sold_out(counts)
