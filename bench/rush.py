@@ -59,7 +59,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from apps.queue import draw as public_draw
 from bench.scratch import ROOT, scratch_django
-from scripts import faults, rush_gates
+from scripts import faults, loadgen_results, rush_gates
 from scripts.local_servers import VENV_BIN, web_tier
 from scripts.ports import raise_open_files_limit
 from scripts.rush_gates import DrawFigures, RushFigures, Slo, percentile
@@ -100,6 +100,9 @@ class Scenario:
     db_name: str = "bench_rush"
     redis_db: int = 11
     profile_loadgen: bool = False
+    # The buyers split over this many Locust processes, each with every n-th buyer (its own loop, so the
+    # opening's work is not queued behind one process's).
+    loadgen_processes: int = 1
     # Auto admission's bound on admitted buyers per date (QUEUE_MAX_ACTIVE; the controller moves below it).
     # None: the product's default of 660, a date of a few thousand seats. A date of 10,000 seats selling
     # at 100 a second has ~500 buyers between admission and payment and, at 15 % abandoning, ~900 whose
@@ -369,22 +372,39 @@ def process_group(name: str, cmdline: str) -> str | None:
     return None
 
 
-def run_locust(plan_path: Path, result_path: Path, base: str, budget: float, profile: Path | None = None) -> float:
-    """Run the buyers; returns the CPU seconds the load generator used. Locust's own CSV files are not
-    written: the buyers record what the run needs (bench/rush_locust.py), and the history costs CPU.
-    With `profile`, Locust runs under cProfile (which slows it) and writes its statistics there."""
+def run_locust(
+    plan_path: Path, result_path: Path, base: str, budget: float, profile: Path | None = None, processes: int = 1
+) -> float:
+    """Run the buyers over `processes` Locust processes (each takes every n-th buyer of the plan and
+    writes its own result; they are merged into `result_path`); returns the CPU seconds the load
+    generator used. Locust's own CSV files are not written: the buyers record what the run needs
+    (bench/rush_locust.py), and the history costs CPU. With `profile`, Locust runs under cProfile (which
+    slows it) and writes its statistics there (the first process's)."""
     # The server is an IP literal: resolve it in line rather than hand each new connection's getaddrinfo
     # to gevent's thread pool (~100 µs of CPU a connection against ~14, and gunicorn's sync workers close
     # every connection).
-    env = {**os.environ, "RUSH_PLAN": str(plan_path), "RUSH_RESULT": str(result_path), "GEVENT_RESOLVER": "block",
-           **({"RUSH_PROFILE": str(profile)} if profile else {})}  # fmt: skip
+    parts = [result_path.with_name(f"{result_path.stem}.part{i}.json") for i in range(processes)]
     command = [str(VENV_BIN / "locust"), "-f", str(ROOT / "bench" / "rush_locust.py"), "--headless",
                "--host", base, "--only-summary", "--loglevel", "ERROR", "--stop-timeout", "5"]  # fmt: skip
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    subprocess.run(command, env=env, cwd=ROOT, check=False, timeout=budget + 120)
+    running = []
+    for i, part in enumerate(parts):
+        part.unlink(missing_ok=True)
+        env = {**os.environ, "RUSH_PLAN": str(plan_path), "RUSH_RESULT": str(part), "GEVENT_RESOLVER": "block",
+               "RUSH_PART": str(i), "RUSH_PARTS": str(processes),
+               **({"RUSH_PROFILE": str(profile)} if profile and i == 0 else {})}  # fmt: skip
+        running.append(subprocess.Popen(command, env=env, cwd=ROOT))
+    for process in running:
+        try:
+            process.wait(timeout=budget + 120)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if not result_path.exists():
-        raise RuntimeError("Locust wrote no result")
+    if not all(part.exists() for part in parts):
+        raise RuntimeError("a Locust process wrote no result")
+    merged = loadgen_results.merge([json.loads(part.read_text()) for part in parts])
+    result_path.write_text(json.dumps(merged))
     return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
@@ -441,7 +461,7 @@ def run_mode(mode: str, scenario: Scenario) -> Outcome:
                 opens_at=t0 + scenario.lead, sale_seconds=max(30.0, scenario.budget - scenario.lead) / 2, cwd=ROOT,
             ).start()  # fmt: skip
             profile = OUT / f"locust-{mode}.pstats" if scenario.profile_loadgen else None
-            locust_cpu = run_locust(plan_path, result_path, base, scenario.budget, profile)
+            locust_cpu = run_locust(plan_path, result_path, base, scenario.budget, profile, scenario.loadgen_processes)
             outcome.failures += injected.finish() if injected else []
             outcome.wall = time.time() - t0
             outcome.draw = published_draw(base, data)
@@ -961,6 +981,8 @@ def parse() -> tuple[Scenario, list[str]]:
     parser.add_argument("--max-active", type=int, default=None,
                         help="auto admission's QUEUE_MAX_ACTIVE (default: the product's 660; docs/PERFORMANCE.md "
                              "measured 2,000 on the full rush)")  # fmt: skip
+    parser.add_argument("--loadgen-processes", type=int, default=1,
+                        help="Locust processes the buyers are split over (each takes every n-th buyer)")  # fmt: skip
     parser.add_argument("--profile-loadgen", action="store_true",
                         help="run Locust under cProfile and print where its CPU went (slows the generator)")  # fmt: skip
     parser.add_argument("--db-name", default="bench_rush", help="the scratch MariaDB database (dropped after)")
@@ -974,7 +996,7 @@ def parse() -> tuple[Scenario, list[str]]:
     common = {"best_available_share": args.best_available_share, "db_name": args.db_name,
               "redis_db": args.redis_db, "profile_loadgen": args.profile_loadgen,
               "crowd_workers": args.crowd_workers, "crowd_server": args.crowd_server,
-              "push_workers": args.push_workers}  # fmt: skip
+              "push_workers": args.push_workers, "loadgen_processes": max(1, args.loadgen_processes)}  # fmt: skip
     if args.short:
         # The budget leaves room after the sell-out gate for one hold TTL, so seats abandoned late come back
         # while buyers are still there to take them.

@@ -41,6 +41,11 @@ import gevent.socket
 from locust import FastHttpUser, LoadTestShape, events, task
 
 PLAN: dict[str, Any] = json.loads(Path(os.environ["RUSH_PLAN"]).read_text()) if os.environ.get("RUSH_PLAN") else {}
+# This process's share when the buyers are split over several (bench/rush.py --loadgen-processes): every
+# PARTS-th buyer from the PART-th, with their arrival times, so each process spawns its own in order.
+PART, PARTS = int(os.environ.get("RUSH_PART", "0")), max(1, int(os.environ.get("RUSH_PARTS", "1")))
+if PLAN and PARTS > 1:
+    PLAN["buyers"], PLAN["arrivals"] = PLAN["buyers"][PART::PARTS], PLAN["arrivals"][PART::PARTS]
 RESULT_PATH = os.environ.get("RUSH_RESULT", "")
 PROFILE_PATH = os.environ.get("RUSH_PROFILE", "")  # where the load generator's own profile goes, if asked
 BUCKET_SECONDS = 5
@@ -63,10 +68,11 @@ server_supports: dict[str, bool | None] = {"sold_out": False, "best_available": 
 # on the open stream is not a request.
 EVENTS_NAME = "GET /api/queue/events"
 # Streams open at once in this process. Every page holds one in a real on-sale (each on its own machine);
-# here one process holds them all within its open-files limit, keeping room for the active buyers'
-# connections. A waiter that finds no room opens its stream at a later poll.
+# here the generator holds them all within one process's open-files limit (split evenly when the buyers
+# are), keeping room for the active buyers' connections. A waiter that finds no room opens its stream
+# at a later poll.
 streams_open = 0
-MAX_STREAMS = max(0, resource.getrlimit(resource.RLIMIT_NOFILE)[0] - 5_000)
+MAX_STREAMS = max(0, resource.getrlimit(resource.RLIMIT_NOFILE)[0] - 5_000) // PARTS  # the same in all
 # The seat layout, parsed once per ETag: every buyer still downloads it, as a browser would.
 _layouts: dict[str, list[dict[str, Any]]] = {}
 # A waiting buyer told to come back in this many seconds or more drops its idle connection first
