@@ -130,14 +130,14 @@ class QueueGate:
         started_at, started_perf = started
         # The proxy's stamp is read only for the writes reported, not on every request.
         elapsed_ms = queued_ms(request._request, now=started_at) + (time.perf_counter() - started_perf) * 1000
-        succeeded = 200 <= response.status_code < 300
+        held = seats_held if 200 <= response.status_code < 300 else 0
         record = booking_request_record(
             concert_date_id=access.concert_date_id,
             user_id=request.user.id,
             ms=elapsed_ms,
             shed=response.status_code == 503,
-            keep_place_until_ms=now_ms() + settings.HOLD_TTL_SECONDS * 1000 if succeeded and seats_held else 0,
-            seats_held=seats_held if succeeded else 0,
+            keep_place_until_ms=now_ms() + settings.HOLD_TTL_SECONDS * 1000 if held else 0,
+            seats_held=held,
         )
         # In the request's one round trip after commit, with the seat map's bump and the counts.
         lua.run_soon(record, failed=_record_lost)

@@ -49,14 +49,15 @@ if ARGV[13] ~= '' and (redis.call('HGET', KEYS[10], 'decided_at') or '') == ARGV
   redis.call('LTRIM', KEYS[11], 0, 19)
 end
 cap = capacity(KEYS[10], auto, cap)
-local count = cap - redis.call('ZCARD', KEYS[2])
+local active = redis.call('ZCARD', KEYS[2])
+local count = cap - active
 if batch >= 0 then
   count = math.min(batch, count)
 end
 if counts[1] >= 0 then
   count = math.min(count, counts[1])  -- nobody into a date without a free seat; one buyer a free seat at most
   -- and no more admitted than the unsold seats can serve, holders and those still to hold together
-  count = math.min(count, seat_room(KEYS[10], counts) - redis.call('ZCARD', KEYS[2]))
+  count = math.min(count, seat_room(KEYS[10], counts) - active)
 end
 local admitted = 0
 if count > 0 then
