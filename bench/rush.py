@@ -607,7 +607,8 @@ def fairness(outcome: Outcome) -> dict[str, Any]:
 
     Drawn order: the server's score of each pre-queued buyer in the line (read by the sampler right after
     the draw), ranked; arrival order: when the buyer entered. Under a uniform draw the two are independent.
-    FIFO: a buyer admitted while someone with a lower score (ahead in the line) was later seen waiting."""
+    FIFO: a buyer admitted while someone with a lower score (ahead in the line) was seen waiting by a poll
+    sent after the admission's answer came (`rush_gates.fifo_violations`)."""
     from scipy import stats as scipy_stats
 
     journeys = {j["user_id"]: j for j in outcome.result["journeys"] if "entered" in j}
@@ -629,15 +630,11 @@ def fairness(outcome: Outcome) -> dict[str, Any]:
         later = [outcome.scores[j["user_id"]] for j in journeys.values()
                  if not j.get("prequeue") and j["user_id"] in outcome.scores]  # fmt: skip
         figures["prequeue_behind_later"] = sum(1 for s in drawn if later and s > min(later))
-    admitted = sorted((j["admitted"], outcome.scores.get(uid)) for uid, j in journeys.items() if "admitted" in j)
-    waiting_seen = [(t, outcome.scores.get(uid)) for uid, j in journeys.items() for t, _ in j["polls"]]
-    violations = 0
-    admitted_scores = [(t, s) for t, s in admitted if s is not None]
-    for seen_at, score in waiting_seen:
-        if score is None:
-            continue
-        # Someone behind this buyer was admitted a clear second before this buyer was still seen waiting.
-        violations += sum(1 for t, s in admitted_scores if t < seen_at - 1.0 and s > score)
+    admitted = [(j["admitted"], outcome.scores.get(uid)) for uid, j in journeys.items() if "admitted" in j]
+    seen_waiting = [(sent, outcome.scores.get(uid)) for uid, j in journeys.items() for sent, _ in j["polls"]]
+    violations = rush_gates.fifo_violations(
+        [(t, s) for t, s in admitted if s is not None], [(t, s) for t, s in seen_waiting if s is not None]
+    )
     figures["fifo_violations"] = violations
     return figures
 

@@ -20,6 +20,7 @@ from scripts.rush_gates import (
     draw_key,
     evaluate,
     failed,
+    fifo_violations,
     keys_uniform_p,
     last_seat_sold_at,
     p99_outside_grace,
@@ -232,6 +233,28 @@ def test_unserved_buyers_are_those_left_without_seats_while_seats_remained():
     assert unserved_buyers(journeys, seats_gone_at=50.0, run_ended=100.0) == 2
     # The date never sold out: the buyer still waiting at the end was not served either.
     assert unserved_buyers(journeys, seats_gone_at=None, run_ended=100.0) == 4
+
+
+def test_fifo_violations_count_buyers_behind_admitted_before_a_poll_ahead_was_sent():
+    # Buyers by score (line order): 1 and 2 admitted at 10 s and 20 s; 3 seen waiting at 15 s (fine: 1 is
+    # ahead of it) and at 25 s (fine); 2 admitted at 20 s while 1.5 was still waiting at 21 s: one.
+    admitted = [(10.0, 1.0), (20.0, 2.0)]
+    assert fifo_violations(admitted, [(15.0, 3.0), (25.0, 3.0)]) == 0
+    assert fifo_violations(admitted, [(21.0, 1.5)]) == 1
+    assert fifo_violations(admitted, [(21.0, 0.5)]) == 2  # both were admitted behind it
+    # A poll sent before the admission's answer was received proves nothing, however late it is recorded
+    # as answered: only its sending counts.
+    assert fifo_violations(admitted, [(19.9, 1.5), (20.0, 1.5)]) == 0
+    assert fifo_violations([], [(1.0, 1.0)]) == fifo_violations(admitted, []) == 0
+
+
+def test_fifo_violations_match_the_pairwise_count():
+    rng = random.Random(7)
+    admitted = [(rng.uniform(0, 100), float(rng.randrange(1000))) for _ in range(300)]
+    seen = [(rng.uniform(0, 100), float(rng.randrange(1000))) for _ in range(300)]
+    pairwise = sum(1 for sent, s in seen for at, a in admitted if at < sent and a > s)
+    assert pairwise > 0
+    assert fifo_violations(admitted, seen) == pairwise
 
 
 def test_waiting_buyers_told_sold_out_in_time():
