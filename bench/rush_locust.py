@@ -9,7 +9,9 @@ A buyer enters the queue of the date (before the opening: the pre-queue, with a 
 polls the status exactly as the server says (`poll_after_seconds`), dropping its idle connection while it
 waits long (as browsers do), and stops when told SOLD_OUT. While it waits it also listens to the date's
 sold-out stream (GET /api/queue/events, server-sent events), as the page's EventSource does: the stream's
-`sold_out` tells it SOLD_OUT at once, between two polls; a server without the stream (404) is only polled.
+`sold_out` tells it SOLD_OUT at once, between two polls; given the buyer's number in line (once a poll
+has given one), a `turn` event says admission reached it, and the buyer polls at once for its token. A
+server without the stream (404) is only polled.
 Once admitted it reads the seat layout and asks for 1-4 seats: most buyers with best available
 (`quantity`, sometimes a section), the rest by picking adjacent seats on the map (the seat status) in the
 best (dearest) sections, retrying with other seats on SEAT_UNAVAILABLE after re-reading the status with
@@ -24,6 +26,7 @@ from __future__ import annotations
 import base64
 import bisect
 import json
+import math
 import os
 import random
 import resource
@@ -343,7 +346,9 @@ class Buyer(FastHttpUser):
         journeys.append(self.journey)  # recorded at once, so a buyer still waiting when the run ends counts
         self.rng = random.Random(PLAN["seed"] * 1_000_003 + self.buyer["user_id"])
         self.stream: gevent.Greenlet | None = None  # the sold-out stream's listener, while the buyer waits
+        self.stream_number: int | None = None  # the number in line the open stream was given
         self.sold_out_heard = gevent.event.Event()  # set by the stream: the waiting ends at once
+        self.turn_heard = gevent.event.Event()  # set by the stream: the buyer polls at once
         self.heard_sold_out_at: float | None = None
 
     def now(self) -> float:
@@ -425,10 +430,11 @@ class Buyer(FastHttpUser):
 
     def pause(self, seconds: float) -> None:
         """Wait as the page does; a long wait drops the idle connection first, as a browser would. The
-        sold-out stream ends the wait at once."""
+        stream's sold out or turn ends the wait at once."""
         if seconds >= IDLE_CLOSE_SECONDS:
             self.client.client.close()
-        self.sold_out_heard.wait(seconds)
+        gevent.wait([self.sold_out_heard, self.turn_heard], timeout=seconds, count=1)
+        self.turn_heard.clear()
 
     # --- the journey --------------------------------------------------------------------------------
 
@@ -488,10 +494,11 @@ class Buyer(FastHttpUser):
             self.journey["nonce"] = state.get("draw_nonce") or nonce
         try:
             while state["status"] == "WAITING":
-                self.start_listening()
+                self.start_listening(state.get("number"))
                 self.pause(state.get("poll_after_seconds") or 5)
                 if self.sold_out_heard.is_set():
                     break
+                sent = math.floor(self.now() * 100) / 100  # a poll answered WAITING: the buyer waited after this
                 response = self.call("GET", PLAN["status_query"], "GET /api/queue/status", ok=(200,),
                                      headers=self.auth())  # fmt: skip
                 if response.status_code != 200:
@@ -500,7 +507,7 @@ class Buyer(FastHttpUser):
                 if "seats_available" in state:
                     server_supports["sold_out"] = True
                 if state["status"] == "WAITING" and state.get("position") is not None:
-                    self.journey["polls"].append([round(self.now(), 2), state["position"]])
+                    self.journey["polls"].append([sent, state["position"]])
         finally:
             self.stop_listening()  # admitted, told, or the journey ends: the stream's socket is closed now
         if state["status"] == "SOLD_OUT" or self.sold_out_heard.is_set():  # the page shows what it heard first
@@ -511,13 +518,16 @@ class Buyer(FastHttpUser):
 
     # --- the sold-out stream ----------------------------------------------------------------------------
 
-    def listen_for_sold_out(self) -> None:
+    def listen_for_sold_out(self, number: int | None) -> None:
         """The waiting buyer's one stream of the date's events (a greenlet of its own, killed when the buyer
-        stops waiting). `sold_out` true tells the buyer SOLD_OUT at once. The opening is recorded as one
-        request, timed to the first event; an answer other than 200, a failure or a dropped stream leaves
-        the buyer polling, not reconnecting, and a 404 or 400 (no stream on this server, or not for this
-        date) keeps the later buyers from trying."""
+        stops waiting). `sold_out` true tells the buyer SOLD_OUT at once; a `turn` (with the buyer's
+        `number`) ends the buyer's pause before the next poll. The opening is recorded as one request,
+        timed to the first event; an answer other than 200, a failure or a dropped stream leaves the buyer
+        polling, not reconnecting, and a 404 or 400 (no stream on this server, or not for this date) keeps
+        the later buyers from trying."""
         path = f"/api/queue/events?concert_date_id={PLAN['date_id']}"
+        if number is not None:
+            path += f"&number={number}"
         started, stream, recorded = time.perf_counter(), None, False
         try:
             stream = EventStream.open(self.host, path, timeout=self.connection_timeout)
@@ -531,6 +541,9 @@ class Buyer(FastHttpUser):
             parser = EventStreamParser()
             for data in stream.body():
                 for name, payload in parser.feed(data):
+                    if name == "turn":
+                        self.journey.setdefault("told_turn", round(self.now(), 2))
+                        self.turn_heard.set()
                     if name != "seats":
                         continue
                     if not recorded:
@@ -551,12 +564,16 @@ class Buyer(FastHttpUser):
             if stream is not None:
                 stream.close()
 
-    def start_listening(self) -> None:
-        """Open the stream if this buyer has none yet, the server has one and this process has room."""
+    def start_listening(self, number: int | None) -> None:
+        """Open the stream if this buyer has none yet, the server has one and this process has room; open it
+        again, once, when the buyer's number is learnt after it opened (the pre-queue's draw)."""
         global streams_open
+        if self.stream is not None and number is not None and self.stream_number is None:
+            self.stop_listening()
         if self.stream is None and server_supports["sold_out_stream"] is not False and streams_open < MAX_STREAMS:
             streams_open += 1
-            self.stream = gevent.spawn(self.listen_for_sold_out)
+            self.stream_number = number
+            self.stream = gevent.spawn(self.listen_for_sold_out, number)
             self.stream.link(lambda _: _stream_closed())
 
     def hear_sold_out(self) -> None:

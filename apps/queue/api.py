@@ -43,6 +43,12 @@ class QueueStateSerializer(serializers.Serializer):
     position = serializers.IntegerField(
         allow_null=True, help_text="1-based place in line; 0 when READY; null while pre-queued (not drawn yet)."
     )
+    number = serializers.IntegerField(
+        allow_null=True,
+        help_text="While WAITING with a place: the buyer's number in the line, fixed for the wait (the line "
+        "is admitted in ascending numbers; the event stream tells a page when its number's turn came). "
+        "Null otherwise.",
+    )
     estimated_wait_seconds = serializers.IntegerField(allow_null=True)
     token = serializers.CharField(allow_null=True)
     expires_at = serializers.DateTimeField(allow_null=True)

@@ -34,6 +34,7 @@ class QueueState:
     concert_date_id: int
     status: QueueStatus
     position: int | None = 0  # None: pre-queued, the place is drawn at the opening
+    number: int | None = None  # a waiter's number in the line: fixed for the wait, admitted in its order
     estimated_wait_seconds: int | None = None
     token: str | None = None
     expires_at: dt.datetime | None = None
@@ -165,7 +166,7 @@ def _state_from_script_reply(
     created: bool = False,
 ) -> QueueState:
     """Turn ENTER's or STATUS's reply ({status, position, expires_ms, created, then admitted, span,
-    line length for a waiter, or quantile, pre-queue size for the pre-queued}) and the date's seat
+    line length and number for a waiter, or quantile, pre-queue size for the pre-queued}) and the date's seat
     counts into the buyer's state: the token for READY (kept when sold out: an admitted buyer may
     still hold a seat that comes back, or pay for a held one); SOLD_OUT for everyone else when no
     seat is free or held; the estimate and polling pace for WAITING (slow while every seat is held);
@@ -213,6 +214,7 @@ def _state_from_script_reply(
             **who,
             status=status,
             position=position,
+            number=int(float(reply[7])),
             estimated_wait_seconds=wait,
             poll_after_seconds=(
                 poll_after_seconds(position, wait or 0, line_length)

@@ -77,6 +77,7 @@ class TestEntryWindow:
         open_sale(clock, prequeue_date)
         drawn = client.get(f"/api/queue/status?{query}").json()  # this poll draws: beat has not run yet
         assert (drawn["status"], drawn["position"], drawn["opens_at"]) == (QueueStatus.WAITING, 1, None)
+        assert polled["number"] is None and drawn["number"] >= 1  # a number once the draw gave a place
         services.admit_next_batch(concert_date_id=prequeue_date.pk)
         assert client.get(f"/api/queue/status?{query}").json()["status"] == QueueStatus.READY
 

@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 
 from apps.concerts import seat_counts
-from apps.queue import push
+from apps.queue import push, services
 from tests.factories import make_date
+from tests.queue.helpers import enter, fill_capacity
 
 pytestmark = pytest.mark.django_db(transaction=True)  # the application reads the database from threads
 
@@ -110,6 +111,53 @@ def test_a_listener_gets_the_state_at_once_then_sold_out_then_reopened_and_leave
     assert 5_000 <= int(retry.removeprefix(b"retry: ")) <= 20_000  # reconnects spread after a drop
     assert event.startswith(b"event: seats\ndata: ")
     assert hub.listeners() == 0 and hub.watches == {}  # the date's reading task is gone with its last listener
+
+
+def turns(client: Client) -> list[dict[str, Any]]:
+    lines = client.body().decode().split("\n\n")
+    return [json.loads(event.split("data: ", 1)[1]) for event in lines if event.startswith("event: turn")]
+
+
+def test_a_waiter_that_gives_its_number_is_told_when_admission_reaches_it(settings):
+    """The status answer's `number` on the stream: each page is told its turn once the admission run has
+    admitted up to its number, and no other page is; a page that connects after its turn is told at once."""
+    date = make_date(layout=[{"name": "Floor", "rows": 1, "seats_per_row": 10, "price": "50000.00"}])
+    settings.QUEUE_ADMISSION = "fixed"
+    fill_capacity(date, settings, active=1)  # one place, taken: entrants wait
+    first, second, third = (enter(uid, date) for uid in (11, 12, 13))
+    assert [first.position, second.position, third.position] == [1, 2, 3]
+    settings.QUEUE_MAX_ACTIVE = 3  # room for two more, admitted one a run below
+    assert first.number < second.number < third.number
+
+    async def scenario() -> tuple[Client, Client, Client]:
+        hub = fresh_hub()
+        clients = [Client(query=f"concert_date_id={date.pk}&number={state.number}") for state in (first, second, third)]
+        tasks = [asyncio.create_task(answer(client, hub)) for client in clients]
+        for client in clients:
+            await client.until(lambda client=client: client.events())
+        await asyncio.sleep(0.2)
+        assert [turns(client) for client in clients] == [[], [], []]  # nobody admitted yet
+        await asyncio.to_thread(services.admit_next_batch, concert_date_id=date.pk, count=1)
+        await clients[0].until(lambda: turns(clients[0]))
+        await asyncio.to_thread(services.admit_next_batch, concert_date_id=date.pk, count=1)
+        await clients[1].until(lambda: turns(clients[1]))
+        await asyncio.sleep(0.2)
+        assert turns(clients[2]) == []  # still waiting: never told
+        late = Client(query=f"concert_date_id={date.pk}&number={first.number}")
+        tasks.append(asyncio.create_task(answer(late, hub)))
+        await late.until(lambda: turns(late))  # its turn came before it listened: told with the state
+        for client in [*clients, late]:
+            client.hang_up.set()
+        await asyncio.wait_for(asyncio.gather(*tasks), 5)
+        assert all(not watch.turns for watch in hub.watches.values())
+        return clients[0], clients[1], late
+
+    told_first, told_second, told_late = run(scenario())
+    assert turns(told_first) == turns(told_late) == [{"concert_date_id": date.pk, "number": first.number}]
+    assert turns(told_second) == [{"concert_date_id": date.pk, "number": second.number}]
+    assert services.queue_status(user_id=11, concert_id=date.concert_id, concert_date_id=date.pk).status == "READY"
+    assert services.queue_status(user_id=12, concert_id=date.concert_id, concert_date_id=date.pk).status == "READY"
+    assert services.queue_status(user_id=13, concert_id=date.concert_id, concert_date_id=date.pk).position == 1
 
 
 def test_a_date_already_sold_out_says_so_in_its_first_event():
@@ -212,7 +260,8 @@ def test_a_quiet_stream_carries_keep_alives(settings):
     "query",
     ["", "concert_date_id=", "concert_date_id=abc", "concert_date_id=0", "concert_date_id=-3", "concert_date_id=1.5",
      "concert_date_id=1&concert_date_id=2", "concert_date_id=1&x=2", "concert_date_id=99999999999999999999",
-     "concert_date_id=%EF%BC%91"],
+     "concert_date_id=%EF%BC%91", "concert_date_id=1&number=", "concert_date_id=1&number=x",
+     "concert_date_id=1&number=0", "concert_date_id=1&number=1&number=2", "number=1"],
 )  # fmt: skip
 def test_a_bad_date_id_is_a_validation_error(query):
     client = run(answer(Client(query=query)))

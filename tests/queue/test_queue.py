@@ -310,7 +310,12 @@ class TestApi:
         assert set(data) >= {
             "user_id", "concert_id", "concert_date_id", "status", "position", "estimated_wait_seconds", "token", "expires_at",
         }  # fmt: skip
-        assert (data["user_id"], data["status"], data["position"]) == (user.pk, QueueStatus.READY, 0)
+        assert (data["user_id"], data["status"], data["position"], data["number"]) == (
+            user.pk,
+            QueueStatus.READY,
+            0,
+            None,
+        )
         assert client.post("/api/queue", body, format="json").status_code == 200
         with django_assert_num_queries(0):
             polled = client.get(f"/api/queue/status?concert_id={date.concert_id}&concert_date_id={date.pk}")
@@ -336,6 +341,29 @@ class TestApi:
             None,
         )
         assert int(response["Retry-After"]) == data["poll_after_seconds"] >= 1
+
+    def test_a_waiters_number_stays_while_the_position_moves_and_admission_records_how_far_it_went(
+        self, date, settings, fixed_admission
+    ):
+        fill_capacity(date, settings)
+        clients = [login_client(UserFactory()) for _ in range(3)]
+        body = {"concert_id": date.concert_id, "concert_date_id": date.pk}
+        entered = [client.post("/api/queue", body, format="json").json() for client in clients]
+        numbers = [answer["number"] for answer in entered]
+        assert [answer["position"] for answer in entered] == [1, 2, 3]
+        assert numbers == sorted(numbers) and len(set(numbers)) == 3
+        query = f"/api/queue/status?concert_id={date.concert_id}&concert_date_id={date.pk}"
+        assert clients[0].delete(query.replace("/status", "")).status_code == 204  # the first leaves
+        moved = clients[2].get(query).json()
+        assert (moved["position"], moved["number"]) == (2, numbers[2])
+        control = QueueKeys(date.pk).control
+        assert get_redis().hget(control, "admitted_through") is None
+        settings.QUEUE_MAX_ACTIVE += 1
+        assert services.admit_next_batch(concert_date_id=date.pk).admitted == 1
+        assert int(float(get_redis().hget(control, "admitted_through"))) == numbers[1]  # the head of the line
+        ready = clients[1].get(query).json()
+        assert (ready["status"], ready["position"], ready["number"]) == (QueueStatus.READY, 0, None)
+        assert clients[2].get(query).json()["number"] == numbers[2]
 
     @pytest.mark.parametrize(
         "query", ["", "concert_id=1", "concert_id=x&concert_date_id=1", "concert_id=1&concert_date_id=-5"]

@@ -10,6 +10,7 @@ import re
 import pytest
 from django.utils import timezone
 
+from apps.concerts import seat_counts
 from apps.concerts import services as catalogue
 from apps.queue import services as queue
 from tests.factories import UserFactory
@@ -129,7 +130,7 @@ def test_a_sold_out_date_says_so_and_checks_again_on_request(new_page, live_serv
 
 # The line's push (GET /api/queue/events) is served by the push server behind nginx, not by the live
 # server: these tests answer it themselves.
-EVENTS = re.compile(r"/api/queue/events\?concert_date_id=\d+$")
+EVENTS = re.compile(r"/api/queue/events\?concert_date_id=\d+(&number=\d+)?$")
 STATUS = re.compile(r"/api/queue/status\?")
 
 
@@ -143,14 +144,14 @@ def seats_event(date, *, sold_out: bool) -> str:
     return f"event: seats\ndata: {json.dumps(seats)}\n\n"
 
 
-def waiting_buyer(new_page, live_server, date, on_events):
-    """A buyer waiting in line at #1 (nobody is admitted), the push answered by `on_events`; with the
-    status polls the page sends, in order."""
+def waiting_buyer(new_page, live_server, date, on_events, user=None):
+    """A buyer (`user`, else a new one) waiting in line at #1 (nobody is admitted), the push answered by
+    `on_events`; with the status polls the page sends, in order."""
     page = new_page()
     page.route(EVENTS, on_events)
     polls = []
     page.on("request", lambda request: polls.append(request.url) if STATUS.search(request.url) else None)
-    log_in(page, live_server.url, UserFactory().email)
+    log_in(page, live_server.url, (user or UserFactory()).email)
     page.goto(f"{live_server.url}/#/queue/{date.concert_id}/{date.pk}")
     expect(page.locator("#position")).to_have_text("#1")
     return page, polls
@@ -184,6 +185,28 @@ def test_the_line_hears_at_once_that_the_date_sold_out(new_page, live_server, se
     expect(page.locator("#position")).to_have_text("#1")
     expect(page.locator("#sold-out")).to_be_hidden()
     assert len(streams) == 2
+
+
+def test_a_turn_on_the_stream_makes_the_page_ask_at_once(new_page, live_server, settings, hall_date):
+    settings.QUEUE_ADMISSION, settings.QUEUE_MAX_ACTIVE = "fixed", 0
+    streams, user = [], UserFactory()
+    page, polls = waiting_buyer(new_page, live_server, hall_date, lambda route: streams.append(route), user)
+    number = queue.queue_status(user_id=user.pk, concert_id=hall_date.concert_id, concert_date_id=hall_date.pk).number
+    # Every seat held: the page is told to ask again only in 15-27 s.
+    free = seat_counts.read_counts(concert_date_id=hall_date.pk).available
+    seat_counts.seat_count_change(concert_date_id=hall_date.pk, available=-free, held=free).run()
+    with page.expect_response(STATUS):
+        pass
+    expect(page.locator("#held-seats")).to_be_visible()
+    assert len(streams) == 1 and streams[0].request.url.endswith(f"&number={number}"), "asks for the turn"
+    asked = len(polls)
+    turn = json.dumps({"concert_date_id": hall_date.pk, "number": number})
+    with page.expect_request(STATUS, timeout=10_000):  # long before the next poll was due
+        streams[0].fulfill(
+            status=200, headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store"},
+            body=seats_event(hall_date, sold_out=False) + f"event: turn\ndata: {turn}\n\n",
+        )  # fmt: skip
+    assert len(polls) == asked + 1
 
 
 def test_without_the_push_the_line_polls_as_before(new_page, live_server, settings, hall_date):

@@ -71,6 +71,9 @@ if count > 0 then
   end
   if admitted > 0 then
     redis.call('ZADD', KEYS[4], now, now .. ':' .. admitted .. ':' .. ARGV[9])
+    -- The line is admitted in order of number: everyone numbered up to the last one popped has had a
+    -- turn (the push process tells the waiting pages whose number it passed).
+    redis.call('HSET', KEYS[10], 'admitted_through', popped[#popped])
   end
 end
 return {

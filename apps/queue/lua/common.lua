@@ -72,10 +72,13 @@ local function prequeued(prequeue, drawkeys, uid, created)
   return {'WAITING', -1, 0, created, quantile, redis.call('SCARD', prequeue), nonce}
 end
 
--- A waiter's answer: the place, the observed rate and the line's length (which paces the polls).
-local function waiter(waiting, admissions, rank, created, now, window)
+-- A waiter's answer: the place, the observed rate, the line's length (which paces the polls) and the
+-- waiter's number (the score in the line: fixed for the wait, admission follows it; see ADMIT's
+-- `admitted_through`).
+local function waiter(waiting, admissions, uid, rank, created, now, window)
   local total, span = observed_rate(admissions, now, window)
-  return {'WAITING', rank + 1, 0, created, total, span, redis.call('ZCARD', waiting)}
+  return {'WAITING', rank + 1, 0, created, total, span, redis.call('ZCARD', waiting),
+          redis.call('ZSCORE', waiting, uid)}
 end
 
 -- Where the user already stands: admitted (and not expired), waiting with a place (which stamps the
@@ -88,7 +91,7 @@ local function current_place(waiting, active, seen, admissions, prequeue, drawke
   local rank = redis.call('ZRANK', waiting, uid)
   if rank then
     redis.call('ZADD', seen, now, uid)
-    return waiter(waiting, admissions, rank, 0, now, window)
+    return waiter(waiting, admissions, uid, rank, 0, now, window)
   end
   if redis.call('SISMEMBER', prequeue, uid) == 1 then
     redis.call('ZADD', seen, now, uid)

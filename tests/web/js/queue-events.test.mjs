@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { soldOutStream } from "../../../apps/web/static/web/lib/queue-events.js";
+import { lineStream } from "../../../apps/web/static/web/lib/queue-events.js";
 
 // Just what the page uses of an EventSource, driven by the test.
 class FakeSource {
@@ -25,6 +25,9 @@ class FakeSource {
   seats(data) {
     for (const listener of this.listeners.seats ?? []) listener({ data: typeof data === "string" ? data : JSON.stringify(data) });
   }
+  turn(number) {
+    for (const listener of this.listeners.turn ?? []) listener({ data: JSON.stringify({ concert_date_id: 12, number }) });
+  }
   failed(readyState) {
     this.readyState = readyState;
     this.onerror?.();
@@ -34,11 +37,16 @@ class FakeSource {
 function watched(dateId = 12) {
   const sources = [];
   let heard = 0;
-  const stream = soldOutStream(dateId, () => { heard += 1; }, (url) => {
-    sources.push(new FakeSource(url));
-    return sources.at(-1);
+  let turns = 0;
+  const stream = lineStream(dateId, {
+    onSoldOut: () => { heard += 1; },
+    onTurn: () => { turns += 1; },
+    connect: (url) => {
+      sources.push(new FakeSource(url));
+      return sources.at(-1);
+    },
   });
-  return { stream, sources, heard: () => heard };
+  return { stream, sources, heard: () => heard, turns: () => turns };
 }
 
 const seats = (soldOut) => ({ concert_date_id: 12, sold_out: soldOut, seats_available: soldOut ? 0 : 310, seats_held: 0 });
@@ -141,4 +149,35 @@ test("closing on leaving stops the stream, and late events are not heard", () =>
   assert.equal(sources[0].readyState, 2);
   sources[0].seats(seats(true));
   assert.equal(heard(), 0);
+});
+
+test("with the buyer's number the stream asks for the turn, and a turn wakes the page", () => {
+  const { stream, sources, turns, heard } = watched();
+  stream.open(4711);
+  stream.open(4711);
+  assert.equal(sources.length, 1);
+  assert.equal(sources[0].url, "/api/queue/events?concert_date_id=12&number=4711");
+  sources[0].opened();
+  sources[0].turn(4711);
+  assert.equal(turns(), 1);
+  assert.equal(heard(), 0);
+  assert.equal(sources[0].readyState, 1); // still open: the poll decides, and sold out may still come
+});
+
+test("a number learnt after the stream opened (the pre-queue's draw) opens it again once, with the number", () => {
+  const { stream, sources, turns } = watched();
+  stream.open(); // pre-queued: no number yet
+  sources[0].opened();
+  stream.open(null);
+  assert.equal(sources.length, 1);
+  stream.open(88);
+  assert.equal(sources.length, 2);
+  assert.equal(sources[0].readyState, 2);
+  assert.equal(sources[1].url, "/api/queue/events?concert_date_id=12&number=88");
+  stream.open(88);
+  assert.equal(sources.length, 2);
+  sources[0].turn(88); // a late event of the closed stream
+  assert.equal(turns(), 0);
+  sources[1].turn(88);
+  assert.equal(turns(), 1);
 });

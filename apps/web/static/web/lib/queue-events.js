@@ -1,5 +1,7 @@
 // The line's push (GET /api/queue/events): server-sent events that say when the date sells out, so a
-// buyer at the back of a long line, whose polls are minutes apart, hears it at once. Served only behind
+// buyer at the back of a long line, whose polls are minutes apart, hears it at once; and, given the
+// buyer's number in line, when admission reached it, so the buyer asks for the token then, not at
+// the next poll. Served only behind
 // nginx with the push server: where it is missing (404) or refused, the page polls as it always did.
 // The status poll stays the source of truth for the place and for admission; the stream only ends the
 // wait for the next poll early. No DOM here: node's test runner runs it with a fake EventSource.
@@ -14,12 +16,16 @@ const saysSoldOut = (data) => {
   }
 };
 
-// The date's stream, one waiting period at a time: `open()` connects unless connected already, `close()`
-// ends the period. When the stream says the date sold out it is closed, `soldOut` is true until
-// `close()`, and `onSoldOut` runs. `connect` is EventSource's constructor but for tests.
-export function soldOutStream(dateId, onSoldOut, connect = (url) => new EventSource(url)) {
-  const url = `/api/queue/events?concert_date_id=${encodeURIComponent(dateId)}`;
+// The date's stream, one waiting period at a time: `open(number)` connects unless connected already
+// (with the buyer's number in line, once a poll has given one: the stream then also says when that
+// number's turn came), `close()` ends the period. When the stream says the date sold out it is closed,
+// `soldOut` is true until `close()`, and `onSoldOut` runs; when it says the buyer's turn came, `onTurn`
+// runs (the page polls at once: the poll hands out the queue token). `connect` is EventSource's
+// constructor but for tests.
+export function lineStream(dateId, { onSoldOut, onTurn = () => {}, connect = (url) => new EventSource(url) }) {
+  const base = `/api/queue/events?concert_date_id=${encodeURIComponent(dateId)}`;
   let source = null;
+  let listening = null; // the number the open stream was given (null: none)
   let soldOut = false;
   let failed = false; // a stream that failed is not asked for again on this screen: the polls carry on
   const end = () => {
@@ -30,16 +36,21 @@ export function soldOutStream(dateId, onSoldOut, connect = (url) => new EventSou
     get soldOut() {
       return soldOut;
     },
-    open() {
+    open(number = null) {
+      // A number learnt after the stream opened (the pre-queue's place is drawn at the opening): the
+      // stream is opened again with it, once.
+      if (source && number != null && listening == null) end();
       if (source || soldOut || failed) return;
-      const mine = connect(url);
+      listening = number ?? null;
+      const mine = connect(listening == null ? base : `${base}&number=${encodeURIComponent(listening)}`);
       source = mine;
       let opened = false;
       mine.onopen = () => { opened = true; };
       mine.onerror = () => {
         // EventSource reconnects by itself after a drop, and every connection starts with the date's
-        // state, so nothing is missed. A stream that never opened (no push server here), was refused
-        // (404, 503: CLOSED), or whose reconnect failed too is given up rather than retried forever.
+        // state (and a turn already come), so nothing is missed. A stream that never opened (no push
+        // server here), was refused (404, 503: CLOSED), or whose reconnect failed too is given up rather
+        // than retried forever.
         if (opened && mine.readyState !== CLOSED) {
           opened = false;
           return;
@@ -53,6 +64,9 @@ export function soldOutStream(dateId, onSoldOut, connect = (url) => new EventSou
         end();
         soldOut = true;
         onSoldOut();
+      });
+      mine.addEventListener("turn", () => {
+        if (source === mine) onTurn();
       });
     },
     close() {

@@ -7,13 +7,14 @@
 // A sold-out date (no free seat, no hold) tells the line to stop asking: the page says "Sold out" and
 // asks again only when the buyer presses "Check again". Seats that come back reopen the line in its
 // old order, so a buyer who was in line finds the place kept. Where the line's push is served, a buyer
-// waiting in line hears that the date sold out at once, not at the next poll (lib/queue-events.js).
+// waiting in line hears that the date sold out, or that the turn came, at once, not at the next poll
+// (lib/queue-events.js).
 
 import { api, humanError, refreshTokens } from "../lib/api.js";
 import { go, h, show, when } from "../lib/dom.js";
 import { onLeave, render, requireLogin, routeGuard } from "../lib/page.js";
 import { heldSeatsNote, soldOut, soldOutText } from "../lib/queue.js";
-import { soldOutStream } from "../lib/queue-events.js";
+import { lineStream } from "../lib/queue-events.js";
 import { saveQueueToken } from "../lib/session.js";
 import { prefetchLayout } from "./seat-map.js";
 
@@ -106,7 +107,7 @@ export async function waitingRoomScreen(concertId, dateId) {
   const stopClock = () => clearInterval(clock);
   onLeave(stopClock);
   let wake = () => {};
-  const stream = soldOutStream(dateId, () => wake());
+  const stream = lineStream(dateId, { onSoldOut: () => wake(), onTurn: () => wake() });
   onLeave(stream.close);
   while (here) {
     if (state.status !== "WAITING") stream.close(); // only a buyer waiting in line listens
@@ -153,7 +154,7 @@ export async function waitingRoomScreen(concertId, dateId) {
         prefetchLayout(concertId, dateId);
       }
     }
-    stream.open(); // once per waiting period; a no-op while it is open or after it failed
+    stream.open(state.number); // once per waiting period (again once the number is known); a no-op while it is open or after it failed
     const woken = new Promise((resolve) => { wake = resolve; });
     await Promise.race([sleep((Number(state.poll_after_seconds) || 5) * 1000), woken]);
     if (!here) return;
