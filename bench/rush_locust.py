@@ -10,7 +10,8 @@ polls the status exactly as the server says (`poll_after_seconds`), dropping its
 waits long (as browsers do), and stops when told SOLD_OUT. While it waits it also listens to the date's
 sold-out stream (GET /api/queue/events, server-sent events), as the page's EventSource does: the stream's
 `sold_out` tells it SOLD_OUT at once, between two polls; given the buyer's number in line (once a poll
-has given one), a `turn` event says admission reached it, and the buyer polls at once for its token. A
+has given one), a `turn` event says admission reached it, and the buyer polls at once for its token
+(while such a stream is open, the buyer polls half as often as told, as the page does). A
 server without the stream (404) is only polled.
 Once admitted it reads the seat layout and asks for 1-4 seats: most buyers with best available
 (`quantity`, sometimes a section), the rest by picking adjacent seats on the map (the seat status) in the
@@ -84,6 +85,8 @@ IDLE_CLOSE_SECONDS = 20.0
 # As the page does (apps/web/static/web/lib/api.js): an access token this close to expiry is renewed
 # before a request rather than after the request's 401.
 RENEW_BEFORE_SECONDS = 120.0
+# As the page does (waiting-room.js): a page whose stream will tell it its turn polls half as often as told.
+TOLD_TURN_POLL_FACTOR = 2
 
 
 def _stream_closed() -> None:
@@ -347,6 +350,7 @@ class Buyer(FastHttpUser):
         self.rng = random.Random(PLAN["seed"] * 1_000_003 + self.buyer["user_id"])
         self.stream: gevent.Greenlet | None = None  # the sold-out stream's listener, while the buyer waits
         self.stream_number: int | None = None  # the number in line the open stream was given
+        self.stream_live = False  # the stream answered and is open: it will tell the turn
         self.sold_out_heard = gevent.event.Event()  # set by the stream: the waiting ends at once
         self.turn_heard = gevent.event.Event()  # set by the stream: the buyer polls at once
         self.heard_sold_out_at: float | None = None
@@ -495,7 +499,10 @@ class Buyer(FastHttpUser):
         try:
             while state["status"] == "WAITING":
                 self.start_listening(state.get("number"))
-                self.pause(state.get("poll_after_seconds") or 5)
+                wait = state.get("poll_after_seconds") or 5
+                if self.stream_live and self.stream_number is not None:  # as the page: the turn will be told
+                    wait *= TOLD_TURN_POLL_FACTOR
+                self.pause(wait)
                 if self.sold_out_heard.is_set():
                     break
                 sent = math.floor(self.now() * 100) / 100  # a poll answered WAITING: the buyer waited after this
@@ -551,6 +558,7 @@ class Buyer(FastHttpUser):
                         recorded = True
                         server_supports["sold_out_stream"] = True
                         self.journey["stream_opened"] = round(self.now(), 2)
+                        self.stream_live = True
                         stream.settimeout(None)  # idle from now on: no timer, keep-alives or nothing
                     if json.loads(payload).get("sold_out") is True:
                         self.hear_sold_out()
@@ -561,6 +569,7 @@ class Buyer(FastHttpUser):
             if not recorded:
                 self.record_stream(started, None, exception=exc)
         finally:
+            self.stream_live = False
             if stream is not None:
                 stream.close()
 

@@ -181,3 +181,20 @@ test("a number learnt after the stream opened (the pre-queue's draw) opens it ag
   sources[1].turn(88);
   assert.equal(turns(), 1);
 });
+
+test("toldTurn: only while a stream given the number is connected", () => {
+  const { stream, sources } = watched();
+  stream.open();
+  sources[0].opened();
+  assert.equal(stream.toldTurn, false); // no number: the turn cannot be told
+  stream.open(7);
+  assert.equal(stream.toldTurn, false); // asked, not connected yet
+  sources[1].opened();
+  assert.equal(stream.toldTurn, true);
+  sources[1].failed(0); // dropped: EventSource reconnects, and until it does the page polls as told
+  assert.equal(stream.toldTurn, false);
+  sources[1].opened();
+  assert.equal(stream.toldTurn, true);
+  stream.close();
+  assert.equal(stream.toldTurn, false);
+});

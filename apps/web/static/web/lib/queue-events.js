@@ -26,15 +26,22 @@ export function lineStream(dateId, { onSoldOut, onTurn = () => {}, connect = (ur
   const base = `/api/queue/events?concert_date_id=${encodeURIComponent(dateId)}`;
   let source = null;
   let listening = null; // the number the open stream was given (null: none)
+  let live = false; // the open stream is connected (its first answer came; not between a drop and a reconnect)
   let soldOut = false;
   let failed = false; // a stream that failed is not asked for again on this screen: the polls carry on
   const end = () => {
     source?.close();
     source = null;
+    live = false;
   };
   return {
     get soldOut() {
       return soldOut;
+    },
+    // The stream is connected with the buyer's number: the turn will be told, so the page need not poll
+    // for it.
+    get toldTurn() {
+      return live && listening != null;
     },
     open(number = null) {
       // A number learnt after the stream opened (the pre-queue's place is drawn at the opening): the
@@ -45,12 +52,16 @@ export function lineStream(dateId, { onSoldOut, onTurn = () => {}, connect = (ur
       const mine = connect(listening == null ? base : `${base}&number=${encodeURIComponent(listening)}`);
       source = mine;
       let opened = false;
-      mine.onopen = () => { opened = true; };
+      mine.onopen = () => {
+        opened = true;
+        if (source === mine) live = true;
+      };
       mine.onerror = () => {
         // EventSource reconnects by itself after a drop, and every connection starts with the date's
         // state (and a turn already come), so nothing is missed. A stream that never opened (no push
         // server here), was refused (404, 503: CLOSED), or whose reconnect failed too is given up rather
         // than retried forever.
+        if (source === mine) live = false;
         if (opened && mine.readyState !== CLOSED) {
           opened = false;
           return;

@@ -24,6 +24,11 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, Math.max(0, m
 const REENTRY_SPREAD_MS = 20_000;
 const REENTRY_WITHIN_MS = 60 * 60 * 1000; // further off than this, the buyer comes back by themselves
 const PREFETCH_WITHIN_SECONDS = 60; // the seat layout is read ahead when the turn is this close (or next)
+// A page whose stream will tell it its turn asks half as often as `poll_after_seconds` says: its polls
+// then only keep the place and refresh the place shown. The server never says more than a third of the
+// heartbeat timeout, so twice that still keeps the place.
+const TOLD_TURN_POLL_FACTOR = 2;
+const pollDelay = (pollAfter, toldTurn) => (toldTurn ? TOLD_TURN_POLL_FACTOR * pollAfter : pollAfter);
 
 const minutes = (seconds) => `About ${Math.max(1, Math.round(seconds / 60))} min to go`;
 
@@ -156,7 +161,8 @@ export async function waitingRoomScreen(concertId, dateId) {
     }
     stream.open(state.number); // once per waiting period (again once the number is known); a no-op while it is open or after it failed
     const woken = new Promise((resolve) => { wake = resolve; });
-    await Promise.race([sleep((Number(state.poll_after_seconds) || 5) * 1000), woken]);
+    const pollAfter = Number(state.poll_after_seconds) || 5;
+    await Promise.race([sleep(1000 * pollDelay(pollAfter, stream.toldTurn)), woken]);
     if (!here) return;
     if (!stream.soldOut) {
       const polled = await api("GET", statusPath);
