@@ -11,7 +11,8 @@ waits long (as browsers do), and stops when told SOLD_OUT. While it waits it als
 sold-out stream (GET /api/queue/events, server-sent events), as the page's EventSource does: the stream's
 `sold_out` tells it SOLD_OUT at once, between two polls; given the buyer's number in line (once a poll
 has given one), a `turn` event says admission reached it, and the buyer polls at once for its token
-(while such a stream is open, the buyer polls half as often as told, as the page does). A
+(while such a stream is open, the buyer polls half as often as told, at most a minute later, and at once
+when the stream drops, as the page does). A
 server without the stream (404) is only polled.
 Once admitted it reads the seat layout and asks for 1-4 seats: most buyers with best available
 (`quantity`, sometimes a section), the rest by picking adjacent seats on the map (the seat status) in the
@@ -85,8 +86,9 @@ IDLE_CLOSE_SECONDS = 20.0
 # As the page does (apps/web/static/web/lib/api.js): an access token this close to expiry is renewed
 # before a request rather than after the request's 401.
 RENEW_BEFORE_SECONDS = 120.0
-# As the page does (waiting-room.js): a page whose stream will tell it its turn polls half as often as told.
-TOLD_TURN_POLL_FACTOR = 2
+# As the page does (waiting-room.js): a page whose stream will tell it its turn polls half as often as told,
+# and at most this much later.
+TOLD_TURN_MAX_EXTRA_SECONDS = 60.0
 
 
 def _stream_closed() -> None:
@@ -501,7 +503,7 @@ class Buyer(FastHttpUser):
                 self.start_listening(state.get("number"))
                 wait = state.get("poll_after_seconds") or 5
                 if self.stream_live and self.stream_number is not None:  # as the page: the turn will be told
-                    wait *= TOLD_TURN_POLL_FACTOR
+                    wait += min(wait, TOLD_TURN_MAX_EXTRA_SECONDS)
                 self.pause(wait)
                 if self.sold_out_heard.is_set():
                     break
@@ -535,7 +537,7 @@ class Buyer(FastHttpUser):
         path = f"/api/queue/events?concert_date_id={PLAN['date_id']}"
         if number is not None:
             path += f"&number={number}"
-        started, stream, recorded = time.perf_counter(), None, False
+        started, stream, recorded, was_live = time.perf_counter(), None, False, False
         try:
             stream = EventStream.open(self.host, path, timeout=self.connection_timeout)
             if stream.status != 200:
@@ -569,9 +571,11 @@ class Buyer(FastHttpUser):
             if not recorded:
                 self.record_stream(started, None, exception=exc)
         finally:
-            self.stream_live = False
+            was_live, self.stream_live = self.stream_live, False
             if stream is not None:
                 stream.close()
+        if was_live:  # it dropped (not told sold out, not closed by the buyer): as the page, ask at once
+            self.turn_heard.set()
 
     def start_listening(self, number: int | None) -> None:
         """Open the stream if this buyer has none yet, the server has one and this process has room; open it

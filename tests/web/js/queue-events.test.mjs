@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { lineStream } from "../../../apps/web/static/web/lib/queue-events.js";
+import { lineStream, pollDelay } from "../../../apps/web/static/web/lib/queue-events.js";
 
 // Just what the page uses of an EventSource, driven by the test.
 class FakeSource {
@@ -38,15 +38,17 @@ function watched(dateId = 12) {
   const sources = [];
   let heard = 0;
   let turns = 0;
+  let lost = 0;
   const stream = lineStream(dateId, {
     onSoldOut: () => { heard += 1; },
     onTurn: () => { turns += 1; },
+    onLost: () => { lost += 1; },
     connect: (url) => {
       sources.push(new FakeSource(url));
       return sources.at(-1);
     },
   });
-  return { stream, sources, heard: () => heard, turns: () => turns };
+  return { stream, sources, heard: () => heard, turns: () => turns, lost: () => lost };
 }
 
 const seats = (soldOut) => ({ concert_date_id: 12, sold_out: soldOut, seats_available: soldOut ? 0 : 310, seats_held: 0 });
@@ -182,8 +184,8 @@ test("a number learnt after the stream opened (the pre-queue's draw) opens it ag
   assert.equal(turns(), 1);
 });
 
-test("toldTurn: only while a stream given the number is connected", () => {
-  const { stream, sources } = watched();
+test("toldTurn: only while a stream given the number is connected; a drop wakes the page once", () => {
+  const { stream, sources, lost } = watched();
   stream.open();
   sources[0].opened();
   assert.equal(stream.toldTurn, false); // no number: the turn cannot be told
@@ -191,10 +193,27 @@ test("toldTurn: only while a stream given the number is connected", () => {
   assert.equal(stream.toldTurn, false); // asked, not connected yet
   sources[1].opened();
   assert.equal(stream.toldTurn, true);
+  assert.equal(lost(), 0);
   sources[1].failed(0); // dropped: EventSource reconnects, and until it does the page polls as told
   assert.equal(stream.toldTurn, false);
-  sources[1].opened();
+  assert.equal(lost(), 1); // the page asks at once rather than at the end of a longer pause
+  sources[1].opened(); // reconnected
   assert.equal(stream.toldTurn, true);
   stream.close();
   assert.equal(stream.toldTurn, false);
+  assert.equal(lost(), 1); // closing is not losing
+  stream.open(7);
+  sources[2].opened();
+  sources[2].failed(0);
+  sources[2].failed(0); // the reconnect failed too: given up, and woken once
+  assert.equal(lost(), 2);
+  assert.equal(stream.toldTurn, false);
+});
+
+test("a page told its turn polls half as often, at most a minute later; otherwise as told", () => {
+  assert.equal(pollDelay(3, false), 3);
+  assert.equal(pollDelay(180, false), 180);
+  assert.equal(pollDelay(3, true), 6);
+  assert.equal(pollDelay(45, true), 90);
+  assert.equal(pollDelay(180, true), 240); // within the heartbeat (540 s) and the admitted place's 300 s
 });

@@ -8,6 +8,15 @@
 
 const CLOSED = 2; // EventSource.CLOSED (node has no EventSource)
 
+// A page whose stream will tell it its turn asks half as often as `poll_after_seconds` says, and at most
+// TOLD_TURN_MAX_EXTRA_SECONDS later than it: its polls then only keep the place and refresh the place
+// shown. The server never says more than a third of the heartbeat timeout, and a place admitted between
+// two polls waits QUEUE_ACTIVE_IDLE_SECONDS (2 min) longer than the longest it says: with the defaults a
+// minute more keeps both, even if the turn is never told. A stream that drops wakes the page.
+export const TOLD_TURN_MAX_EXTRA_SECONDS = 60;
+export const pollDelay = (pollAfter, toldTurn) =>
+  toldTurn ? pollAfter + Math.min(pollAfter, TOLD_TURN_MAX_EXTRA_SECONDS) : pollAfter;
+
 const saysSoldOut = (data) => {
   try {
     return JSON.parse(data)?.sold_out === true;
@@ -20,9 +29,13 @@ const saysSoldOut = (data) => {
 // (with the buyer's number in line, once a poll has given one: the stream then also says when that
 // number's turn came), `close()` ends the period. When the stream says the date sold out it is closed,
 // `soldOut` is true until `close()`, and `onSoldOut` runs; when it says the buyer's turn came, `onTurn`
-// runs (the page polls at once: the poll hands out the queue token). `connect` is EventSource's
-// constructor but for tests.
-export function lineStream(dateId, { onSoldOut, onTurn = () => {}, connect = (url) => new EventSource(url) }) {
+// runs (the page polls at once: the poll hands out the queue token); when a connected stream drops,
+// `onLost` runs (a page that relied on it to tell the turn asks now, and then as often as told).
+// `connect` is EventSource's constructor but for tests.
+export function lineStream(
+  dateId,
+  { onSoldOut, onTurn = () => {}, onLost = () => {}, connect = (url) => new EventSource(url) },
+) {
   const base = `/api/queue/events?concert_date_id=${encodeURIComponent(dateId)}`;
   let source = null;
   let listening = null; // the number the open stream was given (null: none)
@@ -61,7 +74,10 @@ export function lineStream(dateId, { onSoldOut, onTurn = () => {}, connect = (ur
         // state (and a turn already come), so nothing is missed. A stream that never opened (no push
         // server here), was refused (404, 503: CLOSED), or whose reconnect failed too is given up rather
         // than retried forever.
-        if (source === mine) live = false;
+        if (source === mine && live) {
+          live = false;
+          onLost();
+        }
         if (opened && mine.readyState !== CLOSED) {
           opened = false;
           return;

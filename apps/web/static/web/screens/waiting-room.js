@@ -14,7 +14,7 @@ import { api, humanError, refreshTokens } from "../lib/api.js";
 import { go, h, show, when } from "../lib/dom.js";
 import { onLeave, render, requireLogin, routeGuard } from "../lib/page.js";
 import { heldSeatsNote, soldOut, soldOutText } from "../lib/queue.js";
-import { lineStream } from "../lib/queue-events.js";
+import { lineStream, pollDelay } from "../lib/queue-events.js";
 import { saveQueueToken } from "../lib/session.js";
 import { prefetchLayout } from "./seat-map.js";
 
@@ -24,11 +24,6 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, Math.max(0, m
 const REENTRY_SPREAD_MS = 20_000;
 const REENTRY_WITHIN_MS = 60 * 60 * 1000; // further off than this, the buyer comes back by themselves
 const PREFETCH_WITHIN_SECONDS = 60; // the seat layout is read ahead when the turn is this close (or next)
-// A page whose stream will tell it its turn asks half as often as `poll_after_seconds` says: its polls
-// then only keep the place and refresh the place shown. The server never says more than a third of the
-// heartbeat timeout, so twice that still keeps the place.
-const TOLD_TURN_POLL_FACTOR = 2;
-const pollDelay = (pollAfter, toldTurn) => (toldTurn ? TOLD_TURN_POLL_FACTOR * pollAfter : pollAfter);
 
 const minutes = (seconds) => `About ${Math.max(1, Math.round(seconds / 60))} min to go`;
 
@@ -112,7 +107,7 @@ export async function waitingRoomScreen(concertId, dateId) {
   const stopClock = () => clearInterval(clock);
   onLeave(stopClock);
   let wake = () => {};
-  const stream = lineStream(dateId, { onSoldOut: () => wake(), onTurn: () => wake() });
+  const stream = lineStream(dateId, { onSoldOut: () => wake(), onTurn: () => wake(), onLost: () => wake() });
   onLeave(stream.close);
   while (here) {
     if (state.status !== "WAITING") stream.close(); // only a buyer waiting in line listens
