@@ -5,7 +5,7 @@ import pytest
 
 from apps.concerts import seat_map
 from apps.concerts.seat_counts import counts_key
-from apps.queue import services
+from apps.queue import push, services
 from apps.queue.keys import QueueKeys
 from apps.queue.models import QueueStatus
 from tests.factories import UserFactory, make_date, seat_ids
@@ -51,6 +51,11 @@ def test_admission_cycle_and_caps_on_the_cluster(on_cluster, settings):
     assert not access_token_valid(token=first.token, user_id=1, concert_date_id=date.pk)
     behind = services.queue_status(user_id=71, concert_id=date.concert_id, concert_date_id=date.pk)
     assert (behind.status, behind.position) == (QueueStatus.WAITING, 1)
+    # The push process's one read (counts and admission's progress, one pipeline) on the cluster: the
+    # 70 admitted are the first 70 numbers, the next waiter's number is beyond them.
+    seats = push.read_seats(date.pk)
+    assert (seats.seats_available, seats.sold_out) == (80, False)
+    assert (seats.admitted_through, behind.number) == (70, 71)
 
 
 @pytest.mark.django_db
