@@ -22,7 +22,7 @@ TUNABLES = (
     count("QUEUE_ADMIT_BATCH", 110, "`fixed`: the most users one run admits per date"),
     count("QUEUE_MIN_ACTIVE", 50, "`auto`: the fewest admitted users per date it aims at"),
     count("QUEUE_MAX_ACTIVE", 660, "the most admitted users per date at a time (`fixed`: the cap)"),
-    tunable("QUEUE_TARGET_P95_MS", 300, unit="ms", meaning="`auto`: the hold/payment p95 the controller keeps under"),
+    tunable("QUEUE_TARGET_P95_MS", 600, unit="ms", meaning="`auto`: the hold/payment p95 the controller keeps under"),
     seconds("QUEUE_PREQUEUE_SECONDS", 900, "buyers may enter this long before the sale; places drawn at the opening"),
     seconds(
         "QUEUE_ACTIVE_IDLE_SECONDS", 120, "an admitted buyer idle this long (and holding no seats) loses the place"
