@@ -12,8 +12,7 @@ sold-out stream (GET /api/queue/events, server-sent events), as the page's Event
 `sold_out` tells it SOLD_OUT at once, between two polls; given the buyer's number in line (once a poll
 has given one), a `turn` event says admission reached it, and the buyer polls at once for its token
 (while such a stream is open, the buyer polls half as often as told, at most a minute later, and at once
-when the stream drops, as the page does). A
-server without the stream (404) is only polled.
+when the stream drops, as the page does). A server without the stream (404) is only polled.
 Once admitted it reads the seat layout and asks for 1-4 seats: most buyers with best available
 (`quantity`, sometimes a section), the rest by picking adjacent seats on the map (the seat status) in the
 best (dearest) sections, retrying with other seats on SEAT_UNAVAILABLE after re-reading the status with

@@ -18,6 +18,7 @@ finds the key and applies to it).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from django.db.models import Sum
 
@@ -85,10 +86,16 @@ def counts_from_reply(reply: list | None) -> SeatCounts | None:
     return SeatCounts(available=int(reply[0]), held=int(reply[1]))
 
 
+def ask_counts(client: Any, *, concert_date_id: int) -> Any:
+    """The HMGET whose reply `read_or_rebuild` (`counts_from_reply`) reads, on `client`: a Redis client
+    (the reply) or a pipeline (queued, for a caller's round trip)."""
+    return client.hmget(counts_key(concert_date_id), "available", "held")
+
+
 def read_counts(*, concert_date_id: int) -> SeatCounts:
     """The date's counts in a round trip of their own (rebuilt when missing): for the admission run,
     which must find the key in place for its script to read it."""
-    reply = get_redis().hmget(counts_key(concert_date_id), "available", "held")
+    reply = ask_counts(get_redis(), concert_date_id=concert_date_id)
     return read_or_rebuild(concert_date_id=concert_date_id, reply=reply)
 
 

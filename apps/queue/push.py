@@ -109,7 +109,7 @@ def read_seats(concert_date_id: int) -> Seats:
     (`admitted_through`, set by the admission run), in one round trip (blocking: run in a thread)."""
     close_old_connections()  # a connection the database dropped (a restart) is not reused
     pipe = get_redis().pipeline(transaction=False)
-    pipe.hmget(seat_counts.counts_key(concert_date_id), "available", "held")
+    seat_counts.ask_counts(pipe, concert_date_id=concert_date_id)
     pipe.hget(QueueKeys(concert_date_id).control, "admitted_through")
     reply, through = pipe.execute()
     counts = seat_counts.read_or_rebuild(concert_date_id=concert_date_id, reply=reply)

@@ -30,8 +30,8 @@ hold (SOLD_OUT), nor without the counts (NEED_COUNTS: run again once Python has 
 admits at once only while a seat is free and the admitted are fewer than the unsold seats serve
 (common.lua `seat_room`). ADMIT admits nobody while no seat is free, at most one buyer per free seat,
 and no more than `seat_room` less those admitted; while sold out it drops no silent waiter (they were
-told to stop asking) and stamps `sold_out_at`: waiters keep their places QUEUE_HEARTBEAT_TIMEOUT_SECONDS past the last
-sold-out run, long enough to check again once seats come back.
+told to stop asking) and stamps `sold_out_at`: waiters keep their places QUEUE_HEARTBEAT_TIMEOUT_SECONDS
+past the last sold-out run, long enough to check again once seats come back.
 
 Only admissions from the line are recorded in `admissions`: an entrant admitted at once (nobody was
 waiting) does not move the line, and counting the first rush of immediate admissions would make the

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from django.conf import settings
 
 from apps.common.redis import get_redis
-from apps.concerts.seat_counts import SeatCounts, counts_from_reply, counts_key
+from apps.concerts.seat_counts import SeatCounts, ask_counts, counts_from_reply
 
 from .controller import ControllerState, Decision
 from .keys import QueueKeys, dates_with_waiters_key, datetime_from_ms, now_ms
@@ -45,7 +45,7 @@ def queue_summary(*, concert_date_id: int) -> QueueSummary:
     pipe.lrange(keys.decisions, 0, DECISIONS_SHOWN - 1)
     pipe.zrange(keys.waiting, 0, 0)
     pipe.zrangebyscore(keys.admissions, now - 60_000, "+inf")
-    pipe.hmget(counts_key(concert_date_id), "available", "held")
+    ask_counts(pipe, concert_date_id=concert_date_id)
     waiting, active, prequeued, drawn, control, decisions, head, runs, seats = pipe.execute()
     oldest = None
     if head:
