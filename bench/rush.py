@@ -130,9 +130,10 @@ class Outcome:
     figures: dict[str, Any] = field(default_factory=dict)
     gates: list[rush_gates.Gate] = field(default_factory=list)
     draw: dict[str, Any] = field(default_factory=dict)  # the published draw: {"draw": ..., "order": [...]}
-    # (route, method) -> (requests, mean ms, p95 ms): the time Django spent on them inside the workers,
-    # from the service's own metrics; the client's latency minus this is time queued for a worker.
-    service: dict[str, tuple[int, float, float]] = field(default_factory=dict)
+    # (route, method) -> (requests, mean ms, p95 ms, mean CPU ms): the time Django spent on them inside
+    # the workers and the CPU it took, from the service's own metrics; the client's latency minus the
+    # time is time queued for a worker.
+    service: dict[str, tuple[int, float, float, float]] = field(default_factory=dict)
     # Behind nginx: the booking path's latencies (ms) by window as the proxy saw them (its access log).
     proxy_booking: dict[float, list[float]] = field(default_factory=dict)
 
@@ -483,9 +484,10 @@ def run_mode(mode: str, scenario: Scenario) -> Outcome:
     return outcome
 
 
-def service_times(metrics_dir: str) -> dict[str, tuple[int, float, float]]:
+def service_times(metrics_dir: str) -> dict[str, tuple[int, float, float, float]]:
     """Per route: requests, mean and p95 (the upper edge of its bucket) of the time Django spent on
-    them in the web workers, read from the workers' multiprocess metric files."""
+    them in the web workers, and the mean CPU time a request took there, read from the workers'
+    multiprocess metric files."""
     from prometheus_client import CollectorRegistry, multiprocess
 
     registry = CollectorRegistry()
@@ -493,7 +495,7 @@ def service_times(metrics_dir: str) -> dict[str, tuple[int, float, float]]:
     buckets: dict[str, list[tuple[float, float]]] = defaultdict(list)
     totals: dict[str, dict[str, float]] = defaultdict(dict)
     for family in registry.collect():
-        if family.name != "ticketing_http_request_duration_seconds":
+        if family.name not in ("ticketing_http_request_duration_seconds", "ticketing_http_request_cpu_seconds"):
             continue
         for sample in family.samples:
             route = f"{sample.labels['method']} {sample.labels['route']}"
@@ -501,6 +503,8 @@ def service_times(metrics_dir: str) -> dict[str, tuple[int, float, float]]:
                 buckets[route].append((float(sample.labels["le"]), sample.value))
             elif sample.name.endswith(("_count", "_sum")):
                 totals[route][sample.name.rsplit("_", 1)[1]] = sample.value
+            elif sample.name.endswith("_total"):
+                totals[route]["cpu"] = sample.value
     times = {}
     for route, total in totals.items():
         count = int(total.get("count", 0))
@@ -508,7 +512,7 @@ def service_times(metrics_dir: str) -> dict[str, tuple[int, float, float]]:
             continue
         edges = sorted(buckets[route])
         p95 = next((edge for edge, seen in edges if seen >= 0.95 * count), float("inf"))
-        times[route] = (count, 1000 * total.get("sum", 0.0) / count, 1000 * p95)
+        times[route] = (count, 1000 * total.get("sum", 0.0) / count, 1000 * p95, 1000 * total.get("cpu", 0.0) / count)
     return times
 
 
@@ -807,10 +811,16 @@ def print_report(outcome: Outcome) -> None:
     for row in endpoint_rows(outcome):
         print(f"{row[1]:<24} {row[2]:>8} {row[3]:>7} {row[4]:>8} {row[5]:>8} {row[6]:>8}  {row[7]}")
     if outcome.service:
-        print("time in Django (inside a web worker; the rest of the client's latency was spent queued):")
-        for route, (count, mean_ms, p95_ms) in sorted(outcome.service.items(), key=lambda kv: -kv[1][0]):
+        print("time in Django (inside a web worker; the rest of the client's latency was spent queued), and its"
+              " CPU (the serving thread's):")  # fmt: skip
+        cpu_in_django = sum(count * cpu_ms for count, _, _, cpu_ms in outcome.service.values()) / 1000 or 1.0
+        for route, (count, mean_ms, p95_ms, cpu_ms) in sorted(outcome.service.items(), key=lambda kv: -kv[1][0]):
             route = route.replace("/api/concerts/<id:concert_id>/dates/<id:concert_date_id>/", "…/")
-            print(f"  {route:<24} {count:>8} requests, mean {mean_ms:7.1f} ms, p95 <= {p95_ms:g} ms")
+            spent = count * cpu_ms / 1000
+            print(f"  {route:<24} {count:>8} requests, mean {mean_ms:7.1f} ms, p95 <= {p95_ms:g} ms; CPU "
+                  f"{cpu_ms:5.2f} ms a request, {spent:6.1f} s ({spent / cpu_in_django:.0%})")  # fmt: skip
+        print(f"  CPU inside Django, every route: {cpu_in_django:.0f} s (the rest of the web tier's is gunicorn,"
+              " the WSGI layer and the garbage collector between requests)")  # fmt: skip
     sold_out = (
         f"{f['sold_out_seconds']:.0f} s after the opening" if f["sold_out_seconds"] is not None else "not reached"
     )

@@ -27,6 +27,13 @@ http_request_duration = Histogram(
     namespace=NAMESPACE,
     buckets=REQUEST_BUCKETS,
 )
+http_request_cpu = Counter(
+    "http_request_cpu_seconds",
+    "CPU time the serving thread spent on requests inside Django (time.thread_time), per URL route:"
+    " what a route costs the web tier, apart from time spent waiting on the database or Redis.",
+    ["route", "method"],
+    namespace=NAMESPACE,
+)
 http_responses = Counter(
     "http_responses",
     "Responses by URL route, method and status code.",
@@ -138,8 +145,9 @@ def api_error(*, code: str, status: int) -> None:
     api_errors.labels(code, str(status)).inc()
 
 
-def observe_request(*, route: str, method: str, status: int, seconds: float) -> None:
+def observe_request(*, route: str, method: str, status: int, seconds: float, cpu_seconds: float) -> None:
     http_request_duration.labels(route, method).observe(seconds)
+    http_request_cpu.labels(route, method).inc(cpu_seconds)
     http_responses.labels(route, method, str(status)).inc()
 
 

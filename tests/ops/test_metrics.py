@@ -66,6 +66,9 @@ def test_a_purchase_moves_the_request_and_domain_counters(metrics_client):
     assert moved(before, after, "ticketing_http_responses_total", **route, status="201") == 1
     assert moved(before, after, "ticketing_http_responses_total", **route, status="409") == 1
     assert moved(before, after, "ticketing_http_request_duration_seconds_count", **route) == 2
+    # CPU spent serving them: more than nothing, less than the time they took
+    spent = moved(before, after, "ticketing_http_request_duration_seconds_sum", **route)
+    assert 0 < moved(before, after, "ticketing_http_request_cpu_seconds_total", **route) <= spent
     assert moved(before, after, "ticketing_api_errors_total", code="SEAT_UNAVAILABLE", status="409") == 1
 
 
@@ -158,7 +161,7 @@ def test_multiprocess_mode_adds_up_every_process(tmp_path):
     count = textwrap.dedent("""
         from apps.common import metrics
         metrics.hold_made(); metrics.hold_made(); metrics.seat_conflict()
-        metrics.observe_request(route="/api/queue/status", method="GET", status=200, seconds=0.002)
+        metrics.observe_request(route="/api/queue/status", method="GET", status=200, seconds=0.002, cpu_seconds=0.001)
         metrics.admission_run(concert_date_id=7, admitted=3, active=3, waiting=10, target_active=5)
     """)
     for _ in range(2):
@@ -178,3 +181,4 @@ def test_multiprocess_mode_adds_up_every_process(tmp_path):
     assert value(samples, "ticketing_queue_waiting", concert_date="7") == 10
     route = {"route": "/api/queue/status", "method": "GET"}
     assert value(samples, "ticketing_http_request_duration_seconds_count", **route) == 2
+    assert value(samples, "ticketing_http_request_cpu_seconds_total", **route) == pytest.approx(0.002)
