@@ -90,7 +90,8 @@ class Scenario:
     celery_workers: int = 1
     web_workers: int = 5  # gunicorn.conf.py's default on 2 cores: 2 x cores + 1
     crowd_workers: int = 3  # behind nginx: the line's own gunicorn workers (logins, refreshes, entries, polls)
-    crowd_server: str = "gunicorn"  # or "granian": the crowd tier on Granian (bench/worker_model.py measured it)
+    crowd_server: str = "granian"  # the crowd tier as deployed (scripts/crowd_server.py), or "gunicorn" (sync)
+    web_server: str = "gunicorn"  # or "granian": the booking tier (everything but the line) on Granian
     push_workers: int = 2  # behind nginx: the push process's workers (the line's event streams); 0: none
     proxy: str | None = None  # "nginx": buyers reach gunicorn through deploy/nginx (scripts/nginx.py)
     faults: bool = False  # scripts/faults.py: own Redis and MariaDB, crashed and restarted during the sale
@@ -358,8 +359,8 @@ SHARED_SERVERS = ("mariadbd", "mysqld", "redis-server")
 def process_group(name: str, cmdline: str) -> str | None:
     if "push_server" in cmdline:
         return "push"
-    if "gunicorn" in cmdline or "granian" in cmdline:
-        return "gunicorn"  # the web tier: gunicorn, and Granian when the crowd tier runs on it
+    if "gunicorn" in cmdline or "granian" in cmdline or "crowd_server" in cmdline:
+        return "gunicorn"  # the web tier: gunicorn, and Granian where a tier runs on it
     if "celery" in cmdline and " beat" in cmdline:
         return "celery beat"
     if "celery" in cmdline:
@@ -443,6 +444,7 @@ def run_mode(mode: str, scenario: Scenario) -> Outcome:
                 proxy=scenario.proxy,
                 crowd_workers=scenario.crowd_workers if scenario.proxy == "nginx" else 0,
                 crowd_server=scenario.crowd_server,
+                web_server=scenario.web_server,
                 push_workers=scenario.push_workers if scenario.proxy == "nginx" else 0,
                 access_log=access_log if scenario.proxy == "nginx" else None,
             ) as base,
@@ -971,9 +973,13 @@ def parse() -> tuple[Scenario, list[str]]:
     parser.add_argument("--push-workers", type=int, default=2,
                         help="behind nginx: processes of the push server holding the line's event streams "
                              "(0: none; the buyers then learn SOLD_OUT from their polls only)")  # fmt: skip
-    parser.add_argument("--crowd-server", choices=["gunicorn", "granian"], default="gunicorn",
-                        help="behind nginx: the server of the waiting room's tier (granian: --crowd-workers "
-                             "Granian processes; counted with gunicorn as the web tier)")  # fmt: skip
+    parser.add_argument("--crowd-server", choices=["gunicorn", "granian"], default="granian",
+                        help="behind nginx: the server of the waiting room's tier (granian, as deployed: "
+                             "scripts/crowd_server.py with --crowd-workers processes; gunicorn: that many sync "
+                             "workers); counted with gunicorn as the web tier")  # fmt: skip
+    parser.add_argument("--web-server", choices=["gunicorn", "granian"], default="gunicorn",
+                        help="behind nginx: the server of the booking tier (granian: --web-workers Granian "
+                             "processes of one thread each)")  # fmt: skip
     parser.add_argument("--proxy", choices=["none", "nginx", "both"], default="none",
                         help="nginx: Debian's nginx with deploy/nginx in front of the web servers; "
                              "both: every mode direct and through nginx, side by side")  # fmt: skip
@@ -1002,7 +1008,7 @@ def parse() -> tuple[Scenario, list[str]]:
         slo_overrides["sellout_seconds"] = args.sellout_slo
     common = {"best_available_share": args.best_available_share, "db_name": args.db_name,
               "redis_db": args.redis_db, "profile_loadgen": args.profile_loadgen,
-              "crowd_workers": args.crowd_workers, "crowd_server": args.crowd_server,
+              "crowd_workers": args.crowd_workers, "crowd_server": args.crowd_server, "web_server": args.web_server,
               "push_workers": args.push_workers, "loadgen_processes": max(1, args.loadgen_processes)}  # fmt: skip
     if args.short:
         # The budget leaves room after the sell-out gate for one hold TTL, so seats abandoned late come back

@@ -73,6 +73,17 @@ def granian(env: dict[str, str], *, workers: int = 2, threads: int = 1) -> Itera
 
 
 @contextmanager
+def granian_crowd(env: dict[str, str], *, workers: int = 2) -> Iterator[str]:
+    """The line's crowd tier as deployed (scripts/crowd_server.py: Granian serving the Django
+    application) with `workers` processes; its access log stays off unless `env` turns it on."""
+    port = free_port()
+    command = [sys.executable, str(ROOT / "scripts" / "crowd_server.py")]
+    overrides = {"PORT": str(port), "CROWD_WORKERS": str(workers), "CROWD_ACCESS_LOG": env.get("CROWD_ACCESS_LOG", "0")}
+    with _started("crowd", command, {**env, **overrides}, port) as base:
+        yield base
+
+
+@contextmanager
 def push_server(env: dict[str, str], *, workers: int = 1) -> Iterator[str]:
     """The push process (scripts/push_server.py: Granian serving the line's event streams) with
     `workers` processes, as deployed behind nginx."""
@@ -90,7 +101,8 @@ def web_tier(
     workers: int = 2,
     proxy: str | None = None,
     crowd_workers: int = 0,
-    crowd_server: str = "gunicorn",
+    crowd_server: str = "granian",
+    web_server: str = "gunicorn",
     push_workers: int = 0,
     access_log: Path | None = None,
 ) -> Iterator[str]:
@@ -98,10 +110,12 @@ def web_tier(
     keep-alive to the backends) — what a deployment with several web machines looks like.
     proxy="nginx": the gunicorn(s) behind Debian's nginx with the production config (deploy/nginx),
     as buyers reach the service in production; with `crowd_workers`, the line's requests (logins,
-    token refreshes, entries, polls) go to a gunicorn of that many workers of their own (nginx's crowd
-    upstream), or with crowd_server="granian" to Granian with that many processes; with `push_workers`,
-    the line's event streams go to the push process (that many Granian processes; without it Django
-    answers them 404); nginx's JSON access log goes to `access_log` when given."""
+    token refreshes, entries, polls) go to a crowd tier of that many processes of their own (nginx's
+    crowd upstream): scripts/crowd_server.py (Granian) as deployed, or crowd_server="gunicorn" for sync
+    workers; web_server="granian" puts the rest on Granian too (`workers` processes per server, a
+    measurement: the product's web tier is gunicorn); with `push_workers`, the line's event streams
+    go to the push process (that many Granian processes; without it Django answers them 404); nginx's
+    JSON access log goes to `access_log` when given."""
     if proxy == "nginx":
         from contextlib import ExitStack
 
@@ -109,9 +123,10 @@ def web_tier(
 
         env = {**env, "NUM_PROXIES": "1"}  # as deployed behind it (X-Forwarded-For, X-Request-Start)
         with ExitStack() as stack:
-            backends = [stack.enter_context(gunicorn(env, workers=workers)) for _ in range(max(servers, 1))]
+            web = granian if web_server == "granian" else gunicorn
+            backends = [stack.enter_context(web(env, workers=workers)) for _ in range(max(servers, 1))]
             upstream = ",".join(url.removeprefix("http://") for url in backends)
-            crowd_tier = granian if crowd_server == "granian" else gunicorn
+            crowd_tier = granian_crowd if crowd_server == "granian" else gunicorn
             crowd = (
                 stack.enter_context(crowd_tier(env, workers=crowd_workers)).removeprefix("http://")
                 if crowd_workers

@@ -64,8 +64,10 @@ def test_nginx_is_the_only_public_entrance(compose):
     assert (ROOT / template).is_file()
     assert nginx["environment"]["TICKETING_UPSTREAM"] == "web:8000"
     assert nginx["environment"]["TICKETING_CROWD_UPSTREAM"] == "crowd:8000"
-    for web in ("web", "crowd"):
-        assert services[web]["command"] == ["gunicorn", "ticketing.wsgi", "-c", "gunicorn.conf.py"]
+    assert services["web"]["command"] == ["gunicorn", "ticketing.wsgi", "-c", "gunicorn.conf.py"]
+    crowd = services["crowd"]
+    assert crowd["command"] == ["python", "scripts/crowd_server.py"]
+    assert (crowd["environment"]["BIND_HOST"], crowd["environment"]["PORT"]) == ("0.0.0.0", "8000")
     push = services["push"]
     assert nginx["environment"]["TICKETING_PUSH_UPSTREAM"] == f"push:{push['environment']['PORT']}"
     assert push["command"] == ["python", "scripts/push_server.py"] and push["environment"]["BIND_HOST"] == "0.0.0.0"

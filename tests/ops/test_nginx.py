@@ -44,7 +44,7 @@ def test_the_config_passes_nginx_t(tmp_path):
 def test_every_placeholder_is_filled():
     site = render_site(upstream="web:8000", listen="80", static_root=Path("/srv/static"))
     assert "${TICKETING" not in site
-    assert "server web:8000;" in site and "listen 80;" in site
+    assert "server web:8000;" in site and "listen 80 backlog=4096;" in site
 
 
 def test_json_is_gzipped_and_request_ids_and_client_address_are_passed(proxied):
@@ -253,6 +253,52 @@ def test_the_benchmarks_web_tier_sends_the_lines_streams_to_its_push_process(tmp
         assert json.loads(body)["error"]["code"] == "VALIDATION_ERROR"
         live, _ = request(port, "GET", "/api/health/live")
         assert live.status == 200
+
+
+def test_the_crowd_tier_as_deployed_serves_the_lines_requests_and_logs_their_ids(tmp_path):
+    """web_tier(crowd_workers=1): scripts/crowd_server.py (Granian, as docker-compose runs it) answers
+    what nginx sends the crowd upstream, with Django's own answers (a login's 400 in the error shape),
+    and writes one JSON access line per request carrying the request id nginx passed on."""
+    import os
+    import uuid
+
+    from scripts.local_servers import web_tier
+    from scripts.ports import ROOT
+
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "ticketing.settings.test",
+        "GUNICORN_ACCESS_LOG": "",
+        "CROWD_ACCESS_LOG": "1",
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path),
+    }
+    request_id = f"crowd-{uuid.uuid4().hex}"
+    logs = ROOT / "bench" / "out" / "logs"
+    with web_tier(env, workers=1, proxy="nginx", crowd_workers=1) as base:
+        port = int(base.rsplit(":", 1)[1])
+        response, body = request(
+            port,
+            "POST",
+            "/api/auth/login",
+            body=b"{",
+            headers={"Content-Type": "application/json", "X-Request-ID": request_id},
+        )
+        assert response.status == 400
+        assert json.loads(body)["error"]["code"] == "VALIDATION_ERROR"
+        assert response.getheader("X-Request-ID") == request_id
+        deadline = time.monotonic() + 5
+        lines: list[dict] = []
+        while not lines and time.monotonic() < deadline:  # Granian writes its access line after the answer
+            lines = [
+                json.loads(line)
+                for log in logs.glob("crowd-*.log")
+                for line in log.read_text(errors="replace").splitlines()
+                if request_id in line
+            ]
+            time.sleep(0.1)
+    assert len(lines) == 1
+    assert lines[0]["request_id"] == request_id
+    assert (lines[0]["method"], lines[0]["path"], lines[0]["status"]) == ("POST", "/api/auth/login", 400)
 
 
 class SlowLogin(http.server.BaseHTTPRequestHandler):
