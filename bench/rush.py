@@ -135,6 +135,8 @@ class Outcome:
     # the workers and the CPU it took, from the service's own metrics; the client's latency minus the
     # time is time queued for a worker.
     service: dict[str, tuple[int, float, float, float]] = field(default_factory=dict)
+    # Celery task name -> (runs, mean ms, mean CPU ms), from the workers' metrics the same way.
+    tasks: dict[str, tuple[int, float, float]] = field(default_factory=dict)
     # Behind nginx: the booking path's latencies (ms) by window as the proxy saw them (its access log).
     proxy_booking: dict[float, list[float]] = field(default_factory=dict)
 
@@ -476,6 +478,7 @@ def run_mode(mode: str, scenario: Scenario) -> Outcome:
         outcome.cpu["everything else on the machine"] = max(0.0, other - locust_cpu)
         outcome.result = json.loads(result_path.read_text())
         outcome.service = service_times(metrics_dir)
+        outcome.tasks = task_times(metrics_dir)
         shutil.rmtree(metrics_dir, ignore_errors=True)
         if scenario.proxy == "nginx" and access_log.exists():
             with open(access_log) as log:
@@ -516,6 +519,27 @@ def service_times(metrics_dir: str) -> dict[str, tuple[int, float, float, float]
         p95 = next((edge for edge, seen in edges if seen >= 0.95 * count), float("inf"))
         times[route] = (count, 1000 * total.get("sum", 0.0) / count, 1000 * p95, 1000 * total.get("cpu", 0.0) / count)
     return times
+
+
+def task_times(metrics_dir: str) -> dict[str, tuple[int, float, float]]:
+    """Per Celery task: runs, mean run time and mean CPU time (the worker thread's), read from the
+    workers' multiprocess metric files."""
+    from prometheus_client import CollectorRegistry, multiprocess
+
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry, path=metrics_dir)
+    totals: dict[str, dict[str, float]] = defaultdict(dict)
+    for family in registry.collect():
+        if family.name not in ("ticketing_celery_task_duration_seconds", "ticketing_celery_task_cpu_seconds"):
+            continue
+        for sample in family.samples:
+            if sample.name.endswith(("_count", "_sum", "_total")):
+                totals[sample.labels["task"]][sample.name.rsplit("_", 1)[1]] = sample.value
+    return {
+        task: (int(total["count"]), 1000 * total.get("sum", 0.0) / total["count"], 1000 * total.get("total", 0.0) / total["count"])
+        for task, total in totals.items()
+        if total.get("count")
+    }  # fmt: skip
 
 
 def published_draw(base: str, data: dict[str, Any]) -> dict[str, Any]:
@@ -823,6 +847,14 @@ def print_report(outcome: Outcome) -> None:
                   f"{cpu_ms:5.2f} ms a request, {spent:6.1f} s ({spent / cpu_in_django:.0%})")  # fmt: skip
         print(f"  CPU inside Django, every route: {cpu_in_django:.0f} s (the rest of the web tier's is gunicorn,"
               " the WSGI layer and the garbage collector between requests)")  # fmt: skip
+    if outcome.tasks:
+        print("Celery tasks (run time and the worker thread's CPU):")
+        cpu_in_tasks = sum(count * cpu_ms for count, _, cpu_ms in outcome.tasks.values()) / 1000
+        for task, (count, mean_ms, cpu_ms) in sorted(outcome.tasks.items(), key=lambda kv: -kv[1][0] * kv[1][2]):
+            print(f"  {task.rsplit('.', 1)[-1]:<36} {count:>6} runs, mean {mean_ms:7.1f} ms; CPU {cpu_ms:6.2f} ms a"
+                  f" run, {count * cpu_ms / 1000:6.1f} s")  # fmt: skip
+        print(f"  CPU inside tasks: {cpu_in_tasks:.0f} s (the rest of the workers' is Celery's own: messages, the"
+              " pool, heartbeats)")  # fmt: skip
     sold_out = (
         f"{f['sold_out_seconds']:.0f} s after the opening" if f["sold_out_seconds"] is not None else "not reached"
     )

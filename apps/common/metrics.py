@@ -87,6 +87,9 @@ celery_task_queue_wait = Histogram(
     "celery_task_queue_wait_seconds", "Time from sending a task to a worker starting it.", ["task"],
     namespace=NAMESPACE, buckets=TASK_BUCKETS,
 )  # fmt: skip
+celery_task_cpu = Counter(
+    "celery_task_cpu_seconds", "CPU time the worker's thread spent running the task.", ["task"], namespace=NAMESPACE
+)
 celery_tasks = Counter("celery_tasks", "Finished tasks by state.", ["task", "state"], namespace=NAMESPACE)
 
 
@@ -151,8 +154,9 @@ def observe_request(*, route: str, method: str, status: int, seconds: float, cpu
     http_responses.labels(route, method, str(status)).inc()
 
 
-def task_ran(*, task: str, seconds: float) -> None:
+def task_ran(*, task: str, seconds: float, cpu_seconds: float) -> None:
     celery_task_duration.labels(task).observe(seconds)
+    celery_task_cpu.labels(task).inc(cpu_seconds)
 
 
 def task_finished(*, task: str, state: str) -> None:

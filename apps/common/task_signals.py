@@ -19,9 +19,9 @@ from .logs import bind_request_id, bind_task, current_request_id, reset_request_
 REQUEST_ID_HEADER = "request_id"
 SENT_AT_HEADER = "sent_at"
 
-# task id -> (started, request-id token, task token); a worker process runs one task at a time per
-# thread, and the entry lives only from prerun to postrun.
-_running: dict[str, tuple[float, Any, Any]] = {}
+# task id -> (started, the thread's CPU time then, request-id token, task token); a worker process runs
+# one task at a time per thread, and the entry lives only from prerun to postrun.
+_running: dict[str, tuple[float, float, Any, Any]] = {}
 
 
 @before_task_publish.connect
@@ -45,7 +45,12 @@ def task_started(task_id: str | None = None, task: Any = None, **kwargs: Any) ->
     if sent_at is not None:
         with contextlib.suppress(TypeError, ValueError):
             metrics.task_waited(task=task.name, seconds=time.time() - float(sent_at))
-    _running[task_id] = (time.perf_counter(), bind_request_id(request_id), bind_task(task_id, task.name))
+    _running[task_id] = (
+        time.perf_counter(),
+        time.thread_time(),
+        bind_request_id(request_id),
+        bind_task(task_id, task.name),
+    )
 
 
 @task_postrun.connect
@@ -53,8 +58,10 @@ def task_ended(task_id: str | None = None, task: Any = None, state: str | None =
     entry = _running.pop(task_id, None) if task_id is not None else None
     if entry is None or task is None:
         return
-    started, request_token, task_token = entry
-    metrics.task_ran(task=task.name, seconds=time.perf_counter() - started)
+    started, cpu_started, request_token, task_token = entry
+    metrics.task_ran(
+        task=task.name, seconds=time.perf_counter() - started, cpu_seconds=time.thread_time() - cpu_started
+    )
     metrics.task_finished(task=task.name, state=state or "UNKNOWN")
     try:
         reset_task(task_token)

@@ -23,7 +23,7 @@ def exposed_sample_names() -> set[str]:
     metrics.seat_conflict()
     metrics.queue_entered()
     metrics.admission_run(concert_date_id=1, admitted=1, active=1, waiting=1, target_active=1)
-    metrics.task_ran(task="t", seconds=0.1)
+    metrics.task_ran(task="t", seconds=0.1, cpu_seconds=0.05)
     metrics.task_waited(task="t", seconds=0.1)
     metrics.task_finished(task="t", state="FAILURE")
     text = metrics.exposition()[0].decode()

@@ -4,6 +4,7 @@ import datetime as dt
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -134,10 +135,14 @@ def test_celery_tasks_are_timed_and_counted(metrics_client):
 
     name = "apps.reservations.tasks.release_expired_holds_task"
     before = scrape(metrics_client)
+    started = time.perf_counter()
     release_expired_holds_task.delay()
+    spent = time.perf_counter() - started
     after = scrape(metrics_client)
     assert moved(before, after, "ticketing_celery_tasks_total", task=name, state="SUCCESS") == 1
     assert moved(before, after, "ticketing_celery_task_duration_seconds_count", task=name) == 1
+    # The task's CPU (the thread's): some, and no more than the time the call took.
+    assert 0 < moved(before, after, "ticketing_celery_task_cpu_seconds_total", task=name) <= spent
 
 
 def test_metrics_need_the_token_when_one_is_set(api_client):
