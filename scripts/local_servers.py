@@ -64,9 +64,9 @@ def granian(env: dict[str, str], *, workers: int = 2, threads: int = 1) -> Itera
     gunicorn's worker models (bench/worker_model.py)."""
     port = free_port()
     command = [
-        str(VENV_BIN / "granian"), "--interface", "wsgi", "ticketing.wsgi:application", "--host", "127.0.0.1",
+        str(VENV_BIN / "granian"), "--interface", "wsgi", "ticketing.wsgi:watched_application", "--host", "127.0.0.1",
         "--port", str(port), "--workers", str(workers), "--blocking-threads", str(threads),
-        "--log-level", "warning", "--no-access-log",
+        "--log-level", "warning", "--no-access-log", "--respawn-failed-workers",
     ]  # fmt: skip
     with _started("granian", command, env, port) as base:
         yield base
