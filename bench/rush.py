@@ -92,7 +92,6 @@ class Scenario:
     crowd_workers: int = 3  # behind nginx: the line's own gunicorn workers (logins, refreshes, entries, polls)
     crowd_server: str = "granian"  # the crowd tier as deployed (scripts/crowd_server.py), or "gunicorn" (sync)
     web_server: str = "gunicorn"  # or "granian": the booking tier (everything but the line) on Granian
-    crowd_nice: int = 0  # the crowd tier's CPU priority lowered by this much (scripts/crowd_server.py's CROWD_NICE)
     push_workers: int = 2  # behind nginx: the push process's workers (the line's event streams); 0: none
     proxy: str | None = None  # "nginx": buyers reach gunicorn through deploy/nginx (scripts/nginx.py)
     faults: bool = False  # scripts/faults.py: own Redis and MariaDB, crashed and restarted during the sale
@@ -437,7 +436,7 @@ def run_mode(mode: str, scenario: Scenario) -> Outcome:
         result_path.unlink(missing_ok=True)
         metrics_dir = tempfile.mkdtemp(prefix="rush-metrics-")
         access_log = OUT / f"nginx-access-{mode}.log"
-        env = {**env, "PROMETHEUS_MULTIPROC_DIR": metrics_dir, "CROWD_NICE": str(scenario.crowd_nice)}
+        env = {**env, "PROMETHEUS_MULTIPROC_DIR": metrics_dir}
         with (
             celery(env, scenario.celery_workers) as celery_processes,
             web_tier(
@@ -1013,9 +1012,6 @@ def parse() -> tuple[Scenario, list[str]]:
     parser.add_argument("--web-server", choices=["gunicorn", "granian"], default="gunicorn",
                         help="behind nginx: the server of the booking tier (granian: --web-workers Granian "
                              "processes of one thread each)")  # fmt: skip
-    parser.add_argument("--crowd-nice", type=int, default=0,
-                        help="behind nginx, the crowd tier on Granian: its processes' CPU priority lowered by "
-                             "this much (CROWD_NICE), so that the line's requests wait behind the booking path's")  # fmt: skip
     parser.add_argument("--proxy", choices=["none", "nginx", "both"], default="none",
                         help="nginx: Debian's nginx with deploy/nginx in front of the web servers; "
                              "both: every mode direct and through nginx, side by side")  # fmt: skip
@@ -1045,7 +1041,6 @@ def parse() -> tuple[Scenario, list[str]]:
     common = {"best_available_share": args.best_available_share, "db_name": args.db_name,
               "redis_db": args.redis_db, "profile_loadgen": args.profile_loadgen,
               "crowd_workers": args.crowd_workers, "crowd_server": args.crowd_server, "web_server": args.web_server,
-              "crowd_nice": args.crowd_nice,
               "push_workers": args.push_workers, "loadgen_processes": max(1, args.loadgen_processes)}  # fmt: skip
     if args.short:
         # The budget leaves room after the sell-out gate for one hold TTL, so seats abandoned late come back

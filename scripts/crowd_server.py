@@ -7,9 +7,7 @@ Knobs from the environment: PORT (8000), BIND_HOST (127.0.0.1; the container set
 CROWD_WORKERS (processes of one thread each; default one per core), CROWD_MAX_RSS_MB (a process over
 this much memory is replaced; 512), REQUEST_TIMEOUT_SECONDS (30: a request running longer ends its
 process, which is replaced; 0: no limit), CROWD_ACCESS_LOG (1: a JSON access log on stdout with the
-request id nginx sends; 0: none), CROWD_LOG_LEVEL (warning), CROWD_NICE (0: the processes' CPU
-priority, lowered by this much: on a machine it shares with the booking tier, the line's requests then
-wait for a CPU behind holds and payments).
+request id nginx sends; 0: none), CROWD_LOG_LEVEL (warning).
 
 Why Granian here and gunicorn for the rest: the crowd's requests are the cheapest the service has (a
 poll is one Redis round trip), and a gunicorn sync worker's own work (the HTTP parsed in Python, a
@@ -50,9 +48,6 @@ def main() -> None:
     if metrics_dir:  # Prometheus multiprocess mode: it must exist before a worker writes its first value
         Path(metrics_dir).mkdir(parents=True, exist_ok=True)
     access_log = os.environ.get("CROWD_ACCESS_LOG", "1") not in ("", "0")
-    niceness = int(os.environ.get("CROWD_NICE") or 0)
-    if niceness:
-        os.nice(niceness)  # the workers Granian starts inherit it
     Granian(
         APPLICATION,
         address=os.environ.get("BIND_HOST", "127.0.0.1"),
