@@ -56,6 +56,8 @@ logger = logging.getLogger(__name__)
 # What performs an event: it does the work, or returns the one script call that is its work
 # (`lua.Call`) for the outbox to run, so the fast path can send it in the request's round trip.
 Handler = Callable[[OutboxEvent], lua.Call | None]
+# What performs several events of one kind at once, in the relay (each event's effect, all of them).
+ManyHandler = Callable[[Sequence[OutboxEvent]], None]
 
 
 @dataclass(frozen=True)
@@ -70,18 +72,27 @@ class Effect:
     # commit and the relay queues the e-mail, so the booking request does not wait for the broker and
     # a broker outage cannot hold up the end of the access).
     at_commit: Handler | None = None
+    # The relay's way to perform every due event of this kind in a batch at once (one round trip, one
+    # transaction, one task where `run` would pay one each: a sale's thousands of payments); all of
+    # them succeed or all are tried again. None: one `run` per event.
+    many: ManyHandler | None = None
 
 
 _effects: dict[str, Effect] = {}
 
 
-def effect(kind: str, *, coalesce: bool = False, at_commit: Handler | None = None) -> Callable[[Handler], Handler]:
-    """Register the function that performs events of `kind`. It and `at_commit` must be idempotent."""
+def effect(
+    kind: str, *, coalesce: bool = False, at_commit: Handler | None = None, many: ManyHandler | None = None
+) -> Callable[[Handler], Handler]:
+    """Register the function that performs events of `kind`. It, `at_commit` and `many` must be
+    idempotent, and `many(events)` must do what `run` does for each of them."""
+    if coalesce and many:
+        raise ValueError("an effect is coalesced or performed many at once, not both")
 
     def register(run: Handler) -> Handler:
         if kind in _effects and _effects[kind].run is not run:
             raise ValueError(f"outbox effect {kind!r} is registered twice")
-        _effects[kind] = Effect(kind=kind, run=run, coalesce=coalesce, at_commit=at_commit)
+        _effects[kind] = Effect(kind=kind, run=run, coalesce=coalesce, at_commit=at_commit, many=many)
         return run
 
     return register
@@ -163,8 +174,11 @@ class _FastPath:
         logger.warning("effect %s (%s) failed after commit; the relay runs it", event.pk, event.kind, exc_info=exc)
 
 
-def _perform(handler: Handler, event: OutboxEvent) -> None:
-    call = handler(event)
+def _perform(registered: Effect, group: Sequence[OutboxEvent]) -> None:
+    if registered.many is not None:
+        registered.many(group)
+        return
+    call = registered.run(group[0])
     if call is not None:
         call.run()
 
@@ -228,7 +242,11 @@ def _groups(events: Iterable[OutboxEvent]) -> list[list[OutboxEvent]]:
     groups: dict[tuple, list[OutboxEvent]] = {}
     for event in events:
         registered = _effects.get(event.kind)
-        key = (event.kind, repr(sorted(event.payload.items()))) if registered and registered.coalesce else event.pk
+        key: object = event.pk
+        if registered and registered.coalesce:
+            key = (event.kind, repr(sorted(event.payload.items())))
+        elif registered and registered.many:
+            key = event.kind
         groups.setdefault(key, []).append(event)
     return list(groups.values())
 
@@ -261,9 +279,18 @@ def _put_back(events: Sequence[OutboxEvent], now: datetime) -> None:
 
 def _run_batch(events: list[OutboxEvent], result: RelayRun) -> None:
     ran = _taken_by_fast_path(events)
-    if ran:
-        _mark_done([event for event in events if event.pk in ran])
-        result.done += len(ran)
+    # Events done are marked in one UPDATE at the end of the batch. A relay that dies before it leaves
+    # them leased; they come back when the lease ends and, being idempotent, run again harmlessly.
+    done: list[OutboxEvent] = [event for event in events if event.pk in ran]
+    try:
+        _run_groups(events, ran, result, done)
+    finally:
+        if done:
+            _mark_done(done)
+            result.done += len(done)
+
+
+def _run_groups(events: list[OutboxEvent], ran: set[int], result: RelayRun, done: list[OutboxEvent]) -> None:
     failing_kinds: set[str] = set()
     for group in _groups(event for event in events if event.pk not in ran):
         first = group[0]
@@ -277,7 +304,7 @@ def _run_batch(events: list[OutboxEvent], result: RelayRun) -> None:
         try:
             if registered is None:
                 raise LookupError(f"no outbox effect is registered for {first.kind!r}")
-            _perform(registered.run, first)
+            _perform(registered, group)
         except Exception as exc:
             if isinstance(exc, SoftTimeLimitExceeded):
                 raise  # out of time: the rest of the batch comes back when its lease ends
@@ -291,8 +318,7 @@ def _run_batch(events: list[OutboxEvent], result: RelayRun) -> None:
                 else:
                     result.retried += 1
         else:
-            _mark_done(group)
-            result.done += len(group)
+            done.extend(group)
 
 
 def relay(*, batch_size: int | None = None, max_batches: int | None = None, now: datetime | None = None) -> RelayRun:

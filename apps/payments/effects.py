@@ -1,10 +1,13 @@
 """Outbox effects that payments owe (see apps.common.outbox). Each is idempotent."""
 
+from collections.abc import Sequence
+
+from apps.common import lua
 from apps.common.lua import Call
 from apps.common.models import OutboxEvent
 from apps.common.outbox import effect
 from apps.queue import services as queue
-from apps.reservations.tasks import send_reservation_confirmed_email
+from apps.reservations.tasks import send_reservation_confirmed_emails
 from apps.tickets import services as tickets
 
 from .tasks import send_refund_email
@@ -25,16 +28,29 @@ def end_the_access_used(event: OutboxEvent) -> Call:
     )
 
 
-@effect(PAYMENT_COMPLETED, at_commit=end_the_access_used)
+def payments_completed(events: Sequence[OutboxEvent]) -> None:
+    """`payment_completed` for a relay's batch at once: the accesses end in one Redis round trip, the
+    tickets are issued in one transaction and the e-mails go out in one task. Any failure raises, and
+    the whole batch is tried again (each part is idempotent)."""
+    failures: list[Exception] = []
+    with lua.one_round_trip():
+        for event in events:
+            lua.run_soon(end_the_access_used(event), failed=failures.append)
+    if failures:
+        raise failures[0]
+    tickets.issue_tickets_for(reservation_ids=[event.payload["reservation_id"] for event in events])
+    send_reservation_confirmed_emails.apply_async(
+        kwargs={"confirmations": [[event.payload["reservation_id"], event.pk] for event in events]}
+    )
+
+
+@effect(PAYMENT_COMPLETED, at_commit=end_the_access_used, many=payments_completed)
 def payment_completed(event: OutboxEvent) -> None:
     """The access the payment used ends (again, should that have failed at commit), the reservation's
     tickets are issued (a second run creates none; a booking cancelled meanwhile gets none) and the
-    confirmation e-mail goes out (once per event: send_mail_once)."""
-    end_the_access_used(event).run()
-    tickets.issue_tickets(reservation_id=event.payload["reservation_id"])
-    send_reservation_confirmed_email.apply_async(
-        kwargs={"reservation_id": event.payload["reservation_id"], "event_id": event.pk}
-    )
+    confirmation e-mail goes out (once per event: send_mail_once). The relay performs a batch of them
+    at once (`payments_completed`)."""
+    payments_completed([event])
 
 
 @effect(PAYMENT_REFUNDED)

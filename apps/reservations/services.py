@@ -432,6 +432,17 @@ def lock_reservation(*, reservation_id: int) -> Reservation | None:
     return Reservation.objects.select_for_update().filter(pk=reservation_id).first()
 
 
+def lock_reservations(*, reservation_ids: Sequence[int]) -> list[tuple[Reservation, list[int]]]:
+    """Lock reservations whoever owns them, in ascending id order (as every multi-row lock here is
+    taken), each with its items' seat ids: the known ones among `reservation_ids`."""
+    locked = list(Reservation.objects.select_for_update().filter(pk__in=set(reservation_ids)).order_by("pk"))
+    seats: dict[int, list[int]] = {reservation.pk: [] for reservation in locked}
+    items = ReservationItem.objects.filter(reservation_id__in=list(seats)).order_by("pk")
+    for reservation_id, seat_id in items.values_list("reservation_id", "seat_id"):
+        seats[reservation_id].append(seat_id)
+    return [(reservation, seats[reservation.pk]) for reservation in locked]
+
+
 def cancel_live_reservation(*, reservation: Reservation, now: dt.datetime) -> None:
     """End a live reservation as CANCELLED and free its seats (caller holds its lock, and has
     refunded a CONFIRMED one). Raises INVALID_STATE (409) for one that has already ended."""

@@ -1,5 +1,8 @@
+from typing import Any
+
 from celery import shared_task
 from django.conf import settings
+from django.core.mail import get_connection
 
 from apps.common.mail import outbox_mail_key, send_mail_once
 
@@ -16,18 +19,35 @@ def release_expired_holds_task() -> int:
 
 
 @shared_task(autoretry_for=(OSError,), retry_backoff=True, max_retries=5)
-def send_reservation_confirmed_email(*, reservation_id: int, event_id: int) -> None:
-    """Queued by the outbox effect of a confirmed reservation; sent once per event."""
-    reservation = (
-        Reservation.objects.select_related("user", "concert", "concert_date")
+def send_reservation_confirmed_emails(*, confirmations: list[list[int]]) -> int:
+    """Queued by the outbox for the confirmed reservations of one relay batch: [reservation id, event
+    id] pairs, one e-mail each, each sent once per event, over one mail-server session. A failure
+    retries the task, and the e-mails already sent are not sent again. Returns how many were sent."""
+    wanted = {int(reservation_id) for reservation_id, _ in confirmations}
+    reservations = {
+        reservation.pk: reservation
+        for reservation in Reservation.objects.select_related("user", "concert", "concert_date")
         .prefetch_related("items__seat")
-        .filter(pk=reservation_id)
-        .first()
-    )
-    if reservation is None:
-        return
+        .filter(pk__in=wanted)
+    }
+    sent = 0
+    with get_connection() as connection:
+        for reservation_id, event_id in confirmations:
+            reservation = reservations.get(int(reservation_id))
+            if reservation is not None:
+                sent += _send_confirmation(reservation, event_id=int(event_id), connection=connection)
+    return sent
+
+
+@shared_task(autoretry_for=(OSError,), retry_backoff=True, max_retries=5)
+def send_reservation_confirmed_email(*, reservation_id: int, event_id: int) -> None:
+    """One reservation's confirmation (tasks queued before confirmations went out in batches)."""
+    send_reservation_confirmed_emails(confirmations=[[reservation_id, event_id]])
+
+
+def _send_confirmation(reservation: Reservation, *, event_id: int, connection: Any) -> bool:
     seats = ", ".join(f"{item.seat.section} {item.seat.row}-{item.seat.seat_num}" for item in reservation.items.all())
-    send_mail_once(
+    return send_mail_once(
         key=outbox_mail_key(event_id),
         subject=f"Your tickets for {reservation.concert.name}",
         message=(
@@ -36,4 +56,5 @@ def send_reservation_confirmed_email(*, reservation_id: int, event_id: int) -> N
             f"Total paid: {reservation.total_price}."
         ),
         recipient=reservation.user.email,
+        connection=connection,
     )

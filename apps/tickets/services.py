@@ -4,6 +4,7 @@ them in at the door."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from typing import Any
 
 from django.db import transaction
@@ -33,18 +34,29 @@ def issue_tickets(*, reservation_id: int) -> int:
     effect may run twice and a buyer's page may ask at the same time. Locks the reservation first, as
     cancelling does, so a booking cancelled meanwhile gets no tickets (and one cancelled afterwards
     voids these). A reservation that is not (or no longer) confirmed is left alone."""
+    return issue_tickets_for(reservation_ids=[reservation_id])
+
+
+def issue_tickets_for(*, reservation_ids: Sequence[int]) -> int:
+    """`issue_tickets` for several reservations in one transaction (the relay's batch of payments):
+    they are locked together, in id order, and their tickets inserted in one statement."""
     with transaction.atomic():
-        reservation = reservations.lock_reservation(reservation_id=reservation_id)
-        if reservation is None or reservation.status != ReservationStatus.CONFIRMED:
+        confirmed = [
+            (reservation, seat_ids)
+            for reservation, seat_ids in reservations.lock_reservations(reservation_ids=reservation_ids)
+            if reservation.status == ReservationStatus.CONFIRMED
+        ]
+        if not confirmed:
             return 0
-        seat_ids = reservation.items.values_list("seat_id", flat=True)
+        ids = [reservation.pk for reservation, _ in confirmed]
         tickets = [
             Ticket(reservation_id=reservation.pk, concert_date_id=reservation.concert_date_id, seat_id=seat_id)
+            for reservation, seat_ids in confirmed
             for seat_id in seat_ids
         ]
-        existing = Ticket.objects.filter(reservation_id=reservation.pk).count()
+        existing = Ticket.objects.filter(reservation_id__in=ids).count()
         Ticket.objects.bulk_create(tickets, ignore_conflicts=True)
-        return Ticket.objects.filter(reservation_id=reservation.pk).count() - existing
+        return Ticket.objects.filter(reservation_id__in=ids).count() - existing
 
 
 def tickets_of_reservation(*, user: Any, reservation_id: int) -> list[Ticket]:

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 from rest_framework.settings import api_settings
 
-from tests.common.outbox_effects import at_commit_ran, failures_left, performed
+from tests.common.outbox_effects import at_commit_ran, batches, failures_left, many_failures_left, performed
 from tests.web.browser import ARGS, CHROMIUM, playwright
 
 
@@ -44,3 +44,5 @@ def _reset_outbox_effects():
     performed.clear()
     at_commit_ran.clear()
     failures_left["count"] = 0
+    batches.clear()
+    many_failures_left["count"] = 0

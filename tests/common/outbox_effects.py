@@ -34,3 +34,20 @@ def record_at_commit(event: OutboxEvent) -> None:
 def record_partial(event: OutboxEvent) -> None:
     record_at_commit(event)
     performed.append(event.payload["n"])
+
+
+MANY = "tests.many"
+batches: list[list[int]] = []
+many_failures_left: dict[str, int] = {"count": 0}
+
+
+def record_many(events) -> None:
+    if many_failures_left["count"] > 0:
+        many_failures_left["count"] -= 1
+        raise ConnectionError("the broker is away")
+    batches.append([event.payload["n"] for event in events])
+
+
+@outbox.effect(MANY, many=record_many)
+def record_one(event: OutboxEvent) -> None:
+    record_many([event])

@@ -17,7 +17,17 @@ from apps.common.mail import send_mail_once
 from apps.common.models import OutboxEvent, OutboxStatus
 from apps.common.redis import get_redis
 from apps.reservations import services as reservations
-from tests.common.outbox_effects import FLAKY, PARTIAL, RECORD, at_commit_ran, failures_left, performed
+from tests.common.outbox_effects import (
+    FLAKY,
+    MANY,
+    PARTIAL,
+    RECORD,
+    at_commit_ran,
+    batches,
+    failures_left,
+    many_failures_left,
+    performed,
+)
 from tests.factories import UserFactory, make_date, seat_ids
 from tests.helpers import run_in_threads
 
@@ -114,6 +124,39 @@ class TestRelay:
         assert outbox.retry() == 1
         assert outbox.relay().done == 1
         assert performed == [1]
+
+    def test_an_effect_performed_many_at_once_gets_the_batch_of_its_kind_in_one_call(self):
+        outbox.emit(MANY, n=1)
+        outbox.emit(RECORD, n=2)
+        outbox.emit(MANY, n=3)
+        outbox.emit(MANY, n=4)
+        with CaptureQueriesContext(transaction.get_connection()) as queries:
+            run = outbox.relay(batch_size=10)
+        assert (run.done, run.retried) == (4, 0)
+        assert batches == [[1, 3, 4]] and performed == [2]
+        assert set(OutboxEvent.objects.values_list("status", flat=True)) == {"DONE"}
+        # Every event done in the batch is marked in one UPDATE.
+        marks = [q["sql"] for q in queries.captured_queries if q["sql"].startswith("UPDATE") and "DONE" in q["sql"]]
+        assert len(marks) == 1, marks
+        # Batches of the relay's size: each is one call.
+        for n in range(5, 10):
+            outbox.emit(MANY, n=n)
+        assert outbox.relay(batch_size=3).done == 5
+        assert batches == [[1, 3, 4], [5, 6, 7], [8, 9]]
+
+    def test_a_failed_batch_is_tried_again_whole(self):
+        many_failures_left["count"] = 1
+        for n in range(3):
+            outbox.emit(MANY, n=n)
+        assert outbox.relay().retried == 3
+        assert batches == []
+        assert set(OutboxEvent.objects.values_list("status", "attempts")) == {("PENDING", 1)}
+        assert outbox.relay(now=later(60)).done == 3
+        assert batches == [[0, 1, 2]]
+
+    def test_an_effect_is_coalesced_or_performed_many_at_once_not_both(self):
+        with pytest.raises(ValueError):
+            outbox.effect("tests.both", coalesce=True, many=lambda events: None)
 
     def test_a_failing_kind_does_not_hold_up_the_others(self):
         failures_left["count"] = 1
@@ -333,5 +376,9 @@ def test_periodic_tasks_expire_after_their_interval_and_booking_work_has_its_own
     assert settings.OUTBOX_LEASE_SECONDS > settings.BOOKING_TASK_TIME_LIMIT_SECONDS
     # Every other task falls under the global limits.
     assert app.conf.task_soft_time_limit and app.conf.task_time_limit > app.conf.task_soft_time_limit
-    for name in ("apps.reservations.tasks.send_reservation_confirmed_email", "apps.payments.tasks.send_refund_email"):
+    for name in (
+        "apps.reservations.tasks.send_reservation_confirmed_emails",
+        "apps.reservations.tasks.send_reservation_confirmed_email",
+        "apps.payments.tasks.send_refund_email",
+    ):
         assert app.amqp.router.route({}, name)["queue"].name == "email"

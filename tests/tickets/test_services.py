@@ -43,6 +43,52 @@ def test_the_payment_effect_run_twice_issues_the_tickets_once(paid_booking):
     assert len(before) == 2
 
 
+def test_the_relay_confirms_a_batch_of_payments_at_once(django_capture_on_commit_callbacks, monkeypatch):
+    """Tickets for every booking of the batch in one transaction and the e-mails in one task; a booking
+    cancelled before the relay gets none; the batch run again adds nothing and sends nothing."""
+    from django.core import mail
+
+    from apps.payments import services as payments
+    from apps.reservations import tasks
+    from tests.helpers import fund
+
+    date = make_date()
+    seats = seat_ids(date, 7)
+    booked = []
+    for index, count in ((0, 2), (2, 1), (3, 3), (6, 1)):
+        user = UserFactory()
+        fund(user)
+        hold = reservations.hold_seats(user=user, concert_date_id=date.pk, seat_ids=seats[index : index + count])
+        with django_capture_on_commit_callbacks(execute=True):
+            payments.pay_for_reservation(user=user, reservation_id=hold.pk)
+        booked.append(hold)
+    cancelled = booked.pop()
+    reservations.cancel_reservation(user=cancelled.user, reservation_id=cancelled.pk)
+    queued = []
+    real = tasks.send_reservation_confirmed_emails.apply_async
+    monkeypatch.setattr(
+        tasks.send_reservation_confirmed_emails, "apply_async", lambda **kw: queued.append(kw) or real(**kw)
+    )
+    mail.outbox.clear()
+
+    relay()  # the holds', payments' and the cancellation's events
+    assert set(OutboxEvent.objects.values_list("status", flat=True)) == {"DONE"}
+    assert len(queued) == 1 and len(queued[0]["kwargs"]["confirmations"]) == 4  # ... the e-mails in one task
+    for reservation, count in zip(booked, (2, 1, 3), strict=True):
+        assert Ticket.objects.filter(reservation=reservation, status=TicketStatus.VALID).count() == count
+    assert not Ticket.objects.filter(reservation=cancelled).exists()
+    confirmations = sorted(m.to[0] for m in mail.outbox if m.subject.startswith("Your tickets"))
+    assert confirmations == sorted(r.user.email for r in [*booked, cancelled])
+
+    from apps.common import outbox
+
+    assert outbox.retry(kind=effects.PAYMENT_COMPLETED, include_done=True, event_ids=list(
+        OutboxEvent.objects.filter(kind=effects.PAYMENT_COMPLETED).values_list("pk", flat=True))) == 4  # fmt: skip
+    sent = len(mail.outbox)
+    assert relay().done == 4
+    assert len(mail.outbox) == sent and Ticket.objects.count() == 6
+
+
 def test_the_tickets_of_a_reservation_whose_effect_has_not_run_are_issued_when_asked(paid_booking):
     date = make_date()
     reservation = paid_booking(date, seat_ids(date, 2))
