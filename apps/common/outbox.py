@@ -11,7 +11,9 @@ timeouts. A whole effect it ran is noted in Redis (`fast_done_key`).
 The relay (`relay`, run by Celery beat every OUTBOX_RELAY_INTERVAL_SECONDS on the `booking` queue)
 guarantees the effect: it claims due events with `SELECT … FOR UPDATE SKIP LOCKED`, leases them for
 OUTBOX_LEASE_SECONDS, marks those the fast path noted DONE without running them again, performs the
-others outside any transaction and marks them DONE; a failure is retried with exponential backoff
+others outside any transaction and marks them DONE, the batch's in one statement. An effect registered
+with `many` is performed for all of its kind's events in a batch at once (a payment's confirmation: one
+Redis round trip, one transaction and one e-mail task for the batch); a failure is retried with exponential backoff
 and parked as FAILED with its last error after OUTBOX_MAX_ATTEMPTS. A relay killed mid-batch leaves
 its unfinished events leased: they come back when the lease ends. So every effect runs at least
 once, and every effect is idempotent (e-mails are recorded by event in `SentEmail`, access ends only
