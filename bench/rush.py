@@ -477,8 +477,9 @@ def run_mode(mode: str, scenario: Scenario) -> Outcome:
         other = outcome.cpu.get("everything else on the machine", 0.0)
         outcome.cpu["everything else on the machine"] = max(0.0, other - locust_cpu)
         outcome.result = json.loads(result_path.read_text())
-        outcome.service = service_times(metrics_dir)
-        outcome.tasks = task_times(metrics_dir)
+        families = metric_families(metrics_dir)
+        outcome.service = service_times(families)
+        outcome.tasks = task_times(families)
         shutil.rmtree(metrics_dir, ignore_errors=True)
         if scenario.proxy == "nginx" and access_log.exists():
             with open(access_log) as log:
@@ -489,17 +490,22 @@ def run_mode(mode: str, scenario: Scenario) -> Outcome:
     return outcome
 
 
-def service_times(metrics_dir: str) -> dict[str, tuple[int, float, float, float]]:
-    """Per route: requests, mean and p95 (the upper edge of its bucket) of the time Django spent on
-    them in the web workers, and the mean CPU time a request took there, read from the workers'
-    multiprocess metric files."""
+def metric_families(metrics_dir: str) -> list[Any]:
+    """Every metric the service's processes (web workers, Celery) wrote to their multiprocess files,
+    added up, read once."""
     from prometheus_client import CollectorRegistry, multiprocess
 
     registry = CollectorRegistry()
     multiprocess.MultiProcessCollector(registry, path=metrics_dir)
+    return list(registry.collect())
+
+
+def service_times(families: list[Any]) -> dict[str, tuple[int, float, float, float]]:
+    """Per route: requests, mean and p95 (the upper edge of its bucket) of the time Django spent on
+    them in the web workers, and the mean CPU time a request took there (`metric_families`)."""
     buckets: dict[str, list[tuple[float, float]]] = defaultdict(list)
     totals: dict[str, dict[str, float]] = defaultdict(dict)
-    for family in registry.collect():
+    for family in families:
         if family.name not in ("ticketing_http_request_duration_seconds", "ticketing_http_request_cpu_seconds"):
             continue
         for sample in family.samples:
@@ -521,15 +527,11 @@ def service_times(metrics_dir: str) -> dict[str, tuple[int, float, float, float]
     return times
 
 
-def task_times(metrics_dir: str) -> dict[str, tuple[int, float, float]]:
-    """Per Celery task: runs, mean run time and mean CPU time (the worker thread's), read from the
-    workers' multiprocess metric files."""
-    from prometheus_client import CollectorRegistry, multiprocess
-
-    registry = CollectorRegistry()
-    multiprocess.MultiProcessCollector(registry, path=metrics_dir)
+def task_times(families: list[Any]) -> dict[str, tuple[int, float, float]]:
+    """Per Celery task: runs, mean run time and mean CPU time (the worker thread's), from
+    `metric_families`."""
     totals: dict[str, dict[str, float]] = defaultdict(dict)
-    for family in registry.collect():
+    for family in families:
         if family.name not in ("ticketing_celery_task_duration_seconds", "ticketing_celery_task_cpu_seconds"):
             continue
         for sample in family.samples:

@@ -14,9 +14,10 @@ poll is one Redis round trip), and a gunicorn sync worker's own work (the HTTP p
 connection accepted and closed per request) cost about as much as Django's for them. Granian parses in
 Rust and keeps nginx's upstream connections alive (docs/PERFORMANCE.md, "The crowd tier on Granian").
 nginx answers what gunicorn.conf.py answers for gunicorn (an oversized request line or header, in the
-API's error shape) before a request reaches this tier. Granian has no `timeout` of its own: the application it serves
-is `ticketing.wsgi:watched_application` (ticketing/watchdog.py), whose watchdog ends a worker whose
-request ran past REQUEST_TIMEOUT_SECONDS, and Granian starts another, as gunicorn does.
+API's error shape) before a request reaches this tier. Granian has no `timeout` of its own: the
+application it serves is `ticketing.wsgi:watched_application` (ticketing/watchdog.py), whose watchdog
+ends a worker whose request ran past REQUEST_TIMEOUT_SECONDS, and Granian starts another, as gunicorn
+does.
 """
 
 from __future__ import annotations
@@ -28,10 +29,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-# One JSON line per request, like gunicorn's access log (gunicorn.conf.py) and the app's own logs; the
-# request id is the one nginx sends (X-Request-ID: the client's when sane, else nginx's own).
 # What Granian serves: the Django application behind the request watchdog (ticketing/watchdog.py).
 APPLICATION = "ticketing.wsgi:watched_application"
+# One JSON line per request, like gunicorn's access log (gunicorn.conf.py) and the app's own logs; the
+# request id is the one nginx sends (X-Request-ID: the client's when sane, else nginx's own).
 ACCESS_LOG_FORMAT = (
     '{"time":"%(time)s","request_id":"%(header{x-request-id})s","remote_addr":"%(addr)s",'
     '"method":"%(method)s","path":"%(path)s","query":"%(query_string)s","status":%(status)d,'
