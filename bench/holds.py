@@ -2,6 +2,7 @@
 loopback), with the bare framework floor measured in the same run.
 
     .venv/bin/python bench/holds.py [--seconds 6] [--rounds 2] [--buyers 4000] [--hot-buyers 500]
+                                    [--keyed-payments]
 
 Rows, interleaved in rounds (this machine is shared: a background burst during one row would
 otherwise decide a ratio), each round on a fresh concert date:
@@ -9,7 +10,8 @@ otherwise decide a ratio), each round on a fresh concert date:
 - `GET /api/users/me` (DRF + JWT that loads the user row);
 - holds of 2 disjoint seats, every request by another buyer (every request succeeds while the
   seats last);
-- payments of those holds, each by its own buyer (pay after hold, disjoint buyers);
+- payments of those holds, each by its own buyer (pay after hold, disjoint buyers), with
+  `--keyed-payments` each with its own Idempotency-Key;
 - the hot seat: --hot-buyers connections, each a different buyer, all wanting one seat (exactly
   one 201 per round, the rest 409).
 Each row reports its median round and its ratio to the bare floor of the same round; the run ends
@@ -82,6 +84,8 @@ def main() -> None:
     parser.add_argument("--buyers", type=int, default=4000, help="buyers (and 2-seat holds) per round")
     parser.add_argument("--hot-buyers", type=int, default=500, help="concurrent buyers of the one hot seat")
     parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--keyed-payments", action="store_true",
+                        help="each payment carries an Idempotency-Key, as a buyer's page sends it")  # fmt: skip
     parser.add_argument("--redis-db", type=int, default=14)
     args = parser.parse_args()
 
@@ -151,8 +155,13 @@ def main() -> None:
                 held = list(Reservation.objects.filter(concert_date=date, status="HELD").values_list("pk", "user_id"))
                 if not held:
                     raise SystemExit("no hold was made: the server is too loaded to measure")
-                run("pay", "POST /api/payments, one hold per buyer",
-                    [("POST", "/api/payments", by_user[user_id], {"reservation_id": pk}) for pk, user_id in held])  # fmt: skip
+
+                def pay_headers(user_id: int, pk: int, by_user=by_user) -> dict:
+                    keyed = {"Idempotency-Key": f"bench-{pk}"} if args.keyed_payments else {}
+                    return {**by_user[user_id], **keyed}
+
+                run("pay", "POST /api/payments, one hold per buyer" + (", keyed" if args.keyed_payments else ""),
+                    [("POST", "/api/payments", pay_headers(user_id, pk), {"reservation_id": pk}) for pk, user_id in held])  # fmt: skip
                 hot_headers = headers[-args.hot_buyers :]
                 run("hot", f"POST /api/reservations, hot seat, {args.hot_buyers} buyers",
                     [("POST", "/api/reservations", h, {"concert_date_id": date.pk, "seat_ids": [hot_seat]})

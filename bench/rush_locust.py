@@ -42,6 +42,7 @@ from urllib.parse import urlsplit
 import gevent
 import gevent.event
 import gevent.socket
+from geventhttpclient.useragent import EmptyResponse
 from locust import FastHttpUser, LoadTestShape, events, task
 
 PLAN: dict[str, Any] = json.loads(Path(os.environ["RUSH_PLAN"]).read_text()) if os.environ.get("RUSH_PLAN") else {}
@@ -183,6 +184,28 @@ class RushShape(LoadTestShape):
         if (finished >= everyone) or elapsed > PLAN["budget_seconds"]:
             return None
         return max(arrived, 1 if elapsed >= 0 else 0), 2000
+
+
+# A kept-alive connection the server closed as the request left: nothing came back. A browser sends
+# such a request once more on a new connection, whatever its method (Chromium's ShouldResendRequest:
+# a reused connection, no byte of an answer); geventhttpclient does it for the idempotent methods only.
+STALE_CONNECTION_ERRORS = (EmptyResponse, ConnectionResetError, BrokenPipeError)
+
+
+def resend_on_stale_connection(session: Any) -> None:
+    """Give a buyer's session the browser's one resend of a request whose connection broke before any
+    answer. Each resend is counted under the request's name as `resent` (the endpoint table shows it);
+    the second attempt's outcome is the request's."""
+    send = session._send_request_safe_mode
+
+    def sending(method: str, url: str, **kwargs: Any) -> Any:
+        response = send(method, url, **kwargs)
+        if method in ("POST", "PATCH") and isinstance(getattr(response, "error", None), STALE_CONNECTION_ERRORS):
+            statuses[f"{method} {urlsplit(url).path}"]["resent"] += 1  # every POST's name is its method and path
+            response = send(method, url, **kwargs)
+        return response
+
+    session._send_request_safe_mode = sending
 
 
 class GiveUp(Exception):
@@ -343,6 +366,7 @@ class Buyer(FastHttpUser):
 
     def on_start(self) -> None:
         global _next_buyer
+        resend_on_stale_connection(self.client)
         self.buyer = PLAN["buyers"][_next_buyer]
         _next_buyer += 1
         self.journey: dict[str, Any] = {"user_id": self.buyer["user_id"], "arrived": self.now(), "polls": [],

@@ -30,10 +30,13 @@ from django.conf import settings
 from django.http import HttpResponseBase
 from django.utils.module_loading import import_string
 from redis.client import Pipeline
+from rest_framework.exceptions import PermissionDenied
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 
 from apps.common import lua
+from apps.common.error_codes import ErrorCode
+from apps.common.exceptions import ApplicationError
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -51,9 +54,10 @@ class QueueGate(Protocol):
     authentication_class: type
     permission_class: type
 
-    def admit(self, request: Request, view: QueueGated, *, token_required: bool) -> QueueAccess:
-        """The explicit check of a gated request (raises 401, 404, 429 or 503 on its own); without
-        `token_required`, the access token's revocation and the rate limits only."""
+    def admit(self, request: Request, view: QueueGated) -> QueueAccess:
+        """The explicit check of a gated request (raises 401, 404, 429 or 503 on its own, and 403
+        QUEUE_TOKEN_REQUIRED for a missing token; a token that is not the buyer's live one is
+        `admitted=False`)."""
         ...
 
     def finish(
@@ -68,6 +72,10 @@ class QueueGate(Protocol):
         """After the answer of an admitted request that reached the view at `started` (wall clock,
         `perf_counter`); `seats_held`: how many seats the request held (the view's `queue_seats_held`)."""
         ...
+
+
+# The gate's refusals a view may still answer (`answers_without_queue_token`).
+_VIEW_MAY_ANSWER = frozenset({ErrorCode.QUEUE_TOKEN_REQUIRED, ErrorCode.NOT_FOUND})
 
 
 @cache
@@ -95,10 +103,11 @@ class QueueGated:
         """How many seats a successful request held, for the gate to record (none by default)."""
         return 0
 
-    def queue_token_required(self, request: Request) -> bool:
-        """Whether this gated request needs the queue token (a view may spare one it can answer
-        without, e.g. a payment's replayed answer), once the user is known."""
-        return True
+    def answers_without_queue_token(self, request: Request) -> bool:
+        """Asked only when the gate refused the request (no live queue token, 403, or no date it is
+        about, 404): whether the view can answer it anyway (e.g. a payment's stored answer, replayed).
+        The access token's revocation and the rate limits were checked already. None by default."""
+        return False
 
     @property
     def queue_gated(self) -> bool:
@@ -132,9 +141,17 @@ class QueueGated:
         return super().initialize_request(request, *args, **kwargs)  # type: ignore[misc]
 
     def check_permissions(self, request: Request) -> None:
-        if self.queue_gated and request.user and request.user.is_authenticated:
-            self.queue_access = queue_gate().admit(request, self, token_required=self.queue_token_required(request))
-        super().check_permissions(request)  # type: ignore[misc]
+        if not (self.queue_gated and request.user and request.user.is_authenticated):
+            return super().check_permissions(request)  # type: ignore[misc]
+        try:
+            self.queue_access = queue_gate().admit(request, self)
+            super().check_permissions(request)  # type: ignore[misc]
+        except (PermissionDenied, ApplicationError) as refused:
+            # The view's own check costs only a refused request, never one on its way in.
+            code = getattr(refused, "error_code", None) or getattr(refused, "code", None)
+            if code not in _VIEW_MAY_ANSWER or not self.answers_without_queue_token(request):
+                raise
+            self.queue_access = QueueAccess(concert_date_id=None, admitted=True)
 
     def finalize_response(self, request: Request, response: HttpResponseBase, *args: Any, **kwargs: Any) -> Any:
         response = super().finalize_response(request, response, *args, **kwargs)  # type: ignore[misc]

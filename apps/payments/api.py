@@ -31,10 +31,10 @@ class PaymentListCreateApi(QueueGated, ValidatedInputMixin, generics.GenericAPIV
     class InputSerializer(JsonInput):
         reservation_id = serializers.IntegerField(**ID)
 
-    def queue_token_required(self, request: Request) -> bool:
+    def answers_without_queue_token(self, request: Request) -> bool:
         # A retried payment whose first attempt succeeded must replay its response, although the
         # payment has ended this user's queue access: the stored response is what it is checked against.
-        return not has_stored_response(request=request)
+        return has_stored_response(request=request)
 
     def get_queryset(self):
         return selectors.payments_of(user=self.request.user)

@@ -79,14 +79,9 @@ class QueueGate:
     authentication_class = QueueJWTAuthentication
     permission_class = QueueTokenRequired
 
-    def admit(self, request: Request, view: QueueGated, *, token_required: bool) -> QueueAccess:
+    def admit(self, request: Request, view: QueueGated) -> QueueAccess:
         deferred = isinstance(request.successful_authenticator, QueueJWTAuthentication)
         access = AccessCheck.of(request, throttle_scope=view.throttle_scope) if deferred else None
-
-        if not token_required:
-            if access is not None:
-                access.check_now()
-            return QueueAccess(concert_date_id=None, admitted=True)
         with _revocation_first(access):
             token = request.headers.get(HEADER, "")
             # Before the date is looked up (a 404, or a 400 for the body): without a token nothing else

@@ -29,7 +29,7 @@ from tests.common.outbox_effects import (
     performed,
 )
 from tests.factories import UserFactory, make_date, seat_ids
-from tests.helpers import run_in_threads
+from tests.helpers import run_in_threads, without_owed
 
 
 def later(seconds: float) -> dt.datetime:
@@ -136,7 +136,8 @@ class TestRelay:
         assert batches == [[1, 3, 4]] and performed == [2]
         assert set(OutboxEvent.objects.values_list("status", flat=True)) == {"DONE"}
         # Every event done in the batch is marked in one UPDATE.
-        marks = [q["sql"] for q in queries.captured_queries if q["sql"].startswith("UPDATE") and "DONE" in q["sql"]]
+        sent = [without_owed(q["sql"]) for q in queries.captured_queries]
+        marks = [sql for sql in sent if sql.startswith("UPDATE") and "DONE" in sql]
         assert len(marks) == 1, marks
         # Batches of the relay's size: each is one call.
         for n in range(5, 10):

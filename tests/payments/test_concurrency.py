@@ -10,6 +10,7 @@ from decimal import Decimal
 import pytest
 from django.core.management import call_command
 from django.db.models import Sum
+from rest_framework.test import APIClient
 
 from apps.accounts.models import User, WalletTransaction
 from apps.payments import services as payments
@@ -17,7 +18,7 @@ from apps.payments.models import Payment
 from apps.reservations import services as reservations
 from apps.reservations.models import Reservation
 from tests.factories import UserFactory, make_date, seat_ids
-from tests.helpers import error_codes, fund, remaining_seats, run_in_threads
+from tests.helpers import admitted_client, error_codes, fund, hold_via_api, remaining_seats, run_in_threads
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -33,6 +34,29 @@ def test_the_same_reservation_paid_from_20_threads_is_paid_once():
     assert Payment.objects.count() == 1
     assert WalletTransaction.objects.filter(kind="PAYMENT").count() == 1
     assert User.objects.get(pk=user.pk).balance == Decimal("1000000.00") - reservation.total_price
+    call_command("check_invariants")
+
+
+def test_one_idempotency_key_sent_from_10_threads_pays_once_and_answers_each_alike():
+    """The key's row is the first statement of the payment's transaction: the racers wait on it and
+    replay the winner's answer (without it they would wait on the reservation and answer INVALID_STATE)."""
+    date, user = make_date(), UserFactory()
+    fund(user)
+    client = admitted_client(date, user)
+    reservation_id = hold_via_api(client, date, seat_ids(date, 2)).json()["id"]
+
+    def pay(i: int):
+        racer = APIClient()
+        racer.credentials(**client._credentials)
+        body = {"reservation_id": reservation_id}
+        return racer.post("/api/payments", body, format="json", HTTP_IDEMPOTENCY_KEY="one-key")
+
+    responses = run_in_threads(10, pay)
+    assert [getattr(r, "status_code", r) for r in responses] == [201] * 10
+    assert len({str(r.json()) for r in responses}) == 1
+    assert sum(r.get("Idempotent-Replayed") == "true" for r in responses) == 9
+    assert Payment.objects.count() == 1
+    assert WalletTransaction.objects.filter(kind="PAYMENT").count() == 1
     call_command("check_invariants")
 
 

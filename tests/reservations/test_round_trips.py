@@ -5,12 +5,12 @@ at most 2 (issue 23)."""
 import datetime as dt
 
 import pytest
-from django.db import ProgrammingError, connection, transaction
+from django.db import IntegrityError, ProgrammingError, connection, transaction
 from django.utils import timezone
 
 from apps.common.db import run_batch
 from apps.common.exceptions import ApplicationError
-from apps.common.models import OutboxEvent
+from apps.common.models import IdempotencyKey, OutboxEvent
 from apps.concerts import choosing, seat_map
 from apps.concerts.models import INVENTORY_SHARD_BLOCK, Seat, SeatStatus
 from apps.concerts.selectors import date_facts
@@ -141,3 +141,82 @@ def test_through_the_api_a_hold_and_its_payment_check_the_buyer_in_one_redis_rou
     first = b"".join(redis_round_trips[0])
     assert b"revoked_before" in first and b"throttle:pay" in first
     assert not any(b"revoked_before" in b"".join(c) for c in redis_round_trips[1:])
+
+
+def test_through_the_api_a_keyed_payment_is_six_round_trips():
+    """With an Idempotency-Key: the key's row is the transaction's first statement and the stored
+    answer its last; the service's savepoint and its release travel with the next statements."""
+    date, user = make_date(), UserFactory()
+    fund(user)
+    client = admitted_client(date, user)
+    held = client.post("/api/reservations", {"concert_date_id": date.pk, "seat_ids": seat_ids(date, 2)}, format="json")
+    date_facts(date.pk)
+    body = {"reservation_id": held.json()["id"]}
+    with db_round_trips() as sent:
+        paid = client.post("/api/payments", body, format="json", HTTP_IDEMPOTENCY_KEY="pay-1")
+    assert paid.status_code == 201, paid.json()
+    # the reservation's date (queue gate); the key; the two locks; one write batch; the stored answer; commit
+    assert kinds(sent) == ["SELECT", "START", "SAVEPOINT", "UPDATE", "RELEASE", "commit"], sent
+    assert len(sent) <= 6
+    assert "INSERT INTO `common_idempotencykey`" in sent[1][1]
+    assert "UPDATE `common_idempotencykey`" in sent[4][1]
+    # Replayed after the payment ended the queue access: the gate refuses the token, the stored
+    # answer is found, and the key's taken row ends the transaction it began.
+    with db_round_trips() as sent:
+        again = client.post("/api/payments", body, format="json", HTTP_IDEMPOTENCY_KEY="pay-1")
+    assert (again.status_code, again.json(), again["Idempotent-Replayed"]) == (201, paid.json(), "true")
+    assert kinds(sent) == ["SELECT", "SELECT", "START", "rollback", "SELECT"], sent
+
+
+def hold_in_a_block_that_fails(seat: int) -> None:
+    with transaction.atomic():
+        Seat.objects.filter(pk=seat).update(status=SeatStatus.HELD)
+        raise RuntimeError
+
+
+class TestSavepoints:
+    """A nested block's savepoint and release travel with the next statement; one that no statement
+    followed is never sent."""
+
+    def test_a_nested_block_costs_no_round_trip_of_its_own(self):
+        date = make_date()
+        seat = seat_ids(date, 1)[0]
+        with db_round_trips() as sent, transaction.atomic():
+            with transaction.atomic():
+                Seat.objects.filter(pk=seat).update(status=SeatStatus.HELD)
+            with transaction.atomic():
+                pass
+            Seat.objects.filter(pk=seat).update(held_until=timezone.now())
+        assert kinds(sent) == ["START", "RELEASE", "commit"], sent
+        assert "SAVEPOINT" in sent[0][1] and "UPDATE" in sent[1][1]
+        assert Seat.objects.get(pk=seat).status == SeatStatus.HELD
+
+    def test_rolling_back_to_a_sent_savepoint_undoes_only_the_nested_block(self):
+        date = make_date()
+        first, second = seat_ids(date, 2)
+        with db_round_trips() as sent, transaction.atomic():
+            Seat.objects.filter(pk=first).update(status=SeatStatus.HELD)
+            with pytest.raises(RuntimeError):
+                hold_in_a_block_that_fails(second)
+        assert kinds(sent) == ["START", "SAVEPOINT", "ROLLBACK", "commit"], sent
+        assert dict(Seat.objects.filter(pk__in=[first, second]).values_list("pk", "status")) == {
+            first: SeatStatus.HELD,
+            second: SeatStatus.AVAILABLE,
+        }
+
+    def test_a_failed_statement_in_a_nested_block_leaves_the_outer_one_going(self):
+        date, user = make_date(), UserFactory()
+        seat = seat_ids(date, 1)[0]
+        IdempotencyKey.objects.create(user=user, key="k", scope="s", request_hash="h")
+        with db_round_trips() as sent, transaction.atomic():
+            with pytest.raises(IntegrityError), transaction.atomic():
+                IdempotencyKey.objects.create(user=user, key="k", scope="s", request_hash="h")
+            with pytest.raises(RuntimeError), transaction.atomic():
+                raise RuntimeError  # a savepoint no statement followed: nothing to send, nothing to undo
+            Seat.objects.filter(pk=seat).update(status=SeatStatus.HELD)
+        # the begin, the savepoint and the refused INSERT; back to the savepoint; its release with the
+        # UPDATE; commit
+        assert kinds(sent) == ["START", "ROLLBACK", "RELEASE", "commit"], sent
+        assert "UPDATE `seat`" in sent[2][1]
+        assert Seat.objects.get(pk=seat).status == SeatStatus.HELD
+        assert IdempotencyKey.objects.count() == 1
