@@ -27,16 +27,16 @@ from functools import cache
 from typing import Any, ClassVar, Protocol
 
 from django.conf import settings
-from django.http import HttpResponseBase
+from django.http import Http404, HttpResponseBase
 from django.utils.module_loading import import_string
 from redis.client import Pipeline
-from rest_framework.exceptions import PermissionDenied
+from rest_framework.exceptions import APIException
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 
 from apps.common import lua
 from apps.common.error_codes import ErrorCode
-from apps.common.exceptions import ApplicationError
+from apps.common.exceptions import ApplicationError, render_exception
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -146,10 +146,11 @@ class QueueGated:
         try:
             self.queue_access = queue_gate().admit(request, self)
             super().check_permissions(request)  # type: ignore[misc]
-        except (PermissionDenied, ApplicationError) as refused:
-            # The view's own check costs only a refused request, never one on its way in.
-            code = getattr(refused, "error_code", None) or getattr(refused, "code", None)
-            if code not in _VIEW_MAY_ANSWER or not self.answers_without_queue_token(request):
+        except (APIException, ApplicationError, Http404) as refused:
+            # The view's own check costs only a refused request, never one on its way in. The refusal's
+            # code is the one its answer would carry (however the 403 or 404 was raised).
+            _, answer, _ = render_exception(refused)
+            if answer["error"]["code"] not in _VIEW_MAY_ANSWER or not self.answers_without_queue_token(request):
                 raise
             self.queue_access = QueueAccess(concert_date_id=None, admitted=True)
 
