@@ -138,8 +138,16 @@ def _bookable_date(concert_date_id: int) -> concert_selectors.DateFacts:
 def _refuse_seats_shown_taken(*, concert_date_id: int, seat_ids: Sequence[int], map_version: int | None) -> None:
     """SEAT_UNAVAILABLE for the seats the stored status shows held or reserved, from the bytes the
     seat map keeps (usually this process's copy): in a rush most refusals cost no database statement.
-    A status a moment old may show a seat free that is taken by now: the hold's transaction decides."""
-    status = seat_map.seat_status(concert_date_id=concert_date_id, version=map_version)
+    A status a moment old may show a seat free that is taken by now: the hold's transaction decides.
+    The process's copy answers when the change log shows none of these seats changed since it was
+    made; else it is brought up to date (codes only: nothing stored or rendered for a hold)."""
+    status = None
+    if map_version is not None:
+        status = seat_map.unchanged_seats_status(
+            concert_date_id=concert_date_id, version=map_version, seat_ids=seat_ids
+        )
+    if status is None:
+        status = seat_map.seat_status(concert_date_id=concert_date_id, version=map_version, shared=False)
     plan = choosing.seat_plan(concert_date_id=concert_date_id, layout_version=status.layout_version)
     if plan.size != len(status.codes):  # a layout change between the two reads: the database decides
         return
@@ -184,7 +192,7 @@ def hold_best_available(
     races_lost = 0
     version = map_version
     for _ in range(BEST_AVAILABLE_ATTEMPTS):
-        status = seat_map.seat_status(concert_date_id=concert_date_id, version=version)
+        status = seat_map.seat_status(concert_date_id=concert_date_id, version=version, shared=False)
         version = None  # after a lost race, read the newest status
         plan = choosing.seat_plan(concert_date_id=concert_date_id, layout_version=status.layout_version)
         if section is not None and section not in plan.rows_of:

@@ -395,3 +395,66 @@ def test_a_repeated_bump_keeps_the_body_and_its_etag(concert_date, django_captur
     seat_map.invalidate_seat_map(concert_date_id=concert_date.pk, seat_ids=target)  # the outbox, again
     again = status(concert_date)
     assert again.version > held.version and again.rendered == held.rendered  # a poller keeps its 304
+
+
+# --- What a hold reads: the codes alone -----------------------------------------------------------
+
+
+def test_a_hold_brings_its_copy_forward_without_storing_or_rendering(
+    concert_date, django_capture_on_commit_callbacks, django_assert_num_queries
+):
+    before = status(concert_date)
+    target = seat_ids(concert_date, 1)
+    with django_capture_on_commit_callbacks(execute=True):
+        mark_held(concert_date, target)
+    version = seat_map.current_version(concert_date.pk)
+    with django_assert_num_queries(1):  # the changed seat, by primary key
+        current = seat_map.seat_status(concert_date_id=concert_date.pk, version=version, shared=False)
+    assert current.version == version > before.version
+    assert current.codes[position(concert_date, target[0])] == "H"
+    assert "rendered" not in vars(current)  # no body made for a hold
+    assert cache.get(seat_map.cache.status_key(concert_date.pk, version)) is None  # nothing stored
+    # A reader that serves the bytes renders them then, the same as a shared read would have.
+    shared = status(concert_date)
+    assert shared.codes == current.codes
+    assert json.loads(shared.rendered.body)["version"] == version
+
+
+def test_a_hold_without_a_copy_reads_as_everyone_does(concert_date):
+    seat_map.forget_local_copies()
+    version = seat_map.current_version(concert_date.pk)
+    current = seat_map.seat_status(concert_date_id=concert_date.pk, version=version, shared=False)
+    assert set(current.codes) == {"A"}
+    assert cache.get(seat_map.cache.status_key(concert_date.pk, version)).codes == current.codes  # stored for all
+
+
+def test_named_seats_no_change_touched_are_read_from_the_copy(
+    concert_date, django_capture_on_commit_callbacks, django_assert_num_queries
+):
+    first, second, third = seat_ids(concert_date, 3)
+    with django_capture_on_commit_callbacks(execute=True):
+        mark_held(concert_date, [first])
+    copy = status(concert_date)
+    with django_capture_on_commit_callbacks(execute=True):
+        mark_held(concert_date, [second])
+    version = seat_map.current_version(concert_date.pk)
+    with django_assert_num_queries(0):
+        answered = seat_map.unchanged_seats_status(
+            concert_date_id=concert_date.pk, version=version, seat_ids=[first, third]
+        )
+    assert answered is not None and answered.version == copy.version < version
+    assert answered.codes[position(concert_date, first)] == "H" and answered.codes[position(concert_date, third)] == "A"
+    # A named seat that changed since the copy: the copy cannot say.
+    assert seat_map.unchanged_seats_status(concert_date_id=concert_date.pk, version=version, seat_ids=[second]) is None
+    # Nor can a log that does not name its seats.
+    seat_map.invalidate_seat_map(concert_date_id=concert_date.pk)
+    version = seat_map.current_version(concert_date.pk)
+    assert seat_map.unchanged_seats_status(concert_date_id=concert_date.pk, version=version, seat_ids=[third]) is None
+
+
+def test_named_seats_are_not_read_from_a_copy_past_its_freshness(concert_date, clock):
+    status(concert_date)
+    clock.move(settings.SEAT_MAP_TTL_SECONDS + 1)
+    version = seat_map.current_version(concert_date.pk)
+    target = seat_ids(concert_date, 1)
+    assert seat_map.unchanged_seats_status(concert_date_id=concert_date.pk, version=version, seat_ids=target) is None

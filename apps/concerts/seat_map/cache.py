@@ -60,7 +60,7 @@ def forget_local_copies() -> None:
 # The stored renders are pickles of the classes in this package, named by module path: a change of
 # those paths or of their fields bumps the format, so that during a rolling deploy old and new
 # processes never read each other's copies (each builds its own from the database once).
-FORMAT = 2
+FORMAT = 3
 
 
 def layout_key(concert_date_id: int, layout_version: int) -> str:
