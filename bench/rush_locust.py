@@ -20,12 +20,19 @@ If-None-Match, and turning to best available after two refusals. When no seat is
 it re-reads the status every few seconds until held seats come back, the date is sold out or its patience
 ends. Then it pays; some abandon their hold.
 A 429 or 503 is honoured (Retry-After) and retried a bounded number of times.
+
+Each buyer speaks HTTP/1.1 over a raw gevent socket of its own (`Browser`: one kept-alive connection,
+dropped before a long wait; gzip unpacked; a request whose reused connection broke before any answer
+sent once more on a new one, as browsers do), and records every request as Locust's request event.
+Locust's own HTTP client (geventhttpclient) cost 2-2.5 times the CPU a request here, on the same 2
+cores as the service it measures.
 """
 
 from __future__ import annotations
 
 import base64
 import bisect
+import gzip
 import json
 import math
 import os
@@ -42,8 +49,7 @@ from urllib.parse import urlsplit
 import gevent
 import gevent.event
 import gevent.socket
-from geventhttpclient.useragent import EmptyResponse
-from locust import FastHttpUser, LoadTestShape, events, task
+from locust import LoadTestShape, User, events, task
 
 PLAN: dict[str, Any] = json.loads(Path(os.environ["RUSH_PLAN"]).read_text()) if os.environ.get("RUSH_PLAN") else {}
 # This process's share when the buyers are split over several (bench/rush.py --loadgen-processes): every
@@ -186,28 +192,6 @@ class RushShape(LoadTestShape):
         return max(arrived, 1 if elapsed >= 0 else 0), 2000
 
 
-# A kept-alive connection the server closed as the request left: nothing came back. A browser sends
-# such a request once more on a new connection, whatever its method (Chromium's ShouldResendRequest:
-# a reused connection, no byte of an answer); geventhttpclient does it for the idempotent methods only.
-STALE_CONNECTION_ERRORS = (EmptyResponse, ConnectionResetError, BrokenPipeError)
-
-
-def resend_on_stale_connection(session: Any) -> None:
-    """Give a buyer's session the browser's one resend of a request whose connection broke before any
-    answer. Each resend is counted under the request's name as `resent` (the endpoint table shows it);
-    the second attempt's outcome is the request's."""
-    send = session._send_request_safe_mode
-
-    def sending(method: str, url: str, **kwargs: Any) -> Any:
-        response = send(method, url, **kwargs)
-        if method in ("POST", "PATCH") and isinstance(getattr(response, "error", None), STALE_CONNECTION_ERRORS):
-            statuses[f"{method} {urlsplit(url).path}"]["resent"] += 1  # every POST's name is its method and path
-            response = send(method, url, **kwargs)
-        return response
-
-    session._send_request_safe_mode = sending
-
-
 class GiveUp(Exception):
     """The journey cannot go on (transport error, an answer the buyer cannot act on)."""
 
@@ -219,18 +203,27 @@ class SoldOut(Exception):
 # --- the sold-out stream ----------------------------------------------------------------------------
 
 
-class StreamHeaders(dict):
+class Headers(dict):
     """Response headers by lower-case name, read in any case (as the request listener reads Retry-After)."""
 
     def get(self, name: str, default: Any = None) -> Any:
         return super().get(name.lower(), default)
 
 
-class StreamAnswer:
-    """What the request listener reads of a response: the stream's opening, recorded as one request."""
+class Answer:
+    """What the journey and the request listener read of a response."""
 
-    def __init__(self, status_code: int, headers: StreamHeaders, text: str = "") -> None:
-        self.status_code, self.headers, self.text = status_code, headers, text
+    __slots__ = ("content", "headers", "status_code")
+
+    def __init__(self, status_code: int, headers: Headers, content: bytes = b"") -> None:
+        self.status_code, self.headers, self.content = status_code, headers, content
+
+    @property
+    def text(self) -> str:
+        return self.content.decode("utf-8", "replace")
+
+    def json(self) -> Any:
+        return json.loads(self.content)
 
 
 class EventStreamParser:
@@ -262,35 +255,32 @@ class EventStreamParser:
         return events
 
 
-class EventStream:
-    """One GET of server-sent events over a raw gevent socket: a minimal HTTP/1.1 request, its status line
-    and headers, then the body (chunked or not) as it comes. Open and idle, it is one socket and the one
-    greenlet blocked reading it: no timer once `settimeout(None)`, no buffer but the bytes not yet read."""
-
-    def __init__(self, sock: Any) -> None:
-        self.sock, self.buffer = sock, b""
-        self.status, self.headers = 0, StreamHeaders()
-
-    @classmethod
-    def open(cls, base: str, path: str, timeout: float) -> EventStream:
-        """Connects to the host of `base` (http or https, not verified), sends the GET and reads the head;
-        `timeout` bounds the connection and each read until the caller lifts it."""
-        url = urlsplit(base)
-        https = url.scheme == "https"
-        sock = gevent.socket.create_connection((url.hostname, url.port or (443 if https else 80)), timeout=timeout)
+def connect(base: str, timeout: float) -> Any:
+    """A socket to the host of `base` (http or https, not verified); `timeout` bounds the connection and
+    each read until the caller changes it."""
+    url = urlsplit(base)
+    https = url.scheme == "https"
+    sock = gevent.socket.create_connection((url.hostname, url.port or (443 if https else 80)), timeout=timeout)
+    if https:
+        context = ssl.create_default_context()
+        context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
         try:
-            if https:
-                context = ssl.create_default_context()
-                context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
-                sock = context.wrap_socket(sock, server_hostname=url.hostname)
-            sock.sendall(f"GET {path} HTTP/1.1\r\nHost: {url.netloc}\r\nAccept: text/event-stream\r\n"
-                         "Cache-Control: no-cache\r\nConnection: close\r\n\r\n".encode())  # fmt: skip
-            stream = cls(sock)
-            stream.read_head()
+            sock = context.wrap_socket(sock, server_hostname=url.hostname)
         except BaseException:
             sock.close()
             raise
-        return stream
+    return sock
+
+
+class Wire:
+    """HTTP/1.1 answers read from a raw gevent socket: the status line and headers, then the body (by
+    Content-Length, chunked, or to the connection's end) as it comes. No timer, no buffer but the bytes
+    not yet read: what a browser's network stack does, at a fraction of a Python HTTP client's CPU."""
+
+    def __init__(self, sock: Any) -> None:
+        self.sock, self.buffer = sock, b""
+        self.status, self.headers, self.keep_alive = 0, Headers(), False
+        self.received = False  # a byte of an answer came on this connection since `received` was reset
 
     def close(self) -> None:
         self.sock.close()
@@ -299,9 +289,10 @@ class EventStream:
         self.sock.settimeout(timeout)
 
     def _more(self) -> None:
-        data = self.sock.recv(4096)
+        data = self.sock.recv(65536)
         if not data:
-            raise EOFError("the event stream closed")
+            raise EOFError("the connection closed")
+        self.received = True
         self.buffer += data
 
     def _line(self) -> bytes:
@@ -324,26 +315,34 @@ class EventStream:
         if len(parts) < 2 or not parts[0].startswith(b"HTTP/") or not parts[1].isdigit():
             raise ValueError(f"not an HTTP status line: {b' '.join(parts)[:80]!r}")
         self.status = int(parts[1])
+        self.headers = Headers()
+        self.keep_alive = parts[0] == b"HTTP/1.1"
         while line := self._line():
             name, _, value = line.partition(b":")
             self.headers[name.strip().lower().decode("latin-1")] = value.strip().decode("latin-1")
+        if self.headers.get("connection", "").lower() == "close":
+            self.keep_alive = False
 
     def body(self) -> Iterator[bytes]:
-        """The body's bytes as they arrive, until it ends (EOFError if the connection breaks inside a chunk)."""
+        """The body's bytes as they arrive, until it ends (EOFError if the connection breaks inside a
+        chunk or before Content-Length bytes)."""
+        if self.status in (204, 304) or 100 <= self.status < 200:
+            return
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
             while size := int(self._line().split(b";")[0], 16):
                 yield self._exactly(size)
                 self._line()  # the chunk's line end
+            self._line()  # the blank line after the last chunk (no trailers are sent here)
             return
         length = self.headers.get("Content-Length")
-        left = int(length) if length and length.isdigit() else None  # None: the body ends with the connection
-        while left is None or left > 0:
-            data, self.buffer = self.buffer or self.sock.recv(4096), b""
+        if length and length.isdigit():
+            yield self._exactly(int(length))
+            return
+        self.keep_alive = False  # the body ends with the connection
+        while True:
+            data, self.buffer = self.buffer or self.sock.recv(65536), b""
             if not data:
                 return
-            if left is not None:
-                data = data[:left]
-                left -= len(data)
             yield data
 
     def text(self, limit: int = 2000) -> str:
@@ -359,14 +358,102 @@ class EventStream:
         return read[:limit].decode("utf-8", "replace")
 
 
-class Buyer(FastHttpUser):
-    network_timeout = 30.0
+class EventStream(Wire):
+    """One GET of server-sent events: a minimal HTTP/1.1 request, its head, then the body as it comes.
+    Open and idle, it is one socket and the one greenlet blocked reading it: no timer once
+    `settimeout(None)`."""
+
+    @classmethod
+    def open(cls, base: str, path: str, timeout: float) -> EventStream:
+        """Connects to the host of `base`, sends the GET and reads the head; `timeout` bounds the
+        connection and each read until the caller lifts it."""
+        sock = connect(base, timeout)
+        try:
+            sock.sendall(f"GET {path} HTTP/1.1\r\nHost: {urlsplit(base).netloc}\r\nAccept: text/event-stream\r\n"
+                         "Cache-Control: no-cache\r\nConnection: close\r\n\r\n".encode())  # fmt: skip
+            stream = cls(sock)
+            stream.read_head()
+        except BaseException:
+            sock.close()
+            raise
+        return stream
+
+
+# A kept-alive connection the server closed as the request left: nothing came back. A browser sends
+# such a request once more on a new connection, whatever its method (Chromium's ShouldResendRequest:
+# a reused connection, no byte of an answer).
+STALE_CONNECTION_ERRORS = (EOFError, ConnectionResetError, BrokenPipeError)
+
+
+class Browser:
+    """A buyer's page's HTTP: one kept-alive connection at a time, opened when a request needs one and
+    dropped when the page waits long (`close`); JSON bodies; a gzip answer unpacked. A request sent on a
+    reused connection that broke before any answer is sent once more on a new one, as browsers do, and
+    counted as `resent` under its name (the endpoint table shows it); the second attempt's outcome is
+    the request's."""
+
+    def __init__(self, base: str, timeout: float) -> None:
+        self.base, self.timeout = base, timeout
+        self.host = urlsplit(base).netloc
+        self.wire: Wire | None = None
+
+    def close(self) -> None:
+        if self.wire is not None:
+            self.wire.close()
+            self.wire = None
+
+    def exchange(self, method: str, path: str, name: str, headers: dict[str, str], body: Any) -> Answer:
+        """Sends the request and reads its whole answer; raises OSError, EOFError or ValueError when the
+        transport fails (the connection is dropped then)."""
+        payload = b"" if body is None else json.dumps(body, separators=(",", ":")).encode()
+        lines = [
+            f"{method} {path} HTTP/1.1",
+            f"Host: {self.host}",
+            "User-Agent: rush-buyer",
+            "Accept: application/json",
+        ]
+        if "Accept-Encoding" not in headers:
+            lines.append("Accept-Encoding: gzip, deflate, br")  # what browsers send; the servers here use gzip
+        lines += [f"{key}: {value}" for key, value in headers.items()]
+        if body is not None or method in ("POST", "PUT", "PATCH"):
+            lines += ["Content-Type: application/json", f"Content-Length: {len(payload)}"]
+        request = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + payload
+        for attempt in (1, 2):
+            reused, wire = self.wire is not None, self.wire
+            try:
+                if wire is None:
+                    wire = self.wire = Wire(connect(self.base, self.timeout))
+                wire.received = False
+                wire.sock.sendall(request)
+                wire.read_head()
+                content = b"".join(wire.body())
+            except STALE_CONNECTION_ERRORS:
+                self.close()
+                if not reused or wire.received or attempt == 2:
+                    raise
+                statuses[name]["resent"] += 1
+                continue
+            except BaseException:
+                self.close()
+                raise
+            if not wire.keep_alive:
+                self.close()
+            encoding = wire.headers.get("Content-Encoding", "identity")
+            if encoding == "gzip":
+                content = gzip.decompress(content)
+            elif encoding != "identity":
+                raise ValueError(f"{name}: an answer in {encoding!r}, which this client does not unpack")
+            return Answer(wire.status, wire.headers, content)
+        raise AssertionError("unreachable: the second attempt returns or raises")
+
+
+class Buyer(User):
+    network_timeout = 30.0  # a connection, and each wait for an answer's bytes
     connection_timeout = 30.0
-    insecure = True
 
     def on_start(self) -> None:
         global _next_buyer
-        resend_on_stale_connection(self.client)
+        self.browser = Browser(self.host, self.network_timeout)
         self.buyer = PLAN["buyers"][_next_buyer]
         _next_buyer += 1
         self.journey: dict[str, Any] = {"user_id": self.buyer["user_id"], "arrived": self.now(), "polls": [],
@@ -400,15 +487,37 @@ class Buyer(FastHttpUser):
         finally:
             self.journey["ended"] = self.now()
             finished += 1
-            self.client.client.close()  # the tab is closed
+            self.browser.close()  # the tab is closed
         while True:  # one journey per buyer: stay idle until the run ends
             gevent.sleep(3600)
 
     # --- requests -----------------------------------------------------------------------------------
 
+    def send(self, method: str, path: str, name: str, *, headers: dict | None = None, json_body: Any = None,
+             ok: tuple[int, ...] = ()) -> Answer:  # fmt: skip
+        """One request, recorded as Locust's request event (the statistics and the request listener): a
+        5xx other than 503 and not in `ok` is a failure; a transport error is recorded with no answer and
+        ends the journey."""
+        started = time.perf_counter()
+        try:
+            answer = self.browser.exchange(method, path, name, headers or {}, json_body)
+        except (OSError, EOFError, ValueError) as exc:
+            self.environment.events.request.fire(
+                request_type=method, name=name, response_time=(time.perf_counter() - started) * 1000,
+                response_length=0, response=None, context={}, exception=exc, url=path,
+            )  # fmt: skip
+            raise GiveUp(f"{name} answered 0") from None
+        code = answer.status_code
+        failure = None if code in ok or code < 500 or code == 503 else RuntimeError(f"{code}")
+        self.environment.events.request.fire(
+            request_type=method, name=name, response_time=(time.perf_counter() - started) * 1000,
+            response_length=len(answer.content), response=answer, context={}, exception=failure, url=path,
+        )  # fmt: skip
+        return answer
+
     def call(self, method: str, path: str, name: str, *, ok: tuple[int, ...], headers: dict | None = None,
-             json_body: Any = None, tries: int = 6) -> Any:  # fmt: skip
-        """One request; honours 429/503 Retry-After up to `tries` times; returns the response."""
+             json_body: Any = None, tries: int = 6) -> Answer:  # fmt: skip
+        """One request; honours 429/503 Retry-After up to `tries` times; returns the answer."""
         for _ in range(tries):
             if (
                 "Authorization" in (headers or {})
@@ -416,23 +525,17 @@ class Buyer(FastHttpUser):
                 and seconds_left(self.access) < RENEW_BEFORE_SECONDS
             ):
                 headers = {**headers, **self.refresh_access()}
-            with self.client.request(method, path, name=name, headers=headers, json=json_body,
-                                     catch_response=True) as response:  # fmt: skip
-                code = response.status_code
-                if code == 401 and self.buyer.get("refresh") and "Authorization" in (headers or {}):
-                    response.success()
-                    headers = {**headers, **self.refresh_access()}
-                    continue
-                if code in ok or (400 <= code < 500 and code != 429):
-                    response.success()
-                elif code in (429, 503):
-                    response.success()
-                    self.wait_retry_after(response)
-                    continue
-                else:
-                    response.failure(f"{code}")
-                    raise GiveUp(f"{name} answered {code}")
+            response = self.send(method, path, name, headers=headers, json_body=json_body, ok=ok)
+            code = response.status_code
+            if code == 401 and self.buyer.get("refresh") and "Authorization" in (headers or {}):
+                headers = {**headers, **self.refresh_access()}
+                continue
+            if code in ok or (400 <= code < 500 and code != 429):
                 return response
+            if code in (429, 503):
+                self.wait_retry_after(response)
+                continue
+            raise GiveUp(f"{name} answered {code}")
         raise GiveUp(f"{name} still refused after {tries} tries")
 
     def wait_retry_after(self, response: Any) -> None:
@@ -443,7 +546,7 @@ class Buyer(FastHttpUser):
         """The page's answer to an expired access token: rotate the refresh token once."""
         refresh, self.buyer["refresh"] = self.buyer["refresh"], None
         for _ in range(6):  # a 429 or 503 (with Retry-After) changed nothing: the same token again, later
-            response = self.client.post("/api/auth/refresh", name="POST /api/auth/refresh", json={"refresh": refresh})
+            response = self.send("POST", "/api/auth/refresh", "POST /api/auth/refresh", json_body={"refresh": refresh})
             if response.status_code not in (429, 503):
                 break
             self.wait_retry_after(response)
@@ -461,7 +564,7 @@ class Buyer(FastHttpUser):
         """Wait as the page does; a long wait drops the idle connection first, as a browser would. The
         stream's sold out or turn ends the wait at once."""
         if seconds >= IDLE_CLOSE_SECONDS:
-            self.client.client.close()
+            self.browser.close()
         gevent.wait([self.sold_out_heard, self.turn_heard], timeout=seconds, count=1)
         self.turn_heard.clear()
 
@@ -566,7 +669,7 @@ class Buyer(FastHttpUser):
             if stream.status != 200:
                 if stream.status in (400, 404):
                     server_supports["sold_out_stream"] = False
-                self.record_stream(started, StreamAnswer(stream.status, stream.headers, stream.text()))
+                self.record_stream(started, Answer(stream.status, stream.headers, stream.text().encode()))
                 recorded = True
                 return
             stream.settimeout(self.network_timeout)  # for the first event; later ones come when they come
@@ -579,7 +682,7 @@ class Buyer(FastHttpUser):
                     if name != "seats":
                         continue
                     if not recorded:
-                        self.record_stream(started, StreamAnswer(200, stream.headers), length=len(payload))
+                        self.record_stream(started, Answer(200, stream.headers), length=len(payload))
                         recorded = True
                         server_supports["sold_out_stream"] = True
                         self.journey["stream_opened"] = round(self.now(), 2)
@@ -624,7 +727,7 @@ class Buyer(FastHttpUser):
             self.stream.kill()
             self.stream = None
 
-    def record_stream(self, started: float, answer: StreamAnswer | None, *, length: int = 0,
+    def record_stream(self, started: float, answer: Answer | None, *, length: int = 0,
                       exception: Exception | None = None) -> None:  # fmt: skip
         """The stream's opening as one request (so the request listener and Locust's statistics count it)."""
         code = answer.status_code if answer is not None else 0
