@@ -141,13 +141,7 @@ def _refuse_seats_shown_taken(*, concert_date_id: int, seat_ids: Sequence[int], 
     A status a moment old may show a seat free that is taken by now: the hold's transaction decides.
     The process's copy answers when the change log shows none of these seats changed since it was
     made; else it is brought up to date (codes only: nothing stored or rendered for a hold)."""
-    status = None
-    if map_version is not None:
-        status = seat_map.unchanged_seats_status(
-            concert_date_id=concert_date_id, version=map_version, seat_ids=seat_ids
-        )
-    if status is None:
-        status = seat_map.seat_status(concert_date_id=concert_date_id, version=map_version, shared=False)
+    status = seat_map.seat_status(concert_date_id=concert_date_id, version=map_version, shared=False, reading=seat_ids)
     plan = choosing.seat_plan(concert_date_id=concert_date_id, layout_version=status.layout_version)
     if plan.size != len(status.codes):  # a layout change between the two reads: the database decides
         return

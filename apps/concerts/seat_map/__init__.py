@@ -36,7 +36,7 @@ the changed seats), `cache` (this process's copies and the stored ones), `querie
 """
 
 from .cache import forget_local_copies
-from .documents import seat_layout, seat_list, seat_status, unchanged_seats_status
+from .documents import seat_layout, seat_list, seat_status
 from .render import Layout, Rendered
 from .status import Status
 from .versions import current_version, invalidate_seat_map, queue_version_read, seat_map_bump, version_from_reply
@@ -53,6 +53,5 @@ __all__ = [
     "seat_list",
     "seat_map_bump",
     "seat_status",
-    "unchanged_seats_status",
     "version_from_reply",
 ]

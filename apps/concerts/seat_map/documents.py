@@ -3,7 +3,7 @@ else the one stored in Redis, else built from the database (and stored for the o
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection
 
 from django.conf import settings
 
@@ -30,7 +30,13 @@ def seat_layout(*, concert_date_id: int, layout_version: int) -> Layout:
     return found
 
 
-def seat_status(*, concert_date_id: int, version: int | None = None, shared: bool = True) -> Status:
+def seat_status(
+    *,
+    concert_date_id: int,
+    version: int | None = None,
+    shared: bool = True,
+    reading: Collection[int] | None = None,
+) -> Status:
     """The date's status as it reads now: this process's copy when it is of the current version,
     else the one stored in Redis, else patched from this process's older copy or built from the
     database (and stored for the others). `version` is the current version when the caller has read
@@ -39,18 +45,23 @@ def seat_status(*, concert_date_id: int, version: int | None = None, shared: boo
 
     `shared=False` is for a caller that reads only the codes (a hold): an older copy of this process
     is patched and kept here, with no stored copy read or written and no body rendered; without a copy
-    to patch it reads as the shared path does."""
+    to patch it reads as the shared path does. With `reading` (the seat ids the caller looks at), a copy
+    whose change log shows none of them changed answers as it is, of an older version: what it says of
+    those seats is what the current status says (one Redis read, no database statement)."""
     if version is None:
         version = versions.current_version(concert_date_id)
     now = clock.now()
     key = ("status", concert_date_id)
     status = local = cache.local.get(key)
     if status is None or status.version != version or now >= status.fresh_until:
-        status = _patched_copy(local, version, now) if not shared else None
+        status = None if shared else _brought_forward(local, version, now, reading)
         if status is None:
             status = cache.stored(cache.status_key(concert_date_id, version))
             if status is None or now >= status.fresh_until:
-                status = _patched_copy(local, version, now) or queries.build_status(concert_date_id, version)
+                # A copy the unshared path could not bring forward cannot be brought forward now either.
+                status = (_brought_forward(local, version, now) if shared else None) or queries.build_status(
+                    concert_date_id, version
+                )
                 status.rendered  # noqa: B018 (rendered once here, so the stored copy carries its bytes)
                 cache.store(cache.status_key(concert_date_id, version), status, settings.SEAT_MAP_TTL_SECONDS)
     current = status.at(now)
@@ -59,30 +70,20 @@ def seat_status(*, concert_date_id: int, version: int | None = None, shared: boo
     return current
 
 
-def _patched_copy(local: Status | None, version: int, now: float) -> Status | None:
-    """This process's copy brought to `version` by the seats the change log names, or None when it
-    cannot be (no copy, a copy past its freshness, a newer copy, or a log that cannot say)."""
+def _brought_forward(
+    local: Status | None, version: int, now: float, reading: Collection[int] | None = None
+) -> Status | None:
+    """This process's copy brought to `version` by the seats the change log names (the copy itself when
+    none of `reading` is among them), or None when it cannot be (no copy, a copy past its freshness, a
+    newer copy, or a log that cannot say)."""
     if local is None or local.version >= version or now >= local.fresh_until:
         return None
     changed = versions.changed_since(local.concert_date_id, local.version, version)
     if changed is None:
         return None
+    if reading is not None and changed.isdisjoint(reading):
+        return local
     return patched(local, version, queries.seat_rows(local.concert_date_id, changed))
-
-
-def unchanged_seats_status(*, concert_date_id: int, version: int, seat_ids: Iterable[int]) -> Status | None:
-    """This process's copy as it reads now, when the change log shows that none of `seat_ids` changed
-    between the copy's version and `version`: what it says of those seats is
-    what the current status says (one Redis read, no database statement). None otherwise."""
-    local = cache.local.get(("status", concert_date_id))
-    now = clock.now()
-    if local is None or local.version > version or now >= local.fresh_until:
-        return None
-    if local.version < version:
-        changed = versions.changed_since(concert_date_id, local.version, version)
-        if changed is None or not changed.isdisjoint(seat_ids):
-            return None
-    return local.at(now)
 
 
 def seat_list(*, concert_date_id: int, status: str | None = None, version: int | None = None) -> Rendered:
