@@ -62,6 +62,28 @@ def make_buyers(count: int) -> list:
     return users
 
 
+def top_up_holds(buyers: list, seats: list[int], concert_date_id: int, *, target: int) -> int:
+    """Hold seats 2i and 2i+1 for each buyer i who holds nothing on the date yet (the seats the hold row
+    would have given that buyer), in this process, until `target` buyers hold seats; the count made."""
+    from apps.concerts.services import SeatsTaken
+    from apps.reservations.models import Reservation
+    from apps.reservations.services import hold_seats
+
+    holding = set(Reservation.objects.filter(concert_date_id=concert_date_id).values_list("user_id", flat=True))
+    made = 0
+    for i, user in enumerate(buyers):
+        if len(holding) + made >= target:
+            break
+        if user.pk in holding:
+            continue
+        try:
+            hold_seats(user=user, concert_date_id=concert_date_id, seat_ids=seats[2 * i : 2 * i + 2])
+            made += 1
+        except SeatsTaken:  # the hold row's request for them was still being answered when the row ended
+            pass
+    return made
+
+
 def settle(base: str, headers: dict[str, str], *, limit_seconds: float = 180) -> None:
     """Wait until the server answers the bare floor promptly again: the requests a row left queued
     in the listen backlog (500 hot-seat connections on 2 sync workers) must not be billed to the next."""
@@ -92,6 +114,7 @@ def main() -> None:
     env = scratch_env(
         "bench_holds", args.redis_db, ROOT_URLCONF="bench.floor_urls",
         MAX_LIVE_HOLDS_PER_USER_PER_DATE="100000", MAX_SEATS_PER_BUYER_PER_DATE="100000", QUEUE_TOKEN_TTL_SECONDS="3600",
+        QUEUE_ACTIVE_IDLE_SECONDS="3600",
         THROTTLE_HOLD="100000000/min", THROTTLE_HOLD_IP="100000000/min",
         THROTTLE_PAY="100000000/min", THROTTLE_PAY_IP="100000000/min",
     )  # fmt: skip
@@ -152,9 +175,17 @@ def main() -> None:
                 run("hold", "POST /api/reservations, 2 disjoint seats",
                     [("POST", "/api/reservations", h, {"concert_date_id": date.pk, "seat_ids": seats[2 * i : 2 * i + 2]})
                      for i, h in enumerate(headers)])  # fmt: skip
-                held = list(Reservation.objects.filter(concert_date=date, status="HELD").values_list("pk", "user_id"))
-                if not held:
+                made = Reservation.objects.filter(concert_date=date, status="HELD").count()
+                if not made:
                     raise SystemExit("no hold was made: the server is too loaded to measure")
+                # Every buyer gets a hold before the payment row (the ones the hold row did not reach are
+                # made here, in this process, unmeasured), so that the row pays holds for its whole time
+                # instead of counting the refusals of buyers who paid already.
+                settle(base, {"Authorization": access[0]})  # the row's last requests answered first
+                # Three times what the hold row made is more than the payment row pays in its time; the hot
+                # seat's buyers (the last ones) hold nothing, as before.
+                topped_up = top_up_holds(buyers[: -args.hot_buyers], seats, date.pk, target=3 * made)
+                held = list(Reservation.objects.filter(concert_date=date, status="HELD").values_list("pk", "user_id"))
 
                 def pay_headers(user_id: int, pk: int, by_user=by_user) -> dict:
                     keyed = {"Idempotency-Key": f"bench-{pk}"} if args.keyed_payments else {}
@@ -170,7 +201,9 @@ def main() -> None:
                 bare = results["bare"][-1].per_second
                 for key in ("me", "hold", "pay", "hot"):
                     ratios[key].append(results[key][-1].per_second / bare)
-                print(f"round {round_ + 1}: holds {len(held)} made, {results['pay'][-1].statuses.get(201, 0)} paid\n")
+                paid = results["pay"][-1].statuses.get(201, 0)
+                print(f"round {round_ + 1}: holds {made} made by the hold row and {topped_up} before the payment "
+                      f"row, {paid} paid of {len(held)}{'  (the payment row ran out of holds)' if paid >= len(held) else ''}\n")  # fmt: skip
 
         print("median round of each row, ratio = median of the per-round ratios to the bare floor\n")
         print(f"{HEADER}  ÷ bare floor")

@@ -470,6 +470,7 @@ def run_mode(mode: str, scenario: Scenario) -> Outcome:
             outcome.failures += injected.finish() if injected else []
             outcome.wall = time.time() - t0
             outcome.draw = published_draw(base, data)
+            (OUT / f"draw-{mode}.json").write_text(json.dumps(outcome.draw))
             time.sleep(scenario.hold_ttl + 10)  # every abandoned hold reaches its expiry and the sweep runs
             sampler.stopped.set()
             sampler.join()
@@ -634,34 +635,56 @@ def collect_database_facts(outcome: Outcome, data: dict[str, Any], t0: float) ->
 # --- analysis ---------------------------------------------------------------------------------------
 
 
+def rank_tests(early: list[dict[str, Any]], place: dict[int, Any]) -> dict[str, float]:
+    """Spearman's rho and a decile chi-square of drawn place against arrival, over the buyers `early`
+    (each with `entered`) whose place `place` knows; {} for fewer than 20."""
+    from scipy import stats as scipy_stats
+
+    by_arrival = sorted((j for j in early if j["user_id"] in place), key=lambda j: j["entered"])
+    if len(by_arrival) < 20:
+        return {}
+    drawn = [place[j["user_id"]] for j in by_arrival]
+    rho, p_rho = scipy_stats.spearmanr(range(len(drawn)), drawn)
+    deciles = 10 if len(drawn) >= 500 else 4
+    position_rank = {at: rank for rank, at in enumerate(sorted(drawn))}
+    table = [[0] * deciles for _ in range(deciles)]
+    for arrival_rank, at in enumerate(drawn):
+        table[arrival_rank * deciles // len(drawn)][position_rank[at] * deciles // len(drawn)] += 1
+    chi2, p_chi2, _, _ = scipy_stats.chi2_contingency(table)
+    return {"rho": rho, "p_rho": p_rho, "chi2": chi2, "p_chi2": p_chi2, "ranked": len(drawn)}
+
+
 def fairness(outcome: Outcome) -> dict[str, Any]:
     """The pre-queue's drawn order against arrival order, and FIFO after the opening.
 
-    Drawn order: the server's score of each pre-queued buyer in the line (read by the sampler right after
-    the draw), ranked; arrival order: when the buyer entered. Under a uniform draw the two are independent.
+    Drawn order: each pre-queued buyer's place in the published draw, found from the revealed secret,
+    the user id and the buyer's nonce (`rush_gates.published_places`), as a buyer finds it. When the
+    server published no draw, the server's score of each buyer in the line as the sampler read it; that
+    ranking is reported beside the published one too (the sampler misses buyers admitted between its
+    full reads of the line). Arrival order: when the buyer entered. Under a uniform draw the two are
+    independent.
     FIFO: a buyer admitted while someone with a lower score (ahead in the line) was seen waiting by a poll
     sent after the admission's answer came (`rush_gates.fifo_violations`)."""
-    from scipy import stats as scipy_stats
-
     journeys = {j["user_id"]: j for j in outcome.result["journeys"] if "entered" in j}
-    early = [j for j in journeys.values() if j.get("prequeue") and j["user_id"] in outcome.scores]
-    # Every pre-queued buyer counts towards the draw's tests being due; those whose drawn place the
-    # sampler never saw cannot be ranked, and without ranks the tests fail rather than pass.
-    figures: dict[str, Any] = {"prequeued": sum(1 for j in journeys.values() if j.get("prequeue"))}
-    if len(early) >= 20:
-        by_arrival = sorted(early, key=lambda j: j["entered"])
-        drawn = [outcome.scores[j["user_id"]] for j in by_arrival]
-        rho, p_rho = scipy_stats.spearmanr(range(len(drawn)), drawn)
-        deciles = 10 if len(early) >= 500 else 4
-        position_rank = {score: rank for rank, score in enumerate(sorted(drawn))}
-        table = [[0] * deciles for _ in range(deciles)]
-        for arrival_rank, score in enumerate(drawn):
-            table[arrival_rank * deciles // len(drawn)][position_rank[score] * deciles // len(drawn)] += 1
-        chi2, p_chi2, _, _ = scipy_stats.chi2_contingency(table)
-        figures.update(rho=rho, p_rho=p_rho, chi2=chi2, p_chi2=p_chi2)
-        later = [outcome.scores[j["user_id"]] for j in journeys.values()
-                 if not j.get("prequeue") and j["user_id"] in outcome.scores]  # fmt: skip
-        figures["prequeue_behind_later"] = sum(1 for s in drawn if later and s > min(later))
+    prequeued = [j for j in journeys.values() if j.get("prequeue")]
+    place = {}
+    if outcome.draw:
+        nonces = {j["user_id"]: j["nonce"] for j in prequeued if "nonce" in j}
+        place = rush_gates.published_places(draw=outcome.draw["draw"], order=outcome.draw["order"], nonces=nonces)
+    # Every pre-queued buyer counts towards the draw's tests being due; those whose drawn place is not
+    # known cannot be ranked, and without ranks the tests fail rather than pass.
+    figures: dict[str, Any] = {"prequeued": len(prequeued), "draw_ranked_by": "the published order"}
+    figures.update(rank_tests(prequeued, place))
+    by_sampler = rank_tests(prequeued, outcome.scores)
+    if not place:
+        figures.update(by_sampler, draw_ranked_by="the sampler's scores")
+    elif by_sampler:
+        figures["sampler"] = by_sampler
+    # Pre-queued buyers the line placed behind a later arrival: the line's own scores, as the sampler read them.
+    scored = [outcome.scores[j["user_id"]] for j in prequeued if j["user_id"] in outcome.scores]
+    later = [outcome.scores[j["user_id"]] for j in journeys.values()
+             if not j.get("prequeue") and j["user_id"] in outcome.scores]  # fmt: skip
+    figures["prequeue_behind_later"] = sum(1 for s in scored if later and s > min(later))
     admitted = [(j["admitted"], outcome.scores.get(uid)) for uid, j in journeys.items() if "admitted" in j]
     seen_waiting = [(sent, outcome.scores.get(uid)) for uid, j in journeys.items() for sent, _ in j["polls"]]
     violations = rush_gates.fifo_violations(
@@ -865,8 +888,13 @@ def print_report(outcome: Outcome) -> None:
           f"{f['peak_per_minute']}, mean {f['mean_per_minute']:.0f}")  # fmt: skip
     print(f"admissions per minute after the opening: {f['admissions_per_minute']}")
     if "rho" in f:
-        print(f"draw of {f['prequeued']} pre-queued buyers: Spearman rho {f['rho']:+.3f} (p {f['p_rho']:.2f}), "
-              f"chi-square p {f['p_chi2']:.2f}; pre-queued behind later arrivals: {f['prequeue_behind_later']}")  # fmt: skip
+        print(f"draw of {f['prequeued']} pre-queued buyers, {f['ranked']} ranked by {f['draw_ranked_by']}: "
+              f"Spearman rho {f['rho']:+.3f} (p {f['p_rho']:.3f}), chi-square p {f['p_chi2']:.3f}; pre-queued "
+              f"behind later arrivals: {f['prequeue_behind_later']}")  # fmt: skip
+        if "sampler" in f:
+            g = f["sampler"]
+            print(f"  the same ranked by the sampler's scores ({g['ranked']} seen): Spearman rho {g['rho']:+.3f} "
+                  f"(p {g['p_rho']:.3f}), chi-square p {g['p_chi2']:.3f} (reported, not judged)")  # fmt: skip
     print(f"FIFO violations: {f['fifo_violations']}; invariants {db['invariants']}; money before "
           f"{db['money_before']}, after {db['money_after']} + paid {db['paid_total']}; abandoned {db['abandoned']}, "
           f"unreleased {db['unreleased']}")  # fmt: skip

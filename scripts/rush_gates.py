@@ -518,20 +518,27 @@ def verify_draw(
     problems = draw_problems(draw, order)
     if problems:
         return problems
-    secret = draw["secret"]
-    place = {key: index for index, key in enumerate(order)}
-    missing = [uid for uid, nonce in nonces.items() if draw_key(secret=secret, user_id=uid, nonce=nonce) not in place]
+    place = published_places(draw=draw, order=order, nonces=nonces)
+    missing = [uid for uid in nonces if uid not in place]
     if missing:
         problems.append(f"{len(missing)} buyers' keys are not published (user {missing[0]} first)")
-    places = [
-        place[key]
-        for uid in drawn_order
-        if uid in nonces and (key := draw_key(secret=secret, user_id=uid, nonce=nonces[uid])) in place
-    ]
+    places = [place[uid] for uid in drawn_order if uid in place]
     inversions = sum(1 for a, b in itertools.pairwise(places) if a > b)
     if inversions:
         problems.append(f"the line's order differs from the published keys' order at {inversions} places")
     return problems
+
+
+def published_places(*, draw: Mapping[str, Any], order: Sequence[str], nonces: Mapping[int, str]) -> dict[int, int]:
+    """Each buyer's place in the published draw (0 = first), found as a buyer finds it: the own key
+    recomputed from the revealed secret, the user id and the nonce, looked up in the published order.
+    Buyers whose key is not published are left out; {} before the secret is revealed."""
+    secret = draw.get("secret")
+    if not secret:
+        return {}
+    place = {key: index for index, key in enumerate(order)}
+    found = ((uid, place.get(draw_key(secret=secret, user_id=uid, nonce=nonce))) for uid, nonce in nonces.items())
+    return {uid: at for uid, at in found if at is not None}
 
 
 def keys_uniform_p(keys: Sequence[str]) -> float | None:

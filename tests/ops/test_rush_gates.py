@@ -27,6 +27,7 @@ from scripts.rush_gates import (
     peak_per_minute,
     poll_rates,
     proxy_booking_windows,
+    published_places,
     time_to_share_sold,
     unserved_buyers,
     verify_draw,
@@ -293,6 +294,18 @@ def test_a_published_draw_checks_out_and_each_forgery_is_found():
     # A buyer whose nonce the server did not use finds no own key.
     problems = verify_draw(draw=draw, order=order, nonces={**nonces, 7: "other"}, drawn_order=line)
     assert problems and "not published" in problems[0]
+
+
+def test_each_buyer_finds_the_own_place_in_the_published_order():
+    nonces = {uid: f"n{uid}" for uid in range(1, 301)}
+    draw, order, line = published(nonces)
+    places = published_places(draw=draw, order=order, nonces=nonces)
+    # The places are the line's: the buyer drawn first is at 0, and every buyer is found.
+    assert sorted(places, key=places.get) == line
+    assert sorted(places.values()) == list(range(300))
+    # A nonce the server did not use finds no key; before the reveal nobody has a place.
+    assert 7 not in published_places(draw=draw, order=order, nonces={**nonces, 7: "other"})
+    assert published_places(draw={**draw, "secret": None}, order=order, nonces=nonces) == {}
 
 
 def test_uniform_keys_pass_and_skewed_keys_fail_the_uniformity_test():
