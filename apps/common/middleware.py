@@ -98,6 +98,13 @@ class AllowedHostMiddleware:
 
 
 NOT_ALLOWED_HOST = "Not an allowed host."
+API_PREFIX = "/api/"
+
+
+def is_api_request(request: HttpRequest) -> bool:
+    """Whether `request` is for the API (under /api/): its errors answer in the error shape, and the
+    site's middlewares pass it by (apps/common/site_middleware.py)."""
+    return request.path.startswith(API_PREFIX)
 
 
 class ApiErrorMiddleware:
@@ -107,7 +114,7 @@ class ApiErrorMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         response = self.get_response(request)
         if (
-            request.path.startswith("/api/")
+            is_api_request(request)
             and response.status_code == 404
             and not response.get("Content-Type", "").startswith("application/json")
         ):
@@ -115,7 +122,7 @@ class ApiErrorMiddleware:
         return response
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
-        if not request.path.startswith("/api/"):
+        if not is_api_request(request):
             return None
         status, body, headers = render_exception(exception)
         response = JsonResponse(body, status=status)

@@ -20,11 +20,7 @@ from django.contrib.messages.middleware import MessageMiddleware as DjangoMessag
 from django.contrib.sessions.middleware import SessionMiddleware as DjangoSessionMiddleware
 from django.http import HttpRequest
 
-API_PREFIX = "/api/"
-
-
-def is_api(request: HttpRequest) -> bool:
-    return request.path_info.startswith(API_PREFIX)
+from .middleware import is_api_request
 
 
 class SiteOnly:
@@ -33,7 +29,7 @@ class SiteOnly:
     get_response: Callable[[HttpRequest], Any]
 
     def __call__(self, request: HttpRequest) -> Any:
-        if is_api(request):
+        if is_api_request(request):
             return self.get_response(request)
         return super().__call__(request)  # type: ignore[misc]
 
