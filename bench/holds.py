@@ -184,7 +184,7 @@ def main() -> None:
                 settle(base, {"Authorization": access[0]})  # the row's last requests answered first
                 # Three times what the hold row made is more than the payment row pays in its time; the hot
                 # seat's buyers (the last ones) hold nothing, as before.
-                topped_up = top_up_holds(buyers[: -args.hot_buyers], seats, date.pk, target=3 * made)
+                topped_up = top_up_holds(buyers[: len(buyers) - args.hot_buyers], seats, date.pk, target=3 * made)
                 held = list(Reservation.objects.filter(concert_date=date, status="HELD").values_list("pk", "user_id"))
 
                 def pay_headers(user_id: int, pk: int, by_user=by_user) -> dict:
