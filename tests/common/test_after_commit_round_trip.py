@@ -21,7 +21,7 @@ from apps.reservations import serializers as reservation_serializers
 from apps.reservations import services as reservations
 from apps.reservations.api import ReservationListCreateApi
 from tests.factories import UserFactory, make_date, seat_ids
-from tests.helpers import admitted_client, count_redis_sends, fund, redis_unreachable
+from tests.helpers import admitted_client, count_redis_sends, fund, funded_user, redis_unreachable
 from tests.reservations.test_round_trips import warm
 
 INCR = "return redis.call('INCR', KEYS[1])"
@@ -45,20 +45,23 @@ def redis_round_trips(monkeypatch):
 
 @pytest.fixture
 def booking(db):
-    """A buyer with a funded wallet and the date's queue token, one hold made already (the scripts
-    are loaded) and this process's copies warm, as in a rush; the date's seat counts in Redis."""
+    """A buyer with a funded wallet and the date's queue token, one hold made already and another
+    buyer's hold paid (so Redis has every script a hold and a payment run, whatever ran or was
+    flushed before this test) and this process's copies warm, as in a rush; the date's seat counts
+    in Redis."""
     date, user = make_date(), UserFactory()
     fund(user)
     client = admitted_client(date, user)
-    ids = seat_ids(date, 3)
-    assert (
-        client.post("/api/reservations", {"concert_date_id": date.pk, "seat_ids": ids[:1]}, format="json").status_code
-        == 201
-    )
+    ids = seat_ids(date, 4)
+    other = admitted_client(date, funded_user())
+    warm_up = hold(other, date, ids[:1])
+    assert warm_up.status_code == 201
+    assert other.post("/api/payments", {"reservation_id": warm_up.json()["id"]}, format="json").status_code == 201
+    assert hold(client, date, ids[1:2]).status_code == 201
     warm(date)
     seat_map.seat_status(concert_date_id=date.pk)
     seat_counts.read_counts(concert_date_id=date.pk)
-    return date, user, client, ids[1:]
+    return date, user, client, ids[2:]
 
 
 def hold(client, date, ids):
