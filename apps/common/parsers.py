@@ -33,14 +33,20 @@ class StrictJSONParser(parsers.JSONParser):
             raise PayloadTooLarge()
         encoding = (parser_context or {}).get("encoding", settings.DEFAULT_CHARSET)
         try:
-            # Numbers with a fraction or exponent become Decimal, exactly as written: a float would
-            # round 1.0000000000000001 to 1.0 (money read wrong without a word).
-            data = json.loads(raw.decode(encoding), parse_constant=_reject_constant, parse_float=Decimal)
-            # "\ud800" escapes decode to lone surrogates, which no UTF-8 consumer (the database
-            # driver, the password hasher) can encode: refuse them here, as malformed text.
-            json.dumps(data, ensure_ascii=False, default=str).encode("utf-8")
+            return loads(raw, encoding)
         except RecursionError:
             raise ParseError("JSON nested too deeply.") from None
         except (ValueError, UnicodeError) as exc:
             raise ParseError(f"JSON parse error - {exc}") from None
-        return data
+
+
+def loads(raw: bytes, encoding: str = "utf-8") -> Any:
+    """A body as the API reads it: raises ValueError or UnicodeError for what it refuses as malformed
+    (RecursionError for a document nested too deeply)."""
+    # Numbers with a fraction or exponent become Decimal, exactly as written: a float would
+    # round 1.0000000000000001 to 1.0 (money read wrong without a word).
+    data = json.loads(raw.decode(encoding), parse_constant=_reject_constant, parse_float=Decimal)
+    # "\ud800" escapes decode to lone surrogates, which no UTF-8 consumer (the database
+    # driver, the password hasher) can encode: refuse them here, as malformed text.
+    json.dumps(data, ensure_ascii=False, default=str).encode("utf-8")
+    return data

@@ -38,6 +38,12 @@ TUNABLES = (
         unit="",
         meaning="status polls answered before the other middlewares and DRF's dispatch (same answer, less CPU)",
     ),
+    tunable(
+        "QUEUE_ENTRY_FAST_PATH",
+        True,
+        unit="",
+        meaning="queue entries answered before the other middlewares and DRF's dispatch (same answer, less CPU)",
+    ),
     seconds("QUEUE_EVENTS_CHECK_SECONDS", 1.0, "the push process reads a listened date's seat counts this often"),
     seconds("QUEUE_EVENTS_KEEPALIVE_SECONDS", 50, "a quiet event stream gets a keep-alive comment this often"),
     count("QUEUE_EVENTS_MAX_CONNECTIONS", 15000, "event streams one push process holds at most (then 503)"),

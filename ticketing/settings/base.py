@@ -72,7 +72,7 @@ MIDDLEWARE = [
     "apps.common.middleware.MetricsMiddleware",
     "apps.common.middleware.AllowedHostMiddleware",
     "django.middleware.security.SecurityMiddleware",
-    "apps.queue.status_fast_path.QueueStatusFastPathMiddleware",
+    "apps.queue.fast_path.QueueFastPathMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "apps.common.site_middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",

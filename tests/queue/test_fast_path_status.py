@@ -1,4 +1,4 @@
-"""The status poll's fast path (apps/queue/status_fast_path.py) answers the common poll with the view's
+"""The status poll's fast path (apps/queue/fast_path.py) answers the common poll with the view's
 own bytes and headers, without the view; anything else reaches the view, which answers as before."""
 
 import datetime as dt

@@ -1,0 +1,203 @@
+"""The waiting room's two crowd requests, the status poll and the entry, answered before the rest of
+the stack.
+
+A sale's crowd polls `GET /api/queue/status` far more often than it does anything else (the full rush:
+~130,000 polls against ~12,000 holds and payments), and every buyer enters the line once, most of them
+in the sale's first minutes, when the machine is busiest. The work of each is small: the access token
+checked in process and one Redis round trip (apps/queue/access.py). What they paid for besides was the
+framework around it: a dozen middlewares and DRF's dispatch (content negotiation, parsing,
+authentication, permission and throttle classes, a `Response` rendered through a template response).
+
+This middleware sits right after the ones every answer needs (request id, metrics, allowed host,
+security headers) and answers a well-formed poll or entry itself, with the same code the views run
+(`QueueJWTAuthentication`, `queue_status` / `enter_queue`, the body read by the API's own JSON reader
+and the views' serializers and renderer) and the same bytes and headers. Whatever is not the common
+case goes on to the full stack, which answers it as before: no or a bad token (401), a bad query or
+body (400), a body that is not plain UTF-8 JSON, an `Accept` JSON cannot satisfy (406), an unknown
+date (404), a revoked token (401), an unverified e-mail (403), a refusal of the line (409
+`BOOKING_CLOSED`, `SOLD_OUT`), a rate limit (429), Redis down (503). A request that falls through
+repeats the queue's work, which is safe: a poll's read and heartbeat are harmless, and a refused entry
+has already taken back whatever it did (a 429's counts too), so the view's attempt finds the line as
+it was; these are the refusals, not the common case.
+
+`QUEUE_STATUS_FAST_PATH=False` and `QUEUE_ENTRY_FAST_PATH=False` turn each off (the parity tests
+compare both answers)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+from django.urls import ResolverMatch, resolve, reverse
+from rest_framework.exceptions import APIException, ValidationError
+from rest_framework.renderers import JSONRenderer
+from rest_framework_simplejwt.exceptions import AuthenticationFailed, InvalidToken, TokenError
+from rest_framework_simplejwt.tokens import Token
+
+from apps.accounts.tokens import claims_email_verified
+from apps.common import parsers
+from apps.common.schema import plain_id
+from apps.common.throttling import UserAndIPRateThrottle
+
+from . import api, services
+from .access import AccessCheck, QueueJWTAuthentication
+
+logger = logging.getLogger(__name__)
+
+QUERY_FIELDS = frozenset({"concert_id", "concert_date_id"})
+ENTRY_FIELDS = frozenset({*QUERY_FIELDS, "draw_nonce"})
+JSON_MEDIA_RANGES = frozenset({"application/json", "application/*", "*/*"})
+# An entry's body is a few dozen bytes: anything much longer is not the common case.
+ENTRY_MAX_BYTES = 512
+RENDERER = JSONRenderer()
+# The answer's body (before rendering), its poll_after_seconds (for `Retry-After`) and its status.
+Answered = tuple[dict[str, Any], int | None, int]
+Answer = Callable[[HttpRequest], Answered | None]
+AUTHENTICATION = QueueJWTAuthentication()
+
+
+@dataclass(frozen=True)
+class Route:
+    """A view's path, its resolver match (for the metrics middleware) and what the full stack adds to
+    its answers beyond the security middleware's headers (DRF's `Allow`, the clickjacking header)."""
+
+    path: str
+    match: ResolverMatch
+    headers: dict[str, str]
+
+    @classmethod
+    def named(cls, name: str) -> Route:
+        path = reverse(name)
+        match = resolve(path)
+        view = match.func.view_class()  # type: ignore[attr-defined]
+        view.setup(HttpRequest())  # as for a request: a view with GET answers HEAD too (its `Allow`)
+        return cls(path, match, {**view.default_response_headers, "X-Frame-Options": settings.X_FRAME_OPTIONS})
+
+
+@cache
+def _routes() -> dict[tuple[str, str], tuple[Route, Answer]]:
+    """(method, path) -> the route and what answers it (resolved once)."""
+    status, entry = Route.named("queue-status"), Route.named("queue")
+    return {("GET", status.path): (status, _status), ("POST", entry.path): (entry, _entry)}
+
+
+def _ids(request: HttpRequest) -> dict[str, int] | None:
+    """concert_id and concert_date_id as the view would take them, or None for anything else (missing,
+    repeated, extra parameters, not a plain positive integer in the id range)."""
+    query = request.GET
+    if set(query) != QUERY_FIELDS:
+        return None
+    ids: dict[str, int] = {}
+    for name in QUERY_FIELDS:
+        values = query.getlist(name)
+        value = plain_id(values[0]) if len(values) == 1 else None
+        if value is None:
+            return None
+        ids[name] = value
+    return ids
+
+
+def _entry_body(request: HttpRequest) -> dict[str, Any] | None:
+    """The entry's fields as the view would take them, or None for anything else: not `application/json`
+    in UTF-8, no or a long body, not a JSON object of the entry's fields, a value the view refuses."""
+    if request.content_type != "application/json":
+        return None
+    charset = request.content_params.get("charset")
+    if charset is not None and charset.lower().replace("-", "") != "utf8":
+        return None
+    length = request.META.get("CONTENT_LENGTH", "")
+    if not length.isascii() or not length.isdigit() or not 0 < int(length) <= ENTRY_MAX_BYTES:
+        return None
+    try:
+        data = parsers.loads(request.body)
+    except (ValueError, UnicodeError, RecursionError):
+        return None
+    if not isinstance(data, dict) or not QUERY_FIELDS <= data.keys() <= ENTRY_FIELDS:
+        return None
+    try:
+        return api.ENTRY.run_validation(data)
+    except ValidationError:
+        return None
+
+
+def _accepts_json(request: HttpRequest) -> bool:
+    accept = request.META.get("HTTP_ACCEPT", "")
+    if not accept.strip():
+        return True
+    return any(part.split(";", 1)[0].strip().lower() in JSON_MEDIA_RANGES for part in accept.split(","))
+
+
+def _authenticated(request: HttpRequest) -> tuple[Any, Token] | None:
+    try:
+        return AUTHENTICATION.authenticate(request)
+    except (AuthenticationFailed, InvalidToken, TokenError):
+        return None
+
+
+def _status(request: HttpRequest) -> Answered | None:
+    ids = _ids(request)
+    authenticated = _authenticated(request) if ids is not None else None
+    if authenticated is None:
+        return None
+    user, token = authenticated
+    state = services.queue_status(user_id=user.id, **ids, access=AccessCheck.of_claims(token.payload))
+    return api.STATE.to_representation(state), state.poll_after_seconds, 200
+
+
+def _entry(request: HttpRequest) -> Answered | None:
+    entry = _entry_body(request)
+    authenticated = _authenticated(request) if entry is not None else None
+    if authenticated is None:
+        return None
+    user, token = authenticated
+    if settings.REQUIRE_VERIFIED_EMAIL and not claims_email_verified(token.payload):
+        return None  # 403 EMAIL_NOT_VERIFIED: the full stack answers it
+    # The view's limits, per user and per address, counted by AccessCheck in the queue's round trip.
+    # They name the user as DRF's request would (a request that falls through is authenticated again).
+    request.user = user
+    windows = UserAndIPRateThrottle().windows(request, api.QueueApi.throttle_scope)
+    access = AccessCheck.of_claims(token.payload, windows=tuple(w for w in windows if w is not None))
+    state = services.enter_queue(user_id=user.id, **entry, access=access)
+    return api.STATE.to_representation(state), state.poll_after_seconds, 201 if state.created else 200
+
+
+def _answer(request: HttpRequest, route: Route, answer: Answer) -> HttpResponse | None:
+    if not _accepts_json(request):
+        return None
+    try:
+        answered = answer(request)
+    except APIException:
+        return None  # 401 revoked, 404, 409, 429: the full stack answers it
+    except Exception:
+        logger.debug("queue fast path fell through", exc_info=True)
+        return None  # Redis or the database down: the full stack answers 503
+    if answered is None:
+        return None
+    body, poll_after_seconds, status = answered
+    response = HttpResponse(RENDERER.render(body), content_type="application/json", status=status)
+    for name, value in route.headers.items():
+        response[name] = value
+    if poll_after_seconds:
+        response["Retry-After"] = str(poll_after_seconds)
+    return response
+
+
+class QueueFastPathMiddleware:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        found = _routes().get((request.method, request.path_info))
+        if found is not None:
+            route, answer = found
+            on = settings.QUEUE_STATUS_FAST_PATH if answer is _status else settings.QUEUE_ENTRY_FAST_PATH
+            response = _answer(request, route, answer) if on else None
+            if response is not None:
+                request.resolver_match = route.match
+                return response
+        return self.get_response(request)
