@@ -24,3 +24,16 @@ def same_admission(token: str, other: str) -> bool:
     """Two access tokens of one admission (signed in different seconds they differ in the signing
     time only)."""
     return signing.loads(token, salt=tokens.TOKEN_SALT) == signing.loads(other, salt=tokens.TOKEN_SALT)
+
+
+def count_dispatches(monkeypatch, view_class) -> list:
+    """The requests that reach `view_class`'s dispatch (the ones a fast path passed on), as a list."""
+    calls: list = []
+    original = view_class.dispatch
+
+    def counted(self, request, *args, **kwargs):
+        calls.append(request)
+        return original(self, request, *args, **kwargs)
+
+    monkeypatch.setattr(view_class, "dispatch", counted)
+    return calls

@@ -15,7 +15,7 @@ from apps.queue import api
 from apps.queue.keys import QueueKeys
 from tests.factories import UserFactory, make_date
 from tests.helpers import assert_error, login_client, redis_unreachable
-from tests.queue.helpers import fill_capacity
+from tests.queue.helpers import count_dispatches, fill_capacity
 
 pytestmark = pytest.mark.django_db
 
@@ -38,15 +38,7 @@ def enter(client, date, **extra):
 @pytest.fixture
 def view_calls(monkeypatch):
     """How many entries reached the view."""
-    calls = []
-    original = api.QueueApi.dispatch
-
-    def counted(self, request, *args, **kwargs):
-        calls.append(request)
-        return original(self, request, *args, **kwargs)
-
-    monkeypatch.setattr(api.QueueApi, "dispatch", counted)
-    return calls
+    return count_dispatches(monkeypatch, api.QueueApi)
 
 
 def both_answers(client, date, settings, **extra):

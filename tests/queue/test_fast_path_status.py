@@ -9,7 +9,7 @@ from rest_framework_simplejwt.tokens import AccessToken
 from apps.queue import api
 from tests.factories import UserFactory
 from tests.helpers import assert_error, login_client
-from tests.queue.helpers import fill_capacity, same_admission
+from tests.queue.helpers import count_dispatches, fill_capacity, same_admission
 
 pytestmark = pytest.mark.django_db
 
@@ -24,15 +24,7 @@ def path(date, **extra) -> str:
 @pytest.fixture
 def view_calls(monkeypatch):
     """How many polls reached the view."""
-    calls = []
-    original = api.QueueStatusApi.dispatch
-
-    def counted(self, request, *args, **kwargs):
-        calls.append(request)
-        return original(self, request, *args, **kwargs)
-
-    monkeypatch.setattr(api.QueueStatusApi, "dispatch", counted)
-    return calls
+    return count_dispatches(monkeypatch, api.QueueStatusApi)
 
 
 def both_answers(client, url, settings, **headers):
