@@ -39,13 +39,12 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework_simplejwt.exceptions import AuthenticationFailed, InvalidToken, TokenError
 from rest_framework_simplejwt.tokens import Token
 
-from apps.accounts.tokens import claims_email_verified
 from apps.common import parsers
+from apps.common.exceptions import ApplicationError
 from apps.common.schema import plain_id
-from apps.common.throttling import UserAndIPRateThrottle
 
 from . import api, services
-from .access import AccessCheck, QueueJWTAuthentication
+from .access import AccessCheck, QueueJWTAuthentication, require_verified_email
 
 logger = logging.getLogger(__name__)
 
@@ -80,10 +79,13 @@ class Route:
 
 
 @cache
-def _routes() -> dict[tuple[str, str], tuple[Route, Answer]]:
-    """(method, path) -> the route and what answers it (resolved once)."""
+def _routes() -> dict[tuple[str, str], tuple[Route, Answer, str]]:
+    """(method, path) -> the route, what answers it and the setting that turns that off (resolved once)."""
     status, entry = Route.named("queue-status"), Route.named("queue")
-    return {("GET", status.path): (status, _status), ("POST", entry.path): (entry, _entry)}
+    return {
+        ("GET", status.path): (status, _status, "QUEUE_STATUS_FAST_PATH"),
+        ("POST", entry.path): (entry, _entry, "QUEUE_ENTRY_FAST_PATH"),
+    }
 
 
 def _ids(request: HttpRequest) -> dict[str, int] | None:
@@ -154,15 +156,13 @@ def _entry(request: HttpRequest) -> Answered | None:
     authenticated = _authenticated(request) if entry is not None else None
     if authenticated is None:
         return None
-    user, token = authenticated
-    if settings.REQUIRE_VERIFIED_EMAIL and not claims_email_verified(token.payload):
-        return None  # 403 EMAIL_NOT_VERIFIED: the full stack answers it
-    # The view's limits, per user and per address, counted by AccessCheck in the queue's round trip.
-    # They name the user as DRF's request would (a request that falls through is authenticated again).
-    request.user = user
-    windows = UserAndIPRateThrottle().windows(request, api.QueueApi.throttle_scope)
-    access = AccessCheck.of_claims(token.payload, windows=tuple(w for w in windows if w is not None))
-    state = services.enter_queue(user_id=user.id, **entry, access=access)
+    # The view's checks read the user and the token off the request, as DRF's request has them (one
+    # that falls through is authenticated again): the e-mail (403 EMAIL_NOT_VERIFIED, the view's
+    # answer), and the limits per user and per address, counted in the queue's round trip.
+    request.user, request.auth = authenticated
+    require_verified_email(request)
+    access = AccessCheck.of(request, throttle_scope=api.QueueApi.throttle_scope)
+    state = services.enter_queue(user_id=request.user.id, **entry, access=access)
     return api.STATE.to_representation(state), state.poll_after_seconds, 201 if state.created else 200
 
 
@@ -171,8 +171,8 @@ def _answer(request: HttpRequest, route: Route, answer: Answer) -> HttpResponse 
         return None
     try:
         answered = answer(request)
-    except APIException:
-        return None  # 401 revoked, 404, 409, 429: the full stack answers it
+    except (APIException, ApplicationError):
+        return None  # a refusal (401 revoked, 403, 404, 409, 429): the full stack answers it
     except Exception:
         logger.debug("queue fast path fell through", exc_info=True)
         return None  # Redis or the database down: the full stack answers 503
@@ -194,9 +194,8 @@ class QueueFastPathMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         found = _routes().get((request.method, request.path_info))
         if found is not None:
-            route, answer = found
-            on = settings.QUEUE_STATUS_FAST_PATH if answer is _status else settings.QUEUE_ENTRY_FAST_PATH
-            response = _answer(request, route, answer) if on else None
+            route, answer, switch = found
+            response = _answer(request, route, answer) if getattr(settings, switch) else None
             if response is not None:
                 request.resolver_match = route.match
                 return response
