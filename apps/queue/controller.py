@@ -14,6 +14,9 @@ two runs (`departed`). Each run `decide()`s how many to admit now:
 - over the goal: the departures times 0.9 · goal / p95 (at least half of them), so the admitted
   count starts coming down in this run; anything shed: nobody this run.
 
+The growth step is a thirtieth of the admitted count (at least half of QUEUE_MIN_ACTIVE), not of
+QUEUE_MAX_ACTIVE: how steeply the count climbs does not depend on how high an operator bounds it.
+
 Admitting in proportion to departures is what TCP calls self-clocking: a booking path that slows
 down pays fewer, lets fewer go, and is sent fewer. A concurrency target (the first controller)
 reacts a journey late instead: a cut takes effect only as admitted buyers finish, so it overshoots
@@ -61,8 +64,9 @@ DEEPEST_BRAKE = 0.5
 RATE_SMOOTHING = 0.5
 # Rates are kept in Redis as integers: thousandths of a buyer per second.
 MILLI = 1000
-# A healthy run grows by at most 1/GROWTH_RUNS of the range between QUEUE_MIN_ACTIVE and QUEUE_MAX_ACTIVE.
-GROWTH_RUNS = 30
+# A healthy run grows the admitted count by this share of it, or by half of QUEUE_MIN_ACTIVE while that
+# is more (at the default bounds 25 a run up to 750, where a thirtieth of the bounds' range gave 21).
+GROWTH_SHARE = 1 / 30
 
 
 def latency_bin(ms: float) -> str:
@@ -148,10 +152,12 @@ class Limits:
             margin=settings.QUEUE_ADMIT_MARGIN,
         )
 
-    @property
-    def step(self) -> int:
-        """Growth per healthy run beyond the departures: the whole range in about GROWTH_RUNS runs."""
-        return max(1, math.ceil((self.max_active - self.min_active) / GROWTH_RUNS))
+    def step(self, active: int) -> int:
+        """Growth per healthy run beyond the departures: GROWTH_SHARE of the admitted count, at least half
+        of QUEUE_MIN_ACTIVE. Not a share of QUEUE_MAX_ACTIVE: a buyer reaches the booking path seconds
+        after admission, so what a climb overshoots the booking path's knee by is its step times those
+        seconds, and an operator who raises the bound must not make the climb steeper."""
+        return max(1, self.min_active // 2, math.ceil(GROWTH_SHARE * active))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -179,14 +185,15 @@ class Decision:
         return cls(**known)
 
 
-def _growth(load: BookingLoad, limits: Limits) -> int:
+def _growth(load: BookingLoad, limits: Limits, active: int) -> int:
     """The growth step, scaled by the headroom left: a full step while p95 is at most half the band's
     floor, shrinking to one place as p95 nears it, so the admitted count eases into the band."""
     floor = HEADROOM * limits.target_p95_ms
+    step = limits.step(active)
     if load.p95_ms is None:
-        return limits.step
+        return step
     share = min(1.0, max(0.0, (floor - load.p95_ms) / (floor / 2)))
-    return max(1, round(limits.step * share))
+    return max(1, round(step * share))
 
 
 def departed_since(*, state: ControllerState, admitted_since: int, active: int) -> int:
@@ -229,7 +236,7 @@ def decide(
         action, admit = "hold", round(per_run)
         reason = f"p95 {load.p95_ms:.0f} ms within the band below the goal: the departures"
     else:
-        action, admit = "grow", math.ceil(per_run * limits.margin) + _growth(load, limits)
+        action, admit = "grow", math.ceil(per_run * limits.margin) + _growth(load, limits, active)
         reason = f"healthy: {limits.margin:g} x the departures and a step"
     if not load.shed and active + admit < limits.min_active:
         admit, reason = limits.min_active - active, f"{reason}; filled to the minimum"

@@ -1,5 +1,6 @@
 """Admission by rate (the controller and its simulation), idle reclaim and the booking path's reports."""
 
+import dataclasses
 import math
 import random
 import time
@@ -11,6 +12,7 @@ from apps.common.redis import get_redis
 from apps.queue import services
 from apps.queue.controller import (
     BIN_GROWTH,
+    GROWTH_SHARE,
     HEADROOM,
     BookingLoad,
     ControllerState,
@@ -48,7 +50,7 @@ class TestDecide:
     def test_healthy_admits_the_departures_times_the_margin_and_a_step(self):
         decision, after = decide_once(load=healthy(), departed=40)  # 20 a second, 40 a run
         assert decision.action == "grow"
-        assert decision.admit == math.ceil(40 * LIMITS.margin) + LIMITS.step
+        assert decision.admit == math.ceil(40 * LIMITS.margin) + LIMITS.step(300)
         assert (decision.target, after.target, after.active, after.decided_at) == (
             300 + decision.admit, 300 + decision.admit, 300, 12_000,
         )  # fmt: skip
@@ -77,7 +79,7 @@ class TestDecide:
 
     def test_the_step_shrinks_as_p95_nears_the_band(self):
         steps = [decide_once(load=healthy(p95), departed=0)[0].admit for p95 in (50, 150, 200, 230)]
-        assert steps[0] == LIMITS.step and steps == sorted(steps, reverse=True) and steps[-1] >= 1
+        assert steps[0] == LIMITS.step(300) and steps == sorted(steps, reverse=True) and steps[-1] >= 1
 
     def test_filled_to_the_minimum_at_once_unless_shedding(self):
         decision, _ = decide_once(load=healthy(p95=2 * GOAL), departed=0, active=10)
@@ -93,6 +95,12 @@ class TestDecide:
         state = ControllerState(target=100, decided_at=10_000)
         assert decide(state=state, load=healthy(), active=100, waiting=9, departed=0, now=10_900, limits=LIMITS) is None
         assert decide(state=state, load=healthy(), active=100, waiting=9, departed=0, now=11_000, limits=LIMITS)
+
+    def test_the_step_is_a_share_of_the_admitted_count_not_of_the_bound(self):
+        """How steeply the count climbs does not depend on how high an operator bounds it."""
+        wide = dataclasses.replace(LIMITS, max_active=5000)
+        assert LIMITS.step(1500) == wide.step(1500) == math.ceil(GROWTH_SHARE * 1500)
+        assert LIMITS.step(0) == wide.step(300) == LIMITS.min_active // 2  # a small count does not crawl
 
     def test_departures_are_what_the_last_run_saw_and_admitted_less_what_is_admitted_now(self):
         state = ControllerState(target=350, decided_at=10_000, active=300)
@@ -138,33 +146,48 @@ class Run:
     active: float
 
 
-def simulate(path: QueuedBookingPath, *, intervals: int, policy, capacity_at: tuple[int, float] | None = None):
+def simulate(
+    path: QueuedBookingPath,
+    *,
+    intervals: int,
+    policy,
+    capacity_at: tuple[int, float] | None = None,
+    delay_runs: int = 0,
+):
     """Admission runs every 2 s of a fake clock; 100,000 buyers arrive at once at run 5 (a step load).
-    `policy(load, active, waiting, now)` answers how many to admit this run."""
-    active, waiting, history = 0.0, 0, []
+    `policy(load, active, waiting, now)` answers how many to admit this run. A buyer admitted in a run
+    reaches the booking path `delay_runs` runs later (told, reading the map, choosing): until then the
+    buyer counts as admitted and sends nothing."""
+    engaged, waiting, history = 0.0, 0, []
+    on_the_way = [0] * delay_runs
     for i in range(intervals):
         if i == 5:
             waiting = 100_000
         if capacity_at and i == capacity_at[0]:
             path.capacity = capacity_at[1]
-        load, finished = path.run_for(active, LIMITS.interval_ms / 1000)
-        active = max(0.0, active - finished)
+        load, finished = path.run_for(engaged, LIMITS.interval_ms / 1000)
+        engaged = max(0.0, engaged - finished) + (on_the_way.pop(0) if on_the_way else 0)
+        active = engaged + sum(on_the_way)
         admitted = max(0, min(waiting, policy(load, int(active), waiting, (i + 1) * LIMITS.interval_ms)))
-        active, waiting = active + admitted, waiting - admitted
-        history.append(Run(load=load, admitted=admitted, active=active))
+        if delay_runs:
+            on_the_way.append(admitted)
+        else:
+            engaged += admitted
+        waiting -= admitted
+        history.append(Run(load=load, admitted=admitted, active=active + admitted))
     return history
 
 
 class RateController:
     """`decide` as admit_next_batch runs it: the departures are read from the counts."""
 
-    def __init__(self) -> None:
-        self.state, self.admitted = ControllerState(target=LIMITS.min_active), 0
+    def __init__(self, limits: Limits = LIMITS) -> None:
+        self.state, self.admitted, self.limits = ControllerState(target=limits.min_active), 0, limits
 
     def __call__(self, load, active, waiting, now):
         departed = departed_since(state=self.state, admitted_since=self.admitted, active=active)
         decision, self.state = decide(
-            state=self.state, load=load, active=active, waiting=waiting, departed=departed, now=now, limits=LIMITS
+            state=self.state, load=load, active=active, waiting=waiting, departed=departed, now=now, limits=self.limits
         )
         self.admitted = min(waiting, decision.admit)
         return decision.admit
@@ -173,7 +196,9 @@ class RateController:
 class ConcurrencyTarget:
     """The first controller, for comparison: a target grown by a step while p95 is under 80 % of the
     goal, cut by 0.9 · goal / p95 (half on sheds) and held until the cut took effect; each run admits
-    target - active."""
+    target - active. Its step was a thirtieth of the range between the bounds."""
+
+    STEP = math.ceil((LIMITS.max_active - LIMITS.min_active) / 30)
 
     def __init__(self) -> None:
         self.target, self.cut_at = LIMITS.min_active, None
@@ -185,7 +210,7 @@ class ConcurrencyTarget:
             factor = 0.5 if load.shed else min(0.9, max(0.5, 0.9 * GOAL / load.p95_ms))
             self.target, self.cut_at = max(LIMITS.min_active, math.floor(min(self.target, active) * factor)), now
         elif not over and load.p95_ms <= HEADROOM * GOAL and waiting and active + waiting >= self.target:
-            self.target = min(LIMITS.max_active, self.target + LIMITS.step)
+            self.target = min(LIMITS.max_active, self.target + self.STEP)
         return self.target - active
 
 
@@ -234,6 +259,31 @@ class TestStability:
         assert sum(run.load.p95_ms > GOAL for run in after) <= 0.05 * len(after)
         assert min(run.admitted for run in after) > 0
 
+    @pytest.mark.parametrize("seed", range(1, 6))
+    @pytest.mark.parametrize("bound", [660, 2000, 5000])
+    def test_a_higher_bound_does_not_make_the_climb_overshoot(self, bound, seed):
+        """Admitted buyers reach the booking path three runs (6 s) after admission, as in the full rush,
+        and the booking path's knee (~900 buyers here) is far below the bound: the climb meets it at a
+        pace that does not depend on the bound, so the first overshoot stays near the goal."""
+        limits = dataclasses.replace(LIMITS, max_active=bound)
+        history = simulate(QueuedBookingPath(67, seed=seed), intervals=300, policy=RateController(limits), delay_runs=3)
+        assert max(run.load.p95_ms for run in history) < 1.2 * GOAL
+        assert not any(run.load.shed for run in history)
+
+    @pytest.mark.parametrize("bound", [2000, 5000])
+    def test_a_step_scaled_by_the_bound_overshoots_what_the_delay_hides(self, bound):
+        """The step the controller had, a thirtieth of the bounds' range: at a bound of 2,000 its first
+        climb reaches several times the goal, at 5,000 it never settles."""
+
+        @dataclasses.dataclass(frozen=True, kw_only=True)
+        class ScaledByTheBound(Limits):
+            def step(self, active: int) -> int:
+                return math.ceil((self.max_active - self.min_active) / 30)
+
+        limits = ScaledByTheBound(**{**dataclasses.asdict(LIMITS), "max_active": bound})
+        history = simulate(QueuedBookingPath(67), intervals=300, policy=RateController(limits), delay_runs=3)
+        assert max(run.load.p95_ms for run in history) > 3 * GOAL
+
     def test_with_ample_capacity_it_climbs_to_the_maximum_in_about_30_runs(self):
         history = simulate(QueuedBookingPath(1000), intervals=60, policy=RateController())
         reached = next(i for i, run in enumerate(history) if run.active >= LIMITS.max_active)
@@ -244,7 +294,7 @@ class TestAutoAdmission:
     def test_admits_the_departures_times_the_margin_while_healthy(self, date, settings, clock):
         fill_capacity(date, settings, active=10)
         settings.QUEUE_MAX_ACTIVE = 100
-        step = math.ceil((100 - 10) / 30)
+        step = Limits.from_settings().step(10)
         for uid in range(1, 201):
             enter(uid, date)
         for _ in range(30):
@@ -267,7 +317,7 @@ class TestAutoAdmission:
         second = services.admit_next_batch(concert_date_id=date.pk)
         drain = 0.5 * 0 + 0.5 * 5 / 2  # smoothed: the first run saw none leave
         assert second.decision.departed == 5
-        assert second.admitted == math.ceil(drain * 2 * 1.1) + step
+        assert second.admitted == math.ceil(drain * 2 * 1.1) + Limits.from_settings().step(10 + step - 5)
         assert queue_summary(concert_date_id=date.pk).target == 10 + step - 5 + second.admitted
 
     def test_sheds_admit_nobody(self, date, settings, clock):
@@ -293,7 +343,7 @@ class TestAutoAdmission:
             enter(uid, date)
         clock.advance(2)
         runs = run_in_threads(8, lambda i: services.admit_next_batch(concert_date_id=date.pk))
-        step = math.ceil((1000 - 10) / 30)
+        step = Limits.from_settings().step(10)
         assert get_redis().llen(QueueKeys(date.pk).decisions) == 1
         assert sum(run.admitted for run in runs) == step
         assert get_redis().zcard(QueueKeys(date.pk).active) == 10 + step

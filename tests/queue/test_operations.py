@@ -1,10 +1,9 @@
-import math
-
 import pytest
 from django.core.management import call_command
 
 from apps.common.redis import get_redis
 from apps.queue import services
+from apps.queue.controller import Limits
 from apps.queue.keys import QueueKeys, now_ms
 from apps.queue.selectors import queue_summary
 from tests.factories import UserFactory, make_date
@@ -40,7 +39,7 @@ def test_status_command_shows_the_target_and_the_controllers_decisions(capsys, s
     services.admit_next_batch(concert_date_id=date.pk)
     call_command("queue_status", "--date", str(date.pk))
     out = capsys.readouterr().out
-    step = math.ceil((100 - 2) / 30)
+    step = Limits.from_settings().step(2)
     assert f"auto: target {2 + step} · 3 active · 0 waiting" in out
     assert f"grow +{step} (2→{2 + step}): healthy: 1.1 x the departures and a step" in out
 
