@@ -121,9 +121,13 @@ class Outcome:
     mode: str
     scenario: Scenario
     opens_at: float = 0.0  # seconds since t0
+    t0_epoch: float = 0.0  # t0, epoch seconds
     result: dict[str, Any] = field(default_factory=dict)
     samples: list[dict[str, float]] = field(default_factory=list)
     scores: dict[int, float] = field(default_factory=dict)  # user id -> score in the waiting line
+    # The admission controller's decisions (auto), by the ms they were taken: the line sampler reads the
+    # newest few every second (the date keeps its last 20).
+    decisions: dict[int, dict[str, Any]] = field(default_factory=dict)
     cpu: dict[str, float] = field(default_factory=dict)
     wall: float = 0.0
     db: dict[str, Any] = field(default_factory=dict)
@@ -286,6 +290,8 @@ class Sampler(threading.Thread):
         self.cpu_first: dict[int, tuple[str, float]] = {}
         self.cpu_last: dict[int, tuple[str, float]] = {}
         self.busy: tuple[float, float] | None = None
+        self.busy_share = 0.0  # the machine's CPU busy over the last sample, a share of its cores
+        self.busy_at: tuple[float, float] | None = None  # (wall, busy CPU-s) at the last sample
 
     def run(self) -> None:
         from redis.exceptions import RedisError
@@ -317,9 +323,13 @@ class Sampler(threading.Thread):
         for member, score in waiting:
             self.outcome.scores.setdefault(int(member), score)
             highest = max(highest, score)
+        for raw in redis.lrange(keys.decisions, 0, 4):
+            decision = json.loads(raw)
+            self.outcome.decisions.setdefault(decision["at"], decision)
         self.outcome.samples.append({"t": time.time() - self.t0, "waiting": redis.zcard(keys.waiting),
                                      "prequeue": redis.scard(keys.prequeue),
-                                     "active": redis.zcard(keys.active)})  # fmt: skip
+                                     "active": redis.zcard(keys.active),
+                                     "machine_cpu": self.busy_share})  # fmt: skip
         return highest, tick
 
     def cpu_sample(self) -> None:
@@ -346,6 +356,10 @@ class Sampler(threading.Thread):
         times = psutil.cpu_times()
         busy = times.user + times.nice + times.system + times.irq + times.softirq + times.steal
         self.busy = (self.busy[0] if self.busy else busy, busy)
+        now = time.monotonic()
+        if self.busy_at is not None and now > self.busy_at[0]:
+            self.busy_share = (busy - self.busy_at[1]) / (now - self.busy_at[0]) / (psutil.cpu_count() or 1)
+        self.busy_at = (now, busy)
 
     def cpu_totals(self) -> dict[str, float]:
         totals: dict[str, float] = defaultdict(float)
@@ -459,6 +473,7 @@ def run_mode(mode: str, scenario: Scenario) -> Outcome:
             plan_path.write_text(json.dumps(locust_plan(scenario, data, t0)))
             print(f"\n== {mode} admission: {scenario.buyers} buyers, {scenario.seats} seats; the pre-queue "
                   f"window ({scenario.lead:.0f} s) starts in {t0 - time.time():.0f} s ==")  # fmt: skip
+            outcome.t0_epoch = t0
             sampler = Sampler(outcome, data["date_id"], t0)
             sampler.start()
             injected = scenario.faults and faults.RushFaults(
@@ -932,7 +947,9 @@ def write_files(outcomes: list[Outcome]) -> None:
             writer.writerows(endpoint_rows(outcome))
     with open(OUT / "timeline.csv", "w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["mode", "seconds_since_opening", "prequeue", "waiting", "active", "seats_sold_total"])
+        writer.writerow(
+            ["mode", "seconds_since_opening", "prequeue", "waiting", "active", "seats_sold_total", "machine_cpu"]
+        )
         for outcome in outcomes:
             sales, total = iter(outcome.db["sales"]), 0
             pending = next(sales, None)
@@ -941,7 +958,15 @@ def write_files(outcomes: list[Outcome]) -> None:
                     total += pending[1]
                     pending = next(sales, None)
                 writer.writerow([outcome.mode, round(sample["t"] - outcome.opens_at, 1), sample["prequeue"], sample["waiting"],
-                                 sample["active"], total])  # fmt: skip
+                                 sample["active"], total, round(sample.get("machine_cpu", 0.0), 3)])  # fmt: skip
+    with open(OUT / "decisions.csv", "w", newline="") as handle:
+        writer = csv.writer(handle)
+        columns = ["action", "active", "admit", "target", "p95_ms", "samples", "shed", "departed", "drain_per_s"]
+        writer.writerow(["mode", "seconds_since_opening", *columns, "waiting", "reason"])
+        for outcome in outcomes:
+            for at, decision in sorted(outcome.decisions.items()):
+                writer.writerow([outcome.mode, round(at / 1000 - outcome.t0_epoch - outcome.opens_at, 1),
+                                 *(decision.get(c) for c in columns), decision.get("waiting"), decision.get("reason", "")])  # fmt: skip
     with open(OUT / "latency.csv", "w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["mode", "endpoint", "seconds_since_opening", "requests", "p50_ms", "p95_ms", "p99_ms"])
@@ -1114,7 +1139,8 @@ def main() -> None:
         outcomes.append(outcome)
     write_files(outcomes)
     print_comparison(outcomes)
-    print(f"\nwrote {OUT / 'endpoints.csv'}, {OUT / 'timeline.csv'}, {OUT / 'latency.csv'}, {OUT / 'rush.png'}")
+    print(f"\nwrote {OUT / 'endpoints.csv'}, {OUT / 'timeline.csv'}, {OUT / 'latency.csv'}, {OUT / 'decisions.csv'}, "
+          f"{OUT / 'rush.png'}")  # fmt: skip
     failures = [f"{o.mode}: {gate.line()}" for o in outcomes for gate in rush_gates.failed(o.gates)]
     if failures:
         print("RUSH FAILED:\n  " + "\n  ".join(failures))
