@@ -37,3 +37,18 @@ def count_dispatches(monkeypatch, view_class) -> list:
 
     monkeypatch.setattr(view_class, "dispatch", counted)
     return calls
+
+
+# Chi-square's critical values at a one-in-a-million false alarm, by degrees of freedom: a uniformity test
+# the suite runs on every change must not fail by chance, and a biased draw lands far beyond them.
+CHI_SQUARE_ONE_IN_A_MILLION = {25: 73.9, 49: 111.1}
+
+
+def places_chi_square(counts: dict[tuple[int, int], int], *, buyers: int, draws: int) -> float:
+    """How far `counts` ((buyer, place) -> draws that put the buyer there) is from every buyer landing
+    in every place equally often: Pearson's statistic, scaled for permutations. Each draw puts every
+    buyer in one place and one buyer in every place, so a cell's count varies as Binomial(draws, 1/n)
+    and the plain statistic runs n / (n - 1) times a chi-square of (n - 1)² degrees of freedom (its mean
+    is n(n - 1), not (n - 1)²); scaled back by (n - 1) / n it is that chi-square."""
+    expected = draws / buyers
+    return (buyers - 1) / buyers * sum((seen - expected) ** 2 / expected for seen in counts.values())

@@ -15,7 +15,7 @@ from apps.queue.keys import QueueKeys
 from scripts import rush_gates
 from tests.factories import UserFactory, make_date
 from tests.helpers import assert_error, login_client, run_in_threads
-from tests.queue.helpers import enter, status
+from tests.queue.helpers import CHI_SQUARE_ONE_IN_A_MILLION, enter, places_chi_square, status
 
 pytestmark = pytest.mark.django_db
 
@@ -176,10 +176,8 @@ class TestKeysAndOrder:
             for place, uid in enumerate(drawn_order(date)):
                 counts[uid, place] += 1
             services.reset_queue(concert_date_id=date.pk)
-        expected = draws / len(buyers)
-        chi_square = sum((seen - expected) ** 2 / expected for seen in counts.values())
-        # 25 degrees of freedom; 52.6 is the 0.1 % critical value.
-        assert chi_square < 52.6, chi_square
+        chi_square = places_chi_square(counts, buyers=len(buyers), draws=draws)
+        assert chi_square < CHI_SQUARE_ONE_IN_A_MILLION[25], chi_square  # 25 degrees of freedom
 
 
 @pytest.mark.usefixtures("no_capacity")

@@ -13,7 +13,7 @@ from apps.queue.models import QueueStatus
 from apps.queue.tasks import admit_waiting_buyers_task
 from tests.factories import make_date
 from tests.helpers import assert_error, login_client, run_in_threads
-from tests.queue.helpers import enter, status
+from tests.queue.helpers import CHI_SQUARE_ONE_IN_A_MILLION, enter, places_chi_square, status
 
 pytestmark = pytest.mark.django_db
 
@@ -108,10 +108,8 @@ class TestDraw:
             for place, uid in enumerate(drawn_order(date)):
                 counts[uid, place] += 1
             services.reset_queue(concert_date_id=date.pk)
-        expected = draws / len(buyers)
-        chi_square = sum((seen - expected) ** 2 / expected for seen in counts.values())
-        # 49 degrees of freedom; 85.4 is the 0.1 % critical value.
-        assert chi_square < 85.4, chi_square
+        chi_square = places_chi_square(counts, buyers=len(buyers), draws=draws)
+        assert chi_square < CHI_SQUARE_ONE_IN_A_MILLION[49], chi_square  # 49 degrees of freedom
 
     def test_a_real_draw_of_1000_prequeued_buyers(self, prequeue_date, clock):
         prequeued = list(range(1, 1001))
