@@ -20,7 +20,11 @@ TUNABLES = (
     seconds("QUEUE_ADMIT_INTERVAL_SECONDS", _by_admission, "how often the queue admits"),
     ratio("QUEUE_ADMIT_MARGIN", 1.1, "`auto`, healthy: a run admits this many times the departures it replaces"),
     count("QUEUE_ADMIT_BATCH", 110, "`fixed`: the most users one run admits per date"),
-    count("QUEUE_MIN_ACTIVE", 50, "`auto`: the fewest admitted users per date it aims at"),
+    count(
+        "QUEUE_MIN_ACTIVE",
+        50,
+        "`auto`: the fewest admitted users per date it aims at; a healthy run grows by half of it at least",
+    ),
     count("QUEUE_MAX_ACTIVE", 660, "the most admitted users per date at a time (`fixed`: the cap)"),
     tunable("QUEUE_TARGET_P95_MS", 600, unit="ms", meaning="`auto`: the hold/payment p95 the controller keeps under"),
     seconds("QUEUE_PREQUEUE_SECONDS", 900, "buyers may enter this long before the sale; places drawn at the opening"),
