@@ -45,6 +45,7 @@ from apps.common.schema import plain_id
 
 from . import api, services
 from .access import AccessCheck, QueueJWTAuthentication, require_verified_email
+from .waiting_room import state_headers
 
 logger = logging.getLogger(__name__)
 
@@ -54,8 +55,8 @@ JSON_MEDIA_RANGES = frozenset({"application/json", "application/*", "*/*"})
 # An entry's body is a few dozen bytes: anything much longer is not the common case.
 ENTRY_MAX_BYTES = 512
 RENDERER = JSONRenderer()
-# The answer's body (before rendering), its poll_after_seconds (for `Retry-After`) and its status.
-Answered = tuple[dict[str, Any], int | None, int]
+# The buyer's state in the line and the answer's status.
+Answered = tuple[services.QueueState, int]
 Answer = Callable[[HttpRequest], Answered | None]
 AUTHENTICATION = QueueJWTAuthentication()
 
@@ -148,7 +149,7 @@ def _status(request: HttpRequest) -> Answered | None:
         return None
     user, token = authenticated
     state = services.queue_status(user_id=user.id, **ids, access=AccessCheck.of_claims(token.payload))
-    return api.STATE.to_representation(state), state.poll_after_seconds, 200
+    return state, 200
 
 
 def _entry(request: HttpRequest) -> Answered | None:
@@ -163,7 +164,7 @@ def _entry(request: HttpRequest) -> Answered | None:
     require_verified_email(request)
     access = AccessCheck.of(request, throttle_scope=api.QueueApi.throttle_scope)
     state = services.enter_queue(user_id=request.user.id, **entry, access=access)
-    return api.STATE.to_representation(state), state.poll_after_seconds, 201 if state.created else 200
+    return state, 201 if state.created else 200
 
 
 def _answer(request: HttpRequest, route: Route, answer: Answer) -> HttpResponse | None:
@@ -178,12 +179,11 @@ def _answer(request: HttpRequest, route: Route, answer: Answer) -> HttpResponse 
         return None  # Redis or the database down: the full stack answers 503
     if answered is None:
         return None
-    body, poll_after_seconds, status = answered
-    response = HttpResponse(RENDERER.render(body), content_type="application/json", status=status)
-    for name, value in route.headers.items():
+    state, status = answered
+    body = RENDERER.render(api.STATE.to_representation(state))
+    response = HttpResponse(body, content_type="application/json", status=status)
+    for name, value in {**route.headers, **state_headers(state)}.items():
         response[name] = value
-    if poll_after_seconds:
-        response["Retry-After"] = str(poll_after_seconds)
     return response
 
 

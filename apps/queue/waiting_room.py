@@ -50,12 +50,14 @@ def target(data: object) -> dict[str, int]:
     return TARGET.run_validation(data)
 
 
+def state_headers(state: QueueState) -> dict[str, str]:
+    """`Retry-After` when the buyer should ask again (the views' answers and the fast path's alike)."""
+    return {"Retry-After": str(state.poll_after_seconds)} if state.poll_after_seconds else {}
+
+
 def respond(state: QueueState, shape: serializers.Serializer, http_status: int = status.HTTP_200_OK) -> Response:
     """The state in the endpoint's shape, with `Retry-After` when the buyer should ask again."""
-    response = Response(shape.to_representation(state), status=http_status)
-    if state.poll_after_seconds:
-        response["Retry-After"] = str(state.poll_after_seconds)
-    return response
+    return Response(shape.to_representation(state), status=http_status, headers=state_headers(state))
 
 
 class WaitingRoomApi(APIView):
