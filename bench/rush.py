@@ -37,6 +37,7 @@ from __future__ import annotations
 import argparse
 import csv
 import dataclasses
+import itertools
 import json
 import os
 import random
@@ -129,6 +130,9 @@ class Outcome:
     # newest few every second (the date keeps its last 20).
     decisions: dict[int, dict[str, Any]] = field(default_factory=dict)
     cpu: dict[str, float] = field(default_factory=dict)
+    # Each second: (seconds since t0, {finer group: CPU seconds so far}), the web tier split into its crowd and
+    # booking tiers and the load generator included, to see where the CPU goes while the sale runs.
+    cpu_timeline: list[tuple[float, dict[str, float]]] = field(default_factory=list)
     wall: float = 0.0
     db: dict[str, Any] = field(default_factory=dict)
     failures: list[str] = field(default_factory=list)  # correctness checks that failed
@@ -292,6 +296,7 @@ class Sampler(threading.Thread):
         self.busy: tuple[float, float] | None = None
         self.busy_share = 0.0  # the machine's CPU busy over the last sample, a share of its cores
         self.busy_at: tuple[float, float] | None = None  # (wall, busy CPU-s) at the last sample
+        self.finer: dict[int, str] = {}  # pid -> its group in the CPU timeline
 
     def run(self) -> None:
         from redis.exceptions import RedisError
@@ -344,15 +349,23 @@ class Sampler(threading.Thread):
             try:
                 if process.pid not in ours and process.info["name"] not in SHARED_SERVERS:
                     continue
-                group = process_group(process.info["name"] or "", " ".join(process.info["cmdline"] or []))
+                cmdline = " ".join(process.info["cmdline"] or [])
+                group = process_group(process.info["name"] or "", cmdline)
                 if group is None:
-                    continue
+                    if "locust" not in cmdline:
+                        continue
+                    group = LOCUST
+                self.finer.setdefault(process.pid, finer_group(group, cmdline))
                 times = process.cpu_times()
             except (psutil.NoSuchProcess, psutil.AccessDenied):
                 continue
             used = times.user + times.system
             first = self.cpu_first.setdefault(process.pid, (group, used if self.busy is None else 0.0))
             self.cpu_last[process.pid] = (first[0], used)
+        finer: dict[str, float] = defaultdict(float)
+        for pid, (group, used) in self.cpu_last.items():
+            finer[self.finer.get(pid, group)] += used - self.cpu_first[pid][1]
+        self.outcome.cpu_timeline.append((time.time() - self.t0, dict(finer)))
         times = psutil.cpu_times()
         busy = times.user + times.nice + times.system + times.irq + times.softirq + times.steal
         self.busy = (self.busy[0] if self.busy else busy, busy)
@@ -364,12 +377,21 @@ class Sampler(threading.Thread):
     def cpu_totals(self) -> dict[str, float]:
         totals: dict[str, float] = defaultdict(float)
         for pid, (group, used) in self.cpu_last.items():
-            totals[group] += used - self.cpu_first[pid][1]
+            if group != LOCUST:  # counted apart, from its own reaped children (run_mode)
+                totals[group] += used - self.cpu_first[pid][1]
         totals["everything else on the machine"] = max(0.0, self.busy[1] - self.busy[0] - sum(totals.values()))
         return dict(totals)
 
 
 SHARED_SERVERS = ("mariadbd", "mysqld", "redis-server")
+LOCUST = "load generator (Locust)"
+
+
+def finer_group(group: str, cmdline: str) -> str:
+    """The web tier split into the crowd's processes (the line's requests) and the booking tier's."""
+    if group != "gunicorn":
+        return group
+    return "web: crowd tier" if "crowd_server" in cmdline else "web: booking tier"
 
 
 def process_group(name: str, cmdline: str) -> str | None:
@@ -920,6 +942,10 @@ def print_report(outcome: Outcome) -> None:
     locust = outcome.cpu.get("load generator (Locust)", 0)
     print(f"load generator: {locust / total_cpu:.0%} of the CPU used, {1000 * locust / max(f['arrived'], 1):.1f} ms "
           f"per simulated buyer, {1e6 * locust / max(f['requests'], 1):.0f} µs per request ({f['requests']} requests)")  # fmt: skip
+    middle = cpu_between(outcome, 30.0, 120.0)
+    if middle:
+        print("cores used 30-120 s after the opening (the sale's middle): " + ", ".join(
+            f"{group} {cores:.2f}" for group, cores in sorted(middle.items(), key=lambda kv: -kv[1])))  # fmt: skip
     print_loop_lag(outcome)
     journeys = outcome.result["journeys"]
     attempts = sum(j.get("hold_attempts", 0) for j in journeys)
@@ -937,6 +963,24 @@ def print_report(outcome: Outcome) -> None:
     print(f"\ngates ({outcome.mode}):")
     for gate in outcome.gates:
         print(f"  {gate.line()}")
+
+
+def cpu_per_second(outcome: Outcome) -> list[tuple[float, dict[str, float]]]:
+    """The cores each finer group used between two samples, at the later sample's time since t0."""
+    rows = []
+    for (before, used_before), (at, used) in itertools.pairwise(outcome.cpu_timeline):
+        if at > before:
+            rows.append((at, {g: (s - used_before.get(g, 0.0)) / (at - before) for g, s in used.items()}))
+    return rows
+
+
+def cpu_between(outcome: Outcome, start: float, end: float) -> dict[str, float]:
+    """The cores each group used on average from `start` to `end` seconds after the opening."""
+    inside = [(at, used) for at, used in outcome.cpu_timeline if start <= at - outcome.opens_at <= end]
+    if len(inside) < 2:
+        return {}
+    (first, used_first), (last, used_last) = inside[0], inside[-1]
+    return {g: (s - used_first.get(g, 0.0)) / (last - first) for g, s in used_last.items()}
 
 
 def write_files(outcomes: list[Outcome]) -> None:
@@ -959,6 +1003,13 @@ def write_files(outcomes: list[Outcome]) -> None:
                     pending = next(sales, None)
                 writer.writerow([outcome.mode, round(sample["t"] - outcome.opens_at, 1), sample["prequeue"], sample["waiting"],
                                  sample["active"], total, round(sample.get("machine_cpu", 0.0), 3)])  # fmt: skip
+    with open(OUT / "cpu.csv", "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["mode", "seconds_since_opening", "group", "cores"])
+        for outcome in outcomes:
+            for at, cores in cpu_per_second(outcome):
+                writer.writerows([outcome.mode, round(at - outcome.opens_at, 1), group, round(used, 3)]
+                                 for group, used in sorted(cores.items()))  # fmt: skip
     with open(OUT / "decisions.csv", "w", newline="") as handle:
         writer = csv.writer(handle)
         columns = ["action", "active", "admit", "target", "p95_ms", "samples", "shed", "departed", "drain_per_s"]
