@@ -13,13 +13,23 @@ savepoint), and a savepoint no statement followed is never sent, so rolling back
 either. Only `ROLLBACK TO SAVEPOINT` of a savepoint the server has is sent when Django asks, as before.
 
 The connection also accepts several statements in one round trip (`apps.common.db.run_batch`).
+
+Django's health check (`CONN_HEALTH_CHECKS`) pings a persistent connection before the first statement
+of every request, a round trip of its own on every hold and payment. Here a connection that ran a
+statement within the last DB_HEALTH_CHECK_IDLE_SECONDS is taken as alive without a ping, as the Redis
+client's `health_check_interval` does; one idle longer is pinged, and replaced when dead, as before. A
+connection the server dropped in between (a restart) fails its request's first statement instead: that
+request answers 503 and Django closes the connection when the request ends, so the next one reconnects.
 Django builds every statement with parameters and the driver escapes them; nothing here
 concatenates client input into SQL."""
 
 from __future__ import annotations
 
+import math
+import time
 from typing import Any
 
+from django.conf import settings
 from django.db import IntegrityError
 from django.db.backends.mysql import base
 from MySQLdb.constants import CLIENT
@@ -68,6 +78,7 @@ class DatabaseWrapper(base.DatabaseWrapper):
         self.owed: list[str] = []
         # Savepoints rolled back before they were sent (so never created on the server).
         self.forgotten: set[str] = set()
+        self.used_at = -math.inf  # when a statement last took a cursor of this connection (monotonic)
 
     @property
     def begin_pending(self) -> bool:
@@ -84,7 +95,21 @@ class DatabaseWrapper(base.DatabaseWrapper):
         return params
 
     def create_cursor(self, name: Any = None) -> CursorWrapper:
+        self.used_at = time.monotonic()
         return CursorWrapper(self.connection.cursor(), self)
+
+    def close_if_health_check_failed(self) -> None:
+        """Django's check before a request's first statement, skipped for a connection used within
+        DB_HEALTH_CHECK_IDLE_SECONDS (the module's docstring)."""
+        if (
+            self.connection is not None
+            and self.health_check_enabled
+            and not self.health_check_done
+            and time.monotonic() - self.used_at < settings.DB_HEALTH_CHECK_IDLE_SECONDS
+        ):
+            self.health_check_done = True
+            return
+        super().close_if_health_check_failed()
 
     def _set_autocommit(self, autocommit: bool) -> None:
         if autocommit:
