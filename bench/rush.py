@@ -520,7 +520,7 @@ def run_mode(mode: str, scenario: Scenario) -> Outcome:
             time.sleep(scenario.hold_ttl + 10)  # every abandoned hold reaches its expiry and the sweep runs
             sampler.stopped.set()
             sampler.join()
-        outcome.cpu["load generator (Locust)"] = locust_cpu  # reaped before the last snapshot: counted apart
+        outcome.cpu[LOCUST] = locust_cpu  # reaped before the last snapshot: counted apart
         other = outcome.cpu.get("everything else on the machine", 0.0)
         outcome.cpu["everything else on the machine"] = max(0.0, other - locust_cpu)
         outcome.result = json.loads(result_path.read_text())
@@ -948,12 +948,14 @@ def print_report(outcome: Outcome) -> None:
     print("CPU seconds over the run (share of the machine's 2 cores x wall): " + ", ".join(
         f"{group} {seconds:.0f} s ({seconds / (2 * max(outcome.wall, 1)):.0%})"
         for group, seconds in sorted(outcome.cpu.items(), key=lambda kv: -kv[1])))  # fmt: skip
-    locust = outcome.cpu.get("load generator (Locust)", 0)
+    locust = outcome.cpu.get(LOCUST, 0)
     print(f"load generator: {locust / total_cpu:.0%} of the CPU used, {1000 * locust / max(f['arrived'], 1):.1f} ms "
           f"per simulated buyer, {1e6 * locust / max(f['requests'], 1):.0f} µs per request ({f['requests']} requests)")  # fmt: skip
-    middle = cpu_between(outcome, 30.0, 120.0)
+    # The sale's middle: from a sixth to two thirds of the sell-out gate (30-120 s of the full rush's 180 s).
+    start, end = outcome.scenario.slo.sellout_seconds / 6, outcome.scenario.slo.sellout_seconds * 2 / 3
+    middle = cpu_between(outcome, start, end)
     if middle:
-        print("cores used 30-120 s after the opening (the sale's middle): " + ", ".join(
+        print(f"cores used {start:.0f}-{end:.0f} s after the opening (the sale's middle): " + ", ".join(
             f"{group} {cores:.2f}" for group, cores in sorted(middle.items(), key=lambda kv: -kv[1])))  # fmt: skip
     print_loop_lag(outcome)
     journeys = outcome.result["journeys"]
