@@ -19,7 +19,7 @@ time to 99 % paid for each rate, and the least rate that meets `--slo`.
 The rate is of seats held (a seat held again after an abandon counts again); 85 % of holds are paid,
 so the full rushes' 65-73 seats sold a second from 60 to 120 s after the opening are ~76-86 held a
 second, for which the model gives ~230-250 s to 99 %. The full runs took 220-257 s; with 30 s holds the
-model gives ~220 s at the run's rate, and the run took 195 s: the model reads 5-12 % slow.
+model gives ~220 s at the run's rate, and the run took 195 s: the model reads 3-12 % slow.
 """
 
 from __future__ import annotations
