@@ -298,14 +298,14 @@ class Sampler(threading.Thread):
         super().__init__(daemon=True)
         self.outcome, self.date_id, self.t0 = outcome, date_id, t0
         self.stopped = threading.Event()
-        # pid -> (group, CPU seconds at its first and at its last sample); processes that start during the
-        # run count from 0, those already running from the first sample.
+        # pid -> (group, CPU seconds at its first and at its last sample), the web tier's processes by tier
+        # (`finer_group`); processes that start during the run count from 0, those already running from
+        # the first sample.
         self.cpu_first: dict[int, tuple[str, float]] = {}
         self.cpu_last: dict[int, tuple[str, float]] = {}
         self.busy: tuple[float, float] | None = None
         self.busy_share = 0.0  # the machine's CPU busy over the last sample, a share of its cores
         self.busy_at: tuple[float, float] | None = None  # (wall, busy CPU-s) at the last sample
-        self.finer: dict[int, str] = {}  # pid -> its group in the CPU timeline
 
     def run(self) -> None:
         from redis.exceptions import RedisError
@@ -364,17 +364,14 @@ class Sampler(threading.Thread):
                     if "locust" not in cmdline:
                         continue
                     group = LOCUST
-                self.finer.setdefault(process.pid, finer_group(group, cmdline))
+                group = finer_group(group, cmdline)
                 times = process.cpu_times()
             except (psutil.NoSuchProcess, psutil.AccessDenied):
                 continue
             used = times.user + times.system
             first = self.cpu_first.setdefault(process.pid, (group, used if self.busy is None else 0.0))
             self.cpu_last[process.pid] = (first[0], used)
-        finer: dict[str, float] = defaultdict(float)
-        for pid, (group, used) in self.cpu_last.items():
-            finer[self.finer.get(pid, group)] += used - self.cpu_first[pid][1]
-        self.outcome.cpu_timeline.append((time.time() - self.t0, dict(finer)))
+        self.outcome.cpu_timeline.append((time.time() - self.t0, self.used_by_group()))
         times = psutil.cpu_times()
         busy = times.user + times.nice + times.system + times.irq + times.softirq + times.steal
         self.busy = (self.busy[0] if self.busy else busy, busy)
@@ -383,31 +380,43 @@ class Sampler(threading.Thread):
             self.busy_share = (busy - self.busy_at[1]) / (now - self.busy_at[0]) / (psutil.cpu_count() or 1)
         self.busy_at = (now, busy)
 
+    def used_by_group(self) -> dict[str, float]:
+        """The CPU seconds each group's processes used since their first sample."""
+        used: dict[str, float] = defaultdict(float)
+        for pid, (group, last) in self.cpu_last.items():
+            used[group] += last - self.cpu_first[pid][1]
+        return dict(used)
+
     def cpu_totals(self) -> dict[str, float]:
+        """The run's CPU by group, the web tier's tiers together, the load generator left out (counted
+        apart, from its own reaped children: run_mode)."""
         totals: dict[str, float] = defaultdict(float)
-        for pid, (group, used) in self.cpu_last.items():
-            if group != LOCUST:  # counted apart, from its own reaped children (run_mode)
-                totals[group] += used - self.cpu_first[pid][1]
+        for group, seconds in self.used_by_group().items():
+            if group != LOCUST:
+                totals[WEB_TIER if group in WEB_TIERS else group] += seconds
         totals["everything else on the machine"] = max(0.0, self.busy[1] - self.busy[0] - sum(totals.values()))
         return dict(totals)
 
 
 SHARED_SERVERS = ("mariadbd", "mysqld", "redis-server")
 LOCUST = "load generator (Locust)"
+WEB_TIER = "gunicorn"  # the web tier as a whole, in the run's totals
+CROWD_TIER, BOOKING_TIER = "web: crowd tier", "web: booking tier"
+WEB_TIERS = (CROWD_TIER, BOOKING_TIER)
 
 
 def finer_group(group: str, cmdline: str) -> str:
     """The web tier split into the crowd's processes (the line's requests) and the booking tier's."""
-    if group != "gunicorn":
+    if group != WEB_TIER:
         return group
-    return "web: crowd tier" if "crowd_server" in cmdline else "web: booking tier"
+    return CROWD_TIER if "crowd_server" in cmdline else BOOKING_TIER
 
 
 def process_group(name: str, cmdline: str) -> str | None:
     if "push_server" in cmdline:
         return "push"
     if "gunicorn" in cmdline or "granian" in cmdline or "crowd_server" in cmdline:
-        return "gunicorn"  # the web tier: gunicorn, and Granian where a tier runs on it
+        return WEB_TIER  # the web tier: gunicorn, and Granian where a tier runs on it
     if "celery" in cmdline and " beat" in cmdline:
         return "celery beat"
     if "celery" in cmdline:
@@ -787,7 +796,7 @@ def gate_figures(outcome: Outcome) -> RushFigures:
     if poll_after is None and gone is not None and all("ended" in j for j in journeys):
         poll_after = 0.0  # every journey had ended before then: nobody polled
     paid = [j for j in journeys if j.get("outcome") == "paid"]
-    server = ("gunicorn", "push", "celery workers", "celery beat", "MariaDB", "Redis", "nginx", "haproxy")
+    server = (WEB_TIER, "push", "celery workers", "celery beat", "MariaDB", "Redis", "nginx", "haproxy")
     return RushFigures(
         seats=s.seats, sold=db["sold"], sold_99_seconds=f["sold_out_seconds"],
         peak_seats_per_minute=f["peak_per_minute"],
@@ -1173,13 +1182,12 @@ def parse() -> tuple[Scenario, list[str]]:
         return scenario, variants(["auto"], args.proxy)
     arena = args.seats >= 50_000
     slo = Slo.arena(**slo_overrides) if arena else Slo.full(**slo_overrides)
+    hold_ttl = args.hold_ttl or Scenario.hold_ttl
     budget = args.budget or (
-        round(args.prequeue_seconds * args.time_scale + slo.sellout_seconds + (args.hold_ttl or Scenario.hold_ttl) + 60)
-        if arena
-        else 900
+        round(args.prequeue_seconds * args.time_scale + slo.sellout_seconds + hold_ttl + 60) if arena else 900
     )
     scenario = Scenario(buyers=args.buyers, seats=args.seats, prequeue_seconds=args.prequeue_seconds,
-                        after_seconds=args.after_seconds, time_scale=args.time_scale, hold_ttl=args.hold_ttl or Scenario.hold_ttl,
+                        after_seconds=args.after_seconds, time_scale=args.time_scale, hold_ttl=hold_ttl,
                         budget=budget, web_servers=args.web_servers, celery_workers=args.celery_workers,
                         web_workers=args.web_workers, slo=judged(slo, args.faults), faults=args.faults,
                         max_active=args.max_active, **common)  # fmt: skip
