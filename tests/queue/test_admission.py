@@ -193,12 +193,17 @@ class RateController:
         return decision.admit
 
 
+def bound_scaled_step(limits: Limits) -> int:
+    """The growth step the controllers had before: a thirtieth of the range between the bounds."""
+    return math.ceil((limits.max_active - limits.min_active) / 30)
+
+
 class ConcurrencyTarget:
     """The first controller, for comparison: a target grown by a step while p95 is under 80 % of the
     goal, cut by 0.9 · goal / p95 (half on sheds) and held until the cut took effect; each run admits
-    target - active. Its step was a thirtieth of the range between the bounds."""
+    target - active. Its step was `bound_scaled_step`."""
 
-    STEP = math.ceil((LIMITS.max_active - LIMITS.min_active) / 30)
+    STEP = bound_scaled_step(LIMITS)
 
     def __init__(self) -> None:
         self.target, self.cut_at = LIMITS.min_active, None
@@ -278,7 +283,7 @@ class TestStability:
         @dataclasses.dataclass(frozen=True, kw_only=True)
         class ScaledByTheBound(Limits):
             def step(self, active: int) -> int:
-                return math.ceil((self.max_active - self.min_active) / 30)
+                return bound_scaled_step(self)
 
         limits = ScaledByTheBound(**{**dataclasses.asdict(LIMITS), "max_active": bound})
         history = simulate(QueuedBookingPath(67), intervals=300, policy=RateController(limits), delay_runs=3)
