@@ -35,7 +35,6 @@ from apps.common.db import (
     insert_statement,
     retry_on_lock_conflict,
     run_batch,
-    update_statement,
 )
 from apps.common.error_codes import ErrorCode
 from apps.common.exceptions import Conflict, InvalidCredentials, NotAuthenticated, ValidationFailed
@@ -357,6 +356,10 @@ def wallet_lock(*, user_id: int) -> tuple[Statement, Callable[[StatementResult],
 
 
 _WALLET_LOCK = PreparedSelect(user_lock, fields=("id", "balance"))
+# The debit's balance update, compiled once (apps.common.db.PreparedUpdate).
+_SET_BALANCE = PreparedUpdate(
+    lambda *, user_id, balance, now: (User.objects.filter(pk=user_id), {"balance": balance, "updated_at": now})
+)
 
 
 def debit_statements(*, wallet: User, amount: Decimal, reference: str) -> tuple[list[Statement], WalletTransaction]:
@@ -370,7 +373,7 @@ def debit_statements(*, wallet: User, amount: Decimal, reference: str) -> tuple[
         user_id=wallet.pk, kind=LedgerKind.PAYMENT, amount=amount, balance_after=new_balance, reference=reference[:100]
     )
     statements = [
-        update_statement(User.objects.filter(pk=wallet.pk), balance=new_balance, updated_at=timezone.now()),
+        _SET_BALANCE.statement(user_id=wallet.pk, balance=new_balance, now=timezone.now()),
         insert_statement(WalletTransaction, [entry]),
     ]
     wallet.balance = new_balance

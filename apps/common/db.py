@@ -12,6 +12,7 @@ import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any, ParamSpec, TypeVar
 
 from django.conf import settings
@@ -216,8 +217,8 @@ class _Prepared:
     queryset and compiling it, most of a short statement's Python time, is paid once instead of on
     every request (a hold's and a payment's statements run through it).
 
-    `build(**values)` makes the statement. The values are ints, strings, aware datetimes and lists of
-    ints (a list's length is part of the shape); the builder uses each only as a parameter of the statement
+    `build(**values)` makes the statement. The values are ints, strings, aware datetimes, decimals and
+    lists of ints (a list's length is part of the shape); the builder uses each only as a parameter of the statement
     (compared, matched, assigned), never to choose the statement's shape or to compute another
     parameter. The first use of a shape compiles it with the real values and twice with stand-ins;
     the shape is kept only when the three statements are the same SQL and every parameter that
@@ -299,8 +300,13 @@ class _Prepared:
             elif isinstance(value, str):
                 stand_ins[name] = f"stand-in-{2 * counter + side}"
                 counter += 1
+            elif isinstance(value, Decimal):
+                stand_ins[name] = Decimal(_STAND_IN_INT + 2 * counter + side)
+                counter += 1
             else:
-                raise TypeError(f"{name}: a prepared statement takes ints, strings, datetimes and lists of ints.")
+                raise TypeError(
+                    f"{name}: a prepared statement takes ints, strings, datetimes, decimals and lists of ints."
+                )
         return stand_ins
 
 

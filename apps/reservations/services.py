@@ -30,6 +30,7 @@ from apps.common.db import (
     IdList,
     LastInsertId,
     PreparedSelect,
+    PreparedUpdate,
     Statement,
     StatementResult,
     insert_statement,
@@ -37,7 +38,6 @@ from apps.common.db import (
     read_id_list,
     retry_on_lock_conflict,
     run_batch,
-    update_statement,
 )
 from apps.common.error_codes import ErrorCode
 from apps.common.exceptions import Conflict, NotFound, ServiceUnavailable, ValidationFailed
@@ -515,6 +515,15 @@ def check_payable(*, reservation: Reservation, now: dt.datetime) -> None:
         raise Conflict(ErrorCode.BOOKING_CLOSED, "Booking for this concert date has closed; the hold cannot be paid.")
 
 
+# A payment's HELD -> CONFIRMED, compiled once (apps.common.db.PreparedUpdate).
+_CONFIRM = PreparedUpdate(
+    lambda *, reservation_id, now: (
+        Reservation.objects.filter(pk=reservation_id),
+        {"status": ReservationStatus.CONFIRMED, "reserved_at": now, "updated_at": now},
+    )
+)
+
+
 def confirm_reservation(
     *, reservation: Reservation, now: dt.datetime
 ) -> tuple[list[Statement], Callable[[list[StatementResult]], None]]:
@@ -525,12 +534,7 @@ def confirm_reservation(
     seat_statements, seats_done = concert_services.reserve_seats_statements(
         concert_date_id=reservation.concert_date_id, seat_ids=seat_ids
     )
-    confirm = update_statement(
-        Reservation.objects.filter(pk=reservation.pk),
-        status=ReservationStatus.CONFIRMED,
-        reserved_at=now,
-        updated_at=now,
-    )
+    confirm = _CONFIRM.statement(reservation_id=reservation.pk, now=now)
 
     def done(results: list[StatementResult]) -> None:
         seats_done(results[: len(seat_statements)])

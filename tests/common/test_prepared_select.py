@@ -136,7 +136,8 @@ def test_a_payment_runs_its_reads_and_locks_prepared(monkeypatch):
 
 @pytest.mark.django_db(transaction=True)
 def test_the_booking_paths_writes_are_prepared_and_write_what_they_say(monkeypatch):
-    """The seat and shard UPDATEs of a hold and the seat UPDATE of a payment, from a fresh process."""
+    """The seat and shard UPDATEs of a hold and the seat, reservation and balance UPDATEs of a payment,
+    from a fresh process."""
     from decimal import Decimal
 
     from apps.concerts import services as catalogue
@@ -146,7 +147,12 @@ def test_the_booking_paths_writes_are_prepared_and_write_what_they_say(monkeypat
     from tests.factories import UserFactory
     from tests.helpers import remaining_seats
 
-    for prepared in (catalogue._HOLD_SEATS, catalogue._SHARD_UPDATE, catalogue._RESERVE_SEATS):
+    from apps.accounts import services as accounts
+    from apps.accounts.models import User
+    from apps.reservations.models import Reservation, ReservationStatus
+
+    writes = (catalogue._HOLD_SEATS, catalogue._SHARD_UPDATE, catalogue._RESERVE_SEATS)
+    for prepared in (*writes, reservations._CONFIRM, accounts._SET_BALANCE):
         monkeypatch.setattr(prepared, "_shapes", {})
     date, user = make_date(), UserFactory(balance=Decimal("1000000.00"))
     ids = sorted(seat_ids(date)[:2])
@@ -157,9 +163,14 @@ def test_the_booking_paths_writes_are_prepared_and_write_what_they_say(monkeypat
     moved = {s for s, v in Inventory.objects.filter(concert_date=date).values_list("shard", "version")
              if v != versions_before[s]}  # fmt: skip
     assert moved == {catalogue.inventory_shard_of(seat) for seat in ids}
-    payments.pay_for_reservation(user=user, reservation_id=held.pk)
+    payment, balance = payments.pay_for_reservation(user=user, reservation_id=held.pk)
     assert set(Seat.objects.filter(pk__in=ids).values_list("status", "held_until")) == {(SeatStatus.RESERVED, None)}
+    confirmed = Reservation.objects.get(pk=held.pk)
+    assert (confirmed.status, confirmed.reserved_at is not None) == (ReservationStatus.CONFIRMED, True)
+    assert User.objects.get(pk=user.pk).balance == balance == Decimal("1000000.00") - payment.amount
     now = timezone.now()
+    assert reservations._CONFIRM.is_prepared(reservation_id=held.pk, now=now)
+    assert accounts._SET_BALANCE.is_prepared(user_id=user.pk, balance=Decimal("1.00"), now=now)
     assert catalogue._HOLD_SEATS.is_prepared(seat_ids=ids, held_until=now, now=now)
     assert catalogue._SHARD_UPDATE.is_prepared(concert_date_id=1, shard=1, version=1, delta=-1, now=now)
     assert catalogue._RESERVE_SEATS.is_prepared(seat_ids=ids, concert_date_id=date.pk, now=now)
@@ -182,6 +193,29 @@ def test_string_values_reach_the_statement():
     statement, read = prepared.statement(email="nobody@example.com")
     assert read(run_batch([statement])[0]) == []
     assert prepared.is_prepared(email="x")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_decimal_values_reach_the_statement_as_written():
+    """A Decimal is a parameter like an int (a wallet's new balance): every value is written exactly,
+    the cents too, through one compiled shape."""
+    from decimal import Decimal
+
+    from apps.accounts.models import User
+    from apps.common.db import PreparedUpdate
+    from tests.factories import UserFactory
+
+    users = [UserFactory(), UserFactory()]
+    prepared = PreparedUpdate(
+        lambda *, user_id, balance, now: (User.objects.filter(pk=user_id), {"balance": balance, "updated_at": now})
+    )
+    for user, balance in ((users[0], Decimal("12.34")), (users[1], Decimal("0.05")), (users[0], Decimal("99999.99"))):
+        with transaction.atomic():
+            (result,) = run_batch([prepared.statement(user_id=user.pk, balance=balance, now=timezone.now())])
+        assert result.rowcount == 1
+        assert User.objects.get(pk=user.pk).balance == balance
+    assert User.objects.get(pk=users[1].pk).balance == Decimal("0.05")  # the last write to users[0] left it alone
+    assert prepared.is_prepared(user_id=1, balance=Decimal("1.00"), now=timezone.now())
 
 
 def test_a_string_the_statement_rewrites_is_not_prepared():
