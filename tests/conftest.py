@@ -7,6 +7,7 @@ import pytest
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
+from apps.accounts.access_tokens import reset_remembering_backend
 from apps.common.redis import get_redis
 from apps.concerts import choosing, seat_map
 from apps.concerts.models import ConcertDate
@@ -23,6 +24,7 @@ def _clean_redis_and_date_facts() -> None:
     forget_dates()
     seat_map.forget_local_copies()  # this process's copies of seat-map renders go with the cache
     choosing.forget_free_runs()  # and the chooser's plans and runs (a flushed database reuses ids)
+    reset_remembering_backend()  # and the access tokens this process verified (a test may change its size)
 
 
 @pytest.fixture(autouse=True)

@@ -31,6 +31,12 @@ TUNABLES = (
     seconds("PASSWORD_HASHING_WAIT_SECONDS", 3.0, "how long a login waits for a hashing slot before its 429"),
     count("LOGIN_LOCKOUT_FAILURES", 5, "failed logins of one e-mail within LOGIN_LOCKOUT_SECONDS that lock it"),
     seconds("LOGIN_LOCKOUT_SECONDS", 900, "the window of LOGIN_LOCKOUT_FAILURES, and how long the lockout lasts"),
+    count(
+        "VERIFIED_ACCESS_TOKENS_KEPT",
+        20_000,
+        "access tokens a web process remembers as verified: the next request with one skips the signature check "
+        "(0: none)",
+    ),
     seconds("EMAIL_VERIFICATION_MAX_AGE_SECONDS", 3 * 24 * 3600, "how long an e-mail verification token is valid"),
     tunable("WALLET_MAX_CHARGE", Decimal("10000000"), unit="money", meaning="the largest single charge"),
     tunable("WALLET_MAX_BALANCE", Decimal("999999999999.99"), unit="money", meaning="the largest wallet balance"),

@@ -287,6 +287,8 @@ SIMPLE_JWT = {
     "AUTH_HEADER_TYPES": ("Bearer",),
     "USER_ID_FIELD": "id",
     "USER_ID_CLAIM": "user_id",
+    # Verified once per process, then remembered (VERIFIED_ACCESS_TOKENS_KEPT; apps/accounts/access_tokens.py).
+    "AUTH_TOKEN_CLASSES": ("apps.accounts.access_tokens.RememberedAccessToken",),
 }
 
 SPECTACULAR_SETTINGS = {
