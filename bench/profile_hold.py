@@ -4,7 +4,9 @@ check, the transaction) on MariaDB. Each buyer holds and pays once (a payment en
 
     .venv/bin/python bench/profile_hold.py [--holds 400] [--only hold|payment] [--best-available] [--cpu]
 
-`--best-available` holds 2 seats chosen by the server (`quantity`) instead of 2 named seats. `--cpu`
+`--best-available` holds 2 seats chosen by the server (`quantity`) instead of 2 named seats; `--hot`
+asks every time for the same seat (the first buyer holds it, the rest are refused: the hot seat's
+409, with no payments). `--cpu`
 profiles this process's CPU time with cProfile instead (`time.process_time`: time waiting on MariaDB
 or Redis is left out), and prints the functions that spent it, by their own time and by their total.
 
@@ -36,6 +38,9 @@ def main() -> None:
     parser.add_argument("--holds", type=int, default=400)
     parser.add_argument("--only", choices=("hold", "payment"), help="print one profile (both by default)")
     parser.add_argument("--best-available", action="store_true", help="holds of 2 seats the server chooses")
+    parser.add_argument(
+        "--hot", action="store_true", help="every buyer asks for the same seat: one hold, the rest refused"
+    )
     parser.add_argument("--cpu", action="store_true", help="cProfile over CPU time instead of pyinstrument")
     parser.add_argument("--dump", metavar="PATH", help="with --cpu: also write the profile (pstats) to PATH.<step>")
     args = parser.parse_args()
@@ -56,16 +61,20 @@ def main() -> None:
         holds = []
 
         def hold(i: int, client: Any) -> None:
-            picked = {"quantity": 2} if args.best_available else {"seat_ids": seats[2 * i : 2 * i + 2]}
+            if args.hot:
+                picked = {"seat_ids": seats[-1:]}
+            else:
+                picked = {"quantity": 2} if args.best_available else {"seat_ids": seats[2 * i : 2 * i + 2]}
             response = client.post("/api/reservations", {"concert_date_id": date.pk, **picked}, format="json")
-            assert response.status_code == 201, response.content
-            holds.append(response.json()["id"])
+            assert response.status_code == (409 if args.hot and i else 201), response.content
+            if response.status_code == 201:
+                holds.append(response.json()["id"])
 
         def pay(i: int, client: Any) -> None:
             response = client.post("/api/payments", {"reservation_id": holds[i]}, format="json")
             assert response.status_code == 201, response.content
 
-        for name, step in (("hold", hold), ("payment", pay)):
+        for name, step in (("hold", hold),) if args.hot else (("hold", hold), ("payment", pay)):
             if args.cpu:
                 cpu_profile(
                     name,

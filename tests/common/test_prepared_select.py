@@ -140,16 +140,15 @@ def test_the_booking_paths_writes_are_prepared_and_write_what_they_say(monkeypat
     from a fresh process."""
     from decimal import Decimal
 
+    from apps.accounts import services as accounts
+    from apps.accounts.models import User
     from apps.concerts import services as catalogue
     from apps.concerts.models import Inventory
     from apps.payments import services as payments
     from apps.reservations import services as reservations
+    from apps.reservations.models import Reservation, ReservationStatus
     from tests.factories import UserFactory
     from tests.helpers import remaining_seats
-
-    from apps.accounts import services as accounts
-    from apps.accounts.models import User
-    from apps.reservations.models import Reservation, ReservationStatus
 
     writes = (catalogue._HOLD_SEATS, catalogue._SHARD_UPDATE, catalogue._RESERVE_SEATS)
     for prepared in (*writes, reservations._CONFIRM, accounts._SET_BALANCE):
