@@ -8,7 +8,8 @@ claims' shapes): about 0.1 ms of CPU on these machines, a tenth of a status poll
 `RememberedAccessToken` (simplejwt's `AUTH_TOKEN_CLASSES`) decodes through `RememberingTokenBackend`,
 which keeps the payloads of the last VERIFIED_ACCESS_TOKENS_KEPT tokens it verified (least recently
 used first out). The same string verifies the same way while the signing key is the same, so a token
-seen again skips the check. What depends on the time is checked on every use: an expired token is
+seen again skips the check. A refresh token's second check in its request (the rate limit's, then
+the rotation's) is answered the same way (`remembering_backend("refresh")`). What depends on the time is checked on every use: an expired token is
 decoded anew, which refuses it exactly as without the cache, and simplejwt's own `verify` (the token
 type and expiry) runs on every token. Revocation (logout, a replayed refresh token, deactivation) is
 checked in Redis on every request, after this (apps.accounts.authentication, apps.queue.access). A
@@ -57,23 +58,29 @@ class RememberingTokenBackend:
         return getattr(self._backend, name)
 
 
-_backend: RememberingTokenBackend | None = None
+# A refresh token is checked twice in its one request (the per-user rate limit names its user, then the
+# rotation reads it): the last few are kept for the second check. A refresh token rotates once, so
+# keeping more would only push access tokens out of their own cache's place.
+RECENT_REFRESH_TOKENS_KEPT = 64
+
+_backends: dict[str, RememberingTokenBackend] = {}
 
 
-def remembering_backend() -> RememberingTokenBackend:
-    """This process's backend (made on first use, with the settings then in force)."""
-    global _backend
-    if _backend is None:
+def remembering_backend(kind: str = "access") -> RememberingTokenBackend:
+    """This process's backend for access tokens, or for the refresh tokens of the requests it is
+    serving (`kind="refresh"`), made on first use with the settings then in force."""
+    backend = _backends.get(kind)
+    if backend is None:
         from rest_framework_simplejwt.state import token_backend
 
-        _backend = RememberingTokenBackend(token_backend, settings.VERIFIED_ACCESS_TOKENS_KEPT)
-    return _backend
+        size = settings.VERIFIED_ACCESS_TOKENS_KEPT if kind == "access" else RECENT_REFRESH_TOKENS_KEPT
+        backend = _backends[kind] = RememberingTokenBackend(token_backend, size)
+    return backend
 
 
 def reset_remembering_backend() -> None:
-    """Drop this process's backend and what it remembers (tests that change the settings)."""
-    global _backend
-    _backend = None
+    """Drop this process's backends and what they remember (tests that change the settings)."""
+    _backends.clear()
 
 
 class RememberedAccessToken(AccessToken):

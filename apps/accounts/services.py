@@ -40,6 +40,7 @@ from apps.common.error_codes import ErrorCode
 from apps.common.exceptions import Conflict, InvalidCredentials, NotAuthenticated, ValidationFailed
 
 from . import revocation
+from .access_tokens import remembering_backend
 from .models import LedgerKind, TokenFamily, User, WalletTransaction
 from .tokens import EMAIL_VERIFIED_CLAIM, read_email_verification_token
 
@@ -88,7 +89,12 @@ def signup(*, email: str, password: str, name: str, phone_number: str = "", addr
 
 class _SignedRefreshToken(RefreshToken):
     """A refresh token checked for signature, expiry and type; whether it is its session's newest is
-    the session row's to say (TokenFamily.refresh_jti)."""
+    the session row's to say (TokenFamily.refresh_jti). Its signature is checked once per request
+    (apps.accounts.access_tokens): the rate limit reads it before the rotation does."""
+
+    @property
+    def token_backend(self) -> Any:
+        return remembering_backend("refresh")
 
     def verify(self) -> None:
         Token.verify(self)

@@ -108,3 +108,20 @@ def test_the_oldest_token_goes_first_and_none_are_kept_with_size_zero(settings, 
     for _ in range(2):
         assert clients[1].get("/api/users/me").status_code == 200
     assert decodes == [clients[1].tokens["access"]] * 2
+
+
+def test_a_refresh_checks_its_token_once_and_a_replay_is_still_refused(user, api_client, decodes):
+    """The per-user rate limit and the rotation read the same refresh token: one full check. A kept
+    refresh token used again is the session row's to refuse (a replay ends the session)."""
+    tokens = login_client(user).tokens
+    rotated = api_client.post("/api/auth/refresh", {"refresh": tokens["refresh"]}, format="json")
+    assert rotated.status_code == 200
+    assert decodes.count(tokens["refresh"]) == 1
+    assert_error(
+        api_client.post("/api/auth/refresh", {"refresh": tokens["refresh"]}, format="json"), 401, "NOT_AUTHENTICATED"
+    )
+    assert_error(  # the replay ended the session: its newest token too
+        api_client.post("/api/auth/refresh", {"refresh": rotated.json()["refresh"]}, format="json"),
+        401,
+        "NOT_AUTHENTICATED",
+    )
