@@ -1,4 +1,4 @@
-"""Access tokens verified once per process.
+"""Tokens verified once per process: a buyer's access token, and a refresh token within its request.
 
 A buyer sends the same access token with every request until it is refreshed: the line's entry, a
 status poll every few seconds to a minute, the seat map, the hold, the payment. Checking it is pure
@@ -8,12 +8,14 @@ claims' shapes): about 0.1 ms of CPU on these machines, a tenth of a status poll
 `RememberedAccessToken` (simplejwt's `AUTH_TOKEN_CLASSES`) decodes through `RememberingTokenBackend`,
 which keeps the payloads of the last VERIFIED_ACCESS_TOKENS_KEPT tokens it verified (least recently
 used first out). The same string verifies the same way while the signing key is the same, so a token
-seen again skips the check. A refresh token's second check in its request (the rate limit's, then
-the rotation's) is answered the same way (`remembering_backend("refresh")`). What depends on the time is checked on every use: an expired token is
-decoded anew, which refuses it exactly as without the cache, and simplejwt's own `verify` (the token
-type and expiry) runs on every token. Revocation (logout, a replayed refresh token, deactivation) is
-checked in Redis on every request, after this (apps.accounts.authentication, apps.queue.access). A
-token that failed is never kept, so a wrong or tampered string is checked in full every time.
+seen again skips the check. A refresh token is read twice in its request (the rate limit's, then the
+rotation's): the second read is answered the same way (`remembering_backend("refresh")`, a few kept).
+
+What depends on the time is checked on every use: an expired token is decoded anew, which refuses it
+exactly as without the cache, and simplejwt's own `verify` (the token type and expiry) runs on every
+token. Revocation (logout, a replayed refresh token, deactivation) is checked on every request, after
+this (in Redis: apps.accounts.authentication, apps.queue.access; a refresh's session row). A token that
+failed is never kept, so a wrong or tampered string is checked in full every time.
 """
 
 from __future__ import annotations
