@@ -2,13 +2,14 @@
 payments of those holds, through the full Django stack (test client: middleware, DRF, JWT, queue-token
 check, the transaction) on MariaDB. Each buyer holds and pays once (a payment ends the buyer's access).
 
-    .venv/bin/python bench/profile_hold.py [--holds 400] [--only hold|payment] [--best-available] [--cpu]
+    .venv/bin/python bench/profile_hold.py [--holds 400] [--only hold|payment] [--best-available] [--hot]
+                                           [--cpu]
 
 `--best-available` holds 2 seats chosen by the server (`quantity`) instead of 2 named seats; `--hot`
 asks every time for the same seat (the first buyer holds it, the rest are refused: the hot seat's
-409, with no payments). `--cpu`
-profiles this process's CPU time with cProfile instead (`time.process_time`: time waiting on MariaDB
-or Redis is left out), and prints the functions that spent it, by their own time and by their total.
+409, with no payments). `--cpu` profiles this process's CPU time with cProfile instead
+(`time.process_time`: time waiting on MariaDB or Redis is left out), and prints the functions that
+spent it, by their own time and by their total.
 
 Scratch database `bench_profile`, Redis db 10.
 """

@@ -218,9 +218,9 @@ class _Prepared:
     every request (a hold's and a payment's statements run through it).
 
     `build(**values)` makes the statement. The values are ints, strings, aware datetimes, decimals and
-    lists of ints (a list's length is part of the shape); the builder uses each only as a parameter of the statement
-    (compared, matched, assigned), never to choose the statement's shape or to compute another
-    parameter. The first use of a shape compiles it with the real values and twice with stand-ins;
+    lists of ints (a list's length is part of the shape); the builder uses each only as a parameter of
+    the statement (compared, matched, assigned), never to choose the statement's shape or to compute
+    another parameter. The first use of a shape compiles it with the real values and twice with stand-ins;
     the shape is kept only when the three statements are the same SQL and every parameter that
     differs between the stand-ins is exactly one value. Otherwise (a builder that breaks the rule, or
     values the ORM treats specially) that shape is compiled on every use, as a plain queryset would
