@@ -985,22 +985,25 @@ def print_report(outcome: Outcome) -> None:
         print(f"  {gate.line()}")
 
 
+def cores_used(earlier: tuple[float, dict[str, float]], later: tuple[float, dict[str, float]]) -> dict[str, float]:
+    """The cores each group used on average between two samples of the CPU timeline."""
+    (before, used_before), (at, used) = earlier, later
+    return {group: (seconds - used_before.get(group, 0.0)) / (at - before) for group, seconds in used.items()}
+
+
 def cpu_per_second(outcome: Outcome) -> list[tuple[float, dict[str, float]]]:
     """The cores each finer group used between two samples, at the later sample's time since t0."""
-    rows = []
-    for (before, used_before), (at, used) in itertools.pairwise(outcome.cpu_timeline):
-        if at > before:
-            rows.append((at, {g: (s - used_before.get(g, 0.0)) / (at - before) for g, s in used.items()}))
-    return rows
+    return [
+        (later[0], cores_used(earlier, later))
+        for earlier, later in itertools.pairwise(outcome.cpu_timeline)
+        if later[0] > earlier[0]
+    ]
 
 
 def cpu_between(outcome: Outcome, start: float, end: float) -> dict[str, float]:
     """The cores each group used on average from `start` to `end` seconds after the opening."""
-    inside = [(at, used) for at, used in outcome.cpu_timeline if start <= at - outcome.opens_at <= end]
-    if len(inside) < 2:
-        return {}
-    (first, used_first), (last, used_last) = inside[0], inside[-1]
-    return {g: (s - used_first.get(g, 0.0)) / (last - first) for g, s in used_last.items()}
+    inside = [sample for sample in outcome.cpu_timeline if start <= sample[0] - outcome.opens_at <= end]
+    return cores_used(inside[0], inside[-1]) if len(inside) >= 2 else {}
 
 
 def write_files(outcomes: list[Outcome]) -> None:
