@@ -114,6 +114,8 @@ class Scenario:
     # The buyers split over this many Locust processes, each with every n-th buyer (its own loop, so the
     # opening's work is not queued behind one process's).
     loadgen_processes: int = 1
+    # Python's automatic full collections in the load generator (off by default: bench/rush_locust.py).
+    loadgen_full_gc: bool = False
     # Auto admission's bound on admitted buyers per date (QUEUE_MAX_ACTIVE; the controller moves below it).
     # None: the product's default of 660, a date of a few thousand seats. A date of 10,000 seats selling
     # at 100 a second has ~500 buyers between admission and payment and, at 15 % abandoning, ~900 whose
@@ -431,7 +433,13 @@ def process_group(name: str, cmdline: str) -> str | None:
 
 
 def run_locust(
-    plan_path: Path, result_path: Path, base: str, budget: float, profile: Path | None = None, processes: int = 1
+    plan_path: Path,
+    result_path: Path,
+    base: str,
+    budget: float,
+    profile: Path | None = None,
+    processes: int = 1,
+    full_gc: bool = False,
 ) -> float:
     """Run the buyers over `processes` Locust processes (each takes every n-th buyer of the plan and
     writes its own result; they are merged into `result_path`); returns the CPU seconds the load
@@ -450,7 +458,8 @@ def run_locust(
         part.unlink(missing_ok=True)
         env = {**os.environ, "RUSH_PLAN": str(plan_path), "RUSH_RESULT": str(part), "GEVENT_RESOLVER": "block",
                "RUSH_PART": str(i), "RUSH_PARTS": str(processes),
-               **({"RUSH_PROFILE": str(profile)} if profile and i == 0 else {})}  # fmt: skip
+               **({"RUSH_PROFILE": str(profile)} if profile and i == 0 else {}),
+               **({"RUSH_FULL_GC": "1"} if full_gc else {})}  # fmt: skip
         running.append(subprocess.Popen(command, env=env, cwd=ROOT))
     for process in running:
         try:
@@ -521,7 +530,10 @@ def run_mode(mode: str, scenario: Scenario) -> Outcome:
                 opens_at=t0 + scenario.lead, sale_seconds=max(30.0, scenario.budget - scenario.lead) / 2, cwd=ROOT,
             ).start()  # fmt: skip
             profile = OUT / f"locust-{mode}.pstats" if scenario.profile_loadgen else None
-            locust_cpu = run_locust(plan_path, result_path, base, scenario.budget, profile, scenario.loadgen_processes)
+            locust_cpu = run_locust(
+                plan_path, result_path, base, scenario.budget, profile, scenario.loadgen_processes,
+                scenario.loadgen_full_gc,
+            )  # fmt: skip
             outcome.failures += injected.finish() if injected else []
             outcome.wall = time.time() - t0
             outcome.draw = published_draw(base, data)
@@ -823,6 +835,19 @@ def timeline_since_opening(outcome: Outcome) -> list[tuple[str, float, list[floa
     return [(name, at - outcome.opens_at, values) for name, at, values in outcome.result["timeline"]]
 
 
+def print_collector(outcome: Outcome, warmup: float) -> None:
+    """The load generator's garbage collector: its full collections, and its longest pause in the windows
+    the booking gate judges (a pause stops every buyer, then their delayed requests arrive together)."""
+    full = outcome.result.get("gc_full")
+    if not full:
+        return
+    pauses = sorted(took for at, took in outcome.result.get("gc_pause", []) if at - outcome.opens_at >= warmup)
+    state = "on (--loadgen-full-gc)" if full["automatic"] else "off"
+    print(f"load generator's garbage collector (automatic full collections {state}): {full['collections']} full "
+          f"collections, {full['ms'] / 1000:.1f} s in them; longest pause after the first {warmup:g} s "
+          f"{pauses[-1] if pauses else 0:.0f} ms; its memory at most {full.get('max_rss_mb', 0):,} MB")  # fmt: skip
+
+
 def print_loop_lag(outcome: Outcome) -> None:
     """How late the load generator's loop ran in the windows the booking gate judges, and how many of
     the gate's failing windows it lagged by more than a second in: a buyer reads a response only when
@@ -840,6 +865,7 @@ def print_loop_lag(outcome: Outcome) -> None:
           f"{warmup:g} s): median {percentile(judged, 0.5):.0f} ms, p95 {percentile(judged, 0.95):.0f} ms, worst "
           f"{judged[-1]:.0f} ms; of the {len(failing)} booking windows over {slo.booking_p95_ms:g} ms, "
           f"{len(lagging)} had the generator more than 1 s late")  # fmt: skip
+    print_collector(outcome, warmup)
     at_proxy = rush_gates.windows_p95(outcome.proxy_booking, warmup_seconds=warmup)
     if at_proxy:
         within = sum(1 for p95 in at_proxy if p95 <= slo.booking_p95_ms)
@@ -1162,6 +1188,9 @@ def parse() -> tuple[Scenario, list[str]]:
                              "measured 2,000 on the full rush)")  # fmt: skip
     parser.add_argument("--loadgen-processes", type=int, default=1,
                         help="Locust processes the buyers are split over (each takes every n-th buyer)")  # fmt: skip
+    parser.add_argument("--loadgen-full-gc", action="store_true",
+                        help="leave Python's automatic full collections on in the load generator (each pauses "
+                             "every buyer; off by default)")  # fmt: skip
     parser.add_argument("--profile-loadgen", action="store_true",
                         help="run Locust under cProfile and print where its CPU went (slows the generator)")  # fmt: skip
     parser.add_argument("--db-name", default="bench_rush", help="the scratch MariaDB database (dropped after)")
@@ -1175,7 +1204,8 @@ def parse() -> tuple[Scenario, list[str]]:
     common = {"best_available_share": args.best_available_share, "db_name": args.db_name,
               "redis_db": args.redis_db, "profile_loadgen": args.profile_loadgen,
               "crowd_workers": args.crowd_workers, "crowd_server": args.crowd_server, "web_server": args.web_server,
-              "push_workers": args.push_workers, "loadgen_processes": max(1, args.loadgen_processes)}  # fmt: skip
+              "push_workers": args.push_workers, "loadgen_processes": max(1, args.loadgen_processes),
+              "loadgen_full_gc": args.loadgen_full_gc}  # fmt: skip
     if args.short:
         # The budget leaves room after the sell-out gate for one hold TTL, so seats abandoned late come back
         # while buyers are still there to take them.

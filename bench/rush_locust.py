@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import base64
 import bisect
+import gc
 import gzip
 import json
 import math
@@ -129,6 +130,38 @@ def _watch_loop() -> None:
         loop_lag[bucket] = max(loop_lag[bucket], late)
 
 
+# The generator's own garbage collector. A full collection (Python's generation 2) walks every object
+# the process holds, 20,000 buyers' greenlets, sockets and journeys, and stops every buyer while it
+# runs: 0.7-1.3 s each in the sale's middle of a full rush (20 of them, 11.8 s in all), after which the
+# buyers' delayed requests reach the service together, and every answer that waited is timed late. Automatic full collections are off unless RUSH_FULL_GC is set (bench/rush.py
+# --loadgen-full-gc); the young generations are still collected, so what is freed by reference counts
+# or dies young is freed as before, and only a cycle that outlived two collections stays until exit
+# (a bounded run on a machine with room for it). Each collection's pause is recorded either way.
+FULL_GC = bool(os.environ.get("RUSH_FULL_GC"))
+if PLAN and not FULL_GC:
+    gc.set_threshold(gc.get_threshold()[0], gc.get_threshold()[1], 1_000_000_000)
+gc_pause: dict[int, float] = defaultdict(float)  # window -> the longest collection in it, ms
+gc_full: list[float] = [0, 0.0]  # full collections, and the ms they took
+_gc_began = 0.0
+
+
+def _on_collect(phase: str, info: dict[str, int]) -> None:
+    global _gc_began
+    if phase == "start":
+        _gc_began = time.perf_counter()
+        return
+    took = (time.perf_counter() - _gc_began) * 1000
+    bucket = int((time.time() - PLAN.get("t0", _started_at)) // BUCKET_SECONDS)
+    gc_pause[bucket] = max(gc_pause[bucket], took)
+    if info["generation"] == 2:
+        gc_full[0] += 1
+        gc_full[1] += took
+
+
+if PLAN:
+    gc.callbacks.append(_on_collect)
+
+
 @events.test_start.add_listener
 def _on_start(environment: Any, **_: Any) -> None:
     global _started_at, _profiler
@@ -175,6 +208,14 @@ def _on_stop(environment: Any, **_: Any) -> None:
         "server_errors": server_errors[:50],
         # The generator's longest lag (ms) in each window, its start in seconds since t0.
         "loop_lag": [[bucket * BUCKET_SECONDS, round(late, 1)] for bucket, late in sorted(loop_lag.items())],
+        # The garbage collector's longest pause (ms) in each window, and its full collections.
+        "gc_pause": [[bucket * BUCKET_SECONDS, round(took, 1)] for bucket, took in sorted(gc_pause.items())],
+        "gc_full": {
+            "automatic": FULL_GC,
+            "collections": gc_full[0],
+            "ms": round(gc_full[1], 1),
+            "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024,  # what it kept
+        },
     }
     with open(RESULT_PATH, "w") as handle:
         json.dump(result, handle)

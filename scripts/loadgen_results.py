@@ -25,7 +25,8 @@ def _supports(parts: Sequence[Mapping[str, Any]]) -> dict[str, bool | None]:
 
 def merge(parts: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """One result from every process's: the journeys and the latencies together, each 5 s window's
-    latencies together, the status counts summed, and each window's loop lag the worst of any process."""
+    latencies together, the status counts summed, each window's loop lag and collector pause the worst of
+    any process, and the full collections summed."""
     if len(parts) == 1:
         return dict(parts[0])
     latencies: dict[str, list[float]] = defaultdict(list)
@@ -33,6 +34,7 @@ def merge(parts: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     statuses: dict[str, Counter] = defaultdict(Counter)
     missing: Counter = Counter()
     lag: dict[float, float] = {}
+    pause: dict[float, float] = {}
     for part in parts:
         for name, values in part.get("latencies", {}).items():
             latencies[name] += values
@@ -43,6 +45,8 @@ def merge(parts: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         missing.update(part.get("missing_retry_after", {}))
         for at, late in part.get("loop_lag", []):
             lag[at] = max(lag.get(at, 0.0), late)
+        for at, took in part.get("gc_pause", []):
+            pause[at] = max(pause.get(at, 0.0), took)
     return {
         "started_at": min(part["started_at"] for part in parts),
         "server_supports": _supports(parts),
@@ -53,5 +57,12 @@ def merge(parts: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         "missing_retry_after": dict(missing),
         "server_errors": [error for part in parts for error in part.get("server_errors", [])][:MAX_SERVER_ERRORS],
         "loop_lag": [[at, late] for at, late in sorted(lag.items())],
+        "gc_pause": [[at, took] for at, took in sorted(pause.items())],
+        "gc_full": {
+            "automatic": any(part.get("gc_full", {}).get("automatic") for part in parts),
+            "collections": sum(part.get("gc_full", {}).get("collections", 0) for part in parts),
+            "ms": round(sum(part.get("gc_full", {}).get("ms", 0.0) for part in parts), 1),
+            "max_rss_mb": sum(part.get("gc_full", {}).get("max_rss_mb", 0) for part in parts),
+        },
         "processes": len(parts),
     }

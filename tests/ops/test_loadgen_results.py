@@ -4,7 +4,7 @@ it (scripts/loadgen_results.py)."""
 from scripts import loadgen_results
 
 
-def part(*, started_at, journeys, supports, lag, statuses, timeline, latencies, errors=()):
+def part(*, started_at, journeys, supports, lag, statuses, timeline, latencies, errors=(), pauses=(), full=(0, 0.0)):
     return {
         "started_at": started_at,
         "server_supports": supports,
@@ -15,6 +15,8 @@ def part(*, started_at, journeys, supports, lag, statuses, timeline, latencies, 
         "missing_retry_after": {"POST /api/queue": 1},
         "server_errors": list(errors),
         "loop_lag": lag,
+        "gc_pause": list(pauses),
+        "gc_full": {"automatic": False, "collections": full[0], "ms": full[1], "max_rss_mb": 100},
     }
 
 
@@ -27,6 +29,8 @@ FIRST = part(
     timeline=[["POST /api/reservations", 0, [10.0, 20.0]], ["POST /api/payments", 5, [40.0]]],
     latencies={"POST /api/reservations": [10.0, 20.0], "POST /api/payments": [40.0]},
     errors=["GET /x 500"] * 40,
+    pauses=[[0, 2.0], [5, 40.0]],
+    full=(1, 35.5),
 )
 SECOND = part(
     started_at=99.5,
@@ -37,6 +41,8 @@ SECOND = part(
     timeline=[["POST /api/reservations", 0, [30.0]]],
     latencies={"POST /api/reservations": [30.0], "GET /api/queue/status": [2.0]},
     errors=["GET /y 500"] * 40,
+    pauses=[[5, 900.0], [15, 1.0]],
+    full=(2, 1400.0),
 )
 
 
@@ -66,6 +72,9 @@ def test_the_processes_results_add_up():
     assert len(merged["server_errors"]) == loadgen_results.MAX_SERVER_ERRORS
     # A window's lag is the worst any process had in it.
     assert merged["loop_lag"] == [[0, 30.0], [5, 1200.0], [10, 5.0]]
+    # So is its collector's longest pause; the full collections and their time add up.
+    assert merged["gc_pause"] == [[0, 2.0], [5, 900.0], [15, 1.0]]
+    assert merged["gc_full"] == {"automatic": False, "collections": 3, "ms": 1435.5, "max_rss_mb": 200}
     assert merged["processes"] == 2
 
 
