@@ -121,22 +121,28 @@ LAG_TICK_SECONDS = 0.1
 loop_lag: dict[int, float] = defaultdict(float)  # window -> the longest lag in it, ms
 
 
+def window_now() -> int:
+    """The BUCKET_SECONDS window the run is in, counted from the plan's t0."""
+    return int((time.time() - PLAN["t0"]) // BUCKET_SECONDS)
+
+
 def _watch_loop() -> None:
     while True:
         before = time.perf_counter()
         gevent.sleep(LAG_TICK_SECONDS)
         late = (time.perf_counter() - before - LAG_TICK_SECONDS) * 1000
-        bucket = int((time.time() - PLAN["t0"]) // BUCKET_SECONDS)
+        bucket = window_now()
         loop_lag[bucket] = max(loop_lag[bucket], late)
 
 
 # The generator's own garbage collector. A full collection (Python's generation 2) walks every object
 # the process holds, 20,000 buyers' greenlets, sockets and journeys, and stops every buyer while it
 # runs: 0.7-1.3 s each in the sale's middle of a full rush (20 of them, 11.8 s in all), after which the
-# buyers' delayed requests reach the service together, and every answer that waited is timed late. Automatic full collections are off unless RUSH_FULL_GC is set (bench/rush.py
-# --loadgen-full-gc); the young generations are still collected, so what is freed by reference counts
-# or dies young is freed as before, and only a cycle that outlived two collections stays until exit
-# (a bounded run on a machine with room for it). Each collection's pause is recorded either way.
+# buyers' delayed requests reach the service together, and every answer that waited is timed late.
+# Automatic full collections are off unless RUSH_FULL_GC is set (bench/rush.py --loadgen-full-gc); the
+# young generations are still collected, so what is freed by reference counts or dies young is freed as
+# before, and only a cycle that outlived two collections stays until exit (a bounded run on a machine
+# with room for it). Each collection's pause is recorded either way.
 FULL_GC = bool(os.environ.get("RUSH_FULL_GC"))
 if PLAN and not FULL_GC:
     gc.set_threshold(gc.get_threshold()[0], gc.get_threshold()[1], 1_000_000_000)
@@ -151,7 +157,7 @@ def _on_collect(phase: str, info: dict[str, int]) -> None:
         _gc_began = time.perf_counter()
         return
     took = (time.perf_counter() - _gc_began) * 1000
-    bucket = int((time.time() - PLAN.get("t0", _started_at)) // BUCKET_SECONDS)
+    bucket = window_now()
     gc_pause[bucket] = max(gc_pause[bucket], took)
     if info["generation"] == 2:
         gc_full[0] += 1
@@ -181,7 +187,7 @@ def _on_request(request_type: str, name: str, response_time: float, response: An
         statuses[name]["transport"] += 1
         return
     latencies[name].append(response_time)
-    timeline[(name, int((time.time() - PLAN["t0"]) // BUCKET_SECONDS))].append(response_time)
+    timeline[(name, window_now())].append(response_time)
     statuses[name][code] += 1
     if code >= 500 and code != 503:
         server_errors.append(f"{name} {code} {(response.text or '')[:200]}")

@@ -23,6 +23,15 @@ def _supports(parts: Sequence[Mapping[str, Any]]) -> dict[str, bool | None]:
     }
 
 
+def _worst_by_window(parts: Sequence[Mapping[str, Any]], key: str) -> list[list[float]]:
+    """`[[window, value], ...]` with each window's largest value over every process's `key`."""
+    worst: dict[float, float] = {}
+    for part in parts:
+        for at, value in part.get(key, []):
+            worst[at] = max(worst.get(at, 0.0), value)
+    return [[at, value] for at, value in sorted(worst.items())]
+
+
 def merge(parts: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """One result from every process's: the journeys and the latencies together, each 5 s window's
     latencies together, the status counts summed, each window's loop lag and collector pause the worst of
@@ -33,8 +42,6 @@ def merge(parts: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     timeline: dict[tuple[str, float], list[float]] = defaultdict(list)
     statuses: dict[str, Counter] = defaultdict(Counter)
     missing: Counter = Counter()
-    lag: dict[float, float] = {}
-    pause: dict[float, float] = {}
     for part in parts:
         for name, values in part.get("latencies", {}).items():
             latencies[name] += values
@@ -43,10 +50,6 @@ def merge(parts: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         for name, codes in part.get("statuses", {}).items():
             statuses[name].update(codes)
         missing.update(part.get("missing_retry_after", {}))
-        for at, late in part.get("loop_lag", []):
-            lag[at] = max(lag.get(at, 0.0), late)
-        for at, took in part.get("gc_pause", []):
-            pause[at] = max(pause.get(at, 0.0), took)
     return {
         "started_at": min(part["started_at"] for part in parts),
         "server_supports": _supports(parts),
@@ -56,8 +59,8 @@ def merge(parts: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         "statuses": {name: dict(codes) for name, codes in statuses.items()},
         "missing_retry_after": dict(missing),
         "server_errors": [error for part in parts for error in part.get("server_errors", [])][:MAX_SERVER_ERRORS],
-        "loop_lag": [[at, late] for at, late in sorted(lag.items())],
-        "gc_pause": [[at, took] for at, took in sorted(pause.items())],
+        "loop_lag": _worst_by_window(parts, "loop_lag"),
+        "gc_pause": _worst_by_window(parts, "gc_pause"),
         "gc_full": {
             "automatic": any(part.get("gc_full", {}).get("automatic") for part in parts),
             "collections": sum(part.get("gc_full", {}).get("collections", 0) for part in parts),
