@@ -3,6 +3,8 @@ catch) still answer in the docs/API.md error shape under /api/."""
 
 import json
 import logging
+import math
+import random
 import time
 from collections.abc import Callable
 
@@ -15,6 +17,7 @@ from .db_router import replica_reads
 from .error_codes import ErrorCode
 from .exceptions import error_body, render_exception
 from .logs import accepted_request_id, bind_request_id, reset_request_id
+from .proxy import queued_seconds
 
 
 class RequestIdMiddleware:
@@ -34,6 +37,49 @@ class RequestIdMiddleware:
             reset_request_id(token)
         response["X-Request-ID"] = request_id
         return response
+
+
+class QueuedTooLongMiddleware:
+    """A request that waited longer than REQUEST_QUEUED_LIMIT_SECONDS for a web worker (behind the proxy:
+    apps/common/proxy.py) is answered 503 SERVICE_UNAVAILABLE at once, with a `Retry-After` of one to two
+    limits, before anything else runs: nothing was read or changed for it.
+
+    When arrivals outrun the web tier, requests wait in front of it, and its workers used to serve each
+    one however long it had waited: a request whose client had already given up (nginx's 499) still
+    cost its full work (a login its password hash), every answer came late, and buyers whose clients
+    timed out left the line with their places still in it. Shedding what waited too long keeps the wait
+    in front of the tier near the limit, spends the workers on requests still wanted, and tells each
+    client when to come back instead of leaving it to time out. The health probes are never shed: an
+    overloaded process is alive.
+
+    Placed right after the request id (its answer carries the id) and before the metrics (a shed
+    request is counted as one, `sheds{reason="queued"}`, not as a route's latency). 0 turns it off; it
+    never acts without a trusted proxy's stamp."""
+
+    NEVER_SHED = ("/api/health/", "/metrics")
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        limit = settings.REQUEST_QUEUED_LIMIT_SECONDS
+        if (
+            limit > 0
+            and queued_seconds(request.META, now=time.time()) > limit
+            and not request.path.startswith(self.NEVER_SHED)
+        ):
+            metrics.shed("queued")
+            response = JsonResponse(
+                error_body(
+                    ErrorCode.SERVICE_UNAVAILABLE,
+                    "The service is busy; retry after the seconds in Retry-After.",
+                ),
+                status=503,
+            )
+            # Spread over a limit's width, so that what was shed together does not come back together.
+            response["Retry-After"] = str(math.ceil(limit * random.uniform(1.0, 2.0)))
+            return response
+        return self.get_response(request)
 
 
 class MetricsMiddleware:

@@ -142,6 +142,11 @@ TUNABLES = (
     seconds("DB_LOCK_WAIT_TIMEOUT_SECONDS", 5, "MySQL row-lock wait before the request answers 503"),
     count("DB_RETRY_ATTEMPTS", 3, "deadlock and lock-wait retries before 503"),
     seconds("DB_HEALTH_CHECK_IDLE_SECONDS", 5.0, "a MySQL connection idle longer is pinged before use (0: always)"),
+    seconds(
+        "REQUEST_QUEUED_LIMIT_SECONDS",
+        5.0,
+        "a request that waited longer for a web worker (the proxy's stamp) is answered 503 at once (0: never)",
+    ),
     hours("IDEMPOTENCY_KEY_TTL_HOURS", 24, "a stored `Idempotency-Key` response replays this long, then goes"),
     seconds("PURGE_INTERVAL_SECONDS", 3600, "how often beat purges old idempotency keys, tokens and sessions"),
     seconds("BOOKING_TASK_SOFT_TIME_LIMIT_SECONDS", 25, "soft time limit of a booking-queue task"),

@@ -20,8 +20,7 @@ is what the buyer waits: the time since the request reached the view plus, behin
 time it queued for a free web worker. nginx stamps each request with `X-Request-Start: t=<epoch
 seconds>` (deploy/nginx); when the web workers are saturated, requests wait there and not in Django,
 and a controller that saw only the time in Django would go on admitting buyers into seconds of
-queueing. The header is believed only
-behind a trusted proxy (NUM_PROXIES > 0), which overwrites whatever a client sent.
+queueing. The header is believed only behind a trusted proxy (apps/common/proxy.py).
 """
 
 from __future__ import annotations
@@ -33,7 +32,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponseBase
+from django.http import HttpResponseBase
 from redis.client import Pipeline
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.permissions import BasePermission
@@ -41,6 +40,7 @@ from rest_framework.request import Request
 
 from apps.common import lua
 from apps.common.error_codes import ErrorCode
+from apps.common.proxy import queued_seconds
 from apps.common.queue_gate import QueueAccess, QueueGated
 
 from .access import AccessCheck, QueueJWTAuthentication
@@ -52,9 +52,6 @@ logger = logging.getLogger(__name__)
 
 HEADER = "X-Queue-Token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-REQUEST_START_HEADER = "HTTP_X_REQUEST_START"
-# A stamp further back than this is a clock problem between the proxy and the worker, not a queue.
-MAX_QUEUED_MS = 60_000
 
 
 class QueueTokenMissing(PermissionDenied):
@@ -124,7 +121,7 @@ class QueueGate:
             return
         started_at, started_perf = started
         # The proxy's stamp is read only for the writes reported, not on every request.
-        elapsed_ms = queued_ms(request._request, now=started_at) + (time.perf_counter() - started_perf) * 1000
+        elapsed_ms = (queued_seconds(request._request.META, now=started_at) + time.perf_counter() - started_perf) * 1000
         held = seats_held if 200 <= response.status_code < 300 else 0
         record = booking_request_record(
             concert_date_id=access.concert_date_id,
@@ -141,20 +138,6 @@ class QueueGate:
 def _record_lost(exc: Exception) -> None:
     # The answer is already decided; a lost sample must not turn it into an error.
     logger.warning("could not report a booking-path request to the admission controller", exc_info=exc)
-
-
-def queued_ms(request: HttpRequest, *, now: float) -> float:
-    """How long the request waited between the proxy and Django, from the proxy's X-Request-Start
-    (`t=1700000000.123`, seconds); 0 without a trusted proxy, a stamp, or a plausible one."""
-    if not settings.REST_FRAMEWORK.get("NUM_PROXIES"):
-        return 0.0
-    raw = request.META.get(REQUEST_START_HEADER, "").removeprefix("t=")
-    try:
-        started = float(raw)
-    except ValueError:
-        return 0.0
-    waited = (now - started) * 1000
-    return waited if 0 < waited <= MAX_QUEUED_MS else 0.0
 
 
 @contextmanager

@@ -69,6 +69,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "apps.common.middleware.RequestIdMiddleware",
+    "apps.common.middleware.QueuedTooLongMiddleware",
     "apps.common.middleware.MetricsMiddleware",
     "apps.common.middleware.AllowedHostMiddleware",
     "django.middleware.security.SecurityMiddleware",
