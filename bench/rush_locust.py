@@ -302,12 +302,50 @@ class EventStreamParser:
         return events
 
 
+# Connections from one address to one server address and port share one range of ephemeral ports
+# (net.ipv4.ip_local_port_range: 28,232 here). The arena's crowd (100,000 buyers, thousands holding a
+# stream and more a keep-alive connection) used it up: connect() then spent ~1 ms of kernel CPU searching
+# the range and failed with EADDRNOTAVAIL half the time, a transport error after which the buyer gave up.
+# Buyers come from many addresses; here connections to a loopback server leave from LOOPBACK_SOURCES
+# addresses in turn (127.0.0.0/8 is all loopback on Linux), each with a range of its own, and the port is
+# chosen at connect time for the whole address pair (IP_BIND_ADDRESS_NO_PORT).
+LOOPBACK_SOURCES = 16
+IP_BIND_ADDRESS_NO_PORT = getattr(gevent.socket, "IP_BIND_ADDRESS_NO_PORT", 24)  # Linux 4.2+
+_next_source = 0
+
+
+def loopback_source(host: str) -> str | None:
+    """The address the next connection to `host` leaves from: one of LOOPBACK_SOURCES in turn for an IPv4
+    loopback server, else None (the system's choice)."""
+    global _next_source
+    if not host.startswith("127."):
+        return None
+    _next_source = (_next_source + 1) % LOOPBACK_SOURCES
+    return f"127.0.0.{_next_source + 2}"
+
+
+def open_socket(host: str, port: int, timeout: float) -> Any:
+    source = loopback_source(host)
+    if source is None:
+        return gevent.socket.create_connection((host, port), timeout=timeout)
+    sock = gevent.socket.socket(gevent.socket.AF_INET, gevent.socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(gevent.socket.IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, 1)
+        sock.bind((source, 0))
+        sock.settimeout(timeout)
+        sock.connect((host, port))
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
 def connect(base: str, timeout: float) -> Any:
     """A socket to the host of `base` (http or https, not verified); `timeout` bounds the connection and
     each read until the caller changes it."""
     url = urlsplit(base)
     https = url.scheme == "https"
-    sock = gevent.socket.create_connection((url.hostname, url.port or (443 if https else 80)), timeout=timeout)
+    sock = open_socket(url.hostname or "", url.port or (443 if https else 80), timeout)
     if https:
         context = ssl.create_default_context()
         context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
