@@ -228,3 +228,28 @@ def test_without_the_push_the_line_polls_as_before(new_page, live_server, settin
     expect(page.locator("#sold-out")).to_be_hidden()
     expect(page.locator("#notice")).to_be_hidden()
     assert len(streams) == 1, "asked once, not again"
+
+
+def test_an_entry_refused_as_busy_is_sent_again_when_the_answer_says(new_page, live_server, settings, hall_date):
+    # The service sheds the first entry (503 with Retry-After: an overloaded web tier); the page says so
+    # and joins by itself a second later, and the notice goes.
+    settings.QUEUE_ADMISSION, settings.QUEUE_MAX_ACTIVE = "fixed", 0  # nobody admitted: the place stays shown
+    entries = []
+
+    def busy_once(route):
+        entries.append(route.request.method)
+        if len(entries) > 1:
+            return route.continue_()
+        return route.fulfill(
+            status=503, content_type="application/json", headers={"Retry-After": "1"},
+            body=json.dumps({"error": {"code": "SERVICE_UNAVAILABLE", "message": "Busy.", "details": {}}}),
+        )  # fmt: skip
+
+    page = new_page()
+    page.route(re.compile(r"/api/queue$"), busy_once)
+    log_in(page, live_server.url, UserFactory().email)
+    page.goto(f"{live_server.url}/#/queue/{hall_date.concert_id}/{hall_date.pk}")
+    expect(page.locator("#notice")).to_contain_text("very busy")
+    expect(page.locator("#position")).to_have_text("#1")
+    expect(page.locator("#notice")).to_be_hidden()
+    assert entries == ["POST", "POST"]

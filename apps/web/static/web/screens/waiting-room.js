@@ -13,7 +13,7 @@
 import { api, humanError, refreshTokens } from "../lib/api.js";
 import { go, h, show, when } from "../lib/dom.js";
 import { onLeave, render, requireLogin, routeGuard } from "../lib/page.js";
-import { heldSeatsNote, soldOut, soldOutText } from "../lib/queue.js";
+import { heldSeatsNote, retryAfterMs, soldOut, soldOutText } from "../lib/queue.js";
 import { lineStream, pollDelay } from "../lib/queue-events.js";
 import { saveQueueToken } from "../lib/session.js";
 import { prefetchLayout } from "./seat-map.js";
@@ -45,8 +45,22 @@ export async function waitingRoomScreen(concertId, dateId) {
     go(`#/seats/${concertId}/${dateId}`);
   };
   const target = { concert_id: Number(concertId), concert_date_id: Number(dateId) };
+  // An entry the service was too busy for (503) or rate-limited (429) changed nothing: say so, and send
+  // it again when the answer says, while the buyer stays on the page.
+  const enter = async () => {
+    for (let tried = false; ; tried = true) {
+      const answer = await api("POST", "/api/queue", { body: target });
+      const wait = retryAfterMs(answer);
+      if (wait === null || !here) {
+        if (tried) show(""); // the "trying again" notice is over
+        return answer;
+      }
+      show(`The waiting room is very busy. Nothing was lost: trying again in ${Math.ceil(wait / 1000)} s…`, "info");
+      await sleep(wait);
+    }
+  };
 
-  let entered = await api("POST", "/api/queue", { body: target });
+  let entered = await enter();
   const opensAt = entered.error?.code === "BOOKING_CLOSED" && entered.error.details?.queue_opens_at;
   if (opensAt) {
     // Too early even for the pre-queue: say when it opens, and come back then if that is soon.
@@ -58,10 +72,10 @@ export async function waitingRoomScreen(concertId, dateId) {
     if (wait >= REENTRY_WITHIN_MS) return;
     await sleep(wait + Math.random() * REENTRY_SPREAD_MS);
     if (!here) return;
-    entered = await api("POST", "/api/queue", { body: target });
+    entered = await enter();
   }
   if (entered.error?.code === "EMAIL_NOT_VERIFIED" && (await refreshTokens()) && here) {
-    entered = await api("POST", "/api/queue", { body: target }); // verified since the token was issued?
+    entered = await enter(); // verified since the token was issued?
   }
   if (entered.error?.code === "EMAIL_NOT_VERIFIED") {
     show(humanError(entered.error, entered.status));
@@ -79,7 +93,7 @@ export async function waitingRoomScreen(concertId, dateId) {
       return { status: "SOLD_OUT" };
     }
     if (polled.data.status !== "NOT_IN_QUEUE") return polled.data;
-    const again = await api("POST", "/api/queue", { body: target });
+    const again = await enter();
     if (again.ok) return again.data;
     if (!soldOut(again)) show(humanError(again.error, again.status));
     return { status: "SOLD_OUT" };
