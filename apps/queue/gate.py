@@ -120,7 +120,7 @@ class QueueGate:
         if access.concert_date_id is None or request.method in SAFE_METHODS:
             return
         started_at, started_perf = started
-        # The proxy's stamp is read only for the writes reported, not on every request.
+        # What the buyer waited: queued behind the proxy, then in the view.
         elapsed_ms = (queued_seconds(request._request.META, now=started_at) + time.perf_counter() - started_perf) * 1000
         held = seats_held if 200 <= response.status_code < 300 else 0
         record = booking_request_record(
