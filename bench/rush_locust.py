@@ -325,6 +325,9 @@ def loopback_source(host: str) -> str | None:
 
 
 def open_socket(host: str, port: int, timeout: float) -> Any:
+    """A connected socket to (host, port), from `loopback_source(host)` when it names one. Built by hand
+    rather than with create_connection's `source_address`: IP_BIND_ADDRESS_NO_PORT must be set between
+    socket() and bind(), or bind() would reserve a port of the source address for every destination."""
     source = loopback_source(host)
     if source is None:
         return gevent.socket.create_connection((host, port), timeout=timeout)
