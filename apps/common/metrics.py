@@ -67,6 +67,9 @@ queue_target_active = Gauge(
 )  # fmt: skip
 queue_entries = Counter("queue_entries", "New places taken in a waiting line.", namespace=NAMESPACE)
 queue_admissions = Counter("queue_admissions", "Buyers admitted from a waiting line.", namespace=NAMESPACE)
+queue_passed_over = Counter(
+    "queue_passed_over", "Waiters passed over by admission, late for the poll they were told.", namespace=NAMESPACE
+)
 
 # --- Holds, payments -------------------------------------------------------------------------------
 holds = Counter("holds", "Seat holds by what happened to them.", ["event"], namespace=NAMESPACE)
@@ -131,10 +134,14 @@ def queue_entered() -> None:
     queue_entries.inc()
 
 
-def admission_run(*, concert_date_id: int, admitted: int, active: int, waiting: int, target_active: int) -> None:
+def admission_run(
+    *, concert_date_id: int, admitted: int, active: int, waiting: int, target_active: int, passed_over: int = 0
+) -> None:
     date = str(concert_date_id)
     if admitted:
         queue_admissions.inc(admitted)
+    if passed_over:
+        queue_passed_over.inc(passed_over)
     queue_waiting.labels(date).set(waiting)
     queue_active.labels(date).set(active)
     queue_target_active.labels(date).set(target_active)

@@ -24,7 +24,8 @@ from .controller import (
     departed_since,
 )
 from .keys import QueueKeys, dates_with_waiters_key, ms_from_datetime, now_ms
-from .line import RATE_WINDOW_MS, poll_cap_seconds
+from .line import RATE_WINDOW_MS
+from .pace import pace_args, poll_cap_seconds
 
 # Entries each clean-up of one run handles at most (expired tokens, idle buyers, silent waiters):
 # bounds the script's time; the rest go in the next run.
@@ -44,6 +45,8 @@ class AdmissionRun:
     waiting: int
     prequeued: int  # in the pre-queue, waiting for the draw
     drawn: int  # pre-queued buyers given a place by this run's draw
+    passed_over: int  # waiters this run passed over, late for their due poll by more than the grace
+    parked: int  # waiters passed over and not back since (they keep their numbers until the heartbeat ends them)
     capacity: int  # the admitted count this run aimed at (auto) or QUEUE_MAX_ACTIVE (fixed)
     decision: Decision | None  # the controller's decision (auto), None when it did not decide
 
@@ -105,12 +108,12 @@ def admit_next_batch(*, concert_date_id: int, count: int | None = None, now: int
     if count is not None:
         batch = min(batch, count)
     read_counts(concert_date_id=concert_date_id)  # rebuilt here if missing: the script reads the key
-    admitted, pruned, expired, idled, active, waiting, prequeued, drawn, capacity = redis_scripts.run(
+    admitted, pruned, expired, idled, active, waiting, prequeued, drawn, capacity, passed, parked = redis_scripts.run(
         redis_scripts.ADMIT,
         [
             keys.waiting, keys.active, keys.seen, keys.admissions, keys.arrived, keys.prequeue,
             keys.seq, keys.drawn, keys.idle, keys.control, keys.decisions, keys.drawkeys, keys.order,
-            counts_key(concert_date_id),
+            keys.due, keys.parked, counts_key(concert_date_id),
         ],
         [
             now,
@@ -123,17 +126,21 @@ def admit_next_batch(*, concert_date_id: int, count: int | None = None, now: int
             CLEANUP_LIMIT,
             uuid.uuid4().hex[:8],
             _opens_ms(concert_date_id),
-            # Admitted between two polls: the place is kept until the next poll can come, and then idles.
+            # A waiter admitted with no due poll on record (placed by hand: operators' tools, benchmarks)
+            # keeps the place until the longest poll can have come, and then idles.
             (settings.QUEUE_ACTIVE_IDLE_SECONDS + poll_cap_seconds()) * 1000,
             "" if seen is None or seen.decided_at is None else str(seen.decided_at),
             "" if decision is None else decision.to_json(),
+            settings.QUEUE_POLL_GRACE_SECONDS * 1000,
+            *pace_args()[1:],
             *([] if next_state is None else next_state.as_fields()),
         ],
     )  # fmt: skip
     if auto:
         capacity = decision.target if decision is not None else active
     metrics.admission_run(
-        concert_date_id=concert_date_id, admitted=admitted, active=active, waiting=waiting, target_active=capacity
+        concert_date_id=concert_date_id, admitted=admitted, active=active, waiting=waiting, target_active=capacity,
+        passed_over=passed,
     )  # fmt: skip
     return AdmissionRun(
         concert_date_id=concert_date_id,
@@ -145,6 +152,8 @@ def admit_next_batch(*, concert_date_id: int, count: int | None = None, now: int
         waiting=waiting,
         prequeued=prequeued,
         drawn=drawn,
+        passed_over=passed,
+        parked=parked,
         capacity=capacity,
         decision=decision,
     )
@@ -159,12 +168,12 @@ def admit_all_dates() -> list[AdmissionRun]:
         date_id = int(raw_id)
         run = admit_next_batch(concert_date_id=date_id)
         runs.append(run)
-        if run.waiting == 0 and run.active == 0 and run.prequeued == 0:
+        if run.waiting == 0 and run.active == 0 and run.prequeued == 0 and run.parked == 0:
             redis.srem(dates_key, raw_id)
             # An entrant may have joined between the script and the SREM (its own SADD came before
             # ours): look again, after the SREM, so the date is never dropped with someone waiting.
             keys = QueueKeys(date_id)
-            if redis.zcard(keys.waiting) or redis.scard(keys.prequeue):
+            if redis.zcard(keys.waiting) or redis.scard(keys.prequeue) or redis.zcard(keys.parked):
                 redis.sadd(dates_key, raw_id)
     return runs
 

@@ -94,6 +94,14 @@ class QueueKeys:
         return self._key("idle")
 
     @property
+    def due(self) -> str:
+        return self._key("due")
+
+    @property
+    def parked(self) -> str:
+        return self._key("parked")
+
+    @property
     def control(self) -> str:
         return self._key("control")
 
@@ -125,6 +133,8 @@ class QueueKeys:
             self.drawkeys,
             self.order,
             self.idle,
+            self.due,
+            self.parked,
             self.control,
             self.decisions,
             self.deciding(0),

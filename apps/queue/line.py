@@ -22,6 +22,7 @@ from . import draw, lottery, redis_scripts
 from .access import AccessCheck
 from .keys import QueueKeys, dates_with_waiters_key, datetime_from_ms, iso_utc, ms_from_datetime, now_ms
 from .models import QueueStatus
+from .pace import pace_args, poll_cap_seconds
 from .tokens import end_access, make_token
 
 RATE_WINDOW_MS = 5 * 60 * 1000
@@ -90,12 +91,6 @@ def _admissions_per_second(total: int, span_ms: int) -> float:
     if total <= 0 or span_ms < 2 * settings.QUEUE_ADMIT_INTERVAL_SECONDS * 1000:
         return _configured_admissions_per_second()
     return total / (span_ms / 1000)
-
-
-def poll_cap_seconds() -> int:
-    """The longest a waiter is told to wait before the next poll: a third of the heartbeat timeout,
-    so that two late polls in a row still keep the place."""
-    return max(1, settings.QUEUE_HEARTBEAT_TIMEOUT_SECONDS // 3)
 
 
 def poll_after_seconds(position: int, estimated_wait: int, line_length: int = 0) -> int:
@@ -267,7 +262,8 @@ def enter_queue(
     # is dropped again by the next admission run.
     script_keys = [
         keys.waiting, keys.active, keys.seq, keys.seen, keys.admissions, keys.arrived, keys.prequeue,
-        keys.drawn, keys.idle, keys.control, keys.secret, keys.drawkeys, keys.order, counts_key(concert_date_id),
+        keys.drawn, keys.idle, keys.control, keys.secret, keys.drawkeys, keys.order, keys.due, keys.parked,
+        counts_key(concert_date_id),
     ]  # fmt: skip
     args = [
         str(user_id),
@@ -281,6 +277,7 @@ def enter_queue(
         settings.QUEUE_ACTIVE_IDLE_SECONDS * 1000,
         key,
         nonce,
+        *pace_args(),
     ]
     checked, reply = redis_scripts.run_in_round_trip(
         redis_scripts.ENTER,
@@ -331,13 +328,19 @@ def queue_status(
     facts = date_of_concert(concert_id=concert_id, concert_date_id=concert_date_id)
     now = now_ms()
     keys = QueueKeys(concert_date_id)
+    auto = settings.QUEUE_ADMISSION == "auto"
     checked, reply = redis_scripts.run_in_round_trip(
         redis_scripts.STATUS,
         [
             keys.waiting, keys.active, keys.seen, keys.admissions, keys.prequeue, keys.seq, keys.drawn,
-            keys.drawkeys, keys.order, counts_key(concert_date_id),
+            keys.drawkeys, keys.order, keys.idle, keys.control, keys.arrived, keys.due, keys.parked,
+            counts_key(concert_date_id),
         ],
-        [str(user_id), now, RATE_WINDOW_MS, ms_from_datetime(facts.booking_opens_at)],
+        [
+            str(user_id), now, RATE_WINDOW_MS, ms_from_datetime(facts.booking_opens_at),
+            settings.QUEUE_MIN_ACTIVE if auto else settings.QUEUE_MAX_ACTIVE, 1 if auto else 0,
+            settings.QUEUE_TOKEN_TTL_SECONDS * 1000, settings.QUEUE_ACTIVE_IDLE_SECONDS * 1000, *pace_args(),
+        ],
         before=access.queue if access else None,
     )  # fmt: skip
     if access is not None:

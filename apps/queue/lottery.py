@@ -21,6 +21,7 @@ from apps.concerts.selectors import DateFacts
 
 from . import draw, redis_scripts
 from .keys import QueueKeys, datetime_from_ms, ms_from_datetime, now_ms
+from .pace import pace_args
 
 # Redis key of a date's secret → the secret, in this process.
 _secrets: dict[str, str] = {}
@@ -68,8 +69,8 @@ def run_draw(*, concert_date_id: int, opens_ms: int, now: int) -> int:
     keys = QueueKeys(concert_date_id)
     return redis_scripts.run(
         redis_scripts.DRAW,
-        [keys.prequeue, keys.drawkeys, keys.order, keys.waiting, keys.seq, keys.seen, keys.drawn],
-        [now, opens_ms],
+        [keys.prequeue, keys.drawkeys, keys.order, keys.waiting, keys.seq, keys.seen, keys.drawn, keys.due],
+        [now, opens_ms, *pace_args()[1:]],
     )
 
 

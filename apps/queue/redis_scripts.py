@@ -12,6 +12,8 @@ of models.QueueStatus:
   waiting     ZSET user_id → place number (strict order: numbers come from `seq`)
   seq         STRING place counter
   seen        ZSET user_id → last poll time in ms (heartbeat of waiters)
+  due         ZSET user_id → ms by which the waiter's next poll can have come (see "Passed over" below)
+  parked      ZSET user_id → place number, waiters admission passed over while late for their poll
   arrived     HASH user_id → arrival time in ms (for operators: how long the head has waited)
   active      ZSET user_id → access expiry in ms (the record of each access token)
   idle        ZSET user_id → ms after which an admitted buyer who has done nothing loses the place
@@ -37,6 +39,18 @@ Only admissions from the line are recorded in `admissions`: an entrant admitted 
 waiting) does not move the line, and counting the first rush of immediate admissions would make the
 line look several times faster than it is for minutes afterwards. It also keeps that set at one
 member per admission run, which ENTER and STATUS scan on every call.
+
+Passed over. Each answer to a waiter tells it when to poll again (line.py); the script that answers
+records when that poll can have come at the latest (`due`: common.lua told_bound_ms bounds the interval
+told from the place, the line's length and the counts, and adds what a page with an open stream waits
+more), and the draw records it for each drawn buyer from the opening and its quantile. ADMIT, in order
+of number, admits a waiter not later than that by more than QUEUE_POLL_GRACE_SECONDS, its first idle
+deadline at the due poll plus the grace; a waiter later than that (a closed page, a buyer who gave up in
+the crowd) is passed over into `parked` with its number, instead of holding a place nobody claims for
+minutes. A parked waiter who polls again is admitted at once if there is room, else put back in line
+with its own number (first, or nearly); the heartbeat timeout ends a parked waiter's place as a
+waiter's. While the date is sold out the line was told to stop asking: when seats come back its
+waiters are late and passed over, and let in as they come back.
 
 The draw (apps/queue/draw.py has its formulas). At the opening every pre-queued buyer gets a place in
 a uniformly random order, ahead of everyone who enters later: ascending order of the keys

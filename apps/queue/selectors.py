@@ -30,6 +30,7 @@ class QueueSummary:
     oldest_wait_seconds: int | None  # how long the head of the line has waited
     decisions: list[Decision]  # the controller's last decisions, newest first
     seats: SeatCounts | None = None  # the date's free and held seats (None: not counted right now)
+    parked: int = 0  # passed over while late for their poll, let in or put back when they poll again
 
 
 def queue_summary(*, concert_date_id: int) -> QueueSummary:
@@ -46,7 +47,8 @@ def queue_summary(*, concert_date_id: int) -> QueueSummary:
     pipe.zrange(keys.waiting, 0, 0)
     pipe.zrangebyscore(keys.admissions, now - 60_000, "+inf")
     ask_counts(pipe, concert_date_id=concert_date_id)
-    waiting, active, prequeued, drawn, control, decisions, head, runs, seats = pipe.execute()
+    pipe.zcard(keys.parked)
+    waiting, active, prequeued, drawn, control, decisions, head, runs, seats, parked = pipe.execute()
     oldest = None
     if head:
         arrived = redis.hget(keys.arrived, head[0])
@@ -72,6 +74,7 @@ def queue_summary(*, concert_date_id: int) -> QueueSummary:
         oldest_wait_seconds=oldest,
         decisions=[Decision.from_json(raw) for raw in decisions],
         seats=counts_from_reply(seats),
+        parked=parked,
     )
 
 
@@ -89,6 +92,8 @@ def describe(summary: QueueSummary) -> str:
     )
     if s.prequeued:
         line += f" · {s.prequeued} pre-queued"
+    if s.parked:
+        line += f" · {s.parked} passed over (late for their poll)"
     if s.drawn_at is not None and s.drawn:  # a date with nobody pre-queued is drawn too, empty
         line += f" · {s.drawn} drawn at {s.drawn_at:%H:%M:%S}"
     if s.seats is not None:

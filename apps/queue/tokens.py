@@ -94,6 +94,8 @@ def issue_access_token(*, user_id: int, concert_date_id: int) -> AccessGrant:
     pipe.zrem(keys.waiting, str(user_id))
     pipe.srem(keys.prequeue, str(user_id))
     pipe.zrem(keys.seen, str(user_id))
+    pipe.zrem(keys.due, str(user_id))
+    pipe.zrem(keys.parked, str(user_id))
     pipe.hdel(keys.arrived, str(user_id))
     pipe.zadd(keys.active, {str(user_id): expires})
     pipe.zadd(keys.idle, {str(user_id): now + settings.QUEUE_ACTIVE_IDLE_SECONDS * 1000})
@@ -108,7 +110,7 @@ def end_access(*, user_id: int, concert_date_id: int) -> bool:
     return bool(
         redis_scripts.run(
             redis_scripts.LEAVE,
-            [keys.waiting, keys.active, keys.seen, keys.arrived, keys.prequeue, keys.idle],
+            [keys.waiting, keys.active, keys.seen, keys.arrived, keys.prequeue, keys.idle, keys.due, keys.parked],
             [str(user_id)],
         )
     )

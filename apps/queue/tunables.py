@@ -35,6 +35,11 @@ TUNABLES = (
     seconds(
         "QUEUE_HEARTBEAT_TIMEOUT_SECONDS", 540, "a waiter silent this long loses the place (polls ≤ ⅓ of it apart)"
     ),
+    seconds(
+        "QUEUE_POLL_GRACE_SECONDS",
+        60,
+        "a waiter this late for the poll it was told is passed over by admission until it polls again",
+    ),
     tunable("QUEUE_POLL_BUDGET", 150, unit="req/s", meaning="polls a second one date's waiting room is paced to cost"),
     tunable(
         "QUEUE_STATUS_FAST_PATH",

@@ -97,6 +97,20 @@ def test_expiry_cancellation_and_refund_are_counted(metrics_client):
 
 
 @pytest.mark.django_db
+def test_waiters_passed_over_are_counted(metrics_client, settings):
+    settings.QUEUE_ADMISSION, settings.QUEUE_MIN_ACTIVE, settings.QUEUE_MAX_ACTIVE = "fixed", 1, 1
+    date = make_date()
+    users = UserFactory.create_batch(3)
+    for user in users:
+        queue.enter_queue(user_id=user.pk, concert_id=date.concert_id, concert_date_id=date.pk)
+    queue.end_access(user_id=users[0].pk, concert_date_id=date.pk)
+    before = scrape(metrics_client)
+    # Three minutes on, the two waiters are late for the polls they were told (seconds) by more than the grace.
+    queue.admit_next_batch(concert_date_id=date.pk, now=int(time.time() * 1000) + 180_000)
+    assert moved(before, scrape(metrics_client), "ticketing_queue_passed_over_total") == 2
+
+
+@pytest.mark.django_db
 def test_queue_entries_admissions_and_gauges(metrics_client, settings):
     settings.QUEUE_MIN_ACTIVE = settings.QUEUE_MAX_ACTIVE = 1  # one place, whatever the admission mode
     date = make_date()

@@ -386,21 +386,24 @@ class TestIdleReclaim:
         assert (run.idle_reclaimed, run.admitted) == (1, 1)
         assert status(2, date).status == QueueStatus.READY
 
-    def test_a_buyer_admitted_between_polls_keeps_the_place_until_the_next_poll(
+    def test_a_buyer_admitted_between_polls_keeps_the_place_until_the_due_poll_and_the_grace(
         self, date, settings, clock, fixed_admission
     ):
-        """Admitted by the run while told to come back in up to a third of the heartbeat timeout: the
-        place idles only from when that poll can have come."""
-        settings.QUEUE_ACTIVE_IDLE_SECONDS, settings.QUEUE_HEARTBEAT_TIMEOUT_SECONDS = 120, 540
+        """Admitted by the run while told to come back in a few seconds: the place idles only from when
+        that poll is due and QUEUE_POLL_GRACE_SECONDS after it, not from the admission."""
+        settings.QUEUE_ACTIVE_IDLE_SECONDS, settings.QUEUE_POLL_GRACE_SECONDS = 120, 60
         settings.QUEUE_MAX_ACTIVE = 1
         enter(1, date)
         enter(2, date)  # waits behind 1
+        due = get_redis().zscore(QueueKeys(date.pk).due, "2")
         services.end_access(user_id=1, concert_date_id=date.pk)
         assert services.admit_next_batch(concert_date_id=date.pk).admitted == 1
-        clock.advance(120 + 180 - 5)  # idle for longer than 120 s, but not since its poll could come
+        clock.advance((due - clock.ms) / 1000 + 60 - 1)  # past the poll it was told, within the grace
         assert services.admit_next_batch(concert_date_id=date.pk).idle_reclaimed == 0
-        assert status(2, date).status == QueueStatus.READY
-        clock.advance(10)
+        assert status(2, date).status == QueueStatus.READY  # here: an idle period from now
+        clock.advance(119)
+        assert services.admit_next_batch(concert_date_id=date.pk).idle_reclaimed == 0
+        clock.advance(2)
         assert services.admit_next_batch(concert_date_id=date.pk).idle_reclaimed == 1
 
     def test_a_live_hold_keeps_the_place_until_it_expires(self, date, user, settings, clock):
@@ -419,8 +422,8 @@ class TestIdleReclaim:
         assert not access_token_valid(token=token, user_id=user.pk, concert_date_id=date.pk)
 
     def test_a_hold_walked_away_from_gives_the_place_back_when_it_expires(self, date, settings, clock, fixed_admission):
-        """Admitted by a run, the place would idle only after the next poll could come (300 s); a hold
-        shows the buyer came, and the place then lives as long as the hold, not an idle period more."""
+        """Admitted by a run, the place would idle only after its due poll and the grace; a hold shows
+        the buyer came, and the place then lives as long as the hold, not an idle period more."""
         settings.QUEUE_ACTIVE_IDLE_SECONDS, settings.QUEUE_HEARTBEAT_TIMEOUT_SECONDS = 120, 540
         settings.HOLD_TTL_SECONDS, settings.QUEUE_MAX_ACTIVE = 60, 1
         user = UserFactory()

@@ -1,18 +1,20 @@
 -- KEYS: waiting, active, seen, admissions, arrived, prequeue, seq, drawn, idle, control, decisions, drawkeys,
---       order, seat counts
+--       order, due, parked, seat counts
 -- ARGV: now_ms, batch (-1: no batch limit), capacity, auto(0/1), token_ttl_ms, heartbeat_cutoff_ms,
 --       rate_window_ms, cleanup_limit, run_id, opens_ms,
---       first_idle_ms (an admitted buyer's first idle deadline: until the next poll, and then some),
---       decided_at_seen ("" when never), decision_json ("" when no decision), then the controller's
---       new state as field/value pairs
+--       first_idle_ms (the first idle deadline of a buyer admitted with no due poll on record),
+--       decided_at_seen ("" when never), decision_json ("" when no decision),
+--       grace_ms (how late for its due poll a waiter may be), poll budget a second, poll cap s,
+--       then the controller's new state as field/value pairs
 -- → {admitted, pruned_waiters, expired_tokens, idle_reclaimed, active_after, waiting_after,
---    prequeued_after, drawn, capacity}
+--    prequeued_after, drawn, capacity, passed_over, parked_after}
 local now, batch, cap, auto = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local ttl, cutoff, window, limit = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
-local idle = tonumber(ARGV[11])
+local idle, grace = tonumber(ARGV[11]), tonumber(ARGV[14])
+local pace = {opens = tonumber(ARGV[10]), budget = tonumber(ARGV[15]), cap = tonumber(ARGV[16])}
 local drawn = 0
-if is_open(KEYS[8], now, tonumber(ARGV[10])) then
-  drawn = draw_prequeue(KEYS[6], KEYS[12], KEYS[13], KEYS[1], KEYS[7], KEYS[3], KEYS[8], now)
+if is_open(KEYS[8], now, pace.opens) then
+  drawn = draw_prequeue(KEYS[6], KEYS[12], KEYS[13], KEYS[1], KEYS[7], KEYS[3], KEYS[8], KEYS[14], now, pace)
 end
 -- Places that end: expired tokens, then admitted buyers idle past their deadline.
 local expired = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, limit)
@@ -40,11 +42,13 @@ for _, uid in ipairs(stale) do
   redis.call('ZREM', KEYS[3], uid)
   redis.call('HDEL', KEYS[5], uid)
   redis.call('SREM', KEYS[6], uid)
+  redis.call('ZREM', KEYS[14], uid)
+  redis.call('ZREM', KEYS[15], uid)
 end
 redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now - window)
 -- The controller's decision applies only if no other run decided since this one read the state.
 if ARGV[13] ~= '' and (redis.call('HGET', KEYS[10], 'decided_at') or '') == ARGV[12] then
-  redis.call('HSET', KEYS[10], unpack(ARGV, 14))
+  redis.call('HSET', KEYS[10], unpack(ARGV, 17))
   redis.call('LPUSH', KEYS[11], ARGV[13])
   redis.call('LTRIM', KEYS[11], 0, 19)
 end
@@ -59,24 +63,45 @@ if counts[1] >= 0 then
   -- and no more admitted than the unsold seats can serve, holders and those still to hold together
   count = math.min(count, seat_room(KEYS[10], counts) - active)
 end
-local admitted = 0
-if count > 0 then
-  local popped = redis.call('ZPOPMIN', KEYS[1], count)
+-- In order of number, each waiter that is not late for its due poll (`due`: when the poll its last
+-- answer told it to make can have come, common.lua told_bound_ms) by more than the grace: admitted,
+-- its first idle deadline at that poll and the grace (then every request moves it on; a buyer who has
+-- left loses the place then, not an idle period after the longest poll). A waiter later than that has
+-- most likely left (a closed page, a buyer who gave up in the crowd): passed over (`parked`, keeping its
+-- number), at no cost of a place nobody would claim, and let in or put back first in line when it polls
+-- again (current_place). Passing over stops at the cleanup limit a run.
+local admitted, passed, last = 0, 0, nil
+while admitted < count and passed < limit do
+  local popped = redis.call('ZPOPMIN', KEYS[1], math.min(count - admitted, limit))
+  if #popped == 0 then
+    break
+  end
   for i = 1, #popped, 2 do
-    redis.call('ZADD', KEYS[2], now + ttl, popped[i])
-    redis.call('ZADD', KEYS[9], now + idle, popped[i])
-    redis.call('ZREM', KEYS[3], popped[i])
-    redis.call('HDEL', KEYS[5], popped[i])
-    admitted = admitted + 1
+    local uid = popped[i]
+    local due = tonumber(redis.call('ZSCORE', KEYS[14], uid))
+    if due and due + grace < now then
+      redis.call('ZADD', KEYS[15], popped[i + 1], uid)
+      passed = passed + 1
+    else
+      redis.call('ZADD', KEYS[2], now + ttl, uid)
+      redis.call('ZADD', KEYS[9], due and math.max(now, due) + grace or now + idle, uid)
+      redis.call('ZREM', KEYS[3], uid)
+      redis.call('ZREM', KEYS[14], uid)
+      redis.call('HDEL', KEYS[5], uid)
+      admitted = admitted + 1
+    end
+    last = popped[i + 1]
   end
-  if admitted > 0 then
-    redis.call('ZADD', KEYS[4], now, now .. ':' .. admitted .. ':' .. ARGV[9])
-    -- The line is admitted in order of number: everyone numbered up to the last one popped has had a
-    -- turn (the push process tells the waiting pages whose number it passed).
-    redis.call('HSET', KEYS[10], 'admitted_through', popped[#popped])
-  end
+end
+if admitted > 0 then
+  redis.call('ZADD', KEYS[4], now, now .. ':' .. admitted .. ':' .. ARGV[9])
+end
+if last then
+  -- The line is admitted in order of number: everyone numbered up to the last one popped has had a
+  -- turn (the push process tells the waiting pages whose number it passed; one passed over polls then).
+  redis.call('HSET', KEYS[10], 'admitted_through', last)
 end
 return {
   admitted, #stale, #expired, idled, redis.call('ZCARD', KEYS[2]), redis.call('ZCARD', KEYS[1]),
-  redis.call('SCARD', KEYS[6]), drawn, cap,
+  redis.call('SCARD', KEYS[6]), drawn, cap, passed, redis.call('ZCARD', KEYS[15]),
 }

@@ -22,8 +22,12 @@ end
 
 -- The draw, once per date: every pre-queued buyer gets a place in ascending order of the draw keys
 -- stored at entry, after everyone already placed; the keys are written in that order (`order`) and
--- `drawn` is set. Returns how many were drawn (0 when it had been drawn already).
-local function draw_prequeue(prequeue, drawkeys, order, waiting, seq, seen, drawn, now)
+-- `drawn` is set. Each drawn buyer is due back (`due`) when the last poll before the opening can have
+-- sent it: 2 + q x window seconds after the opening (line.py prequeue_poll_after_seconds: q the buyer's
+-- quantile, the window the pre-queue's size over the poll budget, 10 s to the poll cap). Returns how
+-- many were drawn (0 when it had been drawn already).
+-- `pace`: {opens_ms, poll budget a second, poll cap s} (the other fields of `pace` are not read here).
+local function draw_prequeue(prequeue, drawkeys, order, waiting, seq, seen, drawn, due, now, pace)
   if redis.call('EXISTS', drawn) == 1 then
     return 0
   end
@@ -39,21 +43,26 @@ local function draw_prequeue(prequeue, drawkeys, order, waiting, seq, seen, draw
   end
   table.sort(keyed)
   local first = redis.call('INCRBY', seq, #keyed) - #keyed
+  local window = math.min(math.max(#keyed / pace.budget, 10), pace.cap)
   local published = {}
   for from = 1, #keyed, 500 do
-    local places, heartbeats = {}, {}
+    local places, heartbeats, dues = {}, {}, {}
     for i = from, math.min(from + 499, #keyed) do
       local uid = string.sub(keyed[i], 65)
       places[#places + 1] = first + i
       places[#places + 1] = uid
       heartbeats[#heartbeats + 1] = now
       heartbeats[#heartbeats + 1] = uid
+      local quantile = tonumber(string.sub(keyed[i], 1, 8), 16) or 4294967295
+      dues[#dues + 1] = math.max(now, pace.opens + math.ceil((2 + quantile / 4294967296 * window) * 1000))
+      dues[#dues + 1] = uid
       if string.byte(keyed[i]) ~= 126 then
         published[#published + 1] = string.sub(keyed[i], 1, 64) .. '\n'
       end
     end
     redis.call('ZADD', waiting, unpack(places))
     redis.call('ZADD', seen, unpack(heartbeats))
+    redis.call('ZADD', due, unpack(dues))
   end
   redis.call('SET', order, table.concat(published))
   redis.call('DEL', prequeue, drawkeys)
@@ -81,23 +90,39 @@ local function waiter(waiting, admissions, uid, rank, created, now, window)
           redis.call('ZSCORE', waiting, uid)}
 end
 
--- Where the user already stands: admitted (and not expired), waiting with a place (which stamps the
--- heartbeat), or pre-queued without one; nil when none of these.
-local function current_place(waiting, active, seen, admissions, prequeue, drawkeys, uid, now, window)
-  local expires = tonumber(redis.call('ZSCORE', active, uid))
-  if expires and expires > now then
-    return {'READY', 0, expires, 0}
+-- The longest a waiter at `position` in a line of `length` can have been told to wait before the next
+-- poll (line.py: poll_after_seconds while a seat is free, held_seats_poll_after_seconds while none is,
+-- the larger without counts; both within the poll cap), plus what a page whose stream will tell it its
+-- turn adds (as much again, a minute at most: waiting-room.js pollDelay), in ms. An upper bound: the
+-- answer's random spread and its "half the estimated wait" only shorten the interval told.
+-- `pace`: {batch (QUEUE_ADMIT_BATCH), budget (QUEUE_POLL_BUDGET), cap (the poll cap, s)}.
+local function told_bound_ms(position, length, available, pace)
+  local band = 60
+  if position <= pace.batch then
+    band = 4
+  elseif position <= 5 * pace.batch then
+    band = 10
+  elseif position <= 20 * pace.batch then
+    band = 30
   end
-  local rank = redis.call('ZRANK', waiting, uid)
-  if rank then
-    redis.call('ZADD', seen, now, uid)
-    return waiter(waiting, admissions, uid, rank, 0, now, window)
+  local free = math.max(band, 1.2 * position * math.log(math.max(length, position) + 1) / pace.budget)
+  local held = math.max(27, 1.2 * length / pace.budget)
+  local told = free
+  if available == 0 then
+    told = held
+  elseif available < 0 then
+    told = math.max(free, held)
   end
-  if redis.call('SISMEMBER', prequeue, uid) == 1 then
-    redis.call('ZADD', seen, now, uid)
-    return prequeued(prequeue, drawkeys, uid, 0)
-  end
-  return nil
+  told = math.min(told, pace.cap)
+  return math.ceil((told + math.min(told, 60)) * 1000)
+end
+
+-- A waiter's poll: the heartbeat, and when the next one is due (admission passes over a waiter too late
+-- for it: admit.lua).
+local function stamp_waiter(line, uid, rank, counts, now, pace)
+  redis.call('ZADD', line.seen, now, uid)
+  local length = redis.call('ZCARD', line.waiting)
+  redis.call('ZADD', line.due, now + told_bound_ms(rank + 1, length, counts[1], pace), uid)
 end
 
 -- How many may be admitted at once: the controller's current target (auto), else the fixed maximum.
@@ -107,6 +132,7 @@ local function capacity(control, auto, fallback)
   end
   return fallback
 end
+
 
 -- The date's seat counts {available, held} (the last key); -1s when the key is missing.
 local function seat_counts(key)
@@ -145,4 +171,63 @@ local function with_counts(reply, counts)
   reply[#reply + 1] = counts[1]
   reply[#reply + 1] = counts[2]
   return reply
+end
+
+-- Room to admit one buyer at once: a seat free, and fewer admitted than the capacity and than the
+-- unsold seats serve (seat_room).
+local function room_for_one(line, counts, ask)
+  return counts[1] > 0 and redis.call('ZCARD', line.active)
+    < math.min(capacity(line.control, ask.auto, ask.capacity), seat_room(line.control, counts))
+end
+
+-- Admit `uid` now: the access token's expiry (returned) and the first idle deadline.
+local function admit_now(line, uid, now, ask)
+  local expires = now + ask.ttl
+  redis.call('ZADD', line.active, expires, uid)
+  redis.call('ZADD', line.idle, now + ask.idle, uid)
+  return expires
+end
+
+-- Where the user already stands; nil when nowhere:
+-- - admitted, the token live and the place not idle past its deadline: READY, and the buyer, here now,
+--   has an idle period from now (the deadline never moves earlier: a live hold may have set it later);
+--   a place idle past its deadline ends here, as check.lua ends it;
+-- - passed over by admission while late for a poll (`parked`, admit.lua): admitted now when there is
+--   room (its turn came while it was away), else back in line with its own number, ahead of everyone
+--   numbered after it;
+-- - waiting with a place: the heartbeat and when the next poll is due (stamp_waiter);
+-- - pre-queued without a place yet: the heartbeat.
+-- `line`: the date's keys by name; `ask`: {ttl, idle (ms), auto, capacity, window, and the pace}.
+local function current_place(line, uid, counts, now, ask)
+  local expires = tonumber(redis.call('ZSCORE', line.active, uid))
+  if expires and expires > now then
+    local deadline = tonumber(redis.call('ZSCORE', line.idle, uid))
+    if not deadline or deadline > now then
+      redis.call('ZADD', line.idle, 'GT', now + ask.idle, uid)
+      return {'READY', 0, expires, 0}
+    end
+    redis.call('ZREM', line.active, uid)
+    redis.call('ZREM', line.idle, uid)
+  end
+  local number = redis.call('ZSCORE', line.parked, uid)
+  if number then
+    redis.call('ZREM', line.parked, uid)
+    if room_for_one(line, counts, ask) then
+      redis.call('ZREM', line.seen, uid)
+      redis.call('ZREM', line.due, uid)
+      redis.call('HDEL', line.arrived, uid)
+      return {'READY', 0, admit_now(line, uid, now, ask), 0}
+    end
+    redis.call('ZADD', line.waiting, number, uid)
+  end
+  local rank = redis.call('ZRANK', line.waiting, uid)
+  if rank then
+    stamp_waiter(line, uid, rank, counts, now, ask)
+    return waiter(line.waiting, line.admissions, uid, rank, 0, now, ask.window)
+  end
+  if redis.call('SISMEMBER', line.prequeue, uid) == 1 then
+    redis.call('ZADD', line.seen, now, uid)
+    return prequeued(line.prequeue, line.drawkeys, uid, 0)
+  end
+  return nil
 end
