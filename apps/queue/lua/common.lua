@@ -26,7 +26,7 @@ end
 -- sent it: 2 + q x window seconds after the opening (line.py prequeue_poll_after_seconds: q the buyer's
 -- quantile, the window the pre-queue's size over the poll budget, 10 s to the poll cap). Returns how
 -- many were drawn (0 when it had been drawn already).
--- `pace`: {opens_ms, poll budget a second, poll cap s} (the other fields of `pace` are not read here).
+-- `pace`: its fields opens (ms), budget (polls a second) and cap (the poll cap, s) are read here.
 local function draw_prequeue(prequeue, drawkeys, order, waiting, seq, seen, drawn, due, now, pace)
   if redis.call('EXISTS', drawn) == 1 then
     return 0
@@ -132,7 +132,6 @@ local function capacity(control, auto, fallback)
   end
   return fallback
 end
-
 
 -- The date's seat counts {available, held} (the last key); -1s when the key is missing.
 local function seat_counts(key)
