@@ -9,7 +9,7 @@ if ARGV[2] == '1' then
 end
 redis.call('EXPIRE', KEYS[1], tonumber(ARGV[3]))
 -- The place lives as long as the hold (later requests move it on as usual): the buyer has shown up, so
--- the first idle deadline given at admission (until the next poll could come) no longer applies, and a
+-- the first idle deadline given at admission (its due poll and the grace) no longer applies, and a
 -- buyer who walks away from the hold gives the place back when the seats come back, not an idle
 -- period later, when it would still count among those yet to claim seats (seat_room).
 local keep = tonumber(ARGV[5])
