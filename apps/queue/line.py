@@ -4,6 +4,7 @@ the wait estimate and polling pace each answer carries."""
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 import random
 from dataclasses import dataclass
@@ -222,6 +223,25 @@ def _state_from_script_reply(
 
 # --- Enter, status, leave ----------------------------------------------------------------------
 
+# The keys of ENTER and STATUS by name (keys.QueueKeys), in their scripts' order; the date's seat counts
+# always follow as the last key.
+ENTER_KEYS = (
+    "waiting", "active", "seq", "seen", "admissions", "arrived", "prequeue", "drawn", "idle", "control", "secret",
+    "drawkeys", "order", "due", "parked",
+)  # fmt: skip
+STATUS_KEYS = (
+    "waiting", "active", "seen", "admissions", "prequeue", "seq", "drawn", "drawkeys", "order", "idle", "control",
+    "arrived", "due", "parked",
+)  # fmt: skip
+
+
+@functools.lru_cache(maxsize=4096)
+def _script_keys(prefix: str, concert_date_id: int, names: tuple[str, ...]) -> tuple[str, ...]:
+    """A date's keys for a script, built once per process and key prefix (`prefix`, the cache's key: a
+    poll would otherwise format fifteen strings, ~50 us of its CPU)."""
+    keys = QueueKeys(concert_date_id)
+    return (*(getattr(keys, name) for name in names), counts_key(concert_date_id))
+
 
 def enter_queue(
     *,
@@ -246,7 +266,6 @@ def enter_queue(
     facts = date_of_concert(concert_id=concert_id, concert_date_id=concert_date_id)
     now = now_ms()
     _check_entry_window(facts, now)
-    keys = QueueKeys(concert_date_id)
     # Only an entry before the opening joins the pre-queue and needs its draw key (same clock as the
     # script's: ENTER is told `now`).
     opens_ms = ms_from_datetime(facts.booking_opens_at)
@@ -260,11 +279,7 @@ def enter_queue(
     # would lose a line for good if the mark failed after the script ran: the client's retry finds its
     # place already taken and, with it, no reason to mark again. A date with nobody waiting or admitted
     # is dropped again by the next admission run.
-    script_keys = [
-        keys.waiting, keys.active, keys.seq, keys.seen, keys.admissions, keys.arrived, keys.prequeue,
-        keys.drawn, keys.idle, keys.control, keys.secret, keys.drawkeys, keys.order, keys.due, keys.parked,
-        counts_key(concert_date_id),
-    ]  # fmt: skip
+    script_keys = list(_script_keys(settings.REDIS_KEY_PREFIX, concert_date_id, ENTER_KEYS))
     args = [
         str(user_id),
         now,
@@ -327,15 +342,10 @@ def queue_status(
     401 (revoked token) from the same round trip."""
     facts = date_of_concert(concert_id=concert_id, concert_date_id=concert_date_id)
     now = now_ms()
-    keys = QueueKeys(concert_date_id)
     auto = settings.QUEUE_ADMISSION == "auto"
     checked, reply = redis_scripts.run_in_round_trip(
         redis_scripts.STATUS,
-        [
-            keys.waiting, keys.active, keys.seen, keys.admissions, keys.prequeue, keys.seq, keys.drawn,
-            keys.drawkeys, keys.order, keys.idle, keys.control, keys.arrived, keys.due, keys.parked,
-            counts_key(concert_date_id),
-        ],
+        list(_script_keys(settings.REDIS_KEY_PREFIX, concert_date_id, STATUS_KEYS)),
         [
             str(user_id), now, RATE_WINDOW_MS, ms_from_datetime(facts.booking_opens_at),
             settings.QUEUE_MIN_ACTIVE if auto else settings.QUEUE_MAX_ACTIVE, 1 if auto else 0,
