@@ -223,24 +223,36 @@ def _state_from_script_reply(
 
 # --- Enter, status, leave ----------------------------------------------------------------------
 
-# The keys of ENTER and STATUS by name (keys.QueueKeys), in their scripts' order; the date's seat counts
-# always follow as the last key.
-ENTER_KEYS = (
+# ENTER's and STATUS's keys by name (keys.QueueKeys), in the order of their shared layout (lua/common.lua
+# line_keys); the date's seat counts follow as the last key.
+LINE_KEYS = (
     "waiting", "active", "seq", "seen", "admissions", "arrived", "prequeue", "drawn", "idle", "control", "secret",
     "drawkeys", "order", "due", "parked",
-)  # fmt: skip
-STATUS_KEYS = (
-    "waiting", "active", "seen", "admissions", "prequeue", "seq", "drawn", "drawkeys", "order", "idle", "control",
-    "arrived", "due", "parked",
 )  # fmt: skip
 
 
 @functools.lru_cache(maxsize=4096)
-def _script_keys(prefix: str, concert_date_id: int, names: tuple[str, ...]) -> tuple[str, ...]:
-    """A date's keys for a script, built once per process and key prefix (`prefix`, the cache's key: a
-    poll would otherwise format fifteen strings, ~50 us of its CPU)."""
+def _line_keys(prefix: str, concert_date_id: int) -> tuple[str, ...]:
+    """A date's keys for ENTER and STATUS, built once per process and key prefix (`prefix`, the cache's
+    key: a poll would otherwise format sixteen strings, ~50 us of its CPU)."""
     keys = QueueKeys(concert_date_id)
-    return (*(getattr(keys, name) for name in names), counts_key(concert_date_id))
+    return (*(getattr(keys, name) for name in LINE_KEYS), counts_key(concert_date_id))
+
+
+def _line_args(*, user_id: int, now: int, opens_ms: int) -> list[Any]:
+    """ENTER's and STATUS's arguments in their shared layout (lua/common.lua line_ask)."""
+    auto = settings.QUEUE_ADMISSION == "auto"
+    return [
+        str(user_id),
+        now,
+        settings.QUEUE_MIN_ACTIVE if auto else settings.QUEUE_MAX_ACTIVE,
+        1 if auto else 0,
+        settings.QUEUE_TOKEN_TTL_SECONDS * 1000,
+        RATE_WINDOW_MS,
+        opens_ms,
+        settings.QUEUE_ACTIVE_IDLE_SECONDS * 1000,
+        *pace_args(),
+    ]
 
 
 def enter_queue(
@@ -274,26 +286,13 @@ def enter_queue(
         lottery.entry_key(concert_date_id=concert_date_id, user_id=user_id, nonce=nonce) if nonce else ("", "")
     )
     dates_key = dates_with_waiters_key()
-    auto = settings.QUEUE_ADMISSION == "auto"
     # Every entry marks the date for admission, in the script's round trip. Marking only new waiters
     # would lose a line for good if the mark failed after the script ran: the client's retry finds its
     # place already taken and, with it, no reason to mark again. A date with nobody waiting or admitted
     # is dropped again by the next admission run.
-    script_keys = list(_script_keys(settings.REDIS_KEY_PREFIX, concert_date_id, ENTER_KEYS))
-    args = [
-        str(user_id),
-        now,
-        settings.QUEUE_MIN_ACTIVE if auto else settings.QUEUE_MAX_ACTIVE,
-        1 if auto else 0,
-        settings.QUEUE_TOKEN_TTL_SECONDS * 1000,
-        RATE_WINDOW_MS,
-        opens_ms,
-        secret,
-        settings.QUEUE_ACTIVE_IDLE_SECONDS * 1000,
-        key,
-        nonce,
-        *pace_args(),
-    ]
+    script_keys = list(_line_keys(settings.REDIS_KEY_PREFIX, concert_date_id))
+    args = [*_line_args(user_id=user_id, now=now, opens_ms=opens_ms), secret, key, nonce]
+    draw_args = len(args) - 3  # where the secret and the draw key stand (ARGV 12, 13)
     checked, reply = redis_scripts.run_in_round_trip(
         redis_scripts.ENTER,
         script_keys,
@@ -308,7 +307,9 @@ def enter_queue(
     for _ in range(2):
         if reply[0] == redis_scripts.STALE:
             lottery.forget_secret(concert_date_id)
-            args[7], args[9] = lottery.entry_key(concert_date_id=concert_date_id, user_id=user_id, nonce=nonce)
+            args[draw_args : draw_args + 2] = lottery.entry_key(
+                concert_date_id=concert_date_id, user_id=user_id, nonce=nonce
+            )
         elif reply[0] == redis_scripts.NEED_COUNTS:
             read_or_rebuild(concert_date_id=concert_date_id)
         else:
@@ -342,17 +343,12 @@ def queue_status(
     401 (revoked token) from the same round trip."""
     facts = date_of_concert(concert_id=concert_id, concert_date_id=concert_date_id)
     now = now_ms()
-    auto = settings.QUEUE_ADMISSION == "auto"
     checked, reply = redis_scripts.run_in_round_trip(
         redis_scripts.STATUS,
-        list(_script_keys(settings.REDIS_KEY_PREFIX, concert_date_id, STATUS_KEYS)),
-        [
-            str(user_id), now, RATE_WINDOW_MS, ms_from_datetime(facts.booking_opens_at),
-            settings.QUEUE_MIN_ACTIVE if auto else settings.QUEUE_MAX_ACTIVE, 1 if auto else 0,
-            settings.QUEUE_TOKEN_TTL_SECONDS * 1000, settings.QUEUE_ACTIVE_IDLE_SECONDS * 1000, *pace_args(),
-        ],
+        list(_line_keys(settings.REDIS_KEY_PREFIX, concert_date_id)),
+        _line_args(user_id=user_id, now=now, opens_ms=ms_from_datetime(facts.booking_opens_at)),
         before=access.queue if access else None,
-    )  # fmt: skip
+    )
     if access is not None:
         access.enforce(checked)  # what the script did (a heartbeat, perhaps the draw) is harmless
     counts = _seat_counts(concert_date_id, reply)

@@ -230,3 +230,25 @@ local function current_place(line, uid, counts, now, ask)
   end
   return nil
 end
+
+-- ENTER's and STATUS's keys and arguments by name: the two scripts share one layout (line.py builds it).
+-- KEYS: waiting, active, seq, seen, admissions, arrived, prequeue, drawn, idle, control, secret, drawkeys,
+--       order, due, parked, seat counts
+-- ARGV: user_id, now_ms, capacity, auto(0/1), token_ttl_ms, rate_window_ms, opens_ms, idle_ms,
+--       batch (QUEUE_ADMIT_BATCH), poll budget a second, poll cap s (the pace the answer's poll is told at),
+--       then ENTER's own arguments
+local function line_keys()
+  return {
+    waiting = KEYS[1], active = KEYS[2], seq = KEYS[3], seen = KEYS[4], admissions = KEYS[5], arrived = KEYS[6],
+    prequeue = KEYS[7], drawn = KEYS[8], idle = KEYS[9], control = KEYS[10], secret = KEYS[11],
+    drawkeys = KEYS[12], order = KEYS[13], due = KEYS[14], parked = KEYS[15], counts = KEYS[16],
+  }
+end
+
+local function line_ask()
+  return {
+    capacity = tonumber(ARGV[3]), auto = tonumber(ARGV[4]), ttl = tonumber(ARGV[5]), window = tonumber(ARGV[6]),
+    opens = tonumber(ARGV[7]), idle = tonumber(ARGV[8]), batch = tonumber(ARGV[9]), budget = tonumber(ARGV[10]),
+    cap = tonumber(ARGV[11]),
+  }
+end
