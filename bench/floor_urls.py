@@ -3,9 +3,18 @@ the HTTP benchmarks (selected with ROOT_URLCONF=bench.floor_urls, never in produ
 
 - `api/bench/floor/bare`: DRF + simplejwt's own `JWTStatelessUserAuthentication` and `AccessToken`, no
   Redis, no database: the bare floor every HTTP benchmark reports its ratios against;
-- `api/bench/floor`: the project's stateless authentication, which adds the logout deny-list round trip.
+- `api/bench/floor`: the project's stateless authentication, which adds the logout deny-list round trip;
+- `api/bench/floor/hold-shaped` (POST `{"seat_id": N}`): the bare floor's authentication and a
+  hold-shaped transaction on the database, with the ORM as a view would write it: lock the seat
+  (`SELECT … FOR UPDATE`), update it, update its inventory shard under a version check, commit. It
+  changes no seat's status or count (the versions move), so it can run any number of times on a date
+  whose invariants are then still checked: the shape of a hold's transaction with none of what a hold
+  must do besides (the queue gate, the buyer's caps, the reservation, its items, the outbox, the seat
+  map, the answer's serializer). What a hold can reach on a machine is below this row.
 """
 
+from django.db import transaction
+from django.db.models import F
 from django.urls import path
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -15,6 +24,7 @@ from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
 from rest_framework_simplejwt.tokens import AccessToken, Token
 
 from apps.accounts.authentication import StatelessJWTAuthentication
+from apps.concerts.models import Inventory, Seat, inventory_shard_of
 from ticketing.urls import urlpatterns as service_urlpatterns
 
 
@@ -43,8 +53,24 @@ class BareFloorApi(APIView):
         return Response({"user_id": request.user.id})
 
 
+class HoldShapedFloorApi(APIView):
+    authentication_classes = [BareJWTAuthentication]
+
+    def post(self, request: Request) -> Response:
+        seat_id = int(request.data["seat_id"])
+        with transaction.atomic():
+            seat = Seat.objects.select_for_update().only("id", "concert_date_id", "version").get(pk=seat_id)
+            Seat.objects.filter(pk=seat.pk).update(version=F("version") + 1)
+            shard = Inventory.objects.only("id", "version").get(
+                concert_date_id=seat.concert_date_id, shard=inventory_shard_of(seat.pk)
+            )
+            moved = Inventory.objects.filter(pk=shard.pk, version=shard.version).update(version=F("version") + 1)
+        return Response({"seat_id": seat.pk, "shard_updated": bool(moved)}, status=201)
+
+
 urlpatterns = [
     path("api/bench/floor", FloorApi.as_view()),
     path("api/bench/floor/bare", BareFloorApi.as_view()),
+    path("api/bench/floor/hold-shaped", HoldShapedFloorApi.as_view()),
     *service_urlpatterns,
 ]

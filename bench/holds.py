@@ -8,6 +8,9 @@ Rows, interleaved in rounds (this machine is shared: a background burst during o
 otherwise decide a ratio), each round on a fresh concert date:
 - the bare floor: DRF + simplejwt's `JWTStatelessUserAuthentication`, no Redis, no database;
 - `GET /api/users/me` (DRF + JWT that loads the user row);
+- the hold-shaped floor: the bare floor's authentication and a hold's transaction shape alone (lock a
+  seat, update it, a version-checked shard update, commit: bench/floor_urls.py), each request on
+  another seat: the ceiling of a hold on this machine, before anything a hold does besides;
 - holds of 2 disjoint seats, every request by another buyer (every request succeeds while the
   seats last);
 - payments of those holds, each by its own buyer (pay after hold, disjoint buyers), with
@@ -33,6 +36,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.http_server import HEADER, LoadResult, wrk
 from bench.scratch import drop_database, scratch_env, setup_django
 from scripts.local_servers import gunicorn
+
+ROWS = ("shaped", "me", "hold", "pay", "hot")  # the rows beside the bare floor, in the order printed
 
 
 def median_round(rounds: list[LoadResult]) -> LoadResult:
@@ -167,6 +172,8 @@ def main() -> None:
 
                 run("bare", "bare floor (DRF + stateless JWT, no I/O)",
                     [("GET", "/api/bench/floor/bare", h, None) for h in headers[:64]])  # fmt: skip
+                run("shaped", "hold-shaped floor (stateless JWT + lock, update, shard update)",
+                    [("POST", "/api/bench/floor/hold-shaped", h, {"seat_id": seats[i]}) for i, h in enumerate(headers)])  # fmt: skip
                 run(
                     "me",
                     "GET /api/users/me (JWT + user row)",
@@ -199,7 +206,7 @@ def main() -> None:
                      for h in hot_headers], connections=args.hot_buyers)  # fmt: skip
                 hot_wins.append(results["hot"][-1].statuses.get(201, 0))
                 bare = results["bare"][-1].per_second
-                for key in ("me", "hold", "pay", "hot"):
+                for key in ROWS:
                     ratios[key].append(results[key][-1].per_second / bare)
                 paid = results["pay"][-1].statuses.get(201, 0)
                 print(f"round {round_ + 1}: holds {made} made by the hold row and {topped_up} before the payment "
@@ -209,7 +216,7 @@ def main() -> None:
         print(f"{HEADER}  ÷ bare floor")
         print("-" * (len(HEADER) + 14))
         print(f"{median_round(results['bare']).row()}  1.00")
-        for key in ("me", "hold", "pay", "hot"):
+        for key in ROWS:
             print(f"{median_round(results[key]).row()}  {statistics.median(ratios[key]):.2f}")
         fives = sum(n for r in results["hot"] for code, n in r.statuses.items() if code >= 500)
         worst_p99 = max(r.percentile(0.99) for r in results["hot"])
