@@ -56,6 +56,13 @@ class NotFound(ApplicationError):
     code, status_code, default_message = ErrorCode.NOT_FOUND, 404, "Not found."
 
 
+class QueueAccessRequired(ApplicationError):
+    """A request about a concert date other than the one its queue access token is for."""
+
+    code, status_code = ErrorCode.QUEUE_TOKEN_REQUIRED, 403
+    default_message = "A valid queue access token for this concert date is required (X-Queue-Token)."
+
+
 class Conflict(ApplicationError):
     """A 409 whose code names the conflicting state."""
 

@@ -5,8 +5,8 @@ The key row is inserted in the same transaction as the work, as its first statem
 request with the same key blocks on the unique index until the first commits (then it replays the
 stored response) or rolls back (then it does the work itself), so two racing requests do the work
 once. A request that fails stores nothing, so a retry after an error runs again. A keyed payment is
-six round trips to MariaDB over HTTP: the queue gate's date, the key, the service's two, the stored
-answer, the commit (tests/reservations/test_round_trips.py).
+five round trips to MariaDB over HTTP: the key, the service's two, the stored answer, the commit (the
+queue gate takes the date from the queue token; tests/reservations/test_round_trips.py).
 """
 
 from __future__ import annotations

@@ -89,6 +89,11 @@ class QueueGated:
     `throttle_scope` in the gate's round trip (not by DRF's throttles); other methods keep the view's."""
 
     queue_gated_methods: ClassVar[frozenset[str] | None] = None  # None: every method
+    # True: the gate takes the date from the queue token's own signed claims when they name this user,
+    # sparing `get_queue_concert_date_id` its read (asked only when the token is refused); the view then
+    # refuses a request about another date than `queue_access.concert_date_id` itself (403
+    # QUEUE_TOKEN_REQUIRED, `apps.common.exceptions.QueueAccessRequired`).
+    queue_date_from_token: ClassVar[bool] = False
     throttle_scope: str | None = None
     queue_access: QueueAccess | None = None
 

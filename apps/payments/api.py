@@ -21,6 +21,7 @@ class PaymentListCreateApi(QueueGated, ValidatedInputMixin, generics.GenericAPIV
 
     serializer_class = PaymentSerializer
     queue_gated_methods = frozenset({"POST"})
+    queue_date_from_token = True  # the service refuses a reservation of another date (no lookup first)
     permission_classes = [IsAuthenticated]
     throttle_scope = "pay"
     # THROTTLED too: counted in the queue gate's round trip, not by a DRF throttle.
@@ -40,6 +41,7 @@ class PaymentListCreateApi(QueueGated, ValidatedInputMixin, generics.GenericAPIV
         return selectors.payments_of(user=self.request.user)
 
     def get_queue_concert_date_id(self, request: Request) -> int:
+        # Asked when the queue token does not name the date itself (`queue_date_from_token`): refused.
         reservation_id = self.get_input(request)["reservation_id"]
         return reservation_selectors.concert_date_of(user=request.user, reservation_id=reservation_id)
 
@@ -58,7 +60,9 @@ class PaymentListCreateApi(QueueGated, ValidatedInputMixin, generics.GenericAPIV
         reservation_id = self.get_input(request)["reservation_id"]
 
         def work() -> tuple[int, dict]:
-            payment, balance = services.pay_for_reservation(user=request.user, reservation_id=reservation_id)
+            payment, balance = services.pay_for_reservation(
+                user=request.user, reservation_id=reservation_id, queue_date_id=self.queue_access.concert_date_id
+            )
             payment.balance = balance
             return 201, dict(PaymentCreatedSerializer(payment).data)
 

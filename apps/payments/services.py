@@ -17,7 +17,7 @@ from apps.accounts import services as wallet
 from apps.common import metrics, outbox
 from apps.common.db import insert_statement, inserted_ids, retry_on_lock_conflict, run_batch
 from apps.common.error_codes import ErrorCode
-from apps.common.exceptions import Conflict
+from apps.common.exceptions import Conflict, QueueAccessRequired
 from apps.concerts.selectors import date_facts
 from apps.queue import services as queue
 from apps.reservations import services as reservations
@@ -29,7 +29,7 @@ from .models import Payment, PaymentStatus
 
 
 @retry_on_lock_conflict
-def pay_for_reservation(*, user: Any, reservation_id: int) -> tuple[Payment, Any]:
+def pay_for_reservation(*, user: Any, reservation_id: int, queue_date_id: int | None = None) -> tuple[Payment, Any]:
     """Debit the wallet by the reservation's total, record the payment, confirm the reservation and
     reserve its seats: all in one transaction, or nothing. Returns (payment, balance after). The
     transaction also records (outbox) that the buyer's queue access to the date ends and that the
@@ -37,7 +37,9 @@ def pay_for_reservation(*, user: Any, reservation_id: int) -> tuple[Payment, Any
 
     Locks the reservation, then the wallet, then the seats (the order of every booking transaction),
     in three round trips on MariaDB: the two locks (with the begin), one batch of every write, the
-    commit. Raises NOT_FOUND (also for another user's reservation),
+    commit. `queue_date_id`: the concert date of the caller's queue access (the payment view's), when
+    the reservation must be of that date. Raises NOT_FOUND (also for another user's reservation),
+    QUEUE_TOKEN_REQUIRED (403: a reservation of another date than `queue_date_id`),
     INVALID_STATE (409: not HELD, e.g. paid already), HOLD_EXPIRED (409), BOOKING_CLOSED (409: the
     show has started or staff closed its booking), INSUFFICIENT_BALANCE (409)."""
     now = timezone.now()
@@ -50,6 +52,8 @@ def pay_for_reservation(*, user: Any, reservation_id: int) -> tuple[Payment, Any
         locked = run_batch([reservation_lock, wallet_lock])
         reservation = read_reservation(locked[0])
         account = read_wallet(locked[1])
+        if queue_date_id is not None and reservation.concert_date_id != queue_date_id:
+            raise QueueAccessRequired()
         reservations.check_payable(reservation=reservation, now=now)
         # Round trip 2: debit and ledger entry, payment, seats RESERVED, reservation CONFIRMED, and the
         # outbox rows (the seat map's; the queue access this payment used ends at once, invariant 6,

@@ -5,7 +5,11 @@ what `apps.common.queue_gate.QueueGated` views run, named by `settings.QUEUE_GAT
 buyer's idle deadline (the CHECK script, which counts the request as activity: the deadline moves on,
 or a buyer idle past it loses the place at once), the access token's revocation and the view's rate
 limits (`AccessCheck`, when the request authenticated with `QueueJWTAuthentication`) and the view's
-own reads (`queue_reads`). A request refused before that round trip (no queue token, an unknown date,
+own reads (`queue_reads`). The date is the view's to say (`get_queue_concert_date_id`), or, for a
+view that checks it itself (`queue_date_from_token`: the payment, whose service refuses a reservation
+of another date under its lock), the one the token's signed claims name, with no read before the
+round trip; a token refused then is refused as the view's date would have it (an unknown id is 404).
+A request refused before that round trip (no queue token, an unknown date,
 a token refused in process) has its revocation checked first, in a round trip of its own: a revoked
 access token is 401 whatever else is wrong with the request, as when authentication checks it.
 
@@ -40,6 +44,7 @@ from rest_framework.request import Request
 
 from apps.common import lua
 from apps.common.error_codes import ErrorCode
+from apps.common.exceptions import QueueAccessRequired
 from apps.common.proxy import queued_seconds
 from apps.common.queue_gate import QueueAccess, QueueGated
 
@@ -56,7 +61,7 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 class QueueTokenMissing(PermissionDenied):
     error_code = ErrorCode.QUEUE_TOKEN_REQUIRED
-    default_detail = "A valid queue access token for this concert date is required (X-Queue-Token)."
+    default_detail = QueueAccessRequired.default_message
 
 
 class QueueTokenRequired(BasePermission):
@@ -81,17 +86,22 @@ class QueueGate:
         access = AccessCheck.of(request, throttle_scope=view.throttle_scope) if deferred else None
         with _revocation_first(access):
             token = request.headers.get(HEADER, "")
-            # Before the date is looked up (a 404, or a 400 for the body): without a token nothing else
-            # about the request matters, and the answer reveals nothing about any id.
-            concert_date_id = view.get_queue_concert_date_id(request) if token else None
-            check = (
-                None
-                if concert_date_id is None
-                else token_check(token=token, user_id=request.user.id, concert_date_id=concert_date_id)
-            )
+            # A view that checks the date itself takes it from the token's signed claims (no lookup).
+            by_token = bool(token) and view.queue_date_from_token
+            check = token_check(token=token, user_id=request.user.id) if by_token else None
             if check is None:
-                raise QueueTokenMissing()
-        assert concert_date_id is not None
+                by_token = False
+                # Before the date is looked up (a 404, or a 400 for the body): without a token nothing
+                # else about the request matters, and the answer reveals nothing about any id.
+                concert_date_id = view.get_queue_concert_date_id(request) if token else None
+                check = (
+                    None
+                    if concert_date_id is None
+                    else token_check(token=token, user_id=request.user.id, concert_date_id=concert_date_id)
+                )
+                if check is None:
+                    raise QueueTokenMissing()
+        concert_date_id = check.concert_date_id
         split = 0
 
         def before(pipe: Pipeline) -> None:
@@ -104,6 +114,9 @@ class QueueGate:
         replies, valid = check.run_in_round_trip(before=before)
         if access is not None:
             access.enforce(replies[:split])  # 401 before 403: the token's own verdict comes first
+        if by_token and not valid:
+            # Refused as without the token's date: an unknown id is 404 before the missing access's 403.
+            view.get_queue_concert_date_id(request)
         return QueueAccess(
             concert_date_id=concert_date_id, admitted=valid, read_replies=tuple(replies[split:]) if valid else ()
         )

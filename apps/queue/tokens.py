@@ -55,10 +55,12 @@ def _verified_claims(token: str) -> dict[str, int] | None:
 @dataclass(frozen=True)
 class TokenCheck:
     """What is left to check of a token whose signature and claims hold: its record in Redis and the
-    buyer's idle deadline (the CHECK script, which also moves the deadline on)."""
+    buyer's idle deadline (the CHECK script, which also moves the deadline on). `concert_date_id` is
+    the date the token is for."""
 
     keys: list[str]
     args: list[object]
+    concert_date_id: int
 
     def run(self) -> bool:
         return bool(redis_scripts.run(redis_scripts.CHECK, self.keys, self.args))
@@ -69,19 +71,24 @@ class TokenCheck:
         return replies, bool(valid)
 
 
-def token_check(*, token: str, user_id: int, concert_date_id: int) -> TokenCheck | None:
+def token_check(*, token: str, user_id: int, concert_date_id: int | None = None) -> TokenCheck | None:
     """The Redis half of the check for a token whose signature and claims (this user, this date, not
-    expired) hold in process; None when they do not (the token is refused without a round trip)."""
+    expired) hold in process; None when they do not (the token is refused without a round trip).
+    `concert_date_id=None`: the date the token's own signed claims name (the caller then checks that
+    what the request is about belongs to that date)."""
     claims = _verified_claims(token)
-    if claims is None or claims["u"] != int(user_id) or claims["d"] != int(concert_date_id):
+    if claims is None or claims["u"] != int(user_id):
+        return None
+    if concert_date_id is not None and claims["d"] != int(concert_date_id):
         return None
     now = now_ms()
     if claims["e"] <= now:
         return None
-    keys = QueueKeys(int(concert_date_id))
+    keys = QueueKeys(claims["d"])
     return TokenCheck(
         keys=[keys.active, keys.idle],
         args=[str(int(user_id)), claims["e"], now, settings.QUEUE_ACTIVE_IDLE_SECONDS * 1000],
+        concert_date_id=claims["d"],
     )
 
 
