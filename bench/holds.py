@@ -10,7 +10,8 @@ otherwise decide a ratio), each round on a fresh concert date:
 - `GET /api/users/me` (DRF + JWT that loads the user row);
 - the hold-shaped floor: the bare floor's authentication and a hold's transaction shape alone (lock a
   seat, update it, a version-checked shard update, commit: bench/floor_urls.py), each request on
-  another seat: the ceiling of a hold on this machine, before anything a hold does besides;
+  another seat: the ceiling of a hold on this machine, before anything a hold does besides; and the
+  same transaction in three round trips, as lean as the service's hold writes its own;
 - holds of 2 disjoint seats, every request by another buyer (every request succeeds while the
   seats last);
 - payments of those holds, each by its own buyer (pay after hold, disjoint buyers), with
@@ -37,7 +38,7 @@ from bench.http_server import HEADER, LoadResult, wrk
 from bench.scratch import drop_database, scratch_env, setup_django
 from scripts.local_servers import gunicorn
 
-ROWS = ("shaped", "me", "hold", "pay", "hot")  # the rows beside the bare floor, in the order printed
+ROWS = ("shaped", "lean", "me", "hold", "pay", "hot")  # the rows beside the bare floor, in the order printed
 
 
 def median_round(rounds: list[LoadResult]) -> LoadResult:
@@ -174,6 +175,9 @@ def main() -> None:
                     [("GET", "/api/bench/floor/bare", h, None) for h in headers[:64]])  # fmt: skip
                 run("shaped", "hold-shaped floor (stateless JWT + lock, update, shard update)",
                     [("POST", "/api/bench/floor/hold-shaped", h, {"seat_id": seats[i]}) for i, h in enumerate(headers)])  # fmt: skip
+                run("lean", "hold-shaped floor in 3 round trips (lock with version, 1 batch, commit)",
+                    [("POST", "/api/bench/floor/hold-shaped/lean", h, {"seat_id": seats[i]})
+                     for i, h in enumerate(headers)])  # fmt: skip
                 run(
                     "me",
                     "GET /api/users/me (JWT + user row)",
