@@ -71,4 +71,3 @@ def test_another_buyers_token_does_not_name_the_date(held, concert_date):
     stranger = queue_token(type("Stranger", (), {"pk": 10**9})(), concert_date)
     assert_error(paying(client, reservation_id, stranger), 403, "QUEUE_TOKEN_REQUIRED")
     assert not Payment.objects.exists()
-
