@@ -23,8 +23,8 @@ def get_reservation(*, user: Any, reservation_id: int) -> Reservation:
 
 
 def concert_date_of(*, user: Any, reservation_id: int) -> int:
-    """The concert date of one of the user's reservations (a payment's queue gate asks it first);
-    NOT_FOUND for another user's or an unknown one."""
+    """The concert date of one of the user's reservations (a payment's queue gate asks it only of a
+    queue token it refuses: a live one names its date); NOT_FOUND for another user's or an unknown one."""
     statement, read = _DATE_OF.statement(user_id=user.pk, reservation_id=reservation_id)
     found = read(run_batch([statement])[0])
     if not found:
