@@ -41,7 +41,7 @@ class PaymentListCreateApi(QueueGated, ValidatedInputMixin, generics.GenericAPIV
         return selectors.payments_of(user=self.request.user)
 
     def get_queue_concert_date_id(self, request: Request) -> int:
-        # Asked when the queue token does not name the date itself (`queue_date_from_token`): refused.
+        # Asked only of a queue token the gate refuses (`queue_date_from_token`): a live one names its date.
         reservation_id = self.get_input(request)["reservation_id"]
         return reservation_selectors.concert_date_of(user=request.user, reservation_id=reservation_id)
 
