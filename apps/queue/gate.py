@@ -87,10 +87,9 @@ class QueueGate:
         with _revocation_first(access):
             token = request.headers.get(HEADER, "")
             # A view that checks the date itself takes it from the token's signed claims (no lookup).
-            by_token = bool(token) and view.queue_date_from_token
-            check = token_check(token=token, user_id=request.user.id) if by_token else None
+            check = token_check(token=token, user_id=request.user.id) if token and view.queue_date_from_token else None
+            by_token = check is not None
             if check is None:
-                by_token = False
                 # Before the date is looked up (a 404, or a 400 for the body): without a token nothing
                 # else about the request matters, and the answer reveals nothing about any id.
                 concert_date_id = view.get_queue_concert_date_id(request) if token else None

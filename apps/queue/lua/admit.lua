@@ -33,17 +33,16 @@ local counts = seat_counts(KEYS[#KEYS])
 if sold_out(counts) then
   redis.call('HSET', KEYS[10], 'sold_out_at', now)
 end
+local waiters = {seen = KEYS[3], due = KEYS[14], arrived = KEYS[5]}  -- for forget_waiter
 local stale = {}
 if (tonumber(redis.call('HGET', KEYS[10], 'sold_out_at')) or 0) < cutoff then
   stale = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', cutoff, 'LIMIT', 0, limit)
 end
 for _, uid in ipairs(stale) do
   redis.call('ZREM', KEYS[1], uid)
-  redis.call('ZREM', KEYS[3], uid)
-  redis.call('HDEL', KEYS[5], uid)
   redis.call('SREM', KEYS[6], uid)
-  redis.call('ZREM', KEYS[14], uid)
   redis.call('ZREM', KEYS[15], uid)
+  forget_waiter(waiters, uid)
 end
 redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now - window)
 -- The controller's decision applies only if no other run decided since this one read the state.
@@ -85,9 +84,7 @@ while admitted < count and passed < limit do
     else
       redis.call('ZADD', KEYS[2], now + ttl, uid)
       redis.call('ZADD', KEYS[9], due and math.max(now, due) + grace or now + idle, uid)
-      redis.call('ZREM', KEYS[3], uid)
-      redis.call('ZREM', KEYS[14], uid)
-      redis.call('HDEL', KEYS[5], uid)
+      forget_waiter(waiters, uid)
       admitted = admitted + 1
     end
     last = popped[i + 1]

@@ -179,6 +179,14 @@ local function room_for_one(line, counts, ask)
     < math.min(capacity(line.control, ask.auto, ask.capacity), seat_room(line.control, counts))
 end
 
+-- What a waiter's place keeps and an admitted one does not: the heartbeat, the due poll, the arrival.
+-- `line`: the date's keys by name (seen, due and arrived are read).
+local function forget_waiter(line, uid)
+  redis.call('ZREM', line.seen, uid)
+  redis.call('ZREM', line.due, uid)
+  redis.call('HDEL', line.arrived, uid)
+end
+
 -- Admit `uid` now: the access token's expiry (returned) and the first idle deadline.
 local function admit_now(line, uid, now, ask)
   local expires = now + ask.ttl
@@ -212,9 +220,7 @@ local function current_place(line, uid, counts, now, ask)
   if number then
     redis.call('ZREM', line.parked, uid)
     if room_for_one(line, counts, ask) then
-      redis.call('ZREM', line.seen, uid)
-      redis.call('ZREM', line.due, uid)
-      redis.call('HDEL', line.arrived, uid)
+      forget_waiter(line, uid)
       return {'READY', 0, admit_now(line, uid, now, ask), 0}
     end
     redis.call('ZADD', line.waiting, number, uid)
