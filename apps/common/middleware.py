@@ -168,13 +168,16 @@ class ApiErrorMiddleware:
         return response
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
-        if not is_api_request(request):
-            return None
-        status, body, headers = render_exception(exception)
-        response = JsonResponse(body, status=status)
-        for name, value in headers.items():
-            response[name] = value
-        return response
+        return error_response(exception) if is_api_request(request) else None
+
+
+def error_response(exception: BaseException) -> JsonResponse:
+    """The API's answer to an exception no view answered, in the error shape."""
+    status, body, headers = render_exception(exception)
+    response = JsonResponse(body, status=status)
+    for name, value in headers.items():
+        response[name] = value
+    return response
 
 
 class ReplicaReadsMiddleware:

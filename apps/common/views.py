@@ -34,6 +34,10 @@ class ValidatedInputMixin:
             self._validated_input = serializer.validated_data
         return self._validated_input
 
+    def use_input(self, validated: dict) -> None:
+        """The body read already as `InputSerializer` would validate it (a fast path's reading)."""
+        self._validated_input = validated
+
 
 class PublicApi(ValidatedInputMixin, APIView):
     """Base of the endpoints anyone may call: no authentication runs (a stale or bad token on a

@@ -27,20 +27,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
-from django.urls import ResolverMatch, resolve, reverse
 from rest_framework.exceptions import APIException, ValidationError
-from rest_framework.renderers import JSONRenderer
 from rest_framework_simplejwt.exceptions import AuthenticationFailed, InvalidToken, TokenError
 from rest_framework_simplejwt.tokens import Token
 
-from apps.common import parsers
 from apps.common.exceptions import ApplicationError
+from apps.common.fast_path import RENDERER, Route, accepts_json, json_body
 from apps.common.schema import plain_id
 
 from . import api, services
@@ -51,32 +48,12 @@ logger = logging.getLogger(__name__)
 
 QUERY_FIELDS = frozenset({"concert_id", "concert_date_id"})
 ENTRY_FIELDS = frozenset({*QUERY_FIELDS, "draw_nonce"})
-JSON_MEDIA_RANGES = frozenset({"application/json", "application/*", "*/*"})
 # An entry's body is a few dozen bytes: anything much longer is not the common case.
 ENTRY_MAX_BYTES = 512
-RENDERER = JSONRenderer()
 # The buyer's state in the line and the answer's status.
 Answered = tuple[services.QueueState, int]
 Answer = Callable[[HttpRequest], Answered | None]
 AUTHENTICATION = QueueJWTAuthentication()
-
-
-@dataclass(frozen=True)
-class Route:
-    """A view's path, its resolver match (for the metrics middleware) and what the full stack adds to
-    its answers beyond the security middleware's headers (DRF's `Allow`, the clickjacking header)."""
-
-    path: str
-    match: ResolverMatch
-    headers: dict[str, str]
-
-    @classmethod
-    def named(cls, name: str) -> Route:
-        path = reverse(name)
-        match = resolve(path)
-        view = match.func.view_class()  # type: ignore[attr-defined]
-        view.setup(HttpRequest())  # as for a request: a view with GET answers HEAD too (its `Allow`)
-        return cls(path, match, {**view.default_response_headers, "X-Frame-Options": settings.X_FRAME_OPTIONS})
 
 
 @cache
@@ -108,31 +85,13 @@ def _ids(request: HttpRequest) -> dict[str, int] | None:
 def _entry_body(request: HttpRequest) -> dict[str, Any] | None:
     """The entry's fields as the view would take them, or None for anything else: not `application/json`
     in UTF-8, no or a long body, not a JSON object of the entry's fields, a value the view refuses."""
-    if request.content_type != "application/json":
-        return None
-    charset = request.content_params.get("charset")
-    if charset is not None and charset.lower().replace("-", "") != "utf8":
-        return None
-    length = request.META.get("CONTENT_LENGTH", "")
-    if not length.isascii() or not length.isdigit() or not 0 < int(length) <= ENTRY_MAX_BYTES:
-        return None
-    try:
-        data = parsers.loads(request.body)
-    except (ValueError, UnicodeError, RecursionError):
-        return None
+    data = json_body(request, max_bytes=ENTRY_MAX_BYTES)
     if not isinstance(data, dict) or not QUERY_FIELDS <= data.keys() <= ENTRY_FIELDS:
         return None
     try:
         return api.ENTRY.run_validation(data)
     except ValidationError:
         return None
-
-
-def _accepts_json(request: HttpRequest) -> bool:
-    accept = request.META.get("HTTP_ACCEPT", "")
-    if not accept.strip():
-        return True
-    return any(part.split(";", 1)[0].strip().lower() in JSON_MEDIA_RANGES for part in accept.split(","))
 
 
 def _authenticated(request: HttpRequest) -> tuple[Any, Token] | None:
@@ -168,7 +127,7 @@ def _entry(request: HttpRequest) -> Answered | None:
 
 
 def _answer(request: HttpRequest, route: Route, answer: Answer) -> HttpResponse | None:
-    if not _accepts_json(request):
+    if not accepts_json(request):
         return None
     try:
         answered = answer(request)

@@ -74,6 +74,8 @@ MIDDLEWARE = [
     "apps.common.middleware.AllowedHostMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "apps.queue.fast_path.QueueFastPathMiddleware",
+    "apps.reservations.fast_path.HoldFastPathMiddleware",
+    "apps.payments.fast_path.PaymentFastPathMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "apps.common.site_middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",

@@ -1,0 +1,153 @@
+"""What a hold and a payment cost with and without their fast paths (apps/common/fast_path.py), beside
+the bare floor, in this process.
+
+    .venv/bin/python bench/booking_fast_path_cost.py [--requests 200] [--rounds 5]
+
+One Django WSGI handler with the settings' middlewares, on MariaDB and Redis. In alternating blocks of
+--requests, with the fast paths on and then off (HOLD_FAST_PATH, PAYMENT_FAST_PATH): admitted buyers
+(each block its own) hold 2 named seats each (`POST /api/reservations`, 201), then pay for them
+(`POST /api/payments`, 201), then the floor, `GET /api/health/live` (DRF with no work, no token). Each
+block's CPU time (time.process_time: this process's, so time waiting on MariaDB or Redis is left out)
+per request, the median block of each, and each route's ratio to the floor. The answers are checked
+(status code), so a block that fell through to an error is not counted as cheap. Scratch database
+`bench_booking_fast_path`, Redis db 9.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import statistics
+import sys
+import time
+from decimal import Decimal
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.scratch import bench_date, scratch_django
+
+UNLIMITED = {
+    "THROTTLE_HOLD": "100000000/min",
+    "THROTTLE_HOLD_IP": "100000000/min",
+    "THROTTLE_PAY": "100000000/min",
+    "THROTTLE_PAY_IP": "100000000/min",
+}
+
+
+def environ(method: str, path: str, body: bytes = b"", headers: dict[str, str] | None = None) -> dict:
+    env = {
+        "REQUEST_METHOD": method, "PATH_INFO": path, "QUERY_STRING": "", "SERVER_NAME": "127.0.0.1",
+        "SERVER_PORT": "8000", "HTTP_HOST": "127.0.0.1", "wsgi.input": io.BytesIO(body), "wsgi.url_scheme": "http",
+        "SERVER_PROTOCOL": "HTTP/1.1", "REMOTE_ADDR": "127.0.0.1", "HTTP_ACCEPT": "application/json",
+    }  # fmt: skip
+    if body:
+        env.update(CONTENT_TYPE="application/json", CONTENT_LENGTH=str(len(body)))
+    env.update(headers or {})
+    return env
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args()
+
+    with scratch_django("bench_booking_fast_path", 9, **UNLIMITED):
+        from django.conf import settings
+        from django.core.handlers.wsgi import WSGIHandler
+
+        from apps.accounts.models import User
+        from apps.accounts.services import issue_tokens
+        from apps.queue.tokens import issue_access_token
+
+        per_block = args.requests + 20  # the first 20 of a block warm it and are not measured
+        buyers_needed = 2 * args.rounds * per_block
+        date = bench_date(seats=2 * buyers_needed)
+        seats = iter(date.seats.order_by("pk").values_list("pk", flat=True))
+        handler = WSGIHandler()
+        User.objects.bulk_create(
+            User(email=f"booking-fast-{i}@example.com", name="Buyer", email_verified=True, balance=Decimal(10**9))
+            for i in range(buyers_needed)
+        )
+        users = iter(User.objects.filter(email__startswith="booking-fast-").order_by("pk"))
+        seen: dict[str, int] = {}
+        answers: list[bytes] = []
+
+        def start_response(status: str, headers: list, exc_info: object = None) -> None:
+            seen[status] = seen.get(status, 0) + 1
+
+        def serve(env: dict, expect: str) -> bytes:
+            seen.clear()
+            body = b"".join(handler(env, start_response))
+            if expect not in seen:
+                raise SystemExit(f"{env['REQUEST_METHOD']} {env['PATH_INFO']}: expected {expect}, got {seen}: {body!r}")
+            return body
+
+        def buyer() -> dict[str, str]:
+            user = next(users)
+            return {
+                "HTTP_AUTHORIZATION": f"Bearer {issue_tokens(user=user)['access']}",
+                "HTTP_X_QUEUE_TOKEN": issue_access_token(user_id=user.pk, concert_date_id=date.pk).token,
+            }
+
+        def timed(requests: list[tuple[dict, str]]) -> float:
+            began = time.process_time()
+            for env, expect in requests:
+                answers.append(serve(env, expect))
+            return 1e6 * (time.process_time() - began) / len(requests)
+
+        blocks: dict[tuple[str, str], list[float]] = {}
+        for _ in range(args.rounds):
+            for mode in ("fast path", "full stack"):
+                settings.HOLD_FAST_PATH = settings.PAYMENT_FAST_PATH = mode == "fast path"
+                buyers = [buyer() for _ in range(per_block)]
+                holds = [
+                    (
+                        environ(
+                            "POST",
+                            "/api/reservations",
+                            json.dumps({"concert_date_id": date.pk, "seat_ids": [next(seats), next(seats)]}).encode(),
+                            headers,
+                        ),
+                        "201 Created",
+                    )
+                    for headers in buyers
+                ]
+                answers.clear()
+                timed(holds[:20])
+                blocks.setdefault(("hold", mode), []).append(timed(holds[20:]))
+                held = [json.loads(body)["id"] for body in answers]
+                pays = [
+                    (
+                        environ("POST", "/api/payments", json.dumps({"reservation_id": rid}).encode(), headers),
+                        "201 Created",
+                    )
+                    for rid, headers in zip(held, buyers, strict=True)
+                ]
+                timed(pays[:20])
+                blocks.setdefault(("payment", mode), []).append(timed(pays[20:]))
+                floor = [(environ("GET", "/api/health/live"), "200 OK")] * per_block
+                timed(floor[:20])
+                blocks.setdefault(("floor", mode), []).append(timed(floor[20:]))
+        floor_cpu = statistics.median(blocks[("floor", "fast path")] + blocks[("floor", "full stack")])
+        print(
+            f"CPU per request in this process, median of {args.rounds} blocks of {args.requests} (µs); "
+            "÷ floor = floor's CPU / the row's\n"
+        )
+        print(
+            f"{'request':30} {'full stack':>11} {'fast path':>10} {'saved':>7} {'÷ floor, full':>14} {'÷ floor, fast':>14}"
+        )
+        for kind, label in (("hold", "POST /api/reservations (201)"), ("payment", "POST /api/payments (201)")):
+            full = statistics.median(blocks[(kind, "full stack")])
+            fast = statistics.median(blocks[(kind, "fast path")])
+            print(
+                f"{label:30} {full:11.0f} {fast:10.0f} {full - fast:7.0f}  {floor_cpu / full:13.3f} "
+                f"{floor_cpu / fast:14.3f}   ({(full - fast) / full:.0%} saved)"
+            )
+        print(f"{'GET /api/health/live (floor)':30} {floor_cpu:11.0f}")
+
+
+if __name__ == "__main__":
+    main()
