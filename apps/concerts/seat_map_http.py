@@ -74,14 +74,18 @@ PRIVATE_CACHE_CONTROL = "private, no-cache"  # the browser keeps it and revalida
 
 class MapVersionInGateTrip(QueueGated):
     """A gated view that serves or changes a date's seat map: the map's version travels in the
-    queue gate's round trip (`queue_reads`) instead of a round trip of its own."""
+    queue gate's round trip (`queue_reads`) instead of a round trip of its own, and with it the change
+    log after this process's copy (bringing the copy forward then needs no round trip either)."""
+
+    _map_copy_version: int | None = None
 
     def queue_reads(self, pipe: Pipeline, concert_date_id: int) -> None:
-        seat_map.queue_version_read(pipe, concert_date_id)
+        self._map_copy_version = seat_map.status_copy_version(concert_date_id)
+        seat_map.queue_version_read(pipe, concert_date_id, since=self._map_copy_version)
 
-    def map_version(self, concert_date_id: int) -> int | None:
+    def map_version(self, concert_date_id: int) -> seat_map.VersionRead | None:
         """The version read in the gate's round trip (None: not read; the seat map reads it then)."""
         access = self.queue_access
         if access is None or not access.read_replies:
             return None
-        return seat_map.version_from_reply(concert_date_id, access.read_replies[0])
+        return seat_map.version_read(concert_date_id, access.read_replies, since=self._map_copy_version)

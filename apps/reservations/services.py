@@ -96,13 +96,14 @@ def _release_stale_holds_on(seat_ids: Sequence[int], now: dt.datetime) -> int:
 
 @retry_on_lock_conflict
 def hold_seats(
-    *, user: Any, concert_date_id: int, seat_ids: Sequence[int], map_version: int | None = None
+    *, user: Any, concert_date_id: int, seat_ids: Sequence[int], map_version: int | seat_map.VersionRead | None = None
 ) -> Reservation:
     """Hold every seat in `seat_ids` for HOLD_TTL_SECONDS, or none.
 
     Seats that the stored seat status shows held or reserved are refused before any transaction
     opens (no database statement); the database decides every seat it shows free. `map_version` is
-    the seat map's version when the caller read it already (`seat_map.queue_version_read`).
+    the seat map's version when the caller read it already (`seat_map.queue_version_read`; a
+    `VersionRead` carries the change log read beside it).
 
     Raises NOT_FOUND (unknown date, or a seat not of this date), BOOKING_CLOSED (409),
     SEAT_UNAVAILABLE (409, details.seat_ids lists the taken seats), HOLD_LIMIT_REACHED (409: the
@@ -135,7 +136,9 @@ def _bookable_date(concert_date_id: int) -> concert_selectors.DateFacts:
     return facts
 
 
-def _refuse_seats_shown_taken(*, concert_date_id: int, seat_ids: Sequence[int], map_version: int | None) -> None:
+def _refuse_seats_shown_taken(
+    *, concert_date_id: int, seat_ids: Sequence[int], map_version: int | seat_map.VersionRead | None
+) -> None:
     """SEAT_UNAVAILABLE for the seats the stored status shows held or reserved, from the bytes the
     seat map keeps (usually this process's copy): in a rush most refusals cost no database statement.
     A status a moment old may show a seat free that is taken by now: the hold's transaction decides.
@@ -159,7 +162,7 @@ def hold_best_available(
     quantity: int,
     section: str | None = None,
     together: bool = True,
-    map_version: int | None = None,
+    map_version: int | seat_map.VersionRead | None = None,
 ) -> Reservation:
     """Hold the best `quantity` free seats of `section` (of the date's sections in layout order when
     None) for HOLD_TTL_SECONDS: side by side in one row, the first row in layout order that has such

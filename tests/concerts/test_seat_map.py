@@ -440,7 +440,9 @@ def test_named_seats_no_change_touched_are_read_from_the_copy(
     version = seat_map.current_version(concert_date.pk)
     log_reads = []
     read_log = seat_map.versions.changed_since
-    monkeypatch.setattr(seat_map.versions, "changed_since", lambda *args: log_reads.append(args) or read_log(*args))
+    monkeypatch.setattr(
+        seat_map.versions, "changed_since", lambda *args, **kw: log_reads.append(args) or read_log(*args, **kw)
+    )
 
     def hold_reads(named: list[int]) -> seat_map.Status:
         return seat_map.seat_status(concert_date_id=concert_date.pk, version=version, shared=False, reading=named)
@@ -460,6 +462,33 @@ def test_named_seats_no_change_touched_are_read_from_the_copy(
     seat_map.invalidate_seat_map(concert_date_id=concert_date.pk)
     version = seat_map.current_version(concert_date.pk)
     assert hold_reads([third]).version == version
+
+
+def test_the_change_log_read_beside_the_version_answers_as_its_own_read_would(concert_date):
+    """`queue_version_read(since=…)` reads the log after a copy in the caller's round trip; what it
+    read names the same seats as a read of its own, a bump after the version's read is left out, and a
+    log read after another copy's version is not used."""
+    first, second, third = seat_ids(concert_date, 3)
+    copy = status(concert_date)
+    for seat_id in (first, second):
+        seat_map.invalidate_seat_map(concert_date_id=concert_date.pk, seat_ids=[seat_id])
+    pipe = get_redis().pipeline(transaction=False)
+    seat_map.queue_version_read(pipe, concert_date.pk, since=copy.version)
+    read = seat_map.version_read(concert_date.pk, pipe.execute(), since=copy.version)
+    assert read.version == copy.version + 2 == seat_map.current_version(concert_date.pk)
+    changed_since = seat_map.versions.changed_since
+    assert changed_since(concert_date.pk, copy.version, read.version, read=read) == {first, second}
+    assert changed_since(concert_date.pk, copy.version, read.version) == {first, second}
+    later = seat_map.VersionRead(
+        read.version, read.since, (*read.entries, (f"{read.version + 1}:{third}", float(read.version + 1)))
+    )
+    assert changed_since(concert_date.pk, copy.version, read.version, read=later) == {first, second}
+    # Read after another version than the copy's: not used (the log is read again).
+    other = seat_map.VersionRead(read.version, read.since - 1, ())
+    assert changed_since(concert_date.pk, copy.version, read.version, read=other) == {first, second}
+    # A log that misses an entry cannot say.
+    partial = seat_map.VersionRead(read.version, read.since, read.entries[:1])
+    assert changed_since(concert_date.pk, copy.version, read.version, read=partial) is None
 
 
 def test_named_seats_are_not_read_from_a_copy_past_its_freshness(concert_date, clock):

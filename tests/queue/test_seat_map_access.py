@@ -46,8 +46,9 @@ class TestOneRoundTrip:
         with django_assert_num_queries(0):
             assert buyer.get(url(concert_date, what)).status_code == 200
         assert len(round_trips) == 1
-        # The revocation keys, the queue token's record (with the idle bookkeeping) and the version.
-        assert commands(round_trips) == ["GET", "GET", "GET", "EVALSHA"]
+        # The revocation keys, the queue token's record (with the idle bookkeeping), the version and the
+        # change log after this process's copy.
+        assert commands(round_trips) == ["GET", "GET", "GET", "ZRANGEBYSCORE", "EVALSHA"]
         round_trips.clear()
         with django_assert_num_queries(0):
             not_modified = buyer.get(url(concert_date, what), HTTP_IF_NONE_MATCH=first["ETag"])

@@ -243,4 +243,4 @@ class TestApi:
         original = services.hold_best_available
         monkeypatch.setattr(services, "hold_best_available", lambda **kw: seen.append(kw) or original(**kw))
         assert self.post(buyer, concert_date, quantity=1).status_code == 201
-        assert seen[0]["map_version"] == seat_map.current_version(concert_date.pk)
+        assert seen[0]["map_version"].version == seat_map.current_version(concert_date.pk)

@@ -143,6 +143,24 @@ def test_through_the_api_a_hold_and_its_payment_check_the_buyer_in_one_redis_rou
     assert not any(b"revoked_before" in b"".join(c) for c in redis_round_trips[1:])
 
 
+def test_a_hold_brings_the_seat_map_copy_forward_from_the_gates_round_trip(redis_round_trips):
+    """The change log after this process's copy of the seat map travels in the gate's pipeline with
+    the version: a copy that other holds have moved past is brought forward (or answers, when none of
+    the named seats changed) without a Redis round trip of its own."""
+    date, user = make_date(), UserFactory()
+    client = admitted_client(date, user)
+    ids = seat_ids(date, 3)
+    warm(date)
+    for seat_id in ids[:2]:  # two holds elsewhere (another process) committed since this process's copy
+        seat_map.invalidate_seat_map(concert_date_id=date.pk, seat_ids=[seat_id])
+    redis_round_trips.clear()
+    held = client.post("/api/reservations", {"concert_date_id": date.pk, "seat_ids": ids[2:]}, format="json")
+    assert held.status_code == 201, held.json()
+    gate = b"".join(redis_round_trips[0])
+    assert b"revoked_before" in gate and b"ZRANGEBYSCORE" in gate
+    assert not any(b"ZRANGEBYSCORE" in b"".join(sent) for sent in redis_round_trips[1:])
+
+
 def test_through_the_api_a_keyed_payment_is_five_round_trips():
     """With an Idempotency-Key: the key's row is the transaction's first statement and the stored
     answer its last; the service's savepoint and its release travel with the next statements."""

@@ -36,15 +36,24 @@ the changed seats), `cache` (this process's copies and the stored ones), `querie
 """
 
 from .cache import forget_local_copies
-from .documents import seat_layout, seat_list, seat_status
+from .documents import seat_layout, seat_list, seat_status, status_copy_version
 from .render import Layout, Rendered
 from .status import Status
-from .versions import current_version, invalidate_seat_map, queue_version_read, seat_map_bump, version_from_reply
+from .versions import (
+    VersionRead,
+    current_version,
+    invalidate_seat_map,
+    queue_version_read,
+    seat_map_bump,
+    version_from_reply,
+    version_read,
+)
 
 __all__ = [
     "Layout",
     "Rendered",
     "Status",
+    "VersionRead",
     "current_version",
     "forget_local_copies",
     "invalidate_seat_map",
@@ -53,5 +62,7 @@ __all__ = [
     "seat_list",
     "seat_map_bump",
     "seat_status",
+    "status_copy_version",
     "version_from_reply",
+    "version_read",
 ]

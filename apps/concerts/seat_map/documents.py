@@ -30,36 +30,48 @@ def seat_layout(*, concert_date_id: int, layout_version: int) -> Layout:
     return found
 
 
+def status_copy_version(concert_date_id: int) -> int | None:
+    """The version of this process's copy of the date's status while it is fresh, else None (what a
+    caller reading the version in its own round trip passes to `versions.queue_version_read`)."""
+    local = cache.local.get(("status", concert_date_id))
+    return local.version if local is not None and clock.now() < local.fresh_until else None
+
+
 def seat_status(
     *,
     concert_date_id: int,
-    version: int | None = None,
+    version: int | versions.VersionRead | None = None,
     shared: bool = True,
     reading: Collection[int] | None = None,
 ) -> Status:
     """The date's status as it reads now: this process's copy when it is of the current version,
     else the one stored in Redis, else patched from this process's older copy or built from the
     database (and stored for the others). `version` is the current version when the caller has read
-    it already (`queue_version_read`, in a round trip of its own); else it is read here. Redis
-    failing on the version read raises (the caller answers 503).
+    it already (`queue_version_read`, in a round trip of its own: a `VersionRead`, with the change log
+    when it was read beside it); else it is read here. Redis failing on the version read raises (the
+    caller answers 503).
 
     `shared=False` is for a caller that reads only the codes (a hold): an older copy of this process
     is patched and kept here, with no stored copy read or written and no body rendered; without a copy
     to patch it reads as the shared path does. With `reading` (the seat ids the caller looks at), a copy
     whose change log shows none of them changed answers as it is, of an older version: what it says of
-    those seats is what the current status says (one Redis read, no database statement)."""
-    if version is None:
+    those seats is what the current status says (no database statement; the change log read beside the
+    version, or in one Redis read here)."""
+    read = version if isinstance(version, versions.VersionRead) else None
+    if read is not None:
+        version = read.version
+    elif version is None:
         version = versions.current_version(concert_date_id)
     now = clock.now()
     key = ("status", concert_date_id)
     status = local = cache.local.get(key)
     if status is None or status.version != version or now >= status.fresh_until:
-        status = None if shared else _brought_forward(local, version, now, reading)
+        status = None if shared else _brought_forward(local, version, now, reading, read)
         if status is None:
             status = cache.stored(cache.status_key(concert_date_id, version))
             if status is None or now >= status.fresh_until:
                 # A copy the unshared path could not bring forward cannot be brought forward now either.
-                status = (_brought_forward(local, version, now) if shared else None) or queries.build_status(
+                status = (_brought_forward(local, version, now, read=read) if shared else None) or queries.build_status(
                     concert_date_id, version
                 )
                 status.rendered  # noqa: B018 (rendered once here, so the stored copy carries its bytes)
@@ -71,14 +83,18 @@ def seat_status(
 
 
 def _brought_forward(
-    local: Status | None, version: int, now: float, reading: Collection[int] | None = None
+    local: Status | None,
+    version: int,
+    now: float,
+    reading: Collection[int] | None = None,
+    read: versions.VersionRead | None = None,
 ) -> Status | None:
     """This process's copy brought to `version` by the seats the change log names (the copy itself when
     none of `reading` is among them), or None when it cannot be (no copy, a copy past its freshness, a
     newer copy, or a log that cannot say)."""
     if local is None or local.version >= version or now >= local.fresh_until:
         return None
-    changed = versions.changed_since(local.concert_date_id, local.version, version)
+    changed = versions.changed_since(local.concert_date_id, local.version, version, read=read)
     if changed is None:
         return None
     if reading is not None and changed.isdisjoint(reading):
@@ -86,7 +102,9 @@ def _brought_forward(
     return patched(local, version, queries.seat_rows(local.concert_date_id, changed))
 
 
-def seat_list(*, concert_date_id: int, status: str | None = None, version: int | None = None) -> Rendered:
+def seat_list(
+    *, concert_date_id: int, status: str | None = None, version: int | versions.VersionRead | None = None
+) -> Rendered:
     """The seat list of the API (`[{id, seat_num, section, row, price, status}]` in seat order,
     optionally one status only), rendered from the current layout and status and kept for as long
     as both stay the same. `version` as for `seat_status`."""

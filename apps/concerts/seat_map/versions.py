@@ -9,7 +9,9 @@ Cluster, one script."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 from redis.client import Pipeline
 
@@ -57,11 +59,36 @@ def current_version(concert_date_id: int) -> int:
     return version_from_reply(concert_date_id, get_redis().get(version_key(concert_date_id)))
 
 
-def queue_version_read(pipe: Pipeline, concert_date_id: int) -> None:
+@dataclass(frozen=True)
+class VersionRead:
+    """The date's version as a caller read it in a round trip of its own (`queue_version_read`), and
+    the change log's entries after `since` read beside it (`since`: the version of this process's
+    copy then; None when it had none, and no log was read)."""
+
+    version: int
+    since: int | None = None
+    entries: tuple[tuple[str, float], ...] = ()  # (entry, its version), as ZRANGEBYSCORE WITHSCORES answers
+
+
+def queue_version_read(pipe: Pipeline, concert_date_id: int, *, since: int | None = None) -> None:
     """Queue the read of the date's status version (one GET) into a caller's pipeline, so that a
-    request that makes a round trip anyway (the queue token's check) reads it there; pass the reply
-    to `version_from_reply`, and the version to `seat_status` or `seat_list`."""
+    request that makes a round trip anyway (the queue token's check) reads it there; with `since`
+    (the version of this process's copy, `documents.status_copy_version`), the change log after it
+    too, so that bringing the copy forward needs no round trip of its own. Pass the replies to
+    `version_read`, and what it returns to `seat_status` or `seat_list`."""
     pipe.get(version_key(concert_date_id))
+    if since is not None:
+        pipe.zrangebyscore(
+            changes_key(concert_date_id), f"({since}", "+inf", start=0, num=PATCH_MAX_VERSIONS + 1, withscores=True
+        )
+
+
+def version_read(concert_date_id: int, replies: Sequence[Any], *, since: int | None) -> VersionRead:
+    """What `queue_version_read` (with the same `since`) read: its replies, in order."""
+    version = version_from_reply(concert_date_id, replies[0])
+    if since is None:
+        return VersionRead(version)
+    return VersionRead(version, since, tuple(replies[1]))
 
 
 def version_from_reply(concert_date_id: int, reply: str | None) -> int:
@@ -74,13 +101,21 @@ def version_from_reply(concert_date_id: int, reply: str | None) -> int:
     return int(reply)
 
 
-def changed_since(concert_date_id: int, since: int, version: int) -> set[int] | None:
+def changed_since(
+    concert_date_id: int, since: int, version: int, *, read: VersionRead | None = None
+) -> set[int] | None:
     """The seats changed by the versions after `since` up to `version`, or None when the log cannot
     say: a bump that named no seats, entries trimmed or lost, a counter that jumped (lost and
-    restarted at the clock)."""
+    restarted at the clock). From the log `read` beside the version when it was read after this
+    `since` (no round trip), else read here."""
     if not 0 < version - since <= PATCH_MAX_VERSIONS:
         return None
-    entries = get_redis().zrangebyscore(changes_key(concert_date_id), f"({since}", version)
+    if read is not None and read.since == since and read.version == version:
+        # A bump between the version's read and the log's is left out: the version names the copy. (The
+        # score is the version; an entry's own text may write a large one in floating point.)
+        entries: Sequence[str] = [entry for entry, score in read.entries if score <= version]
+    else:
+        entries = get_redis().zrangebyscore(changes_key(concert_date_id), f"({since}", version)
     if len(entries) != version - since:
         return None
     changed: set[int] = set()
