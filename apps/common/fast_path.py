@@ -24,7 +24,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cache
 from typing import Any, ClassVar
 
 from django.conf import settings
@@ -60,6 +60,12 @@ class Route:
         view = match.func.view_class()  # type: ignore[attr-defined]
         view.setup(HttpRequest())  # as for a request: a view with GET answers HEAD too (its `Allow`)
         return cls(path, match, {**view.default_response_headers, "X-Frame-Options": settings.X_FRAME_OPTIONS})
+
+
+@cache
+def _named_route(name: str) -> Route:
+    """Resolved once a process (every handler a test client builds has its own middlewares)."""
+    return Route.named(name)
 
 
 def accepts_json(request: HttpRequest) -> bool:
@@ -107,9 +113,9 @@ class GatedFastPath:
     def read_input(self, data: Any) -> dict[str, Any] | None:
         raise NotImplementedError
 
-    @cached_property
+    @property
     def route(self) -> Route:
-        return Route.named(self.url_name)
+        return _named_route(self.url_name)
 
     def __call__(self, request: HttpRequest) -> HttpResponseBase:
         if request.method == "POST" and request.path_info == self.route.path and getattr(settings, self.switch):
