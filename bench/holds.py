@@ -18,8 +18,10 @@ otherwise decide a ratio), each round on a fresh concert date:
   `--keyed-payments` each with its own Idempotency-Key;
 - the hot seat: --hot-buyers connections, each a different buyer, all wanting one seat (exactly
   one 201 per round, the rest 409).
-Each row reports its median round and its ratio to the bare floor of the same round; the run ends
-with check_invariants. Scratch database `bench_holds`, Redis db --redis-db (default 14; only that db
+Each row reports its median round and its ratio to the bare floor of the same round, and where the
+machine's CPU went for each of its requests (the median round's): gunicorn (Django and the WSGI server),
+MariaDB, Redis and wrk (the load generator), from the processes' CPU times before and after the row.
+The run ends with check_invariants. Scratch database `bench_holds`, Redis db --redis-db (default 14; only that db
 is flushed, before and after).
 """
 
@@ -39,6 +41,31 @@ from bench.scratch import drop_database, scratch_env, setup_django
 from scripts.local_servers import gunicorn
 
 ROWS = ("shaped", "lean", "me", "hold", "pay", "hot")  # the rows beside the bare floor, in the order printed
+
+
+CPU_GROUPS = ("gunicorn", "MariaDB", "Redis", "wrk")
+
+
+def cpu_seconds() -> dict[str, float]:
+    """CPU seconds (user + system) used so far by the processes of each of CPU_GROUPS: gunicorn by its
+    command line, MariaDB and Redis by their process names (the machine's servers), wrk as the children
+    this process has waited for (each row's wrk has exited)."""
+    import psutil
+
+    used = dict.fromkeys(CPU_GROUPS, 0.0)
+    for process in psutil.process_iter(["name", "cmdline", "cpu_times"]):
+        times, name = process.info["cpu_times"], process.info["name"] or ""
+        if times is None:
+            continue
+        if "gunicorn" in " ".join(process.info["cmdline"] or ()):
+            used["gunicorn"] += times.user + times.system
+        elif name in ("mariadbd", "mysqld"):
+            used["MariaDB"] += times.user + times.system
+        elif name == "redis-server":
+            used["Redis"] += times.user + times.system
+    own = psutil.Process().cpu_times()
+    used["wrk"] = own.children_user + own.children_system
+    return used
 
 
 def median_round(rounds: list[LoadResult]) -> LoadResult:
@@ -151,6 +178,7 @@ def main() -> None:
     )
 
     results: dict[str, list[LoadResult]] = defaultdict(list)
+    cpu: dict[int, dict[str, float]] = {}  # id of a row's result -> CPU ms a request by group
     ratios: dict[str, list[float]] = defaultdict(list)
     hot_wins = []
     try:
@@ -167,8 +195,11 @@ def main() -> None:
 
                 def run(key: str, name: str, requests: list, connections: int = args.connections, n=round_) -> None:
                     settle(base, {"Authorization": access[0]})
+                    before = cpu_seconds()
                     result = wrk(name, base, requests, seconds=args.seconds, connections=connections)
+                    after = cpu_seconds()
                     results[key].append(result)
+                    cpu[id(result)] = {g: 1000 * (after[g] - before[g]) / max(result.requests, 1) for g in CPU_GROUPS}
                     print(f"round {n + 1}: {result.row()}")
 
                 run("bare", "bare floor (DRF + stateless JWT, no I/O)",
@@ -222,6 +253,11 @@ def main() -> None:
         print(f"{median_round(results['bare']).row()}  1.00")
         for key in ROWS:
             print(f"{median_round(results[key]).row()}  {statistics.median(ratios[key]):.2f}")
+        print("\nCPU ms a request (the median round of each row):\n")
+        print(f"{'row':10} " + " ".join(f"{group:>9}" for group in CPU_GROUPS) + f" {'total':>9}")
+        for key in ("bare", *ROWS):
+            shares = cpu[id(median_round(results[key]))]
+            print(f"{key:10} " + " ".join(f"{shares[g]:9.2f}" for g in CPU_GROUPS) + f" {sum(shares.values()):9.2f}")
         fives = sum(n for r in results["hot"] for code, n in r.statuses.items() if code >= 500)
         worst_p99 = max(r.percentile(0.99) for r in results["hot"])
         print(f"\nhot seat: 201s per round {hot_wins}, 5xx {fives}, worst p99 {worst_p99:.0f} ms")
