@@ -48,7 +48,7 @@ CPU_GROUPS = ("gunicorn", "MariaDB", "Redis", "wrk")
 
 def cpu_seconds() -> dict[str, float]:
     """CPU seconds (user + system) used so far by the processes of each of CPU_GROUPS: gunicorn by its
-    command line, MariaDB and Redis by their process names (the machine's servers), wrk as the children
+    command line (its live processes and the workers its master reaped), MariaDB and Redis by their process names (the machine's servers), wrk as the children
     this process has waited for (each row's wrk has exited)."""
     import psutil
 
@@ -58,7 +58,8 @@ def cpu_seconds() -> dict[str, float]:
         if times is None:
             continue
         if "gunicorn" in " ".join(process.info["cmdline"] or ()):
-            used["gunicorn"] += times.user + times.system
+            # A worker that exits (gunicorn recycles them) is counted by the master that reaped it.
+            used["gunicorn"] += times.user + times.system + times.children_user + times.children_system
         elif name in ("mariadbd", "mysqld"):
             used["MariaDB"] += times.user + times.system
         elif name == "redis-server":
