@@ -1,8 +1,8 @@
-"""Seat holds and payments through the real HTTP stack (gunicorn, 2 sync workers, MariaDB, Redis on
-loopback), with the bare framework floor measured in the same run.
+"""Seat holds and payments through the real HTTP stack (gunicorn, 2 sync workers unless --workers says
+otherwise, MariaDB, Redis on loopback), with the bare framework floor measured in the same run.
 
     .venv/bin/python bench/holds.py [--seconds 6] [--rounds 2] [--buyers 4000] [--hot-buyers 500]
-                                    [--keyed-payments]
+                                    [--keyed-payments] [--workers 2]
 
 Rows, interleaved in rounds (this machine is shared: a background burst during one row would
 otherwise decide a ratio), each round on a fresh concert date:
@@ -48,8 +48,9 @@ CPU_GROUPS = ("gunicorn", "MariaDB", "Redis", "wrk")
 
 def cpu_seconds() -> dict[str, float]:
     """CPU seconds (user + system) used so far by the processes of each of CPU_GROUPS: gunicorn by its
-    command line (its live processes and the workers its master reaped), MariaDB and Redis by their process names (the machine's servers), wrk as the children
-    this process has waited for (each row's wrk has exited)."""
+    command line (its live processes and the workers its master reaped), MariaDB and Redis by their
+    process names (the machine's servers), wrk as the children this process has waited for (each row's
+    wrk has exited)."""
     import psutil
 
     used = dict.fromkeys(CPU_GROUPS, 0.0)
@@ -140,6 +141,9 @@ def main() -> None:
     parser.add_argument("--buyers", type=int, default=4000, help="buyers (and 2-seat holds) per round")
     parser.add_argument("--hot-buyers", type=int, default=500, help="concurrent buyers of the one hot seat")
     parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument(
+        "--workers", type=int, default=2, help="gunicorn sync workers (gunicorn.conf.py ships 2 x cores + 1)"
+    )
     parser.add_argument("--keyed-payments", action="store_true",
                         help="each payment carries an Idempotency-Key, as a buyer's page sends it")  # fmt: skip
     parser.add_argument("--redis-db", type=int, default=14)
@@ -175,7 +179,7 @@ def main() -> None:
     concert = catalogue.create_concert(venue=venue, name="Bench", artist="Bench")
     print(
         f"{rows * 100} seats per date, {args.buyers} buyers, {args.rounds} rounds; wrk with {args.connections}"
-        f" connections ({args.hot_buyers} for the hot seat), {args.seconds:g} s per row\n"
+        f" connections ({args.hot_buyers} for the hot seat), {args.seconds:g} s per row, {args.workers} sync workers\n"
     )
 
     results: dict[str, list[LoadResult]] = defaultdict(list)
@@ -183,7 +187,7 @@ def main() -> None:
     ratios: dict[str, list[float]] = defaultdict(list)
     hot_wins = []
     try:
-        with gunicorn(env) as base:
+        with gunicorn(env, workers=args.workers) as base:
             for round_ in range(args.rounds):
                 date = catalogue.create_concert_date(concert=concert, starts_at=timezone.now() + dt.timedelta(days=7))
                 seats = list(Seat.objects.filter(concert_date=date).order_by("pk").values_list("pk", flat=True))
