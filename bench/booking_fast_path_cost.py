@@ -16,9 +16,7 @@ per request, the median block of each, and each route's ratio to the floor. The 
 from __future__ import annotations
 
 import argparse
-import io
 import json
-import statistics
 import sys
 import time
 from decimal import Decimal
@@ -26,6 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.in_process import Blocks, environ, report
 from bench.scratch import bench_date, scratch_django
 
 UNLIMITED = {
@@ -34,18 +33,6 @@ UNLIMITED = {
     "THROTTLE_PAY": "100000000/min",
     "THROTTLE_PAY_IP": "100000000/min",
 }
-
-
-def environ(method: str, path: str, body: bytes = b"", headers: dict[str, str] | None = None) -> dict:
-    env = {
-        "REQUEST_METHOD": method, "PATH_INFO": path, "QUERY_STRING": "", "SERVER_NAME": "127.0.0.1",
-        "SERVER_PORT": "8000", "HTTP_HOST": "127.0.0.1", "wsgi.input": io.BytesIO(body), "wsgi.url_scheme": "http",
-        "SERVER_PROTOCOL": "HTTP/1.1", "REMOTE_ADDR": "127.0.0.1", "HTTP_ACCEPT": "application/json",
-    }  # fmt: skip
-    if body:
-        env.update(CONTENT_TYPE="application/json", CONTENT_LENGTH=str(len(body)))
-    env.update(headers or {})
-    return env
 
 
 def main() -> None:
@@ -98,7 +85,7 @@ def main() -> None:
                 answers.append(serve(env, expect))
             return 1e6 * (time.process_time() - began) / len(requests)
 
-        blocks: dict[tuple[str, str], list[float]] = {}
+        blocks: Blocks = {}
         for _ in range(args.rounds):
             for mode in ("fast path", "full stack"):
                 settings.HOLD_FAST_PATH = settings.PAYMENT_FAST_PATH = mode == "fast path"
@@ -108,8 +95,10 @@ def main() -> None:
                         environ(
                             "POST",
                             "/api/reservations",
-                            json.dumps({"concert_date_id": date.pk, "seat_ids": [next(seats), next(seats)]}).encode(),
-                            headers,
+                            body=json.dumps(
+                                {"concert_date_id": date.pk, "seat_ids": [next(seats), next(seats)]}
+                            ).encode(),
+                            headers=headers,
                         ),
                         "201 Created",
                     )
@@ -121,7 +110,9 @@ def main() -> None:
                 held = [json.loads(body)["id"] for body in answers]
                 pays = [
                     (
-                        environ("POST", "/api/payments", json.dumps({"reservation_id": rid}).encode(), headers),
+                        environ(
+                            "POST", "/api/payments", body=json.dumps({"reservation_id": rid}).encode(), headers=headers
+                        ),
                         "201 Created",
                     )
                     for rid, headers in zip(held, buyers, strict=True)
@@ -131,22 +122,12 @@ def main() -> None:
                 floor = [(environ("GET", "/api/health/live"), "200 OK")] * per_block
                 timed(floor[:20])
                 blocks.setdefault(("floor", mode), []).append(timed(floor[20:]))
-        floor_cpu = statistics.median(blocks[("floor", "fast path")] + blocks[("floor", "full stack")])
-        print(
-            f"CPU per request in this process, median of {args.rounds} blocks of {args.requests} (µs); "
-            "÷ floor = floor's CPU / the row's\n"
+        report(
+            blocks,
+            [("hold", "POST /api/reservations (201)"), ("payment", "POST /api/payments (201)")],
+            rounds=args.rounds,
+            requests=args.requests,
         )
-        print(
-            f"{'request':30} {'full stack':>11} {'fast path':>10} {'saved':>7} {'÷ floor, full':>14} {'÷ floor, fast':>14}"
-        )
-        for kind, label in (("hold", "POST /api/reservations (201)"), ("payment", "POST /api/payments (201)")):
-            full = statistics.median(blocks[(kind, "full stack")])
-            fast = statistics.median(blocks[(kind, "fast path")])
-            print(
-                f"{label:30} {full:11.0f} {fast:10.0f} {full - fast:7.0f}  {floor_cpu / full:13.3f} "
-                f"{floor_cpu / fast:14.3f}   ({(full - fast) / full:.0%} saved)"
-            )
-        print(f"{'GET /api/health/live (floor)':30} {floor_cpu:11.0f}")
 
 
 if __name__ == "__main__":

@@ -15,16 +15,20 @@ error is not counted as cheap. Scratch database `bench_queue_fast_path`, Redis d
 from __future__ import annotations
 
 import argparse
-import io
 import json
-import statistics
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.in_process import Blocks, environ, report
 from bench.scratch import bench_date, scratch_django
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"HTTP_AUTHORIZATION": f"Bearer {token}"}
+
 
 UNLIMITED = {
     "THROTTLE_QUEUE_ENTER": "100000000/min",
@@ -32,19 +36,6 @@ UNLIMITED = {
     "QUEUE_MAX_ACTIVE": "100000000",
     "QUEUE_MIN_ACTIVE": "100000000",
 }
-
-
-def environ(method: str, path: str, query: str = "", body: bytes = b"", token: str | None = None) -> dict:
-    env = {
-        "REQUEST_METHOD": method, "PATH_INFO": path, "QUERY_STRING": query, "SERVER_NAME": "127.0.0.1",
-        "SERVER_PORT": "8000", "HTTP_HOST": "127.0.0.1", "wsgi.input": io.BytesIO(body), "wsgi.url_scheme": "http",
-        "SERVER_PROTOCOL": "HTTP/1.1", "REMOTE_ADDR": "127.0.0.1", "HTTP_ACCEPT": "application/json",
-    }  # fmt: skip
-    if body:
-        env.update(CONTENT_TYPE="application/json", CONTENT_LENGTH=str(len(body)))
-    if token:
-        env["HTTP_AUTHORIZATION"] = f"Bearer {token}"
-    return env
 
 
 def main() -> None:
@@ -87,14 +78,14 @@ def main() -> None:
             began = time.process_time()
             for token in block_tokens:
                 if kind == "entry":
-                    serve(environ("POST", "/api/queue", body=body, token=token), "201 Created")
+                    serve(environ("POST", "/api/queue", body=body, headers=bearer(token)), "201 Created")
                 elif kind == "status":
-                    serve(environ("GET", "/api/queue/status", query=query, token=token), "200 OK")
+                    serve(environ("GET", "/api/queue/status", query=query, headers=bearer(token)), "200 OK")
                 else:
                     serve(environ("GET", "/api/health/live"), "200 OK")
             return 1e6 * (time.process_time() - began) / len(block_tokens)
 
-        blocks: dict[tuple[str, str], list[float]] = {}
+        blocks: Blocks = {}
         for _ in range(args.rounds):
             for mode in ("fast path", "full stack"):
                 on = mode == "fast path"
@@ -106,21 +97,12 @@ def main() -> None:
                     blocks.setdefault((kind, mode), []).append(block(kind, measured))
                 block("floor", warm)
                 blocks.setdefault(("floor", mode), []).append(block("floor", measured))
-        floor = statistics.median(blocks[("floor", "fast path")] + blocks[("floor", "full stack")])
-        print(
-            f"CPU per request, median of {args.rounds} blocks of {args.requests} (µs); ÷ floor = floor's CPU / the row's\n"
+        report(
+            blocks,
+            [("entry", "POST /api/queue (201)"), ("status", "GET /api/queue/status")],
+            rounds=args.rounds,
+            requests=args.requests,
         )
-        print(
-            f"{'request':28} {'full stack':>11} {'fast path':>10} {'saved':>7} {'÷ floor, full':>14} {'÷ floor, fast':>14}"
-        )
-        for kind, label in (("entry", "POST /api/queue (201)"), ("status", "GET /api/queue/status")):
-            full = statistics.median(blocks[(kind, "full stack")])
-            fast = statistics.median(blocks[(kind, "fast path")])
-            print(
-                f"{label:28} {full:11.0f} {fast:10.0f} {full - fast:7.0f}  {floor / full:13.2f} {floor / fast:14.2f}"
-                f"   ({(full - fast) / full:.0%} saved)"
-            )
-        print(f"{'GET /api/health/live (floor)':28} {floor:11.0f}")
 
 
 if __name__ == "__main__":

@@ -197,24 +197,22 @@ class TestTheViewAnswersTheRest:
         assert response.status_code == status, response.content
         assert len(hold_views) == 1
 
-    def test_no_queue_token(self, date, settings, hold_views):
+    @pytest.mark.parametrize(
+        ("credentials", "status", "code"),
+        [
+            (lambda client: {"HTTP_AUTHORIZATION": f"Bearer {client.tokens['access']}"}, 403, "QUEUE_TOKEN_REQUIRED"),
+            (
+                lambda client: {"HTTP_AUTHORIZATION": "Bearer nonsense", "HTTP_X_QUEUE_TOKEN": "x"},
+                401,
+                "NOT_AUTHENTICATED",
+            ),
+        ],
+        ids=["no queue token", "a bad access token"],
+    )
+    def test_no_or_a_bad_token(self, date, settings, hold_views, credentials, status, code):
         client = admitted_client(date, UserFactory())
-        client.credentials(HTTP_AUTHORIZATION=f"Bearer {client.tokens['access']}")
-        assert_error(
-            hold(client, {"concert_date_id": date.pk, "seat_ids": seat_ids(date, 1)}, settings),
-            403,
-            "QUEUE_TOKEN_REQUIRED",
-        )
-        assert len(hold_views) == 1
-
-    def test_a_bad_access_token(self, date, settings, hold_views):
-        client = admitted_client(date, UserFactory())
-        client.credentials(HTTP_AUTHORIZATION="Bearer nonsense", HTTP_X_QUEUE_TOKEN="x")
-        assert_error(
-            hold(client, {"concert_date_id": date.pk, "seat_ids": seat_ids(date, 1)}, settings),
-            401,
-            "NOT_AUTHENTICATED",
-        )
+        client.credentials(**credentials(client))
+        assert_error(hold(client, {"concert_date_id": date.pk, "seat_ids": seat_ids(date, 1)}, settings), status, code)
         assert len(hold_views) == 1
 
     def test_an_accept_json_cannot_satisfy(self, date, settings, hold_views):
