@@ -95,6 +95,25 @@ class TestAHoldAnsweredTheSame:
         assert_same_answer(fast, full, 201, varying=("id", "seats", "total_price", "expires_at", "created_at"))
 
 
+def test_its_answers_are_counted_under_the_views_route(date, settings, hold_views):
+    """The metrics (and the rush's CPU a route) see a fast-path answer as the view's route, refusals too."""
+    from apps.common import metrics
+
+    def responses(status: str) -> float:
+        return metrics.http_responses.labels("/api/reservations", "POST", status)._value.get()
+
+    before = responses("201"), responses("409")
+    ids = seat_ids(date, 2)
+    assert (
+        hold(admitted_client(date, UserFactory()), {"concert_date_id": date.pk, "seat_ids": ids}, settings).status_code
+        == 201
+    )
+    taken = hold(admitted_client(date, UserFactory()), {"concert_date_id": date.pk, "seat_ids": ids}, settings)
+    assert taken.status_code == 409
+    assert (responses("201"), responses("409")) == (before[0] + 1, before[1] + 1)
+    assert hold_views == []
+
+
 class TestARefusedHoldAnsweredTheSame:
     """The fast path answers the gate's and the service's refusals itself, as the view does."""
 
