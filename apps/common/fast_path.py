@@ -37,7 +37,6 @@ from rest_framework.request import Request
 from . import parsers
 from .middleware import error_response
 from .queue_gate import QueueGated, queue_gate
-from .schema import ID
 
 JSON_MEDIA_RANGES = frozenset({"application/json", "application/*", "*/*"})
 RENDERER = JSONRenderer()
@@ -91,11 +90,6 @@ def json_body(request: HttpRequest, *, max_bytes: int) -> Any | None:
         return parsers.loads(request.body)
     except (ValueError, UnicodeError, RecursionError):
         return None
-
-
-def json_id(value: Any) -> bool:
-    """A JSON integer (not a boolean, float or string) in the id range, as `JsonInput`'s id fields take it."""
-    return type(value) is int and ID["min_value"] <= value <= ID["max_value"]
 
 
 class GatedFastPath:
@@ -153,6 +147,6 @@ class GatedFastPath:
             response.render()
         except Exception as exc:  # one DRF's handler did not answer: as the API's error middleware answers it
             response = error_response(exc)
-        if "X-Frame-Options" not in response:  # the clickjacking middleware's, which the full stack passes through
-            response["X-Frame-Options"] = settings.X_FRAME_OPTIONS
+        # The clickjacking middleware's header, which the full stack passes through.
+        response.setdefault("X-Frame-Options", self.route.headers["X-Frame-Options"])
         return response

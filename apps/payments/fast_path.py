@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from apps.common.fast_path import GatedFastPath, json_id
+from apps.common.fast_path import GatedFastPath
+from apps.common.schema import json_id
 
 
 def payment_input(data: Any) -> dict[str, Any] | None:

@@ -12,7 +12,8 @@ from typing import Any
 
 from django.conf import settings
 
-from apps.common.fast_path import GatedFastPath, json_id
+from apps.common.fast_path import GatedFastPath
+from apps.common.schema import json_id
 
 PICKED_FIELDS = frozenset({"concert_date_id", "seat_ids"})
 BEST_AVAILABLE_FIELDS = frozenset({"concert_date_id", "quantity", "section", "together"})
