@@ -24,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.in_process import Blocks, environ, report
+from bench.in_process import Blocks, environ, report, serve
 from bench.scratch import bench_date, scratch_django
 
 UNLIMITED = {
@@ -59,18 +59,7 @@ def main() -> None:
             for i in range(buyers_needed)
         )
         users = iter(User.objects.filter(email__startswith="booking-fast-").order_by("pk"))
-        seen: dict[str, int] = {}
         answers: list[bytes] = []
-
-        def start_response(status: str, headers: list, exc_info: object = None) -> None:
-            seen[status] = seen.get(status, 0) + 1
-
-        def serve(env: dict, expect: str) -> bytes:
-            seen.clear()
-            body = b"".join(handler(env, start_response))
-            if expect not in seen:
-                raise SystemExit(f"{env['REQUEST_METHOD']} {env['PATH_INFO']}: expected {expect}, got {seen}: {body!r}")
-            return body
 
         def buyer() -> dict[str, str]:
             user = next(users)
@@ -82,7 +71,7 @@ def main() -> None:
         def timed(requests: list[tuple[dict, str]]) -> float:
             began = time.process_time()
             for env, expect in requests:
-                answers.append(serve(env, expect))
+                answers.append(serve(handler, env, expect))
             return 1e6 * (time.process_time() - began) / len(requests)
 
         blocks: Blocks = {}

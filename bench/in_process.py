@@ -1,10 +1,11 @@
-"""What the in-process fast-path benchmarks share: a WSGI environ for one request, and their table of
-each route's CPU with its fast path and without, beside the floor."""
+"""What the in-process fast-path benchmarks share: a WSGI environ for one request, serving it with its
+status checked, and their table of each route's CPU with its fast path and without, beside the floor."""
 
 from __future__ import annotations
 
 import io
 import statistics
+from collections.abc import Callable, Iterable
 
 Blocks = dict[tuple[str, str], list[float]]  # (route, "fast path" | "full stack") -> CPU µs a request, by block
 
@@ -21,6 +22,16 @@ def environ(
         env.update(CONTENT_TYPE="application/json", CONTENT_LENGTH=str(len(body)))
     env.update(headers or {})
     return env
+
+
+def serve(handler: Callable[..., Iterable[bytes]], env: dict, expect: str) -> bytes:
+    """One request through the WSGI `handler`, and its body; exits unless it answered `expect` (e.g.
+    "201 Created"), so that a block that fell through to an error is not counted as cheap."""
+    statuses: list[str] = []
+    body = b"".join(handler(env, lambda status, headers, exc_info=None: statuses.append(status)))
+    if expect not in statuses:
+        raise SystemExit(f"{env['REQUEST_METHOD']} {env['PATH_INFO']}: expected {expect}, got {statuses}: {body!r}")
+    return body
 
 
 def report(blocks: Blocks, rows: list[tuple[str, str]], *, rounds: int, requests: int) -> None:
