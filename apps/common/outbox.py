@@ -126,6 +126,27 @@ class Emission:
         transaction.on_commit(_FastPath(self.event), robust=True)
 
 
+class ServerEmission:
+    """`emit` for a caller whose outbox row the database server inserts itself (a stored procedure):
+    insert `kind` and `payload_text` (the payload as the model's JSON column stores it), then call
+    `inserted` with the row's id and `available_at`, in the same transaction or, when the server
+    committed it already, after (the effect's commit step then runs at once)."""
+
+    def __init__(self, kind: str, **payload: object) -> None:
+        if kind not in _effects:
+            raise ValueError(f"no outbox effect is registered for {kind!r}")
+        self.kind, self.payload = kind, payload
+        self.payload_text = _PAYLOAD.get_db_prep_value(payload, transaction.get_connection())
+
+    def inserted(self, event_id: int, available_at: datetime) -> None:
+        event = OutboxEvent(pk=event_id, kind=self.kind, payload=self.payload, available_at=available_at)
+        event._state.adding, event._state.db = False, transaction.get_connection().alias
+        transaction.on_commit(_FastPath(event), robust=True)
+
+
+_PAYLOAD = OutboxEvent._meta.get_field("payload")
+
+
 # --- The fast path -----------------------------------------------------------------------------------
 
 FAST_PATH_PAUSE_AFTER_FAILURE_SECONDS = 10.0

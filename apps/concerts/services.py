@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 from itertools import islice
 from typing import Any
@@ -27,7 +28,7 @@ from apps.common.db import PreparedUpdate, Statement, StatementResult, run_batch
 from apps.common.error_codes import ErrorCode
 from apps.common.exceptions import Conflict, NotFound, ServiceUnavailable, ValidationFailed
 from apps.common.on_commit import run_on_commit, script_on_commit
-from apps.common.outbox import Emission
+from apps.common.outbox import Emission, ServerEmission
 
 from .effects import SEAT_MAP_CHANGED
 from .models import INVENTORY_SHARDS, Concert, ConcertDate, Inventory, Seat, SeatStatus, Venue, inventory_shard_of
@@ -402,6 +403,37 @@ def mark_seats_held(
     if then_done:
         then_done(results[2 + len(known) :])
     return seats
+
+
+@dataclass(frozen=True)
+class SeatsHeldOnServer:
+    """`mark_seats_held` for a hold whose statements run on the database server (a stored procedure:
+    apps.reservations' hold call): what the server must change besides the seats, and `held` to call
+    once it did. The server flips the seats AVAILABLE → HELD under their locks, changes each shard's
+    `remaining` by `shard_changes` (ascending shards, each with its version check, retried at most
+    `version_retries` times), and inserts the seat-map outbox row (`announcement`)."""
+
+    concert_date_id: int
+    seat_ids: list[int]
+    shard_changes: list[tuple[int, int]]
+    announcement: ServerEmission
+    version_retries: int = INVENTORY_VERSION_RETRIES
+
+    @classmethod
+    def of(cls, *, concert_date_id: int, seat_ids: Sequence[int]) -> SeatsHeldOnServer:
+        ids = sorted(seat_ids)
+        return cls(
+            concert_date_id=concert_date_id,
+            seat_ids=ids,
+            shard_changes=sorted(shard_deltas(ids, per_seat=-1).items()),
+            announcement=ServerEmission(SEAT_MAP_CHANGED, concert_date_id=concert_date_id, seat_ids=ids),
+        )
+
+    def held(self, *, event_id: int, at: dt.datetime) -> None:
+        """The server held the seats and inserted the outbox row `event_id` (at `at`): the seat map's
+        patch and the seat counts follow the commit, as `mark_seats_held`'s do."""
+        self.announcement.inserted(event_id, at)
+        _count_seat_change(self.concert_date_id, available=-len(self.seat_ids), held=len(self.seat_ids))
 
 
 def reserve_seats_statements(

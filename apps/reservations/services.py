@@ -9,13 +9,14 @@ holds so the per-user cap is exact.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from decimal import Decimal
-from typing import Any
+from typing import Any, NoReturn
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
@@ -44,8 +45,10 @@ from apps.common.exceptions import Conflict, NotFound, ServiceUnavailable, Valid
 from apps.concerts import choosing, seat_map
 from apps.concerts import selectors as concert_selectors
 from apps.concerts import services as concert_services
+from apps.concerts.models import Seat, SeatStatus
 from apps.concerts.selectors import date_facts
 
+from . import hold_call
 from .models import Reservation, ReservationItem, ReservationStatus
 
 # Holds one best-available request tries before it answers 503 (busy): each lost race excludes the
@@ -279,7 +282,8 @@ _HOLD_USER_LOCK = PreparedSelect(
 def _create_hold(
     *, user_id: int, concert_id: int, concert_date_id: int, seat_ids: list[int], now: dt.datetime
 ) -> Reservation:
-    """The hold transaction, in four round trips on MariaDB: lock the user, reading the requested
+    """The hold transaction: on MariaDB one call of the hold procedure (`hold_call`, the same steps
+    on the server); else (SQLite, or HOLD_PROCEDURE off) in four round trips: lock the user, reading the requested
     seats already taken and the inventory shards' versions with it (the transaction's begin travels
     with it; a hold of a taken seat ends there, then its rollback); lock the seats, reading the
     user's live holds and seats of the date with them; one batch that flips the seats, updates each
@@ -291,20 +295,21 @@ def _create_hold(
     user committed and let it go. The seat lock starts after this hold owns the user row, so its
     counts are exact (the per-user caps are checked under the user lock)."""
     expires_at = now + dt.timedelta(seconds=settings.HOLD_TTL_SECONDS)
+    if hold_call.usable():
+        return _create_hold_by_call(
+            user_id=user_id,
+            concert_id=concert_id,
+            concert_date_id=concert_date_id,
+            seat_ids=seat_ids,
+            now=now,
+            expires_at=expires_at,
+        )
 
     def check_buyer_caps(seat: Any) -> None:
         if seat.live_holds >= settings.MAX_LIVE_HOLDS_PER_USER_PER_DATE:
-            raise Conflict(
-                ErrorCode.HOLD_LIMIT_REACHED,
-                f"You already hold seats in {seat.live_holds} reservations for this date; pay or cancel one first.",
-            )
+            raise _hold_limit(seat.live_holds)
         if seat.seats_of_date + len(seat_ids) > settings.MAX_SEATS_PER_BUYER_PER_DATE:
-            raise Conflict(
-                ErrorCode.HOLD_LIMIT_REACHED,
-                f"A buyer may have at most {settings.MAX_SEATS_PER_BUYER_PER_DATE} seats of a date; "
-                f"you hold or own {seat.seats_of_date}.",
-                details={"seats_of_date": seat.seats_of_date, "max": settings.MAX_SEATS_PER_BUYER_PER_DATE},
-            )
+            raise _seat_limit(seat.seats_of_date)
 
     shards = concert_selectors.hold_preview_shards(seat_ids)
     with transaction.atomic():
@@ -362,6 +367,97 @@ def _create_hold(
     reservation._prefetched_objects_cache = {"items": items}  # rendered without reading it back
     metrics.hold_made()
     return reservation
+
+
+def _hold_limit(live_holds: int) -> Conflict:
+    return Conflict(
+        ErrorCode.HOLD_LIMIT_REACHED,
+        f"You already hold seats in {live_holds} reservations for this date; pay or cancel one first.",
+    )
+
+
+def _seat_limit(seats_of_date: int) -> Conflict:
+    return Conflict(
+        ErrorCode.HOLD_LIMIT_REACHED,
+        f"A buyer may have at most {settings.MAX_SEATS_PER_BUYER_PER_DATE} seats of a date; "
+        f"you hold or own {seats_of_date}.",
+        details={"seats_of_date": seats_of_date, "max": settings.MAX_SEATS_PER_BUYER_PER_DATE},
+    )
+
+
+def _create_hold_by_call(
+    *,
+    user_id: int,
+    concert_id: int,
+    concert_date_id: int,
+    seat_ids: list[int],
+    now: dt.datetime,
+    expires_at: dt.datetime,
+) -> Reservation:
+    """`_create_hold` as one call of the hold procedure: the same locks in the same order, the same
+    refusals, the same rows and effects after commit. With no transaction open the procedure owns
+    one (one round trip); inside the caller's, a savepoint undoes what a refusal leaves."""
+    seats = concert_services.SeatsHeldOnServer.of(concert_date_id=concert_date_id, seat_ids=seat_ids)
+    with transaction.atomic() if transaction.get_connection().in_atomic_block else contextlib.nullcontext():
+        answer = hold_call.call(user_id=user_id, concert_id=concert_id, seats=seats, now=now, expires_at=expires_at)
+        if answer.outcome != hold_call.HELD:
+            _refuse_hold(answer)
+        seats.held(event_id=answer.event_id, at=now)
+    reservation = Reservation(
+        pk=answer.reservation_id,
+        user_id=user_id,
+        concert_id=concert_id,
+        concert_date_id=concert_date_id,
+        status=ReservationStatus.HELD,
+        total_price=answer.total_price,
+        expires_at=expires_at,
+        created_at=now,
+        updated_at=now,
+    )
+    reservation._state.adding, reservation._state.db = False, transaction.get_connection().alias
+    items = []
+    for held in answer.seats:
+        seat = Seat(
+            pk=held.seat_id,
+            concert_date_id=concert_date_id,
+            seat_num=held.seat_num,
+            section=held.section,
+            row=held.row,
+            price=held.price,
+            status=SeatStatus.HELD,
+            held_until=expires_at,
+        )
+        item = ReservationItem(
+            pk=held.item_id, reservation=reservation, seat=seat, live_seat=seat, price=held.price, created_at=now
+        )
+        item.updated_at = now
+        seat._state.adding = item._state.adding = False
+        seat._state.db = item._state.db = reservation._state.db
+        items.append(item)
+    reservation._prefetched_objects_cache = {"items": items}  # rendered without reading it back
+    metrics.hold_made()
+    return reservation
+
+
+def _refuse_hold(answer: hold_call.Answer) -> NoReturn:
+    """The exception `_create_hold` raises for the same refusal."""
+    match answer.outcome:
+        case "no_user":
+            raise NotFound("No such user.")
+        case "no_date":
+            raise NotFound("Unknown concert date.")
+        case "no_seat":
+            raise NotFound("One or more seats do not exist for this concert date.")
+        case "hold_limit":
+            raise _hold_limit(answer.live_holds)
+        case "seat_limit":
+            raise _seat_limit(answer.seats_of_date)
+        case "taken" | "taken_locked":
+            metrics.seat_conflict()
+            raise concert_services.SeatsTaken(answer.taken, expired=answer.expired)
+        case "busy":
+            raise ServiceUnavailable("The seat inventory is busy; nothing was changed. Try again.")
+    raise ValueError(f"the hold procedure answered {answer.outcome!r}")
 
 
 def _seat_ids_of(reservation: Reservation) -> list[int]:

@@ -15,4 +15,10 @@ TUNABLES = (
         unit="",
         meaning="holds answered before the other middlewares and DRF's dispatch (same answer, less CPU)",
     ),
+    tunable(
+        "HOLD_PROCEDURE",
+        True,
+        unit="",
+        meaning="on MariaDB a hold's transaction is one call of a stored procedure (same rows, one round trip)",
+    ),
 )

@@ -73,8 +73,10 @@ def test_a_value_the_statement_derives_another_from_is_not_prepared():
 
 
 @pytest.mark.django_db(transaction=True)
-def test_the_hold_runs_its_locks_prepared(monkeypatch):
-    """From a fresh process's first hold (nothing compiled yet, no test transaction around it)."""
+def test_the_hold_runs_its_locks_prepared(monkeypatch, settings):
+    """From a fresh process's first hold (nothing compiled yet, no test transaction around it); the
+    hold's statements from Python, as on SQLite (on MariaDB the hold procedure runs them)."""
+    settings.HOLD_PROCEDURE = False
     from apps.concerts.selectors import hold_preview_shards
     from apps.reservations import services
     from tests.factories import UserFactory
@@ -135,9 +137,10 @@ def test_a_payment_runs_its_reads_and_locks_prepared(monkeypatch):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_the_booking_paths_writes_are_prepared_and_write_what_they_say(monkeypatch):
-    """The seat and shard UPDATEs of a hold and the seat, reservation and balance UPDATEs of a payment,
-    from a fresh process."""
+def test_the_booking_paths_writes_are_prepared_and_write_what_they_say(monkeypatch, settings):
+    """The seat and shard UPDATEs of a hold (from Python, as on SQLite) and the seat, reservation and
+    balance UPDATEs of a payment, from a fresh process."""
+    settings.HOLD_PROCEDURE = False
     from decimal import Decimal
 
     from apps.accounts import services as accounts

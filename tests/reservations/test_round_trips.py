@@ -1,6 +1,6 @@
 """Round trips to MariaDB per booking request, counted at the driver with the real begin and commit
-(no test transaction around them): a hold in at most 5, a payment in at most 6 (three; five with an
-Idempotency-Key), a refused hold in at most 2 (issue 23)."""
+(no test transaction around them): a hold in at most 5 (one: the hold procedure; four without it), a
+payment in at most 6 (three; five with an Idempotency-Key), a refused hold in at most 2 (issue 23)."""
 
 import datetime as dt
 
@@ -46,7 +46,30 @@ def test_a_transaction_costs_its_commit_and_nothing_else():
     assert sent == []
 
 
-def test_a_hold_is_four_round_trips():
+def test_a_hold_is_one_round_trip():
+    """On MariaDB the hold's transaction is one call of the hold procedure: it begins, locks, writes
+    and commits on the server."""
+    date, user = make_date(), UserFactory()
+    ids = seat_ids(date)
+    start = next(i for i, seat in enumerate(ids) if seat % INVENTORY_SHARD_BLOCK == 0)
+    warm(date)
+    with db_round_trips() as sent:
+        reservation = reservations.hold_seats(user=user, concert_date_id=date.pk, seat_ids=ids[start : start + 2])
+    assert kinds(sent) == ["CALL"], sent
+    stored = Reservation.objects.get()
+    assert (stored.pk, stored.total_price, stored.status) == (reservation.pk, reservation.total_price, "HELD")
+    assert (stored.created_at, stored.expires_at) == (reservation.created_at, reservation.expires_at)
+    items = list(ReservationItem.objects.order_by("pk").values_list("pk", "reservation_id", "seat_id", "price"))
+    assert items == [(item.pk, reservation.pk, item.seat_id, item.price) for item in reservation.items.all()]
+    event = OutboxEvent.objects.get()
+    assert (event.kind, event.payload) == (
+        "concerts.seat_map_changed",
+        {"concert_date_id": date.pk, "seat_ids": ids[start : start + 2]},
+    )
+
+
+def test_without_the_procedure_a_hold_is_four_round_trips(settings):
+    settings.HOLD_PROCEDURE = False
     date, user = make_date(), UserFactory()
     ids = seat_ids(date)
     start = next(i for i, seat in enumerate(ids) if seat % INVENTORY_SHARD_BLOCK == 0)
@@ -66,7 +89,9 @@ def test_a_hold_is_four_round_trips():
     assert items == [(item.pk, reservation.pk, item.seat_id) for item in reservation.items.all()]
 
 
-def test_a_refused_hold_is_two_round_trips():
+@pytest.mark.parametrize("procedure", [True, False])
+def test_a_refused_hold_is_at_most_two_round_trips(settings, procedure):
+    settings.HOLD_PROCEDURE = procedure
     date, user = make_date(), UserFactory()
     ids = seat_ids(date, 2)
     warm(date)
@@ -75,7 +100,9 @@ def test_a_refused_hold_is_two_round_trips():
     with db_round_trips() as sent, pytest.raises(ApplicationError) as refused:
         reservations.hold_seats(user=user, concert_date_id=date.pk, seat_ids=ids)
     assert (refused.value.code, refused.value.details) == ("SEAT_UNAVAILABLE", {"seat_ids": ids[1:]})
-    assert kinds(sent) == ["START", "rollback"], sent  # the user lock reading the preview; no seat locked
+    # the user lock reading the preview; no seat locked (the procedure rolls back on the server)
+    assert kinds(sent) == (["CALL"] if procedure else ["START", "rollback"]), sent
+    assert not Reservation.objects.exists() and not OutboxEvent.objects.exists()
 
 
 def test_a_payment_is_three_round_trips():
@@ -128,7 +155,7 @@ def test_through_the_api_a_hold_and_its_payment_check_the_buyer_in_one_redis_rou
     with db_round_trips() as sent:
         held = client.post("/api/reservations", {"concert_date_id": date.pk, "seat_ids": ids[1:]}, format="json")
     assert held.status_code == 201, held.json()
-    assert kinds(sent) == ["START", "SELECT", "UPDATE", "commit"], sent
+    assert kinds(sent) == ["CALL"], sent
     before_commit = [c for c in redis_round_trips if b"revoked_before" in b"".join(c)]
     assert len(before_commit) == 1 and b"throttle:hold" in b"".join(before_commit[0])
     assert redis_round_trips.index(before_commit[0]) == 0

@@ -126,8 +126,21 @@ class TestHold:
         assert remaining_seats(concert_date) == concert_date.total_seats - 2
         call_command("check_invariants")
 
+    @pytest.mark.skipif(connection.vendor != "mysql", reason="the hold procedure is MariaDB's")
+    def test_a_hold_is_one_call_of_the_hold_procedure(self, concert_date, user, django_assert_num_queries):
+        ids = seat_ids(concert_date)
+        date_facts(concert_date.pk)
+        status = seat_map.seat_status(concert_date_id=concert_date.pk)
+        choosing.seat_plan(concert_date_id=concert_date.pk, layout_version=status.layout_version)
+        with django_assert_num_queries(1 + nested_block_statements()) as queries:  # in the test's transaction
+            services.hold_seats(user=user, concert_date_id=concert_date.pk, seat_ids=ids[:4])
+        assert without_owed(queries.captured_queries[0]["sql"]).startswith("CALL reservations_hold(")
+
     @pytest.mark.skipif(connection.vendor != "mysql", reason="SQLite runs a batch statement by statement")
-    def test_a_hold_is_three_round_trips_of_statements(self, concert_date, user, django_assert_num_queries):
+    def test_without_the_procedure_a_hold_is_three_round_trips_of_statements(
+        self, concert_date, user, django_assert_num_queries, settings
+    ):
+        settings.HOLD_PROCEDURE = False
         # user lock reading taken seats and shard versions; seat lock reading the user's live holds
         # and seats of the date; one batch: seat update, one shard update (4 adjacent seats from a
         # block start share a shard), the seat-map outbox event, reservation, items
@@ -149,7 +162,8 @@ class TestHold:
         with django_assert_num_queries(1 + nested_block_statements(rolled_back=True)), pytest.raises(ApplicationError):
             services.hold_seats(user=user, concert_date_id=concert_date.pk, seat_ids=ids)
 
-    def test_a_taken_seat_is_refused_without_locking_any_seat(self, concert_date, user):
+    def test_a_taken_seat_is_refused_without_locking_any_seat(self, concert_date, user, settings):
+        settings.HOLD_PROCEDURE = False  # the procedure's refusal: tests/reservations/test_hold_procedure.py
         ids = seat_ids(concert_date, 2)
         services.hold_seats(user=UserFactory(), concert_date_id=concert_date.pk, seat_ids=ids[1:])
         with CaptureQueriesContext(connection) as queries, pytest.raises(ApplicationError) as caught:
