@@ -305,21 +305,26 @@ def lock_user(*, user_id: int) -> User:
     return user_lock(user_id=user_id).get()
 
 
-def _refuse_overdraft(*, balance: Decimal, amount: Decimal) -> None:
+def refuse_overdraft(*, balance: Decimal, amount: Decimal) -> None:
     """INSUFFICIENT_BALANCE (409) when a signed `amount` would take the wallet below zero."""
     if balance + amount < 0:
-        raise Conflict(
-            ErrorCode.INSUFFICIENT_BALANCE,
-            f"The wallet holds {balance}; {-amount} is needed.",
-            details={"balance": str(balance), "required": str(-amount)},
-        )
+        raise overdraft(balance=balance, amount=amount)
+
+
+def overdraft(*, balance: Decimal, amount: Decimal) -> Conflict:
+    """The INSUFFICIENT_BALANCE (409) of a signed `amount` that would take the wallet below zero."""
+    return Conflict(
+        ErrorCode.INSUFFICIENT_BALANCE,
+        f"The wallet holds {balance}; {-amount} is needed.",
+        details={"balance": str(balance), "required": str(-amount)},
+    )
 
 
 def _post_ledger_entry(*, user_id: int, kind: LedgerKind, amount: Decimal, reference: str) -> WalletTransaction:
     """Apply a signed amount to a locked wallet and write its ledger entry (caller holds a transaction)."""
     wallet = lock_user(user_id=user_id)
     new_balance = wallet.balance + amount
-    _refuse_overdraft(balance=wallet.balance, amount=amount)
+    refuse_overdraft(balance=wallet.balance, amount=amount)
     if new_balance > settings.WALLET_MAX_BALANCE:
         raise ValidationFailed(
             "The wallet would exceed its largest balance.", details={"amount": ["The wallet cannot hold this much."]}
@@ -374,7 +379,7 @@ def debit_statements(*, wallet: User, amount: Decimal, reference: str) -> tuple[
     INSUFFICIENT_BALANCE (409) before anything is written."""
     amount = -_positive_amount(amount)
     new_balance = wallet.balance + amount
-    _refuse_overdraft(balance=wallet.balance, amount=amount)
+    refuse_overdraft(balance=wallet.balance, amount=amount)
     entry = WalletTransaction(
         user_id=wallet.pk, kind=LedgerKind.PAYMENT, amount=amount, balance_after=new_balance, reference=reference[:100]
     )

@@ -125,6 +125,20 @@ def run_batch(statements: Sequence[Statement]) -> list[StatementResult]:
     return results
 
 
+def call_procedure(name: str, params: Sequence[Any]) -> list[tuple]:
+    """CALL the stored procedure `name` (MariaDB) with `params` on the caller's connection, in one round
+    trip, and return the rows of its one result set (the call's own status after it is read too, so
+    the connection is ready for the next statement)."""
+    conn = transaction.get_connection()
+    with conn.cursor() as cursor:
+        cursor.execute(f"CALL {name}({', '.join(['%s'] * len(params))})", params)
+        rows = list(cursor.fetchall())
+        with conn.wrap_database_errors:
+            while cursor.cursor.next_result():  # never leave a result unread
+                pass
+    return rows
+
+
 def update_statement(queryset: QuerySet, **values: Any) -> Statement:
     """The UPDATE that `queryset.update(**values)` would run, for `run_batch` (a plain filter on the
     model's own columns: no joins, no related updates)."""

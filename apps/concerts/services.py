@@ -459,6 +459,15 @@ def reserve_seats_statements(
     return [reserve, announce.statement], done
 
 
+def seats_reserved_on_server(*, concert_date_id: int, seat_ids: Sequence[int], event_id: int, at: dt.datetime) -> None:
+    """`reserve_seats_statements`'s effects for seats the database server reserved itself (a stored
+    procedure: apps.payments' pay call), with the seat-map outbox row `event_id` it inserted at `at`:
+    the seat map's patch and the seat counts follow the commit."""
+    ids = sorted(seat_ids)
+    ServerEmission(SEAT_MAP_CHANGED, concert_date_id=concert_date_id, seat_ids=ids).inserted(event_id, at)
+    _count_seat_change(concert_date_id, held=-len(ids))
+
+
 def release_seats(*, concert_date_id: int, seat_ids: Sequence[int]) -> None:
     """HELD/RESERVED → AVAILABLE (a hold expired or was cancelled, a booking was refunded)."""
     seats = [seat for seat in lock_seats(seat_ids) if seat.status != SeatStatus.AVAILABLE]

@@ -6,6 +6,7 @@ imports this one; its `cancel_reservation` calls `undo_booking`, registered at s
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from typing import Any
 
@@ -17,13 +18,16 @@ from apps.accounts import services as wallet
 from apps.common import metrics, outbox
 from apps.common.db import insert_statement, inserted_ids, retry_on_lock_conflict, run_batch
 from apps.common.error_codes import ErrorCode
-from apps.common.exceptions import Conflict, QueueAccessRequired
+from apps.common.exceptions import Conflict, NotFound, QueueAccessRequired
+from apps.concerts import services as concert_services
+from apps.concerts.effects import SEAT_MAP_CHANGED
 from apps.concerts.selectors import date_facts
 from apps.queue import services as queue
 from apps.reservations import services as reservations
 from apps.reservations.models import Reservation
 from apps.tickets import services as tickets
 
+from . import pay_call
 from .effects import PAYMENT_COMPLETED, PAYMENT_REFUNDED
 from .models import Payment, PaymentStatus
 
@@ -43,6 +47,8 @@ def pay_for_reservation(*, user: Any, reservation_id: int, queue_date_id: int | 
     INVALID_STATE (409: not HELD, e.g. paid already), HOLD_EXPIRED (409), BOOKING_CLOSED (409: the
     show has started or staff closed its booking), INSUFFICIENT_BALANCE (409)."""
     now = timezone.now()
+    if queue_date_id is not None and pay_call.usable():
+        return _pay_by_call(user=user, reservation_id=reservation_id, concert_date_id=queue_date_id, now=now)
     with transaction.atomic():
         # A HELD reservation has no payment (paying confirms it in the same transaction, a refund
         # cancels it), and the unique reservation column of payment backs that up.
@@ -81,6 +87,58 @@ def pay_for_reservation(*, user: Any, reservation_id: int, queue_date_id: int | 
         balance = account.balance
     metrics.hold_paid()
     return payment, balance
+
+
+def _pay_by_call(*, user: Any, reservation_id: int, concert_date_id: int, now: dt.datetime) -> tuple[Payment, Any]:
+    """`pay_for_reservation` as one call of the payment procedure (MariaDB): the same locks in the same
+    order, the same refusals, rows and effects after commit. With no transaction open the procedure
+    owns one (one round trip); inside the caller's (a keyed payment's), a savepoint undoes a refusal."""
+    completed = outbox.ServerEmission(
+        PAYMENT_COMPLETED,
+        reservation_id=reservation_id,
+        user_id=user.pk,
+        concert_date_id=concert_date_id,
+        access_expiring_by_ms=queue.latest_expiry_of_access_granted_by(now),
+    )
+    with transaction.atomic() if transaction.get_connection().in_atomic_block else contextlib.nullcontext():
+        answer = pay_call.call(
+            user_id=user.pk,
+            reservation_id=reservation_id,
+            concert_date_id=concert_date_id,
+            booking_open=reservations.booking_open(concert_date_id),
+            now=now,
+            reference=f"reservation:{reservation_id}",
+            seat_event_kind=SEAT_MAP_CHANGED,
+            completed=completed,
+        )
+        match answer.outcome:
+            case pay_call.PAID:
+                pass
+            case "not_found":
+                raise NotFound("Reservation not found.")
+            case "other_date":
+                raise QueueAccessRequired()
+            case "insufficient":
+                raise wallet.overdraft(balance=answer.balance, amount=-answer.total_price)
+            case why:
+                raise reservations.unpayable(why, status=answer.status or "")
+        concert_services.seats_reserved_on_server(
+            concert_date_id=concert_date_id, seat_ids=answer.seat_ids, event_id=answer.seat_event_id, at=now
+        )
+        completed.inserted(answer.completed_event_id, now)
+    payment = Payment(
+        pk=answer.payment_id,
+        user_id=user.pk,
+        reservation_id=reservation_id,
+        amount=answer.total_price,
+        status=PaymentStatus.PAID,
+        paid_at=now,
+        created_at=now,
+        updated_at=now,
+    )
+    payment._state.adding, payment._state.db = False, transaction.get_connection().alias
+    metrics.hold_paid()
+    return payment, answer.balance
 
 
 def undo_booking(*, reservation: Reservation, now: dt.datetime) -> None:

@@ -10,4 +10,10 @@ TUNABLES = (
         unit="",
         meaning="payments answered before the other middlewares and DRF's dispatch (same answer, less CPU)",
     ),
+    tunable(
+        "PAYMENT_PROCEDURE",
+        True,
+        unit="",
+        meaning="on MariaDB a payment's transaction is one call of a stored procedure (same rows, one round trip)",
+    ),
 )

@@ -17,10 +17,10 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import transaction
 
+from apps.common.db import call_procedure
 from apps.concerts.services import SeatsHeldOnServer
 
 PROCEDURE = "reservations_hold"
-_CALL = f"CALL {PROCEDURE}({', '.join(['%s'] * 13)})"
 
 HELD = "held"
 
@@ -72,29 +72,25 @@ def call(
 ) -> Answer:
     """One CALL; its one result set read whole (and the call's own status after it)."""
     conn = transaction.get_connection()
-    own_transaction = not conn.in_atomic_block
     moment = conn.ops.adapt_datetimefield_value
-    params = (
-        own_transaction,
-        user_id,
-        concert_id,
-        seats.concert_date_id,
-        json.dumps(seats.seat_ids),
-        json.dumps(seats.shard_changes),
-        moment(now),
-        moment(expires_at),
-        settings.MAX_LIVE_HOLDS_PER_USER_PER_DATE,
-        settings.MAX_SEATS_PER_BUYER_PER_DATE,
-        seats.version_retries,
-        seats.announcement.kind,
-        seats.announcement.payload_text,
+    rows = call_procedure(
+        PROCEDURE,
+        (
+            not conn.in_atomic_block,
+            user_id,
+            concert_id,
+            seats.concert_date_id,
+            json.dumps(seats.seat_ids),
+            json.dumps(seats.shard_changes),
+            moment(now),
+            moment(expires_at),
+            settings.MAX_LIVE_HOLDS_PER_USER_PER_DATE,
+            settings.MAX_SEATS_PER_BUYER_PER_DATE,
+            seats.version_retries,
+            seats.announcement.kind,
+            seats.announcement.payload_text,
+        ),
     )
-    with conn.cursor() as cursor:
-        cursor.execute(_CALL, params)
-        rows = cursor.fetchall()
-        with conn.wrap_database_errors:
-            while cursor.cursor.next_result():  # the CALL's own status: never leave a result unread
-                pass
     outcome, reservation_id, event_id, total, taken, expired, live_holds, seats_of_date = rows[0][:8]
     if outcome != HELD:
         return Answer(

@@ -606,12 +606,35 @@ def check_payable(*, reservation: Reservation, now: dt.datetime) -> None:
     once `expires_at` has passed (even if the sweep has not run yet), BOOKING_CLOSED once the show
     has started or staff closed the date's booking."""
     if reservation.effective_status(now) == ReservationStatus.EXPIRED:
-        raise Conflict(ErrorCode.HOLD_EXPIRED, "The hold on these seats has expired; choose seats again.")
+        raise unpayable("expired")
     if reservation.status != ReservationStatus.HELD:
-        raise Conflict(ErrorCode.INVALID_STATE, f"This reservation is {reservation.status.lower()}, not held.")
-    facts = date_facts(reservation.concert_date_id)
-    if facts is None or not facts.booking_open_now():
-        raise Conflict(ErrorCode.BOOKING_CLOSED, "Booking for this concert date has closed; the hold cannot be paid.")
+        raise unpayable("not_held", status=reservation.status)
+    if not booking_open(reservation.concert_date_id):
+        raise unpayable("closed")
+
+
+def booking_open(concert_date_id: int) -> bool:
+    """Whether a hold of the date can be paid now (its show has not started, staff have not closed it)."""
+    facts = date_facts(concert_date_id)
+    return facts is not None and facts.booking_open_now()
+
+
+def unpayable(why: str, *, status: str = "") -> Conflict:
+    """What `check_payable` raises: "expired" (HOLD_EXPIRED), "not_held" (INVALID_STATE, with the
+    reservation's `status`), "closed" (BOOKING_CLOSED), "seats_not_held" (INVALID_STATE: its seats were
+    no longer held when it was confirmed)."""
+    match why:
+        case "expired":
+            return Conflict(ErrorCode.HOLD_EXPIRED, "The hold on these seats has expired; choose seats again.")
+        case "not_held":
+            return Conflict(ErrorCode.INVALID_STATE, f"This reservation is {status.lower()}, not held.")
+        case "closed":
+            return Conflict(
+                ErrorCode.BOOKING_CLOSED, "Booking for this concert date has closed; the hold cannot be paid."
+            )
+        case "seats_not_held":
+            return Conflict(ErrorCode.INVALID_STATE, "The seats are no longer held for this reservation.")
+    raise ValueError(f"no refusal {why!r}")
 
 
 # A payment's HELD -> CONFIRMED, compiled once (apps.common.db.PreparedUpdate).

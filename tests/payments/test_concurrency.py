@@ -1,5 +1,7 @@
 """Paying and cancelling under real races on MariaDB (threads on a barrier, real row locks).
 
+A payment for the date of the buyer's queue access (as every payment through the API) runs as one call
+of the payment procedure; the races run that way and with the same steps from Python (`pay`).
 Each test ends with `check_invariants`, which inspects the database as a whole.
 """
 
@@ -23,12 +25,29 @@ from tests.helpers import admitted_client, error_codes, fund, hold_via_api, rema
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def test_the_same_reservation_paid_from_20_threads_is_paid_once():
+@pytest.fixture
+def payment_path(request, settings):
+    settings.PAYMENT_PROCEDURE = request.param == "procedure"
+    return request.param
+
+
+BOTH_PATHS = pytest.mark.parametrize("payment_path", ["procedure", "python"], indirect=True)
+
+
+def pay(*, user, reservation):
+    """Pay as the API does: for the date of the buyer's queue access."""
+    return payments.pay_for_reservation(
+        user=user, reservation_id=reservation.pk, queue_date_id=reservation.concert_date_id
+    )
+
+
+@BOTH_PATHS
+def test_the_same_reservation_paid_from_20_threads_is_paid_once(payment_path):
     date = make_date()
     user = UserFactory()
     fund(user, "1000000.00")
     reservation = reservations.hold_seats(user=user, concert_date_id=date.pk, seat_ids=seat_ids(date, 2))
-    results = run_in_threads(20, lambda i: payments.pay_for_reservation(user=user, reservation_id=reservation.pk))
+    results = run_in_threads(20, lambda i: pay(user=user, reservation=reservation))
     assert len([r for r in results if isinstance(r, tuple)]) == 1
     assert set(error_codes(results)) == {"INVALID_STATE"}, error_codes(results)
     assert Payment.objects.count() == 1
@@ -60,20 +79,22 @@ def test_one_idempotency_key_sent_from_10_threads_pays_once_and_answers_each_ali
     call_command("check_invariants")
 
 
-def test_one_wallet_paying_many_reservations_at_once_never_goes_negative():
+@BOTH_PATHS
+def test_one_wallet_paying_many_reservations_at_once_never_goes_negative(payment_path):
     user = UserFactory()
     fund(user, "150000.00")  # covers 3 of the 8 single-seat holds below
     # The per-user hold cap is per date, so spread the holds over dates.
     dates = [make_date() for _ in range(8)]
     holds = [reservations.hold_seats(user=user, concert_date_id=d.pk, seat_ids=seat_ids(d, 1)) for d in dates]
-    results = run_in_threads(8, lambda i: payments.pay_for_reservation(user=user, reservation_id=holds[i].pk))
+    results = run_in_threads(8, lambda i: pay(user=user, reservation=holds[i]))
     assert len([r for r in results if isinstance(r, tuple)]) == 3
     assert error_codes(results).count("INSUFFICIENT_BALANCE") == 5
     assert User.objects.get(pk=user.pk).balance == Decimal("0.00")
     call_command("check_invariants")
 
 
-def test_payment_racing_the_expiry_sweep_is_either_paid_or_expired_never_both():
+@BOTH_PATHS
+def test_payment_racing_the_expiry_sweep_is_either_paid_or_expired_never_both(payment_path):
     """20 owners pay while 4 sweeps run with a clock past every hold's expiry: for the sweep each hold
     has expired, for its payer it has not. Whichever locks a reservation first decides its fate."""
     date = make_date(layout=[{"name": "Floor", "rows": 4, "seats_per_row": 10, "price": "1000.00"}])
@@ -86,7 +107,7 @@ def test_payment_racing_the_expiry_sweep_is_either_paid_or_expired_never_both():
 
     def act(i: int):
         if i < 20:
-            return payments.pay_for_reservation(user=users[i], reservation_id=holds[i].pk)
+            return pay(user=users[i], reservation=holds[i])
         return reservations.release_expired_holds(batch_size=3, now=sweep_clock)
 
     results = run_in_threads(24, act)  # 20 payers and 4 concurrent sweepers
@@ -105,7 +126,8 @@ def test_payment_racing_the_expiry_sweep_is_either_paid_or_expired_never_both():
 def test_sweep_skips_a_hold_whose_payment_is_in_flight(monkeypatch):
     """Deterministic interleaving: the payment has locked the reservation (before its expiry) and is
     paused; the sweep runs with a clock past the expiry. It must not release the hold, and the
-    payment commits."""
+    payment commits. (The pause is in the steps run from Python; the procedure races the sweep in
+    the test above.)"""
     date = make_date()
     user = UserFactory()
     fund(user)
@@ -139,7 +161,8 @@ def test_sweep_skips_a_hold_whose_payment_is_in_flight(monkeypatch):
     call_command("check_invariants")
 
 
-def test_cancel_racing_payment_settles_one_way():
+@BOTH_PATHS
+def test_cancel_racing_payment_settles_one_way(payment_path):
     date = make_date()
     ids = seat_ids(date)
     pairs = []
@@ -152,7 +175,7 @@ def test_cancel_racing_payment_settles_one_way():
         user, reservation = pairs[i // 2]
         if i % 2:
             return reservations.cancel_reservation(user=user, reservation_id=reservation.pk)
-        return payments.pay_for_reservation(user=user, reservation_id=reservation.pk)
+        return pay(user=user, reservation=reservation)
 
     results = run_in_threads(20, act)
     assert set(error_codes(results)) <= {"INVALID_STATE"}, error_codes(results)

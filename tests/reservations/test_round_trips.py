@@ -1,6 +1,7 @@
 """Round trips to MariaDB per booking request, counted at the driver with the real begin and commit
 (no test transaction around them): a hold in at most 5 (one: the hold procedure; four without it), a
-payment in at most 6 (three; five with an Idempotency-Key), a refused hold in at most 2 (issue 23)."""
+payment in at most 6 (one: the payment procedure; four with an Idempotency-Key; three from Python), a
+refused hold in at most 2 (issue 23)."""
 
 import datetime as dt
 
@@ -105,7 +106,25 @@ def test_a_refused_hold_is_at_most_two_round_trips(settings, procedure):
     assert not Reservation.objects.exists() and not OutboxEvent.objects.exists()
 
 
-def test_a_payment_is_three_round_trips():
+def test_a_payment_is_one_round_trip():
+    """On MariaDB a payment for the date of the buyer's queue access is one call of the payment
+    procedure: it begins, locks, writes and commits on the server."""
+    date, user = make_date(), UserFactory()
+    fund(user)
+    reservation = reservations.hold_seats(user=user, concert_date_id=date.pk, seat_ids=seat_ids(date, 2))
+    date_facts(date.pk)
+    with db_round_trips() as sent:
+        payment, balance = payments.pay_for_reservation(user=user, reservation_id=reservation.pk, queue_date_id=date.pk)
+    assert kinds(sent) == ["CALL"], sent
+    reservation.refresh_from_db()
+    assert reservation.status == "CONFIRMED"
+    assert list(Seat.objects.filter(pk__in=seat_ids(date, 2)).values_list("status", flat=True)) == ["RESERVED"] * 2
+    user.refresh_from_db()
+    assert (payment.amount, balance) == (reservation.total_price, user.balance)
+
+
+def test_without_the_procedure_a_payment_is_three_round_trips():
+    """The same steps from Python (SQLite, or a payment not made through a queue access)."""
     date, user = make_date(), UserFactory()
     fund(user)
     reservation = reservations.hold_seats(user=user, concert_date_id=date.pk, seat_ids=seat_ids(date, 2))
@@ -163,8 +182,8 @@ def test_through_the_api_a_hold_and_its_payment_check_the_buyer_in_one_redis_rou
     with db_round_trips() as sent:
         paid = client.post("/api/payments", {"reservation_id": held.json()["id"]}, format="json")
     assert paid.status_code == 201, paid.json()
-    # the two locks (the date is the queue token's own: no read of it first); one write batch; commit
-    assert kinds(sent) == ["START", "UPDATE", "commit"], sent
+    # the payment procedure (the date is the queue token's own: no read of it first)
+    assert kinds(sent) == ["CALL"], sent
     first = b"".join(redis_round_trips[0])
     assert b"revoked_before" in first and b"throttle:pay" in first
     assert not any(b"revoked_before" in b"".join(c) for c in redis_round_trips[1:])
@@ -188,9 +207,10 @@ def test_a_hold_brings_the_seat_map_copy_forward_from_the_gates_round_trip(redis
     assert not any(b"ZRANGEBYSCORE" in b"".join(sent) for sent in redis_round_trips[1:])
 
 
-def test_through_the_api_a_keyed_payment_is_five_round_trips():
+def test_through_the_api_a_keyed_payment_is_four_round_trips():
     """With an Idempotency-Key: the key's row is the transaction's first statement and the stored
-    answer its last; the service's savepoint and its release travel with the next statements."""
+    answer its last; the payment procedure runs in that transaction, its savepoint travelling with the
+    call and the release with the stored answer."""
     date, user = make_date(), UserFactory()
     fund(user)
     client = admitted_client(date, user)
@@ -200,11 +220,11 @@ def test_through_the_api_a_keyed_payment_is_five_round_trips():
     with db_round_trips() as sent:
         paid = client.post("/api/payments", body, format="json", HTTP_IDEMPOTENCY_KEY="pay-1")
     assert paid.status_code == 201, paid.json()
-    # the key (the queue gate's date is the token's own); the two locks; one write batch; the stored answer;
-    # commit
-    assert kinds(sent) == ["START", "SAVEPOINT", "UPDATE", "RELEASE", "commit"], sent
+    # the key (the queue gate's date is the token's own); the payment procedure; the stored answer; commit
+    assert kinds(sent) == ["START", "SAVEPOINT", "RELEASE", "commit"], sent
     assert "INSERT INTO `common_idempotencykey`" in sent[0][1]
-    assert "UPDATE `common_idempotencykey`" in sent[3][1]
+    assert "CALL payments_pay(" in sent[1][1]
+    assert "UPDATE `common_idempotencykey`" in sent[2][1]
     # Replayed after the payment ended the queue access: the gate refuses the token (and reads the
     # reservation's date, as a refusal does: an unknown one is 404), the stored answer is found, and the
     # key's taken row ends the transaction it began.

@@ -1,0 +1,116 @@
+"""What a hold costs with its transaction as one call of the hold procedure (HOLD_PROCEDURE on, one round
+trip) and as the same steps run from Python (off, four round trips), in this process and in MariaDB.
+
+    .venv/bin/python bench/hold_procedure_cost.py [--requests 400] [--rounds 5]
+
+One Django WSGI handler with the settings' middlewares (the hold's fast path on, as shipped), on MariaDB
+and Redis, one request at a time. In alternating blocks of --requests, the procedure on and then off:
+admitted buyers (each block its own) hold 2 named seats each (`POST /api/reservations`, 201), then the
+floor, `GET /api/health/live`. For each block, per request: this process's CPU (time.process_time),
+MariaDB's CPU (the server process's user + system time, read before and after), and the wall time (one
+request at a time, so its latency). The median block of each, and the hold's total CPU (this process's
+and MariaDB's) against the floor's. The answers are checked (status code). Scratch database
+`bench_hold_procedure`, Redis db 9.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from decimal import Decimal
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.in_process import environ, serve
+from bench.scratch import bench_date, scratch_django
+
+UNLIMITED = {"THROTTLE_HOLD": "100000000/min", "THROTTLE_HOLD_IP": "100000000/min"}
+MODES = ("procedure", "from Python")
+
+
+def mariadb_cpu() -> float:
+    """CPU seconds the MariaDB server has used so far."""
+    import psutil
+
+    return sum(
+        sum(p.info["cpu_times"][:2])
+        for p in psutil.process_iter(["name", "cpu_times"])
+        if p.info["name"] in ("mariadbd", "mysqld") and p.info["cpu_times"]
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--requests", type=int, default=400)
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args()
+
+    with scratch_django("bench_hold_procedure", 9, **UNLIMITED):
+        from django.conf import settings
+        from django.core.handlers.wsgi import WSGIHandler
+
+        from apps.accounts.models import User
+        from apps.accounts.services import issue_tokens
+        from apps.queue.tokens import issue_access_token
+
+        per_block = args.requests + 20  # the first 20 of a block warm it and are not measured
+        buyers_needed = len(MODES) * args.rounds * per_block
+        date = bench_date(seats=2 * buyers_needed)
+        seats = iter(date.seats.order_by("pk").values_list("pk", flat=True))
+        handler = WSGIHandler()
+        User.objects.bulk_create(
+            User(email=f"hold-procedure-{i}@example.com", name="Buyer", email_verified=True, balance=Decimal(10**9))
+            for i in range(buyers_needed)
+        )
+        users = iter(User.objects.filter(email__startswith="hold-procedure-").order_by("pk"))
+
+        def hold() -> tuple[dict, str]:
+            user = next(users)
+            headers = {
+                "HTTP_AUTHORIZATION": f"Bearer {issue_tokens(user=user)['access']}",
+                "HTTP_X_QUEUE_TOKEN": issue_access_token(user_id=user.pk, concert_date_id=date.pk).token,
+            }
+            body = json.dumps({"concert_date_id": date.pk, "seat_ids": [next(seats), next(seats)]}).encode()
+            return environ("POST", "/api/reservations", body=body, headers=headers), "201 Created"
+
+        def timed(requests: list[tuple[dict, str]]) -> tuple[float, float, float]:
+            """µs a request: this process's CPU, MariaDB's CPU, wall time."""
+            cpu, db, wall = time.process_time(), mariadb_cpu(), time.perf_counter()
+            for env, expect in requests:
+                serve(handler, env, expect)
+            n = len(requests)
+            return tuple(
+                1e6 * spent / n for spent in (time.process_time() - cpu, mariadb_cpu() - db, time.perf_counter() - wall)
+            )
+
+        blocks: dict[tuple[str, str], list[tuple[float, float, float]]] = {}
+        for _ in range(args.rounds):
+            for mode in MODES:
+                settings.HOLD_PROCEDURE = mode == "procedure"
+                holds = [hold() for _ in range(per_block)]
+                timed(holds[:20])
+                blocks.setdefault(("hold", mode), []).append(timed(holds[20:]))
+                floor = [(environ("GET", "/api/health/live"), "200 OK")] * per_block
+                timed(floor[:20])
+                blocks.setdefault(("floor", mode), []).append(timed(floor[20:]))
+
+    def median(key: tuple[str, str], part: int) -> float:
+        return statistics.median(block[part] for block in blocks[key])
+
+    floor = statistics.median(block[0] for mode in MODES for block in blocks[("floor", mode)])
+    print(f"µs a request, median of {args.rounds} blocks of {args.requests}, one request at a time\n")
+    print(
+        f"{'POST /api/reservations (201)':32} {'Django CPU':>11} {'MariaDB CPU':>12} {'both':>8} {'wall':>8} {'÷ floor':>8}"
+    )
+    for mode in MODES:
+        django, db, wall = (median(("hold", mode), part) for part in range(3))
+        print(f"  {mode:30} {django:11.0f} {db:12.0f} {django + db:8.0f} {wall:8.0f} {floor / (django + db):8.3f}")
+    print(f"{'GET /api/health/live (floor)':32} {floor:11.0f}")
+
+
+if __name__ == "__main__":
+    main()
