@@ -1,16 +1,17 @@
-"""What a hold costs with its transaction as one call of the hold procedure (HOLD_PROCEDURE on, one round
-trip) and as the same steps run from Python (off, four round trips), in this process and in MariaDB.
+"""What a hold and a payment cost with their transactions as one call of a stored procedure
+(HOLD_PROCEDURE and PAYMENT_PROCEDURE on: one round trip each) and as the same steps run from Python
+(off: four and three round trips), in this process and in MariaDB.
 
-    .venv/bin/python bench/hold_procedure_cost.py [--requests 400] [--rounds 5]
+    .venv/bin/python bench/booking_procedure_cost.py [--requests 400] [--rounds 5]
 
-One Django WSGI handler with the settings' middlewares (the hold's fast path on, as shipped), on MariaDB
-and Redis, one request at a time. In alternating blocks of --requests, the procedure on and then off:
-admitted buyers (each block its own) hold 2 named seats each (`POST /api/reservations`, 201), then the
-floor, `GET /api/health/live`. For each block, per request: this process's CPU (time.process_time),
-MariaDB's CPU (the server process's user + system time, read before and after), and the wall time (one
-request at a time, so its latency). The median block of each, and the hold's total CPU (this process's
-and MariaDB's) against the floor's. The answers are checked (status code). Scratch database
-`bench_hold_procedure`, Redis db 9.
+One Django WSGI handler with the settings' middlewares (the fast paths on, as shipped), on MariaDB and
+Redis, one request at a time. In alternating blocks of --requests, the procedures on and then off:
+admitted buyers (each block its own) hold 2 named seats each (`POST /api/reservations`, 201), pay for
+them (`POST /api/payments`, 201), then the floor, `GET /api/health/live`. For each block, per request:
+this process's CPU (time.process_time), MariaDB's CPU (the server process's user + system time, read
+before and after), and the wall time (one request at a time, so its latency). The median block of
+each, and the request's total CPU (this process's and MariaDB's) against the floor's. The answers are
+checked (status code). Scratch database `bench_booking_procedure`, Redis db 9.
 """
 
 from __future__ import annotations
@@ -28,7 +29,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.in_process import environ, serve
 from bench.scratch import bench_date, scratch_django
 
-UNLIMITED = {"THROTTLE_HOLD": "100000000/min", "THROTTLE_HOLD_IP": "100000000/min"}
+UNLIMITED = {
+    "THROTTLE_HOLD": "100000000/min",
+    "THROTTLE_HOLD_IP": "100000000/min",
+    "THROTTLE_PAY": "100000000/min",
+    "THROTTLE_PAY_IP": "100000000/min",
+}
 MODES = ("procedure", "from Python")
 
 
@@ -49,7 +55,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
 
-    with scratch_django("bench_hold_procedure", 9, **UNLIMITED):
+    with scratch_django("bench_booking_procedure", 9, **UNLIMITED):
         from django.conf import settings
         from django.core.handlers.wsgi import WSGIHandler
 
@@ -68,20 +74,28 @@ def main() -> None:
         )
         users = iter(User.objects.filter(email__startswith="hold-procedure-").order_by("pk"))
 
-        def hold() -> tuple[dict, str]:
+        def buyer() -> dict[str, str]:
             user = next(users)
-            headers = {
+            return {
                 "HTTP_AUTHORIZATION": f"Bearer {issue_tokens(user=user)['access']}",
                 "HTTP_X_QUEUE_TOKEN": issue_access_token(user_id=user.pk, concert_date_id=date.pk).token,
             }
+
+        def hold(headers: dict[str, str]) -> tuple[dict, str]:
             body = json.dumps({"concert_date_id": date.pk, "seat_ids": [next(seats), next(seats)]}).encode()
             return environ("POST", "/api/reservations", body=body, headers=headers), "201 Created"
+
+        def pay(headers: dict[str, str], reservation_id: int) -> tuple[dict, str]:
+            body = json.dumps({"reservation_id": reservation_id}).encode()
+            return environ("POST", "/api/payments", body=body, headers=headers), "201 Created"
+
+        answers: list[bytes] = []
 
         def timed(requests: list[tuple[dict, str]]) -> tuple[float, float, float]:
             """µs a request: this process's CPU, MariaDB's CPU, wall time."""
             cpu, db, wall = time.process_time(), mariadb_cpu(), time.perf_counter()
             for env, expect in requests:
-                serve(handler, env, expect)
+                answers.append(serve(handler, env, expect))
             n = len(requests)
             return tuple(
                 1e6 * spent / n for spent in (time.process_time() - cpu, mariadb_cpu() - db, time.perf_counter() - wall)
@@ -90,10 +104,16 @@ def main() -> None:
         blocks: dict[tuple[str, str], list[tuple[float, float, float]]] = {}
         for _ in range(args.rounds):
             for mode in MODES:
-                settings.HOLD_PROCEDURE = mode == "procedure"
-                holds = [hold() for _ in range(per_block)]
+                settings.HOLD_PROCEDURE = settings.PAYMENT_PROCEDURE = mode == "procedure"
+                buyers = [buyer() for _ in range(per_block)]
+                answers.clear()
+                holds = [hold(headers) for headers in buyers]
                 timed(holds[:20])
                 blocks.setdefault(("hold", mode), []).append(timed(holds[20:]))
+                held = [json.loads(body)["id"] for body in answers]
+                pays = [pay(headers, rid) for headers, rid in zip(buyers, held, strict=True)]
+                timed(pays[:20])
+                blocks.setdefault(("payment", mode), []).append(timed(pays[20:]))
                 floor = [(environ("GET", "/api/health/live"), "200 OK")] * per_block
                 timed(floor[:20])
                 blocks.setdefault(("floor", mode), []).append(timed(floor[20:]))
@@ -103,12 +123,12 @@ def main() -> None:
 
     floor = statistics.median(block[0] for mode in MODES for block in blocks[("floor", mode)])
     print(f"µs a request, median of {args.rounds} blocks of {args.requests}, one request at a time\n")
-    print(
-        f"{'POST /api/reservations (201)':32} {'Django CPU':>11} {'MariaDB CPU':>12} {'both':>8} {'wall':>8} {'÷ floor':>8}"
-    )
-    for mode in MODES:
-        django, db, wall = (median(("hold", mode), part) for part in range(3))
-        print(f"  {mode:30} {django:11.0f} {db:12.0f} {django + db:8.0f} {wall:8.0f} {floor / (django + db):8.3f}")
+    print(f"{'request':32} {'Django CPU':>11} {'MariaDB CPU':>12} {'both':>8} {'wall':>8} {'÷ floor':>8}")
+    for kind, label in (("hold", "POST /api/reservations (201)"), ("payment", "POST /api/payments (201)")):
+        print(label)
+        for mode in MODES:
+            django, db, wall = (median((kind, mode), part) for part in range(3))
+            print(f"  {mode:30} {django:11.0f} {db:12.0f} {django + db:8.0f} {wall:8.0f} {floor / (django + db):8.3f}")
     print(f"{'GET /api/health/live (floor)':32} {floor:11.0f}")
 
 
