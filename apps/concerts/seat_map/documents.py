@@ -4,6 +4,7 @@ else the one stored in Redis, else built from the database (and stored for the o
 from __future__ import annotations
 
 from collections.abc import Collection
+from dataclasses import dataclass
 
 from django.conf import settings
 
@@ -14,6 +15,7 @@ from .status import Status
 
 LAYOUT_TTL_SECONDS = 3600  # immutable per layout_version: the TTL only frees memory
 PREFIX_OVERHEAD_BYTES = 64  # a seat-list prefix's size beyond its characters (the string object)
+SEEN_OVERHEAD_BYTES = 200  # a remembered log read's size beyond its changed seats
 
 
 def seat_layout(*, concert_date_id: int, layout_version: int) -> Layout:
@@ -30,11 +32,33 @@ def seat_layout(*, concert_date_id: int, layout_version: int) -> Layout:
     return found
 
 
+PATCH_MAX_SEATS = 256  # seats a copy answering as it is may know changed before it is patched
+
+
+@dataclass(frozen=True)
+class _Seen:
+    """What a hold learnt of the log beyond this process's copy without patching it (none of its seats
+    had changed): the copy's version, the version the log was read up to, the seats changed between."""
+
+    copy_version: int
+    seen: int
+    changed: frozenset[int]
+
+
+def _seen(local: Status) -> _Seen | None:
+    seen = cache.local.get(("status-seen", local.concert_date_id))
+    return seen if seen is not None and seen.copy_version == local.version else None
+
+
 def status_copy_version(concert_date_id: int) -> int | None:
-    """The version of this process's copy of the date's status while it is fresh, else None (what a
-    caller reading the version in its own round trip passes to `versions.queue_version_read`)."""
+    """The version after which the change log is still unread for this process's copy of the date's
+    status while it is fresh, else None (what a caller reading the version in its own round trip passes
+    to `versions.queue_version_read`): the copy's own, or the one a hold read the log up to since."""
     local = cache.local.get(("status", concert_date_id))
-    return local.version if local is not None and clock.now() < local.fresh_until else None
+    if local is None or clock.now() >= local.fresh_until:
+        return None
+    seen = _seen(local)
+    return seen.seen if seen is not None else local.version
 
 
 def seat_status(
@@ -94,10 +118,22 @@ def _brought_forward(
     newer copy, or a log that cannot say)."""
     if local is None or local.version >= version or now >= local.fresh_until:
         return None
-    changed = versions.changed_since(local.concert_date_id, local.version, version, read=read)
+    # The log is read after what an earlier hold read of it, not after the copy: each read names only
+    # the new changes (the seats changed before are remembered, up to PATCH_MAX_SEATS).
+    seen = _seen(local)
+    since, known = (seen.seen, seen.changed) if seen is not None and seen.seen <= version else (local.version, None)
+    changed = versions.changed_since(local.concert_date_id, since, version, read=read) if version > since else set()
     if changed is None:
         return None
-    if reading is not None and changed.isdisjoint(reading):
+    if known:
+        changed |= known
+    if reading is not None and changed.isdisjoint(reading) and len(changed) <= PATCH_MAX_SEATS:
+        if version > since:
+            cache.local.put(
+                ("status-seen", local.concert_date_id),
+                _Seen(local.version, version, frozenset(changed)),
+                SEEN_OVERHEAD_BYTES + 32 * len(changed),
+            )
         return local
     return patched(local, version, queries.seat_rows(local.concert_date_id, changed))
 
