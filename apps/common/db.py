@@ -5,18 +5,20 @@ shape (`PreparedSelect`, `PreparedUpdate`, and `insert_statement`'s INSERTs)."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
 import logging
 import random
 import time
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, ParamSpec, TypeVar
 
 from django.conf import settings
-from django.db import OperationalError, connection, connections, router, transaction
+from django.db import OperationalError, connection, connections, migrations, router, transaction
 from django.db.models import Aggregate, CharField, Func, IntegerField, Model, QuerySet, sql
 
 from .exceptions import ServiceUnavailable
@@ -25,6 +27,7 @@ logger = logging.getLogger(__name__)
 
 P = ParamSpec("P")
 R = TypeVar("R")
+ModelT = TypeVar("ModelT", bound=Model)
 
 MYSQL_DEADLOCK = 1213
 MYSQL_LOCK_WAIT_TIMEOUT = 1205
@@ -137,6 +140,37 @@ def call_procedure(name: str, params: Sequence[Any]) -> list[tuple]:
             while cursor.cursor.next_result():  # never leave a result unread
                 pass
     return rows
+
+
+def procedure_transaction() -> AbstractContextManager[Any]:
+    """Where a stored procedure's call runs (`call_procedure`): with no transaction open, nothing (the
+    procedure begins and commits its own, pass it `not in_atomic_block`); inside the caller's
+    transaction, a savepoint, so that a refusal the procedure answers undoes what it wrote."""
+    return transaction.atomic() if transaction.get_connection().in_atomic_block else contextlib.nullcontext()
+
+
+def as_loaded(instance: ModelT) -> ModelT:
+    """A model instance built from values the database returned (not read back), marked as loaded from
+    the current connection's database: saved, not added."""
+    instance._state.adding, instance._state.db = False, transaction.get_connection().alias
+    return instance
+
+
+def stored_procedure(name: str, create: str) -> migrations.RunPython:
+    """The migration operation that (re)creates the stored procedure `name` from its `CREATE PROCEDURE`
+    statement on MySQL/MariaDB, and drops it when unapplied; nothing elsewhere (SQLite has none: the
+    services run the same steps from Python there). The migration must not be atomic (DDL)."""
+
+    def forwards(apps: Any, schema_editor: Any) -> None:
+        if schema_editor.connection.vendor == "mysql":
+            schema_editor.execute(f"DROP PROCEDURE IF EXISTS {name}")
+            schema_editor.execute(create)
+
+    def backwards(apps: Any, schema_editor: Any) -> None:
+        if schema_editor.connection.vendor == "mysql":
+            schema_editor.execute(f"DROP PROCEDURE IF EXISTS {name}")
+
+    return migrations.RunPython(forwards, backwards, atomic=False, elidable=False)
 
 
 def update_statement(queryset: QuerySet, **values: Any) -> Statement:

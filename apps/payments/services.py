@@ -6,7 +6,6 @@ imports this one; its `cancel_reservation` calls `undo_booking`, registered at s
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 from typing import Any
 
@@ -16,7 +15,14 @@ from django.utils import timezone
 
 from apps.accounts import services as wallet
 from apps.common import metrics, outbox
-from apps.common.db import insert_statement, inserted_ids, retry_on_lock_conflict, run_batch
+from apps.common.db import (
+    as_loaded,
+    insert_statement,
+    inserted_ids,
+    procedure_transaction,
+    retry_on_lock_conflict,
+    run_batch,
+)
 from apps.common.error_codes import ErrorCode
 from apps.common.exceptions import Conflict, NotFound, QueueAccessRequired
 from apps.concerts import services as concert_services
@@ -100,7 +106,7 @@ def _pay_by_call(*, user: Any, reservation_id: int, concert_date_id: int, now: d
         concert_date_id=concert_date_id,
         access_expiring_by_ms=queue.latest_expiry_of_access_granted_by(now),
     )
-    with transaction.atomic() if transaction.get_connection().in_atomic_block else contextlib.nullcontext():
+    with procedure_transaction():
         answer = pay_call.call(
             user_id=user.pk,
             reservation_id=reservation_id,
@@ -126,17 +132,18 @@ def _pay_by_call(*, user: Any, reservation_id: int, concert_date_id: int, now: d
             concert_date_id=concert_date_id, seat_ids=answer.seat_ids, event_id=answer.seat_event_id, at=now
         )
         completed.inserted(answer.completed_event_id, now)
-    payment = Payment(
-        pk=answer.payment_id,
-        user_id=user.pk,
-        reservation_id=reservation_id,
-        amount=answer.total_price,
-        status=PaymentStatus.PAID,
-        paid_at=now,
-        created_at=now,
-        updated_at=now,
+    payment = as_loaded(
+        Payment(
+            pk=answer.payment_id,
+            user_id=user.pk,
+            reservation_id=reservation_id,
+            amount=answer.total_price,
+            status=PaymentStatus.PAID,
+            paid_at=now,
+            created_at=now,
+            updated_at=now,
+        )
     )
-    payment._state.adding, payment._state.db = False, transaction.get_connection().alias
     metrics.hold_paid()
     return payment, answer.balance
 

@@ -9,7 +9,6 @@ holds so the per-user cap is exact.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import random
 import time
@@ -34,8 +33,10 @@ from apps.common.db import (
     PreparedUpdate,
     Statement,
     StatementResult,
+    as_loaded,
     insert_statement,
     inserted_ids,
+    procedure_transaction,
     read_id_list,
     retry_on_lock_conflict,
     run_batch,
@@ -398,42 +399,41 @@ def _create_hold_by_call(
     refusals, the same rows and effects after commit. With no transaction open the procedure owns
     one (one round trip); inside the caller's, a savepoint undoes what a refusal leaves."""
     seats = concert_services.SeatsHeldOnServer.of(concert_date_id=concert_date_id, seat_ids=seat_ids)
-    with transaction.atomic() if transaction.get_connection().in_atomic_block else contextlib.nullcontext():
+    with procedure_transaction():
         answer = hold_call.call(user_id=user_id, concert_id=concert_id, seats=seats, now=now, expires_at=expires_at)
         if answer.outcome != hold_call.HELD:
             _refuse_hold(answer)
         seats.held(event_id=answer.event_id, at=now)
-    reservation = Reservation(
-        pk=answer.reservation_id,
-        user_id=user_id,
-        concert_id=concert_id,
-        concert_date_id=concert_date_id,
-        status=ReservationStatus.HELD,
-        total_price=answer.total_price,
-        expires_at=expires_at,
-        created_at=now,
-        updated_at=now,
+    reservation = as_loaded(
+        Reservation(
+            pk=answer.reservation_id,
+            user_id=user_id,
+            concert_id=concert_id,
+            concert_date_id=concert_date_id,
+            status=ReservationStatus.HELD,
+            total_price=answer.total_price,
+            expires_at=expires_at,
+            created_at=now,
+            updated_at=now,
+        )
     )
-    reservation._state.adding, reservation._state.db = False, transaction.get_connection().alias
     items = []
     for held in answer.seats:
-        seat = Seat(
-            pk=held.seat_id,
-            concert_date_id=concert_date_id,
-            seat_num=held.seat_num,
-            section=held.section,
-            row=held.row,
-            price=held.price,
-            status=SeatStatus.HELD,
-            held_until=expires_at,
+        seat = as_loaded(
+            Seat(
+                pk=held.seat_id,
+                concert_date_id=concert_date_id,
+                seat_num=held.seat_num,
+                section=held.section,
+                row=held.row,
+                price=held.price,
+                status=SeatStatus.HELD,
+                held_until=expires_at,
+            )
         )
-        item = ReservationItem(
-            pk=held.item_id, reservation=reservation, seat=seat, live_seat=seat, price=held.price, created_at=now
-        )
-        item.updated_at = now
-        seat._state.adding = item._state.adding = False
-        seat._state.db = item._state.db = reservation._state.db
-        items.append(item)
+        item = ReservationItem(pk=held.item_id, reservation=reservation, seat=seat, live_seat=seat, price=held.price)
+        item.created_at = item.updated_at = now
+        items.append(as_loaded(item))
     reservation._prefetched_objects_cache = {"items": items}  # rendered without reading it back
     metrics.hold_made()
     return reservation

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from apps.common.exceptions import ApplicationError
 from apps.common.models import OutboxEvent
-from apps.concerts.models import Inventory, Seat, SeatStatus
+from apps.concerts.models import INVENTORY_SHARD_BLOCK, Inventory, Seat, SeatStatus
 from apps.reservations import services
 from apps.reservations.models import Reservation, ReservationItem
 from tests.factories import UserFactory, make_date, seat_ids
@@ -108,10 +108,18 @@ def both_ways(settings, scenario):
     return runs
 
 
+def aligned(date, count: int, *, offset: int) -> list[int]:
+    """`count` adjacent seats of the date starting `offset` seats into an inventory shard's block of
+    ids, so that both dates compared spread them over the same number of shards."""
+    ids = seat_ids(date)
+    start = next(i for i, seat in enumerate(ids) if seat % INVENTORY_SHARD_BLOCK == offset)
+    return ids[start : start + count]
+
+
 def test_two_free_seats_are_held_the_same_way(settings):
     def scenario(date):
         user = UserFactory()
-        return lambda: services.hold_seats(user=user, concert_date_id=date.pk, seat_ids=seat_ids(date)[3:5])
+        return lambda: services.hold_seats(user=user, concert_date_id=date.pk, seat_ids=aligned(date, 2, offset=0))
 
     procedure, python = both_ways(settings, scenario)
     assert procedure == python
@@ -121,7 +129,7 @@ def test_two_free_seats_are_held_the_same_way(settings):
 def test_seats_across_shards_are_held_the_same_way(settings):
     def scenario(date):
         user = UserFactory()
-        return lambda: services.hold_seats(user=user, concert_date_id=date.pk, seat_ids=seat_ids(date)[2:6])
+        return lambda: services.hold_seats(user=user, concert_date_id=date.pk, seat_ids=aligned(date, 4, offset=2))
 
     procedure, python = both_ways(settings, scenario)
     assert procedure == python

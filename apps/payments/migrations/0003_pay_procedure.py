@@ -6,6 +6,8 @@ steps from Python. `apps.payments.pay_call` calls it and reads its one result ro
 
 from django.db import migrations
 
+from apps.common.db import stored_procedure
+
 PROCEDURE = "payments_pay"
 
 CREATE = f"""
@@ -127,19 +129,6 @@ BEGIN
 END
 """
 
-DROP = f"DROP PROCEDURE IF EXISTS {PROCEDURE}"
-
-
-def create(apps, schema_editor):
-    if schema_editor.connection.vendor == "mysql":
-        schema_editor.execute(DROP)
-        schema_editor.execute(CREATE)
-
-
-def drop(apps, schema_editor):
-    if schema_editor.connection.vendor == "mysql":
-        schema_editor.execute(DROP)
-
 
 class Migration(migrations.Migration):
     atomic = False  # DDL: MariaDB commits it at once
@@ -152,4 +141,4 @@ class Migration(migrations.Migration):
         ("accounts", "0003_token_family_refresh_jti"),
     ]
 
-    operations = [migrations.RunPython(create, drop, atomic=False, elidable=False)]
+    operations = [stored_procedure(PROCEDURE, CREATE)]

@@ -6,6 +6,8 @@ and reads its one result set."""
 
 from django.db import migrations
 
+from apps.common.db import stored_procedure
+
 PROCEDURE = "reservations_hold"
 
 CREATE = f"""
@@ -172,19 +174,6 @@ hold: BEGIN
 END
 """
 
-DROP = f"DROP PROCEDURE IF EXISTS {PROCEDURE}"
-
-
-def create(apps, schema_editor):
-    if schema_editor.connection.vendor == "mysql":
-        schema_editor.execute(DROP)
-        schema_editor.execute(CREATE)
-
-
-def drop(apps, schema_editor):
-    if schema_editor.connection.vendor == "mysql":
-        schema_editor.execute(DROP)
-
 
 class Migration(migrations.Migration):
     dependencies = [
@@ -196,4 +185,4 @@ class Migration(migrations.Migration):
 
     atomic = False  # DDL: MariaDB commits it at once
 
-    operations = [migrations.RunPython(create, drop, atomic=False, elidable=False)]
+    operations = [stored_procedure(PROCEDURE, CREATE)]
