@@ -2,7 +2,7 @@
 otherwise, MariaDB, Redis on loopback), with the bare framework floor measured in the same run.
 
     .venv/bin/python bench/holds.py [--seconds 6] [--rounds 2] [--buyers 4000] [--hot-buyers 500]
-                                    [--keyed-payments] [--workers 2]
+                                    [--keyed-payments] [--workers 2] [--max-requests 0]
 
 Rows, interleaved in rounds (this machine is shared: a background burst during one row would
 otherwise decide a ratio), each round on a fresh concert date:
@@ -147,6 +147,13 @@ def main() -> None:
     parser.add_argument("--keyed-payments", action="store_true",
                         help="each payment carries an Idempotency-Key, as a buyer's page sends it")  # fmt: skip
     parser.add_argument("--redis-db", type=int, default=14)
+    parser.add_argument(
+        "--max-requests",
+        type=int,
+        default=0,
+        help="requests before gunicorn restarts a worker (0: never; gunicorn.conf.py ships 5000, whose restarts"
+        " would land in whichever row reached the count and be billed to it)",
+    )
     args = parser.parse_args()
 
     env = scratch_env(
@@ -157,6 +164,7 @@ def main() -> None:
         THROTTLE_PAY="100000000/min", THROTTLE_PAY_IP="100000000/min",
     )  # fmt: skip
     setup_django(env)
+    env["GUNICORN_MAX_REQUESTS"] = str(args.max_requests)
     import datetime as dt
 
     from django.core.management import call_command
