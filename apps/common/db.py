@@ -129,10 +129,13 @@ def run_batch(statements: Sequence[Statement]) -> list[StatementResult]:
 
 
 def call_procedure(name: str, params: Sequence[Any]) -> list[tuple]:
-    """CALL the stored procedure `name` (MariaDB) with `params` on the caller's connection, in one round
-    trip, and return the rows of its one result set (the call's own status after it is read too, so
-    the connection is ready for the next statement)."""
+    """CALL the stored procedure `name` (MariaDB) on the caller's connection, in one round trip, and return
+    the rows of its one result set (the call's own status after it is read too, so the connection is
+    ready for the next statement). The procedure's first parameter says whether it owns its transaction
+    (none is open: it begins and commits its own; else it runs in the caller's, inside
+    `procedure_transaction`); `params` are the rest."""
     conn = transaction.get_connection()
+    params = (not conn.in_atomic_block, *params)
     with conn.cursor() as cursor:
         cursor.execute(f"CALL {name}({', '.join(['%s'] * len(params))})", params)
         rows = list(cursor.fetchall())
@@ -144,8 +147,8 @@ def call_procedure(name: str, params: Sequence[Any]) -> list[tuple]:
 
 def procedure_transaction() -> AbstractContextManager[Any]:
     """Where a stored procedure's call runs (`call_procedure`): with no transaction open, nothing (the
-    procedure begins and commits its own, pass it `not in_atomic_block`); inside the caller's
-    transaction, a savepoint, so that a refusal the procedure answers undoes what it wrote."""
+    procedure begins and commits its own); inside the caller's transaction, a savepoint, so that a
+    refusal the procedure answers undoes what it wrote."""
     return transaction.atomic() if transaction.get_connection().in_atomic_block else contextlib.nullcontext()
 
 

@@ -40,6 +40,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cached_property
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
@@ -48,7 +49,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from . import lua
-from .db import StatementResult, insert_statement, inserted_ids
+from .db import StatementResult, as_loaded, insert_statement, inserted_ids
 from .mail import outbox_mail_key
 from .models import OutboxEvent, OutboxStatus, SentEmail
 from .redis import get_redis, redis_key
@@ -136,11 +137,14 @@ class ServerEmission:
         if kind not in _effects:
             raise ValueError(f"no outbox effect is registered for {kind!r}")
         self.kind, self.payload = kind, payload
-        self.payload_text = _PAYLOAD.get_db_prep_value(payload, transaction.get_connection())
+
+    @cached_property
+    def payload_text(self) -> str:
+        """Made when a caller sends it (one whose server builds the payload itself never pays for it)."""
+        return _PAYLOAD.get_db_prep_value(self.payload, transaction.get_connection())
 
     def inserted(self, event_id: int, available_at: datetime) -> None:
-        event = OutboxEvent(pk=event_id, kind=self.kind, payload=self.payload, available_at=available_at)
-        event._state.adding, event._state.db = False, transaction.get_connection().alias
+        event = as_loaded(OutboxEvent(pk=event_id, kind=self.kind, payload=self.payload, available_at=available_at))
         transaction.on_commit(_FastPath(event), robust=True)
 
 

@@ -259,6 +259,16 @@ def lock_seats(seat_ids: Sequence[int]) -> list[Seat]:
     return list(seat_lock(seat_ids))
 
 
+def seats_not_of_date() -> NotFound:
+    """NOT_FOUND for a hold naming a seat the date does not have."""
+    return NotFound("One or more seats do not exist for this concert date.")
+
+
+def inventory_busy() -> ServiceUnavailable:
+    """503 for a change of the inventory whose shard versions kept moving past their bounded retries."""
+    return ServiceUnavailable("The seat inventory is busy; nothing was changed. Try again.")
+
+
 def shard_deltas(seat_ids: Iterable[int], *, per_seat: int) -> dict[int, int]:
     """{inventory shard: change of its remaining} when each of `seat_ids` changes it by `per_seat`."""
     return {shard: n * per_seat for shard, n in Counter(map(inventory_shard_of, seat_ids)).items()}
@@ -290,7 +300,7 @@ def _change_remaining(
                 break
             version = None
         else:
-            raise ServiceUnavailable("The seat inventory is busy; nothing was changed. Try again.")
+            raise inventory_busy()
 
 
 def _announce_seat_change(
@@ -360,7 +370,7 @@ def mark_seats_held(
     caller's rules on what it read (it raises to refuse)."""
     seats = lock() if lock is not None else lock_seats(seat_ids)
     if len(seats) != len(set(seat_ids)) or any(seat.concert_date_id != concert_date_id for seat in seats):
-        raise NotFound("One or more seats do not exist for this concert date.")
+        raise seats_not_of_date()
     if check is not None:
         check(seats[0])
     taken = [seat for seat in seats if seat.status != SeatStatus.AVAILABLE]

@@ -61,7 +61,6 @@ def call(
     (row,) = call_procedure(
         PROCEDURE,
         (
-            not conn.in_atomic_block,
             user_id,
             reservation_id,
             concert_date_id,

@@ -89,7 +89,7 @@ def pay_for_reservation(*, user: Any, reservation_id: int, queue_date_id: int | 
         (payment.pk,) = inserted_ids(results[len(statements) - 1], 1)
         confirmed(results[len(statements) : -1])
         completed.inserted(results[-1])
-        payment._state.adding, payment._state.db = False, transaction.get_connection().alias
+        as_loaded(payment)
         balance = account.balance
     metrics.hold_paid()
     return payment, balance

@@ -76,7 +76,6 @@ def call(
     rows = call_procedure(
         PROCEDURE,
         (
-            not conn.in_atomic_block,
             user_id,
             concert_id,
             seats.concert_date_id,

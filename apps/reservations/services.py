@@ -362,9 +362,9 @@ def _create_hold(
             then=insert_reservation,
             then_done=inserted,
         )
-    reservation._state.adding, reservation._state.db = False, transaction.get_connection().alias
+    as_loaded(reservation)
     for item in items:
-        item._state.adding, item._state.db = False, reservation._state.db
+        as_loaded(item)
     reservation._prefetched_objects_cache = {"items": items}  # rendered without reading it back
     metrics.hold_made()
     return reservation
@@ -447,7 +447,7 @@ def _refuse_hold(answer: hold_call.Answer) -> NoReturn:
         case "no_date":
             raise NotFound("Unknown concert date.")
         case "no_seat":
-            raise NotFound("One or more seats do not exist for this concert date.")
+            raise concert_services.seats_not_of_date()
         case "hold_limit":
             raise _hold_limit(answer.live_holds)
         case "seat_limit":
@@ -456,7 +456,7 @@ def _refuse_hold(answer: hold_call.Answer) -> NoReturn:
             metrics.seat_conflict()
             raise concert_services.SeatsTaken(answer.taken, expired=answer.expired)
         case "busy":
-            raise ServiceUnavailable("The seat inventory is busy; nothing was changed. Try again.")
+            raise concert_services.inventory_busy()
     raise ValueError(f"the hold procedure answered {answer.outcome!r}")
 
 

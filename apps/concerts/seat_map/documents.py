@@ -16,6 +16,7 @@ from .status import Status
 LAYOUT_TTL_SECONDS = 3600  # immutable per layout_version: the TTL only frees memory
 PREFIX_OVERHEAD_BYTES = 64  # a seat-list prefix's size beyond its characters (the string object)
 SEEN_OVERHEAD_BYTES = 200  # a remembered log read's size beyond its changed seats
+PATCH_MAX_SEATS = 256  # seats a copy answering as it is may know changed before it is patched
 
 
 def seat_layout(*, concert_date_id: int, layout_version: int) -> Layout:
@@ -30,9 +31,6 @@ def seat_layout(*, concert_date_id: int, layout_version: int) -> Layout:
             cache.store(cache.layout_key(concert_date_id, found.layout_version), found, LAYOUT_TTL_SECONDS)
         cache.local.put(("layout", concert_date_id, found.layout_version), found, found.rendered.size)
     return found
-
-
-PATCH_MAX_SEATS = 256  # seats a copy answering as it is may know changed before it is patched
 
 
 @dataclass(frozen=True)
