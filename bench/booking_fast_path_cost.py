@@ -19,12 +19,11 @@ import argparse
 import json
 import sys
 import time
-from decimal import Decimal
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.in_process import Blocks, environ, report, serve
+from bench.in_process import Blocks, admitted_buyers, environ, hold_request, payment_request, report, serve
 from bench.scratch import bench_date, scratch_django
 
 UNLIMITED = {
@@ -45,28 +44,13 @@ def main() -> None:
         from django.conf import settings
         from django.core.handlers.wsgi import WSGIHandler
 
-        from apps.accounts.models import User
-        from apps.accounts.services import issue_tokens
-        from apps.queue.tokens import issue_access_token
-
         per_block = args.requests + 20  # the first 20 of a block warm it and are not measured
         buyers_needed = 2 * args.rounds * per_block
         date = bench_date(seats=2 * buyers_needed)
         seats = iter(date.seats.order_by("pk").values_list("pk", flat=True))
         handler = WSGIHandler()
-        User.objects.bulk_create(
-            User(email=f"booking-fast-{i}@example.com", name="Buyer", email_verified=True, balance=Decimal(10**9))
-            for i in range(buyers_needed)
-        )
-        users = iter(User.objects.filter(email__startswith="booking-fast-").order_by("pk"))
+        buyer = admitted_buyers(date, buyers_needed, prefix="booking-fast")
         answers: list[bytes] = []
-
-        def buyer() -> dict[str, str]:
-            user = next(users)
-            return {
-                "HTTP_AUTHORIZATION": f"Bearer {issue_tokens(user=user)['access']}",
-                "HTTP_X_QUEUE_TOKEN": issue_access_token(user_id=user.pk, concert_date_id=date.pk).token,
-            }
 
         def timed(requests: list[tuple[dict, str]]) -> float:
             began = time.process_time()
@@ -78,34 +62,13 @@ def main() -> None:
         for _ in range(args.rounds):
             for mode in ("fast path", "full stack"):
                 settings.HOLD_FAST_PATH = settings.PAYMENT_FAST_PATH = mode == "fast path"
-                buyers = [buyer() for _ in range(per_block)]
-                holds = [
-                    (
-                        environ(
-                            "POST",
-                            "/api/reservations",
-                            body=json.dumps(
-                                {"concert_date_id": date.pk, "seat_ids": [next(seats), next(seats)]}
-                            ).encode(),
-                            headers=headers,
-                        ),
-                        "201 Created",
-                    )
-                    for headers in buyers
-                ]
+                buyers = [next(buyer) for _ in range(per_block)]
+                holds = [hold_request(date.pk, [next(seats), next(seats)], headers) for headers in buyers]
                 answers.clear()
                 timed(holds[:20])
                 blocks.setdefault(("hold", mode), []).append(timed(holds[20:]))
                 held = [json.loads(body)["id"] for body in answers]
-                pays = [
-                    (
-                        environ(
-                            "POST", "/api/payments", body=json.dumps({"reservation_id": rid}).encode(), headers=headers
-                        ),
-                        "201 Created",
-                    )
-                    for rid, headers in zip(held, buyers, strict=True)
-                ]
+                pays = [payment_request(rid, headers) for rid, headers in zip(held, buyers, strict=True)]
                 timed(pays[:20])
                 blocks.setdefault(("payment", mode), []).append(timed(pays[20:]))
                 floor = [(environ("GET", "/api/health/live"), "200 OK")] * per_block

@@ -21,12 +21,12 @@ import json
 import statistics
 import sys
 import time
-from decimal import Decimal
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.in_process import environ, serve
+from bench.holds import cpu_seconds
+from bench.in_process import admitted_buyers, environ, hold_request, payment_request, serve
 from bench.scratch import bench_date, scratch_django
 
 UNLIMITED = {
@@ -36,17 +36,6 @@ UNLIMITED = {
     "THROTTLE_PAY_IP": "100000000/min",
 }
 MODES = ("procedure", "from Python")
-
-
-def mariadb_cpu() -> float:
-    """CPU seconds the MariaDB server has used so far."""
-    import psutil
-
-    return sum(
-        sum(p.info["cpu_times"][:2])
-        for p in psutil.process_iter(["name", "cpu_times"])
-        if p.info["name"] in ("mariadbd", "mysqld") and p.info["cpu_times"]
-    )
 
 
 def main() -> None:
@@ -59,35 +48,15 @@ def main() -> None:
         from django.conf import settings
         from django.core.handlers.wsgi import WSGIHandler
 
-        from apps.accounts.models import User
-        from apps.accounts.services import issue_tokens
-        from apps.queue.tokens import issue_access_token
-
         per_block = args.requests + 20  # the first 20 of a block warm it and are not measured
         buyers_needed = len(MODES) * args.rounds * per_block
         date = bench_date(seats=2 * buyers_needed)
         seats = iter(date.seats.order_by("pk").values_list("pk", flat=True))
         handler = WSGIHandler()
-        User.objects.bulk_create(
-            User(email=f"hold-procedure-{i}@example.com", name="Buyer", email_verified=True, balance=Decimal(10**9))
-            for i in range(buyers_needed)
-        )
-        users = iter(User.objects.filter(email__startswith="hold-procedure-").order_by("pk"))
+        buyer = admitted_buyers(date, buyers_needed, prefix="hold-procedure")
 
-        def buyer() -> dict[str, str]:
-            user = next(users)
-            return {
-                "HTTP_AUTHORIZATION": f"Bearer {issue_tokens(user=user)['access']}",
-                "HTTP_X_QUEUE_TOKEN": issue_access_token(user_id=user.pk, concert_date_id=date.pk).token,
-            }
-
-        def hold(headers: dict[str, str]) -> tuple[dict, str]:
-            body = json.dumps({"concert_date_id": date.pk, "seat_ids": [next(seats), next(seats)]}).encode()
-            return environ("POST", "/api/reservations", body=body, headers=headers), "201 Created"
-
-        def pay(headers: dict[str, str], reservation_id: int) -> tuple[dict, str]:
-            body = json.dumps({"reservation_id": reservation_id}).encode()
-            return environ("POST", "/api/payments", body=body, headers=headers), "201 Created"
+        def mariadb_cpu() -> float:
+            return cpu_seconds()["MariaDB"]
 
         answers: list[bytes] = []
 
@@ -105,13 +74,13 @@ def main() -> None:
         for _ in range(args.rounds):
             for mode in MODES:
                 settings.HOLD_PROCEDURE = settings.PAYMENT_PROCEDURE = mode == "procedure"
-                buyers = [buyer() for _ in range(per_block)]
+                buyers = [next(buyer) for _ in range(per_block)]
                 answers.clear()
-                holds = [hold(headers) for headers in buyers]
+                holds = [hold_request(date.pk, [next(seats), next(seats)], headers) for headers in buyers]
                 timed(holds[:20])
                 blocks.setdefault(("hold", mode), []).append(timed(holds[20:]))
                 held = [json.loads(body)["id"] for body in answers]
-                pays = [pay(headers, rid) for headers, rid in zip(buyers, held, strict=True)]
+                pays = [payment_request(rid, headers) for rid, headers in zip(held, buyers, strict=True)]
                 timed(pays[:20])
                 blocks.setdefault(("payment", mode), []).append(timed(pays[20:]))
                 floor = [(environ("GET", "/api/health/live"), "200 OK")] * per_block

@@ -1,11 +1,15 @@
-"""What the in-process fast-path benchmarks share: a WSGI environ for one request, serving it with its
-status checked, and their table of each route's CPU with its fast path and without, beside the floor."""
+"""What the in-process benchmarks of the booking path share: a WSGI environ for one request, admitted
+buyers and their holds' and payments' requests, serving a request with its status checked, and the fast
+paths' table of each route's CPU with its fast path and without, beside the floor."""
 
 from __future__ import annotations
 
 import io
+import json
 import statistics
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from decimal import Decimal
+from typing import Any
 
 Blocks = dict[tuple[str, str], list[float]]  # (route, "fast path" | "full stack") -> CPU µs a request, by block
 
@@ -22,6 +26,37 @@ def environ(
         env.update(CONTENT_TYPE="application/json", CONTENT_LENGTH=str(len(body)))
     env.update(headers or {})
     return env
+
+
+def admitted_buyers(date: Any, count: int, *, prefix: str) -> Iterator[dict[str, str]]:
+    """`count` new buyers of `date` with money in their wallets, each given as the headers of their
+    requests (an access token and a queue token for the date, made as each is taken). Django must be
+    set up (`bench.scratch.scratch_django`)."""
+    from apps.accounts.models import User
+    from apps.accounts.services import issue_tokens
+    from apps.queue.tokens import issue_access_token
+
+    User.objects.bulk_create(
+        User(email=f"{prefix}-{i}@example.com", name="Buyer", email_verified=True, balance=Decimal(10**9))
+        for i in range(count)
+    )
+    for user in User.objects.filter(email__startswith=f"{prefix}-").order_by("pk"):
+        yield {
+            "HTTP_AUTHORIZATION": f"Bearer {issue_tokens(user=user)['access']}",
+            "HTTP_X_QUEUE_TOKEN": issue_access_token(user_id=user.pk, concert_date_id=date.pk).token,
+        }
+
+
+def hold_request(concert_date_id: int, seat_ids: list[int], headers: dict[str, str]) -> tuple[dict, str]:
+    """A hold of `seat_ids` (`POST /api/reservations`) and the status it must answer (for `serve`)."""
+    body = json.dumps({"concert_date_id": concert_date_id, "seat_ids": seat_ids}).encode()
+    return environ("POST", "/api/reservations", body=body, headers=headers), "201 Created"
+
+
+def payment_request(reservation_id: int, headers: dict[str, str]) -> tuple[dict, str]:
+    """A payment of a reservation (`POST /api/payments`) and the status it must answer (for `serve`)."""
+    body = json.dumps({"reservation_id": reservation_id}).encode()
+    return environ("POST", "/api/payments", body=body, headers=headers), "201 Created"
 
 
 def serve(handler: Callable[..., Iterable[bytes]], env: dict, expect: str) -> bytes:
