@@ -135,6 +135,23 @@ def _allow_connections(count: int) -> None:
             cursor.execute("SET GLOBAL max_connections = GREATEST(@@GLOBAL.max_connections, 1000)")
 
 
+def wait_for_a_lock_wait(waiting: int = 1, *, or_until: Callable[[], bool] | None = None) -> bool:
+    """Until `waiting` other connections each have a statement running for 300 ms (on a test's few rows:
+    each waits for a lock), True; or until `or_until()` holds, False. MariaDB's PROCESSLIST."""
+    with connections["default"].cursor() as cursor:
+        for _ in range(3000):
+            cursor.execute(
+                "SELECT COUNT(*) FROM information_schema.PROCESSLIST"
+                " WHERE command = 'Query' AND time_ms > 300 AND id <> CONNECTION_ID()"
+            )
+            if cursor.fetchone()[0] >= waiting:
+                return True
+            if or_until is not None and or_until():
+                return False
+            time.sleep(0.01)
+    raise AssertionError(f"fewer than {waiting} statements waited for a lock")
+
+
 def run_in_threads(count: int, target: Callable[[int], Any]) -> list[Any]:
     """Start `count` threads on a barrier so they hit the database together; each returns
     target(i) or the exception it raised. Every thread closes its own DB connection."""

@@ -11,16 +11,27 @@ from decimal import Decimal
 
 import pytest
 from django.core.management import call_command
+from django.db import connection, connections, transaction
 from django.db.models import Sum
 from rest_framework.test import APIClient
 
 from apps.accounts.models import User, WalletTransaction
+from apps.common.exceptions import ApplicationError
+from apps.concerts.models import Seat
 from apps.payments import services as payments
 from apps.payments.models import Payment
 from apps.reservations import services as reservations
 from apps.reservations.models import Reservation
 from tests.factories import UserFactory, make_date, seat_ids
-from tests.helpers import admitted_client, error_codes, fund, hold_via_api, remaining_seats, run_in_threads
+from tests.helpers import (
+    admitted_client,
+    error_codes,
+    fund,
+    hold_via_api,
+    remaining_seats,
+    run_in_threads,
+    wait_for_a_lock_wait,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -189,4 +200,65 @@ def test_cancel_racing_payment_settles_one_way(payment_path):
         else:
             assert reservation.status == "CANCELLED"
             assert user.balance == Decimal("200000.00")
+    call_command("check_invariants")
+
+
+@BOTH_PATHS
+def test_a_payment_waiting_for_the_wallet_keeps_its_hold_from_being_cancelled_and_its_seats_held_again(
+    payment_path,
+):
+    """The payment locks the reservation first and keeps it while it waits for the wallet's lock. Without
+    that lock a cancel would end the hold meanwhile and another buyer hold the same seats, and the
+    payment, still believing the reservation HELD, would confirm it on seats that buyer holds."""
+    date = make_date()
+    buyer, rival = UserFactory(), UserFactory()
+    fund(buyer, "1000000.00")
+    seats = seat_ids(date, 2)
+    reservation = reservations.hold_seats(user=buyer, concert_date_id=date.pk, seat_ids=seats)
+    wallet_locked, release = threading.Event(), threading.Event()
+    results: dict[str, object] = {}
+
+    def lock_wallet() -> None:
+        try:
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute("SELECT id FROM users WHERE id = %s FOR UPDATE", [buyer.pk])
+                wallet_locked.set()
+                release.wait(30)
+        finally:
+            connections.close_all()
+
+    def outcome(name: str, act) -> None:
+        try:
+            results[name] = act()
+        except ApplicationError as exc:
+            results[name] = exc.code
+        finally:
+            connections.close_all()
+
+    def cancel_and_hold_again() -> None:
+        outcome("cancel", lambda: reservations.cancel_reservation(user=buyer, reservation_id=reservation.pk))
+        outcome("rival", lambda: reservations.hold_seats(user=rival, concert_date_id=date.pk, seat_ids=seats))
+
+    locker = threading.Thread(target=lock_wallet)
+    payer = threading.Thread(target=outcome, args=("payment", lambda: pay(user=buyer, reservation=reservation)))
+    canceller = threading.Thread(target=cancel_and_hold_again)
+    locker.start()
+    assert wallet_locked.wait(30)
+    payer.start()
+    wait_for_a_lock_wait()  # the payment waits for the wallet
+    canceller.start()
+    # With the reservation locked by the payment, the cancel waits too; without, it ends, and the rival holds.
+    wait_for_a_lock_wait(2, or_until=lambda: not canceller.is_alive())
+    release.set()
+    for thread in (locker, payer, canceller):
+        thread.join(30)
+
+    reservation.refresh_from_db()
+    assert isinstance(results["payment"], tuple), results  # paid: the cancel came after it
+    assert reservation.status == "CANCELLED"  # ... and refunded it
+    assert isinstance(results["rival"], Reservation)  # the seats were free again only then
+    assert Reservation.objects.get(pk=results["rival"].pk).status == "HELD"
+    assert sorted(Seat.objects.filter(pk__in=seats).values_list("status", flat=True)) == ["HELD", "HELD"]
+    buyer.refresh_from_db()
+    assert buyer.balance == Decimal("1000000.00")
     call_command("check_invariants")

@@ -5,7 +5,6 @@ procedure in tests/reservations/test_concurrency.py."""
 
 import datetime as dt
 import threading
-import time
 from contextlib import contextmanager
 
 import pytest
@@ -18,7 +17,7 @@ from apps.concerts.models import INVENTORY_SHARD_BLOCK, Inventory, Seat, SeatSta
 from apps.reservations import services
 from apps.reservations.models import Reservation, ReservationItem
 from tests.factories import UserFactory, make_date, seat_ids
-from tests.helpers import remaining_seats, seat_statuses
+from tests.helpers import remaining_seats, seat_statuses, wait_for_a_lock_wait
 from tests.reservations.test_round_trips import warm
 
 pytestmark = [
@@ -345,20 +344,6 @@ def test_a_hold_locks_its_seats_and_its_buyer_until_it_ends(settings, procedure)
         assert [locked_elsewhere("seat", seat) for seat in ids] == [True, True, False]
         assert locked_elsewhere("users", user.pk)
     assert not locked_elsewhere("seat", ids[0])
-
-
-def wait_for_a_lock_wait() -> None:
-    """Until another connection's statement has run for 300 ms (on these few rows: it waits for a lock)."""
-    with connections["default"].cursor() as cursor:
-        for _ in range(3000):
-            cursor.execute(
-                "SELECT COUNT(*) FROM information_schema.PROCESSLIST"
-                " WHERE command = 'Query' AND time_ms > 300 AND id <> CONNECTION_ID()"
-            )
-            if cursor.fetchone()[0]:
-                return
-            time.sleep(0.01)
-    raise AssertionError("no statement waited for a lock")
 
 
 @BOTH
