@@ -2,7 +2,7 @@
 otherwise, MariaDB, Redis on loopback), with the bare framework floor measured in the same run.
 
     .venv/bin/python bench/holds.py [--seconds 6] [--rounds 2] [--buyers 4000] [--hot-buyers 500]
-                                    [--keyed-payments] [--workers 2] [--max-requests 0]
+                                    [--keyed-payments] [--workers 2] [--max-requests 0] [--database-core]
 
 Rows, interleaved in rounds (this machine is shared: a background burst during one row would
 otherwise decide a ratio), each round on a fresh concert date:
@@ -21,17 +21,21 @@ otherwise decide a ratio), each round on a fresh concert date:
 Each row reports its median round and its ratio to the bare floor of the same round, and where the
 machine's CPU went for each of its requests (the median round's): gunicorn (Django and the WSGI server),
 MariaDB, Redis and wrk (the load generator), from the processes' CPU times before and after the row.
-The run ends with check_invariants. Scratch database `bench_holds`, Redis db --redis-db (default 14; only that db
+`--database-core` gives MariaDB the last core to itself and the rest of the run the others (a database
+server of its own, on one machine). The run ends with check_invariants. Scratch database `bench_holds`, Redis db --redis-db (default 14; only that db
 is flushed, before and after).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import statistics
 import sys
 import time
 from collections import defaultdict
+from collections.abc import Iterator
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -154,8 +158,53 @@ def main() -> None:
         help="requests before gunicorn restarts a worker (0: never; gunicorn.conf.py ships 5000, whose restarts"
         " would land in whichever row reached the count and be billed to it)",
     )
+    parser.add_argument(
+        "--database-core",
+        action="store_true",
+        help="MariaDB alone on the last core, everything else of the run (gunicorn, Redis, wrk) on the others: the"
+        " split of a database server of its own, on one machine (affinities restored at the end)",
+    )
     args = parser.parse_args()
+    with database_core() if args.database_core else contextlib.nullcontext():
+        run(args)
 
+
+@contextlib.contextmanager
+def database_core() -> Iterator[None]:
+    """MariaDB's threads on the last core, Redis's and this process's (and so its children's: gunicorn,
+    wrk) on the others; each process's affinity as it was afterwards. Threads MariaDB starts later (one a
+    connection) inherit its acceptor's."""
+    import psutil
+
+    cores = sorted(os.sched_getaffinity(0))
+    if len(cores) < 2:
+        raise SystemExit("--database-core needs at least 2 cores")
+    database, rest = {cores[-1]}, set(cores[:-1])
+    pinned: list[tuple[int, set[int]]] = []
+
+    def pin(pid: int, where: set[int]) -> None:
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            tid = int(task.name)
+            with contextlib.suppress(ProcessLookupError):  # a thread that ended meanwhile
+                pinned.append((tid, os.sched_getaffinity(tid)))
+                os.sched_setaffinity(tid, where)
+
+    for process in psutil.process_iter(["name"]):
+        if process.info["name"] in ("mariadbd", "mysqld"):
+            pin(process.pid, database)
+        elif process.info["name"] == "redis-server":
+            pin(process.pid, rest)
+    pin(os.getpid(), rest)
+    print(f"MariaDB on core {cores[-1]}; this run (gunicorn, Redis, wrk) on {sorted(rest)}")
+    try:
+        yield
+    finally:
+        for tid, where in reversed(pinned):
+            with contextlib.suppress(ProcessLookupError):
+                os.sched_setaffinity(tid, where)
+
+
+def run(args: argparse.Namespace) -> None:
     env = scratch_env(
         "bench_holds", args.redis_db, ROOT_URLCONF="bench.floor_urls",
         MAX_LIVE_HOLDS_PER_USER_PER_DATE="100000", MAX_SEATS_PER_BUYER_PER_DATE="100000", QUEUE_TOKEN_TTL_SECONDS="3600",
