@@ -264,6 +264,11 @@ def seats_not_of_date() -> NotFound:
     return NotFound("One or more seats do not exist for this concert date.")
 
 
+def seats_no_longer_held() -> Conflict:
+    """INVALID_STATE for a payment whose reservation's seats were no longer held when it confirmed them."""
+    return Conflict(ErrorCode.INVALID_STATE, "The seats are no longer held for this reservation.")
+
+
 def inventory_busy() -> ServiceUnavailable:
     """503 for a change of the inventory whose shard versions kept moving past their bounded retries."""
     return ServiceUnavailable("The seat inventory is busy; nothing was changed. Try again.")
@@ -462,7 +467,7 @@ def reserve_seats_statements(
 
     def done(results: list[StatementResult]) -> None:
         if results[0].rowcount != len(seat_ids):
-            raise Conflict(ErrorCode.INVALID_STATE, "The seats are no longer held for this reservation.")
+            raise seats_no_longer_held()
         announce.inserted(results[1])
         _count_seat_change(concert_date_id, held=-len(seat_ids))
 

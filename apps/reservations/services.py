@@ -633,7 +633,7 @@ def unpayable(why: str, *, status: str = "") -> Conflict:
                 ErrorCode.BOOKING_CLOSED, "Booking for this concert date has closed; the hold cannot be paid."
             )
         case "seats_not_held":
-            return Conflict(ErrorCode.INVALID_STATE, "The seats are no longer held for this reservation.")
+            return concert_services.seats_no_longer_held()
     raise ValueError(f"no refusal {why!r}")
 
 
