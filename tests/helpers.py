@@ -135,6 +135,30 @@ def _allow_connections(count: int) -> None:
             cursor.execute("SET GLOBAL max_connections = GREATEST(@@GLOBAL.max_connections, 1000)")
 
 
+@contextmanager
+def row_locked_elsewhere(table: str, pk: int) -> Iterator[None]:
+    """Another connection holds the lock of `table`'s row `pk` until the block ends."""
+    locked, release = threading.Event(), threading.Event()
+
+    def hold_lock() -> None:
+        try:
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute(f"SELECT id FROM `{table}` WHERE id = %s FOR UPDATE", [pk])
+                locked.set()
+                release.wait(30)
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=hold_lock)
+    thread.start()
+    assert locked.wait(30)
+    try:
+        yield
+    finally:
+        release.set()
+        thread.join(30)
+
+
 def wait_for_a_lock_wait(waiting: int = 1, *, or_until: Callable[[], bool] | None = None) -> bool:
     """Until `waiting` other connections each have a statement running for 300 ms (on a test's few rows:
     each waits for a lock), True; or until `or_until()` holds, False. MariaDB's PROCESSLIST."""

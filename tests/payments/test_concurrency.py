@@ -11,7 +11,7 @@ from decimal import Decimal
 
 import pytest
 from django.core.management import call_command
-from django.db import connection, connections, transaction
+from django.db import connections
 from django.db.models import Sum
 from rest_framework.test import APIClient
 
@@ -29,6 +29,7 @@ from tests.helpers import (
     fund,
     hold_via_api,
     remaining_seats,
+    row_locked_elsewhere,
     run_in_threads,
     wait_for_a_lock_wait,
 )
@@ -215,17 +216,7 @@ def test_a_payment_waiting_for_the_wallet_keeps_its_hold_from_being_cancelled_an
     fund(buyer, "1000000.00")
     seats = seat_ids(date, 2)
     reservation = reservations.hold_seats(user=buyer, concert_date_id=date.pk, seat_ids=seats)
-    wallet_locked, release = threading.Event(), threading.Event()
     results: dict[str, object] = {}
-
-    def lock_wallet() -> None:
-        try:
-            with transaction.atomic(), connection.cursor() as cursor:
-                cursor.execute("SELECT id FROM users WHERE id = %s FOR UPDATE", [buyer.pk])
-                wallet_locked.set()
-                release.wait(30)
-        finally:
-            connections.close_all()
 
     def outcome(name: str, act) -> None:
         try:
@@ -239,18 +230,15 @@ def test_a_payment_waiting_for_the_wallet_keeps_its_hold_from_being_cancelled_an
         outcome("cancel", lambda: reservations.cancel_reservation(user=buyer, reservation_id=reservation.pk))
         outcome("rival", lambda: reservations.hold_seats(user=rival, concert_date_id=date.pk, seat_ids=seats))
 
-    locker = threading.Thread(target=lock_wallet)
     payer = threading.Thread(target=outcome, args=("payment", lambda: pay(user=buyer, reservation=reservation)))
     canceller = threading.Thread(target=cancel_and_hold_again)
-    locker.start()
-    assert wallet_locked.wait(30)
-    payer.start()
-    wait_for_a_lock_wait()  # the payment waits for the wallet
-    canceller.start()
-    # With the reservation locked by the payment, the cancel waits too; without, it ends, and the rival holds.
-    wait_for_a_lock_wait(2, or_until=lambda: not canceller.is_alive())
-    release.set()
-    for thread in (locker, payer, canceller):
+    with row_locked_elsewhere("users", buyer.pk):  # the wallet
+        payer.start()
+        wait_for_a_lock_wait()  # the payment waits for the wallet
+        canceller.start()
+        # With the reservation locked by the payment, the cancel waits too; without, it ends, and the rival holds.
+        wait_for_a_lock_wait(2, or_until=lambda: not canceller.is_alive())
+    for thread in (payer, canceller):
         thread.join(30)
 
     reservation.refresh_from_db()

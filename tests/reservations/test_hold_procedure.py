@@ -5,7 +5,6 @@ procedure in tests/reservations/test_concurrency.py."""
 
 import datetime as dt
 import threading
-from contextlib import contextmanager
 
 import pytest
 from django.db import IntegrityError, OperationalError, connection, connections, transaction
@@ -17,7 +16,7 @@ from apps.concerts.models import INVENTORY_SHARD_BLOCK, Inventory, Seat, SeatSta
 from apps.reservations import services
 from apps.reservations.models import Reservation, ReservationItem
 from tests.factories import UserFactory, make_date, seat_ids
-from tests.helpers import remaining_seats, seat_statuses, wait_for_a_lock_wait
+from tests.helpers import remaining_seats, row_locked_elsewhere, seat_statuses, wait_for_a_lock_wait
 from tests.reservations.test_round_trips import warm
 
 pytestmark = [
@@ -289,30 +288,6 @@ def locked_elsewhere(table: str, pk: int) -> bool:
     return found[0]
 
 
-@contextmanager
-def seat_locked_elsewhere(seat: int):
-    """Another connection holds the seat row's lock until the block ends."""
-    locked, release = threading.Event(), threading.Event()
-
-    def hold_lock() -> None:
-        try:
-            with transaction.atomic(), connection.cursor() as cursor:
-                cursor.execute("SELECT id FROM `seat` WHERE id = %s FOR UPDATE", [seat])
-                locked.set()
-                release.wait(30)
-        finally:
-            connections.close_all()
-
-    thread = threading.Thread(target=hold_lock)
-    thread.start()
-    assert locked.wait(30)
-    try:
-        yield
-    finally:
-        release.set()
-        thread.join(30)
-
-
 @BOTH
 def test_a_refused_hold_waits_for_no_seat_lock(settings, procedure):
     """A seat the database shows taken is refused by the preview read under the buyer's lock: the
@@ -326,7 +301,7 @@ def test_a_refused_hold_waits_for_no_seat_lock(settings, procedure):
     with connection.cursor() as cursor:
         cursor.execute("SET SESSION innodb_lock_wait_timeout = 1")
     try:
-        with seat_locked_elsewhere(ids[0]), pytest.raises(ApplicationError) as refused:
+        with row_locked_elsewhere("seat", ids[0]), pytest.raises(ApplicationError) as refused:
             services.hold_seats(user=user, concert_date_id=date.pk, seat_ids=ids)
     finally:
         with connection.cursor() as cursor:
