@@ -13,12 +13,23 @@ the HTTP benchmarks (selected with ROOT_URLCONF=bench.floor_urls, never in produ
   map, the answer's serializer). What a hold can reach on a machine is below this row;
 - `api/bench/floor/hold-shaped/lean` (the same body): the same transaction as lean as the service's hold
   writes its own: the seat lock reading its shard's version in the same statement (its begin travels
-  with it), both updates in one batch (`run_batch`), the commit: three round trips.
+  with it), both updates in one batch (`run_batch`), the commit: three round trips;
+- `api/bench/floor/hold-procedure` (POST `{"concert_id", "concert_date_id", "seat_ids"}`, MariaDB only):
+  the bare floor's authentication and a real hold's whole transaction as the service runs it, one call
+  of the hold procedure (`apps.reservations.hold_call`) with the service's own arguments: the user
+  lock, the taken preview, the seat lock, the buyer's caps, the seats, the shards, the outbox row, the
+  reservation and its items. Nothing else a hold does (the queue gate's Redis round trip, the answer's
+  serializer, the seat map's effects after commit): the ceiling of a hold whose database work is what
+  the design asks of it, on this machine.
 """
 
+import datetime as dt
+
+from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 from django.urls import path
+from django.utils import timezone
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -29,6 +40,8 @@ from rest_framework_simplejwt.tokens import AccessToken, Token
 from apps.accounts.authentication import StatelessJWTAuthentication
 from apps.common.db import run_batch
 from apps.concerts.models import Inventory, Seat, inventory_shard_of
+from apps.concerts.services import SeatsHeldOnServer
+from apps.reservations import hold_call
 from ticketing.urls import urlpatterns as service_urlpatterns
 
 
@@ -95,10 +108,30 @@ class LeanHoldShapedFloorApi(APIView):
         return Response({"seat_id": seat_id, "shard_updated": bool(moved.rowcount)}, status=201)
 
 
+class HoldProcedureFloorApi(APIView):
+    authentication_classes = [BareJWTAuthentication]
+
+    def post(self, request: Request) -> Response:
+        seats = SeatsHeldOnServer.of(
+            concert_date_id=int(request.data["concert_date_id"]), seat_ids=[int(i) for i in request.data["seat_ids"]]
+        )
+        now = timezone.now()
+        answer = hold_call.call(
+            user_id=int(request.user.id),
+            concert_id=int(request.data["concert_id"]),
+            seats=seats,
+            now=now,
+            expires_at=now + dt.timedelta(seconds=settings.HOLD_TTL_SECONDS),
+        )
+        held = answer.outcome == hold_call.HELD
+        return Response({"outcome": answer.outcome, "id": answer.reservation_id}, status=201 if held else 409)
+
+
 urlpatterns = [
     path("api/bench/floor", FloorApi.as_view()),
     path("api/bench/floor/bare", BareFloorApi.as_view()),
     path("api/bench/floor/hold-shaped", HoldShapedFloorApi.as_view()),
     path("api/bench/floor/hold-shaped/lean", LeanHoldShapedFloorApi.as_view()),
+    path("api/bench/floor/hold-procedure", HoldProcedureFloorApi.as_view()),
     *service_urlpatterns,
 ]

@@ -12,6 +12,9 @@ otherwise decide a ratio), each round on a fresh concert date:
   seat, update it, a version-checked shard update, commit: bench/floor_urls.py), each request on
   another seat: the ceiling of a hold on this machine, before anything a hold does besides; and the
   same transaction in three round trips, as lean as the service's hold writes its own;
+- the hold procedure's floor: the bare floor's authentication and a real hold's whole transaction, one
+  call of the service's hold procedure (bench/floor_urls.py), 2 disjoint seats of a date of its own per
+  request, every request by another buyer: the ceiling of a hold whose database work is the design's;
 - holds of 2 disjoint seats, every request by another buyer (every request succeeds while the
   seats last);
 - payments of those holds, each by its own buyer (pay after hold, disjoint buyers), with
@@ -44,7 +47,7 @@ from bench.http_server import HEADER, LoadResult, wrk
 from bench.scratch import drop_database, scratch_env, setup_django
 from scripts.local_servers import gunicorn
 
-ROWS = ("shaped", "lean", "me", "hold", "pay", "hot")  # the rows beside the bare floor, in the order printed
+ROWS = ("shaped", "lean", "proc", "me", "hold", "pay", "hot")  # the rows beside the bare floor, in the order printed
 
 
 CPU_GROUPS = ("gunicorn", "MariaDB", "Redis", "wrk")
@@ -253,6 +256,9 @@ def run(args: argparse.Namespace) -> None:
                     for u, bearer in zip(buyers, access, strict=True)
                 ]  # fmt: skip
                 hot_seat = seats[-1]
+                # The procedure's floor holds seats of a date of its own (the hold row's are all wanted).
+                other = catalogue.create_concert_date(concert=concert, starts_at=timezone.now() + dt.timedelta(days=8))
+                other_seats = list(Seat.objects.filter(concert_date=other).order_by("pk").values_list("pk", flat=True))
                 by_user = dict(zip((u.pk for u in buyers), headers, strict=True))
 
                 def run(key: str, name: str, requests: list, connections: int = args.connections, n=round_) -> None:
@@ -270,6 +276,10 @@ def run(args: argparse.Namespace) -> None:
                     [("POST", "/api/bench/floor/hold-shaped", h, {"seat_id": seats[i]}) for i, h in enumerate(headers)])  # fmt: skip
                 run("lean", "hold-shaped floor in 3 round trips (lock with version, 1 batch, commit)",
                     [("POST", "/api/bench/floor/hold-shaped/lean", h, {"seat_id": seats[i]})
+                     for i, h in enumerate(headers)])  # fmt: skip
+                run("proc", "hold procedure's floor (stateless JWT + the hold's one CALL)",
+                    [("POST", "/api/bench/floor/hold-procedure", h,
+                      {"concert_id": concert.pk, "concert_date_id": other.pk, "seat_ids": other_seats[2 * i : 2 * i + 2]})
                      for i, h in enumerate(headers)])  # fmt: skip
                 run(
                     "me",
