@@ -24,14 +24,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.in_process import Blocks, admitted_buyers, environ, hold_request, payment_request, report, serve
-from bench.scratch import bench_date, scratch_django
-
-UNLIMITED = {
-    "THROTTLE_HOLD": "100000000/min",
-    "THROTTLE_HOLD_IP": "100000000/min",
-    "THROTTLE_PAY": "100000000/min",
-    "THROTTLE_PAY_IP": "100000000/min",
-}
+from bench.scratch import BOOKING_RATES_LIFTED, bench_date, scratch_django
 
 
 def main() -> None:
@@ -40,7 +33,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
 
-    with scratch_django("bench_booking_fast_path", 9, **UNLIMITED):
+    with scratch_django("bench_booking_fast_path", 9, **BOOKING_RATES_LIFTED):
         from django.conf import settings
         from django.core.handlers.wsgi import WSGIHandler
 

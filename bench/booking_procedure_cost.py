@@ -27,14 +27,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.holds import cpu_seconds
 from bench.in_process import admitted_buyers, environ, hold_request, payment_request, serve
-from bench.scratch import bench_date, scratch_django
+from bench.scratch import BOOKING_RATES_LIFTED, bench_date, scratch_django
 
-UNLIMITED = {
-    "THROTTLE_HOLD": "100000000/min",
-    "THROTTLE_HOLD_IP": "100000000/min",
-    "THROTTLE_PAY": "100000000/min",
-    "THROTTLE_PAY_IP": "100000000/min",
-}
 MODES = ("procedure", "from Python")
 
 
@@ -44,7 +38,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
 
-    with scratch_django("bench_booking_procedure", 9, **UNLIMITED):
+    with scratch_django("bench_booking_procedure", 9, **BOOKING_RATES_LIFTED):
         from django.conf import settings
         from django.core.handlers.wsgi import WSGIHandler
 

@@ -44,7 +44,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.http_server import HEADER, LoadResult, wrk
-from bench.scratch import drop_database, scratch_env, setup_django
+from bench.scratch import BOOKING_RATES_LIFTED, drop_database, scratch_env, setup_django
 from scripts.local_servers import gunicorn
 
 ROWS = ("shaped", "lean", "proc", "me", "hold", "pay", "hot")  # the rows beside the bare floor, in the order printed
@@ -212,8 +212,7 @@ def run(args: argparse.Namespace) -> None:
         "bench_holds", args.redis_db, ROOT_URLCONF="bench.floor_urls",
         MAX_LIVE_HOLDS_PER_USER_PER_DATE="100000", MAX_SEATS_PER_BUYER_PER_DATE="100000", QUEUE_TOKEN_TTL_SECONDS="3600",
         QUEUE_ACTIVE_IDLE_SECONDS="3600",
-        THROTTLE_HOLD="100000000/min", THROTTLE_HOLD_IP="100000000/min",
-        THROTTLE_PAY="100000000/min", THROTTLE_PAY_IP="100000000/min",
+        **BOOKING_RATES_LIFTED,
     )  # fmt: skip
     setup_django(env)
     env["GUNICORN_MAX_REQUESTS"] = str(args.max_requests)

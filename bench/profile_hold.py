@@ -24,15 +24,12 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.scratch import bench_date, scratch_django
+from bench.scratch import BOOKING_RATES_LIFTED, bench_date, scratch_django
 
 UNLIMITED = {
     "MAX_LIVE_HOLDS_PER_USER_PER_DATE": "1000000",
     "MAX_SEATS_PER_BUYER_PER_DATE": "1000000",
-    "THROTTLE_HOLD": "100000000/min",
-    "THROTTLE_HOLD_IP": "100000000/min",
-    "THROTTLE_PAY": "100000000/min",
-    "THROTTLE_PAY_IP": "100000000/min",
+    **BOOKING_RATES_LIFTED,
 }
 
 
